@@ -1,0 +1,1423 @@
+/*
+ * conf.c — the YAML configuration → struct conf, driven by one schema
+ * table per section. The same tables render the effective settings for
+ * conf_dump()/conf_diff(), so a key cannot be parsed but not shown.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "conf/conf.h"
+#include "conf/conf_yaml.h"
+
+enum ct {
+	CT_NONE,	/* handled by the caller (lists, sections) */
+	CT_STR,		/* any non-empty text */
+	CT_PATH,	/* a file or directory name */
+	CT_FILE,	/* a file that must be readable now */
+	CT_HOST,	/* host name or address */
+	CT_AE,		/* DICOM AE title, into char[17] */
+	CT_NAME,	/* [A-Za-z0-9_.-]{1,64}, used in URLs */
+	CT_PORT,	/* 1..65535 into uint16_t */
+	CT_PORT0,	/* 0..65535 into uint16_t (0 = any free port) */
+	CT_U32,		/* decimal, min..max */
+	CT_SIZE,	/* conf_parse_size into uint64_t, min..max */
+	CT_SIZE32,	/* conf_parse_size into uint32_t, min..max */
+	CT_RATE,	/* conf_parse_rate into uint64_t */
+	CT_DURATION,	/* conf_parse_duration into uint64_t ms, min..max */
+	CT_BOOL,	/* true/false/yes/no/on/off into int */
+	CT_ENUM,	/* one of choices[] into int (index) */
+	CT_WINDOW,	/* conf_parse_window into struct conf_sched */
+	CT_TLS,		/* a tls: mapping into struct conf_tls */
+	CT_SECRET,	/* token text: hashed into uint8_t[32] */
+	CT_SECRET_HEX,	/* 64 hex digits into uint8_t[32] */
+	CT_SECRET_FILE,	/* token read from a file, hashed into uint8_t[32] */
+};
+
+struct ckey {
+	const char		*name;
+	enum ct			 type;
+	size_t			 off;
+	uint64_t		 min, max;
+	const char *const	*choices;
+	int			 required;
+	int			 restart;	/* applying it needs a restart */
+};
+
+/* Where each value was given, by path, for checks that span keys. */
+struct pos {
+	char		 path[256];
+	unsigned	 line, col;
+};
+
+struct ctx {
+	struct cy_errs	*e;
+	struct conf	*c;
+	struct pos	*pos;
+	size_t		 npos, cappos;
+};
+
+static const char *const roles[] = { "", "source", "target", "both", NULL };
+static const char *const retrieves[] = { "move", "get", NULL };
+static const char *const syncs[] = { "always", "group", NULL };
+static const char *const api_roles[] = { "viewer", "operator", "admin", NULL };
+static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
+
+#define K(n, t, s, f) .name = n, .type = t, .off = offsetof(s, f)
+#define NODE(n, t, f) K(n, t, struct conf, node.f)
+#define LIM(n, t, f) K(n, t, struct conf, limits.f)
+#define STO(n, t, f) K(n, t, struct conf, storage.f)
+#define KB(x) ((uint64_t)(x) << 10)
+#define MB(x) ((uint64_t)(x) << 20)
+#define GB(x) ((uint64_t)(x) << 30)
+#define SEC(x) ((uint64_t)(x) * 1000)
+
+static const struct ckey node_keys[] = {
+	{ NODE("ae_title", CT_AE, ae_title), .restart = 1 },
+	{ NODE("data_dir", CT_PATH, data_dir), .restart = 1 },
+	{ NODE("shard_index", CT_U32, shard_index), .max = 1023, .restart = 1 },
+	{ NODE("shard_count", CT_U32, shard_count), .min = 1, .max = 1024,
+	    .restart = 1 },
+	{ .name = NULL }
+};
+
+static const struct ckey listen_keys[] = {
+	{ K("address", CT_HOST, struct conf_listen, address), .restart = 1 },
+	{ K("port", CT_PORT0, struct conf_listen, port), .restart = 1 },
+	{ K("enabled", CT_BOOL, struct conf_listen, enabled), .restart = 1 },
+	{ K("max_connections", CT_U32, struct conf_listen, max_connections),
+	    .min = 1, .max = 1000000 },
+	{ K("tls", CT_TLS, struct conf_listen, tls), .restart = 1 },
+	{ .name = NULL }
+};
+
+static const struct ckey tls_keys[] = {
+	{ K("cert", CT_FILE, struct conf_tls, cert) },
+	{ K("key", CT_FILE, struct conf_tls, key) },
+	{ K("ca", CT_FILE, struct conf_tls, ca) },
+	{ K("verify_peer", CT_BOOL, struct conf_tls, verify_peer) },
+	{ .name = NULL }
+};
+
+static const struct ckey limits_keys[] = {
+	{ LIM("max_pdu", CT_SIZE32, max_pdu), .min = 4096, .max = MB(16) },
+	{ LIM("associations_in", CT_U32, associations_in), .min = 1,
+	    .max = 100000 },
+	{ LIM("associations_out", CT_U32, associations_out), .min = 1,
+	    .max = 100000 },
+	{ LIM("artim_timeout", CT_DURATION, artim_ms), .min = 100,
+	    .max = SEC(3600) },
+	{ LIM("dimse_timeout", CT_DURATION, dimse_ms), .min = 100,
+	    .max = SEC(86400) },
+	{ LIM("network_timeout", CT_DURATION, network_ms), .min = 100,
+	    .max = SEC(3600) },
+	{ LIM("idle_timeout", CT_DURATION, idle_ms), .min = 1000,
+	    .max = SEC(86400) },
+	{ LIM("shutdown_grace", CT_DURATION, shutdown_grace_ms),
+	    .max = SEC(3600) },
+	{ LIM("sequence_depth", CT_U32, sequence_depth), .min = 1,
+	    .max = 1024 },
+	{ LIM("http_body", CT_SIZE, http_body), .min = KB(1), .max = GB(64) },
+	{ LIM("http_header", CT_SIZE32, http_header), .min = KB(1),
+	    .max = MB(1) },
+	{ LIM("mllp_frame", CT_SIZE, mllp_frame), .min = KB(1),
+	    .max = MB(256) },
+	{ .name = NULL }
+};
+
+static const struct ckey peer_keys[] = {
+	{ K("name", CT_NAME, struct conf_peer, name), .required = 1 },
+	{ K("ae_title", CT_AE, struct conf_peer, ae_title), .required = 1 },
+	{ K("host", CT_HOST, struct conf_peer, host), .required = 1 },
+	{ K("port", CT_PORT, struct conf_peer, port), .required = 1 },
+	{ K("role", CT_ENUM, struct conf_peer, role), .choices = roles,
+	    .required = 1 },
+	{ K("retrieve", CT_ENUM, struct conf_peer, retrieve),
+	    .choices = retrieves },
+	{ K("tls", CT_TLS, struct conf_peer, tls) },
+	{ K("max_associations", CT_U32, struct conf_peer, max_associations),
+	    .min = 1, .max = 10000 },
+	{ K("bandwidth", CT_RATE, struct conf_peer, bandwidth) },
+	{ K("window", CT_WINDOW, struct conf_peer, window) },
+	{ K("priority", CT_U32, struct conf_peer, priority), .max = 1000 },
+	{ K("max_pdu", CT_SIZE32, struct conf_peer, max_pdu), .min = 4096,
+	    .max = MB(16) },
+	{ .name = NULL }
+};
+
+static const struct ckey storage_keys[] = {
+	{ STO("spool_dir", CT_PATH, spool_dir), .restart = 1 },
+	{ STO("spool_segment", CT_SIZE, spool_segment), .min = MB(1),
+	    .max = GB(64) },
+	{ STO("sync", CT_ENUM, sync), .choices = syncs, .restart = 1 },
+	{ STO("commit_interval", CT_DURATION, commit_interval_ms),
+	    .max = SEC(1) },
+	{ STO("block_cache", CT_SIZE, block_cache), .min = MB(8),
+	    .max = GB(1024), .restart = 1 },
+	{ STO("write_buffer", CT_SIZE, write_buffer), .min = MB(1),
+	    .max = GB(16), .restart = 1 },
+	{ STO("max_open_files", CT_U32, max_open_files), .min = 64,
+	    .max = 1000000, .restart = 1 },
+	{ STO("min_free", CT_SIZE, min_free), .max = GB(1024 * 1024) },
+	{ .name = NULL }
+};
+
+static const struct ckey key_keys[] = {
+	{ K("id", CT_NAME, struct conf_api_key, id), .required = 1 },
+	{ K("role", CT_ENUM, struct conf_api_key, role), .choices = api_roles,
+	    .required = 1 },
+	{ K("token", CT_SECRET, struct conf_api_key, token_sha256) },
+	{ K("token_sha256", CT_SECRET_HEX, struct conf_api_key,
+	    token_sha256) },
+	{ K("token_file", CT_SECRET_FILE, struct conf_api_key,
+	    token_sha256) },
+	{ .name = NULL }
+};
+
+static const struct ckey api_keys[] = {
+	{ K("health_open", CT_BOOL, struct conf, api.health_open) },
+	{ K("metrics_open", CT_BOOL, struct conf, api.metrics_open) },
+	{ .name = "keys" },	/* a list, handled by load_keys() */
+	{ .name = NULL }
+};
+
+static const struct ckey logging_keys[] = {
+	{ K("level", CT_ENUM, struct conf, logging.level), .choices = levels },
+	{ K("syslog", CT_BOOL, struct conf, logging.syslog) },
+	{ K("ident", CT_NAME, struct conf, logging.ident) },
+	{ K("phi", CT_BOOL, struct conf, logging.phi) },
+	{ .name = NULL }
+};
+
+/* ---------------------------------------------------------------------- */
+/* Small helpers. */
+
+static char *
+xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (d == NULL)
+		abort();
+	return d;
+}
+
+#define ERR(x, n, ...) cy_err((x)->e, (n)->line, (n)->col, __VA_ARGS__)
+
+static void
+pos_add(struct ctx *x, const char *path, const struct cy_node *n)
+{
+	if (x->npos == x->cappos) {
+		size_t cap = x->cappos ? x->cappos * 2 : 64;
+		struct pos *np = realloc(x->pos, cap * sizeof(*np));
+
+		if (np == NULL)
+			abort();
+		x->pos = np;
+		x->cappos = cap;
+	}
+	snprintf(x->pos[x->npos].path, sizeof(x->pos[0].path), "%s", path);
+	x->pos[x->npos].line = n->line;
+	x->pos[x->npos++].col = n->col;
+}
+
+/* The node where path was given, or fallback (a section, the root). */
+static const struct cy_node *
+pos_at(const struct ctx *x, const char *path, const struct cy_node *fallback,
+    struct cy_node *tmp)
+{
+	for (size_t i = 0; i < x->npos; i++)
+		if (strcmp(x->pos[i].path, path) == 0) {
+			tmp->line = x->pos[i].line;
+			tmp->col = x->pos[i].col;
+			return tmp;
+		}
+	return fallback;
+}
+
+/* Levenshtein distance, for "did you mean" (short words only). */
+static size_t
+edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), row[64], i, j;
+
+	if (la >= 63 || lb >= 63)
+		return 99;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		size_t diag = row[0], tmp;
+
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			tmp = row[j];
+			row[j] = diag + (a[i - 1] != b[j - 1]);
+			if (row[j - 1] + 1 < row[j])
+				row[j] = row[j - 1] + 1;
+			if (tmp + 1 < row[j])
+				row[j] = tmp + 1;
+			diag = tmp;
+		}
+	}
+	return row[lb];
+}
+
+static void
+unknown_key(struct ctx *x, const struct cy_node *k, const struct ckey *keys,
+    const char *where)
+{
+	char list[512], hint[128] = "";
+	size_t n = 0, best = 3;
+
+	list[0] = '\0';
+	for (const struct ckey *d = keys; d->name; d++) {
+		size_t dist = edit_distance(k->value, d->name);
+
+		n += (size_t)snprintf(list + n, n < sizeof(list) ?
+		    sizeof(list) - n : 0, "%s%s", d == keys ? "" : ", ",
+		    d->name);
+		if (n >= sizeof(list))
+			n = sizeof(list) - 1;
+		if (dist < best) {
+			best = dist;
+			snprintf(hint, sizeof(hint), " (did you mean \"%s\"?)",
+			    d->name);
+		}
+	}
+	ERR(x, k, "unknown key \"%.64s\" in %s; expected one of: %s%s",
+	    k->value, where, list, hint);
+}
+
+static int
+scalar(struct ctx *x, const struct cy_node *v, const char *path,
+    const char *what)
+{
+	if (v->kind != CY_SCALAR) {
+		ERR(x, v, "%s must be %s, found %s", path, what,
+		    cy_kind_name(v->kind));
+		return -1;
+	}
+	if (strlen(v->value) != v->len) {
+		ERR(x, v, "%s holds a NUL byte; expected %s", path, what);
+		return -1;
+	}
+	return 0;
+}
+
+/* The AE VR (PS3.5 6.2): up to 16 characters of the default repertoire,
+ * no backslash or control characters, not all spaces. We also refuse "/"
+ * and "..": AE titles end up in log fields and file names. Leading and
+ * trailing spaces are not significant and are trimmed. */
+static int
+valid_ae(const char *s, char *out, const char **why)
+{
+	size_t len;
+
+	while (*s == ' ')
+		s++;
+	len = strlen(s);
+	while (len > 0 && s[len - 1] == ' ')
+		len--;
+	if (len == 0) {
+		*why = "is empty or all spaces";
+		return -1;
+	}
+	if (len > CONF_AE_MAX) {
+		*why = "is longer than 16 characters";
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++)
+		if (s[i] < ' ' || s[i] > '~' || s[i] == '\\' || s[i] == '/') {
+			*why = "holds a control character, backslash or '/'";
+			return -1;
+		}
+	if (memmem(s, len, "..", 2) != NULL) {
+		*why = "holds \"..\"";
+		return -1;
+	}
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return 0;
+}
+
+static int
+valid_name(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len == 0 || len > CONF_NAME_MAX || s[0] == '.' || s[0] == '-')
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' ||
+		    *s == '.'))
+			return 0;
+	return 1;
+}
+
+static int
+parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (*s == '\0')
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		if (__builtin_mul_overflow(v, 10, &v) ||
+		    __builtin_add_overflow(v, (uint64_t)(*s - '0'), &v))
+			return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static void
+sha256(const void *p, size_t n, uint8_t out[32])
+{
+	unsigned int len = 32;
+
+	if (!EVP_Digest(p, n, out, &len, EVP_sha256(), NULL))
+		abort();
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Read a small secret file (a token), newline-trimmed. -1 + errno-ish
+ * message on failure. */
+static int
+read_token_file(const char *path, char *buf, size_t cap, const char **why)
+{
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		*why = strerror(errno);
+		return -1;
+	}
+	n = read(fd, buf, cap);
+	close(fd);
+	if (n < 0) {
+		*why = strerror(errno);
+		return -1;
+	}
+	if ((size_t)n == cap) {
+		*why = "file is larger than 4 KiB";
+		return -1;
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	if (strlen(buf) != (size_t)n || n == 0) {
+		*why = "file is empty or holds a NUL byte";
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* One value. */
+
+static void walk_map(struct ctx *x, const struct cy_node *m,
+    const struct ckey *keys, void *base, const char *where);
+
+static int
+set_bool(struct ctx *x, const struct cy_node *v, const char *path, int *out)
+{
+	static const char *const t[] = { "true", "yes", "on", "True", "TRUE",
+	    "Yes", "On", NULL };
+	static const char *const f[] = { "false", "no", "off", "False",
+	    "FALSE", "No", "Off", NULL };
+
+	for (int i = 0; t[i]; i++)
+		if (strcmp(v->value, t[i]) == 0)
+			return *out = 1, 0;
+	for (int i = 0; f[i]; i++)
+		if (strcmp(v->value, f[i]) == 0)
+			return *out = 0, 0;
+	ERR(x, v, "%s is \"%.64s\"; expected true or false", path, v->value);
+	return -1;
+}
+
+static int
+set_enum(struct ctx *x, const struct cy_node *v, const struct ckey *d,
+    const char *path, int *out)
+{
+	char list[256] = "";
+	size_t n = 0;
+
+	for (int i = 0; d->choices[i]; i++) {
+		if (d->choices[i][0] == '\0')
+			continue;
+		if (strcmp(v->value, d->choices[i]) == 0)
+			return *out = i, 0;
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s",
+		    n ? ", " : "", d->choices[i]);
+		if (n >= sizeof(list))
+			n = sizeof(list) - 1;
+	}
+	ERR(x, v, "%s is \"%.64s\"; expected one of: %s", path, v->value,
+	    list);
+	return -1;
+}
+
+static int
+check_range(struct ctx *x, const struct cy_node *v, const struct ckey *d,
+    const char *path, uint64_t val, const char *unit)
+{
+	uint64_t max = d->max ? d->max : UINT64_MAX;
+
+	if (val < d->min || val > max) {
+		ERR(x, v, "%s = %.64s is out of range; expected %llu%s to "
+		    "%llu%s", path, v->value, (unsigned long long)d->min, unit,
+		    (unsigned long long)max, unit);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_secret(struct ctx *x, const struct cy_node *v, const struct ckey *d,
+    const char *path, uint8_t *out)
+{
+	char buf[4096];
+	const char *why;
+
+	switch (d->type) {
+	case CT_SECRET:
+		if (v->len < 12) {
+			ERR(x, v, "%s is shorter than 12 characters; expected "
+			    "a long random token", path);
+			return -1;
+		}
+		sha256(v->value, v->len, out);
+		return 0;
+	case CT_SECRET_HEX:
+		if (v->len != 64)
+			goto badhex;
+		for (int i = 0; i < 32; i++) {
+			int hi = hexval(v->value[2 * i]);
+			int lo = hexval(v->value[2 * i + 1]);
+
+			if (hi < 0 || lo < 0)
+				goto badhex;
+			out[i] = (uint8_t)(hi << 4 | lo);
+		}
+		return 0;
+	default:
+		if (read_token_file(v->value, buf, sizeof(buf), &why) < 0) {
+			ERR(x, v, "%s: cannot read \"%.200s\": %s; expected a "
+			    "readable file holding the token", path, v->value,
+			    why);
+			return -1;
+		}
+		sha256(buf, strlen(buf), out);
+		explicit_bzero(buf, sizeof(buf));
+		return 0;
+	}
+badhex:
+	ERR(x, v, "%s must be 64 hexadecimal digits (the SHA-256 of the "
+	    "token, e.g. from: printf %%s TOKEN | sha256sum)", path);
+	return -1;
+}
+
+static int
+set_text(struct ctx *x, const struct cy_node *v, const struct ckey *d,
+    const char *path, void *field)
+{
+	const char *why;
+	char **sp = field;
+
+	if (v->len == 0) {
+		ERR(x, v, "%s is empty; expected a value", path);
+		return -1;
+	}
+	switch (d->type) {
+	case CT_AE:
+		if (valid_ae(v->value, field, &why) < 0) {
+			ERR(x, v, "%s \"%.64s\" %s; expected an AE title of 1-16 "
+			    "printable characters", path, v->value, why);
+			return -1;
+		}
+		return 0;
+	case CT_NAME:
+		if (!valid_name(v->value)) {
+			ERR(x, v, "%s \"%.64s\" is not a valid name; expected "
+			    "1-64 of A-Z a-z 0-9 _ - . (not starting with . "
+			    "or -)", path, v->value);
+			return -1;
+		}
+		break;
+	case CT_HOST:
+		if (v->len > 253 || strpbrk(v->value, " /\\") != NULL) {
+			ERR(x, v, "%s \"%.64s\" is not a host name or address",
+			    path, v->value);
+			return -1;
+		}
+		break;
+	case CT_FILE:
+		if (access(v->value, R_OK) != 0) {
+			ERR(x, v, "%s: cannot read \"%.200s\": %s; expected a "
+			    "readable file", path, v->value, strerror(errno));
+			return -1;
+		}
+		break;
+	default:
+		break;
+	}
+	free(*sp);
+	*sp = xstrdup(v->value);
+	return 0;
+}
+
+static int
+set_number(struct ctx *x, const struct cy_node *v, const struct ckey *d,
+    const char *path, void *field)
+{
+	uint64_t u;
+	const char *err = NULL;
+	const char *unit = "";
+
+	switch (d->type) {
+	case CT_PORT:
+	case CT_PORT0:
+		if (parse_u64(v->value, &u) < 0 || u > 65535 ||
+		    (d->type == CT_PORT && u == 0)) {
+			ERR(x, v, "%s \"%.64s\" is not a port; expected %s to "
+			    "65535", path, v->value, d->type == CT_PORT ? "1" :
+			    "0 (any free port)");
+			return -1;
+		}
+		*(uint16_t *)field = (uint16_t)u;
+		return 0;
+	case CT_U32:
+		if (parse_u64(v->value, &u) < 0)
+			err = "expected a whole number";
+		break;
+	case CT_SIZE:
+	case CT_SIZE32:
+		conf_parse_size(v->value, &u, &err);
+		unit = " bytes";
+		break;
+	case CT_RATE:
+		conf_parse_rate(v->value, &u, &err);
+		break;
+	default:	/* CT_DURATION */
+		conf_parse_duration(v->value, &u, &err);
+		unit = " ms";
+		break;
+	}
+	if (err != NULL) {
+		ERR(x, v, "%s = \"%.64s\": %s", path, v->value, err);
+		return -1;
+	}
+	if (check_range(x, v, d, path, u, unit) < 0)
+		return -1;
+	if (d->type == CT_U32 || d->type == CT_SIZE32)
+		*(uint32_t *)field = (uint32_t)u;
+	else
+		*(uint64_t *)field = u;
+	return 0;
+}
+
+static void
+set_value(struct ctx *x, const struct cy_node *v, const struct ckey *d,
+    void *base, const char *path)
+{
+	void *field = (char *)base + d->off;
+	struct conf_sched *sc;
+	const char *err;
+
+	if (d->type == CT_TLS) {
+		struct conf_tls *t = field;
+
+		if (!cy_is_null(v))
+			walk_map(x, v, tls_keys, t, path);
+		t->enabled = 1;
+		return;
+	}
+	if (cy_is_null(v))
+		return;		/* key present without a value: default */
+	if (scalar(x, v, path, "a single value") < 0)
+		return;
+	switch (d->type) {
+	case CT_BOOL:
+		set_bool(x, v, path, field);
+		break;
+	case CT_ENUM:
+		set_enum(x, v, d, path, field);
+		break;
+	case CT_SECRET:
+	case CT_SECRET_HEX:
+	case CT_SECRET_FILE:
+		set_secret(x, v, d, path, field);
+		break;
+	case CT_WINDOW:
+		sc = field;
+		if (conf_parse_window(v->value, &sc->win, &err) < 0) {
+			ERR(x, v, "%s = \"%.64s\": %s", path, v->value, err);
+			break;
+		}
+		sc->set = 1;
+		free(sc->text);
+		sc->text = xstrdup(v->value);
+		break;
+	case CT_STR:
+	case CT_PATH:
+	case CT_FILE:
+	case CT_HOST:
+	case CT_AE:
+	case CT_NAME:
+		set_text(x, v, d, path, field);
+		break;
+	default:
+		set_number(x, v, d, path, field);
+		break;
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Mappings, sections, lists. */
+
+/*
+ * Walk mapping m against keys, storing into base. Reports unknown and
+ * duplicate keys and missing required ones. Keys whose descriptor has no
+ * type handler (like api.keys) are left to the caller, which looks them up
+ * with find_key().
+ */
+static void
+walk_map(struct ctx *x, const struct cy_node *m, const struct ckey *keys,
+    void *base, const char *where)
+{
+	const struct cy_node *seen[32] = { NULL };
+	char path[256];
+
+	if (m->kind != CY_MAP) {
+		ERR(x, m, "%s must be a mapping (key: value lines), found %s",
+		    where, cy_kind_name(m->kind));
+		return;
+	}
+	for (size_t i = 0; i + 1 < m->nkids; i += 2) {
+		const struct cy_node *k = m->kids[i], *v = m->kids[i + 1];
+		size_t j;
+
+		if (k->kind != CY_SCALAR) {
+			ERR(x, k, "a key in %s is %s; expected a plain name",
+			    where, cy_kind_name(k->kind));
+			continue;
+		}
+		for (j = 0; keys[j].name; j++)
+			if (strcmp(keys[j].name, k->value) == 0)
+				break;
+		if (keys[j].name == NULL) {
+			unknown_key(x, k, keys, where);
+			continue;
+		}
+		if (seen[j] != NULL) {
+			ERR(x, k, "duplicate key \"%s\" in %s (first given at "
+			    "line %u); give each key once", k->value, where,
+			    seen[j]->line);
+			continue;
+		}
+		seen[j] = k;
+		snprintf(path, sizeof(path), "%s.%s", where, k->value);
+		pos_add(x, path, v);
+		if (keys[j].type != CT_NONE)
+			set_value(x, v, &keys[j], base, path);
+	}
+	for (size_t j = 0; keys[j].name; j++)
+		if (keys[j].required && seen[j] == NULL)
+			ERR(x, m, "%s is missing the required key \"%s\"",
+			    where, keys[j].name);
+}
+
+/* The value node of key name in mapping m, or NULL. */
+static const struct cy_node *
+find_key(const struct cy_node *m, const char *name)
+{
+	if (m == NULL || m->kind != CY_MAP)
+		return NULL;
+	for (size_t i = 0; i + 1 < m->nkids; i += 2)
+		if (m->kids[i]->kind == CY_SCALAR &&
+		    strcmp(m->kids[i]->value, name) == 0)
+			return m->kids[i + 1];
+	return NULL;
+}
+
+static void
+check_tls(struct ctx *x, const struct cy_node *at, const struct conf_tls *t,
+    const char *where, int server)
+{
+	if (!t->enabled)
+		return;
+	if (server && (t->cert == NULL || t->key == NULL))
+		ERR(x, at, "%s.tls needs both cert and key to serve TLS",
+		    where);
+	else if ((t->cert == NULL) != (t->key == NULL))
+		ERR(x, at, "%s.tls gives %s without %s; give both for a client "
+		    "certificate, or neither", where, t->cert ? "cert" : "key",
+		    t->cert ? "key" : "cert");
+	if (server && t->verify_peer && t->ca == NULL)
+		ERR(x, at, "%s.tls.verify_peer needs ca: the CA bundle that "
+		    "signs the clients' certificates", where);
+}
+
+static void
+load_listen(struct ctx *x, const struct cy_node *m)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} l[] = {
+		{ "dicom", offsetof(struct conf, dicom) },
+		{ "http", offsetof(struct conf, http) },
+		{ "mllp", offsetof(struct conf, mllp) },
+	};
+	static const struct ckey names[] = {
+		{ .name = "dicom" }, { .name = "http" }, { .name = "mllp" },
+		{ .name = NULL }
+	};
+	char where[64];
+
+	if (m->kind != CY_MAP) {
+		ERR(x, m, "listen must be a mapping with dicom:, http:, mllp:; "
+		    "found %s", cy_kind_name(m->kind));
+		return;
+	}
+	for (size_t i = 0; i + 1 < m->nkids; i += 2)
+		if (m->kids[i]->kind != CY_SCALAR ||
+		    (find_key(m, m->kids[i]->value) != m->kids[i + 1]))
+			ERR(x, m->kids[i], "duplicate or invalid key in listen");
+	for (size_t i = 0; i + 1 < m->nkids; i += 2) {
+		const struct cy_node *k = m->kids[i];
+		size_t j;
+
+		if (k->kind != CY_SCALAR)
+			continue;
+		for (j = 0; j < 3; j++)
+			if (strcmp(k->value, l[j].name) == 0)
+				break;
+		if (j == 3) {
+			unknown_key(x, k, names, "listen");
+			continue;
+		}
+		struct conf_listen *li = (void *)((char *)x->c + l[j].off);
+
+		li->enabled = 1;
+		snprintf(where, sizeof(where), "listen.%s", l[j].name);
+		if (!cy_is_null(m->kids[i + 1]))
+			walk_map(x, m->kids[i + 1], listen_keys, li, where);
+		check_tls(x, k, &li->tls, where, 1);
+	}
+}
+
+static void
+peer_defaults(struct conf_peer *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->retrieve = CONF_RETRIEVE_MOVE;
+	p->max_associations = 4;
+	p->priority = 100;
+}
+
+static void
+load_peers(struct ctx *x, const struct cy_node *s)
+{
+	char where[64];
+
+	if (s->kind != CY_SEQ) {
+		ERR(x, s, "peers must be a list (lines starting with \"- \"), "
+		    "found %s", cy_kind_name(s->kind));
+		return;
+	}
+	x->c->peers = calloc(s->nkids ? s->nkids : 1, sizeof(*x->c->peers));
+	if (x->c->peers == NULL)
+		abort();
+	for (size_t i = 0; i < s->nkids; i++) {
+		struct conf_peer *p = &x->c->peers[x->c->npeers++];
+
+		peer_defaults(p);
+		snprintf(where, sizeof(where), "peers[%zu]", i);
+		walk_map(x, s->kids[i], peer_keys, p, where);
+		check_tls(x, s->kids[i], &p->tls, where, 0);
+		if (p->name == NULL)
+			continue;
+		for (size_t j = 0; j < i; j++) {
+			const struct conf_peer *q = &x->c->peers[j];
+			struct cy_node tmp;
+			char path[96];
+
+			snprintf(path, sizeof(path), "%s.name", where);
+			if (q->name && strcmp(q->name, p->name) == 0)
+				ERR(x, pos_at(x, path, s->kids[i], &tmp),
+				    "peer name \"%s\" is already used by "
+				    "peers[%zu]; names must be unique",
+				    p->name, j);
+			snprintf(path, sizeof(path), "%s.ae_title", where);
+			if (p->ae_title[0] &&
+			    strcmp(q->ae_title, p->ae_title) == 0)
+				ERR(x, pos_at(x, path, s->kids[i], &tmp),
+				    "AE title \"%s\" of %s is already used by "
+				    "peers[%zu] (\"%s\"); AE titles must be "
+				    "unique", p->ae_title, where, j,
+				    q->name ? q->name : "?");
+		}
+	}
+}
+
+static void
+load_keys(struct ctx *x, const struct cy_node *s)
+{
+	char where[64];
+
+	if (s->kind != CY_SEQ) {
+		ERR(x, s, "api.keys must be a list, found %s",
+		    cy_kind_name(s->kind));
+		return;
+	}
+	x->c->api.keys = calloc(s->nkids ? s->nkids : 1,
+	    sizeof(*x->c->api.keys));
+	if (x->c->api.keys == NULL)
+		abort();
+	for (size_t i = 0; i < s->nkids; i++) {
+		struct conf_api_key *k = &x->c->api.keys[x->c->api.nkeys++];
+		int given = 0;
+
+		snprintf(where, sizeof(where), "api.keys[%zu]", i);
+		walk_map(x, s->kids[i], key_keys, k, where);
+		given += find_key(s->kids[i], "token") != NULL;
+		given += find_key(s->kids[i], "token_sha256") != NULL;
+		given += find_key(s->kids[i], "token_file") != NULL;
+		if (s->kids[i]->kind == CY_MAP && given != 1)
+			ERR(x, s->kids[i], "%s needs exactly one of token, "
+			    "token_sha256, token_file (found %d)", where, given);
+		for (size_t j = 0; k->id && j < i; j++)
+			if (x->c->api.keys[j].id &&
+			    strcmp(x->c->api.keys[j].id, k->id) == 0)
+				ERR(x, s->kids[i], "API key id \"%s\" is used "
+				    "twice; ids must be unique", k->id);
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* The whole file. */
+
+static void
+set_defaults(struct conf *c)
+{
+	snprintf(c->node.ae_title, sizeof(c->node.ae_title), "VNAMIG");
+	c->node.data_dir = xstrdup("./var");
+	c->node.shard_count = 1;
+	c->dicom.port = 11112;
+	c->http.port = 8080;
+	c->mllp.port = 2575;
+	c->dicom.address = xstrdup("127.0.0.1");
+	c->http.address = xstrdup("127.0.0.1");
+	c->mllp.address = xstrdup("127.0.0.1");
+	c->dicom.max_connections = 1024;
+	c->http.max_connections = 1024;
+	c->mllp.max_connections = 256;
+	c->limits.max_pdu = 256 * 1024;
+	c->limits.associations_in = 64;
+	c->limits.associations_out = 32;
+	c->limits.artim_ms = SEC(30);
+	c->limits.dimse_ms = SEC(120);
+	c->limits.network_ms = SEC(30);
+	c->limits.idle_ms = SEC(300);
+	c->limits.shutdown_grace_ms = SEC(30);
+	c->limits.sequence_depth = 64;
+	c->limits.http_body = MB(64);
+	c->limits.http_header = KB(64);
+	c->limits.mllp_frame = MB(1);
+	c->storage.spool_segment = MB(256);
+	c->storage.sync = CONF_SYNC_GROUP;
+	c->storage.block_cache = MB(512);
+	c->storage.write_buffer = MB(64);
+	c->storage.max_open_files = 4096;
+	c->storage.min_free = GB(1);
+	c->api.health_open = 1;
+	c->logging.level = 2;	/* info */
+	c->logging.ident = xstrdup("vnamigd");
+}
+
+static void
+load_api(struct ctx *x, const struct cy_node *m)
+{
+	const struct cy_node *keys;
+
+	walk_map(x, m, api_keys, x->c, "api");
+	if ((keys = find_key(m, "keys")) != NULL && !cy_is_null(keys))
+		load_keys(x, keys);
+}
+
+static void
+cross_checks(struct ctx *x, const struct cy_node *root)
+{
+	struct conf *c = x->c;
+	const struct conf_listen *l[3] = { &c->dicom, &c->http, &c->mllp };
+	static const char *const ln[3] = { "dicom", "http", "mllp" };
+	struct cy_node tmp;
+	char path[64];
+
+	if (c->node.shard_index >= c->node.shard_count)
+		ERR(x, pos_at(x, "node.shard_index", root, &tmp),
+		    "node.shard_index %u is not below node.shard_count "
+		    "%u; shards are numbered 0 to count-1",
+		    c->node.shard_index, c->node.shard_count);
+	for (size_t i = 0; i < c->npeers; i++) {
+		snprintf(path, sizeof(path), "peers[%zu].ae_title", i);
+		if (strcmp(c->peers[i].ae_title, c->node.ae_title) == 0)
+			ERR(x, pos_at(x, path, root, &tmp), "peer \"%s\" has our own AE title \"%s\" "
+			    "(node.ae_title); give it its own",
+			    c->peers[i].name ? c->peers[i].name : "?",
+			    c->node.ae_title);
+	}
+	for (int i = 0; i < 3; i++)
+		for (int j = i + 1; j < 3; j++)
+			if (l[i]->enabled && l[j]->enabled && l[i]->port &&
+			    l[i]->port == l[j]->port &&
+			    strcmp(l[i]->address, l[j]->address) == 0) {
+				snprintf(path, sizeof(path), "listen.%s.port",
+				    ln[j]);
+				ERR(x, pos_at(x, path, root, &tmp), "listen.%s and listen.%s both use "
+				    "%s port %u; give each its own port",
+				    ln[i], ln[j], l[i]->address, l[i]->port);
+			}
+	if (c->storage.spool_dir == NULL) {
+		size_t n = strlen(c->node.data_dir) + sizeof("/spool");
+
+		if ((c->storage.spool_dir = malloc(n)) == NULL)
+			abort();
+		snprintf(c->storage.spool_dir, n, "%s/spool", c->node.data_dir);
+	}
+}
+
+static void
+load_root(struct ctx *x, const struct cy_node *root)
+{
+	static const struct ckey top[] = {
+		{ .name = "node" }, { .name = "listen" }, { .name = "limits" },
+		{ .name = "peers" }, { .name = "storage" }, { .name = "api" },
+		{ .name = "logging" }, { .name = NULL }
+	};
+	const struct cy_node *seen[8] = { NULL };
+
+	if (root->kind != CY_MAP) {
+		ERR(x, root, "the file must be a mapping (node:, listen:, "
+		    "peers: ...), found %s", cy_kind_name(root->kind));
+		return;
+	}
+	for (size_t i = 0; i + 1 < root->nkids; i += 2) {
+		const struct cy_node *k = root->kids[i], *v = root->kids[i + 1];
+		size_t j;
+
+		if (k->kind != CY_SCALAR) {
+			ERR(x, k, "a top-level key is %s; expected a section "
+			    "name", cy_kind_name(k->kind));
+			continue;
+		}
+		for (j = 0; top[j].name; j++)
+			if (strcmp(top[j].name, k->value) == 0)
+				break;
+		if (top[j].name == NULL) {
+			unknown_key(x, k, top, "the top level");
+			continue;
+		}
+		if (seen[j]) {
+			ERR(x, k, "duplicate section \"%s\" (first given at "
+			    "line %u); give each section once", k->value,
+			    seen[j]->line);
+			continue;
+		}
+		seen[j] = k;
+		if (cy_is_null(v))
+			continue;
+		switch (j) {
+		case 0: walk_map(x, v, node_keys, x->c, "node"); break;
+		case 1: load_listen(x, v); break;
+		case 2: walk_map(x, v, limits_keys, x->c, "limits"); break;
+		case 3: load_peers(x, v); break;
+		case 4: walk_map(x, v, storage_keys, x->c, "storage"); break;
+		case 5: load_api(x, v); break;
+		default: walk_map(x, v, logging_keys, x->c, "logging"); break;
+		}
+	}
+	cross_checks(x, root);
+}
+
+struct conf *
+conf_load_buffer(const char *name, const char *buf, size_t len, char **errs)
+{
+	struct cy_errs e = { .file = name };
+	struct ctx x = { .e = &e };
+	struct cy_node *root;
+	struct conf *c;
+
+	*errs = NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		abort();
+	c->path = xstrdup(name);
+	set_defaults(c);
+	x.c = c;
+	if (len > CONF_FILE_MAX)
+		cy_err(&e, 0, 0, "file is larger than %d bytes; a "
+		    "configuration file is far smaller", CONF_FILE_MAX);
+	else if ((root = cy_parse(buf, len, &e)) != NULL) {
+		load_root(&x, root);
+		cy_free(root);
+	}
+	free(x.pos);
+	if (e.n > 0) {
+		conf_free(c);
+		*errs = e.buf;
+		return NULL;
+	}
+	free(e.buf);
+	return c;
+}
+
+struct conf *
+conf_load_file(const char *path, char **errs)
+{
+	struct stat st;
+	struct conf *c;
+	char *buf, msg[1024];
+	ssize_t n;
+	size_t got = 0;
+	int fd;
+
+	*errs = NULL;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		snprintf(msg, sizeof(msg), "%s: cannot open: %s; expected a "
+		    "readable YAML file (see conf/vnamigd.yaml)\n", path,
+		    strerror(errno));
+		*errs = xstrdup(msg);
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size > CONF_FILE_MAX) {
+		snprintf(msg, sizeof(msg), "%s: not a regular file of at most "
+		    "%d bytes\n", path, CONF_FILE_MAX);
+		close(fd);
+		*errs = xstrdup(msg);
+		return NULL;
+	}
+	if ((buf = malloc((size_t)st.st_size + 1)) == NULL)
+		abort();
+	while (got < (size_t)st.st_size &&
+	    (n = read(fd, buf + got, (size_t)st.st_size - got)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(msg, sizeof(msg), "%s: read error: %s\n", path,
+			    strerror(errno));
+			close(fd);
+			free(buf);
+			*errs = xstrdup(msg);
+			return NULL;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	c = conf_load_buffer(path, buf, got, errs);
+	free(buf);
+	return c;
+}
+
+static void
+free_tls(struct conf_tls *t)
+{
+	free(t->cert);
+	free(t->key);
+	free(t->ca);
+}
+
+void
+conf_free_(struct conf *c)
+{
+	struct conf_listen *l[3];
+
+	if (c == NULL)
+		return;
+	l[0] = &c->dicom, l[1] = &c->http, l[2] = &c->mllp;
+	for (int i = 0; i < 3; i++) {
+		free(l[i]->address);
+		free_tls(&l[i]->tls);
+	}
+	for (size_t i = 0; i < c->npeers; i++) {
+		free(c->peers[i].name);
+		free(c->peers[i].host);
+		free(c->peers[i].window.text);
+		free_tls(&c->peers[i].tls);
+	}
+	free(c->peers);
+	for (size_t i = 0; i < c->api.nkeys; i++)
+		free(c->api.keys[i].id);
+	free(c->api.keys);
+	free(c->node.data_dir);
+	free(c->storage.spool_dir);
+	free(c->logging.ident);
+	free(c->path);
+	free(c);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Rendering: dump and diff. */
+
+struct line {
+	char	*path, *value;
+	int	 restart;
+};
+
+struct lines {
+	struct line	*v;
+	size_t		 n, cap;
+};
+
+static void
+lines_add(struct lines *ls, const char *path, const char *value, int restart)
+{
+	if (ls->n == ls->cap) {
+		size_t cap = ls->cap ? ls->cap * 2 : 128;
+		struct line *nv = realloc(ls->v, cap * sizeof(*nv));
+
+		if (nv == NULL)
+			abort();
+		ls->v = nv;
+		ls->cap = cap;
+	}
+	ls->v[ls->n].path = xstrdup(path);
+	ls->v[ls->n].value = xstrdup(value);
+	ls->v[ls->n++].restart = restart;
+}
+
+static void
+lines_free(struct lines *ls)
+{
+	for (size_t i = 0; i < ls->n; i++) {
+		free(ls->v[i].path);
+		free(ls->v[i].value);
+	}
+	free(ls->v);
+}
+
+static void render_map(struct lines *ls, const char *where,
+    const struct ckey *keys, const void *base, int restart);
+
+/* Render one key's value into buf; 0 when the key has nothing to show. */
+static int
+render(const struct ckey *d, const void *field, char *buf, size_t cap)
+{
+	const uint8_t *h;
+
+	switch (d->type) {
+	case CT_STR: case CT_PATH: case CT_FILE: case CT_HOST: case CT_NAME:
+		snprintf(buf, cap, "%s", *(char *const *)field ?
+		    *(char *const *)field : "-");
+		return 1;
+	case CT_AE:
+		snprintf(buf, cap, "%s", (const char *)field);
+		return 1;
+	case CT_PORT: case CT_PORT0:
+		snprintf(buf, cap, "%u", *(const uint16_t *)field);
+		return 1;
+	case CT_U32: case CT_SIZE32:
+		snprintf(buf, cap, "%u", *(const uint32_t *)field);
+		return 1;
+	case CT_SIZE: case CT_RATE:
+		snprintf(buf, cap, "%llu",
+		    (unsigned long long)*(const uint64_t *)field);
+		return 1;
+	case CT_DURATION:
+		snprintf(buf, cap, "%llums",
+		    (unsigned long long)*(const uint64_t *)field);
+		return 1;
+	case CT_BOOL:
+		snprintf(buf, cap, "%s", *(const int *)field ? "true" : "false");
+		return 1;
+	case CT_ENUM:
+		snprintf(buf, cap, "%s", d->choices[*(const int *)field]);
+		return 1;
+	case CT_WINDOW:
+		snprintf(buf, cap, "%s", ((const struct conf_sched *)field)->set ?
+		    ((const struct conf_sched *)field)->text : "always");
+		return 1;
+	case CT_SECRET_HEX:
+		h = field;
+		for (int i = 0; i < 32 && cap > 64; i++)
+			snprintf(buf + 2 * i, 3, "%02x", h[i]);
+		return 1;
+	default:	/* CT_NONE, CT_TLS (a sub-map), token, token_file */
+		return 0;
+	}
+}
+
+static void
+render_map(struct lines *ls, const char *where, const struct ckey *keys,
+    const void *base, int restart)
+{
+	char path[256], val[512];
+
+	for (const struct ckey *d = keys; d->name; d++) {
+		const void *field = (const char *)base + d->off;
+
+		snprintf(path, sizeof(path), "%s.%s", where, d->name);
+		if (d->type == CT_TLS) {
+			const struct conf_tls *t = field;
+
+			snprintf(val, sizeof(val), "%s", t->enabled ? "true" :
+			    "false");
+			snprintf(path, sizeof(path), "%s.tls.enabled", where);
+			lines_add(ls, path, val, restart || d->restart);
+			snprintf(path, sizeof(path), "%s.tls", where);
+			if (t->enabled)
+				render_map(ls, path, tls_keys, t,
+				    restart || d->restart);
+			continue;
+		}
+		if (render(d, field, val, sizeof(val)))
+			lines_add(ls, path, val, restart || d->restart);
+	}
+}
+
+static void
+render_all(const struct conf *c, struct lines *ls)
+{
+	const struct conf_listen *l[3] = { &c->dicom, &c->http, &c->mllp };
+	static const char *const ln[3] = { "listen.dicom", "listen.http",
+	    "listen.mllp" };
+	char where[128];
+
+	render_map(ls, "node", node_keys, c, 0);
+	for (int i = 0; i < 3; i++) {
+		if (l[i]->enabled)
+			render_map(ls, ln[i], listen_keys, l[i], 0);
+		else {
+			snprintf(where, sizeof(where), "%s.enabled", ln[i]);
+			lines_add(ls, where, "false", 1);
+		}
+	}
+	render_map(ls, "limits", limits_keys, c, 0);
+	for (size_t i = 0; i < c->npeers; i++) {
+		snprintf(where, sizeof(where), "peers.%s", c->peers[i].name);
+		render_map(ls, where, peer_keys, &c->peers[i], 0);
+	}
+	render_map(ls, "storage", storage_keys, c, 0);
+	render_map(ls, "api", api_keys, c, 0);
+	for (size_t i = 0; i < c->api.nkeys; i++) {
+		snprintf(where, sizeof(where), "api.keys.%s", c->api.keys[i].id);
+		render_map(ls, where, key_keys, &c->api.keys[i], 0);
+	}
+	render_map(ls, "logging", logging_keys, c, 0);
+}
+
+char *
+conf_dump(const struct conf *c)
+{
+	struct lines ls = { 0 };
+	size_t len = 1, off = 0;
+	char *out;
+
+	render_all(c, &ls);
+	for (size_t i = 0; i < ls.n; i++)
+		len += strlen(ls.v[i].path) + strlen(ls.v[i].value) + 4;
+	if ((out = malloc(len)) == NULL)
+		abort();
+	out[0] = '\0';
+	for (size_t i = 0; i < ls.n; i++)
+		off += (size_t)snprintf(out + off, len - off, "%s = %s\n",
+		    ls.v[i].path, ls.v[i].value);
+	lines_free(&ls);
+	return out;
+}
+
+static const struct line *
+lines_find(const struct lines *ls, const char *path)
+{
+	for (size_t i = 0; i < ls->n; i++)
+		if (strcmp(ls->v[i].path, path) == 0)
+			return &ls->v[i];
+	return NULL;
+}
+
+size_t
+conf_diff(const struct conf *a, const struct conf *b, conf_diff_fn *fn,
+    void *arg)
+{
+	struct lines la = { 0 }, lb = { 0 };
+	size_t n = 0;
+
+	render_all(a, &la);
+	render_all(b, &lb);
+	for (size_t i = 0; i < la.n; i++) {
+		const struct line *o = &la.v[i], *m = lines_find(&lb, o->path);
+
+		if (m == NULL || strcmp(o->value, m->value) != 0) {
+			fn(o->path, o->value, m ? m->value : NULL,
+			    o->restart || (m && m->restart), arg);
+			n++;
+		}
+	}
+	for (size_t i = 0; i < lb.n; i++)
+		if (lines_find(&la, lb.v[i].path) == NULL) {
+			fn(lb.v[i].path, NULL, lb.v[i].value, lb.v[i].restart,
+			    arg);
+			n++;
+		}
+	lines_free(&la);
+	lines_free(&lb);
+	return n;
+}
+
+/* ---------------------------------------------------------------------- */
+
+const struct conf_peer *
+conf_peer_by_name(const struct conf *c, const char *name)
+{
+	for (size_t i = 0; i < c->npeers; i++)
+		if (strcmp(c->peers[i].name, name) == 0)
+			return &c->peers[i];
+	return NULL;
+}
+
+const struct conf_peer *
+conf_peer_by_ae(const struct conf *c, const char *ae)
+{
+	for (size_t i = 0; i < c->npeers; i++)
+		if (strcmp(c->peers[i].ae_title, ae) == 0)
+			return &c->peers[i];
+	return NULL;
+}
+
+const char *
+conf_role_name(enum conf_role r)
+{
+	return (unsigned)r <= 3 ? roles[r] : "?";
+}
+
+const char *
+conf_api_role_name(enum conf_api_role r)
+{
+	return (unsigned)r <= 2 ? api_roles[r] : "?";
+}

@@ -1,0 +1,166 @@
+/*
+ * conf.h — the daemon's configuration: one YAML file (libyaml) parsed into
+ * a typed, validated struct. Every key is documented in conf/vnamigd.yaml.
+ *
+ * Errors are collected, not stopped at: a bad file yields every problem
+ * found, each as "FILE:LINE:COL: what is wrong; what is expected".
+ */
+#ifndef VNAMIG_CONF_H
+#define VNAMIG_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/conf_units.h"
+
+#define CONF_AE_MAX	16	/* PS3.5 AE VR: 16 bytes */
+#define CONF_NAME_MAX	64	/* peer names, key ids */
+#define CONF_FILE_MAX	(1024 * 1024)	/* largest config file we read */
+
+struct conf_tls {
+	int	 enabled;	/* the tls: mapping was given */
+	char	*cert;		/* PEM certificate chain; NULL = no TLS */
+	char	*key;		/* PEM private key */
+	char	*ca;		/* CA bundle for verifying the other side */
+	int	 verify_peer;	/* require + verify the peer's certificate */
+};
+
+struct conf_listen {
+	int		 enabled;	/* 0 when absent from the file */
+	char		*address;
+	uint16_t	 port;		/* 0 = any free port (logged) */
+	uint32_t	 max_connections;
+	struct conf_tls	 tls;
+};
+
+/* A time window as written and as parsed. */
+struct conf_sched {
+	int			 set;
+	char			*text;
+	struct conf_window	 win;
+};
+
+enum conf_role { CONF_ROLE_SOURCE = 1, CONF_ROLE_TARGET = 2,
+	CONF_ROLE_BOTH = 3 };
+enum conf_retrieve { CONF_RETRIEVE_MOVE = 0, CONF_RETRIEVE_GET = 1 };
+
+struct conf_peer {
+	char			*name;
+	char			 ae_title[CONF_AE_MAX + 1];
+	char			*host;
+	uint16_t		 port;
+	enum conf_role		 role;
+	enum conf_retrieve	 retrieve;
+	struct conf_tls		 tls;		/* connect with TLS */
+	uint32_t		 max_associations;
+	uint64_t		 bandwidth;	/* bytes/s, 0 = no cap */
+	struct conf_sched	 window;	/* when work may run */
+	uint32_t		 priority;	/* higher goes first */
+	uint32_t		 max_pdu;	/* 0 = limits.max_pdu */
+};
+
+enum conf_api_role { CONF_API_VIEWER = 0, CONF_API_OPERATOR = 1,
+	CONF_API_ADMIN = 2 };
+
+struct conf_api_key {
+	char			*id;
+	enum conf_api_role	 role;
+	uint8_t			 token_sha256[32];	/* never the token */
+};
+
+enum conf_sync { CONF_SYNC_ALWAYS = 0, CONF_SYNC_GROUP = 1 };
+
+struct conf {
+	char	*path;			/* file it came from */
+
+	struct {
+		char		 ae_title[CONF_AE_MAX + 1];
+		char		*data_dir;
+		uint32_t	 shard_index, shard_count;
+	} node;
+
+	struct conf_listen dicom, http, mllp;
+
+	struct {
+		uint32_t	 max_pdu;		/* we receive */
+		uint32_t	 associations_in;
+		uint32_t	 associations_out;
+		uint64_t	 artim_ms, dimse_ms, network_ms, idle_ms;
+		uint64_t	 shutdown_grace_ms;
+		uint32_t	 sequence_depth;
+		uint64_t	 http_body;
+		uint32_t	 http_header;
+		uint64_t	 mllp_frame;
+	} limits;
+
+	struct conf_peer	*peers;
+	size_t			 npeers;
+
+	struct {
+		char		*spool_dir;	/* default DATA_DIR/spool */
+		uint64_t	 spool_segment;
+		enum conf_sync	 sync;
+		uint64_t	 commit_interval_ms;
+		uint64_t	 block_cache;
+		uint64_t	 write_buffer;
+		uint32_t	 max_open_files;
+		uint64_t	 min_free;
+	} storage;
+
+	struct {
+		struct conf_api_key	*keys;
+		size_t			 nkeys;
+		int			 health_open, metrics_open;
+	} api;
+
+	struct {
+		int		 level;		/* enum log_level */
+		int		 syslog;
+		char		*ident;
+		int		 phi;
+	} logging;
+};
+
+/*
+ * conf_load_file: read and validate PATH. Returns a new config, or NULL
+ * with every error written to *errs (a NUL-terminated, newline-separated
+ * malloc'd string the caller frees). Never both.
+ */
+struct conf *conf_load_file(const char *path, char **errs);
+
+/*
+ * conf_load_buffer: the same over bytes in memory; NAME is used in
+ * messages as the file name. Relative paths in the file are taken as given
+ * (relative to the process's working directory), as with conf_load_file.
+ */
+struct conf *conf_load_buffer(const char *name, const char *buf, size_t len,
+    char **errs);
+
+void conf_free_(struct conf *c);
+#define conf_free(c) do { conf_free_(c); (c) = NULL; } while (0)
+
+/*
+ * conf_dump: every effective setting, one "path = value" per line, in a
+ * fixed order (secrets as their SHA-256). Returns a malloc'd string.
+ */
+char *conf_dump(const struct conf *c);
+
+/*
+ * conf_diff: call fn once per setting whose value differs between a and b
+ * (added and removed ones too), with its path, old and new rendering
+ * (NULL when absent), and whether a running daemon needs a restart to
+ * apply it. Returns the number of differences.
+ */
+typedef void conf_diff_fn(const char *path, const char *old_value,
+    const char *new_value, int needs_restart, void *arg);
+size_t conf_diff(const struct conf *a, const struct conf *b,
+    conf_diff_fn *fn, void *arg);
+
+const struct conf_peer *conf_peer_by_name(const struct conf *c,
+    const char *name);
+const struct conf_peer *conf_peer_by_ae(const struct conf *c, const char *ae);
+
+const char *conf_role_name(enum conf_role r);
+const char *conf_api_role_name(enum conf_api_role r);
+
+#endif

@@ -1,0 +1,446 @@
+/*
+ * daemon.c — see daemon.h.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conf/conf.h"
+#include "src/daemon.h"
+#include "src/net/net.h"
+#include "src/net/net_proto.h"
+#include "src/util/log.h"
+
+/* Loop-lag probe: a timer every LAG_TICK_MS; the delay past its due time
+ * is how long the loop was busy elsewhere. Buckets are upper bounds in
+ * microseconds (the last is +Inf), cumulative since start, ready to be
+ * exported as a Prometheus histogram. */
+#define LAG_TICK_MS	50
+static const uint64_t lag_bounds_us[] = { 250, 500, 1000, 2000, 5000,
+	10000, 25000, 50000, 100000, 250000, 1000000, UINT64_MAX };
+#define LAG_NB (sizeof(lag_bounds_us) / sizeof(lag_bounds_us[0]))
+
+struct daemon {
+	struct event_base	*base;
+	struct conf		*conf;
+	char			*conf_path;
+	char			*data_dir;	/* as opened: restart to move */
+	int			 lock_fd;
+	struct net_server	*net;
+	struct event		*sig_term, *sig_int, *sig_hup;
+	struct event		*lag_timer, *grace_timer;
+	uint64_t		 lag_due_us, lag_max_us, lag_n;
+	uint64_t		 lag_buckets[LAG_NB];
+	uint64_t		 started_us;
+	int			 draining;
+	int			 exit_status;
+};
+
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static struct timeval
+tv_ms(uint64_t ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	return tv;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Data directory: created if missing, and locked so that two daemons
+ * never share one state. */
+
+static int
+mkdir_p(const char *path, mode_t mode)
+{
+	char buf[4096];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof(buf))
+		return errno = ENAMETOOLONG, -1;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+static int
+lock_data_dir(struct daemon *d)
+{
+	char path[4200], pid[32];
+	ssize_t n;
+	int fd;
+
+	if (mkdir_p(d->data_dir, 0750) < 0) {
+		log_err("startup-failed", "data_dir=%s error=%s hint=%s",
+		    log_q(d->data_dir), log_q(strerror(errno)),
+		    log_q("create it or set node.data_dir to a writable "
+		    "directory"));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/vnamigd.lock", d->data_dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0) {
+		log_err("startup-failed", "lock=%s error=%s", log_q(path),
+		    log_q(strerror(errno)));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		n = read(fd, pid, sizeof(pid) - 1);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		log_err("startup-failed", "data_dir=%s error=%s pid=%s hint=%s",
+		    log_q(d->data_dir), log_q("in use by another vnamigd"),
+		    pid[0] ? pid : "?", log_q("stop the other daemon or set "
+		    "another node.data_dir"));
+		close(fd);
+		return -1;
+	}
+	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 ||
+	    write(fd, pid, strlen(pid)) != (ssize_t)strlen(pid))
+		log_warn("lock-pid-write-failed", "lock=%s error=%s",
+		    log_q(path), log_q(strerror(errno)));
+	d->lock_fd = fd;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Loop lag. */
+
+static void
+on_lag_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	struct daemon *d = arg;
+	uint64_t now = now_us(), lag;
+	size_t b = 0;
+
+	(void)fd;
+	(void)ev;
+	lag = now > d->lag_due_us ? now - d->lag_due_us : 0;
+	d->lag_due_us = now + LAG_TICK_MS * 1000;
+	while (lag > lag_bounds_us[b])
+		b++;
+	d->lag_buckets[b]++;
+	d->lag_n++;
+	if (lag > d->lag_max_us)
+		d->lag_max_us = lag;
+	if (lag > 250000)
+		log_warn("loop-lag", "lag_ms=%llu",
+		    (unsigned long long)(lag / 1000));
+}
+
+/* Upper bound (µs) of the bucket holding the q-th quantile. */
+static uint64_t
+lag_quantile(const struct daemon *d, double q)
+{
+	uint64_t want = (uint64_t)((double)d->lag_n * q), seen = 0;
+
+	for (size_t b = 0; b < LAG_NB; b++) {
+		seen += d->lag_buckets[b];
+		if (seen > want || seen == d->lag_n)
+			return lag_bounds_us[b] < d->lag_max_us ?
+			    lag_bounds_us[b] : d->lag_max_us;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Shutdown. */
+
+static void
+finish(void *arg)
+{
+	struct daemon *d = arg;
+
+	log_info("shutdown-complete", "uptime_s=%llu",
+	    (unsigned long long)((now_us() - d->started_us) / 1000000));
+	event_base_loopexit(d->base, NULL);
+}
+
+static void
+on_grace(evutil_socket_t fd, short ev, void *arg)
+{
+	struct daemon *d = arg;
+	unsigned n;
+
+	(void)fd;
+	(void)ev;
+	n = net_server_close_all(d->net, "shutdown grace expired");
+	log_warn("shutdown-forced", "connections_closed=%u grace_ms=%llu", n,
+	    (unsigned long long)d->conf->limits.shutdown_grace_ms);
+	finish(d);
+}
+
+static void
+begin_shutdown(struct daemon *d, const char *sig)
+{
+	struct timeval tv;
+
+	if (d->draining) {
+		log_warn("shutdown-now", "signal=%s connections=%u", sig,
+		    net_server_nconns(d->net));
+		net_server_close_all(d->net, "second shutdown signal");
+		finish(d);
+		return;
+	}
+	d->draining = 1;
+	log_info("shutdown-begin", "signal=%s connections=%u grace_ms=%llu",
+	    sig, net_server_nconns(d->net),
+	    (unsigned long long)d->conf->limits.shutdown_grace_ms);
+	net_server_on_empty(d->net, finish, d);
+	net_server_drain(d->net);
+	tv = tv_ms(d->conf->limits.shutdown_grace_ms);
+	evtimer_add(d->grace_timer, &tv);
+}
+
+static void
+on_signal(evutil_socket_t sig, short ev, void *arg);
+
+/* ---------------------------------------------------------------------- */
+/* Reload (SIGHUP). */
+
+static void
+log_change(const char *path, const char *old, const char *new,
+    int restart, void *arg)
+{
+	(void)arg;
+	log_info("config-changed", "key=%s old=%s new=%s applied=%s", path,
+	    log_q(old ? old : "(unset)"), log_q(new ? new : "(unset)"),
+	    restart ? "after-restart" : "now");
+}
+
+static void
+apply_logging(const struct conf *c)
+{
+	log_setup((enum log_level)c->logging.level, c->logging.syslog,
+	    c->logging.ident, c->logging.phi);
+}
+
+static void
+reload(struct daemon *d)
+{
+	struct conf *nc;
+	char *errs, *line, *save = NULL;
+	size_t n;
+
+	log_info("reload-begin", "config=%s", log_q(d->conf_path));
+	if ((nc = conf_load_file(d->conf_path, &errs)) == NULL) {
+		for (line = strtok_r(errs, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save))
+			log_err("reload-error", "error=%s", log_q(line));
+		log_err("reload-failed", "config=%s action=%s",
+		    log_q(d->conf_path), "kept-running-configuration");
+		free(errs);
+		return;
+	}
+	n = conf_diff(d->conf, nc, log_change, d);
+	/* Settings that need a restart keep working from what the daemon
+	 * copied at start (listeners, data dir); the rest read the new
+	 * config from here on. */
+	net_server_set_conf(d->net, nc);
+	conf_free(d->conf);
+	d->conf = nc;
+	apply_logging(nc);
+	log_info("reload-done", "changes=%zu", n);
+}
+
+static void
+on_signal(evutil_socket_t sig, short ev, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)ev;
+	if (sig == SIGHUP)
+		reload(d);
+	else
+		begin_shutdown(d, sig == SIGTERM ? "TERM" : "INT");
+}
+
+/* ---------------------------------------------------------------------- */
+
+static int
+start_listeners(struct daemon *d)
+{
+	static const struct {
+		const struct net_proto_ops *ops;
+		size_t off;
+	} ls[] = {
+		{ &net_dicom_ops, offsetof(struct conf, dicom) },
+		{ &net_http_ops, offsetof(struct conf, http) },
+		{ &net_mllp_ops, offsetof(struct conf, mllp) },
+	};
+	char err[512];
+
+	for (size_t i = 0; i < sizeof(ls) / sizeof(ls[0]); i++) {
+		const struct conf_listen *lc =
+		    (const void *)((const char *)d->conf + ls[i].off);
+
+		if (!lc->enabled) {
+			log_info("listener-off", "proto=%s", ls[i].ops->name);
+			continue;
+		}
+		if (lc->tls.enabled) {
+			log_err("startup-failed", "proto=%s error=%s",
+			    ls[i].ops->name, log_q("TLS listeners arrive with "
+			    "their protocol's issue; remove listen.*.tls"));
+			return -1;
+		}
+		if (net_server_listen(d->net, lc, ls[i].ops, err,
+		    sizeof(err)) < 0) {
+			log_err("startup-failed", "error=%s", log_q(err));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+struct daemon *
+daemon_new(struct conf *conf, const char *conf_path)
+{
+	struct daemon *d = calloc(1, sizeof(*d));
+	struct timeval tick = tv_ms(LAG_TICK_MS);
+
+	if (d == NULL)
+		abort();
+	d->conf = conf;
+	d->lock_fd = -1;
+	d->started_us = now_us();
+	if ((d->conf_path = strdup(conf_path)) == NULL ||
+	    (d->data_dir = strdup(conf->node.data_dir)) == NULL)
+		abort();
+	apply_logging(conf);
+	signal(SIGPIPE, SIG_IGN);
+	if ((d->base = event_base_new()) == NULL)
+		abort();
+	d->net = net_server_new(d->base, conf, d);
+	d->sig_term = evsignal_new(d->base, SIGTERM, on_signal, d);
+	d->sig_int = evsignal_new(d->base, SIGINT, on_signal, d);
+	d->sig_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
+	d->lag_timer = event_new(d->base, -1, EV_PERSIST, on_lag_tick, d);
+	d->grace_timer = evtimer_new(d->base, on_grace, d);
+	if (!d->sig_term || !d->sig_int || !d->sig_hup || !d->lag_timer ||
+	    !d->grace_timer)
+		abort();
+	evsignal_add(d->sig_term, NULL);
+	evsignal_add(d->sig_int, NULL);
+	evsignal_add(d->sig_hup, NULL);
+	d->lag_due_us = now_us() + LAG_TICK_MS * 1000;
+	evtimer_add(d->lag_timer, &tick);
+	if (lock_data_dir(d) < 0 || start_listeners(d) < 0) {
+		daemon_free(d);
+		return NULL;
+	}
+	log_info("ready", "version=%s ae_title=%s data_dir=%s shard=%u/%u "
+	    "peers=%zu config=%s", PACKAGE_VERSION, log_q(conf->node.ae_title),
+	    log_q(d->data_dir), conf->node.shard_index, conf->node.shard_count,
+	    conf->npeers, log_q(conf_path));
+	return d;
+}
+
+int
+daemon_run(struct daemon *d)
+{
+	event_base_dispatch(d->base);
+	return d->exit_status;
+}
+
+const struct conf *
+daemon_conf(const struct daemon *d)
+{
+	return d->conf;
+}
+
+json_t *
+daemon_health(struct daemon *d, int *ready)
+{
+	static const char *const protos[] = { "dicom", "http", "mllp" };
+	struct statvfs sv;
+	json_t *h, *ls, *dd;
+	uint64_t freeb = 0;
+	int writable, room;
+
+	writable = access(d->data_dir, W_OK) == 0;
+	if (statvfs(d->data_dir, &sv) == 0)
+		freeb = (uint64_t)sv.f_bavail * sv.f_frsize;
+	room = freeb >= d->conf->storage.min_free;
+	*ready = writable && room && !d->draining;
+	dd = json_pack("{s:s, s:b, s:I, s:I}", "path", d->data_dir,
+	    "writable", writable, "free_bytes", (json_int_t)freeb,
+	    "min_free_bytes", (json_int_t)d->conf->storage.min_free);
+	ls = json_object();
+	for (size_t i = 0; i < 3; i++)
+		if (net_server_port(d->net, protos[i]) != 0)
+			json_object_set_new(ls, protos[i], json_pack(
+			    "{s:s, s:i}", "address",
+			    net_server_address(d->net, protos[i]), "port",
+			    (int)net_server_port(d->net, protos[i])));
+	h = json_pack("{s:s, s:s, s:s, s:{s:i, s:i}, s:I, s:o, s:o, s:i, "
+	    "s:{s:f, s:f}}",
+	    "status", *ready ? "ok" : d->draining ? "shutting_down" :
+	    "degraded", "version", PACKAGE_VERSION,
+	    "ae_title", d->conf->node.ae_title,
+	    "shard", "index", (int)d->conf->node.shard_index,
+	    "count", (int)d->conf->node.shard_count,
+	    "uptime_s", (json_int_t)((now_us() - d->started_us) / 1000000),
+	    "data_dir", dd, "listeners", ls,
+	    "connections", (int)net_server_nconns(d->net),
+	    "loop_lag_ms", "p99", (double)lag_quantile(d, 0.99) / 1000.0,
+	    "max", (double)d->lag_max_us / 1000.0);
+	return h;
+}
+
+void
+daemon_free_(struct daemon *d)
+{
+	if (d == NULL)
+		return;
+	net_server_free(d->net);
+	if (d->sig_term)
+		event_free(d->sig_term);
+	if (d->sig_int)
+		event_free(d->sig_int);
+	if (d->sig_hup)
+		event_free(d->sig_hup);
+	if (d->lag_timer)
+		event_free(d->lag_timer);
+	if (d->grace_timer)
+		event_free(d->grace_timer);
+	if (d->base)
+		event_base_free(d->base);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
+	conf_free(d->conf);
+	free(d->conf_path);
+	free(d->data_dir);
+	free(d);
+}

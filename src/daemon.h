@@ -1,0 +1,34 @@
+/*
+ * daemon.h — vnamigd's reactor: one event_base, the listeners, signals
+ * (SIGTERM/SIGINT drain, SIGHUP reload), the data-dir lock, the loop-lag
+ * probe, and the health summary the HTTP API serves.
+ */
+#ifndef VNAMIG_DAEMON_H
+#define VNAMIG_DAEMON_H
+
+#include <jansson.h>
+
+struct conf;
+struct daemon;
+
+/*
+ * daemon_new: take ownership of conf (loaded from conf_path), lock and
+ * prepare the data dir, bind the listeners. Returns NULL after logging
+ * why (the caller exits 3).
+ */
+struct daemon *daemon_new(struct conf *conf, const char *conf_path);
+/* Run until drained; returns the process exit status. */
+int daemon_run(struct daemon *d);
+void daemon_free_(struct daemon *d);
+#define daemon_free(d) do { daemon_free_(d); (d) = NULL; } while (0)
+
+const struct conf *daemon_conf(const struct daemon *d);
+
+/*
+ * daemon_health: a new JSON object describing liveness and readiness
+ * (data dir writable with room, listeners up, loop lag); *ready is set to
+ * 0 when the daemon should not be sent new work.
+ */
+json_t *daemon_health(struct daemon *d, int *ready);
+
+#endif

@@ -1,0 +1,514 @@
+/*
+ * net.c — see net.h.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+
+#include "conf/conf.h"
+#include "src/net/net.h"
+#include "src/util/log.h"
+
+struct net_listener {
+	struct net_server		*srv;
+	struct evconnlistener		*evl;
+	const struct net_proto_ops	*ops;
+	char				 addr[64];
+	uint16_t			 port;
+	unsigned			 nconns;
+	uint32_t			 max_conns;
+};
+
+/*
+ * OPEN → (close with flush) FLUSHING: output still queued, input ignored
+ *      → LINGER: our side shut down (SHUT_WR), input read and dropped until
+ *        the peer closes or NET_LINGER_MS pass — closing with unread
+ *        input would make the kernel send RST and the peer could lose
+ *        our last answer (an error status, an A-ABORT)
+ *      → DEAD: in the graveyard, freed by the reaper.
+ */
+enum conn_state { CONN_OPEN, CONN_FLUSHING, CONN_LINGER, CONN_DEAD };
+#define NET_LINGER_MS 2000
+
+struct net_conn {
+	TAILQ_ENTRY(net_conn)	 entry;
+	struct net_server	*srv;
+	struct net_listener	*l;
+	struct bufferevent	*bev;
+	void			*data;
+	uint64_t		 id;
+	enum conn_state		 state;
+	char			 peer[80];
+	const char		*why;
+};
+TAILQ_HEAD(conn_list, net_conn);
+
+#define NET_MAX_LISTENERS 8
+
+struct net_server {
+	struct event_base	*base;
+	const struct conf	*conf;
+	void			*app;
+	struct net_listener	*ls[NET_MAX_LISTENERS];
+	int			 nls;
+	struct conn_list	 conns, graveyard;
+	unsigned		 nconns;
+	struct event		*reaper;
+	uint64_t		 next_id;
+	int			 draining;
+	void			(*on_empty)(void *);
+	void			*on_empty_arg;
+};
+
+static void reap(evutil_socket_t fd, short ev, void *arg);
+
+struct net_server *
+net_server_new(struct event_base *base, const struct conf *conf, void *app)
+{
+	struct net_server *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		abort();
+	s->base = base;
+	s->app = app;
+	s->conf = conf;
+	TAILQ_INIT(&s->conns);
+	TAILQ_INIT(&s->graveyard);
+	if ((s->reaper = event_new(base, -1, 0, reap, s)) == NULL)
+		abort();
+	s->next_id = 1;
+	return s;
+}
+
+/* After a reload: take the limits that apply live (max_connections). */
+void
+net_server_set_conf(struct net_server *s, const struct conf *conf)
+{
+	s->conf = conf;
+	for (int i = 0; i < s->nls; i++) {
+		const char *n = s->ls[i]->ops->name;
+		const struct conf_listen *lc = strcmp(n, "dicom") == 0 ?
+		    &conf->dicom : strcmp(n, "http") == 0 ? &conf->http :
+		    &conf->mllp;
+
+		s->ls[i]->max_conns = lc->max_connections;
+	}
+}
+
+const struct conf *
+net_server_conf(const struct net_server *s)
+{
+	return s->conf;
+}
+
+void *
+net_server_app(const struct net_server *s)
+{
+	return s->app;
+}
+
+static void
+conn_free(struct net_conn *c)
+{
+	if (c->l->ops->free != NULL)
+		c->l->ops->free(c);
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	free(c);
+}
+
+/* The reaper: frees closed connections outside their callback chains. */
+static void
+reap(evutil_socket_t fd, short ev, void *arg)
+{
+	struct net_server *s = arg;
+	struct net_conn *c;
+
+	(void)fd;
+	(void)ev;
+	while ((c = TAILQ_FIRST(&s->graveyard)) != NULL) {
+		TAILQ_REMOVE(&s->graveyard, c, entry);
+		conn_free(c);
+	}
+	if (s->draining && s->nconns == 0 && s->on_empty != NULL)
+		s->on_empty(s->on_empty_arg);
+}
+
+void
+net_server_free_(struct net_server *s)
+{
+	struct net_conn *c;
+
+	if (s == NULL)
+		return;
+	net_server_close_all(s, "shutdown");
+	while ((c = TAILQ_FIRST(&s->graveyard)) != NULL) {
+		TAILQ_REMOVE(&s->graveyard, c, entry);
+		conn_free(c);
+	}
+	for (int i = 0; i < s->nls; i++) {
+		if (s->ls[i]->evl)
+			evconnlistener_free(s->ls[i]->evl);
+		free(s->ls[i]);
+	}
+	event_free(s->reaper);
+	free(s);
+}
+
+void
+net_conn_close(struct net_conn *c, const char *why, int flush)
+{
+	struct net_server *s = c->srv;
+
+	if (c->state == CONN_DEAD)
+		return;
+	if (flush && c->state == CONN_OPEN && c->bev != NULL) {
+		struct timeval tv = { NET_LINGER_MS / 1000,
+		    (NET_LINGER_MS % 1000) * 1000 };
+
+		c->why = why;
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+			/* write what is queued, then come back (on_write) */
+			c->state = CONN_FLUSHING;
+			bufferevent_disable(c->bev, EV_READ);
+			return;
+		}
+		c->state = CONN_LINGER;
+		shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+		bufferevent_set_timeouts(c->bev, &tv, NULL);
+		bufferevent_enable(c->bev, EV_READ);
+		return;
+	}
+	c->state = CONN_DEAD;
+	log_debug("conn-close", "proto=%s conn=%llu peer=%s reason=%s",
+	    c->l->ops->name, (unsigned long long)c->id, c->peer,
+	    log_q(why ? why : c->why));
+	if (c->bev != NULL)
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	TAILQ_REMOVE(&s->conns, c, entry);
+	s->nconns--;
+	c->l->nconns--;
+	TAILQ_INSERT_TAIL(&s->graveyard, c, entry);
+	event_active(s->reaper, 0, 0);
+}
+
+static void
+on_read(struct bufferevent *bev, void *arg)
+{
+	struct net_conn *c = arg;
+
+	if (c->state == CONN_LINGER)
+		evbuffer_drain(bufferevent_get_input(bev),
+		    evbuffer_get_length(bufferevent_get_input(bev)));
+	if (c->state != CONN_OPEN)
+		return;
+	if (c->l->ops->read != NULL)
+		c->l->ops->read(c, bufferevent_get_input(bev));
+	else
+		evbuffer_drain(bufferevent_get_input(bev),
+		    evbuffer_get_length(bufferevent_get_input(bev)));
+}
+
+static void
+on_write(struct bufferevent *bev, void *arg)
+{
+	struct net_conn *c = arg;
+
+	(void)bev;
+	if (c->state == CONN_FLUSHING) {
+		c->state = CONN_OPEN;
+		net_conn_close(c, c->why, 1);
+	}
+}
+
+static void
+on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct net_conn *c = arg;
+	const char *why = "closed by peer";
+
+	(void)bev;
+	if (what & BEV_EVENT_TIMEOUT)
+		why = (what & BEV_EVENT_READING) ? "idle timeout" :
+		    "write timeout";
+	else if (what & BEV_EVENT_ERROR)
+		why = evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
+	if (c->state == CONN_LINGER)
+		why = c->why;	/* the reason it was closed for */
+	net_conn_close(c, why, 0);
+}
+
+static void
+fmt_addr(const struct sockaddr *sa, char *buf, size_t cap)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+		snprintf(buf, cap, "%s:%u", host, port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+		snprintf(buf, cap, "[%s]:%u", host, port);
+	} else
+		snprintf(buf, cap, "unknown");
+}
+
+static void
+on_accept(struct evconnlistener *evl, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct net_listener *l = arg;
+	struct net_server *s = l->srv;
+	struct net_conn *c;
+	char peer[80];
+	int one = 1;
+
+	(void)evl;
+	(void)salen;
+	fmt_addr(sa, peer, sizeof(peer));
+	if (s->draining || l->nconns >= l->max_conns) {
+		log_warn("conn-refused", "proto=%s peer=%s reason=%s limit=%u",
+		    l->ops->name, peer, s->draining ? "shutting-down" :
+		    "max_connections", l->max_conns);
+		evutil_closesocket(fd);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		abort();
+	c->srv = s;
+	c->l = l;
+	c->id = s->next_id++;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		evutil_closesocket(fd);
+		free(c);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&s->conns, c, entry);
+	s->nconns++;
+	l->nconns++;
+	log_debug("conn-open", "proto=%s conn=%llu peer=%s", l->ops->name,
+	    (unsigned long long)c->id, peer);
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	if (l->ops->open != NULL && l->ops->open(c) < 0)
+		net_conn_close(c, "refused by protocol", 1);
+}
+
+static void
+on_accept_error(struct evconnlistener *evl, void *arg)
+{
+	struct net_listener *l = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+
+	(void)evl;
+	/* EMFILE and friends: keep serving the connections we have. */
+	log_err("accept-failed", "proto=%s error=%s", l->ops->name,
+	    log_q(evutil_socket_error_to_string(err)));
+}
+
+int
+net_server_listen(struct net_server *s, const struct conf_listen *lc,
+    const struct net_proto_ops *ops, char *err, size_t cap)
+{
+	struct sockaddr_storage ss;
+	int sslen = sizeof(ss);
+	struct net_listener *l;
+	char port[8];
+
+	if (s->nls == NET_MAX_LISTENERS) {
+		snprintf(err, cap, "too many listeners");
+		return -1;
+	}
+	snprintf(port, sizeof(port), "%u", lc->port);
+	memset(&ss, 0, sizeof(ss));
+	if (evutil_parse_sockaddr_port(lc->address, (struct sockaddr *)&ss,
+	    &sslen) < 0) {
+		snprintf(err, cap, "listen.%s.address \"%s\" is not an IPv4 "
+		    "or IPv6 address", ops->name, lc->address);
+		return -1;
+	}
+	if (ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&ss)->sin_port = htons(lc->port);
+	else
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons(lc->port);
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		abort();
+	l->srv = s;
+	l->ops = ops;
+	l->max_conns = lc->max_connections;
+	l->evl = evconnlistener_new_bind(s->base, on_accept, l,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+	    512, (struct sockaddr *)&ss, sslen);
+	if (l->evl == NULL) {
+		snprintf(err, cap, "cannot listen on %s port %u for %s: %s",
+		    lc->address, lc->port, ops->name,
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		free(l);
+		return -1;
+	}
+	evconnlistener_set_error_cb(l->evl, on_accept_error);
+	sslen = sizeof(ss);
+	getsockname(evconnlistener_get_fd(l->evl), (struct sockaddr *)&ss,
+	    (socklen_t *)&sslen);
+	l->port = ntohs(ss.ss_family == AF_INET ?
+	    ((struct sockaddr_in *)&ss)->sin_port :
+	    ((struct sockaddr_in6 *)&ss)->sin6_port);
+	snprintf(l->addr, sizeof(l->addr), "%s", lc->address);
+	s->ls[s->nls++] = l;
+	log_info("listening", "proto=%s addr=%s port=%u max_connections=%u",
+	    ops->name, l->addr, l->port, l->max_conns);
+	return 0;
+}
+
+static struct net_listener *
+find_listener(const struct net_server *s, const char *proto)
+{
+	for (int i = 0; i < s->nls; i++)
+		if (strcmp(s->ls[i]->ops->name, proto) == 0)
+			return s->ls[i];
+	return NULL;
+}
+
+uint16_t
+net_server_port(const struct net_server *s, const char *proto)
+{
+	struct net_listener *l = find_listener(s, proto);
+
+	return l ? l->port : 0;
+}
+
+const char *
+net_server_address(const struct net_server *s, const char *proto)
+{
+	struct net_listener *l = find_listener(s, proto);
+
+	return l ? l->addr : NULL;
+}
+
+void
+net_server_drain(struct net_server *s)
+{
+	struct net_conn *c, *next;
+
+	s->draining = 1;
+	for (int i = 0; i < s->nls; i++)
+		if (s->ls[i]->evl != NULL) {
+			evconnlistener_free(s->ls[i]->evl);
+			s->ls[i]->evl = NULL;
+		}
+	for (c = TAILQ_FIRST(&s->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->state != CONN_OPEN)
+			continue;
+		if (c->l->ops->drain != NULL)
+			c->l->ops->drain(c);
+		else
+			net_conn_close(c, "shutting down", 1);
+	}
+	event_active(s->reaper, 0, 0);
+}
+
+unsigned
+net_server_close_all(struct net_server *s, const char *why)
+{
+	struct net_conn *c;
+	unsigned n = 0;
+
+	while ((c = TAILQ_FIRST(&s->conns)) != NULL) {
+		net_conn_close(c, why, 0);
+		n++;
+	}
+	return n;
+}
+
+unsigned
+net_server_nconns(const struct net_server *s)
+{
+	return s->nconns;
+}
+
+void
+net_server_on_empty(struct net_server *s, void (*fn)(void *), void *arg)
+{
+	s->on_empty = fn;
+	s->on_empty_arg = arg;
+}
+
+struct bufferevent *
+net_conn_bev(struct net_conn *c)
+{
+	return c->bev;
+}
+
+struct net_server *
+net_conn_server(struct net_conn *c)
+{
+	return c->srv;
+}
+
+uint64_t
+net_conn_id(const struct net_conn *c)
+{
+	return c->id;
+}
+
+const char *
+net_conn_peer(const struct net_conn *c)
+{
+	return c->peer;
+}
+
+void
+net_conn_set_data(struct net_conn *c, void *data)
+{
+	c->data = data;
+}
+
+void *
+net_conn_data(const struct net_conn *c)
+{
+	return c->data;
+}
+
+int
+net_conn_draining(const struct net_conn *c)
+{
+	return c->srv->draining;
+}
+
+void
+net_conn_set_timeout(struct net_conn *c, uint64_t ms)
+{
+	struct timeval rtv, wtv;
+	uint64_t wms = c->srv->conf->limits.network_ms;
+
+	rtv.tv_sec = (time_t)(ms / 1000);
+	rtv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	wtv.tv_sec = (time_t)(wms / 1000);
+	wtv.tv_usec = (suseconds_t)(wms % 1000) * 1000;
+	bufferevent_set_timeouts(c->bev, ms ? &rtv : NULL, &wtv);
+}

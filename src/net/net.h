@@ -1,0 +1,84 @@
+/*
+ * net.h — listeners and connections on the reactor: accept, per-listener
+ * connection limits, TCP_NODELAY, timeouts, one teardown path, and
+ * deferred destruction (a connection is never freed inside its own
+ * callback chain: net_conn_close() queues it and the reaper frees it on a
+ * later loop turn).
+ *
+ * Each protocol supplies a struct net_proto_ops; the glue for DICOM, HTTP
+ * and MLLP lives beside this file.
+ */
+#ifndef VNAMIG_NET_H
+#define VNAMIG_NET_H
+
+#include <stdint.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+struct conf;
+struct conf_listen;
+struct net_server;
+struct net_conn;
+
+struct net_proto_ops {
+	const char *name;			/* "dicom", "http", "mllp" */
+	/* A new connection: set up state (net_conn_set_data). -1 = close. */
+	int	(*open)(struct net_conn *c);
+	/* Bytes arrived in the connection's input buffer. */
+	void	(*read)(struct net_conn *c, struct evbuffer *in);
+	/* The daemon is draining: finish or close (net_conn_close). */
+	void	(*drain)(struct net_conn *c);
+	/* Free protocol state; called from the reaper only. */
+	void	(*free)(struct net_conn *c);
+};
+
+/* The connection set of one daemon. Holds the config pointer it is given
+ * (net_server_set_conf replaces it after a reload) and an opaque pointer
+ * to the application (the daemon) for the protocol handlers. */
+struct net_server *net_server_new(struct event_base *base,
+    const struct conf *conf, void *app);
+void *net_server_app(const struct net_server *s);
+void net_server_set_conf(struct net_server *s, const struct conf *conf);
+const struct conf *net_server_conf(const struct net_server *s);
+void net_server_free_(struct net_server *s);
+#define net_server_free(s) do { net_server_free_(s); (s) = NULL; } while (0)
+
+/*
+ * net_server_listen: bind and listen for one protocol per the listen
+ * config. Returns 0, or -1 with a message in err (cap bytes).
+ */
+int net_server_listen(struct net_server *s, const struct conf_listen *lc,
+    const struct net_proto_ops *ops, char *err, size_t cap);
+
+/* Port actually bound by the listener for proto (0 if none). */
+uint16_t net_server_port(const struct net_server *s, const char *proto);
+const char *net_server_address(const struct net_server *s, const char *proto);
+
+/* Stop accepting; ask every connection to finish (ops->drain). */
+void net_server_drain(struct net_server *s);
+/* Close every connection now (grace expired). Returns how many. */
+unsigned net_server_close_all(struct net_server *s, const char *why);
+unsigned net_server_nconns(const struct net_server *s);
+/* Called when the connection count drops to zero while draining. */
+void net_server_on_empty(struct net_server *s, void (*fn)(void *), void *arg);
+
+/* Per connection. */
+struct bufferevent *net_conn_bev(struct net_conn *c);
+struct net_server *net_conn_server(struct net_conn *c);
+uint64_t net_conn_id(const struct net_conn *c);
+const char *net_conn_peer(const struct net_conn *c);	/* "addr:port" */
+void net_conn_set_data(struct net_conn *c, void *data);
+void *net_conn_data(const struct net_conn *c);
+int net_conn_draining(const struct net_conn *c);
+/* Read timeout (idle/ARTIM) in ms; 0 = none. */
+void net_conn_set_timeout(struct net_conn *c, uint64_t ms);
+
+/*
+ * net_conn_close: tear down now (why is logged). Safe to call from any of
+ * the connection's callbacks, more than once. With flush set, pending
+ * output is written first (bounded by the network timeout).
+ */
+void net_conn_close(struct net_conn *c, const char *why, int flush);
+
+#endif

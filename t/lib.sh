@@ -1,0 +1,138 @@
+# t/lib.sh — helpers for the integration scripts (t/*.t): TAP output, a
+# temporary directory, and starting/stopping the real vnamigd on free
+# ports (port 0; the ports bound are read back from its log).
+#
+# Scripts: . "$top_srcdir/t/lib.sh"; ...; done_testing
+
+set -u
+: "${top_srcdir:?run through make check}"
+: "${VNAMIGD:=$top_builddir/src/vnamigd}"
+
+T_N=0
+T_FAIL=0
+T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/vnamig-t.XXXXXX")
+DAEMON_PID=
+
+cleanup() {
+	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+		kill -KILL "$DAEMON_PID" 2>/dev/null
+	fi
+	rm -rf "$T_DIR"
+}
+trap cleanup EXIT
+
+ok() {	# ok COND-STATUS NAME
+	T_N=$((T_N + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $T_N - $2"
+	else
+		echo "not ok $T_N - $2"
+		T_FAIL=$((T_FAIL + 1))
+	fi
+}
+
+pass() { ok 0 "$1"; }
+fail() { ok 1 "$1"; }
+diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
+
+is() {	# is GOT WANT NAME
+	if [ "$1" = "$2" ]; then
+		ok 0 "$3"
+	else
+		ok 1 "$3"
+		diag "got:      $1" "expected: $2"
+	fi
+}
+
+like() {	# like TEXT EXTENDED-REGEX NAME
+	if printf '%s\n' "$1" | grep -Eq -- "$2"; then
+		ok 0 "$3"
+	else
+		ok 1 "$3"
+		diag "text: $1" "does not match: $2"
+	fi
+}
+
+done_testing() {
+	echo "1..$T_N"
+	[ "$T_FAIL" -eq 0 ]
+	exit $?
+}
+
+# write_conf FILE [extra YAML appended]: a config on free ports with its own
+# data dir under $T_DIR.
+write_conf() {
+	cat > "$1" <<YAML
+node:
+  ae_title: VNAMIG
+  data_dir: $T_DIR/var
+listen:
+  dicom: { address: 127.0.0.1, port: 0 }
+  http:  { address: 127.0.0.1, port: 0 }
+  mllp:  { address: 127.0.0.1, port: 0 }
+limits:
+  shutdown_grace: ${GRACE:-5s}
+storage:
+  min_free: 1MiB
+peers:
+  - { name: legacy, ae_title: LEGACY, host: 127.0.0.1, port: 11113, role: source }
+api:
+  health_open: ${HEALTH_OPEN:-true}
+  keys:
+    - { id: ops, role: operator, token: "plain-for-tests" }
+YAML
+	[ $# -gt 1 ] && printf '%s\n' "$2" >> "$1"
+	return 0
+}
+
+# wait_log PATTERN [SECONDS]: wait until the daemon log matches.
+wait_log() {
+	i=0
+	limit=$(( ${2:-10} * 10 ))
+	while ! grep -Eq -- "$1" "$T_DIR/daemon.log" 2>/dev/null; do
+		i=$((i + 1))
+		[ "$i" -ge "$limit" ] && return 1
+		sleep 0.1
+	done
+	return 0
+}
+
+# wait_file FILE [SECONDS]: wait until FILE exists and is not empty (a
+# background client writes it once it is connected).
+wait_file() {
+	i=0
+	limit=$(( ${2:-10} * 10 ))
+	while [ ! -s "$1" ]; do
+		i=$((i + 1))
+		[ "$i" -ge "$limit" ] && return 1
+		sleep 0.1
+	done
+	return 0
+}
+
+# start_daemon CONF [ARGS...]: start vnamigd, wait for "ready", set
+# DAEMON_PID and DICOM_PORT / HTTP_PORT / MLLP_PORT.
+start_daemon() {
+	conf=$1
+	shift
+	: > "$T_DIR/daemon.log"
+	"$VNAMIGD" -c "$conf" "$@" 2>>"$T_DIR/daemon.log" &
+	DAEMON_PID=$!
+	if ! wait_log ' info ready ' 10; then
+		diag "vnamigd did not become ready; its log:"
+		sed 's/^/# /' "$T_DIR/daemon.log"
+		return 1
+	fi
+	DICOM_PORT=$(sed -n 's/.* listening proto=dicom .*port=\([0-9]*\).*/\1/p' "$T_DIR/daemon.log" | tail -1)
+	HTTP_PORT=$(sed -n 's/.* listening proto=http .*port=\([0-9]*\).*/\1/p' "$T_DIR/daemon.log" | tail -1)
+	MLLP_PORT=$(sed -n 's/.* listening proto=mllp .*port=\([0-9]*\).*/\1/p' "$T_DIR/daemon.log" | tail -1)
+	return 0
+}
+
+# stop_daemon [SIGNAL]: signal the daemon, wait; sets DAEMON_RC.
+stop_daemon() {
+	kill -"${1:-TERM}" "$DAEMON_PID" 2>/dev/null
+	wait "$DAEMON_PID"
+	DAEMON_RC=$?
+	DAEMON_PID=
+}
