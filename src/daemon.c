@@ -354,12 +354,13 @@ daemon_new(struct conf *conf, const char *conf_path)
 	evsignal_add(d->sig_term, NULL);
 	evsignal_add(d->sig_int, NULL);
 	evsignal_add(d->sig_hup, NULL);
-	d->lag_due_us = now_us() + LAG_TICK_MS * 1000;
-	evtimer_add(d->lag_timer, &tick);
 	if (lock_data_dir(d) < 0 || start_listeners(d) < 0) {
 		daemon_free(d);
 		return NULL;
 	}
+	/* Start the lag probe once startup's own work is done. */
+	d->lag_due_us = now_us() + LAG_TICK_MS * 1000;
+	evtimer_add(d->lag_timer, &tick);
 	log_info("ready", "version=%s ae_title=%s data_dir=%s shard=%u/%u "
 	    "peers=%zu config=%s", PACKAGE_VERSION, log_q(conf->node.ae_title),
 	    log_q(d->data_dir), conf->node.shard_index, conf->node.shard_count,

@@ -17,7 +17,7 @@ ok $? "it bound dicom=$DICOM_PORT http=$HTTP_PORT mllp=$MLLP_PORT"
 is "$(cat "$T_DIR/var/vnamigd.lock")" "$DAEMON_PID" "the lock file holds its pid"
 
 # A second daemon on the same data dir is refused.
-"$VNAMIGD" -c "$conf" 2>"$T_DIR/second.log"
+timeout 10 "$VNAMIGD" -c "$conf" 2>"$T_DIR/second.log"
 is $? 3 "a second vnamigd on the same data_dir exits 3"
 like "$(cat "$T_DIR/second.log")" "in use by another vnamigd.*pid=$DAEMON_PID" \
 	"  naming the holder's pid"
@@ -181,7 +181,7 @@ wait_file "$T_DIR/busy.port"
 port=$(cat "$T_DIR/busy.port")
 write_conf "$conf"
 sed -i "s/  http:  { address: 127.0.0.1, port: 0 }/  http:  { address: 127.0.0.1, port: $port }/" "$conf"
-"$VNAMIGD" -c "$conf" 2>"$T_DIR/bind.log"
+timeout 10 "$VNAMIGD" -c "$conf" 2>"$T_DIR/bind.log"
 is $? 3 "a port in use: exit 3"
 like "$(cat "$T_DIR/bind.log")" "cannot listen on 127.0.0.1 port $port for http: Address already in use" \
 	"  naming address, port and protocol"
