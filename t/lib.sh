@@ -85,11 +85,13 @@ YAML
 	return 0
 }
 
-# wait_log PATTERN [SECONDS]: wait until the daemon log matches.
-wait_log() {
+# wait_until SECONDS CMD...: run CMD every 0.1 s until it succeeds;
+# 1 if it never did within SECONDS.
+wait_until() {
 	i=0
-	limit=$(( ${2:-10} * 10 ))
-	while ! grep -Eq -- "$1" "$T_DIR/daemon.log" 2>/dev/null; do
+	limit=$(($1 * 10))
+	shift
+	until "$@" 2>/dev/null; do
 		i=$((i + 1))
 		[ "$i" -ge "$limit" ] && return 1
 		sleep 0.1
@@ -97,18 +99,12 @@ wait_log() {
 	return 0
 }
 
+# wait_log PATTERN [SECONDS]: wait until the daemon log matches.
+wait_log() { wait_until "${2:-10}" grep -Eq -- "$1" "$T_DIR/daemon.log"; }
+
 # wait_file FILE [SECONDS]: wait until FILE exists and is not empty (a
 # background client writes it once it is connected).
-wait_file() {
-	i=0
-	limit=$(( ${2:-10} * 10 ))
-	while [ ! -s "$1" ]; do
-		i=$((i + 1))
-		[ "$i" -ge "$limit" ] && return 1
-		sleep 0.1
-	done
-	return 0
-}
+wait_file() { wait_until "${2:-10}" test -s "$1"; }
 
 # start_daemon CONF [ARGS...]: start vnamigd, wait for "ready", set
 # DAEMON_PID and DICOM_PORT / HTTP_PORT / MLLP_PORT.
