@@ -1,0 +1,351 @@
+/*
+ * vnamig-dump — print every element of DICOM files: tag, VR, length,
+ * keyword and value, nested items indented; like DCMTK's dcmdump. Streams
+ * each file through the dataset parser, so a file of any size dumps in
+ * constant memory.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dimse/ds_dict.h"
+#include "dimse/ds_parse.h"
+
+#define SHOW_MAX 64	/* bytes/values shown of one value */
+
+struct dump {
+	FILE		*out;
+	const char	*file;
+	int		 quiet_warnings;
+	unsigned	 indent;
+	uint64_t	 streamed;	/* bytes of the current streamed value */
+};
+
+static void
+indent(struct dump *d, unsigned depth)
+{
+	for (unsigned i = 0; i < depth; i++)
+		fputs("  ", d->out);
+}
+
+static const char *
+keyword(uint32_t tag)
+{
+	const struct ds_dict_entry *e = ds_dict_by_tag(tag);
+
+	if (e != NULL && e->keyword[0] != '\0')
+		return e->keyword;
+	return (tag >> 16) & 1 ? "PrivateTag" : "UnknownTag";
+}
+
+static void
+head(struct dump *d, const struct ds_elem *e)
+{
+	indent(d, d->indent);
+	fprintf(d->out, "(%04x,%04x) %s ", (unsigned)(e->tag >> 16),
+	    (unsigned)(e->tag & 0xffff), e->fragment ? "pi" : e->tag >> 16 ==
+	    0xfffe ? "na" : ds_vr_name(e->vr));
+}
+
+static void
+text_value(struct dump *d, const uint8_t *v, size_t n)
+{
+	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\0'))
+		n--;
+	fputc('[', d->out);
+	for (size_t i = 0; i < n && i < 256; i++) {
+		/* Bytes ≥ 0x80 are shown as they are; decoding them per
+		 * Specific Character Set is the charset module's job. */
+		if (v[i] >= 0x20 && v[i] != 0x7f)
+			fputc(v[i], d->out);
+		else
+			fprintf(d->out, "\\x%02x", v[i]);
+	}
+	fputs(n > 256 ? "...]" : "]", d->out);
+}
+
+static uint64_t
+rdn(const uint8_t *b, unsigned n, int be)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)b[be ? n - 1 - i : i] << (8 * i);
+	return v;
+}
+
+static void
+binary_value(struct dump *d, const struct ds_elem *e, const uint8_t *v,
+    size_t n)
+{
+	unsigned unit = ds_vr_unit(e->vr);
+	size_t count, i;
+
+	if (e->vr == DS_VR_OB || e->vr == DS_VR_UN || e->fragment ||
+	    unit == 1) {
+		for (i = 0; i < n && i < SHOW_MAX / 4; i++)
+			fprintf(d->out, "%s%02x", i ? "\\" : "", v[i]);
+		fputs(i < n ? "..." : n == 0 ? "(no value)" : "", d->out);
+		return;
+	}
+	if (e->vr == DS_VR_AT)
+		unit = 4;
+	count = n / unit;
+	for (i = 0; i < count && i < SHOW_MAX / 4; i++) {
+		const uint8_t *b = v + i * unit;
+		uint64_t x = rdn(b, unit, e->big_endian);
+
+		if (i)
+			fputc('\\', d->out);
+		switch (e->vr) {
+		case DS_VR_AT:
+			fprintf(d->out, "(%04x,%04x)",
+			    (unsigned)rdn(b, 2, e->big_endian),
+			    (unsigned)rdn(b + 2, 2, e->big_endian));
+			break;
+		case DS_VR_SS: fprintf(d->out, "%d", (int16_t)x); break;
+		case DS_VR_SL: fprintf(d->out, "%d", (int32_t)x); break;
+		case DS_VR_SV: fprintf(d->out, "%lld", (long long)x); break;
+		case DS_VR_FL: case DS_VR_OF: {
+			uint32_t u = (uint32_t)x;
+			float f;
+
+			memcpy(&f, &u, 4);
+			fprintf(d->out, "%g", (double)f);
+			break;
+		}
+		case DS_VR_FD: case DS_VR_OD: {
+			double f;
+
+			memcpy(&f, &x, 8);
+			fprintf(d->out, "%g", f);
+			break;
+		}
+		default:
+			if (e->vr == DS_VR_OW || e->vr == DS_VR_OL ||
+			    e->vr == DS_VR_OV)
+				fprintf(d->out, "%0*llx", (int)unit * 2,
+				    (unsigned long long)x);
+			else
+				fprintf(d->out, "%llu", (unsigned long long)x);
+		}
+	}
+	fputs(i < count ? "..." : n == 0 ? "(no value)" : "", d->out);
+}
+
+static void
+tail(struct dump *d, const struct ds_elem *e, const char *kw)
+{
+	if (e->length == DS_UNDEFINED_LENGTH)
+		fprintf(d->out, "  # u/l, %s\n", kw);
+	else
+		fprintf(d->out, "  # %u, %s\n", e->length, kw);
+}
+
+static int
+on_meta(void *arg, const struct ds_meta *m)
+{
+	struct dump *d = arg;
+
+	fprintf(d->out, "# Dataset: %s%s (%s)\n", m->ts->name,
+	    m->ts_guessed ? " (guessed: no file meta)" : "", m->ts_uid);
+	return 0;
+}
+
+static int
+on_element(void *arg, const struct ds_elem *e, const uint8_t *v, size_t n)
+{
+	struct dump *d = arg;
+
+	head(d, e);
+	if (ds_vr_text(e->vr) && !e->fragment)
+		text_value(d, v, n);
+	else
+		binary_value(d, e, v, n);
+	tail(d, e, e->fragment ? "PixelFragment" : keyword(e->tag));
+	return 0;
+}
+
+static int
+on_value_begin(void *arg, const struct ds_elem *e)
+{
+	struct dump *d = arg;
+
+	d->streamed = 0;
+	(void)e;
+	return 0;
+}
+
+static int
+on_value_chunk(void *arg, const struct ds_elem *e, const uint8_t *p, size_t n)
+{
+	struct dump *d = arg;
+
+	(void)e;
+	(void)p;
+	d->streamed += n;
+	return 0;
+}
+
+static int
+on_value_end(void *arg, const struct ds_elem *e)
+{
+	struct dump *d = arg;
+
+	head(d, e);
+	fprintf(d->out, "(%llu bytes, not shown)",
+	    (unsigned long long)d->streamed);
+	tail(d, e, e->fragment ? "PixelFragment" : keyword(e->tag));
+	return 0;
+}
+
+static int
+on_seq_begin(void *arg, const struct ds_elem *e)
+{
+	struct dump *d = arg;
+
+	head(d, e);
+	fputs(e->encapsulated ? "(PixelSequence)" : "(Sequence)", d->out);
+	tail(d, e, keyword(e->tag));
+	d->indent++;
+	return 0;
+}
+
+static int
+on_item_begin(void *arg, const struct ds_elem *e)
+{
+	struct dump *d = arg;
+
+	head(d, e);
+	fputs("(Item)", d->out);
+	tail(d, e, "Item");
+	d->indent++;
+	return 0;
+}
+
+static int
+on_close(void *arg, const struct ds_elem *e)
+{
+	struct dump *d = arg;
+
+	(void)e;
+	if (d->indent > 0)
+		d->indent--;
+	return 0;
+}
+
+static int
+on_warning(void *arg, const struct ds_error *w)
+{
+	struct dump *d = arg;
+
+	if (!d->quiet_warnings)
+		fprintf(stderr, "vnamig-dump: %s: warning at byte %llu, tag "
+		    "(%04x,%04x): %s\n", d->file, (unsigned long long)w->offset,
+		    (unsigned)(w->tag >> 16), (unsigned)(w->tag & 0xffff),
+		    w->msg);
+	return 0;
+}
+
+static const struct ds_callbacks dump_cb = {
+	.meta = on_meta,
+	.element = on_element,
+	.value_begin = on_value_begin,
+	.value_chunk = on_value_chunk,
+	.value_end = on_value_end,
+	.seq_begin = on_seq_begin,
+	.item_begin = on_item_begin,
+	.item_end = on_close,
+	.seq_end = on_close,
+	.warning = on_warning,
+};
+
+/* dump_file: 0 when the file parsed completely, 1 otherwise. */
+static int
+dump_file(const char *path, int quiet)
+{
+	struct dump d = { .out = stdout, .file = path, .quiet_warnings = quiet };
+	struct ds_parser *p;
+	const struct ds_error *err;
+	uint8_t buf[65536];
+	ssize_t n;
+	int fd, rc = 0;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		fprintf(stderr, "vnamig-dump: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	p = ds_parser_new_file(NULL, &dump_cb, &d);
+	printf("# File: %s\n", path);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		if (ds_parse_feed(p, buf, (size_t)n) == DS_ERROR)
+			break;
+	if (n < 0) {
+		fprintf(stderr, "vnamig-dump: %s: read: %s\n", path,
+		    strerror(errno));
+		rc = 1;
+	} else if ((n > 0 ? DS_ERROR : ds_parse_finish(p)) == DS_ERROR) {
+		err = ds_parse_error(p);
+		fflush(stdout);
+		fprintf(stderr, "vnamig-dump: %s: byte %llu, tag (%04x,%04x): "
+		    "%s\n", path, (unsigned long long)err->offset,
+		    (unsigned)(err->tag >> 16), (unsigned)(err->tag & 0xffff),
+		    err->msg);
+		rc = 1;
+	}
+	ds_parser_free(p);
+	close(fd);
+	return rc;
+}
+
+static void
+usage(FILE *f)
+{
+	fputs("NAME\n"
+"    vnamig-dump - print the elements of DICOM files\n"
+"\n"
+"SYNOPSIS\n"
+"    vnamig-dump [-q] FILE...\n"
+"\n"
+"DESCRIPTION\n"
+"    Parses each FILE (Part 10 with or without preamble and file meta,\n"
+"    any uncompressed, deflated or encapsulated transfer syntax) and\n"
+"    prints one line per element: (gggg,eeee) VR value  # length,\n"
+"    keyword. Items are indented. Values over 64 KiB are streamed and\n"
+"    not shown. A file that cannot be parsed gets one line on stderr\n"
+"    naming the byte offset, the tag and what is wrong.\n"
+"\n"
+"OPTIONS\n"
+"    -q  do not print warnings (odd lengths and the like)\n"
+"    -h  this page\n"
+"\n"
+"EXIT STATUS\n"
+"    0 when every file parsed, 1 when any did not, 2 on bad usage.\n", f);
+}
+
+int
+main(int argc, char **argv)
+{
+	int ch, quiet = 0, rc = 0;
+
+	while ((ch = getopt(argc, argv, "qh")) != -1) {
+		switch (ch) {
+		case 'q': quiet = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind == argc) {
+		usage(stderr);
+		return 2;
+	}
+	for (int i = optind; i < argc; i++)
+		rc |= dump_file(argv[i], quiet);
+	return rc;
+}
