@@ -72,4 +72,27 @@ for f in $must; do
 	fi
 done
 
+# Digests: one instance stored in several syntaxes by other tools has one
+# canonical digest and one pixel digest; the file hashes all differ.
+digests() {	# digests FILE... -> "canonical pixel" per line, sorted unique
+	"$VNAMIG_DUMP" -d "$@" | sed 's/.* canonical=\([0-9a-f]*\) pixel=\([0-9a-f]*\)$/\1 \2/' | sort -u
+}
+set -- "$shared"/dicomParser/CT1_UNC.*.dcm
+is "$#" 3 "CT1_UNC in 3 syntaxes (implicit LE, explicit LE, explicit BE)"
+is "$(digests "$@" | wc -l)" 1 "  one canonical and pixel digest across them"
+is "$("$VNAMIG_DUMP" -d "$@" | sed 's/.*sha256=\([0-9a-f]*\) .*/\1/' | sort -u | wc -l)" 3 \
+	"  while their file hashes differ"
+set -- "$pyd"/test_files/MR_small.dcm "$pyd"/test_files/MR_small_bigendian.dcm \
+	"$pyd"/test_files/MR_small_expb.dcm "$pyd"/test_files/MR_small_implicit.dcm
+is "$(digests "$@" | wc -l)" 1 "MR_small in 4 encodings: one canonical and pixel digest"
+px=$("$VNAMIG_DUMP" -d "$pyd"/test_files/MR_small.dcm | sed 's/.*pixel=//')
+want=$(/usr/bin/python3 -c '
+import hashlib, sys, pydicom
+ds = pydicom.dcmread(sys.argv[1])
+print(hashlib.sha256(ds.PixelData).hexdigest())' "$pyd"/test_files/MR_small.dcm 2>/dev/null)
+is "$px" "$want" "  its pixel digest is the SHA-256 of PixelData as pydicom reads it"
+other=$(digests "$pyd"/test_files/CT_small.dcm)
+[ "$other" != "$(digests "$@")" ]
+ok $? "a different instance has a different digest"
+
 done_testing
