@@ -43,6 +43,7 @@ struct vhash {
 };
 
 struct ds_digest {
+	EVP_MD_CTX	*vctx, *rctx;	/* reused for values and records */
 	struct level	*lv;
 	unsigned	 nlv, caplv;
 	struct vhash	 v;		/* the value being streamed */
@@ -51,22 +52,49 @@ struct ds_digest {
 	int		 bad;
 };
 
+/* SHA-256, fetched once: OpenSSL 3 otherwise looks the algorithm up on
+ * every init, which costs more than hashing a short value. */
+static const EVP_MD *
+sha256(void)
+{
+	static EVP_MD *md;
+
+	if (md == NULL && (md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+		abort();
+	return md;
+}
+
+static void
+ctx_init(EVP_MD_CTX *c)
+{
+	if (!EVP_DigestInit_ex2(c, sha256(), NULL))
+		abort();
+}
+
 static EVP_MD_CTX *
 ctx_new(void)
 {
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
 
-	if (c == NULL || !EVP_DigestInit_ex(c, EVP_sha256(), NULL))
+	if (c == NULL)
 		abort();
+	ctx_init(c);
 	return c;
+}
+
+/* Finish c into out; c stays allocated (init it again to reuse). */
+static void
+ctx_done(EVP_MD_CTX *c, uint8_t out[32])
+{
+	unsigned int n = 32;
+
+	EVP_DigestFinal_ex(c, out, &n);
 }
 
 static void
 ctx_final(EVP_MD_CTX *c, uint8_t out[32])
 {
-	unsigned int n = 32;
-
-	EVP_DigestFinal_ex(c, out, &n);
+	ctx_done(c, out);
 	EVP_MD_CTX_free(c);
 }
 
@@ -100,6 +128,8 @@ ds_digest_new(void)
 
 	if (d == NULL)
 		abort();
+	d->vctx = ctx_new();
+	d->rctx = ctx_new();
 	push(d, LV_DATASET, 0);
 	return d;
 }
@@ -114,8 +144,8 @@ ds_digest_free_(struct ds_digest *d)
 		if (d->lv[i].ctx)
 			EVP_MD_CTX_free(d->lv[i].ctx);
 	}
-	if (d->v.ctx)
-		EVP_MD_CTX_free(d->v.ctx);
+	EVP_MD_CTX_free(d->vctx);
+	EVP_MD_CTX_free(d->rctx);
 	free(d->lv);
 	free(d);
 }
@@ -143,7 +173,6 @@ add_record(struct ds_digest *d, uint32_t tag, const uint8_t vh[32])
 	struct level *l = &d->lv[d->nlv - 1];
 	uint8_t head[6];
 	const char *vr = ds_vr_name(canon_vr(tag));
-	EVP_MD_CTX *c;
 
 	if (l->kind != LV_DATASET) {
 		d->bad = 1;
@@ -164,19 +193,20 @@ add_record(struct ds_digest *d, uint32_t tag, const uint8_t vh[32])
 	head[3] = (uint8_t)tag;
 	head[4] = (uint8_t)vr[0];
 	head[5] = (uint8_t)vr[1];
-	c = ctx_new();
-	EVP_DigestUpdate(c, head, sizeof(head));
-	EVP_DigestUpdate(c, vh, 32);
+	ctx_init(d->rctx);
+	EVP_DigestUpdate(d->rctx, head, sizeof(head));
+	EVP_DigestUpdate(d->rctx, vh, 32);
 	l->recs[l->n].tag = tag;
-	ctx_final(c, l->recs[l->n++].h);
+	ctx_done(d->rctx, l->recs[l->n++].h);
 }
 
 /* ---- one value, normalized ---- */
 
 static void
-v_begin(struct vhash *v, const struct ds_elem *e)
+v_begin(struct vhash *v, EVP_MD_CTX *ctx, const struct ds_elem *e)
 {
-	v->ctx = ctx_new();
+	v->ctx = ctx;
+	ctx_init(ctx);
 	v->unit = e->big_endian ? ds_vr_unit(e->vr) : 1;
 	v->ncarry = 0;
 	/* Padding is stripped by the dictionary's VR: a private text
@@ -225,7 +255,7 @@ v_final(struct vhash *v, uint8_t out[32])
 		EVP_DigestUpdate(v->ctx, &v->hold, 1);
 	if (v->ncarry > 0)	/* a length not a multiple of the unit */
 		EVP_DigestUpdate(v->ctx, v->carry, v->ncarry);
-	ctx_final(v->ctx, out);
+	ctx_done(v->ctx, out);
 	v->ctx = NULL;
 }
 
@@ -273,7 +303,7 @@ cb_element(void *arg, const struct ds_elem *e, const uint8_t *v, size_t n)
 	}
 	if (excluded(e))
 		return 0;
-	v_begin(&d->v, e);
+	v_begin(&d->v, d->vctx, e);
 	v_update(&d->v, v, n);
 	value_done(d, e);
 	return 0;
@@ -286,7 +316,7 @@ cb_value_begin(void *arg, const struct ds_elem *e)
 
 	d->v.skip = e->fragment || excluded(e);
 	if (!d->v.skip)
-		v_begin(&d->v, e);
+		v_begin(&d->v, d->vctx, e);
 	return 0;
 }
 
