@@ -763,6 +763,8 @@ file_layer(struct ds_parser *p, int eof)
 
 	if (p->acc_len < 132 && !eof)
 		return 0;
+	if (p->acc_len == 0)
+		return fail(p, 0, 0, "empty input: no DICOM data");
 	if (p->acc_len >= 132 && memcmp(p->acc + 128, "DICM", 4) == 0) {
 		p->meta.has_preamble = 1;
 		start = 132;
@@ -771,8 +773,6 @@ file_layer(struct ds_parser *p, int eof)
 		return 0;
 	if (end < 0)
 		return -1;
-	if (eof && p->acc_len == 0)
-		return fail(p, 0, 0, "empty input: no DICOM data");
 	p->meta.has_meta = (size_t)end > start;
 	if (p->meta.has_preamble && !p->meta.has_meta)
 		return fail(p, 0, 132, "\"DICM\" is not followed by a file "

@@ -1,0 +1,189 @@
+/*
+ * t_digest.c — the canonical dataset digest and the pixel digest from
+ * byte tables: one dataset written in three syntaxes, with its elements
+ * out of order and with defined or undefined lengths, digests the same;
+ * any changed value, item order or pixel byte changes it; encapsulated
+ * pixel data digests the same with or without an offset table.
+ */
+#include "config.h"
+
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dimse/ds_digest.h"
+#include "t/unit/tap.h"
+#include "t/unit/wire.h"
+
+#define T(g, e) DS_TAG(g, e)
+
+struct dg {
+	uint8_t	 c[32], p[32];
+	int	 px;
+	int	 ok;
+};
+
+static struct dg
+digest(const struct buf *w, const struct ds_ts *ts, size_t step)
+{
+	struct ds_digest *d = ds_digest_new();
+	struct ds_parser *p = ds_parser_new_dataset(ts, NULL,
+	    ds_digest_callbacks(), d);
+	struct dg r;
+	enum ds_result res = DS_NEED_MORE;
+
+	memset(&r, 0, sizeof(r));
+	for (size_t o = 0; o < w->n && res != DS_ERROR; o += step)
+		res = ds_parse_feed(p, w->b + o, w->n - o < step ? w->n - o :
+		    step);
+	if (res != DS_ERROR && ds_parse_finish(p) == DS_DONE &&
+	    ds_digest_final(d, r.c, r.p, &r.px) == 0)
+		r.ok = 1;
+	ds_parser_free(p);
+	ds_digest_free(d);
+	return r;
+}
+
+/* The test dataset; variant bits change one thing each. */
+enum { V_ORDER = 1, V_UNDEF = 2, V_NAME = 4, V_ITEMS = 8, V_PIXEL = 16 };
+
+static void
+dataset(struct buf *w, const struct ds_ts *ts, int v)
+{
+	int be = ts->big_endian, imp = !ts->explicit_vr;
+	uint8_t px[8] = { 1, 0, 2, 0, 3, 0, 4, 0 };	/* OW, LE */
+	const char *ids[2] = { "1.2.3\0", "1.2.4\0" };
+	uint8_t rows[2] = { 0, 2 };
+
+	w->n = 0;
+#define E(t, vr, val, len) (imp ? im(w, t, val, len) : ex(w, t, vr, val, len, be))
+	if (be) {	/* the same values, big-endian on the wire */
+		for (int i = 0; i < 8; i += 2) {
+			uint8_t x = px[i];
+
+			px[i] = px[i + 1];
+			px[i + 1] = x;
+		}
+		rows[0] = 2;
+		rows[1] = 0;
+	}
+	if (v & V_PIXEL)
+		px[be ? 7 : 6] ^= 1;
+	if (!(v & V_ORDER))
+		E(T(8, 0x60), "CS", "MR", 2);
+	E(T(0x10, 0x10), "PN", (v & V_NAME) ? "Doe^Joan" : "Doe^John", 8);
+	E(T(0x10, 0x20), "LO", "ID1 ", 4);	/* one padding space */
+	if (v & V_UNDEF) {
+		E(T(8, 0x1140), "SQ", NULL, DS_UNDEFINED_LENGTH);
+		for (int i = 0; i < 2; i++) {
+			tag(w, DS_TAG_ITEM, be);
+			u32(w, DS_UNDEFINED_LENGTH, be);
+			E(T(8, 0x1155), "UI", ids[(v & V_ITEMS) ? 1 - i : i], 6);
+			tag(w, DS_TAG_ITEM_END, be);
+			u32(w, 0, be);
+		}
+		tag(w, DS_TAG_SEQ_END, be);
+		u32(w, 0, be);
+	} else {
+		E(T(8, 0x1140), "SQ", NULL, 2 * (8 + 8 + 6));
+		for (int i = 0; i < 2; i++) {
+			tag(w, DS_TAG_ITEM, be);
+			u32(w, 8 + 6, be);
+			E(T(8, 0x1155), "UI", ids[(v & V_ITEMS) ? 1 - i : i], 6);
+		}
+	}
+	E(T(0x28, 0x10), "US", rows, 2);
+	if (v & V_ORDER)
+		E(T(8, 0x60), "CS", "MR", 2);
+	E(DS_TAG_PIXEL_DATA, "OW", px, 8);
+	E(T(0x10, 0x00), "UL", "\0\0\0\0", 4);	/* group length: ignored */
+#undef E
+}
+
+static void
+t_encodings(void)
+{
+	static const struct ds_ts *const ts[] = { &ds_ts_explicit_le,
+	    &ds_ts_implicit_le, &ds_ts_explicit_be };
+	static const char *const names[] = { "explicit LE", "implicit LE",
+	    "explicit BE" };
+	struct buf w;
+	struct dg base, d;
+	uint8_t want[32];
+	const uint8_t px[8] = { 1, 0, 2, 0, 3, 0, 4, 0 };
+
+	dataset(&w, ts[0], 0);
+	base = digest(&w, ts[0], w.n);
+	ok(base.ok && base.px, "the dataset digests, with pixel data");
+	SHA256(px, sizeof(px), want);
+	ok(memcmp(base.p, want, 32) == 0,
+	    "pixel digest = SHA-256 of the little-endian pixel bytes");
+	for (int i = 0; i < 3; i++) {
+		for (int v = 0; v < 4; v++) {	/* order x length form */
+			dataset(&w, ts[i], v);
+			d = digest(&w, ts[i], v == 3 ? 1 : w.n);
+			ok(d.ok && memcmp(d.c, base.c, 32) == 0 &&
+			    memcmp(d.p, base.p, 32) == 0,
+			    "%s%s%s: same canonical and pixel digest", names[i],
+			    (v & V_ORDER) ? ", out of order" : "",
+			    (v & V_UNDEF) ? ", undefined lengths" : "");
+		}
+		dataset(&w, ts[i], V_NAME);
+		d = digest(&w, ts[i], w.n);
+		ok(d.ok && memcmp(d.c, base.c, 32) != 0 &&
+		    memcmp(d.p, base.p, 32) == 0,
+		    "%s: a changed name changes only the canonical digest",
+		    names[i]);
+		dataset(&w, ts[i], V_ITEMS);
+		d = digest(&w, ts[i], w.n);
+		ok(d.ok && memcmp(d.c, base.c, 32) != 0,
+		    "%s: swapped sequence items change it", names[i]);
+		dataset(&w, ts[i], V_PIXEL);
+		d = digest(&w, ts[i], w.n);
+		ok(d.ok && memcmp(d.c, base.c, 32) != 0 &&
+		    memcmp(d.p, base.p, 32) != 0,
+		    "%s: one changed pixel bit changes both", names[i]);
+	}
+}
+
+static void
+t_encapsulated(void)
+{
+	struct buf w;
+	struct dg a, b, c;
+	uint8_t want[32];
+
+	w.n = 0;
+	ex(&w, DS_TAG_PIXEL_DATA, "OB", NULL, DS_UNDEFINED_LENGTH, 0);
+	im(&w, DS_TAG_ITEM, NULL, 0);			/* empty BOT */
+	im(&w, DS_TAG_ITEM, "\xff\xd8\xaa\xbb", 4);
+	im(&w, DS_TAG_ITEM, "\xcc\xff\xd9\x00", 4);
+	im(&w, DS_TAG_SEQ_END, NULL, 0);
+	a = digest(&w, &ds_ts_explicit_le, w.n);
+	SHA256((const uint8_t *)"\xff\xd8\xaa\xbb\xcc\xff\xd9\x00", 8, want);
+	ok(a.ok && a.px && memcmp(a.p, want, 32) == 0,
+	    "encapsulated: pixel digest = SHA-256 of the fragments after the BOT");
+
+	w.n = 0;
+	ex(&w, DS_TAG_PIXEL_DATA, "OB", NULL, DS_UNDEFINED_LENGTH, 0);
+	im(&w, DS_TAG_ITEM, "\0\0\0\0", 4);		/* a BOT with one offset */
+	im(&w, DS_TAG_ITEM, "\xff\xd8\xaa\xbb", 4);
+	im(&w, DS_TAG_ITEM, "\xcc\xff\xd9\x00", 4);
+	im(&w, DS_TAG_SEQ_END, NULL, 0);
+	b = digest(&w, &ds_ts_explicit_le, 3);
+	ok(b.ok && memcmp(a.c, b.c, 32) == 0 && memcmp(a.p, b.p, 32) == 0,
+	    "  a rebuilt offset table changes neither digest");
+
+	w.n = 0;
+	ex(&w, T(8, 0x60), "CS", "MR", 2, 0);
+	c = digest(&w, &ds_ts_explicit_le, w.n);
+	ok(c.ok && !c.px, "no pixel data: has_pixels is 0");
+}
+
+int
+main(void)
+{
+	t_encodings();
+	t_encapsulated();
+	return done_testing();
+}
