@@ -824,11 +824,19 @@ ds_parse_feed(struct ds_parser *p, const uint8_t *data, size_t len)
 {
 	if (p->failed)
 		return DS_ERROR;
-	if (!p->in_core) {
-		if (acc_add(p, data, len) < 0 || file_layer(p, 0) < 0)
+	/* The file layer takes small slices, so that a large first feed
+	 * does not count against the meta group's size limit: once it has
+	 * decided, the rest of the input goes straight to the dataset. */
+	while (!p->in_core && len > 0) {
+		size_t take = len < 4096 ? len : 4096;
+
+		if (acc_add(p, data, take) < 0 || file_layer(p, 0) < 0)
 			return DS_ERROR;
-		return DS_NEED_MORE;
+		data += take;
+		len -= take;
 	}
+	if (!p->in_core)
+		return DS_NEED_MORE;
 	if (!p->meta_sent && p->mode == MODE_DATASET) {
 		p->meta_sent = 1;
 		if (p->cb.meta && cbr(p, p->cb.meta(p->arg, &p->meta)))

@@ -1,16 +1,22 @@
 /*
- * fuzz_dataset.c — libFuzzer harness for the dataset parser: the input is
- * parsed as a Part 10 file (whole, and again in 7-byte pieces, which must
- * give the same outcome and the same element count) and as a bare
- * dataset in each uncompressed syntax, with small limits so the limit
- * paths are reached.
+ * fuzz_dataset.c — libFuzzer harness for the dataset parser, digester and
+ * re-encoder: the input is parsed as a Part 10 file (whole, and again in
+ * 7-byte pieces, which must give the same outcome and the same element
+ * count) and as a bare dataset in each uncompressed syntax, with small
+ * limits so the limit paths are reached. A file that parses is also
+ * re-encoded into Explicit VR Little Endian (its own syntax when
+ * encapsulated); the result must parse to the same canonical and pixel
+ * digests.
  */
 #include "config.h"
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "dimse/ds_digest.h"
 #include "dimse/ds_parse.h"
+#include "dimse/ds_write.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -31,6 +37,113 @@ run(struct ds_parser *p, const uint8_t *d, size_t n, size_t step)
 		    DS_ERROR)
 			return DS_ERROR;
 	return ds_parse_finish(p);
+}
+
+struct mem {
+	uint8_t	*p;
+	size_t	 n, cap;
+};
+
+static int
+mem_sink(void *arg, const uint8_t *p, size_t n)
+{
+	struct mem *m = arg;
+
+	if (m->n + n > m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 4096;
+
+		while (cap < m->n + n)
+			cap *= 2;
+		if ((m->p = realloc(m->p, cap)) == NULL)
+			abort();
+		m->cap = cap;
+	}
+	memcpy(m->p + m->n, p, n);
+	m->n += n;
+	return 0;
+}
+
+/* Both the digester and the writer see every event (writer optional). */
+struct pair {
+	struct ds_digest	*dg;
+	struct ds_writer	*w;
+	const struct ds_ts	*ts;
+};
+
+#define BOTH(name, ...) do { \
+	struct pair *x = arg; \
+	if (ds_digest_callbacks()->name(x->dg, __VA_ARGS__) != 0) \
+		return -1; \
+	return x->w ? ds_writer_callbacks()->name(x->w, __VA_ARGS__) : 0; \
+} while (0)
+
+static int b_el(void *arg, const struct ds_elem *e, const uint8_t *v,
+    size_t n) { BOTH(element, e, v, n); }
+static int b_vb(void *arg, const struct ds_elem *e) { BOTH(value_begin, e); }
+static int b_vc(void *arg, const struct ds_elem *e, const uint8_t *p,
+    size_t n) { BOTH(value_chunk, e, p, n); }
+static int b_ve(void *arg, const struct ds_elem *e) { BOTH(value_end, e); }
+static int b_sb(void *arg, const struct ds_elem *e) { BOTH(seq_begin, e); }
+static int b_ib(void *arg, const struct ds_elem *e) { BOTH(item_begin, e); }
+static int b_ie(void *arg, const struct ds_elem *e) { BOTH(item_end, e); }
+static int b_se(void *arg, const struct ds_elem *e) { BOTH(seq_end, e); }
+
+static int
+b_meta(void *arg, const struct ds_meta *m)
+{
+	((struct pair *)arg)->ts = m->ts;
+	return 0;
+}
+
+static const struct ds_callbacks both_cb = {
+	.meta = b_meta, .element = b_el, .value_begin = b_vb,
+	.value_chunk = b_vc, .value_end = b_ve, .seq_begin = b_sb,
+	.item_begin = b_ib, .item_end = b_ie, .seq_end = b_se,
+};
+
+/* Digest (and optionally re-encode into out/to) one parse; 0 = parsed. */
+static int
+digest(const uint8_t *d, size_t n, const struct ds_ts *ts,
+    const struct ds_limits *lim, const struct ds_ts *to, struct mem *out,
+    uint8_t c[32], uint8_t px[32], const struct ds_ts **src)
+{
+	struct pair x = { ds_digest_new(), NULL, NULL };
+	struct ds_parser *p;
+	int has, rc = -1;
+
+	if (out != NULL)
+		x.w = ds_writer_new(to, mem_sink, out);
+	p = ts ? ds_parser_new_dataset(ts, lim, &both_cb, &x) :
+	    ds_parser_new_file(lim, &both_cb, &x);
+	if (run(p, d, n, n ? n : 1) == DS_DONE &&
+	    ds_digest_final(x.dg, c, px, &has) == 0)
+		rc = 0;
+	if (src != NULL)
+		*src = x.ts;
+	ds_parser_free(p);
+	ds_digest_free(x.dg);
+	ds_writer_free(x.w);
+	return rc;
+}
+
+/* A file that parses must re-encode to the same digests. */
+static void
+roundtrip(const uint8_t *data, size_t size, const struct ds_limits *lim)
+{
+	uint8_t c1[32], p1[32], c2[32], p2[32];
+	const struct ds_ts *src, *to;
+	struct mem m = { NULL, 0, 0 };
+
+	if (digest(data, size, NULL, lim, NULL, NULL, c1, p1, &src) != 0 ||
+	    src == NULL)
+		return;
+	to = src->encapsulated ? src : &ds_ts_explicit_le;
+	if (digest(data, size, NULL, lim, to, &m, c1, p1, NULL) != 0)
+		abort();
+	if (digest(m.p, m.n, to, lim, NULL, NULL, c2, p2, NULL) != 0 ||
+	    memcmp(c1, c2, 32) != 0 || memcmp(p1, p2, 32) != 0)
+		abort();	/* re-encoding changed the dataset */
+	free(m.p);
 }
 
 int
@@ -60,6 +173,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ds_parser_free(p);
 	if (r1 != r2 || (r1 == DS_DONE && n1 != n2))
 		abort();	/* the result must not depend on chunking */
+	if (r1 == DS_DONE)
+		roundtrip(data, size, &lim);
 	for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++) {
 		p = ds_parser_new_dataset(ts[i], &lim, &cb, &bytes);
 		(void)run(p, data, size, 1 + size / 3);

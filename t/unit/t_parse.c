@@ -507,9 +507,37 @@ t_hostile(void)
 	    DS_ERROR, "a huge length, truncated");
 }
 
+/* Regression: a file handed over in one feed larger than the file meta
+ * limit (1 MiB) was refused as "file meta group larger than ...". */
+static void
+t_big_first_feed(void)
+{
+	struct buf *w = calloc(1, sizeof(*w));
+	size_t big = 3u << 20;
+	uint8_t *all = malloc(big + sizeof(w->b));
+	struct ds_parser *p;
+	enum ds_result r;
+
+	meta(w, 1, "1.2.840.10008.1.2.1", 0);
+	ex(w, DS_TAG_PIXEL_DATA, "OB", NULL, (uint32_t)big, 0);
+	memcpy(all, w->b, w->n);
+	memset(all + w->n, 0x5a, big);
+	p = ds_parser_new_file(NULL, NULL, NULL);
+	r = ds_parse_feed(p, all, w->n + big);
+	if (r != DS_ERROR)
+		r = ds_parse_finish(p);
+	is_int(r, DS_DONE, "a 3 MiB file fed in one call parses");
+	if (r == DS_ERROR)
+		diag("%s", ds_parse_error(p)->msg);
+	ds_parser_free(p);
+	free(all);
+	free(w);
+}
+
 int
 main(void)
 {
+	t_big_first_feed();
 	t_syntaxes();
 	t_sequences();
 	t_pixels();
