@@ -235,6 +235,12 @@ ds_parse_error(const struct ds_parser *p)
 }
 
 uint64_t
+ds_parse_position(const struct ds_parser *p)
+{
+	return p->in_core ? p->pos : p->acc_len;
+}
+
+uint64_t
 ds_parse_elements(const struct ds_parser *p)
 {
 	return p->nelem;
@@ -476,6 +482,8 @@ header_done(struct ds_parser *p)
 	struct frame *t = top(p);
 	int r;
 
+	e->hdr_len = (uint8_t)p->hdr_len;
+
 	r = (e->tag >> 16) == 0xfffe ? item_tag(p, e) : data_elem(p, e);
 	if (r <= 0) {
 		p->hdr_len = 0;
@@ -696,6 +704,7 @@ walk_meta(struct ds_parser *p, size_t start, int eof, int emit)
 			return eof ? fail(p, e.tag, o, "file meta group "
 			    "truncated") : NEED_MORE;
 		len = hl == 12 ? rd32(b + 8, 0) : rd16(b + 6, 0);
+		e.hdr_len = (uint8_t)hl;
 		if (len == DS_UNDEFINED_LENGTH || len > META_MAX)
 			return fail(p, e.tag, o, "file meta element " TAGF
 			    " has length %u", TAGA(e.tag), len);

@@ -48,6 +48,7 @@ struct ds_elem {
 	enum ds_vr	 vr;		/* from the stream, or the dictionary */
 	uint32_t	 length;	/* DS_UNDEFINED_LENGTH for undefined */
 	uint64_t	 offset;	/* of the element's first header byte */
+	uint8_t		 hdr_len;	/* header bytes: 8 or 12 */
 	unsigned	 depth;		/* 0 = top-level dataset */
 	unsigned	 big_endian:1;	/* value bytes are big-endian */
 	unsigned	 vr_guessed:1;	/* implicit VR: VR from the dictionary,
@@ -137,6 +138,8 @@ enum ds_result ds_parse_feed(struct ds_parser *p, const uint8_t *data,
  * ("truncated ..."). */
 enum ds_result ds_parse_finish(struct ds_parser *p);
 const struct ds_error *ds_parse_error(const struct ds_parser *p);
+/* Stream offset of the next byte the parser will read. */
+uint64_t ds_parse_position(const struct ds_parser *p);
 /* Elements seen so far (items and delimiters not counted). */
 uint64_t ds_parse_elements(const struct ds_parser *p);
 
