@@ -6,7 +6,8 @@
  * limits so the limit paths are reached. A file that parses is also
  * re-encoded into Explicit VR Little Endian (its own syntax when
  * encapsulated); the result must parse to the same canonical and pixel
- * digests.
+ * digests; and the editor with no edits must give back the same bytes,
+ * and with one edit output that parses.
  */
 #include "config.h"
 
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "dimse/ds_digest.h"
+#include "dimse/ds_edit.h"
 #include "dimse/ds_parse.h"
 #include "dimse/ds_write.h"
 
@@ -146,6 +148,38 @@ roundtrip(const uint8_t *data, size_t size, const struct ds_limits *lim)
 	free(m.p);
 }
 
+/* Edit mode on a file that parses: no edits = the same bytes; setting
+ * PatientName gives a file that parses with the same element count or
+ * one more. */
+static void
+editing(const uint8_t *data, size_t size, const struct ds_limits *lim)
+{
+	struct ds_path name = { .n = 1, .step = { { DS_TAG(0x10, 0x10),
+	    NULL, 0 } } };
+	struct mem m = { NULL, 0, 0 };
+	struct ds_editor *ed = ds_editor_new(NULL, lim, mem_sink, &m);
+	enum ds_result r;
+
+	r = ds_editor_feed(ed, data, size);
+	if (r != DS_ERROR && ds_editor_finish(ed) == DS_DONE &&
+	    (m.n != size || (size > 0 && memcmp(m.p, data, size) != 0)))
+		abort();	/* no edits must mean no change */
+	ds_editor_free(ed);
+	m.n = 0;
+	ed = ds_editor_new(NULL, lim, mem_sink, &m);
+	if (ds_edit_set(ed, &name, DS_VR_PN, "Doe^Jane", 8) == 0 &&
+	    ds_editor_feed(ed, data, size) != DS_ERROR &&
+	    ds_editor_finish(ed) == DS_DONE) {
+		struct ds_parser *p = ds_parser_new_file(lim, NULL, NULL);
+
+		if (run(p, m.p, m.n, m.n ? m.n : 1) != DS_DONE)
+			abort();	/* an edit broke the encoding */
+		ds_parser_free(p);
+	}
+	ds_editor_free(ed);
+	free(m.p);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -173,8 +207,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ds_parser_free(p);
 	if (r1 != r2 || (r1 == DS_DONE && n1 != n2))
 		abort();	/* the result must not depend on chunking */
-	if (r1 == DS_DONE)
+	if (r1 == DS_DONE) {
 		roundtrip(data, size, &lim);
+		editing(data, size, &lim);
+	}
 	for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++) {
 		p = ds_parser_new_dataset(ts[i], &lim, &cb, &bytes);
 		(void)run(p, data, size, 1 + size / 3);
