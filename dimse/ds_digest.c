@@ -217,44 +217,59 @@ v_begin(struct vhash *v, EVP_MD_CTX *ctx, const struct ds_elem *e)
 	v->held = 0;
 }
 
+/* Normalized bytes in: text values hold back their last byte, which may
+ * be the padding that v_final drops. */
 static void
-v_update(struct vhash *v, const uint8_t *p, size_t n)
+v_emit(struct vhash *v, const uint8_t *p, size_t n)
 {
 	if (n == 0)
 		return;
-	if (v->text) {
-		if (v->held)
-			EVP_DigestUpdate(v->ctx, &v->hold, 1);
-		EVP_DigestUpdate(v->ctx, p, n - 1);
-		v->hold = p[n - 1];
-		v->held = 1;
+	if (!v->text) {
+		EVP_DigestUpdate(v->ctx, p, n);
 		return;
 	}
+	if (v->held)
+		EVP_DigestUpdate(v->ctx, &v->hold, 1);
+	EVP_DigestUpdate(v->ctx, p, n - 1);
+	v->hold = p[n - 1];
+	v->held = 1;
+}
+
+/* Raw value bytes in: swapped to little-endian unit by unit when the
+ * stream's VR says they are big-endian numbers, then normalized. */
+static void
+v_update(struct vhash *v, const uint8_t *p, size_t n)
+{
+	uint8_t sw[256];
+	size_t k = 0;
+
 	if (v->unit <= 1) {
-		EVP_DigestUpdate(v->ctx, p, n);
+		v_emit(v, p, n);
 		return;
 	}
 	while (n > 0) {
 		v->carry[v->ncarry++] = *p++;
 		n--;
 		if (v->ncarry == v->unit) {
-			uint8_t sw[8];
-
 			for (unsigned i = 0; i < v->unit; i++)
-				sw[i] = v->carry[v->unit - 1 - i];
-			EVP_DigestUpdate(v->ctx, sw, v->unit);
+				sw[k++] = v->carry[v->unit - 1 - i];
 			v->ncarry = 0;
+			if (k > sizeof(sw) - 8) {
+				v_emit(v, sw, k);
+				k = 0;
+			}
 		}
 	}
+	v_emit(v, sw, k);
 }
 
 static void
 v_final(struct vhash *v, uint8_t out[32])
 {
+	if (v->ncarry > 0)	/* a length not a multiple of the unit */
+		v_emit(v, v->carry, v->ncarry);
 	if (v->text && v->held && v->hold != ' ' && v->hold != '\0')
 		EVP_DigestUpdate(v->ctx, &v->hold, 1);
-	if (v->ncarry > 0)	/* a length not a multiple of the unit */
-		EVP_DigestUpdate(v->ctx, v->carry, v->ncarry);
 	ctx_done(v->ctx, out);
 	v->ctx = NULL;
 }
