@@ -195,41 +195,14 @@ step_match(const struct frame *f, const struct ds_path_step *s,
 
 /* ---- writing new bytes ---- */
 
-static void
-put16(uint8_t *b, unsigned v, int be)
-{
-	b[be ? 0 : 1] = (uint8_t)(v >> 8);
-	b[be ? 1 : 0] = (uint8_t)v;
-}
-
-static void
-put32(uint8_t *b, uint32_t v, int be)
-{
-	put16(b + (be ? 0 : 2), v >> 16, be);
-	put16(b + (be ? 2 : 0), v & 0xffff, be);
-}
-
 static int
 header(struct ds_editor *ed, const struct frame *f, uint32_t tag,
     enum ds_vr vr, uint32_t len)
 {
 	uint8_t b[12];
-	size_t n = 8;
 
-	put16(b, tag >> 16, f->be);
-	put16(b + 2, tag & 0xffff, f->be);
-	if (!f->explicit_vr || (tag >> 16) == 0xfffe)
-		put32(b + 4, len, f->be);
-	else if (ds_vr_long(vr)) {
-		memcpy(b + 4, ds_vr_name(vr), 2);
-		b[6] = b[7] = 0;
-		put32(b + 8, len, f->be);
-		n = 12;
-	} else {
-		memcpy(b + 4, ds_vr_name(vr), 2);
-		put16(b + 6, len, f->be);
-	}
-	return emit(ed, b, n);
+	return emit(ed, b, ds_encode_header(b, tag, vr, len, f->explicit_vr,
+	    f->be));
 }
 
 static int
@@ -386,47 +359,41 @@ note_creator(struct ds_editor *ed, const struct ds_elem *e,
 		add_creator(top(ed), g, (uint8_t)el, v, n);
 }
 
+/* A value element (whole, or the start of a streamed one): copy it, or
+ * let an edit replace or remove it. v is NULL for a streamed value. */
 static int
-c_element(void *arg, const struct ds_elem *e, const uint8_t *v, size_t n)
+value_elem(struct ds_editor *ed, const struct ds_elem *e, const uint8_t *v,
+    size_t n)
 {
-	struct ds_editor *ed = arg;
 	uint64_t end = e->offset + e->hdr_len + e->length;
-	int r;
+	int r = 0;
 
 	if (skipping(ed))
 		return 0;
 	if (e->meta || e->fragment || top(ed)->seq) {
 		if (advance(ed, e->offset) < 0)
 			return -1;
-		region(ed, end, 0);
-		return 0;
+	} else {
+		if (v != NULL)
+			note_creator(ed, e, v, n);
+		if ((r = before_element(ed, e, end)) < 0)
+			return -1;
 	}
-	note_creator(ed, e, v, n);
-	if ((r = before_element(ed, e, end)) != 0)
-		return r < 0 ? -1 : 0;
-	region(ed, end, 0);
+	if (r == 0)
+		region(ed, end, 0);
 	return 0;
+}
+
+static int
+c_element(void *arg, const struct ds_elem *e, const uint8_t *v, size_t n)
+{
+	return value_elem(arg, e, v, n);
 }
 
 static int
 c_value_begin(void *arg, const struct ds_elem *e)
 {
-	struct ds_editor *ed = arg;
-	uint64_t end = e->offset + e->hdr_len + e->length;
-	int r;
-
-	if (skipping(ed))
-		return 0;
-	if (e->meta || e->fragment || top(ed)->seq) {
-		if (advance(ed, e->offset) < 0)
-			return -1;
-		region(ed, end, 0);
-		return 0;
-	}
-	if ((r = before_element(ed, e, end)) != 0)
-		return r < 0 ? -1 : 0;
-	region(ed, end, 0);
-	return 0;
+	return value_elem(arg, e, NULL, 0);
 }
 
 static int

@@ -83,30 +83,33 @@ out_vr(const struct ds_elem *e)
 	return vr;
 }
 
-/* Header: tag, then (explicit) VR and a 2- or 4-byte length, or
- * (implicit, items, delimiters) a 4-byte length. */
+size_t
+ds_encode_header(uint8_t b[12], uint32_t tag, enum ds_vr vr, uint32_t len,
+    int explicit_vr, int be)
+{
+	put16(b, tag >> 16, be);
+	put16(b + 2, tag & 0xffff, be);
+	if (!explicit_vr || (tag >> 16) == 0xfffe) {
+		put32(b + 4, len, be);
+		return 8;
+	}
+	memcpy(b + 4, ds_vr_name(vr), 2);
+	if (ds_vr_long(vr)) {
+		b[6] = b[7] = 0;
+		put32(b + 8, len, be);
+		return 12;
+	}
+	put16(b + 6, len, be);
+	return 8;
+}
+
 static int
 header(struct ds_writer *w, uint32_t tag, enum ds_vr vr, uint32_t len)
 {
 	uint8_t b[12];
-	size_t n;
 
-	put16(b, tag >> 16, w->be);
-	put16(b + 2, tag & 0xffff, w->be);
-	if (!w->explicit_vr || (tag >> 16) == 0xfffe) {
-		put32(b + 4, len, w->be);
-		n = 8;
-	} else if (ds_vr_long(vr)) {
-		memcpy(b + 4, ds_vr_name(vr), 2);
-		b[6] = b[7] = 0;
-		put32(b + 8, len, w->be);
-		n = 12;
-	} else {
-		memcpy(b + 4, ds_vr_name(vr), 2);
-		put16(b + 6, len, w->be);
-		n = 8;
-	}
-	return out(w, b, n);
+	return out(w, b, ds_encode_header(b, tag, vr, len, w->explicit_vr,
+	    w->be));
 }
 
 static void

@@ -38,6 +38,15 @@ void ds_writer_free_(struct ds_writer *w);
  * the parser's arg must be the writer. */
 const struct ds_callbacks *ds_writer_callbacks(void);
 
+/*
+ * ds_encode_header: an element header into b: the tag, then in an
+ * explicit syntax (items and delimiters excepted) the VR and a 2- or
+ * 4-byte length, else a 4-byte length, in the given byte order. Returns
+ * its size, 8 or 12.
+ */
+size_t ds_encode_header(uint8_t b[12], uint32_t tag, enum ds_vr vr,
+    uint32_t len, int explicit_vr, int be);
+
 /* Bytes written so far. */
 uint64_t ds_writer_bytes(const struct ds_writer *w);
 

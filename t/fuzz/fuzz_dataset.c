@@ -19,6 +19,7 @@
 #include "dimse/ds_edit.h"
 #include "dimse/ds_parse.h"
 #include "dimse/ds_write.h"
+#include "t/unit/mem.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -39,30 +40,6 @@ run(struct ds_parser *p, const uint8_t *d, size_t n, size_t step)
 		    DS_ERROR)
 			return DS_ERROR;
 	return ds_parse_finish(p);
-}
-
-struct mem {
-	uint8_t	*p;
-	size_t	 n, cap;
-};
-
-static int
-mem_sink(void *arg, const uint8_t *p, size_t n)
-{
-	struct mem *m = arg;
-
-	if (m->n + n > m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 4096;
-
-		while (cap < m->n + n)
-			cap *= 2;
-		if ((m->p = realloc(m->p, cap)) == NULL)
-			abort();
-		m->cap = cap;
-	}
-	memcpy(m->p + m->n, p, n);
-	m->n += n;
-	return 0;
 }
 
 /* Both the digester and the writer see every event (writer optional). */

@@ -16,54 +16,11 @@
 #include <openssl/sha.h>
 
 #include "dimse/ds_edit.h"
+#include "t/unit/mem.h"
 #include "t/unit/tap.h"
 
 #define T(g, e) DS_TAG(g, e)
 #define PYD "/usr/lib/python3/dist-packages/pydicom/data/test_files/"
-
-struct mem {
-	uint8_t	*p;
-	size_t	 n, cap;
-};
-
-static int
-mem_sink(void *arg, const uint8_t *p, size_t n)
-{
-	struct mem *m = arg;
-
-	if (m->n + n > m->cap) {
-		size_t cap = m->cap ? m->cap : 65536;
-
-		while (cap < m->n + n)
-			cap *= 2;
-		if ((m->p = realloc(m->p, cap)) == NULL)
-			abort();
-		m->cap = cap;
-	}
-	memcpy(m->p + m->n, p, n);
-	m->n += n;
-	return 0;
-}
-
-static uint8_t *
-slurp(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *b;
-	long len;
-
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	rewind(f);
-	if (len < 0 || (b = malloc((size_t)len + 1)) == NULL ||
-	    fread(b, 1, (size_t)len, f) != (size_t)len)
-		abort();
-	fclose(f);
-	*n = (size_t)len;
-	return b;
-}
 
 /* ---- a listing of a file's elements: "depth tag vr len sha8" lines ---- */
 

@@ -14,31 +14,8 @@
 
 #include "dimse/ds_digest.h"
 #include "dimse/ds_write.h"
+#include "t/unit/mem.h"
 #include "t/unit/tap.h"
-
-struct mem {
-	uint8_t	*p;
-	size_t	 n, cap;
-};
-
-static int
-mem_sink(void *arg, const uint8_t *p, size_t n)
-{
-	struct mem *m = arg;
-
-	if (m->n + n > m->cap) {
-		size_t cap = m->cap ? m->cap : 65536;
-
-		while (cap < m->n + n)
-			cap *= 2;
-		if ((m->p = realloc(m->p, cap)) == NULL)
-			abort();
-		m->cap = cap;
-	}
-	memcpy(m->p + m->n, p, n);
-	m->n += n;
-	return 0;
-}
 
 struct result {
 	uint8_t		 c[32], px[32];
@@ -116,26 +93,6 @@ run(const uint8_t *data, size_t n, const struct ds_ts *ts,
 	ds_digest_free(t.dg);
 	ds_writer_free(t.w);
 	return r;
-}
-
-static uint8_t *
-slurp(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *b;
-	long len;
-
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	rewind(f);
-	if (len < 0 || (b = malloc((size_t)len + 1)) == NULL ||
-	    fread(b, 1, (size_t)len, f) != (size_t)len)
-		abort();
-	fclose(f);
-	*n = (size_t)len;
-	return b;
 }
 
 static void
