@@ -125,6 +125,13 @@ roundtrip(const uint8_t *data, size_t size, const struct ds_limits *lim)
 	free(m.p);
 }
 
+static int
+keep_meta(void *arg, const struct ds_meta *m)
+{
+	*(struct ds_meta *)arg = *m;
+	return 0;
+}
+
 /* Edit mode on a file that parses: no edits = the same bytes; setting
  * PatientName gives a file that parses with the same element count or
  * one more. */
@@ -147,7 +154,19 @@ editing(const uint8_t *data, size_t size, const struct ds_limits *lim)
 	if (ds_edit_set(ed, &name, DS_VR_PN, "Doe^Jane", 8) == 0 &&
 	    ds_editor_feed(ed, data, size) != DS_ERROR &&
 	    ds_editor_finish(ed) == DS_DONE) {
-		struct ds_parser *p = ds_parser_new_file(lim, NULL, NULL);
+		/* A file without a meta group is a bare dataset: read the
+		 * result as one, in the same syntax (sniffing it again could
+		 * find a "DICM" that the insert moved to byte 128). */
+		struct ds_meta m0;
+		struct ds_callbacks mc = { .meta = keep_meta };
+		struct ds_parser *p = ds_parser_new_file(lim, &mc, &m0);
+
+		memset(&m0, 0, sizeof(m0));
+		(void)run(p, data, size, size ? size : 1);
+		ds_parser_free(p);
+		p = m0.has_meta || m0.ts == NULL ?
+		    ds_parser_new_file(lim, NULL, NULL) :
+		    ds_parser_new_dataset(m0.ts, lim, NULL, NULL);
 
 		if (run(p, m.p, m.n, m.n ? m.n : 1) != DS_DONE)
 			abort();	/* an edit broke the encoding */
