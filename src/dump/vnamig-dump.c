@@ -1,8 +1,9 @@
 /*
  * vnamig-dump — print every element of DICOM files: tag, VR, length,
- * keyword and value, nested items indented; like DCMTK's dcmdump. Streams
- * each file through the dataset parser, so a file of any size dumps in
- * constant memory.
+ * keyword and value, nested items indented; like DCMTK's dcmdump. Or,
+ * with --json, the DICOM JSON model (dump_json.c); or, with -d, digests.
+ * Streams each file through the dataset parser, so a file of any size
+ * dumps in constant memory.
  */
 #include "config.h"
 
@@ -19,6 +20,7 @@
 #include "dimse/ds_dict.h"
 #include "dimse/ds_digest.h"
 #include "dimse/ds_parse.h"
+#include "src/dump/dump_json.h"
 
 #define SHOW_MAX 64	/* bytes/values shown of one value */
 
@@ -377,6 +379,7 @@ usage(FILE *f)
 "\n"
 "SYNOPSIS\n"
 "    vnamig-dump [-q] FILE...\n"
+"    vnamig-dump --json [-q] [--meta] [--bulk-uri] FILE...\n"
 "    vnamig-dump -d FILE...\n"
 "\n"
 "DESCRIPTION\n"
@@ -388,32 +391,92 @@ usage(FILE *f)
 "    naming the byte offset, the tag and what is wrong.\n"
 "\n"
 "OPTIONS\n"
-"    -q  do not print warnings (odd lengths and the like)\n"
-"    -d  instead of the elements, print one line per file: the SHA-256 of\n"
+"    -q, --quiet\n"
+"        do not print warnings (odd lengths and the like)\n"
+"    -d, --digest\n"
+"        instead of the elements, print one line per file: the SHA-256 of\n"
 "        its bytes, the canonical dataset digest and the pixel digest\n"
 "        (they match across re-encodings of the same instance)\n"
-"    -h  this page\n"
+"    --json\n"
+"        instead, write the DICOM JSON model (PS3.18 F.2): for one FILE\n"
+"        an object, for several an array of objects in the order given.\n"
+"        Keys are the tags as 8 upper-case hex digits, each with \"vr\"\n"
+"        and, unless the value is empty, one of:\n"
+"          \"Value\"  text VRs: one string per backslash-separated value\n"
+"                   (LT ST UT UR are never split), padding trimmed,\n"
+"                   null for an empty one; PN: objects of Alphabetic,\n"
+"                   Ideographic and Phonetic; DS IS US SS UL SL FL FD\n"
+"                   SV UV: numbers (a DS or IS that is not a number is\n"
+"                   written as a string, with a warning); AT: \"GGGGEEEE\";\n"
+"                   SQ: one object per item\n"
+"          \"InlineBinary\"  OB OD OF OL OV OW UN: base64 of the value,\n"
+"                   little-endian; encapsulated pixel data: base64 of\n"
+"                   its items (offset table and fragments, with their\n"
+"                   item tags and lengths)\n"
+"          \"BulkDataURI\"  with --bulk-uri, see below\n"
+"        As dcm2json does, the file meta group (0002,xxxx) is left out\n"
+"        (it is not part of the dataset; see --meta), and so are group\n"
+"        lengths (gggg,0000), which describe the encoding, not the data.\n"
+"        A PN's trailing empty components (\"Doe^John^^\") are dropped.\n"
+"        In implicit VR, private tags have no VR: they are UN. Text must\n"
+"        be UTF-8: invalid bytes become U+FFFD, with a warning;\n"
+"        (0008,0005) is written as stored. FL or FD NaN and infinities,\n"
+"        which JSON cannot write, become the strings \"NaN\",\n"
+"        \"Infinity\", \"-Infinity\", with a warning. A file that\n"
+"        cannot be opened is null; one that fails to parse keeps what\n"
+"        was read before the error: the output is always valid JSON.\n"
+"    --meta\n"
+"        with --json, also write the file meta group (dcm2json +m)\n"
+"    --bulk-uri\n"
+"        with --json, binary values over 64 KiB and encapsulated pixel\n"
+"        data over 64 KiB are written as \"BulkDataURI\":\n"
+"        \"file:///ABS/PATH?offset=N&length=M\", the bytes as stored in the\n"
+"        file (in its byte order); deflated files keep InlineBinary\n"
+"    -h, --help\n"
+"        this page\n"
 "\n"
 "EXIT STATUS\n"
 "    0 when every file parsed, 1 when any did not, 2 on bad usage.\n", f);
 }
 
+enum { OPT_JSON = 256, OPT_META, OPT_BULK_URI };
+
+static const struct option longopts[] = {
+	{ "quiet",	no_argument, NULL, 'q' },
+	{ "digest",	no_argument, NULL, 'd' },
+	{ "help",	no_argument, NULL, 'h' },
+	{ "json",	no_argument, NULL, OPT_JSON },
+	{ "meta",	no_argument, NULL, OPT_META },
+	{ "bulk-uri",	no_argument, NULL, OPT_BULK_URI },
+	{ NULL,		0,	     NULL, 0 },
+};
+
 int
 main(int argc, char **argv)
 {
-	int ch, quiet = 0, digest = 0, rc = 0;
+	struct dump_json_opts jo = { 0 };
+	int ch, quiet = 0, digest = 0, json = 0, rc = 0;
 
-	while ((ch = getopt(argc, argv, "qdh")) != -1) {
+	while ((ch = getopt_long(argc, argv, "qdh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'q': quiet = 1; break;
 		case 'd': digest = 1; break;
 		case 'h': usage(stdout); return 0;
+		case OPT_JSON: json = 1; break;
+		case OPT_META: jo.meta = 1; break;
+		case OPT_BULK_URI: jo.bulk_uri = 1; break;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind == argc) {
+	if (optind == argc || (digest && json) ||
+	    (!json && (jo.meta || jo.bulk_uri))) {
 		usage(stderr);
 		return 2;
+	}
+	if (json) {
+		jo.quiet = quiet;
+		return dump_json_files(stdout, argv + optind, argc - optind,
+		    &jo);
 	}
 	for (int i = optind; i < argc; i++)
 		rc |= digest ? digest_file(argv[i]) : dump_file(argv[i], quiet);
