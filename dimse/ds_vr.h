@@ -36,4 +36,15 @@ int ds_vr_text(enum ds_vr vr);
  * UI and binary VRs, space for text. */
 uint8_t ds_vr_pad(enum ds_vr vr);
 
+/* ds_uint: the n-byte (1..8) unsigned integer at b, big-endian when be. */
+static inline uint64_t
+ds_uint(const uint8_t *b, unsigned n, int be)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)b[be ? n - 1 - i : i] << (8 * i);
+	return v;
+}
+
 #endif

@@ -393,16 +393,6 @@ num_size(enum ds_vr vr)
 	}
 }
 
-static uint64_t
-rdn(const uint8_t *b, unsigned n, int be)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		v |= (uint64_t)b[be ? n - 1 - i : i] << (8 * i);
-	return v;
-}
-
 /* num_real: write v with the fewest digits that read back as the same
  * float (single) or double; JSON has no NaN or infinity: those become a
  * string and a warning. */
@@ -435,7 +425,7 @@ static void
 num_unit(struct dump_json *j, const uint8_t *b)
 {
 	int be = j->e.big_endian;
-	uint64_t x = rdn(b, j->unit, be);
+	uint64_t x = ds_uint(b, j->unit, be);
 	uint32_t u32 = (uint32_t)x;
 	float f;
 	double d;
@@ -460,8 +450,8 @@ num_unit(struct dump_json *j, const uint8_t *b)
 		num_real(j, d, 0);
 		break;
 	case DS_VR_AT:
-		fprintf(j->out, "\"%04X%04X\"", (unsigned)rdn(b, 2, be),
-		    (unsigned)rdn(b + 2, 2, be));
+		fprintf(j->out, "\"%04X%04X\"", (unsigned)ds_uint(b, 2, be),
+		    (unsigned)ds_uint(b + 2, 2, be));
 		break;
 	default:	/* US UL UV */
 		fprintf(j->out, "%" PRIu64, x);
@@ -1090,7 +1080,7 @@ on_element(void *arg, const struct ds_elem *e, const uint8_t *v, size_t n)
 	if (e->tag == TAG_CHARSET)
 		keep_charset(j, v, n);
 	if (e->tag == TAG_PIXREP && n == 2)
-		top(j)->pixrep = (int)rdn(v, 2, e->big_endian);
+		top(j)->pixrep = (int)ds_uint(v, 2, e->big_endian);
 	val_begin(j, e, 0);
 	val_data(j, v, n);
 	val_end(j);

@@ -75,16 +75,6 @@ text_value(struct dump *d, const uint8_t *v, size_t n)
 	fputs(n > 256 ? "...]" : "]", d->out);
 }
 
-static uint64_t
-rdn(const uint8_t *b, unsigned n, int be)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		v |= (uint64_t)b[be ? n - 1 - i : i] << (8 * i);
-	return v;
-}
-
 static void
 binary_value(struct dump *d, const struct ds_elem *e, const uint8_t *v,
     size_t n)
@@ -104,15 +94,15 @@ binary_value(struct dump *d, const struct ds_elem *e, const uint8_t *v,
 	count = n / unit;
 	for (i = 0; i < count && i < SHOW_MAX / 4; i++) {
 		const uint8_t *b = v + i * unit;
-		uint64_t x = rdn(b, unit, e->big_endian);
+		uint64_t x = ds_uint(b, unit, e->big_endian);
 
 		if (i)
 			fputc('\\', d->out);
 		switch (e->vr) {
 		case DS_VR_AT:
 			fprintf(d->out, "(%04x,%04x)",
-			    (unsigned)rdn(b, 2, e->big_endian),
-			    (unsigned)rdn(b + 2, 2, e->big_endian));
+			    (unsigned)ds_uint(b, 2, e->big_endian),
+			    (unsigned)ds_uint(b + 2, 2, e->big_endian));
 			break;
 		case DS_VR_SS: fprintf(d->out, "%d", (int16_t)x); break;
 		case DS_VR_SL: fprintf(d->out, "%d", (int32_t)x); break;
