@@ -36,6 +36,7 @@ struct vhash {
 	unsigned	 unit;		/* swap unit when big-endian, else 1 */
 	uint8_t		 carry[8];
 	unsigned	 ncarry;
+	enum ds_vr	 cvr;		/* the dictionary's VR: one lookup */
 	int		 text;
 	int		 held;
 	uint8_t		 hold;
@@ -168,11 +169,12 @@ canon_vr(uint32_t tag)
 
 /* Add record SHA-256(tag BE ‖ VR ‖ value hash) to the innermost dataset. */
 static void
-add_record(struct ds_digest *d, uint32_t tag, const uint8_t vh[32])
+add_record(struct ds_digest *d, uint32_t tag, enum ds_vr cvr,
+    const uint8_t vh[32])
 {
 	struct level *l = &d->lv[d->nlv - 1];
 	uint8_t head[6];
-	const char *vr = ds_vr_name(canon_vr(tag));
+	const char *vr = ds_vr_name(cvr);
 
 	if (l->kind != LV_DATASET) {
 		d->bad = 1;
@@ -213,7 +215,8 @@ v_begin(struct vhash *v, EVP_MD_CTX *ctx, const struct ds_elem *e)
 	 * element read as UN from an implicit file must hash like the same
 	 * element read as LO from an explicit one. Byte order follows the
 	 * stream's VR, which says how the bytes are laid out. */
-	v->text = ds_vr_text(canon_vr(e->tag)) && !e->fragment;
+	v->cvr = canon_vr(e->tag);
+	v->text = ds_vr_text(v->cvr) && !e->fragment;
 	v->held = 0;
 }
 
@@ -303,7 +306,7 @@ value_done(struct ds_digest *d, const struct ds_elem *e)
 		memcpy(d->pixel, vh, 32);
 		d->has_pixels = 1;
 	}
-	add_record(d, e->tag, vh);
+	add_record(d, e->tag, d->v.cvr, vh);
 }
 
 static int
@@ -441,7 +444,7 @@ cb_seq_end(void *arg, const struct ds_elem *e)
 		memcpy(d->pixel, h, 32);
 		d->has_pixels = 1;
 	}
-	add_record(d, l->tag, h);
+	add_record(d, l->tag, canon_vr(l->tag), h);
 	return 0;
 }
 
