@@ -82,9 +82,17 @@ else
 	done_testing
 fi
 
+# The character set files: text decoded per (0008,0005) to UTF-8 on both
+# sides. Debian's DCMTK, built on glibc iconv, refuses the files with
+# ISO 2022 IR 87 (chrH31 chrH32 chrJapMulti*: "not supported by the
+# utilized character set conversion library"), and in chrSQEncoding it ignores the item's own (0008,0005) (PS3.5
+# 7.5.x: an item may have one) and writes the ISO 2022 bytes raw: these
+# are skipped here; t/dump.t compares every charset file's text with
+# pydicom's decoding instead.
 for f in "$shared"/dicomParser/CT1_UNC.*.dcm "$shared"/dcm_qa_ts/1.dcm \
     "$pyd"/test_files/CT_small.dcm "$pyd"/test_files/MR_small.dcm \
-    "$pyd"/test_files/rtplan.dcm "$pyd"/test_files/MR_small_bigendian.dcm; do
+    "$pyd"/test_files/rtplan.dcm "$pyd"/test_files/MR_small_bigendian.dcm \
+    "$pyd"/charset_files/chr*.dcm; do
 	name=${f#"$shared/"}
 	name=${name#"$pyd/"}
 	if ! "$VNAMIG_DUMP" --json -q "$f" >"$T_DIR/ours.json" 2>"$T_DIR/err"; then
@@ -92,7 +100,15 @@ for f in "$shared"/dicomParser/CT1_UNC.*.dcm "$shared"/dcm_qa_ts/1.dcm \
 		diag "$(cat "$T_DIR/err")"
 		continue
 	fi
+	case $name in charset_files/chrSQEncoding*)
+		skip "$name: dcm2json ignores the item's (0008,0005)"
+		continue
+	esac
 	if ! dcm2json "$f" "$T_DIR/theirs.json" 2>"$T_DIR/err"; then
+		case $name in charset_files/*)
+			skip "$name: dcm2json refuses it: $(head -1 "$T_DIR/err")"
+			continue
+		esac
 		fail "$name: dcm2json converts it"
 		diag "$(cat "$T_DIR/err")"
 		continue
@@ -100,7 +116,8 @@ for f in "$shared"/dicomParser/CT1_UNC.*.dcm "$shared"/dcm_qa_ts/1.dcm \
 	flat 0 "$T_DIR/ours.json" "$T_DIR/theirs.json" >"$T_DIR/n0"
 	flat 1 "$T_DIR/ours.json" "$T_DIR/theirs.json" >"$T_DIR/n1"
 	leaves=$(wc -l <"$T_DIR/n0")
-	if [ "$leaves" -gt 100 ] && cmp -s "$T_DIR/n0" "$T_DIR/n1"; then
+	case $name in charset_files/*) least=20 ;; *) least=100 ;; esac
+	if [ "$leaves" -gt "$least" ] && cmp -s "$T_DIR/n0" "$T_DIR/n1"; then
 		pass "$name: same tags, VRs and values as dcm2json ($leaves leaves)"
 	else
 		fail "$name: same tags, VRs and values as dcm2json ($leaves leaves)"
@@ -319,7 +336,7 @@ is "$(jq -r '."00291007".Value[0]' "$T_DIR/t.json" | od -An -c | tr -s ' ' | tr 
 grep -q 'back\\u0001\\u001f\\ttab\\nnl' "$T_DIR/t.json"
 ok $? "  ... C0 controls escaped as u00XX, tab and newline as t and n"
 is "$(v 00291008 .Value)" '["caf�"]' "  invalid UTF-8: U+FFFD"
-like "$(cat "$T_DIR/t.err")" 'tag \(0029,1008\): LO text is not valid UTF-8 \(Specific Character Set "ISO_IR 192"\): 1 invalid' \
+like "$(cat "$T_DIR/t.err")" 'tag \(0029,1008\): LO text is not valid in Specific Character Set "ISO_IR 192": 1 bytes replaced' \
 	"  ... with a warning"
 is "$(v 00291009)" '{"vr":"SQ"}' "  SQ without items: no Value"
 is "$(v 0029100A .Value)" '[{},{"00080100":{"vr":"SH","Value":["X"]}}]' \

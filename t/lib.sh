@@ -33,6 +33,7 @@ ok() {	# ok COND-STATUS NAME
 
 pass() { ok 0 "$1"; }
 fail() { ok 1 "$1"; }
+skip() { T_N=$((T_N + 1)); echo "ok $T_N # SKIP $1"; }	# skip WHY
 diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
 
 is() {	# is GOT WANT NAME

@@ -30,12 +30,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dimse/ds_charset.h"
 #include "dimse/ds_dict.h"
 #include "dimse/ds_parse.h"
 #include "src/dump/dump_json.h"
 
 #define CHARSET_MAX	128	/* bytes of (0008,0005) kept */
 #define NUM_MAX		64	/* a longer DS or IS value is not a number */
+#define CS_HOLD		65536	/* streamed text held for a reset point */
+#define CS_HOLD_MAX	(1u << 20) /* ... at most: then decoded as it is */
 #define PAD_RUNS	8	/* runs of padding held back in a value */
 #define TAG_CHARSET	DS_TAG(0x0008, 0x0005)
 #define TAG_PIXREP	DS_TAG(0x0028, 0x0103)
@@ -49,6 +52,8 @@ struct lvl {
 	uint32_t	 last_tag;	/* object: the key written last */
 	int		 pixrep;	/* (0028,0103) in effect, -1 unknown */
 	char		 charset[CHARSET_MAX];	/* (0008,0005) in effect */
+	struct ds_charset *cs;		/* its decoder, NULL without one */
+	int		 cs_owned;	/* this level's own (0008,0005) */
 };
 
 struct pad_run {
@@ -68,6 +73,7 @@ struct txt {
 	unsigned	 started:1;	/* the value's separator (and PN "{") out */
 	unsigned	 open:1;	/* a JSON string is open */
 	unsigned	 tostr:1;	/* DS/IS too long: written as a string */
+	unsigned	 decode:1;	/* through the Specific Character Set */
 	unsigned	 group;		/* PN: 0 Alphabetic, 1 Ideographic, ... */
 	unsigned	 ngroups;	/* PN: groups written in the object */
 	uint64_t	 nvalues;	/* values ended so far */
@@ -106,6 +112,10 @@ struct dump_json {
 	uint8_t				 b64[3];
 	unsigned			 nb64;
 	struct txt			 t;
+	uint8_t				*csbuf;	/* text not yet decoded */
+	size_t				 cslen, cscap;
+	char				*csout;	/* text decoded */
+	size_t				 csoutcap;
 
 	/* encapsulated pixel data */
 	int				 encap;	/* inside it */
@@ -210,12 +220,15 @@ push(struct dump_json *j, int seq)
 	l->seq = seq;
 	l->first = 1;
 	l->last_tag = 0;
+	l->cs_owned = 0;
 	if (j->nlv > 1) {
 		memcpy(l->charset, j->lv[j->nlv - 2].charset, CHARSET_MAX);
 		l->pixrep = j->lv[j->nlv - 2].pixrep;
+		l->cs = j->lv[j->nlv - 2].cs;
 	} else {
 		l->charset[0] = '\0';
 		l->pixrep = -1;
+		l->cs = NULL;
 	}
 }
 
@@ -233,6 +246,8 @@ close_level(struct dump_json *j)
 		fputs(l->first ? "}" : "]}", j->out);
 	else
 		fputc('}', j->out);
+	if (l->cs_owned)
+		ds_cs_free(l->cs);
 	j->nlv--;
 }
 
@@ -573,6 +588,10 @@ txt_begin(struct dump_json *j, enum ds_vr vr)
 	t->pn = vr == DS_VR_PN;
 	t->num = vr == DS_VR_DS || vr == DS_VR_IS;
 	t->lead = t->trim_lead;
+	t->decode = top(j)->cs != NULL && (vr == DS_VR_SH || vr == DS_VR_LO ||
+	    vr == DS_VR_ST || vr == DS_VR_LT || vr == DS_VR_UC ||
+	    vr == DS_VR_UT || vr == DS_VR_PN);
+	j->cslen = 0;
 }
 
 /* txt_open: make sure a JSON string is open for the current value (or
@@ -813,18 +832,13 @@ utf8_bad(struct dump_json *j)
 }
 
 /*
- * text_to_utf8: the one place where the bytes of a text value, in the
- * Specific Character Set in effect (top(j)->charset, the value of
- * (0008,0005) for this dataset or item, PS3.5 6.1), become UTF-8 for
- * txt_put(); everything after this function sees UTF-8 only. Called with
- * the value's bytes in order, in any chunking, then once with last set.
- * Decoding the character sets of PS3.3 C.12.1.1.2 is the charset
- * module's; here bytes that are valid UTF-8 (ISO_IR 192, and ASCII, which
- * every set shares) pass, and each invalid sequence becomes U+FFFD, which
- * txt_end() reports.
+ * utf8_feed: text that should be UTF-8 (ISO_IR 192, ASCII, which every
+ * set shares, or what the character set decoder wrote) on to txt_put():
+ * each invalid sequence becomes U+FFFD, counted for txt_end(). Any
+ * chunking; then once with last set.
  */
 static void
-text_to_utf8(struct dump_json *j, const uint8_t *p, size_t n, int last)
+utf8_feed(struct dump_json *j, const uint8_t *p, size_t n, int last)
 {
 	struct txt *t = &j->t;
 	size_t i = 0, run;
@@ -859,6 +873,90 @@ text_to_utf8(struct dump_json *j, const uint8_t *p, size_t n, int last)
 		utf8_bad(j);
 }
 
+/* cs_decode: the first n bytes held in csbuf through the character set,
+ * on to utf8_feed(); trailing NULs (padding) pass as they are. */
+static void
+cs_decode(struct dump_json *j, size_t n)
+{
+	size_t bad = 0, nul = 0;
+	int len;
+
+	while (nul < n && j->csbuf[n - nul - 1] == '\0')
+		nul++;
+	if (j->csoutcap < 3 * (n - nul) + 1) {
+		free(j->csout);
+		j->csoutcap = 3 * (n - nul) + 1;
+		if ((j->csout = malloc(j->csoutcap)) == NULL)
+			abort();
+	}
+	len = ds_cs_decode(top(j)->cs, j->t.vr, j->csbuf, n - nul, j->csout,
+	    j->csoutcap, &bad);
+	if (len < 0)
+		abort();	/* 3n + 1 is always enough */
+	j->t.replaced += bad;
+	utf8_feed(j, (const uint8_t *)j->csout, (size_t)len, 0);
+	if (nul > 0)
+		utf8_feed(j, j->csbuf + n - nul, nul, 0);
+	memmove(j->csbuf, j->csbuf + n, j->cslen - n);
+	j->cslen -= n;
+}
+
+/*
+ * text_to_utf8: the one place where the bytes of a text value, in the
+ * Specific Character Set in effect (top(j)->cs, from (0008,0005) of this
+ * dataset or item, PS3.5 6.1), become UTF-8 for txt_put(); everything
+ * after this function sees UTF-8 only. Called with the value's bytes in
+ * order, in any chunking, then once with last set. SH LO ST LT UC UT PN
+ * go through ds_cs_decode(): a value that arrives whole (up to the
+ * parser's chunk size) is decoded in one piece; a streamed one is held
+ * until a reset point (CR LF FF TAB, PS3.5 6.1.2.5.3), where the decoder
+ * is back in its initial state, and decoded up to it (after CS_HOLD_MAX
+ * bytes without one, as it is). Without (0008,0005), and for the other
+ * VRs, the bytes pass as UTF-8 when valid. Undecodable bytes become
+ * U+FFFD, which txt_end() reports.
+ */
+static void
+text_to_utf8(struct dump_json *j, const uint8_t *p, size_t n, int last)
+{
+	size_t cut;
+
+	if (!j->t.decode) {
+		utf8_feed(j, p, n, last);
+		return;
+	}
+	if (j->cslen + n > j->cscap) {
+		size_t cap = j->cscap ? j->cscap : 4096;
+		uint8_t *nb;
+
+		while (cap < j->cslen + n)
+			cap *= 2;
+		if ((nb = realloc(j->csbuf, cap)) == NULL)
+			abort();
+		j->csbuf = nb;
+		j->cscap = cap;
+	}
+	if (n > 0)
+		memcpy(j->csbuf + j->cslen, p, n);
+	j->cslen += n;
+	if (last) {
+		cs_decode(j, j->cslen);
+		utf8_feed(j, NULL, 0, 1);
+		return;
+	}
+	if (j->cslen < CS_HOLD)
+		return;
+	for (cut = j->cslen; cut > 0; cut--) {
+		uint8_t c = j->csbuf[cut - 1];
+
+		if (c == '\r' || c == '\n' || c == '\f' || c == '\t')
+			break;
+	}
+	if (cut == 0 && j->cslen >= CS_HOLD_MAX)
+		cut = j->cslen;
+	if (cut > 0)
+		cs_decode(j, cut);
+}
+
 static void
 txt_end(struct dump_json *j)
 {
@@ -869,7 +967,11 @@ txt_end(struct dump_json *j)
 		txt_value_end(j);
 	if (j->nvals > 0)
 		fputc(']', j->out);
-	if (t->replaced > 0)
+	if (t->replaced > 0 && t->decode)
+		jwarn(j, "%s text is not valid in Specific Character Set "
+		    "\"%s\": %" PRIu64 " bytes replaced by U+FFFD",
+		    ds_vr_name(t->vr), top(j)->charset, t->replaced);
+	else if (t->replaced > 0)
 		jwarn(j, "%s text is not valid UTF-8 (Specific Character Set "
 		    "\"%s\"): %" PRIu64 " invalid sequences replaced by U+FFFD",
 		    ds_vr_name(t->vr), top(j)->charset, t->replaced);
@@ -891,6 +993,12 @@ keep_charset(struct dump_json *j, const uint8_t *v, size_t n)
 		n = CHARSET_MAX - 1;
 	memcpy(cs, v, n);
 	cs[n] = '\0';
+	if (top(j)->cs_owned)
+		ds_cs_free(top(j)->cs);
+	top(j)->cs = ds_cs_new((const char *)v, n);
+	top(j)->cs_owned = 1;
+	if (ds_cs_error(top(j)->cs) != NULL)
+		jwarn(j, "Specific Character Set: %s", ds_cs_error(top(j)->cs));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1310,6 +1418,8 @@ dump_json_files(FILE *out, char *const *paths, int n,
 	fputs(n > 1 ? "\n]\n" : "\n", out);
 	free(j.lv);
 	free(j.ebuf);
+	free(j.csbuf);
+	free(j.csout);
 	if (fflush(out) != 0 || ferror(out)) {
 		fprintf(stderr, "vnamig-dump: write: %s\n", strerror(errno));
 		rc = 1;

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,19 +18,36 @@
 
 #include <openssl/evp.h>
 
+#include "dimse/ds_charset.h"
 #include "dimse/ds_dict.h"
 #include "dimse/ds_digest.h"
 #include "dimse/ds_parse.h"
 #include "src/dump/dump_json.h"
 
-#define SHOW_MAX 64	/* bytes/values shown of one value */
+#define SHOW_MAX	64	/* bytes/values shown of one value */
+#define TEXT_MAX	256	/* bytes of text shown of one value */
+#define TAG_CHARSET	DS_TAG(0x0008, 0x0005)
+
+/* The Specific Character Set in effect at one nesting level: the
+ * dataset, or an item, which inherits its parent's unless it has its own
+ * (0008,0005) (PS3.5 6.1.2.4 ... 7.5: an item may override it). */
+struct cs_level {
+	struct ds_charset	*cs;	/* NULL: the default repertoire */
+	int			 owned;	/* set by this level's (0008,0005) */
+};
 
 struct dump {
 	FILE		*out;
 	const char	*file;
 	int		 quiet_warnings;
+	int		 all;		/* show whole values (-a) */
 	unsigned	 indent;
 	uint64_t	 streamed;	/* bytes of the current streamed value */
+	struct cs_level	*cs;		/* [0] dataset, then each open item */
+	unsigned	 ncs, capcs;
+	struct ds_charset *utf8;	/* for values with no (0008,0005) */
+	char		*u8;		/* a decoded value */
+	size_t		 capu8;
 };
 
 static void
@@ -59,20 +77,131 @@ head(struct dump *d, const struct ds_elem *e)
 }
 
 static void
-text_value(struct dump *d, const uint8_t *v, size_t n)
+warn(struct dump *d, const struct ds_elem *e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+warn(struct dump *d, const struct ds_elem *e, const char *fmt, ...)
 {
+	va_list ap;
+
+	if (d->quiet_warnings)
+		return;
+	fflush(d->out);
+	fprintf(stderr, "vnamig-dump: %s: warning at byte %llu, tag "
+	    "(%04x,%04x): ", d->file, (unsigned long long)e->offset,
+	    (unsigned)(e->tag >> 16), (unsigned)(e->tag & 0xffff));
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static struct ds_charset *
+cur_cs(struct dump *d)
+{
+	return d->ncs > 0 ? d->cs[d->ncs - 1].cs : NULL;
+}
+
+/* cs_push: an item opens; it starts with its parent's character set. */
+static void
+cs_push(struct dump *d)
+{
+	if (d->ncs == d->capcs) {
+		unsigned cap = d->capcs ? 2 * d->capcs : 8;
+		struct cs_level *n = realloc(d->cs, cap * sizeof(*n));
+
+		if (n == NULL)
+			abort();
+		d->cs = n;
+		d->capcs = cap;
+	}
+	d->cs[d->ncs].cs = cur_cs(d);
+	d->cs[d->ncs].owned = 0;
+	d->ncs++;
+}
+
+static void
+cs_pop(struct dump *d)
+{
+	if (d->ncs == 0)
+		return;
+	d->ncs--;
+	if (d->cs[d->ncs].owned)
+		ds_cs_free(d->cs[d->ncs].cs);
+}
+
+/* cs_set: (0008,0005) sets the character set of its dataset or item. */
+static void
+cs_set(struct dump *d, const struct ds_elem *e, const uint8_t *v, size_t n)
+{
+	struct cs_level *l;
+
+	if (d->ncs == 0)
+		cs_push(d);
+	l = &d->cs[d->ncs - 1];
+	if (l->owned)
+		ds_cs_free(l->cs);
+	l->cs = ds_cs_new((const char *)v, n);
+	l->owned = 1;
+	if (ds_cs_error(l->cs) != NULL)
+		warn(d, e, "Specific Character Set: %s", ds_cs_error(l->cs));
+}
+
+/*
+ * text_value: the value decoded to UTF-8 per the Specific Character Set
+ * in effect (only SH LO ST LT UC UT PN use it; the other text VRs are
+ * ASCII), padding stripped; control characters and backslashes inside
+ * LT ST UT (where '\' is not a delimiter) are shown as escapes. Bytes
+ * the character set cannot decode are shown as U+FFFD and reported.
+ */
+static void
+text_value(struct dump *d, const struct ds_elem *e, const uint8_t *v,
+    size_t n)
+{
+	struct ds_charset *cs = cur_cs(d);
+	size_t bad = 0;
+	int len, shown;
+
 	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\0'))
 		n--;
-	fputc('[', d->out);
-	for (size_t i = 0; i < n && i < 256; i++) {
-		/* Bytes ≥ 0x80 are shown as they are; decoding them per
-		 * Specific Character Set is the charset module's job. */
-		if (v[i] >= 0x20 && v[i] != 0x7f)
-			fputc(v[i], d->out);
-		else
-			fprintf(d->out, "\\x%02x", v[i]);
+	if (d->capu8 < 3 * n + 1) {
+		free(d->u8);
+		d->capu8 = 3 * n + 1;
+		if ((d->u8 = malloc(d->capu8)) == NULL)
+			abort();
 	}
-	fputs(n > 256 ? "...]" : "]", d->out);
+	if (cs == NULL) {
+		/* No (0008,0005): the default repertoire. Bytes >= 0x80 are
+		 * shown as UTF-8 when they are valid UTF-8 (many writers
+		 * leave the term out), else reported. */
+		if (d->utf8 == NULL)
+			d->utf8 = ds_cs_new("ISO_IR 192", 10);
+		cs = d->utf8;
+	}
+	if ((len = ds_cs_decode(cs, e->vr, v, n, d->u8, d->capu8, &bad)) < 0)
+		abort();	/* 3n + 1 is always enough */
+	shown = len;
+	if (!d->all && shown > TEXT_MAX) {
+		shown = TEXT_MAX;	/* cut at a character boundary */
+		while (shown > 0 && ((uint8_t)d->u8[shown] & 0xc0) == 0x80)
+			shown--;
+	}
+	fputc('[', d->out);
+	for (int i = 0; i < shown; i++) {
+		uint8_t c = (uint8_t)d->u8[i];
+
+		if (c < 0x20 || c == 0x7f)
+			fprintf(d->out, "\\x%02x", c);
+		else
+			fputc(c, d->out);
+	}
+	fputs(shown < len ? "...]" : "]", d->out);
+	if (bad > 0)
+		warn(d, e, "%zu bytes of this %s value are not valid in its "
+		    "Specific Character Set%s: shown as U+FFFD", bad,
+		    ds_vr_name(e->vr), cur_cs(d) == NULL ? " (none given: "
+		    "ASCII, or UTF-8)" : "");
 }
 
 static void
@@ -84,7 +213,7 @@ binary_value(struct dump *d, const struct ds_elem *e, const uint8_t *v,
 
 	if (e->vr == DS_VR_OB || e->vr == DS_VR_UN || e->fragment ||
 	    unit == 1) {
-		for (i = 0; i < n && i < SHOW_MAX / 4; i++)
+		for (i = 0; i < n && (d->all || i < SHOW_MAX / 4); i++)
 			fprintf(d->out, "%s%02x", i ? "\\" : "", v[i]);
 		fputs(i < n ? "..." : n == 0 ? "(no value)" : "", d->out);
 		return;
@@ -92,7 +221,7 @@ binary_value(struct dump *d, const struct ds_elem *e, const uint8_t *v,
 	if (e->vr == DS_VR_AT)
 		unit = 4;
 	count = n / unit;
-	for (i = 0; i < count && i < SHOW_MAX / 4; i++) {
+	for (i = 0; i < count && (d->all || i < SHOW_MAX / 4); i++) {
 		const uint8_t *b = v + i * unit;
 		uint64_t x = ds_uint(b, unit, e->big_endian);
 
@@ -158,9 +287,11 @@ on_element(void *arg, const struct ds_elem *e, const uint8_t *v, size_t n)
 {
 	struct dump *d = arg;
 
+	if (e->tag == TAG_CHARSET && !e->fragment)
+		cs_set(d, e, v, n);
 	head(d, e);
 	if (ds_vr_text(e->vr) && !e->fragment)
-		text_value(d, v, n);
+		text_value(d, e, v, n);
 	else
 		binary_value(d, e, v, n);
 	tail(d, e, e->fragment ? "PixelFragment" : keyword(e->tag));
@@ -221,6 +352,7 @@ on_item_begin(void *arg, const struct ds_elem *e)
 	fputs("(Item)", d->out);
 	tail(d, e, "Item");
 	d->indent++;
+	cs_push(d);
 	return 0;
 }
 
@@ -233,6 +365,15 @@ on_close(void *arg, const struct ds_elem *e)
 	if (d->indent > 0)
 		d->indent--;
 	return 0;
+}
+
+static int
+on_item_end(void *arg, const struct ds_elem *e)
+{
+	struct dump *d = arg;
+
+	cs_pop(d);
+	return on_close(arg, e);
 }
 
 static int
@@ -256,7 +397,7 @@ static const struct ds_callbacks dump_cb = {
 	.value_end = on_value_end,
 	.seq_begin = on_seq_begin,
 	.item_begin = on_item_begin,
-	.item_end = on_close,
+	.item_end = on_item_end,
 	.seq_end = on_close,
 	.warning = on_warning,
 };
@@ -325,9 +466,10 @@ out:
 
 /* dump_file: 0 when the file parsed completely, 1 otherwise. */
 static int
-dump_file(const char *path, int quiet)
+dump_file(const char *path, int quiet, int all)
 {
-	struct dump d = { .out = stdout, .file = path, .quiet_warnings = quiet };
+	struct dump d = { .out = stdout, .file = path, .quiet_warnings = quiet,
+	    .all = all };
 	struct ds_parser *p;
 	const struct ds_error *err;
 	uint8_t buf[65536];
@@ -358,6 +500,11 @@ dump_file(const char *path, int quiet)
 	}
 	ds_parser_free(p);
 	close(fd);
+	while (d.ncs > 0)
+		cs_pop(&d);
+	free(d.cs);
+	ds_cs_free(d.utf8);
+	free(d.u8);
 	return rc;
 }
 
@@ -368,7 +515,7 @@ usage(FILE *f)
 "    vnamig-dump - print the elements of DICOM files\n"
 "\n"
 "SYNOPSIS\n"
-"    vnamig-dump [-q] FILE...\n"
+"    vnamig-dump [-q] [-a] FILE...\n"
 "    vnamig-dump --json [-q] [--meta] [--bulk-uri] FILE...\n"
 "    vnamig-dump -d FILE...\n"
 "\n"
@@ -380,9 +527,21 @@ usage(FILE *f)
 "    not shown. A file that cannot be parsed gets one line on stderr\n"
 "    naming the byte offset, the tag and what is wrong.\n"
 "\n"
+"    Text is shown in UTF-8, decoded per the Specific Character Set\n"
+"    (0008,0005) of its dataset or item (ISO_IR 6/100/101/109/110/126/\n"
+"    127/138/144/148/166/13/192, GB18030, GBK, and ISO 2022 with code\n"
+"    extensions, JIS X 0208/0212, KS X 1001, GB 2312). Without\n"
+"    (0008,0005), valid UTF-8 is shown as such. Bytes the character set\n"
+"    cannot decode are shown as U+FFFD, with a warning saying how many;\n"
+"    control characters are shown as \\xHH. Text is cut after 256 bytes\n"
+"    and binary values after 16 values, marked \"...\", unless -a.\n"
+"\n"
 "OPTIONS\n"
 "    -q, --quiet\n"
-"        do not print warnings (odd lengths and the like)\n"
+"        do not print warnings (odd lengths, undecodable text and the\n"
+"        like)\n"
+"    -a, --all\n"
+"        show values whole (those under 64 KiB), as dcmdump +L does\n"
 "    -d, --digest\n"
 "        instead of the elements, print one line per file: the SHA-256 of\n"
 "        its bytes, the canonical dataset digest and the pixel digest\n"
@@ -433,6 +592,7 @@ enum { OPT_JSON = 256, OPT_META, OPT_BULK_URI };
 
 static const struct option longopts[] = {
 	{ "quiet",	no_argument, NULL, 'q' },
+	{ "all",	no_argument, NULL, 'a' },
 	{ "digest",	no_argument, NULL, 'd' },
 	{ "help",	no_argument, NULL, 'h' },
 	{ "json",	no_argument, NULL, OPT_JSON },
@@ -445,11 +605,12 @@ int
 main(int argc, char **argv)
 {
 	struct dump_json_opts jo = { 0 };
-	int ch, quiet = 0, digest = 0, json = 0, rc = 0;
+	int ch, quiet = 0, digest = 0, json = 0, all = 0, rc = 0;
 
-	while ((ch = getopt_long(argc, argv, "qdh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "qadh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'q': quiet = 1; break;
+		case 'a': all = 1; break;
 		case 'd': digest = 1; break;
 		case 'h': usage(stdout); return 0;
 		case OPT_JSON: json = 1; break;
@@ -458,7 +619,7 @@ main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind == argc || (digest && json) ||
+	if (optind == argc || (digest && json) || (all && (digest || json)) ||
 	    (!json && (jo.meta || jo.bulk_uri))) {
 		usage(stderr);
 		return 2;
@@ -469,6 +630,7 @@ main(int argc, char **argv)
 		    &jo);
 	}
 	for (int i = optind; i < argc; i++)
-		rc |= digest ? digest_file(argv[i]) : dump_file(argv[i], quiet);
+		rc |= digest ? digest_file(argv[i]) :
+		    dump_file(argv[i], quiet, all);
 	return rc;
 }
