@@ -741,13 +741,16 @@ choose_syntax(struct ds_parser *p, size_t ds_start)
 {
 	const struct ds_ts *ts;
 
-	if (!p->meta.has_meta) {
+	if (!p->meta.has_meta || p->meta.ts_uid[0] == '\0') {
+		/* No meta, or a meta group without (0002,0010) (which
+		 * DCMTK also reads): sniff, and say so. */
 		ts = sniff(p->acc + ds_start, p->acc_len - ds_start);
 		p->meta.ts_guessed = 1;
 		snprintf(p->meta.ts_uid, sizeof(p->meta.ts_uid), "%s", ts->uid);
-	} else if (p->meta.ts_uid[0] == '\0') {
-		return fail(p, DS_TAG(2, 0x10), 0, "file meta group has no "
-		    "Transfer Syntax UID (0002,0010)");
+		if (p->meta.has_meta && warn(p, DS_TAG(2, 0x10), 0, "file "
+		    "meta group has no Transfer Syntax UID (0002,0010): "
+		    "guessed %s from the first element", ts->name) < 0)
+			return -1;
 	} else if ((ts = ds_ts_lookup(p->meta.ts_uid)) == NULL) {
 		return fail(p, DS_TAG(2, 0x10), 0, "unknown transfer syntax "
 		    "\"%s\"", p->meta.ts_uid);

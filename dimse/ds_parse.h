@@ -66,7 +66,8 @@ struct ds_meta {
 	char			 sop_instance[65];
 	int			 has_preamble;	/* 128 bytes + "DICM" */
 	int			 has_meta;	/* a group 0002 was present */
-	int			 ts_guessed;	/* no meta: syntax sniffed */
+	int			 ts_guessed;	/* no meta, or no (0002,0010)
+						 * in it: syntax sniffed */
 	uint64_t		 dataset_offset; /* first byte after meta */
 };
 

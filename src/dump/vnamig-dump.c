@@ -278,7 +278,8 @@ on_meta(void *arg, const struct ds_meta *m)
 	struct dump *d = arg;
 
 	fprintf(d->out, "# Dataset: %s%s (%s)\n", m->ts->name,
-	    m->ts_guessed ? " (guessed: no file meta)" : "", m->ts_uid);
+	    !m->ts_guessed ? "" : m->has_meta ? " (guessed: no (0002,0010))" :
+	    " (guessed: no file meta)", m->ts_uid);
 	return 0;
 }
 
@@ -567,9 +568,11 @@ usage(FILE *f)
 "        (it is not part of the dataset; see --meta), and so are group\n"
 "        lengths (gggg,0000), which describe the encoding, not the data.\n"
 "        A PN's trailing empty components (\"Doe^John^^\") are dropped.\n"
-"        In implicit VR, private tags have no VR: they are UN. Text must\n"
-"        be UTF-8: invalid bytes become U+FFFD, with a warning;\n"
-"        (0008,0005) is written as stored. FL or FD NaN and infinities,\n"
+"        In implicit VR, private tags have no VR: they are UN. Text is\n"
+"        decoded to UTF-8 as in the text dump (see DESCRIPTION), per the\n"
+"        (0008,0005) of its dataset or item; undecodable bytes become\n"
+"        U+FFFD, with a warning; (0008,0005) itself is written as\n"
+"        stored. FL or FD NaN and infinities,\n"
 "        which JSON cannot write, become the strings \"NaN\",\n"
 "        \"Infinity\", \"-Infinity\", with a warning. A file that\n"
 "        cannot be opened is null; one that fails to parse keeps what\n"
