@@ -10,11 +10,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <openssl/evp.h>
 
@@ -411,6 +413,110 @@ hex(const uint8_t *h, char *out)
 }
 
 /*
+ * The file SHA-256 of a large file runs in a thread of its own, over the
+ * same buffers the parser reads, so it costs no time beside the parse and
+ * the pixel digest (which hashes the same bytes again): a ring of
+ * HASH_SLOTS buffers, filled by the main thread in order, hashed by the
+ * hasher in order; a buffer is refilled only once hashed (and parsed: the
+ * main thread parses it before reading the next).
+ */
+#define HASH_SLOTS	8
+#define HASH_SLOT	(1u << 20)
+#define HASH_THREAD_MIN	(8u << 20)	/* smaller files: one thread */
+
+struct hasher {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	EVP_MD_CTX	*ctx;
+	uint8_t		*buf[HASH_SLOTS];
+	size_t		 len[HASH_SLOTS];
+	uint64_t	 posted, done;	/* slots filled, slots hashed */
+	int		 eof;
+};
+
+static void *
+hash_main(void *arg)
+{
+	struct hasher *h = arg;
+	unsigned slot;
+
+	pthread_mutex_lock(&h->mu);
+	for (;;) {
+		while (h->done == h->posted && !h->eof)
+			pthread_cond_wait(&h->cv, &h->mu);
+		if (h->done == h->posted)
+			break;
+		slot = (unsigned)(h->done % HASH_SLOTS);
+		pthread_mutex_unlock(&h->mu);
+		EVP_DigestUpdate(h->ctx, h->buf[slot], h->len[slot]);
+		pthread_mutex_lock(&h->mu);
+		h->done++;
+		pthread_cond_broadcast(&h->cv);
+	}
+	pthread_mutex_unlock(&h->mu);
+	return NULL;
+}
+
+/*
+ * read_hashed: read fd to its end, each chunk into fctx and the parser.
+ * Returns the last read()'s result (0 at the end, < 0 on error) and the
+ * parser's last result in *r.
+ */
+static ssize_t
+read_hashed(int fd, EVP_MD_CTX *fctx, struct ds_parser *p, enum ds_result *r)
+{
+	struct hasher h = { .ctx = fctx };
+	struct stat st;
+	pthread_t thr;
+	ssize_t n = 0;
+	unsigned slot;
+
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < HASH_THREAD_MIN) {
+		static uint8_t buf[1 << 18];
+
+		while ((n = read(fd, buf, sizeof(buf))) > 0) {
+			EVP_DigestUpdate(fctx, buf, (size_t)n);
+			if ((*r = ds_parse_feed(p, buf, (size_t)n)) == DS_ERROR)
+				break;
+		}
+		return n;
+	}
+	for (slot = 0; slot < HASH_SLOTS; slot++)
+		if ((h.buf[slot] = malloc(HASH_SLOT)) == NULL)
+			abort();
+	pthread_mutex_init(&h.mu, NULL);
+	pthread_cond_init(&h.cv, NULL);
+	if (pthread_create(&thr, NULL, hash_main, &h) != 0)
+		abort();
+	for (;;) {
+		pthread_mutex_lock(&h.mu);
+		while (h.posted - h.done == HASH_SLOTS)
+			pthread_cond_wait(&h.cv, &h.mu);
+		pthread_mutex_unlock(&h.mu);
+		slot = (unsigned)(h.posted % HASH_SLOTS);
+		if ((n = read(fd, h.buf[slot], HASH_SLOT)) <= 0)
+			break;
+		pthread_mutex_lock(&h.mu);
+		h.len[slot] = (size_t)n;
+		h.posted++;
+		pthread_cond_broadcast(&h.cv);
+		pthread_mutex_unlock(&h.mu);
+		if ((*r = ds_parse_feed(p, h.buf[slot], (size_t)n)) == DS_ERROR)
+			break;
+	}
+	pthread_mutex_lock(&h.mu);
+	h.eof = 1;
+	pthread_cond_broadcast(&h.cv);
+	pthread_mutex_unlock(&h.mu);
+	pthread_join(thr, NULL);
+	pthread_cond_destroy(&h.cv);
+	pthread_mutex_destroy(&h.mu);
+	for (slot = 0; slot < HASH_SLOTS; slot++)
+		free(h.buf[slot]);
+	return n;
+}
+
+/*
  * digest_file: print the file's SHA-256 (the bytes as stored), the
  * canonical dataset digest and the pixel digest (ds_digest.h), all from
  * one streaming read. 0 when the file parsed, 1 otherwise.
@@ -422,7 +528,7 @@ digest_file(const char *path)
 	struct ds_parser *p = ds_parser_new_file(NULL, ds_digest_callbacks(),
 	    dg);
 	EVP_MD_CTX *fctx = EVP_MD_CTX_new();
-	uint8_t buf[1 << 18], fh[32], ch[32], ph[32];
+	uint8_t fh[32], ch[32], ph[32];
 	char fx[65], cx[65], px[65];
 	unsigned int fl = 32;
 	enum ds_result r = DS_NEED_MORE;
@@ -435,11 +541,7 @@ digest_file(const char *path)
 		fprintf(stderr, "vnamig-dump: %s: %s\n", path, strerror(errno));
 		goto out;
 	}
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
-		EVP_DigestUpdate(fctx, buf, (size_t)n);
-		if ((r = ds_parse_feed(p, buf, (size_t)n)) == DS_ERROR)
-			break;
-	}
+	n = read_hashed(fd, fctx, p, &r);
 	close(fd);
 	if (n < 0)
 		fprintf(stderr, "vnamig-dump: %s: read: %s\n", path,
