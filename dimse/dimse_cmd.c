@@ -260,22 +260,40 @@ le32(const uint8_t *p)
 	    (uint32_t)p[3] << 24;
 }
 
+/*
+ * dec_ui: a UID value. One that is not a valid UID (PS3.5 9.1) is not a
+ * reason to abort the association: the service answers it (0xC000), so
+ * it is kept, printable (other bytes as '?'), flagged in c->invalid; one
+ * over 64 characters is cut to 63 and a '?'. Never fails.
+ */
 static int
-dec_ui(const uint8_t *v, uint32_t len, char *out, uint32_t tag, size_t off,
-    struct dimse_error *err)
+dec_ui(const uint8_t *v, uint32_t len, char *out, struct dimse_cmd *c,
+    uint32_t flag)
 {
-	const char *why;
-	char buf[300];
 	size_t n = len;
 
 	while (n > 0 && (v[n - 1] == '\0' || v[n - 1] == ' '))
 		n--;
-	if ((why = uid_problem((const char *)v, n)) != NULL)
-		return fail(err, DIMSE_E_VALUE, tag, off,
-		    "\"%s\" is not a UID (%s)", show(buf, sizeof(buf), v, len),
-		    why);
-	memcpy(out, v, n);
+	if (uid_problem((const char *)v, n) == NULL) {
+		memcpy(out, v, n);
+		out[n] = '\0';
+		return 0;
+	}
+	if (n > DIMSE_UID_MAX) {
+		/* cut, and marked so it stays invalid when re-read */
+		for (size_t i = 0; i < DIMSE_UID_MAX - 1; i++)
+			out[i] = v[i] >= 0x20 && v[i] < 0x7f ? (char)v[i] : '?';
+		out[DIMSE_UID_MAX - 1] = '?';
+		out[DIMSE_UID_MAX] = '\0';
+		c->invalid |= flag;
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		out[i] = v[i] >= 0x20 && v[i] < 0x7f ? (char)v[i] : '?';
+	while (n > 0 && out[n - 1] == ' ')
+		n--;
 	out[n] = '\0';
+	c->invalid |= flag;
 	return 0;
 }
 
@@ -331,8 +349,7 @@ dec_field(const struct fdef *f, const uint8_t *v, uint32_t len,
 		*us_at(c, f) = le16(v);
 		break;
 	case K_UI:
-		if (dec_ui(v, len, str_at(c, f), tag, off, err) != 0)
-			return -1;
+		(void)dec_ui(v, len, str_at(c, f), c, f->flag);
 		break;
 	case K_AE:
 		if (dec_ae(v, len, str_at(c, f), tag, off, err) != 0)
@@ -461,7 +478,13 @@ enc_len(const struct dimse_cmd *c, const struct fdef *f)
 	case K_UI:
 		s = str_get(c, f);
 		n = strnlen(s, str_cap(f));
-		if (n == str_cap(f) || uid_problem(s, n) != NULL)
+		if (n == str_cap(f))
+			return -1;
+		if (c->invalid & f->flag) {	/* kept as decoded */
+			for (size_t i = 0; i < n; i++)
+				if (s[i] < 0x20 || s[i] == 0x7f)
+					return -1;
+		} else if (uid_problem(s, n) != NULL)
 			return -1;
 		return (long)(n + (n & 1));
 	case K_AE:
@@ -562,7 +585,8 @@ dimse_cmd_equal(const struct dimse_cmd *a, const struct dimse_cmd *b)
 	const uint32_t *la, *lb;
 	unsigned na, nb;
 
-	if (a->present != b->present)
+	if (a->present != b->present || (a->invalid & a->present) !=
+	    (b->invalid & b->present))
 		return 0;
 	for (size_t i = 0; i < NFIELDS; i++) {
 		const struct fdef *f = &fields[i];
@@ -1012,20 +1036,30 @@ dimse_rsp_init(const struct dimse_cmd *rq, uint16_t status,
 	if (rq->command == DIMSE_C_FIND_RQ &&
 	    dimse_status_class(status) == DIMSE_CLASS_PENDING)
 		rsp->dataset_type = DIMSE_DATASET_PRESENT;
-	if (rq->present & DIMSE_F_AFFECTED_CLASS)
+	if (rq->present & DIMSE_F_AFFECTED_CLASS) {
 		memcpy(rsp->affected_class, rq->affected_class,
 		    sizeof(rsp->affected_class));
-	else if (rq->present & DIMSE_F_REQUESTED_CLASS)
+		if (rq->invalid & DIMSE_F_AFFECTED_CLASS)
+			rsp->invalid |= DIMSE_F_AFFECTED_CLASS;
+	} else if (rq->present & DIMSE_F_REQUESTED_CLASS) {
 		memcpy(rsp->affected_class, rq->requested_class,
 		    sizeof(rsp->affected_class));
+		if (rq->invalid & DIMSE_F_REQUESTED_CLASS)
+			rsp->invalid |= DIMSE_F_AFFECTED_CLASS;
+	}
 	if (rq->present & (DIMSE_F_AFFECTED_CLASS | DIMSE_F_REQUESTED_CLASS))
 		rsp->present |= DIMSE_F_AFFECTED_CLASS;
-	if (rq->present & DIMSE_F_AFFECTED_INSTANCE)
+	if (rq->present & DIMSE_F_AFFECTED_INSTANCE) {
 		memcpy(rsp->affected_instance, rq->affected_instance,
 		    sizeof(rsp->affected_instance));
-	else if (rq->present & DIMSE_F_REQUESTED_INSTANCE)
+		if (rq->invalid & DIMSE_F_AFFECTED_INSTANCE)
+			rsp->invalid |= DIMSE_F_AFFECTED_INSTANCE;
+	} else if (rq->present & DIMSE_F_REQUESTED_INSTANCE) {
 		memcpy(rsp->affected_instance, rq->requested_instance,
 		    sizeof(rsp->affected_instance));
+		if (rq->invalid & DIMSE_F_REQUESTED_INSTANCE)
+			rsp->invalid |= DIMSE_F_AFFECTED_INSTANCE;
+	}
 	if (rq->present & (DIMSE_F_AFFECTED_INSTANCE |
 	    DIMSE_F_REQUESTED_INSTANCE))
 		rsp->present |= DIMSE_F_AFFECTED_INSTANCE;

@@ -17,8 +17,10 @@
  * - tags must strictly ascend (a repeated tag is refused too);
  * - a value must fit in what is left, US values are 2 bytes, AT lists a
  *   multiple of 4 and at most DIMSE_MAX_AT tags;
- * - UIDs lose trailing NUL and space padding, then must be 1..64 digits
- *   and dots with no empty component; AE titles lose leading and
+ * - UIDs lose trailing NUL and space padding; one that is not 1..64
+ *   digits and dots with no empty component ("../x", a letter, 65
+ *   digits) is not refused but kept and flagged in .invalid (see there),
+ *   for the service to answer 0xC000 (TESTING.md); AE titles lose leading and
  *   trailing spaces (and trailing NULs), must be at most 16 bytes on the
  *   wire, printable ASCII without backslash, and may be empty;
  * - ErrorComment (LO) loses trailing spaces and NULs, is cut to 64 bytes
@@ -159,6 +161,12 @@ struct dimse_cmd {
 	uint32_t	 offending[DIMSE_MAX_AT];	/* OffendingElement */
 	uint32_t	 attr[DIMSE_MAX_AT];	/* AttributeIdentifierList */
 	unsigned	 unknown;		/* group 0000 elements skipped */
+	uint32_t	 invalid;		/* DIMSE_F_* of the UI fields
+						 * whose value is no valid UID:
+						 * kept (bytes outside 0x20-0x7e
+						 * as '?'; over 64: 63 and '?')
+						 * so that a service can answer
+						 * 0xC000 */
 };
 
 enum dimse_errcode {
@@ -220,7 +228,8 @@ int dimse_cmd_decode(const uint8_t *b, size_t n, struct dimse_cmd *c,
  * space-padded to even length, AE titles space-padded to 16. Returns the
  * encoded size; buf holds it only when that is <= cap (call with cap 0 to
  * size a buffer; buf may then be NULL). Returns 0 when *c cannot be
- * encoded: a UID that is not 1..64 digits and dots, an AE title over 16
+ * encoded: a UID that is not 1..64 digits and dots (unless flagged in
+ * .invalid, when printable ASCII is enough), an AE title over 16
  * characters or with a control character or backslash, a string not
  * terminated within its array, a count over DIMSE_MAX_AT. Whatever this
  * encodes, dimse_cmd_decode accepts, and decoding what a decoded command

@@ -388,6 +388,48 @@ refused(const struct cs *w, enum dimse_errcode code, uint32_t tag,
 		diag("  message: %s", e.msg);
 }
 
+/*
+ * kept: a command whose UID element tag holds value[0..n): it decodes,
+ * the field holds want and is flagged invalid (the service answers
+ * 0xC000 instead of the association being aborted), and it re-encodes
+ * to a command that decodes the same.
+ */
+static void
+kept(uint32_t tag, const char *value, size_t n, const char *want,
+    uint32_t flag, const char *what)
+{
+	struct cs w;
+	struct dimse_cmd c, c2;
+	struct dimse_error e;
+	const char *got;
+	uint8_t buf[1024];
+	size_t len;
+
+	start(&w);
+	if (tag < 0x0100)
+		elem(&w, tag, value, (uint32_t)n);
+	us(&w, 0x0100, DIMSE_C_STORE_RQ);
+	us(&w, 0x0800, DIMSE_DATASET_PRESENT);
+	if (tag > 0x0800)
+		elem(&w, tag, value, (uint32_t)n);
+	end(&w);
+	if (!ok(dimse_cmd_decode(w.b, w.n, &c, &e) == 0, "%s: decoded", what)) {
+		diag("  %s", e.msg);
+		return;
+	}
+	got = tag == 0x0002 ? c.affected_class : tag == 0x0003 ?
+	    c.requested_class : tag == 0x1000 ? c.affected_instance :
+	    c.requested_instance;
+	if (!ok(strcmp(got, want) == 0, "%s: kept as given", what))
+		diag("  got \"%s\", want \"%s\"", got, want);
+	ok((c.invalid & flag) && !(c.invalid & ~flag), "%s: flagged invalid",
+	    what);
+	len = dimse_cmd_encode(&c, buf, sizeof(buf));
+	ok(len > 0 && len <= sizeof(buf) && dimse_cmd_decode(buf, len, &c2,
+	    &e) == 0 && dimse_cmd_equal(&c, &c2), "%s: re-encodes the same",
+	    what);
+}
+
 /* the common part of a valid C-ECHO-RQ after the group length */
 static void
 echo_body(struct cs *w)
@@ -493,37 +535,19 @@ test_value_refusals(void)
 	struct cs w;
 	char s[80];
 
-	start(&w);
-	str(&w, 0x0002, "1.2.840.10008.1.1x");
-	end(&w);
-	refused(&w, DIMSE_E_VALUE, 0x0002, 12, "\"1.2.840.10008.1.1x\" is not "
-	    "a UID", "a UID with a letter");
-	start(&w);
-	elem(&w, 0x0002, "\0\0", 2);
-	end(&w);
-	refused(&w, DIMSE_E_VALUE, 0x0002, 12, "(empty)", "an empty UID");
-	start(&w);
-	str(&w, 0x1000, "1..2");
-	end(&w);
-	refused(&w, DIMSE_E_VALUE, 0x1000, 12, "empty component",
-	    "a UID with an empty component");
-	start(&w);
-	str(&w, 0x1001, "1.2.3.");
-	end(&w);
-	refused(&w, DIMSE_E_VALUE, 0x1001, 12, "empty component",
+	kept(0x0002, "1.2.840.10008.1.1x", 18, "1.2.840.10008.1.1x",
+	    DIMSE_F_AFFECTED_CLASS, "a UID with a letter");
+	kept(0x0002, "\0\0", 2, "", DIMSE_F_AFFECTED_CLASS, "an empty UID");
+	kept(0x1000, "../../etc", 9, "../../etc", DIMSE_F_AFFECTED_INSTANCE,
+	    "a UID \"../../etc\"");
+	kept(0x1001, "1.2.3.", 6, "1.2.3.", DIMSE_F_REQUESTED_INSTANCE,
 	    "a UID ending in a dot");
 	memset(s, '1', 65);
 	s[65] = '\0';
-	start(&w);
-	str(&w, 0x0003, s);
-	end(&w);
-	refused(&w, DIMSE_E_VALUE, 0x0003, 12, "over 64 characters",
-	    "a UID of 65 digits");
-	start(&w);
-	elem(&w, 0x0002, "1.2\0" "3", 5);
-	end(&w);
-	refused(&w, DIMSE_E_VALUE, 0x0002, 12, "1.2\\x003",
-	    "a NUL inside a UID");
+	kept(0x0003, s, 65, "1111111111111111111111111111111111111111111111111"
+	    "11111111111111?", DIMSE_F_REQUESTED_CLASS, "a UID of 65 digits");
+	kept(0x0002, "1.2\0" "3\n", 6, "1.2?3?", DIMSE_F_AFFECTED_CLASS,
+	    "a NUL and a LF inside a UID");
 
 	start(&w);
 	str(&w, 0x0600, "SEVENTEEN-CHARS-A");
