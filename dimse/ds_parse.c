@@ -200,6 +200,8 @@ ds_parser_new_file(const struct ds_limits *lim, const struct ds_callbacks *cb,
 	return p;
 }
 
+static void start_inflate(struct ds_parser *p, const struct ds_ts *ts);
+
 struct ds_parser *
 ds_parser_new_dataset(const struct ds_ts *ts, const struct ds_limits *lim,
     const struct ds_callbacks *cb, void *arg)
@@ -209,6 +211,7 @@ ds_parser_new_dataset(const struct ds_ts *ts, const struct ds_limits *lim,
 	p->mode = MODE_DATASET;
 	p->in_core = 1;
 	set_syntax(p, ts);
+	start_inflate(p, ts);
 	snprintf(p->meta.ts_uid, sizeof(p->meta.ts_uid), "%s", ts->uid ?
 	    ts->uid : "");
 	return p;
@@ -735,6 +738,20 @@ walk_meta(struct ds_parser *p, size_t start, int eof, int emit)
 	return (int64_t)o;
 }
 
+/* start_inflate: a deflated syntax (PS3.5 A.5): the dataset is a raw
+ * deflate stream, inflated before parsing. */
+static void
+start_inflate(struct ds_parser *p, const struct ds_ts *ts)
+{
+	if (!ts->deflated || p->inflating)
+		return;
+	if (inflateInit2(&p->z, -MAX_WBITS) != Z_OK)
+		abort();
+	if ((p->zout = malloc(INFLATE_BUF)) == NULL)
+		abort();
+	p->inflating = 1;
+}
+
 /* Decide the dataset's syntax from what walk_meta found. */
 static int
 choose_syntax(struct ds_parser *p, size_t ds_start)
@@ -756,13 +773,7 @@ choose_syntax(struct ds_parser *p, size_t ds_start)
 		    "\"%s\"", p->meta.ts_uid);
 	}
 	set_syntax(p, ts);
-	if (ts->deflated) {
-		if (inflateInit2(&p->z, -MAX_WBITS) != Z_OK)
-			abort();
-		if ((p->zout = malloc(INFLATE_BUF)) == NULL)
-			abort();
-		p->inflating = 1;
-	}
+	start_inflate(p, ts);
 	return 0;
 }
 
