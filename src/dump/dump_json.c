@@ -881,6 +881,8 @@ cs_decode(struct dump_json *j, size_t n)
 	size_t bad = 0, nul = 0;
 	int len;
 
+	if (n == 0)
+		return;
 	while (nul < n && j->csbuf[n - nul - 1] == '\0')
 		nul++;
 	if (j->csoutcap < 3 * (n - nul) + 1) {
@@ -897,7 +899,8 @@ cs_decode(struct dump_json *j, size_t n)
 	utf8_feed(j, (const uint8_t *)j->csout, (size_t)len, 0);
 	if (nul > 0)
 		utf8_feed(j, j->csbuf + n - nul, nul, 0);
-	memmove(j->csbuf, j->csbuf + n, j->cslen - n);
+	if (j->cslen > n)
+		memmove(j->csbuf, j->csbuf + n, j->cslen - n);
 	j->cslen -= n;
 }
 

@@ -134,7 +134,7 @@ test_every_pair(void)
 			struct dul_evt_info in = { .acceptable = 1,
 			    .abort_source = 2 };
 			char got[160], want[160] = "";
-			char pre[24];
+			char pre[40];
 			int found = 0;
 
 			dul_sm_init(&sm);
