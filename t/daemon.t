@@ -22,13 +22,14 @@ is $? 3 "a second vnamigd on the same data_dir exits 3"
 like "$(cat "$T_DIR/second.log")" "in use by another vnamigd.*pid=$DAEMON_PID" \
 	"  naming the holder's pid"
 
-# DICOM: a real A-ASSOCIATE-RQ from DCMTK gets an A-ASSOCIATE-RJ.
+# DICOM: a calling AE title that is no configured peer gets an
+# A-ASSOCIATE-RJ 1/1/3 (t/dicom.t has the rest of the Upper Layer).
 out=$(TCP_NODELAY=1 echoscu -aet TESTSCU -aec VNAMIG 127.0.0.1 "$DICOM_PORT" 2>&1)
 rc=$?
 [ "$rc" -ne 0 ]
-ok $? "echoscu's association is not accepted (no DICOM services yet)"
+ok $? "echoscu from an unknown AE title is not accepted"
 like "$out" "Association Rejected" "  echoscu reports Association Rejected"
-wait_log "assoc-rejected .*reason=dicom-services-not-built" 5
+wait_log 'assoc-rejected .*calling=TESTSCU .*rj=1/1/3 why="calling AE title is not a configured peer"' 5
 ok $? "  and the daemon logs why"
 
 # Non-DICOM bytes on the DICOM port: an A-ABORT PDU, then close.

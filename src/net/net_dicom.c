@@ -1,64 +1,633 @@
 /*
- * net_dicom.c — the DICOM listener until the Upper Layer (issue: DICOM
- * networking) is built: it answers an A-ASSOCIATE-RQ with an honest
- * A-ASSOCIATE-RJ (rejected-permanent, service-user, no-reason-given,
- * PS3.8 9.3.4) and anything else with an A-ABORT (service-provider,
- * PS3.8 9.3.8), then closes. The peer sees a clear refusal, never a fake
- * acceptance. ARTIM bounds how long a silent connection may stay.
+ * net_dicom.c — the DICOM Upper Layer on the reactor, acceptor side: PDUs
+ * framed from the connection's input (dul_pdu.h), the PS3.8 state machine
+ * (dul_sm.h) driven by them, its effects carried out here (send, ARTIM,
+ * close), the association negotiated by our acceptor policy, and the
+ * PDVs of each P-DATA-TF handed to the DIMSE services (dicom_svc.h).
+ *
+ * Acceptor policy (each refusal is an A-ASSOCIATE-RJ with the PS3.8
+ * Table 9-21 result/source/reason, and a log line that says why):
+ *   - the called AE title must be node.ae_title       1/1/7 (permanent)
+ *   - the calling AE title must be a configured peer  1/1/3 (permanent)
+ *     whose host, when written as an IP address, is the connection's
+ *   - at most limits.associations_in at once          2/3/2 (transient)
+ *   - protocol version 1, the DICOM application context 1/2/2, 1/1/2
+ * Presentation contexts: an abstract syntax the services take
+ * (dicom_svc_supports) with the first proposed transfer syntax we can
+ * parse (the requestor lists its preference first; we keep what it sends,
+ * no transcoding), else result 3 or 4. Maximum PDU: we announce
+ * limits.max_pdu and never send more than the peer's. SCP/SCU role
+ * proposals: the requestor as SCU is accepted, as SCP refused. The
+ * asynchronous operations window is answered 1/1 (one at a time).
+ *
+ * Bounds: a P-DATA-TF over limits.max_pdu, or another PDU over
+ * DICOM_ASSOC_PDU_MAX, is an A-ABORT (invalid PDU parameter value) before
+ * its body is read; ARTIM (limits.artim_ms) bounds the time before the
+ * A-ASSOCIATE-RQ and after our last word; limits.idle_ms an established
+ * association with nothing going on.
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
 #include "conf/conf.h"
+#include "dimse/ds_ts.h"
+#include "dimse/ds_uid.h"
+#include "dul/dul_pdu.h"
+#include "dul/dul_sm.h"
+#include "src/net/dicom_svc.h"
 #include "src/net/net.h"
 #include "src/net/net_proto.h"
 #include "src/util/log.h"
 
-static int
-dicom_open(struct net_conn *c)
+#define DICOM_ASSOC_PDU_MAX	(64u * 1024)	/* RQ/AC/RJ/release/abort */
+
+/* The associations of this process, for limits.associations_in. */
+static unsigned n_assoc;
+
+/* Decoding and building association PDUs needs two large structs; the
+ * reactor is single-threaded, so they are shared, never kept. */
+static struct dul_assoc scratch_rq, scratch_ac;
+
+struct dicom_conn {
+	struct net_conn		*c;
+	struct dul_sm		 sm;
+	int			 counted;	/* in n_assoc */
+	struct dicom_assoc	 a;		/* what was negotiated */
+	struct dicom_svc	*svc;		/* the DIMSE side, once up */
+	/* the pending reply of our policy to the A-ASSOCIATE-RQ */
+	struct dul_rj		 rj;
+	uint8_t			 *ac;		/* encoded A-ASSOCIATE-AC */
+	size_t			 ac_len;
+};
+
+static void step(struct dicom_conn *dc, enum dul_event ev,
+    const struct dul_evt_info *in);
+
+/* copy: a NUL-terminated copy of src cut to cap - 1 bytes. */
+static void
+copy(char *dst, size_t cap, const char *src)
 {
-	net_conn_set_timeout(c,
-	    net_server_conf(net_conn_server(c))->limits.artim_ms);
+	size_t n = strnlen(src, cap - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+static const struct conf *
+cf(struct dicom_conn *dc)
+{
+	return net_server_conf(net_conn_server(dc->c));
+}
+
+static unsigned long long
+cid(struct dicom_conn *dc)
+{
+	return (unsigned long long)net_conn_id(dc->c);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Sending. */
+
+static void
+send_bytes(struct dicom_conn *dc, const void *p, size_t n)
+{
+	bufferevent_write(net_conn_bev(dc->c), p, n);
+}
+
+int
+dicom_send_pdv(struct dicom_conn *dc, uint8_t pcid, int command, int last,
+    const uint8_t *p, uint32_t n)
+{
+	uint8_t h[DUL_PDATA_HEADER_LEN];
+	struct dul_step st;
+
+	if (dc->sm.state != DUL_STA6 && dc->sm.state != DUL_STA8)
+		return -1;
+	if (dul_encode_pdata_header(h, pcid, command, last, n) == 0)
+		return -1;
+	/* DT-1 / AR-7: the state machine agrees, then the bytes go out. */
+	dul_sm_step(&dc->sm, DUL_EVT9, NULL, &st);
+	send_bytes(dc, h, sizeof(h));
+	if (n > 0)
+		send_bytes(dc, p, n);
 	return 0;
+}
+
+uint32_t
+dicom_fragment_max(const struct dicom_conn *dc)
+{
+	uint32_t m = dul_pdata_fragment_max(dc->a.peer_max_pdu);
+
+	return m == 0 || m > DICOM_SEND_FRAGMENT_MAX ? DICOM_SEND_FRAGMENT_MAX :
+	    m;
+}
+
+const struct dicom_assoc *
+dicom_conn_assoc(const struct dicom_conn *dc)
+{
+	return &dc->a;
+}
+
+struct net_conn *
+dicom_conn_net(struct dicom_conn *dc)
+{
+	return dc->c;
+}
+
+void
+dicom_abort(struct dicom_conn *dc, const char *why)
+{
+	log_warn("assoc-abort", "conn=%llu peer=%s calling=%s why=\"%s\"",
+	    cid(dc), net_conn_peer(dc->c), dc->a.calling, why);
+	step(dc, DUL_EVT15, NULL);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Negotiation (our answer to an A-ASSOCIATE-RQ). */
+
+static int
+ip_literal(const char *h)
+{
+	unsigned char b[16];
+
+	return inet_pton(AF_INET, h, b) == 1 || inet_pton(AF_INET6, h, b) == 1;
+}
+
+/* peer_host_ok: the connection comes from the peer's host when that is
+ * an IP address; a name is not resolved here (no blocking lookups on the
+ * reactor) and is taken as matching. */
+static int
+peer_host_ok(const struct conf_peer *p, const char *from)
+{
+	const char *colon;
+	size_t n;
+
+	if (p->host == NULL || !ip_literal(p->host))
+		return 1;
+	if (from[0] == '[') {		/* "[v6]:port" */
+		from++;
+		colon = strchr(from, ']');
+	} else
+		colon = strrchr(from, ':');
+	n = colon ? (size_t)(colon - from) : strlen(from);
+	return strlen(p->host) == n && strncmp(p->host, from, n) == 0;
+}
+
+/*
+ * policy: decide on the RQ in scratch_rq. Returns 1 to accept (the AC is
+ * encoded into dc->ac), 0 to reject (dc->rj set); logs either way.
+ */
+static int
+policy(struct dicom_conn *dc)
+{
+	const struct conf *conf = cf(dc);
+	const struct dul_assoc *rq = &scratch_rq;
+	struct dul_assoc *ac = &scratch_ac;
+	const struct conf_peer *peer = NULL;
+	const char *why = NULL;
+	unsigned naccepted = 0;
+	size_t n;
+
+	copy(dc->a.calling, sizeof(dc->a.calling), rq->calling_ae);
+	copy(dc->a.called, sizeof(dc->a.called), rq->called_ae);
+	for (size_t i = 0; i < conf->npeers; i++)
+		if (strcmp(conf->peers[i].ae_title, rq->calling_ae) == 0)
+			peer = &conf->peers[i];
+	dc->rj.result = DUL_RJ_PERMANENT;
+	dc->rj.source = DUL_RJ_SOURCE_USER;
+	if (strcmp(rq->called_ae, conf->node.ae_title) != 0) {
+		dc->rj.reason = DUL_RJ_USER_CALLED_AE;
+		why = "called AE title is not ours";
+	} else if (peer == NULL) {
+		dc->rj.reason = DUL_RJ_USER_CALLING_AE;
+		why = "calling AE title is not a configured peer";
+	} else if (!peer_host_ok(peer, net_conn_peer(dc->c))) {
+		dc->rj.reason = DUL_RJ_USER_CALLING_AE;
+		why = "calling AE title comes from another address than "
+		    "its peer's host";
+	} else if (n_assoc >= conf->limits.associations_in) {
+		dc->rj.result = DUL_RJ_TRANSIENT;
+		dc->rj.source = DUL_RJ_SOURCE_PRESENTATION;
+		dc->rj.reason = DUL_RJ_PRES_LIMIT;
+		why = "limits.associations_in reached";
+	}
+	if (why != NULL) {
+		log_warn("assoc-rejected", "conn=%llu peer=%s calling=%s "
+		    "called=%s rj=%u/%u/%u why=\"%s\"", cid(dc),
+		    net_conn_peer(dc->c), rq->calling_ae, rq->called_ae,
+		    dc->rj.result, dc->rj.source, dc->rj.reason, why);
+		return 0;
+	}
+	copy(dc->a.peer_name, sizeof(dc->a.peer_name), peer->name);
+	dc->a.peer_max_pdu = rq->max_length;
+	dul_assoc_init(ac, DUL_ASSOCIATE_AC);
+	copy(ac->called_ae, sizeof(ac->called_ae), rq->called_ae);
+	copy(ac->calling_ae, sizeof(ac->calling_ae), rq->calling_ae);
+	copy(ac->app_context, sizeof(ac->app_context), DUL_APP_CONTEXT_DICOM);
+	ac->max_length = conf->limits.max_pdu;
+	copy(ac->impl_class, sizeof(ac->impl_class), DICOM_IMPLEMENTATION_CLASS_UID);
+	copy(ac->impl_version, sizeof(ac->impl_version), DICOM_IMPLEMENTATION_VERSION);
+	if (rq->has_async) {
+		ac->has_async = 1;
+		ac->async_invoked = 1;
+		ac->async_performed = 1;
+	}
+	dc->a.npctx = 0;
+	for (unsigned i = 0; i < rq->n_pctx; i++) {
+		const struct dul_pctx *pc = &rq->pctx[i];
+		struct dul_pctx *out;
+		const char *ts = NULL;
+		uint8_t result = DUL_PCTX_ABSTRACT_NOT_SUPPORTED;
+
+		if (dicom_svc_supports(pc->abstract)) {
+			result = DUL_PCTX_TRANSFER_NOT_SUPPORTED;
+			for (unsigned k = 0; k < pc->ts_count && ts == NULL; k++)
+				if (ds_ts_lookup(dul_pctx_ts(rq, pc, k)) != NULL)
+					ts = dul_pctx_ts(rq, pc, k);
+			if (ts != NULL)
+				result = DUL_PCTX_ACCEPTANCE;
+		}
+		if ((out = dul_assoc_add_pctx(ac, pc->id, result, NULL)) ==
+		    NULL)
+			break;
+		if (ts != NULL && dul_assoc_add_ts(ac, out, ts) == 0 &&
+		    dc->a.npctx < DICOM_MAX_PCTX) {
+			struct dicom_pctx *np = &dc->a.pctx[dc->a.npctx++];
+
+			np->id = pc->id;
+			np->ts = ds_ts_lookup(ts);
+			copy(np->abstract, sizeof(np->abstract), pc->abstract);
+			copy(np->ts_uid, sizeof(np->ts_uid), ts);
+			naccepted++;
+		}
+	}
+	for (unsigned i = 0; i < rq->n_role && ac->n_role < DUL_MAX_ROLES;
+	    i++) {
+		struct dul_role *r = &ac->role[ac->n_role++];
+
+		copy(r->sop_class, sizeof(r->sop_class),
+		    rq->role[i].sop_class);
+		r->scu = rq->role[i].scu;
+		r->scp = 0;
+	}
+	free(dc->ac);
+	n = dul_encode_assoc(ac, NULL, 0, NULL);
+	if (n == 0 || (dc->ac = malloc(n)) == NULL ||
+	    dul_encode_assoc(ac, dc->ac, n, NULL) != n) {
+		dc->rj.result = DUL_RJ_TRANSIENT;
+		dc->rj.source = DUL_RJ_SOURCE_USER;
+		dc->rj.reason = DUL_RJ_USER_NO_REASON;
+		log_err("assoc-rejected", "conn=%llu why=\"cannot encode the "
+		    "A-ASSOCIATE-AC\"", cid(dc));
+		return 0;
+	}
+	dc->ac_len = n;
+	log_info("assoc-accepted", "conn=%llu peer=%s calling=%s called=%s "
+	    "peer_name=%s contexts=%u accepted=%u peer_max_pdu=%u "
+	    "impl=\"%s %s\"", cid(dc), net_conn_peer(dc->c), rq->calling_ae,
+	    rq->called_ae, peer->name, rq->n_pctx, naccepted, rq->max_length,
+	    rq->impl_class, rq->impl_version);
+	return 1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The state machine's effects. */
+
+static void
+indicate(struct dicom_conn *dc, const struct dul_step *st)
+{
+	switch (st->indicate) {
+	case DUL_IND_ASSOC_RQ:
+		if (policy(dc)) {
+			step(dc, DUL_EVT7, NULL);
+			if (dc->sm.state == DUL_STA6) {
+				n_assoc++;
+				dc->counted = 1;
+				dc->svc = dicom_svc_new(dc);
+			}
+		} else
+			step(dc, DUL_EVT8, NULL);
+		break;
+	case DUL_IND_RELEASE_RQ:
+		log_info("assoc-released", "conn=%llu peer=%s calling=%s",
+		    cid(dc), net_conn_peer(dc->c), dc->a.calling);
+		/* Responses still owed are sent first; then the RP. */
+		if (dc->svc == NULL || dicom_svc_idle(dc->svc))
+			step(dc, DUL_EVT14, NULL);
+		break;
+	case DUL_IND_ABORT:
+	case DUL_IND_P_ABORT:
+		log_warn("assoc-aborted", "conn=%llu peer=%s calling=%s "
+		    "by=%s state=%s", cid(dc), net_conn_peer(dc->c),
+		    dc->a.calling, st->indicate == DUL_IND_ABORT ? "peer" :
+		    "provider", dul_state_name(st->from));
+		break;
+	default:
+		break;
+	}
+}
+
+void
+dicom_svc_done(struct dicom_conn *dc)
+{
+	/* The services owe nothing more: a release that waited goes on. */
+	if (dc->sm.state == DUL_STA8)
+		step(dc, DUL_EVT14, NULL);
+}
+
+static void
+perform_send(struct dicom_conn *dc, const struct dul_step *st)
+{
+	uint8_t b[DUL_SHORT_PDU_LEN];
+
+	switch (st->send) {
+	case DUL_SEND_ASSOC_AC:
+		send_bytes(dc, dc->ac, dc->ac_len);
+		free(dc->ac);
+		dc->ac = NULL;
+		break;
+	case DUL_SEND_ASSOC_RJ:
+		if (st->act == DUL_AE6)
+			dul_encode_rj(b, st->rj_result, st->rj_source,
+			    st->rj_reason);
+		else
+			dul_encode_rj(b, dc->rj.result, dc->rj.source,
+			    dc->rj.reason);
+		send_bytes(dc, b, sizeof(b));
+		break;
+	case DUL_SEND_RELEASE_RQ:
+		send_bytes(dc, b, dul_encode_release(b, DUL_RELEASE_RQ));
+		break;
+	case DUL_SEND_RELEASE_RP:
+		send_bytes(dc, b, dul_encode_release(b, DUL_RELEASE_RP));
+		break;
+	case DUL_SEND_ABORT:
+		send_bytes(dc, b, dul_encode_abort(b, st->abort_source,
+		    st->abort_reason));
+		break;
+	default:	/* RQ and P-DATA: sent by their requester */
+		break;
+	}
+}
+
+static void
+step(struct dicom_conn *dc, enum dul_event ev, const struct dul_evt_info *in)
+{
+	struct dul_step st;
+
+	dul_sm_step(&dc->sm, ev, in, &st);
+	log_debug("dul-step", "conn=%llu %s %s %s -> %s", cid(dc),
+	    dul_state_name(st.from), dul_event_name(ev), dul_act_name(st.act),
+	    dul_state_name(st.to));
+	if (st.refused)
+		return;
+	perform_send(dc, &st);
+	if (st.artim == DUL_TIMER_START)
+		net_conn_set_timeout(dc->c, cf(dc)->limits.artim_ms);
+	else if (st.to == DUL_STA6 || st.to == DUL_STA3)
+		net_conn_set_timeout(dc->c, cf(dc)->limits.idle_ms);
+	if (st.to == DUL_STA1 || st.to == DUL_STA13) {
+		if (dc->counted) {
+			n_assoc--;
+			dc->counted = 0;
+		}
+		if (dc->svc != NULL)
+			dicom_svc_closing(dc->svc);
+	}
+	if (st.close)
+		net_conn_close(dc->c, dul_act_name(st.act), 1);
+	indicate(dc, &st);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Reading PDUs. */
+
+static void
+invalid(struct dicom_conn *dc, const struct dul_error *e)
+{
+	struct dul_evt_info in = { .abort_reason = e->abort_reason };
+
+	log_warn("pdu-invalid", "conn=%llu peer=%s state=%s abort=2/%u "
+	    "why=\"%s\"", cid(dc), net_conn_peer(dc->c),
+	    dul_state_name(dc->sm.state), e->abort_reason, e->msg);
+	step(dc, DUL_EVT19, &in);
+}
+
+static void
+pdata(struct dicom_conn *dc, const uint8_t *pdu, size_t n)
+{
+	struct dul_pdv_iter it;
+	struct dul_pdv v;
+	struct dul_error e;
+	int r;
+
+	/* Validate the whole PDU before acting on any of it. */
+	if (dul_pdata_begin(&it, pdu, n, &e) < 0) {
+		invalid(dc, &e);
+		return;
+	}
+	while ((r = dul_pdata_next(&it, &v, &e)) == 1)
+		if (dicom_conn_pctx(dc, v.pcid) == NULL) {
+			snprintf(e.msg, sizeof(e.msg), "PDV at byte %zu is on "
+			    "presentation context %u, which was not accepted",
+			    v.offset, v.pcid);
+			e.abort_reason = DUL_ABORT_INVALID_PARAM;
+			invalid(dc, &e);
+			return;
+		}
+	if (r < 0) {
+		invalid(dc, &e);
+		return;
+	}
+	step(dc, DUL_EVT10, NULL);
+	if (dc->sm.state != DUL_STA6 && dc->sm.state != DUL_STA7)
+		return;
+	dul_pdata_begin(&it, pdu, n, &e);
+	while (dul_pdata_next(&it, &v, &e) == 1 && dc->svc != NULL &&
+	    (dc->sm.state == DUL_STA6 || dc->sm.state == DUL_STA7))
+		if (dicom_svc_pdv(dc->svc, &v) < 0)
+			return;
+}
+
+/* unexpected: log a PDU the state machine will answer with an A-ABORT
+ * (AA-1, AA-7, AA-8) because it has no place in this state. */
+static void
+unexpected(struct dicom_conn *dc, enum dul_event ev, uint8_t type)
+{
+	enum dul_act a = dul_sm_action(dc->sm.state, ev);
+
+	if (a == DUL_AA1 || a == DUL_AA7 || a == DUL_AA8)
+		log_warn("pdu-unexpected", "conn=%llu peer=%s state=%s "
+		    "pdu=%s abort=2/2 why=\"no %s is allowed in %s (PS3.8 "
+		    "Table 9-10: %s)\"", cid(dc), net_conn_peer(dc->c),
+		    dul_state_name(dc->sm.state), dul_pdu_name(type),
+		    dul_pdu_name(type), dul_state_name(dc->sm.state),
+		    dul_act_name(a));
+}
+
+/* pdu: one whole PDU (header included) has arrived. */
+static void
+pdu(struct dicom_conn *dc, const uint8_t *p, size_t n)
+{
+	struct dul_evt_info in = { 0 };
+	struct dul_error e;
+	struct dul_abort ab;
+	uint8_t rel;
+	static const enum dul_event by_type[8] = { 0, DUL_EVT6, DUL_EVT3,
+	    DUL_EVT4, DUL_EVT10, DUL_EVT12, DUL_EVT13, DUL_EVT16 };
+
+	if (p[0] >= 1 && p[0] <= 7)
+		unexpected(dc, by_type[p[0]], p[0]);
+	switch (p[0]) {
+	case DUL_ASSOCIATE_RQ:
+		if (dul_decode_assoc(p, n, &scratch_rq, &e) < 0) {
+			if (e.reply != DUL_REPLY_REJECT || dc->sm.state !=
+			    DUL_STA2) {
+				invalid(dc, &e);
+				return;
+			}
+			log_warn("assoc-rejected", "conn=%llu peer=%s rj=%u/%u/"
+			    "%u why=\"%s\"", cid(dc), net_conn_peer(dc->c),
+			    e.rj_result, e.rj_source, e.rj_reason, e.msg);
+			in.rj_result = e.rj_result;
+			in.rj_source = e.rj_source;
+			in.rj_reason = e.rj_reason;
+		} else
+			in.acceptable = 1;
+		step(dc, DUL_EVT6, &in);
+		return;
+	case DUL_ASSOCIATE_AC:
+		step(dc, DUL_EVT3, NULL);
+		return;
+	case DUL_ASSOCIATE_RJ:
+		step(dc, DUL_EVT4, NULL);
+		return;
+	case DUL_P_DATA_TF:
+		if (dc->sm.state == DUL_STA6 || dc->sm.state == DUL_STA7)
+			pdata(dc, p, n);
+		else
+			step(dc, DUL_EVT10, NULL);
+		return;
+	case DUL_RELEASE_RQ:
+	case DUL_RELEASE_RP:
+		if (dul_decode_release(p, n, &rel, &e) < 0) {
+			invalid(dc, &e);
+			return;
+		}
+		step(dc, rel == DUL_RELEASE_RQ ? DUL_EVT12 : DUL_EVT13, NULL);
+		return;
+	case DUL_ABORT:
+		if (dul_decode_abort(p, n, &ab, &e) < 0) {
+			invalid(dc, &e);
+			return;
+		}
+		in.abort_source = ab.source;
+		log_warn("abort-received", "conn=%llu peer=%s source=%u "
+		    "reason=%u (%s)", cid(dc), net_conn_peer(dc->c), ab.source,
+		    ab.reason, ab.source == DUL_ABORT_SOURCE_PROVIDER ?
+		    dul_abort_reason_name(ab.reason) : "service-user");
+		step(dc, DUL_EVT16, &in);
+		return;
+	}
 }
 
 static void
 dicom_read(struct net_conn *c, struct evbuffer *in)
 {
-	/* A-ASSOCIATE-RJ: type 3, reserved, length 4, reserved, result 1,
-	 * source 1, reason 1. A-ABORT: type 7, length 4, reserved x2,
-	 * source 2 (service-provider), reason 1 unrecognized / 2
-	 * unexpected PDU. */
-	uint8_t rj[10] = { 0x03, 0, 0, 0, 0, 4, 0, 1, 1, 1 };
-	uint8_t ab[10] = { 0x07, 0, 0, 0, 0, 4, 0, 0, 2, 2 };
-	uint8_t type;
+	struct dicom_conn *dc = net_conn_data(c);
+	const struct conf *conf = cf(dc);
+	uint8_t hb[DUL_HEADER_LEN];
+	struct dul_header h;
+	struct dul_error e;
+	size_t want;
 
-	if (evbuffer_copyout(in, &type, 1) < 1)
-		return;
-	evbuffer_drain(in, evbuffer_get_length(in));
-	if (type == 0x01) {
-		log_info("assoc-rejected", "conn=%llu peer=%s reason=%s",
-		    (unsigned long long)net_conn_id(c), net_conn_peer(c),
-		    "dicom-services-not-built");
-		bufferevent_write(net_conn_bev(c), rj, sizeof(rj));
-	} else {
-		if (type < 0x01 || type > 0x07)
-			ab[9] = 1;
-		log_warn("assoc-aborted", "conn=%llu peer=%s pdu_type=0x%02x "
-		    "reason=%s", (unsigned long long)net_conn_id(c),
-		    net_conn_peer(c), type, ab[9] == 1 ? "unrecognized-pdu" :
-		    "unexpected-pdu");
-		bufferevent_write(net_conn_bev(c), ab, sizeof(ab));
+	while (dc->sm.state != DUL_STA1 &&
+	    evbuffer_get_length(in) >= DUL_HEADER_LEN) {
+		if (dc->sm.state == DUL_STA13) {
+			/* AA-6 ignores what still comes; drop it. */
+			evbuffer_drain(in, evbuffer_get_length(in));
+			return;
+		}
+		evbuffer_copyout(in, hb, sizeof(hb));
+		if (dul_header_decode(hb, &h, &e) < 0 ||
+		    dul_header_check(&h, h.type == DUL_P_DATA_TF ?
+		    conf->limits.max_pdu : DICOM_ASSOC_PDU_MAX, &e) < 0) {
+			evbuffer_drain(in, evbuffer_get_length(in));
+			invalid(dc, &e);
+			return;
+		}
+		want = DUL_HEADER_LEN + (size_t)h.length;
+		if (evbuffer_get_length(in) < want)
+			return;		/* the rest is on its way */
+		pdu(dc, evbuffer_pullup(in, (ev_ssize_t)want), want);
+		evbuffer_drain(in, want);
 	}
-	net_conn_close(c, "answered", 1);
+}
+
+/* ---------------------------------------------------------------------- */
+
+const struct dicom_pctx *
+dicom_conn_pctx(const struct dicom_conn *dc, uint8_t id)
+{
+	for (unsigned i = 0; i < dc->a.npctx; i++)
+		if (dc->a.pctx[i].id == id)
+			return &dc->a.pctx[i];
+	return NULL;
+}
+
+static int
+dicom_open(struct net_conn *c)
+{
+	struct dicom_conn *dc = calloc(1, sizeof(*dc));
+
+	if (dc == NULL)
+		return -1;
+	dc->c = c;
+	net_conn_set_data(c, dc);
+	dul_sm_init(&dc->sm);
+	step(dc, DUL_EVT5, NULL);	/* AE-5: start ARTIM, Sta2 */
+	return 0;
+}
+
+static void
+dicom_drain(struct net_conn *c)
+{
+	struct dicom_conn *dc = net_conn_data(c);
+
+	/* Nothing new is started while draining; an association with
+	 * nothing in flight is released by its peer or aborted at the
+	 * grace's end. Before association: close now. */
+	if (dc->sm.state == DUL_STA2)
+		net_conn_close(c, "draining", 0);
+}
+
+static void
+dicom_free(struct net_conn *c)
+{
+	struct dicom_conn *dc = net_conn_data(c);
+
+	if (dc == NULL)
+		return;
+	if (dc->counted)
+		n_assoc--;
+	if (dc->svc != NULL)
+		dicom_svc_free(dc->svc);
+	free(dc->ac);
+	free(dc);
 }
 
 const struct net_proto_ops net_dicom_ops = {
 	.name = "dicom",
 	.open = dicom_open,
 	.read = dicom_read,
+	.drain = dicom_drain,
+	.free = dicom_free,
 };

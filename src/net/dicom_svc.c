@@ -1,0 +1,374 @@
+/*
+ * dicom_svc.c — the DIMSE services of an accepted association: messages
+ * assembled from PDVs (dimse_msg.h), then
+ *   C-ECHO-RQ   answered 0x0000;
+ *   C-STORE-RQ  the dataset streamed into the store sink (store_sink.h)
+ *               while the parser checks it, and answered only once it is
+ *               durable: 0x0000; 0xA900 when the dataset's SOP Class or
+ *               Instance UID (0008,0016)/(0008,0018) is not the
+ *               command's; 0x0122 when the command's SOP class is not
+ *               the context's abstract syntax; 0xC000 when the dataset
+ *               cannot be parsed or a UID is invalid (it is never used
+ *               as a path then); 0xA700 when it cannot be stored;
+ *   C-CANCEL-RQ ignored (nothing here runs long enough to cancel);
+ *   any other   0x0211 (unrecognized operation), its dataset discarded.
+ * A protocol error in the PDVs (dimse_asm_feed) aborts the association.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "conf/conf.h"
+#include "dimse/dimse_cmd.h"
+#include "dimse/dimse_msg.h"
+#include "dimse/ds_parse.h"
+#include "dimse/ds_uid.h"
+#include "src/net/dicom_svc.h"
+#include "src/net/net.h"
+#include "src/net/store_sink.h"
+#include "src/util/log.h"
+
+#define TAG_SOP_CLASS		DS_TAG(0x0008, 0x0016)
+#define TAG_SOP_INSTANCE	DS_TAG(0x0008, 0x0018)
+
+enum svc_state {
+	SVC_IDLE,	/* between messages */
+	SVC_STORE,	/* a C-STORE dataset arriving into the sink */
+	SVC_DISCARD,	/* a dataset arriving that is not kept */
+};
+
+struct dicom_svc {
+	struct dicom_conn	*dc;
+	struct dimse_asm	*as;
+	enum svc_state		 st;
+	struct dimse_cmd	 rq;		/* the request in progress */
+	uint8_t			 pcid;
+	uint16_t		 status;	/* for SVC_DISCARD */
+	char			 comment[DIMSE_COMMENT_MAX + 1];
+	struct store_sink	*sink;
+	struct ds_parser	*p;
+	char			 ds_class[DIMSE_UID_MAX + 1];
+	char			 ds_instance[DIMSE_UID_MAX + 1];
+	char			 err[256];	/* why the store failed */
+	int			 sink_failed;
+	struct timespec		 t0;
+	uint64_t		 nstored;
+};
+
+int
+dicom_svc_supports(const char *abstract)
+{
+	const struct ds_uid_entry *u;
+
+	if (strcmp(abstract, DIMSE_VERIFICATION_CLASS) == 0)
+		return 1;
+	return (u = ds_uid_lookup(abstract)) != NULL && u->storage;
+}
+
+static const struct conf *
+svc_conf(struct dicom_svc *s)
+{
+	return net_server_conf(net_conn_server(dicom_conn_net(s->dc)));
+}
+
+static unsigned long long
+svc_cid(struct dicom_svc *s)
+{
+	return (unsigned long long)net_conn_id(dicom_conn_net(s->dc));
+}
+
+struct dicom_svc *
+dicom_svc_new(struct dicom_conn *dc)
+{
+	struct dicom_svc *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		abort();
+	s->dc = dc;
+	s->as = dimse_asm_new(0);
+	return s;
+}
+
+static void
+drop_work(struct dicom_svc *s)
+{
+	store_sink_abort(s->sink);
+	s->sink = NULL;
+	ds_parser_free(s->p);
+	s->st = SVC_IDLE;
+}
+
+void
+dicom_svc_closing(struct dicom_svc *s)
+{
+	if (s->st != SVC_IDLE)
+		log_warn("store-dropped", "conn=%llu sop_instance=%s why=\"the "
+		    "association ended before the dataset did\"",
+		    svc_cid(s), s->rq.affected_instance);
+	drop_work(s);
+}
+
+void
+dicom_svc_free(struct dicom_svc *s)
+{
+	drop_work(s);
+	dimse_asm_free(s->as);
+	free(s);
+}
+
+int
+dicom_svc_idle(const struct dicom_svc *s)
+{
+	return s->st == SVC_IDLE && dimse_asm_idle(s->as);
+}
+
+/* respond: send the response to s->rq with status (and a comment). */
+static int
+respond(struct dicom_svc *s, uint16_t status, const char *comment)
+{
+	struct dimse_cmd rsp;
+	uint8_t buf[1024];
+	size_t n;
+
+	if (dimse_rsp_init(&s->rq, status, &rsp) < 0)
+		return 0;	/* no response to this one */
+	if (comment != NULL && comment[0] != '\0' &&
+	    dimse_status_class(status) == DIMSE_CLASS_FAILURE) {
+		snprintf(rsp.error_comment, sizeof(rsp.error_comment), "%.*s",
+		    DIMSE_COMMENT_MAX, comment);
+		rsp.present |= DIMSE_F_ERROR_COMMENT;
+	}
+	n = dimse_cmd_encode(&rsp, buf, sizeof(buf));
+	if (n == 0 || n > sizeof(buf) ||
+	    dicom_send_pdv(s->dc, s->pcid, 1, 1, buf, (uint32_t)n) < 0)
+		return -1;
+	return 0;
+}
+
+/* ---- C-STORE ---- */
+
+static int
+on_store_element(void *arg, const struct ds_elem *e, const uint8_t *v,
+    size_t n)
+{
+	struct dicom_svc *s = arg;
+	char *dst;
+
+	if (e->depth != 0 || (e->tag != TAG_SOP_CLASS &&
+	    e->tag != TAG_SOP_INSTANCE))
+		return 0;
+	dst = e->tag == TAG_SOP_CLASS ? s->ds_class : s->ds_instance;
+	while (n > 0 && (v[n - 1] == '\0' || v[n - 1] == ' '))
+		n--;
+	if (n > DIMSE_UID_MAX)
+		n = DIMSE_UID_MAX;
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+static const struct ds_callbacks store_check_cb = {
+	.element = on_store_element,
+};
+
+static void
+store_begin(struct dicom_svc *s, const struct dicom_pctx *pc)
+{
+	const struct conf *conf = svc_conf(s);
+	char dir[4096];
+	struct ds_limits lim;
+
+	s->st = SVC_DISCARD;
+	if ((s->rq.invalid & (DIMSE_F_AFFECTED_CLASS |
+	    DIMSE_F_AFFECTED_INSTANCE)) ||
+	    !store_uid_valid(s->rq.affected_instance)) {
+		s->status = DIMSE_STATUS_CANNOT_UNDERSTAND;
+		snprintf(s->comment, sizeof(s->comment), "invalid Affected "
+		    "SOP %s UID", s->rq.invalid & DIMSE_F_AFFECTED_CLASS ?
+		    "Class" : "Instance");
+		return;
+	}
+	if (strcmp(s->rq.affected_class, pc->abstract) != 0) {
+		s->status = DIMSE_STATUS_CLASS_NOT_SUPPORTED;
+		snprintf(s->comment, sizeof(s->comment), "SOP class is not "
+		    "the presentation context's");
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s/incoming", conf->node.data_dir);
+	s->sink = store_sink_begin(dir, s->rq.affected_class,
+	    s->rq.affected_instance, pc->ts_uid, s->err, sizeof(s->err));
+	if (s->sink == NULL) {
+		log_err("store-failed", "conn=%llu sop_instance=%s error=%s",
+		    svc_cid(s), s->rq.affected_instance, log_q(s->err));
+		s->status = DIMSE_STATUS_OUT_OF_RESOURCES;
+		snprintf(s->comment, sizeof(s->comment), "cannot store now");
+		return;
+	}
+	ds_limits_default(&lim);
+	lim.max_depth = conf->limits.sequence_depth ?
+	    conf->limits.sequence_depth : lim.max_depth;
+	s->p = ds_parser_new_dataset(pc->ts, &lim, &store_check_cb, s);
+	s->ds_class[0] = s->ds_instance[0] = '\0';
+	s->sink_failed = 0;
+	clock_gettime(CLOCK_MONOTONIC, &s->t0);
+	s->st = SVC_STORE;
+}
+
+static void
+store_data(struct dicom_svc *s, const uint8_t *p, size_t n)
+{
+	if (!s->sink_failed && store_sink_write(s->sink, p, n, s->err,
+	    sizeof(s->err)) < 0)
+		s->sink_failed = 1;
+	if (s->p != NULL && ds_parse_feed(s->p, p, n) == DS_ERROR) {
+		/* keep the first error; stop parsing */
+		const struct ds_error *e = ds_parse_error(s->p);
+
+		snprintf(s->comment, sizeof(s->comment), "byte %llu: %.40s",
+		    (unsigned long long)e->offset, e->msg);
+		ds_parser_free(s->p);
+		s->status = DIMSE_STATUS_CANNOT_UNDERSTAND;
+	}
+}
+
+static int
+store_end(struct dicom_svc *s)
+{
+	uint64_t bytes = s->sink ? store_sink_bytes(s->sink) : 0;
+	struct timespec t1;
+	uint16_t status = DIMSE_STATUS_SUCCESS;
+	const char *why = "";
+
+	if (s->p == NULL) {
+		why = s->comment;		/* the parse error */
+		status = DIMSE_STATUS_CANNOT_UNDERSTAND;
+	} else if (ds_parse_finish(s->p) == DS_ERROR) {
+		snprintf(s->comment, sizeof(s->comment), "%.64s",
+		    ds_parse_error(s->p)->msg);
+		why = s->comment;
+		status = DIMSE_STATUS_CANNOT_UNDERSTAND;
+	} else if (strcmp(s->ds_class, s->rq.affected_class) != 0 ||
+	    strcmp(s->ds_instance, s->rq.affected_instance) != 0) {
+		snprintf(s->comment, sizeof(s->comment), "dataset's SOP "
+		    "Class/Instance UID are not the command's");
+		why = s->comment;
+		status = DIMSE_STATUS_DATASET_MISMATCH;
+	} else if (s->sink_failed) {
+		why = s->err;
+		status = DIMSE_STATUS_OUT_OF_RESOURCES;
+	}
+	ds_parser_free(s->p);
+	if (status == DIMSE_STATUS_SUCCESS) {
+		if (store_sink_commit(s->sink, s->err, sizeof(s->err)) < 0) {
+			why = s->err;
+			status = DIMSE_STATUS_OUT_OF_RESOURCES;
+		}
+	} else
+		store_sink_abort(s->sink);
+	s->sink = NULL;
+	s->st = SVC_IDLE;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (status == DIMSE_STATUS_SUCCESS) {
+		s->nstored++;
+		log_info("store-received", "conn=%llu calling=%s sop_class=%s "
+		    "sop_instance=%s bytes=%llu ms=%.1f", svc_cid(s),
+		    dicom_conn_assoc(s->dc)->calling, s->rq.affected_class,
+		    s->rq.affected_instance, (unsigned long long)bytes,
+		    (double)(t1.tv_sec - s->t0.tv_sec) * 1e3 +
+		    (double)(t1.tv_nsec - s->t0.tv_nsec) / 1e6);
+	} else
+		log_warn("store-refused", "conn=%llu calling=%s sop_class=%s "
+		    "sop_instance=%s status=0x%04x (%s) why=%s", svc_cid(s),
+		    dicom_conn_assoc(s->dc)->calling, s->rq.affected_class,
+		    s->rq.affected_instance, status,
+		    dimse_status_name(status), log_q(why));
+	return respond(s, status, why);
+}
+
+/* ---- dispatch ---- */
+
+static int
+on_command(struct dicom_svc *s, const struct dimse_asm_event *ev)
+{
+	const struct dicom_pctx *pc = dicom_conn_pctx(s->dc, ev->pcid);
+
+	s->rq = *ev->cmd;
+	s->pcid = ev->pcid;
+	s->comment[0] = '\0';
+	switch (s->rq.command) {
+	case DIMSE_C_ECHO_RQ:
+		if (ev->has_dataset)
+			break;
+		log_debug("echo", "conn=%llu calling=%s", svc_cid(s),
+		    dicom_conn_assoc(s->dc)->calling);
+		return respond(s, DIMSE_STATUS_SUCCESS, NULL);
+	case DIMSE_C_STORE_RQ:
+		if (!ev->has_dataset)
+			break;
+		store_begin(s, pc);
+		return 0;
+	case DIMSE_C_CANCEL_RQ:
+		return 0;
+	default:
+		break;
+	}
+	s->status = DIMSE_STATUS_UNRECOGNIZED_OP;
+	snprintf(s->comment, sizeof(s->comment), "%s is not served here",
+	    dimse_cmd_name(s->rq.command));
+	log_warn("dimse-refused", "conn=%llu calling=%s command=%s "
+	    "status=0x%04x", svc_cid(s), dicom_conn_assoc(s->dc)->calling,
+	    dimse_cmd_name(s->rq.command), s->status);
+	if (ev->has_dataset) {
+		s->st = SVC_DISCARD;
+		return 0;
+	}
+	return respond(s, s->status, s->comment);
+}
+
+int
+dicom_svc_pdv(struct dicom_svc *s, const struct dul_pdv *v)
+{
+	struct dimse_asm_event ev;
+	int r = 0;
+
+	switch (dimse_asm_feed_pdv(s->as, v, &ev)) {
+	case DIMSE_ASM_ERROR:
+		dicom_abort(s->dc, dimse_asm_error(s->as)->msg);
+		return -1;
+	case DIMSE_ASM_MORE:
+		return 0;
+	case DIMSE_ASM_COMMAND:
+		r = on_command(s, &ev);
+		break;
+	case DIMSE_ASM_DATA:
+		if (s->st == SVC_STORE)
+			store_data(s, ev.data, ev.len);
+		return 0;
+	case DIMSE_ASM_DATA_END:
+		if (s->st == SVC_STORE) {
+			store_data(s, ev.data, ev.len);
+			r = store_end(s);
+		} else if (s->st == SVC_DISCARD) {
+			s->st = SVC_IDLE;
+			log_warn("dimse-refused", "conn=%llu calling=%s "
+			    "command=%s sop_instance=%s status=0x%04x (%s) "
+			    "why=%s", svc_cid(s),
+			    dicom_conn_assoc(s->dc)->calling,
+			    dimse_cmd_name(s->rq.command),
+			    log_q(s->rq.affected_instance), s->status,
+			    dimse_status_name(s->status), log_q(s->comment));
+			r = respond(s, s->status, s->comment);
+		}
+		break;
+	}
+	if (r < 0) {
+		dicom_abort(s->dc, "cannot send a response");
+		return -1;
+	}
+	if (dicom_svc_idle(s))
+		dicom_svc_done(s->dc);
+	return 0;
+}

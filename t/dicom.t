@@ -1,0 +1,230 @@
+#!/bin/sh
+# dicom.t — the DICOM Upper Layer and the C-ECHO / C-STORE SCP of vnamigd
+# against real peers (DCMTK echoscu, storescu) and a raw client
+# (t/dicomraw.py) for what no real peer sends: every hostile input of
+# TESTING.md that reaches the Upper Layer gets its exact answer (A-ABORT
+# reason, A-ASSOCIATE-RJ result/source/reason, DIMSE status), and a good
+# association afterwards is unaffected.
+. "$top_srcdir/t/lib.sh"
+
+PY=/usr/bin/python3
+RAW="$PY $top_srcdir/t/dicomraw.py"
+pyd=/usr/lib/python3/dist-packages/pydicom/data/test_files
+: "${VNAMIG_DUMP:=$top_builddir/src/dump/vnamig-dump}"
+export TCP_NODELAY=1
+
+conf=$T_DIR/vnamigd.yaml
+cat >"$conf" <<YAML
+node:
+  ae_title: VNAMIG
+  data_dir: $T_DIR/var
+listen:
+  dicom: { address: 127.0.0.1, port: 0 }
+  http:  { address: 127.0.0.1, port: 0 }
+limits:
+  artim_timeout: 1s
+  associations_in: 3
+storage:
+  min_free: 1MiB
+peers:
+  - { name: scu, ae_title: SCU, host: 127.0.0.1, port: 11113, role: source }
+  - { name: faraway, ae_title: FARAWAY, host: 192.0.2.1, port: 104, role: source }
+api:
+  health_open: true
+YAML
+start_daemon "$conf" || { fail "vnamigd starts"; done_testing; }
+pass "vnamigd starts (dicom port $DICOM_PORT)"
+in=$T_DIR/var/incoming
+
+# ---------------------------------------------------------------------------
+# Association establishment against DCMTK.
+
+out=$(echoscu -aet SCU -aec VNAMIG 127.0.0.1 "$DICOM_PORT" 2>&1)
+ok $? "echoscu from a configured peer: C-ECHO succeeds"
+wait_log 'assoc-accepted .*calling=SCU called=VNAMIG peer_name=scu' 5
+ok $? "  the acceptance is logged with the peer's name"
+wait_log 'assoc-released .*calling=SCU' 5
+ok $? "  and the release"
+
+out=$(echoscu -aet SCU -aec NOTUS 127.0.0.1 "$DICOM_PORT" 2>&1)
+[ $? -ne 0 ]
+ok $? "echoscu to another called AE title is refused"
+like "$out" "Called AE Title Not Recognized" "  echoscu: Called AE Title Not Recognized (1/1/7)"
+
+out=$(echoscu -aet FARAWAY -aec VNAMIG 127.0.0.1 "$DICOM_PORT" 2>&1)
+[ $? -ne 0 ]
+ok $? "a peer's AE title from another address than its host is refused"
+like "$out" "Calling AE Title Not Recognized" "  echoscu: Calling AE Title Not Recognized (1/1/3)"
+wait_log 'calling=FARAWAY .*rj=1/1/3 why="calling AE title comes from another address' 5
+ok $? "  the log says why"
+
+# ---------------------------------------------------------------------------
+# C-STORE: storescu sends real files, to vnamigd and, for reference, to
+# DCMTK's storescp in bit-preserving mode (+B: it writes the dataset as it
+# arrived). Each is stored durable before the response, under its SOP
+# Instance UID, with the same dataset bytes as storescp received and the
+# same canonical and pixel digests as the file sent.
+
+# One file per SOP Instance UID: explicit LE, explicit BE, implicit LE,
+# JPEG baseline, lossy, lossless SV1, JPEG 2000 lossless and lossy, RLE,
+# deflated, a waveform.
+files="$pyd/CT_small.dcm $pyd/ExplVR_BigEnd.dcm $pyd/rtplan.dcm
+$pyd/SC_jpeg_no_color_transform.dcm $pyd/JPEG-lossy.dcm
+$pyd/SC_rgb_jpeg_gdcm.dcm $pyd/GDCMJ2K_TextGBR.dcm $pyd/693_J2KI.dcm
+$pyd/MR_small_RLE.dcm $pyd/image_dfl.dcm $pyd/waveform_ecg.dcm"
+
+scp_port=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$T_DIR/scp"
+storescp +B +xa -od "$T_DIR/scp" -aet SCP "$scp_port" >"$T_DIR/scp.log" 2>&1 &
+scp_pid=$!
+wait_until 5 sh -c "echoscu -aec SCP 127.0.0.1 $scp_port"
+ok $? "storescp (reference) listens on $scp_port"
+
+# storescu proposes one transfer syntax per run: the file's own (-R with
+# the option that names it), so nothing is converted on the way.
+xopt() {
+	case $($PY -c 'import sys, pydicom; print(pydicom.dcmread(sys.argv[1], stop_before_pixels=True).file_meta.TransferSyntaxUID)' "$1") in
+	1.2.840.10008.1.2) echo -xi ;;
+	1.2.840.10008.1.2.1) echo -xe ;;
+	1.2.840.10008.1.2.2) echo -xb ;;
+	1.2.840.10008.1.2.1.99) echo -xd ;;
+	1.2.840.10008.1.2.4.50) echo -xy ;;
+	1.2.840.10008.1.2.4.51) echo -xx ;;
+	1.2.840.10008.1.2.4.70) echo -xs ;;
+	1.2.840.10008.1.2.4.90) echo -xv ;;
+	1.2.840.10008.1.2.4.91) echo -xw ;;
+	1.2.840.10008.1.2.5) echo -xr ;;
+	*) echo -x= ;;
+	esac
+}
+sent=0
+for f in $files; do
+	if storescu -R "$(xopt "$f")" -aet SCU -aec VNAMIG 127.0.0.1 "$DICOM_PORT" "$f" >"$T_DIR/out" 2>&1 &&
+	    storescu -R "$(xopt "$f")" -aet SCU -aec SCP 127.0.0.1 "$scp_port" "$f" >>"$T_DIR/out" 2>&1; then
+		sent=$((sent + 1))
+	else
+		diag "storescu $(xopt "$f") $f:" "$(cat "$T_DIR/out")"
+	fi
+done
+is "$sent" "$(echo $files | wc -w)" "storescu sends $sent files in their own transfer syntaxes (11 kinds) to both"
+kill "$scp_pid" 2>/dev/null
+
+# dataset bytes of a Part 10 file: what follows the file meta group
+dsbytes() {
+	$PY - "$1" <<'EOF'
+import hashlib, struct, sys
+b = open(sys.argv[1], 'rb').read()
+i = 132
+while b[i:i + 2] == b'\x02\x00':
+    vr = b[i + 4:i + 6]
+    if vr in (b'OB', b'OW', b'OF', b'SQ', b'UT', b'UN'):
+        i += 12 + struct.unpack('<I', b[i + 8:i + 12])[0]
+    else:
+        i += 8 + struct.unpack('<H', b[i + 6:i + 8])[0]
+print(hashlib.sha256(b[i:]).hexdigest())
+EOF
+}
+digest() { "$VNAMIG_DUMP" -d "$1" | sed 's/^[^ ]* sha256=[0-9a-f]* //'; }
+same=0; bytes=0; n=0
+for f in $files; do
+	n=$((n + 1))
+	iuid=$($PY -c 'import sys, pydicom; print(pydicom.dcmread(sys.argv[1], stop_before_pixels=True).SOPInstanceUID)' "$f")
+	g=$in/$iuid.dcm
+	if [ ! -f "$g" ]; then
+		diag "not stored: $f ($iuid)"
+		continue
+	fi
+	[ "$(digest "$f")" = "$(digest "$g")" ] && same=$((same + 1))
+	ref=$(ls "$T_DIR/scp/"*".$iuid" 2>/dev/null | head -1)
+	if [ -n "$ref" ] && [ "$(dsbytes "$ref")" = "$(dsbytes "$g")" ]; then
+		bytes=$((bytes + 1))
+	else
+		diag "dataset bytes differ from storescp's: ${f##*/}"
+	fi
+done
+is "$same" "$n" "all $n stored under their SOP Instance UID with the sender's canonical and pixel digests"
+is "$bytes" "$n" "  and the dataset bytes storescp +B received, byte for byte"
+dcmdump -q "$in/$($PY -c 'import sys, pydicom; print(pydicom.dcmread(sys.argv[1]).SOPInstanceUID)' "$pyd/CT_small.dcm").dcm" >/dev/null 2>&1
+ok $? "  dcmdump reads a stored file without complaint"
+ls -a "$in" | grep -q '^\.in\.'
+[ $? -ne 0 ]
+ok $? "  no temporary file is left behind"
+
+# ---------------------------------------------------------------------------
+# Hostile inputs, each with its exact answer.
+
+is "$($RAW "$DICOM_PORT" echo)" "AC PDATA:status=0x0000 06:00000000 eof" \
+	"raw client: C-ECHO and release (A-RELEASE-RP)"
+is "$($RAW "$DICOM_PORT" second-rq)" "AC 07:00000202 eof" \
+	"a second A-ASSOCIATE-RQ when established: A-ABORT 2/2 (AA-8)"
+wait_log 'pdu-unexpected .*state=Sta6 pdu=A-ASSOCIATE-RQ' 5
+ok $? "  logged as unexpected in Sta6"
+is "$($RAW "$DICOM_PORT" pdata-first)" "07:00000202 eof" \
+	"P-DATA-TF before the association: A-ABORT 2/2 (AA-1)"
+is "$($RAW "$DICOM_PORT" huge-pdu)" "AC 07:00000206 eof" \
+	"P-DATA-TF of length 0xFFFFFFFF: A-ABORT 2/6 before reading it"
+is "$($RAW "$DICOM_PORT" huge-rq)" "07:00000200 eof" \
+	"an A-ASSOCIATE-RQ over the size limit: A-ABORT"
+is "$($RAW "$DICOM_PORT" bad-context)" "AC 07:00000206 eof" \
+	"a PDV on a presentation context never accepted: A-ABORT 2/6"
+is "$($RAW "$DICOM_PORT" zero-pdv)" "AC 07:00000206 eof" \
+	"a P-DATA-TF too short for its PDV: A-ABORT 2/6"
+is "$($RAW "$DICOM_PORT" item-overrun)" "07:00000206 eof" \
+	"a presentation context item past the end of its PDU: A-ABORT 2/6"
+is "$($RAW "$DICOM_PORT" version)" "03:00010202 eof" \
+	"protocol version 2 only: A-ASSOCIATE-RJ 1/2/2"
+is "$($RAW "$DICOM_PORT" ae '        ')" "03:00010107 eof" \
+	"a called AE title of all spaces: A-ASSOCIATE-RJ 1/1/7"
+is "$($RAW "$DICOM_PORT" ae '../x')" "03:00010107 eof" \
+	"a called AE title \"../x\": A-ASSOCIATE-RJ 1/1/7 (never a path)"
+for bad in ../../etc 1.2/3 1.2.3.4x 12345678901234567890123456789012345678901234567890123456789012345; do
+	is "$($RAW "$DICOM_PORT" store 1.2.840.10008.5.1.4.1.1.2 "$bad" "$bad")" \
+		"AC PDATA:status=0xc000 06:00000000 eof" \
+		"C-STORE with SOP Instance UID \"$bad\": 0xC000, the association goes on"
+done
+[ -z "$(ls "$in" | grep -v '^1\.')" ] && [ ! -e "$T_DIR/etc.dcm" ] && [ ! -e "$T_DIR/var/etc.dcm" ]
+ok $? "  none of them became a file name"
+is "$($RAW "$DICOM_PORT" store 1.2.840.10008.5.1.4.1.1.2 1.2.3.4 1.2.3.5)" \
+	"AC PDATA:status=0xa900 06:00000000 eof" \
+	"C-STORE whose dataset has another SOP Instance UID: 0xA900"
+[ ! -e "$in/1.2.3.4.dcm" ] && [ ! -e "$in/1.2.3.5.dcm" ]
+ok $? "  and nothing is stored"
+is "$($RAW "$DICOM_PORT" store 1.2.840.10008.5.1.4.1.1.2 1.2.3.4 1.2.3.4)" \
+	"AC PDATA:status=0x0000 06:00000000 eof" "a good raw C-STORE: 0x0000"
+[ -s "$in/1.2.3.4.dcm" ]
+ok $? "  stored as 1.2.3.4.dcm"
+
+# A silent connection: ARTIM (1 s) closes it.
+t=$($PY - "$DICOM_PORT" <<'EOF'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+t0 = time.monotonic()
+print("eof" if s.recv(10) == b"" else "data", round(time.monotonic() - t0))
+EOF
+)
+like "$t" "^eof [1-3]$" "a silent connection is closed by ARTIM: $t"
+
+# More associations than limits.associations_in (3): A-ASSOCIATE-RJ 2/3/2,
+# while the three held ones are unaffected.
+for i in 1 2 3; do
+	$RAW "$DICOM_PORT" hold >"$T_DIR/hold$i" &
+	eval "hold$i=\$!"
+done
+wait_until 10 sh -c "grep -q AC '$T_DIR/hold1' && grep -q AC '$T_DIR/hold2' && grep -q AC '$T_DIR/hold3'"
+ok $? "three associations held open"
+out=$(echoscu -aet SCU -aec VNAMIG 127.0.0.1 "$DICOM_PORT" 2>&1)
+[ $? -ne 0 ]
+ok $? "a fourth is refused"
+like "$out" "Local Limit Exceeded" "  echoscu: Local Limit Exceeded (2/3/2)"
+# shellcheck disable=SC2154
+kill "$hold1" "$hold2" "$hold3" 2>/dev/null
+wait "$hold1" "$hold2" "$hold3" 2>/dev/null
+wait_until 5 sh -c "echoscu -aet SCU -aec VNAMIG 127.0.0.1 $DICOM_PORT"
+ok $? "once they are gone, echoscu is accepted again"
+
+# The daemon served everyone through all of it and stops cleanly.
+kill -0 "$DAEMON_PID"
+ok $? "vnamigd is still running"
+stop_daemon
+is "$DAEMON_RC" 0 "and exits 0 on SIGTERM"
+done_testing

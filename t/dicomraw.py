@@ -1,0 +1,214 @@
+#!/usr/bin/python3
+"""dicomraw.py — a raw DICOM Upper Layer client for the hostile-input tests
+in t/dicom.t: it writes PDUs byte by byte (PS3.8 9.3) so that it can send
+what no real peer would, and prints what came back.
+
+    dicomraw.py PORT SCENARIO [ARGS...]
+
+Each scenario prints one line: the PDUs received, as "TYPE:HEX" for the
+short ones (RJ, release, abort) and "AC", "PDATA:status=0xNNNN" for the
+others, then "eof" when the daemon closed the connection.
+"""
+import socket
+import struct
+import sys
+
+CT = '1.2.840.10008.5.1.4.1.1.2'
+VERIFY = '1.2.840.10008.1.1'
+ELE = '1.2.840.10008.1.2.1'
+
+
+def item(t, body):
+    return struct.pack('>BBH', t, 0, len(body)) + body
+
+
+def uid(u):
+    b = u.encode()
+    return b + b'\0' if len(b) % 2 else b
+
+
+def assoc_rq(calling='SCU', called='VNAMIG', contexts=((1, VERIFY),),
+             version=1, max_len=16384):
+    body = struct.pack('>HH', version, 0)
+    body += called.ljust(16).encode() + calling.ljust(16).encode()
+    body += b'\0' * 32
+    body += item(0x10, b'1.2.840.10008.3.1.1.1')
+    for pcid, abstract in contexts:
+        pc = struct.pack('>BBBB', pcid, 0, 0, 0)
+        pc += item(0x30, abstract.encode()) + item(0x40, ELE.encode())
+        body += item(0x20, pc)
+    ui = item(0x51, struct.pack('>I', max_len))
+    ui += item(0x52, b'1.2.3.4')
+    body += item(0x50, ui)
+    return struct.pack('>BBI', 1, 0, len(body)) + body
+
+
+def pdata(pcid, mch, data):
+    pdv = struct.pack('>IBB', len(data) + 2, pcid, mch) + data
+    return struct.pack('>BBI', 4, 0, len(pdv)) + pdv
+
+
+def elem(group, el, value):
+    return struct.pack('<HHI', group, el, len(value)) + value
+
+
+def command(fields):
+    """fields: [(element, bytes)] of group 0000, ascending."""
+    body = b''.join(elem(0, e, v) for e, v in fields)
+    return elem(0, 0, struct.pack('<I', len(body))) + body
+
+
+def store_rq(sop_class, sop_instance, msgid=1):
+    return command([(0x0002, uid(sop_class)),
+                    (0x0100, struct.pack('<H', 0x0001)),
+                    (0x0110, struct.pack('<H', msgid)),
+                    (0x0700, struct.pack('<H', 0)),
+                    (0x0800, struct.pack('<H', 0x0000)),
+                    (0x1000, uid(sop_instance))])
+
+
+def echo_rq(msgid=1):
+    return command([(0x0002, uid(VERIFY)),
+                    (0x0100, struct.pack('<H', 0x0030)),
+                    (0x0110, struct.pack('<H', msgid)),
+                    (0x0800, struct.pack('<H', 0x0101))])
+
+
+def dataset(sop_class, sop_instance):
+    """A small Explicit VR LE dataset."""
+    def ex(g, e, vr, v):
+        return struct.pack('<HH2sH', g, e, vr.encode(), len(v)) + v
+    return (ex(0x0008, 0x0016, 'UI', uid(sop_class)) +
+            ex(0x0008, 0x0018, 'UI', uid(sop_instance)) +
+            ex(0x0010, 0x0010, 'PN', b'Raw^Test'))
+
+
+class Conn:
+    def __init__(self, port):
+        self.s = socket.create_connection(('127.0.0.1', port), timeout=10)
+        self.got = []
+
+    def send(self, b):
+        self.s.sendall(b)
+
+    def recv_exact(self, n):
+        b = b''
+        while len(b) < n:
+            c = self.s.recv(n - len(b))
+            if not c:
+                return None
+            b += c
+        return b
+
+    def pdu(self):
+        """Read one PDU, note it in self.got; None at EOF."""
+        try:
+            h = self.recv_exact(6)
+        except (ConnectionResetError, socket.timeout):
+            h = None
+        if h is None:
+            self.got.append('eof')
+            return None
+        t, _, n = struct.unpack('>BBI', h)
+        body = self.recv_exact(n)
+        if body is None:
+            self.got.append('eof')
+            return None
+        if t == 2:
+            self.got.append('AC')
+        elif t == 4:
+            # one PDV holding a whole command: find (0000,0900) Status
+            data = body[6:]
+            st = None
+            i = 0
+            while i + 8 <= len(data):
+                g, e, ln = struct.unpack('<HHI', data[i:i + 8])
+                if (g, e) == (0, 0x0900):
+                    st = struct.unpack('<H', data[i + 8:i + 10])[0]
+                i += 8 + ln
+            self.got.append('PDATA:status=0x%04x' % st if st is not None
+                            else 'PDATA')
+        else:
+            self.got.append('%02x:%s' % (t, body.hex()))
+        return t
+
+    def drain(self):
+        while self.pdu() is not None:
+            pass
+
+    def report(self):
+        print(' '.join(self.got))
+
+
+def main():
+    port = int(sys.argv[1])
+    sc = sys.argv[2]
+    c = Conn(port)
+    if sc == 'second-rq':		# A-ASSOCIATE-RQ when established
+        c.send(assoc_rq())
+        c.pdu()
+        c.send(assoc_rq())
+        c.drain()
+    elif sc == 'huge-pdu':		# P-DATA-TF of length 0xFFFFFFFF
+        c.send(assoc_rq())
+        c.pdu()
+        c.send(struct.pack('>BBI', 4, 0, 0xFFFFFFFF) + b'\0' * 64)
+        c.drain()
+    elif sc == 'huge-rq':		# an A-ASSOCIATE-RQ over 64 KiB
+        c.send(struct.pack('>BBI', 1, 0, 200000))
+        c.drain()
+    elif sc == 'bad-context':		# PDV on a context never proposed
+        c.send(assoc_rq())
+        c.pdu()
+        c.send(pdata(5, 3, echo_rq()))
+        c.drain()
+    elif sc == 'zero-pdv':		# PDV item length 0
+        c.send(assoc_rq())
+        c.pdu()
+        c.send(struct.pack('>BBII', 4, 0, 4, 0))
+        c.drain()
+    elif sc == 'pdata-first':		# P-DATA-TF before any association
+        c.send(pdata(1, 3, echo_rq()))
+        c.drain()
+    elif sc == 'item-overrun':		# presentation context item too long
+        rq = bytearray(assoc_rq())
+        i = 6 + 68 + 4 + len(b'1.2.840.10008.3.1.1.1')
+        rq[i + 2:i + 4] = struct.pack('>H', 0x7000)
+        c.send(bytes(rq))
+        c.drain()
+    elif sc == 'version':		# protocol version 2 only
+        c.send(assoc_rq(version=2))
+        c.drain()
+    elif sc == 'ae':			# called AE given as ARGS[0]
+        c.send(assoc_rq(called=sys.argv[3]))
+        c.drain()
+    elif sc == 'hold':			# an association held open until EOF
+        c.send(assoc_rq())
+        c.pdu()
+        c.report()
+        sys.stdout.flush()
+        c.drain()
+        return
+    elif sc == 'store':			# C-STORE with UIDs from ARGS
+        cls, inst, ds_inst = sys.argv[3], sys.argv[4], sys.argv[5]
+        c.send(assoc_rq(contexts=((1, cls),)))
+        c.pdu()
+        c.send(pdata(1, 3, store_rq(cls, inst)))
+        c.send(pdata(1, 2, dataset(cls, ds_inst)))
+        c.pdu()
+        c.send(struct.pack('>BBI', 5, 0, 4) + b'\0' * 4)
+        c.drain()
+    elif sc == 'echo':
+        c.send(assoc_rq())
+        c.pdu()
+        c.send(pdata(1, 3, echo_rq()))
+        c.pdu()
+        c.send(struct.pack('>BBI', 5, 0, 4) + b'\0' * 4)
+        c.drain()
+    else:
+        sys.exit('unknown scenario ' + sc)
+    c.report()
+
+
+if __name__ == '__main__':
+    main()
