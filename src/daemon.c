@@ -309,12 +309,6 @@ start_listeners(struct daemon *d)
 			log_info("listener-off", "proto=%s", ls[i].ops->name);
 			continue;
 		}
-		if (lc->tls.enabled) {
-			log_err("startup-failed", "proto=%s error=%s",
-			    ls[i].ops->name, log_q("TLS listeners arrive with "
-			    "their protocol's issue; remove listen.*.tls"));
-			return -1;
-		}
 		if (net_server_listen(d->net, lc, ls[i].ops, err,
 		    sizeof(err)) < 0) {
 			log_err("startup-failed", "error=%s", log_q(err));

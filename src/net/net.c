@@ -16,8 +16,12 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
 #include <event2/util.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "conf/conf.h"
 #include "src/net/net.h"
@@ -31,6 +35,7 @@ struct net_listener {
 	uint16_t			 port;
 	unsigned			 nconns;
 	uint32_t			 max_conns;
+	SSL_CTX				*tls;	/* serve TLS (listen.*.tls) */
 };
 
 /*
@@ -54,6 +59,7 @@ struct net_conn {
 	enum conn_state		 state;
 	char			 peer[80];
 	const char		*why;
+	int			 tls_up;	/* TLS handshake done */
 };
 TAILQ_HEAD(conn_list, net_conn);
 
@@ -163,6 +169,7 @@ net_server_free_(struct net_server *s)
 	for (int i = 0; i < s->nls; i++) {
 		if (s->ls[i]->evl)
 			evconnlistener_free(s->ls[i]->evl);
+		SSL_CTX_free(s->ls[i]->tls);
 		free(s->ls[i]);
 	}
 	event_free(s->reaper);
@@ -235,13 +242,77 @@ on_write(struct bufferevent *bev, void *arg)
 	}
 }
 
+/* tls_established: log who is on the other end (the peer certificate's
+ * subject when one was asked for and given). */
+static void
+tls_established(struct net_conn *c)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	X509 *cert = ssl ? SSL_get1_peer_certificate(ssl) : NULL;
+	char subject[256] = "none";
+
+	c->tls_up = 1;
+	if (cert != NULL) {
+		X509_NAME_oneline(X509_get_subject_name(cert), subject,
+		    sizeof(subject));
+		X509_free(cert);
+	}
+	log_info("tls-established", "proto=%s conn=%llu peer=%s version=%s "
+	    "cipher=%s client_cert=%s", c->l->ops->name,
+	    (unsigned long long)c->id, c->peer, ssl ? SSL_get_version(ssl) :
+	    "?", ssl ? SSL_get_cipher_name(ssl) : "?", log_q(subject));
+}
+
+/* tls_failed: say why a handshake failed: the certificate verification
+ * result when there is one, else OpenSSL's last error. */
+static void
+tls_failed(struct net_conn *c, struct bufferevent *bev, short what)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	long vr = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+	unsigned long e, last = 0;
+	char buf[256] = "";
+
+	while ((e = bufferevent_get_openssl_error(bev)) != 0)
+		if (ERR_GET_LIB(e) != 0)
+			last = e;
+	while ((e = ERR_get_error()) != 0)
+		last = e;
+	if (vr != X509_V_OK)
+		snprintf(buf, sizeof(buf), "client certificate: %s",
+		    X509_verify_cert_error_string(vr));
+	else if (last != 0)
+		ERR_error_string_n(last, buf, sizeof(buf));
+	else
+		snprintf(buf, sizeof(buf), "%s", what & BEV_EVENT_TIMEOUT ?
+		    "timed out" : what & BEV_EVENT_EOF ? "the peer closed "
+		    "the connection" : evutil_socket_error_to_string(
+		    EVUTIL_SOCKET_ERROR()));
+	log_warn("tls-failed", "proto=%s conn=%llu peer=%s error=%s "
+	    "hint=%s", c->l->ops->name, (unsigned long long)c->id, c->peer,
+	    log_q(buf), log_q(strstr(buf, "http request") || strstr(buf,
+	    "wrong version number") || strstr(buf, "packet length too long")
+	    ? "plain text on a TLS port" : strstr(buf, "certificate") ?
+	    "check the client certificate and listen.*.tls.ca" :
+	    "see the peer's log"));
+}
+
 static void
 on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct net_conn *c = arg;
 	const char *why = "closed by peer";
 
-	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {	/* TLS handshake done */
+		tls_established(c);
+		return;
+	}
+	if (c->l->tls != NULL && !c->tls_up && (what & (BEV_EVENT_ERROR |
+	    BEV_EVENT_EOF | BEV_EVENT_TIMEOUT))) {
+		tls_failed(c, bev, what);
+		net_conn_close(c, "TLS handshake failed", 0);
+		return;
+	}
 	if (what & BEV_EVENT_TIMEOUT)
 		why = (what & BEV_EVENT_READING) ? "idle timeout" :
 		    "write timeout";
@@ -301,7 +372,17 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd,
 	c->l = l;
 	c->id = s->next_id++;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
-	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (l->tls != NULL) {
+		SSL *ssl = SSL_new(l->tls);
+
+		c->bev = ssl == NULL ? NULL : bufferevent_openssl_socket_new(
+		    s->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+		    BEV_OPT_CLOSE_ON_FREE);
+		if (c->bev != NULL)
+			bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	} else
+		c->bev = bufferevent_socket_new(s->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		evutil_closesocket(fd);
 		free(c);
@@ -328,6 +409,66 @@ on_accept_error(struct evconnlistener *evl, void *arg)
 	/* EMFILE and friends: keep serving the connections we have. */
 	log_err("accept-failed", "proto=%s error=%s", l->ops->name,
 	    log_q(evutil_socket_error_to_string(err)));
+}
+
+/* ssl_err: OpenSSL's last error as text, or dflt. */
+static const char *
+ssl_err(char *buf, size_t cap, const char *dflt)
+{
+	unsigned long e, last = 0;
+
+	while ((e = ERR_get_error()) != 0)
+		last = e;
+	if (last == 0)
+		return dflt;
+	ERR_error_string_n(last, buf, cap);
+	return buf;
+}
+
+/*
+ * tls_server_ctx: the TLS context of a listener (listen.*.tls): TLS 1.2
+ * or later, its certificate chain and key, and with verify_peer a client
+ * certificate required and checked against ca. NULL with err when a
+ * file cannot be used.
+ */
+static SSL_CTX *
+tls_server_ctx(const struct conf_tls *t, const char *proto, char *err,
+    size_t cap)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	char buf[256];
+
+	if (ctx == NULL || !SSL_CTX_set_min_proto_version(ctx,
+	    TLS1_2_VERSION)) {
+		snprintf(err, cap, "listen.%s.tls: %s", proto,
+		    ssl_err(buf, sizeof(buf), "cannot make a TLS context"));
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, t->cert) != 1) {
+		snprintf(err, cap, "listen.%s.tls.cert %s: %s", proto, t->cert,
+		    ssl_err(buf, sizeof(buf), "not a PEM certificate"));
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, cap, "listen.%s.tls.key %s: %s", proto, t->key,
+		    ssl_err(buf, sizeof(buf), "not the certificate's key"));
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (t->ca != NULL && SSL_CTX_load_verify_locations(ctx, t->ca,
+	    NULL) != 1) {
+		snprintf(err, cap, "listen.%s.tls.ca %s: %s", proto, t->ca,
+		    ssl_err(buf, sizeof(buf), "not a PEM CA bundle"));
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (t->verify_peer)
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
+		    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	return ctx;
 }
 
 int
@@ -357,6 +498,11 @@ net_server_listen(struct net_server *s, const struct conf_listen *lc,
 		((struct sockaddr_in6 *)&ss)->sin6_port = htons(lc->port);
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		abort();
+	if (lc->tls.cert != NULL && (l->tls = tls_server_ctx(&lc->tls,
+	    ops->name, err, cap)) == NULL) {
+		free(l);
+		return -1;
+	}
 	l->srv = s;
 	l->ops = ops;
 	l->max_conns = lc->max_connections;
@@ -367,6 +513,7 @@ net_server_listen(struct net_server *s, const struct conf_listen *lc,
 		snprintf(err, cap, "cannot listen on %s port %u for %s: %s",
 		    lc->address, lc->port, ops->name,
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		SSL_CTX_free(l->tls);
 		free(l);
 		return -1;
 	}
@@ -379,8 +526,10 @@ net_server_listen(struct net_server *s, const struct conf_listen *lc,
 	    ((struct sockaddr_in6 *)&ss)->sin6_port);
 	snprintf(l->addr, sizeof(l->addr), "%s", lc->address);
 	s->ls[s->nls++] = l;
-	log_info("listening", "proto=%s addr=%s port=%u max_connections=%u",
-	    ops->name, l->addr, l->port, l->max_conns);
+	log_info("listening", "proto=%s addr=%s port=%u max_connections=%u "
+	    "tls=%s", ops->name, l->addr, l->port, l->max_conns,
+	    l->tls == NULL ? "off" : lc->tls.verify_peer ? "on,verify_peer" :
+	    "on");
 	return 0;
 }
 
