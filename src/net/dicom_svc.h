@@ -32,7 +32,7 @@ struct dicom_assoc {
 	char			 peer_name[65];	/* the configured peer */
 	uint32_t		 peer_max_pdu;	/* 0: no limit */
 	unsigned		 npctx;
-	struct dicom_pctx	 pctx[DICOM_MAX_PCTX];
+	struct dicom_pctx	*pctx;		/* npctx, allocated to fit */
 };
 
 struct dicom_conn;	/* net_dicom.c */

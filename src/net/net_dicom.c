@@ -241,6 +241,10 @@ policy(struct dicom_conn *dc)
 		ac->async_performed = 1;
 	}
 	dc->a.npctx = 0;
+	free(dc->a.pctx);
+	if ((dc->a.pctx = calloc(rq->n_pctx ? rq->n_pctx : 1,
+	    sizeof(*dc->a.pctx))) == NULL)
+		abort();
 	for (unsigned i = 0; i < rq->n_pctx; i++) {
 		const struct dul_pctx *pc = &rq->pctx[i];
 		struct dul_pctx *out;
@@ -593,6 +597,11 @@ dicom_open(struct net_conn *c)
 	dc->c = c;
 	net_conn_set_data(c, dc);
 	dul_sm_init(&dc->sm);
+	/* Hold at most one PDU of input: reading stops at the watermark
+	 * until the PDU in hand has been dealt with (back-pressure). */
+	bufferevent_setwatermark(net_conn_bev(c), EV_READ, 0, DUL_HEADER_LEN +
+	    (size_t)(cf(dc)->limits.max_pdu > DICOM_ASSOC_PDU_MAX ?
+	    cf(dc)->limits.max_pdu : DICOM_ASSOC_PDU_MAX));
 	step(dc, DUL_EVT5, NULL);	/* AE-5: start ARTIM, Sta2 */
 	return 0;
 }
@@ -620,6 +629,7 @@ dicom_free(struct net_conn *c)
 		n_assoc--;
 	if (dc->svc != NULL)
 		dicom_svc_free(dc->svc);
+	free(dc->a.pctx);
 	free(dc->ac);
 	free(dc);
 }
