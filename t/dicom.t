@@ -109,21 +109,6 @@ done
 is "$sent" "$(echo $files | wc -w)" "storescu sends $sent files in their own transfer syntaxes (11 kinds) to both"
 kill "$scp_pid" 2>/dev/null
 
-# dataset bytes of a Part 10 file: what follows the file meta group
-dsbytes() {
-	$PY - "$1" <<'EOF'
-import hashlib, struct, sys
-b = open(sys.argv[1], 'rb').read()
-i = 132
-while b[i:i + 2] == b'\x02\x00':
-    vr = b[i + 4:i + 6]
-    if vr in (b'OB', b'OW', b'OF', b'SQ', b'UT', b'UN'):
-        i += 12 + struct.unpack('<I', b[i + 8:i + 12])[0]
-    else:
-        i += 8 + struct.unpack('<H', b[i + 6:i + 8])[0]
-print(hashlib.sha256(b[i:]).hexdigest())
-EOF
-}
 digest() { "$VNAMIG_DUMP" -d "$1" | sed 's/^[^ ]* sha256=[0-9a-f]* //'; }
 same=0; bytes=0; n=0
 for f in $files; do
@@ -136,7 +121,7 @@ for f in $files; do
 	fi
 	[ "$(digest "$f")" = "$(digest "$g")" ] && same=$((same + 1))
 	ref=$(ls "$T_DIR/scp/"*".$iuid" 2>/dev/null | head -1)
-	if [ -n "$ref" ] && [ "$(dsbytes "$ref")" = "$(dsbytes "$g")" ]; then
+	if [ -n "$ref" ] && [ "$(dataset_sha "$ref")" = "$(dataset_sha "$g")" ]; then
 		bytes=$((bytes + 1))
 	else
 		diag "dataset bytes differ from storescp's: ${f##*/}"

@@ -133,3 +133,27 @@ stop_daemon() {
 	DAEMON_RC=$?
 	DAEMON_PID=
 }
+
+# dataset_sha FILE: the SHA-256 of a Part 10 file's dataset bytes, all that
+# follows its file meta group (byte-for-byte comparisons across tools),
+# padded to an even length with a zero byte (PS3.5 A.5, as sent).
+dataset_sha() {
+	/usr/bin/python3 - "$1" <<'EOF'
+import hashlib, struct, sys
+b = open(sys.argv[1], 'rb').read()
+i = 132
+while b[i:i + 2] == b'\x02\x00':
+    vr = b[i + 4:i + 6]
+    if vr in (b'OB', b'OW', b'OF', b'SQ', b'UT', b'UN'):
+        i += 12 + struct.unpack('<I', b[i + 8:i + 12])[0]
+    else:
+        i += 8 + struct.unpack('<H', b[i + 6:i + 8])[0]
+d = b[i:]
+print(hashlib.sha256(d + b'\0' * (len(d) & 1)).hexdigest())
+EOF
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
+free_port() {
+	/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}

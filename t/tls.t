@@ -103,6 +103,29 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT/api/h
 [ "$code" != 200 ]
 ok $? "plain HTTP on the HTTPS port gets no answer (code $code)"
 
+# The requestor side over TLS: vnamig-send with a peer's tls: settings.
+# send_conf NAME TLS-MAPPING: a vnamig-send config with one peer, vnamigd.
+send_conf() {
+	cat >"$T_DIR/$1.yaml" <<YAML
+node: { ae_title: SCU, data_dir: $T_DIR/svar }
+peers:
+  - { name: v, ae_title: VNAMIG, host: 127.0.0.1, port: $DICOM_PORT, role: target, tls: $2 }
+YAML
+}
+send_conf good "{ ca: $d/ca.crt, cert: $d/client.crt, key: $d/client.key }"
+send_conf nocert "{ ca: $d/ca.crt }"
+send_conf wrongca "{ ca: $d/other.crt, cert: $d/client.crt, key: $d/client.key }"
+SEND=$top_builddir/src/send/vnamig-send
+out=$($SEND -c "$T_DIR/good.yaml" v "$pyd/MR_small.dcm" 2>&1)
+ok $? "vnamig-send over TLS with its client certificate: C-STORE succeeds"
+out=$($SEND -c "$T_DIR/nocert.yaml" --echo v 2>&1)
+[ $? -ne 0 ]
+ok $? "vnamig-send without a client certificate is refused by verify_peer"
+out=$($SEND -c "$T_DIR/wrongca.yaml" --echo v 2>&1)
+[ $? -ne 0 ]
+ok $? "vnamig-send that cannot verify the server's certificate gives up"
+like "$out" "certificate verify failed|TLS handshake failed" "  saying the TLS handshake failed"
+
 kill -0 "$DAEMON_PID"
 ok $? "vnamigd is still running"
 stop_daemon

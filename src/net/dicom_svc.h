@@ -56,6 +56,58 @@ void dicom_abort(struct dicom_conn *dc, const char *why);
  * waited for them may complete). */
 void dicom_svc_done(struct dicom_conn *dc);
 
+/* ---- the requestor side (net_dicom.c), for SCUs ---- */
+
+struct conf;
+struct conf_peer;
+struct net_server;
+struct dimse_asm_event;
+
+/* A presentation context to propose: one abstract syntax and its
+ * transfer syntaxes in order of preference. */
+struct dicom_propose {
+	const char	*abstract;
+	const char	*ts[4];
+	unsigned	 nts;
+};
+
+/* What the user of an outbound association is told. */
+struct dicom_user {
+	/* Accepted: dicom_conn_assoc() says which contexts. */
+	void	(*established)(struct dicom_conn *dc, void *arg);
+	/* A message (or part of one) from the peer: a response. */
+	void	(*message)(struct dicom_conn *dc, void *arg,
+		    const struct dimse_asm_event *ev);
+	/* The end, once: released (ok 1), or rejected, aborted, the
+	 * connection lost (ok 0, why says which). */
+	void	(*ended)(struct dicom_conn *dc, void *arg, int ok,
+		    const char *why);
+};
+
+/*
+ * dicom_connect: ask peer for an association (our node.ae_title calling
+ * its ae_title) proposing the nprop contexts (IDs 1, 3, 5, ...), over
+ * TLS when tls (SSL_CTX *) is given. Returns the association on its way
+ * (the user hears of it through u), or NULL with err.
+ */
+struct dicom_conn *dicom_connect(struct net_server *s, const struct conf *conf,
+    const struct conf_peer *peer, const struct dicom_propose *prop,
+    unsigned nprop, void *tls, const struct dicom_user *u, void *arg,
+    char *err, size_t cap);
+/* dicom_release: A-RELEASE-RQ; the user hears "ended" when released. */
+void dicom_release(struct dicom_conn *dc);
+/* dicom_pctx_for: the accepted context for abstract syntax and transfer
+ * syntax ts (NULL: any), or NULL. */
+const struct dicom_pctx *dicom_pctx_for(const struct dicom_conn *dc,
+    const char *abstract, const char *ts);
+/* dicom_send_file_pdvs: the bytes [off, off + len) of the open file fd
+ * as the dataset of a message on context pcid, in PDVs of at most
+ * dicom_fragment_max(), queued as file segments (no copy where the
+ * kernel allows; the fd is not closed). An odd length gets a trailing
+ * zero byte (PS3.5 A.5: a deflated dataset's pad). 0, or -1. */
+int dicom_send_file_pdvs(struct dicom_conn *dc, uint8_t pcid, int fd,
+    uint64_t off, uint64_t len);
+
 /* ---- dicom_svc.c, for net_dicom.c ---- */
 
 /* dicom_svc_supports: whether an abstract syntax is served here. */

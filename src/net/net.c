@@ -60,10 +60,14 @@ struct net_conn {
 	char			 peer[80];
 	const char		*why;
 	int			 tls_up;	/* TLS handshake done */
+	int			 outbound;	/* net_server_connect */
+	int			 up;		/* outbound: connected */
+	int			 closed_told;	/* ops->closed called */
 };
 TAILQ_HEAD(conn_list, net_conn);
 
 #define NET_MAX_LISTENERS 8
+#define NET_MAX_OUT	  4	/* protocols with outbound connections */
 
 struct net_server {
 	struct event_base	*base;
@@ -71,6 +75,9 @@ struct net_server {
 	void			*app;
 	struct net_listener	*ls[NET_MAX_LISTENERS];
 	int			 nls;
+	struct net_listener	*outs[NET_MAX_OUT];	/* no socket: the
+						 * bookkeeping of outbound */
+	int			 nouts;
 	struct conn_list	 conns, graveyard;
 	unsigned		 nconns;
 	struct event		*reaper;
@@ -172,6 +179,8 @@ net_server_free_(struct net_server *s)
 		SSL_CTX_free(s->ls[i]->tls);
 		free(s->ls[i]);
 	}
+	for (int i = 0; i < s->nouts; i++)
+		free(s->outs[i]);
 	event_free(s->reaper);
 	free(s);
 }
@@ -183,7 +192,12 @@ net_conn_close(struct net_conn *c, const char *why, int flush)
 
 	if (c->state == CONN_DEAD)
 		return;
-	if (flush && c->state == CONN_OPEN && c->bev != NULL) {
+	if (!c->closed_told && c->l->ops->closed != NULL) {
+		c->closed_told = 1;
+		c->l->ops->closed(c, why);
+	}
+	if (flush && c->state == CONN_OPEN && c->bev != NULL && (c->up ||
+	    !c->outbound)) {
 		struct timeval tv = { NET_LINGER_MS / 1000,
 		    (NET_LINGER_MS % 1000) * 1000 };
 
@@ -303,8 +317,30 @@ on_event(struct bufferevent *bev, short what, void *arg)
 	struct net_conn *c = arg;
 	const char *why = "closed by peer";
 
-	if (what & BEV_EVENT_CONNECTED) {	/* TLS handshake done */
-		tls_established(c);
+	if (what & BEV_EVENT_CONNECTED) {	/* TCP up, or TLS done */
+		if (c->outbound) {
+			int one = 1;
+
+			setsockopt(bufferevent_getfd(bev), IPPROTO_TCP,
+			    TCP_NODELAY, &one, sizeof(one));
+		}
+		if (c->l->tls != NULL || bufferevent_openssl_get_ssl(bev))
+			tls_established(c);
+		if (c->outbound && !c->up) {
+			c->up = 1;
+			if (c->l->ops->connected != NULL)
+				c->l->ops->connected(c);
+		}
+		return;
+	}
+	if (c->outbound && !c->up) {
+		why = what & BEV_EVENT_TIMEOUT ? "connect timed out" :
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
+		if (bufferevent_openssl_get_ssl(bev) != NULL) {
+			tls_failed(c, bev, what);
+			why = "TLS handshake failed";
+		}
+		net_conn_close(c, why, 0);
 		return;
 	}
 	if (c->l->tls != NULL && !c->tls_up && (what & (BEV_EVENT_ERROR |
@@ -556,6 +592,91 @@ net_server_address(const struct net_server *s, const char *proto)
 	struct net_listener *l = find_listener(s, proto);
 
 	return l ? l->addr : NULL;
+}
+
+static struct net_listener *
+out_listener(struct net_server *s, const struct net_proto_ops *ops)
+{
+	struct net_listener *l;
+
+	for (int i = 0; i < s->nouts; i++)
+		if (s->outs[i]->ops == ops)
+			return s->outs[i];
+	if (s->nouts == NET_MAX_OUT || (l = calloc(1, sizeof(*l))) == NULL)
+		abort();
+	l->srv = s;
+	l->ops = ops;
+	l->max_conns = UINT32_MAX;
+	snprintf(l->addr, sizeof(l->addr), "outbound");
+	s->outs[s->nouts++] = l;
+	return l;
+}
+
+struct net_conn *
+net_server_connect(struct net_server *s, const struct net_proto_ops *ops,
+    const char *host, uint16_t port, void *tls, void *data,
+    uint64_t timeout_ms, char *err, size_t cap)
+{
+	struct sockaddr_storage ss;
+	int sslen = sizeof(ss);
+	struct net_conn *c;
+	SSL *ssl = NULL;
+
+	memset(&ss, 0, sizeof(ss));
+	if (evutil_parse_sockaddr_port(host, (struct sockaddr *)&ss,
+	    &sslen) < 0) {
+		snprintf(err, cap, "host \"%s\" is not an IPv4 or IPv6 "
+		    "address (names are not looked up)", host);
+		return NULL;
+	}
+	if (ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&ss)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		abort();
+	c->srv = s;
+	c->l = out_listener(s, ops);
+	c->id = s->next_id++;
+	c->outbound = 1;
+	c->data = data;
+	fmt_addr((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
+	if (tls != NULL) {
+		if ((ssl = SSL_new(tls)) == NULL) {
+			snprintf(err, cap, "cannot make a TLS session");
+			free(c);
+			return NULL;
+		}
+		SSL_set_tlsext_host_name(ssl, host);
+		c->bev = bufferevent_openssl_socket_new(s->base, -1, ssl,
+		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+		if (c->bev != NULL)
+			bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	} else
+		c->bev = bufferevent_socket_new(s->base, -1,
+		    BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		snprintf(err, cap, "cannot make a connection");
+		free(c);
+		return NULL;
+	}
+	TAILQ_INSERT_TAIL(&s->conns, c, entry);
+	s->nconns++;
+	c->l->nconns++;
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	if (timeout_ms > 0)
+		net_conn_set_timeout(c, timeout_ms);
+	log_debug("conn-connect", "proto=%s conn=%llu peer=%s tls=%s",
+	    ops->name, (unsigned long long)c->id, c->peer, tls ? "on" :
+	    "off");
+	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&ss,
+	    sslen) < 0) {
+		/* reported through on_event, or here at once */
+		net_conn_close(c, evutil_socket_error_to_string(
+		    EVUTIL_SOCKET_ERROR()), 0);
+	}
+	return c;
 }
 
 void

@@ -31,6 +31,12 @@ struct net_proto_ops {
 	void	(*drain)(struct net_conn *c);
 	/* Free protocol state; called from the reaper only. */
 	void	(*free)(struct net_conn *c);
+	/* Outbound connections (net_server_connect): the transport is up
+	 * (TLS handshake done too). */
+	void	(*connected)(struct net_conn *c);
+	/* The connection is going away (why says so); called once, from
+	 * net_conn_close, for either direction. */
+	void	(*closed)(struct net_conn *c, const char *why);
 };
 
 /* The connection set of one daemon. Holds the config pointer it is given
@@ -54,6 +60,18 @@ int net_server_listen(struct net_server *s, const struct conf_listen *lc,
 /* Port actually bound by the listener for proto (0 if none). */
 uint16_t net_server_port(const struct net_server *s, const char *proto);
 const char *net_server_address(const struct net_server *s, const char *proto);
+
+/*
+ * net_server_connect: open an outbound connection for ops to host (an
+ * IPv4 or IPv6 address: no name lookups on the reactor) and port, with
+ * TLS when tls (an SSL_CTX *) is given; data is set before any callback.
+ * ops->connected runs when it is up; a failure closes it (ops->closed
+ * says why). Returns the connection, or NULL with err when it cannot
+ * even be tried. timeout_ms bounds the connect (0: none).
+ */
+struct net_conn *net_server_connect(struct net_server *s,
+    const struct net_proto_ops *ops, const char *host, uint16_t port,
+    void *tls, void *data, uint64_t timeout_ms, char *err, size_t cap);
 
 /* Stop accepting; ask every connection to finish (ops->drain). */
 void net_server_drain(struct net_server *s);

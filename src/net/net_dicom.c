@@ -2,7 +2,7 @@
  * net_dicom.c — the DICOM Upper Layer on the reactor, acceptor side: PDUs
  * framed from the connection's input (dul_pdu.h), the PS3.8 state machine
  * (dul_sm.h) driven by them, its effects carried out here (send, ARTIM,
- * close), the association negotiated by our acceptor policy, and the
+ * indication, close, in that order), the association negotiated by our acceptor policy, and the
  * PDVs of each P-DATA-TF handed to the DIMSE services (dicom_svc.h).
  *
  * Acceptor policy (each refusal is an A-ASSOCIATE-RJ with the PS3.8
@@ -38,6 +38,7 @@
 #include <event2/bufferevent.h>
 
 #include "conf/conf.h"
+#include "dimse/dimse_msg.h"
 #include "dimse/ds_ts.h"
 #include "dimse/ds_uid.h"
 #include "dul/dul_pdu.h"
@@ -66,6 +67,15 @@ struct dicom_conn {
 	struct dul_rj		 rj;
 	uint8_t			 *ac;		/* encoded A-ASSOCIATE-AC */
 	size_t			 ac_len;
+	/* requestor */
+	const struct dicom_user	*user;
+	void			*uarg;
+	int			 ended;		/* user told */
+	uint8_t			*rq;		/* encoded A-ASSOCIATE-RQ */
+	size_t			 rq_len;
+	struct dimse_asm	*as;		/* responses */
+	struct dicom_propose	 prop[DICOM_MAX_PCTX];
+	unsigned		 nprop;
 };
 
 static void step(struct dicom_conn *dc, enum dul_event ev,
@@ -305,9 +315,50 @@ policy(struct dicom_conn *dc)
 /* ---------------------------------------------------------------------- */
 /* The state machine's effects. */
 
+/* end_user: tell the requestor's user, once. */
+static void
+end_user(struct dicom_conn *dc, int ok, const char *why)
+{
+	if (dc->user == NULL || dc->ended)
+		return;
+	dc->ended = 1;
+	dc->user->ended(dc, dc->uarg, ok, why);
+}
+
 static void
 indicate(struct dicom_conn *dc, const struct dul_step *st)
 {
+	static char why[160];
+
+	if (dc->user != NULL) {
+		switch (st->indicate) {
+		case DUL_IND_ASSOC_AC:
+			dc->as = dimse_asm_new(0);
+			dc->user->established(dc, dc->uarg);
+			return;
+		case DUL_IND_ASSOC_RJ:
+			snprintf(why, sizeof(why), "association rejected "
+			    "%u/%u/%u (%s)", dc->rj.result, dc->rj.source,
+			    dc->rj.reason, dul_rj_reason_name(dc->rj.source,
+			    dc->rj.reason));
+			end_user(dc, 0, why);
+			return;
+		case DUL_IND_RELEASE_RP:
+			end_user(dc, 1, "released");
+			return;
+		case DUL_IND_RELEASE_RQ:	/* the acceptor releases */
+			step(dc, DUL_EVT14, NULL);
+			end_user(dc, 1, "released by the peer");
+			return;
+		case DUL_IND_ABORT:
+		case DUL_IND_P_ABORT:
+			end_user(dc, 0, st->indicate == DUL_IND_ABORT ?
+			    "aborted by the peer" : "aborted (A-P-ABORT)");
+			return;
+		default:
+			return;
+		}
+	}
 	switch (st->indicate) {
 	case DUL_IND_ASSOC_RQ:
 		if (policy(dc)) {
@@ -353,6 +404,9 @@ perform_send(struct dicom_conn *dc, const struct dul_step *st)
 	uint8_t b[DUL_SHORT_PDU_LEN];
 
 	switch (st->send) {
+	case DUL_SEND_ASSOC_RQ:
+		send_bytes(dc, dc->rq, dc->rq_len);
+		break;
 	case DUL_SEND_ASSOC_AC:
 		send_bytes(dc, dc->ac, dc->ac_len);
 		free(dc->ac);
@@ -377,7 +431,7 @@ perform_send(struct dicom_conn *dc, const struct dul_step *st)
 		send_bytes(dc, b, dul_encode_abort(b, st->abort_source,
 		    st->abort_reason));
 		break;
-	default:	/* RQ and P-DATA: sent by their requester */
+	default:	/* P-DATA: sent by dicom_send_pdv */
 		break;
 	}
 }
@@ -406,9 +460,9 @@ step(struct dicom_conn *dc, enum dul_event ev, const struct dul_evt_info *in)
 		if (dc->svc != NULL)
 			dicom_svc_closing(dc->svc);
 	}
+	indicate(dc, &st);
 	if (st.close)
 		net_conn_close(dc->c, dul_act_name(st.act), 1);
-	indicate(dc, &st);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -455,10 +509,69 @@ pdata(struct dicom_conn *dc, const uint8_t *pdu, size_t n)
 	if (dc->sm.state != DUL_STA6 && dc->sm.state != DUL_STA7)
 		return;
 	dul_pdata_begin(&it, pdu, n, &e);
+	if (dc->user != NULL) {
+		struct dimse_asm_event ev;
+
+		while (dul_pdata_next(&it, &v, &e) == 1 && !dc->ended)
+			switch (dimse_asm_feed_pdv(dc->as, &v, &ev)) {
+			case DIMSE_ASM_ERROR:
+				dicom_abort(dc, dimse_asm_error(dc->as)->msg);
+				end_user(dc, 0, dimse_asm_error(dc->as)->msg);
+				return;
+			case DIMSE_ASM_MORE:
+				break;
+			default:
+				dc->user->message(dc, dc->uarg, &ev);
+				break;
+			}
+		return;
+	}
 	while (dul_pdata_next(&it, &v, &e) == 1 && dc->svc != NULL &&
 	    (dc->sm.state == DUL_STA6 || dc->sm.state == DUL_STA7))
 		if (dicom_svc_pdv(dc->svc, &v) < 0)
 			return;
+}
+
+/* took_ac: an A-ASSOCIATE-AC to our RQ: keep what was accepted. 0, or
+ * -1 when it is invalid (the association is aborted). */
+static int
+took_ac(struct dicom_conn *dc, const uint8_t *p, size_t n)
+{
+	const struct dul_assoc *ac = &scratch_ac;
+	struct dul_error e;
+	unsigned k = 0;
+
+	if (dul_decode_assoc(p, n, &scratch_ac, &e) < 0) {
+		invalid(dc, &e);
+		return -1;
+	}
+	dc->a.peer_max_pdu = ac->max_length;
+	free(dc->a.pctx);
+	if ((dc->a.pctx = calloc(ac->n_pctx ? ac->n_pctx : 1,
+	    sizeof(*dc->a.pctx))) == NULL)
+		abort();
+	dc->a.npctx = 0;
+	for (unsigned i = 0; i < ac->n_pctx; i++) {
+		const struct dul_pctx *pc = &ac->pctx[i];
+		unsigned idx = (unsigned)(pc->id - 1) / 2;
+		struct dicom_pctx *np;
+
+		if (pc->result != DUL_PCTX_ACCEPTANCE || pc->id % 2 == 0 ||
+		    idx >= dc->nprop || pc->ts_count != 1)
+			continue;
+		np = &dc->a.pctx[dc->a.npctx++];
+		np->id = pc->id;
+		copy(np->abstract, sizeof(np->abstract),
+		    dc->prop[idx].abstract);
+		copy(np->ts_uid, sizeof(np->ts_uid), dul_pctx_ts(ac, pc, 0));
+		np->ts = ds_ts_lookup(np->ts_uid);
+		k++;
+	}
+	log_info("assoc-established", "conn=%llu peer=%s called=%s "
+	    "proposed=%u accepted=%u peer_max_pdu=%u impl=\"%s %s\"",
+	    cid(dc), net_conn_peer(dc->c), dc->a.called, dc->nprop, k,
+	    ac->max_length, ac->impl_class, ac->impl_version);
+	return 0;
 }
 
 /* unexpected: log a PDU the state machine will answer with an A-ABORT
@@ -509,9 +622,21 @@ pdu(struct dicom_conn *dc, const uint8_t *p, size_t n)
 		step(dc, DUL_EVT6, &in);
 		return;
 	case DUL_ASSOCIATE_AC:
+		if (dc->sm.state == DUL_STA5 && took_ac(dc, p, n) < 0)
+			return;
 		step(dc, DUL_EVT3, NULL);
 		return;
 	case DUL_ASSOCIATE_RJ:
+		if (dul_decode_rj(p, n, &dc->rj, &e) < 0) {
+			invalid(dc, &e);
+			return;
+		}
+		if (dc->sm.state == DUL_STA5)
+			log_warn("assoc-rejected-by-peer", "conn=%llu peer=%s "
+			    "called=%s rj=%u/%u/%u (%s)", cid(dc),
+			    net_conn_peer(dc->c), dc->a.called, dc->rj.result,
+			    dc->rj.source, dc->rj.reason, dul_rj_reason_name(
+			    dc->rj.source, dc->rj.reason));
 		step(dc, DUL_EVT4, NULL);
 		return;
 	case DUL_P_DATA_TF:
@@ -631,7 +756,169 @@ dicom_free(struct net_conn *c)
 		dicom_svc_free(dc->svc);
 	free(dc->a.pctx);
 	free(dc->ac);
+	free(dc->rq);
+	dimse_asm_free(dc->as);
 	free(dc);
+}
+
+static void
+dicom_connected(struct net_conn *c)
+{
+	struct dicom_conn *dc = net_conn_data(c);
+
+	step(dc, DUL_EVT2, NULL);	/* AE-2: send the A-ASSOCIATE-RQ */
+	net_conn_set_timeout(c, cf(dc)->limits.dimse_ms);
+}
+
+static void
+dicom_closed(struct net_conn *c, const char *why)
+{
+	struct dicom_conn *dc = net_conn_data(c);
+
+	if (dc != NULL && dc->user != NULL && !dc->ended) {
+		dul_sm_init(&dc->sm);	/* Evt17: nothing more to do */
+		end_user(dc, 0, why ? why : "connection closed");
+	}
+}
+
+struct dicom_conn *
+dicom_connect(struct net_server *s, const struct conf *conf,
+    const struct conf_peer *peer, const struct dicom_propose *prop,
+    unsigned nprop, void *tls, const struct dicom_user *u, void *arg,
+    char *err, size_t cap)
+{
+	struct dul_assoc *rq = &scratch_rq;
+	struct dicom_conn *dc;
+	struct dul_step st;
+	size_t n;
+
+	if (nprop == 0 || nprop > DICOM_MAX_PCTX) {
+		snprintf(err, cap, "%u presentation contexts to propose "
+		    "(1-%d)", nprop, DICOM_MAX_PCTX);
+		return NULL;
+	}
+	dul_assoc_init(rq, DUL_ASSOCIATE_RQ);
+	copy(rq->called_ae, sizeof(rq->called_ae), peer->ae_title);
+	copy(rq->calling_ae, sizeof(rq->calling_ae), conf->node.ae_title);
+	copy(rq->app_context, sizeof(rq->app_context),
+	    DUL_APP_CONTEXT_DICOM);
+	rq->max_length = conf->limits.max_pdu;
+	copy(rq->impl_class, sizeof(rq->impl_class),
+	    DICOM_IMPLEMENTATION_CLASS_UID);
+	copy(rq->impl_version, sizeof(rq->impl_version),
+	    DICOM_IMPLEMENTATION_VERSION);
+	for (unsigned i = 0; i < nprop; i++) {
+		struct dul_pctx *pc = dul_assoc_add_pctx(rq,
+		    (uint8_t)(2 * i + 1), 0, prop[i].abstract);
+
+		for (unsigned k = 0; pc != NULL && k < prop[i].nts; k++)
+			if (dul_assoc_add_ts(rq, pc, prop[i].ts[k]) < 0)
+				pc = NULL;
+		if (pc == NULL) {
+			snprintf(err, cap, "cannot propose context %u (%s)",
+			    i, prop[i].abstract);
+			return NULL;
+		}
+	}
+	if ((dc = calloc(1, sizeof(*dc))) == NULL)
+		abort();
+	n = dul_encode_assoc(rq, NULL, 0, NULL);
+	if (n == 0 || (dc->rq = malloc(n)) == NULL ||
+	    dul_encode_assoc(rq, dc->rq, n, NULL) != n) {
+		snprintf(err, cap, "cannot encode the A-ASSOCIATE-RQ");
+		free(dc->rq);
+		free(dc);
+		return NULL;
+	}
+	dc->rq_len = n;
+	dc->user = u;
+	dc->uarg = arg;
+	memcpy(dc->prop, prop, nprop * sizeof(*prop));
+	dc->nprop = nprop;
+	copy(dc->a.called, sizeof(dc->a.called), peer->ae_title);
+	copy(dc->a.calling, sizeof(dc->a.calling), conf->node.ae_title);
+	copy(dc->a.peer_name, sizeof(dc->a.peer_name), peer->name);
+	dul_sm_init(&dc->sm);
+	dul_sm_step(&dc->sm, DUL_EVT1, NULL, &st);	/* AE-1: connect */
+	dc->c = net_server_connect(s, &net_dicom_ops, peer->host, peer->port,
+	    tls, dc, conf->limits.network_ms, err, cap);
+	if (dc->c == NULL) {
+		free(dc->rq);
+		free(dc);
+		return NULL;
+	}
+	bufferevent_setwatermark(net_conn_bev(dc->c), EV_READ, 0,
+	    DUL_HEADER_LEN + (size_t)(conf->limits.max_pdu >
+	    DICOM_ASSOC_PDU_MAX ? conf->limits.max_pdu : DICOM_ASSOC_PDU_MAX));
+	return dc;
+}
+
+void
+dicom_release(struct dicom_conn *dc)
+{
+	if (dc->sm.state == DUL_STA6)
+		step(dc, DUL_EVT11, NULL);
+}
+
+const struct dicom_pctx *
+dicom_pctx_for(const struct dicom_conn *dc, const char *abstract,
+    const char *ts)
+{
+	for (unsigned i = 0; i < dc->a.npctx; i++)
+		if (strcmp(dc->a.pctx[i].abstract, abstract) == 0 &&
+		    (ts == NULL || strcmp(dc->a.pctx[i].ts_uid, ts) == 0))
+			return &dc->a.pctx[i];
+	return NULL;
+}
+
+int
+dicom_send_file_pdvs(struct dicom_conn *dc, uint8_t pcid, int fd,
+    uint64_t off, uint64_t len)
+{
+	struct evbuffer *out = bufferevent_get_output(net_conn_bev(dc->c));
+	struct evbuffer_file_segment *seg;
+	uint32_t max = dicom_fragment_max(dc);
+	uint64_t done = 0;
+	struct dul_step st;
+
+	if (dc->sm.state != DUL_STA6)
+		return -1;
+	seg = evbuffer_file_segment_new(fd, (ev_off_t)off, (ev_off_t)len, 0);
+	if (seg == NULL)
+		return -1;
+	do {
+		uint32_t n = len - done > max ? max : (uint32_t)(len - done);
+		int last = done + n == len;
+		/* A dataset is an even number of bytes (PS3.5 7.1.1); a
+		 * deflated one of odd length gets its trailing zero byte
+		 * (PS3.5 A.5) here, which receivers such as DCMTK need. */
+		int pad = last && (len & 1);
+		uint8_t h[DUL_PDATA_HEADER_LEN];
+
+		if (max - n < (uint32_t)pad) {	/* no room: pad alone */
+			pad = 0;
+			last = 0;
+		}
+		dul_encode_pdata_header(h, pcid, 0, last, n + (uint32_t)pad);
+		dul_sm_step(&dc->sm, DUL_EVT9, NULL, &st);	/* DT-1 */
+		evbuffer_add(out, h, sizeof(h));
+		if (n > 0 && evbuffer_add_file_segment(out, seg,
+		    (ev_off_t)done, (ev_off_t)n) < 0) {
+			evbuffer_file_segment_free(seg);
+			return -1;
+		}
+		if (pad)
+			evbuffer_add(out, "", 1);
+		done += n;
+		if (done == len && !last) {	/* the pad byte's own PDV */
+			dul_encode_pdata_header(h, pcid, 0, 1, 1);
+			dul_sm_step(&dc->sm, DUL_EVT9, NULL, &st);
+			evbuffer_add(out, h, sizeof(h));
+			evbuffer_add(out, "", 1);
+		}
+	} while (done < len);
+	evbuffer_file_segment_free(seg);	/* the buffer holds its refs */
+	return 0;
 }
 
 const struct net_proto_ops net_dicom_ops = {
@@ -640,4 +927,6 @@ const struct net_proto_ops net_dicom_ops = {
 	.read = dicom_read,
 	.drain = dicom_drain,
 	.free = dicom_free,
+	.connected = dicom_connected,
+	.closed = dicom_closed,
 };

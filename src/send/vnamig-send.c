@@ -1,0 +1,461 @@
+/*
+ * vnamig-send — C-STORE DICOM files (or C-ECHO) to a peer from the
+ * configuration, with vnamigd's own Upper Layer and DIMSE code on one
+ * libevent loop: the tool to check a target before a migration, and the
+ * test bed of the requestor side. Each file's dataset goes out as it is
+ * stored (its own transfer syntax; no transcoding), queued as file
+ * segments so the kernel sends it without a copy where it can.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "conf/conf.h"
+#include "dimse/dimse_cmd.h"
+#include "dimse/dimse_msg.h"
+#include "dimse/ds_parse.h"
+#include "src/net/dicom_svc.h"
+#include "src/net/net.h"
+#include "src/util/log.h"
+
+struct item {
+	const char	*path;
+	char		 meta_instance[65];	/* (0002,0003) */
+	char		 sop_class[65];
+	char		 sop_instance[65];
+	char		 ts[65];
+	uint64_t	 off, size;	/* the dataset's bytes in the file */
+	int		 prop;		/* index into the proposal */
+	uint16_t	 status;
+	int		 done;
+	char		 why[200];
+};
+
+struct send {
+	struct event_base	*base;
+	struct net_server	*net;
+	struct conf		*conf;
+	struct item		*items;
+	int			 n, next, fd;
+	int			 echo, quiet, tty;
+	uint16_t		 msgid;
+	uint64_t		 bytes, total;
+	int			 failed, ended_ok;
+	struct dicom_conn	*dc;
+	struct timespec		 t0;
+};
+
+static int
+on_meta(void *arg, const struct ds_meta *m)
+{
+	struct item *it = arg;
+
+	snprintf(it->meta_instance, sizeof(it->meta_instance), "%s",
+	    m->sop_instance);
+	snprintf(it->ts, sizeof(it->ts), "%s", m->ts_uid);
+	it->off = m->dataset_offset;
+	return 0;
+}
+
+/* The SOP Class and Instance UID are the dataset's (0008,0016) and
+ * (0008,0018), as a receiver checks them, not the file meta's copies. */
+static int
+on_element(void *arg, const struct ds_elem *e, const uint8_t *v, size_t n)
+{
+	struct item *it = arg;
+	char *dst;
+
+	if (e->meta || e->depth != 0)
+		return 0;
+	if (e->tag > DS_TAG(0x0008, 0x0018))
+		return 1;	/* past them: stop */
+	if (e->tag != DS_TAG(0x0008, 0x0016) &&
+	    e->tag != DS_TAG(0x0008, 0x0018))
+		return 0;
+	dst = e->tag == DS_TAG(0x0008, 0x0016) ? it->sop_class :
+	    it->sop_instance;
+	while (n > 0 && (v[n - 1] == '\0' || v[n - 1] == ' '))
+		n--;
+	if (n > 64)
+		n = 64;
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+	return it->sop_class[0] && it->sop_instance[0];	/* both: stop */
+}
+
+/* read_meta: the Part 10 header of it->path. 0, or -1 with a message. */
+static int
+read_meta(struct item *it)
+{
+	static const struct ds_callbacks cb = { .meta = on_meta,
+	    .element = on_element };
+	struct ds_parser *p = ds_parser_new_file(NULL, &cb, it);
+	uint8_t buf[65536];
+	struct stat st;
+	ssize_t r;
+	int fd = open(it->path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		fprintf(stderr, "vnamig-send: %s: %s\n", it->path,
+		    strerror(errno));
+		ds_parser_free(p);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	while ((r = read(fd, buf, sizeof(buf))) > 0)
+		if (ds_parse_feed(p, buf, (size_t)r) == DS_ERROR)
+			break;	/* also when on_element stopped it */
+	close(fd);
+	ds_parser_free(p);
+	if (it->sop_class[0] == '\0' || it->sop_instance[0] == '\0' ||
+	    it->ts[0] == '\0') {
+		fprintf(stderr, "vnamig-send: %s: no SOP Class and Instance "
+		    "UID (0008,0016)/(0008,0018) after a file meta group: not "
+		    "a Part 10 file this tool can send\n", it->path);
+		return -1;
+	}
+	if (it->meta_instance[0] != '\0' && strcmp(it->meta_instance,
+	    it->sop_instance) != 0)
+		fprintf(stderr, "vnamig-send: %s: warning: the file meta's "
+		    "instance UID %s is not the dataset's %s; sent as the "
+		    "dataset's\n", it->path, it->meta_instance,
+		    it->sop_instance);
+	it->size = (uint64_t)st.st_size - it->off;
+	return 0;
+}
+
+static void
+progress(struct send *s)
+{
+	struct timespec t;
+	double dt;
+
+	if (!s->tty || s->quiet)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	dt = (double)(t.tv_sec - s->t0.tv_sec) + (double)(t.tv_nsec -
+	    s->t0.tv_nsec) / 1e9;
+	fprintf(stderr, "\r[%-30.*s] %d/%d files, %.1f MiB, %.1f MiB/s ",
+	    s->n ? 30 * s->next / s->n : 30,
+	    "##############################", s->next, s->n,
+	    (double)s->bytes / 1048576, dt > 0 ? (double)s->bytes / 1048576 /
+	    dt : 0.0);
+}
+
+static void
+send_next(struct send *s)
+{
+	struct dimse_cmd rq;
+	const struct dicom_pctx *pc;
+	struct item *it;
+	uint8_t buf[1024];
+	size_t len;
+
+	if (s->echo) {
+		dimse_echo_rq(++s->msgid, &rq);
+		pc = dicom_pctx_for(s->dc, DIMSE_VERIFICATION_CLASS, NULL);
+		if (pc == NULL) {
+			fprintf(stderr, "vnamig-send: the peer did not accept "
+			    "Verification\n");
+			s->failed++;
+			dicom_release(s->dc);
+			return;
+		}
+		len = dimse_cmd_encode(&rq, buf, sizeof(buf));
+		dicom_send_pdv(s->dc, pc->id, 1, 1, buf, (uint32_t)len);
+		return;
+	}
+	while (s->next < s->n) {
+		it = &s->items[s->next];
+		if (it->done) {		/* its meta could not be read */
+			s->next++;
+			continue;
+		}
+		pc = dicom_pctx_for(s->dc, it->sop_class, it->ts);
+		if (pc == NULL) {
+			it->done = 1;
+			snprintf(it->why, sizeof(it->why), "the peer accepted "
+			    "no context for %s in %s", it->sop_class, it->ts);
+			s->failed++;
+			fprintf(stderr, "vnamig-send: %s: %s\n", it->path,
+			    it->why);
+			s->next++;
+			continue;
+		}
+		if ((s->fd = open(it->path, O_RDONLY | O_CLOEXEC)) < 0 ||
+		    dimse_store_rq(++s->msgid, it->sop_class, it->sop_instance,
+		    DIMSE_PRIORITY_MEDIUM, &rq) < 0 ||
+		    (len = dimse_cmd_encode(&rq, buf, sizeof(buf))) == 0 ||
+		    len > sizeof(buf) || dicom_send_pdv(s->dc, pc->id, 1, 1,
+		    buf, (uint32_t)len) < 0 || dicom_send_file_pdvs(s->dc,
+		    pc->id, s->fd, it->off, it->size) < 0) {
+			fprintf(stderr, "vnamig-send: %s: cannot send: %s\n",
+			    it->path, errno ? strerror(errno) : "association "
+			    "not ready");
+			s->failed++;
+			if (s->fd >= 0)
+				close(s->fd);
+			s->fd = -1;
+			dicom_abort(s->dc, "cannot send");
+			return;
+		}
+		return;		/* wait for its response */
+	}
+	dicom_release(s->dc);
+}
+
+static void
+on_established(struct dicom_conn *dc, void *arg)
+{
+	struct send *s = arg;
+
+	s->dc = dc;
+	clock_gettime(CLOCK_MONOTONIC, &s->t0);
+	send_next(s);
+}
+
+static void
+on_message(struct dicom_conn *dc, void *arg, const struct dimse_asm_event *ev)
+{
+	struct send *s = arg;
+	const struct dimse_cmd *c = ev->cmd;
+	struct item *it;
+	enum dimse_status_class cl;
+
+	(void)dc;
+	if (ev->has_dataset || c->msgid_rsp != s->msgid)
+		return;		/* not the response we wait for */
+	cl = dimse_status_class(c->status);
+	if (s->echo) {
+		if (!s->quiet)
+			printf("C-ECHO: 0x%04x (%s)\n", c->status,
+			    dimse_status_name(c->status));
+		if (cl != DIMSE_CLASS_SUCCESS)
+			s->failed++;
+		dicom_release(s->dc);
+		return;
+	}
+	if (c->command != DIMSE_C_STORE_RSP || s->next >= s->n)
+		return;
+	it = &s->items[s->next];
+	it->status = c->status;
+	it->done = 1;
+	close(s->fd);
+	s->fd = -1;
+	s->bytes += it->size;
+	if (cl != DIMSE_CLASS_SUCCESS && cl != DIMSE_CLASS_WARNING)
+		s->failed++;
+	if (!s->quiet && (!s->tty || cl != DIMSE_CLASS_SUCCESS))
+		printf("%s%s: 0x%04x (%s)%s%s\n", s->tty ? "\r" : "", it->path,
+		    c->status, dimse_status_name(c->status),
+		    (c->present & DIMSE_F_ERROR_COMMENT) ? ": " : "",
+		    (c->present & DIMSE_F_ERROR_COMMENT) ? c->error_comment :
+		    "");
+	s->next++;
+	progress(s);
+	send_next(s);
+}
+
+static void
+on_ended(struct dicom_conn *dc, void *arg, int ok, const char *why)
+{
+	struct send *s = arg;
+
+	(void)dc;
+	s->ended_ok = ok;
+	if (!ok) {
+		fprintf(stderr, "%svnamig-send: association ended: %s\n",
+		    s->tty ? "\n" : "", why);
+		s->failed++;
+	}
+	event_base_loopexit(s->base, NULL);
+}
+
+static const struct dicom_user send_user = {
+	.established = on_established,
+	.message = on_message,
+	.ended = on_ended,
+};
+
+/* client_tls: the peer's tls: settings as a client context. */
+static SSL_CTX *
+client_tls(const struct conf_peer *p)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (ctx == NULL || !SSL_CTX_set_min_proto_version(ctx,
+	    TLS1_2_VERSION))
+		goto fail;
+	if (p->tls.ca != NULL ? SSL_CTX_load_verify_locations(ctx, p->tls.ca,
+	    NULL) != 1 : SSL_CTX_set_default_verify_paths(ctx) != 1)
+		goto fail;
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	if (p->tls.cert != NULL && (SSL_CTX_use_certificate_chain_file(ctx,
+	    p->tls.cert) != 1 || SSL_CTX_use_PrivateKey_file(ctx, p->tls.key,
+	    SSL_FILETYPE_PEM) != 1))
+		goto fail;
+	return ctx;
+fail:
+	fprintf(stderr, "vnamig-send: peer %s tls: %s\n", p->name,
+	    ERR_error_string(ERR_get_error(), NULL));
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+static void
+usage(FILE *f)
+{
+	fputs("NAME\n"
+"    vnamig-send - send DICOM files to a peer (C-STORE), or C-ECHO it\n"
+"\n"
+"SYNOPSIS\n"
+"    vnamig-send [-c FILE] [-q] PEER FILE...\n"
+"    vnamig-send [-c FILE] --echo PEER\n"
+"\n"
+"DESCRIPTION\n"
+"    Opens one association from node.ae_title to the peer named PEER in\n"
+"    the configuration (its AE title, host and port, and its tls:\n"
+"    settings) and sends each FILE, a Part 10 file, with C-STORE, one\n"
+"    after the other. Each file's dataset is sent as stored, in its own\n"
+"    transfer syntax: one presentation context is proposed per SOP\n"
+"    class and transfer syntax, and a file whose context the peer does\n"
+"    not accept is reported and skipped. One line per file that did not\n"
+"    succeed (every file when not on a terminal): PATH: 0xSSSS\n"
+"    (meaning), with the peer's error comment. On a terminal a progress\n"
+"    bar is shown on stderr.\n"
+"\n"
+"OPTIONS\n"
+"    -c, --config FILE\n"
+"        the configuration (default /usr/local/etc/vnamigd.yaml)\n"
+"    --echo\n"
+"        C-ECHO the peer instead of sending files\n"
+"    -q, --quiet\n"
+"        print nothing but errors\n"
+"    -h, --help\n"
+"        this page\n"
+"\n"
+"EXIT STATUS\n"
+"    0 when every file was stored (success or warning status) and the\n"
+"    association released; 1 when any was not; 2 on bad usage or an\n"
+"    unusable configuration.\n", f);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "echo", no_argument, NULL, 'e' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cpath = SYSCONFDIR "/vnamigd.yaml";
+	struct dicom_propose prop[DICOM_MAX_PCTX];
+	struct send s = { .fd = -1 };
+	const struct conf_peer *peer = NULL;
+	SSL_CTX *tls = NULL;
+	unsigned nprop = 0;
+	char *errs = NULL, err[256];
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "c:qh", lo, NULL)) != -1)
+		switch (ch) {
+		case 'c': cpath = optarg; break;
+		case 'e': s.echo = 1; break;
+		case 'q': s.quiet = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	if (optind >= argc || (s.echo ? argc - optind != 1 :
+	    argc - optind < 2)) {
+		usage(stderr);
+		return 2;
+	}
+	if ((s.conf = conf_load_file(cpath, &errs)) == NULL) {
+		fprintf(stderr, "%s", errs);
+		free(errs);
+		return 2;
+	}
+	log_setup(LOG_LVL_WARN, 0, "vnamig-send", 0);
+	for (size_t i = 0; i < s.conf->npeers; i++)
+		if (strcmp(s.conf->peers[i].name, argv[optind]) == 0)
+			peer = &s.conf->peers[i];
+	if (peer == NULL) {
+		fprintf(stderr, "vnamig-send: no peer named \"%s\" in %s\n",
+		    argv[optind], cpath);
+		conf_free(s.conf);
+		return 2;
+	}
+	s.n = s.echo ? 0 : argc - optind - 1;
+	if ((s.items = calloc((size_t)s.n + 1, sizeof(*s.items))) == NULL)
+		abort();
+	for (int i = 0; i < s.n; i++) {
+		struct item *it = &s.items[i];
+		unsigned k;
+
+		it->path = argv[optind + 1 + i];
+		if (read_meta(it) < 0) {
+			s.failed++;
+			it->done = 1;
+			continue;
+		}
+		s.total += it->size;
+		for (k = 0; k < nprop; k++)
+			if (strcmp(prop[k].abstract, it->sop_class) == 0 &&
+			    strcmp(prop[k].ts[0], it->ts) == 0)
+				break;
+		if (k == nprop && nprop < DICOM_MAX_PCTX) {
+			prop[nprop].abstract = it->sop_class;
+			prop[nprop].ts[0] = it->ts;
+			prop[nprop].nts = 1;
+			nprop++;
+		}
+	}
+	if (s.echo) {
+		prop[0].abstract = DIMSE_VERIFICATION_CLASS;
+		prop[0].ts[0] = "1.2.840.10008.1.2";
+		prop[0].nts = 1;
+		nprop = 1;
+	}
+	if (nprop == 0) {
+		fprintf(stderr, "vnamig-send: nothing to send\n");
+		return 1;
+	}
+	/* skip the files whose meta could not be read */
+	while (s.next < s.n && s.items[s.next].done)
+		s.next++;
+	s.tty = isatty(STDERR_FILENO);
+	if (peer->tls.enabled && (tls = client_tls(peer)) == NULL)
+		return 2;
+	if ((s.base = event_base_new()) == NULL)
+		abort();
+	s.net = net_server_new(s.base, s.conf, &s);
+	if (dicom_connect(s.net, s.conf, peer, prop, nprop, tls, &send_user,
+	    &s, err, sizeof(err)) == NULL) {
+		fprintf(stderr, "vnamig-send: %s: %s\n", peer->name, err);
+		s.failed++;
+	} else
+		event_base_dispatch(s.base);
+	if (s.tty && !s.quiet && !s.echo)
+		fputc('\n', stderr);
+	net_server_free(s.net);
+	event_base_free(s.base);
+	SSL_CTX_free(tls);
+	free(s.items);
+	conf_free(s.conf);
+	return s.failed || !s.ended_ok ? 1 : 0;
+}

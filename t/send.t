@@ -1,0 +1,102 @@
+#!/bin/sh
+# send.t — the requestor side (vnamig-send: vnamigd's own Upper Layer and
+# DIMSE code as SCU) against DCMTK's storescp in bit-preserving mode: the
+# dataset bytes arrive exactly as stored in the files sent, in their own
+# transfer syntaxes; C-ECHO; and against vnamigd's own SCP: a status
+# other than success is reported per file while the association goes on;
+# a rejection, an unreachable peer and an unknown peer name are clear
+# errors.
+. "$top_srcdir/t/lib.sh"
+
+export TCP_NODELAY=1
+SEND=$top_builddir/src/send/vnamig-send
+pyd=/usr/lib/python3/dist-packages/pydicom/data/test_files
+files="$pyd/CT_small.dcm $pyd/ExplVR_BigEnd.dcm $pyd/rtplan.dcm
+$pyd/SC_jpeg_no_color_transform.dcm $pyd/JPEG-lossy.dcm
+$pyd/SC_rgb_jpeg_gdcm.dcm $pyd/GDCMJ2K_TextGBR.dcm $pyd/693_J2KI.dcm
+$pyd/MR_small_RLE.dcm $pyd/image_dfl.dcm $pyd/waveform_ecg.dcm"
+
+scp_port=$(free_port)
+mkdir -p "$T_DIR/scp"
+storescp +B +xa -od "$T_DIR/scp" -aet SCP "$scp_port" >"$T_DIR/scp.log" 2>&1 &
+scp_pid=$!
+wait_until 5 sh -c "echoscu -aec SCP 127.0.0.1 $scp_port"
+ok $? "storescp +B +xa listens on $scp_port"
+
+# vnamigd, for its SCP
+conf=$T_DIR/vnamigd.yaml
+cat >"$conf" <<YAML
+node:
+  ae_title: VNAMIG
+  data_dir: $T_DIR/var
+listen:
+  dicom: { address: 127.0.0.1, port: 0 }
+storage:
+  min_free: 1MiB
+peers:
+  - { name: sender, ae_title: SENDER, host: 127.0.0.1, port: 11113, role: source }
+YAML
+start_daemon "$conf" || { fail "vnamigd starts"; done_testing; }
+pass "vnamigd starts"
+
+cat >"$T_DIR/send.yaml" <<YAML
+node:
+  ae_title: SENDER
+  data_dir: $T_DIR/svar
+peers:
+  - { name: scp, ae_title: SCP, host: 127.0.0.1, port: $scp_port, role: target }
+  - { name: us, ae_title: VNAMIG, host: 127.0.0.1, port: $DICOM_PORT, role: target }
+  - { name: nobody, ae_title: NOBODY, host: 127.0.0.1, port: $(free_port), role: target }
+YAML
+S="$SEND -c $T_DIR/send.yaml"
+
+out=$($S --echo scp 2>&1)
+ok $? "vnamig-send --echo storescp: success"
+is "$out" "C-ECHO: 0x0000 (Success)" "  it says so"
+
+# shellcheck disable=SC2086
+$S scp $files >"$T_DIR/out" 2>&1
+ok $? "vnamig-send sends 11 files in 11 transfer syntaxes to storescp: exit 0"
+is "$(grep -c ': 0x0000 (Success)$' "$T_DIR/out")" 11 "  one success line per file"
+same=0
+for f in $files; do
+	iuid=$(/usr/bin/python3 -c 'import sys, pydicom; print(pydicom.dcmread(sys.argv[1], stop_before_pixels=True).SOPInstanceUID)' "$f")
+	got=$(ls "$T_DIR/scp/"*".$iuid" 2>/dev/null | head -1)
+	if [ -n "$got" ] && [ "$(dataset_sha "$f")" = "$(dataset_sha "$got")" ]; then
+		same=$((same + 1))
+	else
+		diag "differs or missing at storescp: ${f##*/}"
+	fi
+done
+is "$same" 11 "  storescp received every dataset byte for byte as stored in the file"
+kill "$scp_pid" 2>/dev/null
+
+# Against vnamigd: a truncated file gets 0xC000, the next file still goes.
+head -c 20000 "$pyd/CT_small.dcm" >"$T_DIR/truncated.dcm"
+$S us "$T_DIR/truncated.dcm" "$pyd/MR_small.dcm" >"$T_DIR/out" 2>&1
+is "$?" 1 "a file the SCP refuses: exit 1"
+like "$(cat "$T_DIR/out")" 'truncated\.dcm: 0xc000 \(Error: Cannot Understand\): .*truncated' \
+	"  reported: 0xC000 with the SCP's error comment"
+like "$(cat "$T_DIR/out")" 'MR_small\.dcm: 0x0000 \(Success\)' \
+	"  and the next file on the same association succeeds"
+
+sed -e 's/ae_title: SENDER/ae_title: STRANGER/' "$T_DIR/send.yaml" >"$T_DIR/stranger.yaml"
+out=$($SEND -c "$T_DIR/stranger.yaml" --echo us 2>&1)
+is "$?" 1 "a calling AE title vnamigd does not know: exit 1"
+like "$out" "association rejected 1/1/3" "  with the A-ASSOCIATE-RJ reason"
+
+out=$($S --echo nobody 2>&1)
+is "$?" 1 "nobody listening: exit 1"
+like "$out" "association ended: .*(refused|Connection)" "  saying the connection failed"
+
+out=$($S --echo nosuchpeer 2>&1)
+is "$?" 2 "an unknown peer name: exit 2"
+like "$out" 'no peer named "nosuchpeer"' "  named in the message"
+
+$S us /etc/passwd >"$T_DIR/out" 2>&1
+is "$?" 1 "a file that is not DICOM: exit 1"
+like "$(cat "$T_DIR/out")" "passwd: no SOP Class" "  with a clear message"
+
+stop_daemon
+is "$DAEMON_RC" 0 "vnamigd exits 0"
+done_testing
