@@ -22,6 +22,7 @@
 #include "src/daemon.h"
 #include "src/net/net.h"
 #include "src/net/net_proto.h"
+#include "src/net/store_sink.h"
 #include "src/util/log.h"
 
 /* Loop-lag probe: a timer every LAG_TICK_MS; the delay past its due time
@@ -337,6 +338,8 @@ daemon_new(struct conf *conf, const char *conf_path)
 	if ((d->base = event_base_new()) == NULL)
 		abort();
 	d->net = net_server_new(d->base, conf, d);
+	if (store_committer_start(d->base) < 0)
+		abort();
 	d->sig_term = evsignal_new(d->base, SIGTERM, on_signal, d);
 	d->sig_int = evsignal_new(d->base, SIGINT, on_signal, d);
 	d->sig_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
@@ -420,6 +423,7 @@ daemon_free_(struct daemon *d)
 	if (d == NULL)
 		return;
 	net_server_free(d->net);
+	store_committer_stop();	/* queued instances made durable first */
 	if (d->sig_term)
 		event_free(d->sig_term);
 	if (d->sig_int)

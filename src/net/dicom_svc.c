@@ -38,6 +38,7 @@ enum svc_state {
 	SVC_IDLE,	/* between messages */
 	SVC_STORE,	/* a C-STORE dataset arriving into the sink */
 	SVC_DISCARD,	/* a dataset arriving that is not kept */
+	SVC_COMMITTING,	/* received whole; being made durable */
 };
 
 struct dicom_svc {
@@ -56,6 +57,8 @@ struct dicom_svc {
 	int			 sink_failed;
 	struct timespec		 t0;
 	uint64_t		 nstored;
+	struct store_commit	*commit;	/* SVC_COMMITTING */
+	uint64_t		 bytes;		/* of the instance */
 };
 
 int
@@ -95,6 +98,10 @@ dicom_svc_new(struct dicom_conn *dc)
 static void
 drop_work(struct dicom_svc *s)
 {
+	if (s->commit != NULL) {
+		store_commit_cancel(s->commit);
+		s->commit = NULL;
+	}
 	store_sink_abort(s->sink);
 	s->sink = NULL;
 	ds_parser_free(s->p);
@@ -104,7 +111,12 @@ drop_work(struct dicom_svc *s)
 void
 dicom_svc_closing(struct dicom_svc *s)
 {
-	if (s->st != SVC_IDLE)
+	if (s->st == SVC_COMMITTING)
+		log_warn("store-unanswered", "conn=%llu sop_instance=%s "
+		    "why=\"the association ended while the instance was "
+		    "being made durable: it is kept, unacknowledged\"",
+		    svc_cid(s), s->rq.affected_instance);
+	else if (s->st != SVC_IDLE)
 		log_warn("store-dropped", "conn=%llu sop_instance=%s why=\"the "
 		    "association ended before the dataset did\"",
 		    svc_cid(s), s->rq.affected_instance);
@@ -234,11 +246,31 @@ store_data(struct dicom_svc *s, const uint8_t *p, size_t n)
 	}
 }
 
+static int stored(struct dicom_svc *s, uint16_t status, const char *why);
+
+/* committed: on the loop, the committer made the instance durable (rc 0)
+ * or could not; answer now. */
+static void
+committed(void *arg, int rc, const char *err)
+{
+	struct dicom_svc *s = arg;
+
+	s->commit = NULL;
+	if (rc < 0)
+		snprintf(s->err, sizeof(s->err), "%s", err);
+	if (stored(s, rc == 0 ? DIMSE_STATUS_SUCCESS :
+	    DIMSE_STATUS_OUT_OF_RESOURCES, rc == 0 ? "" : s->err) < 0) {
+		dicom_abort(s->dc, "cannot send a response");
+		return;
+	}
+	if (dicom_svc_idle(s))
+		dicom_svc_done(s->dc);
+}
+
 static int
 store_end(struct dicom_svc *s)
 {
 	uint64_t bytes = s->sink ? store_sink_bytes(s->sink) : 0;
-	struct timespec t1;
 	uint16_t status = DIMSE_STATUS_SUCCESS;
 	const char *why = "";
 
@@ -261,14 +293,35 @@ store_end(struct dicom_svc *s)
 		status = DIMSE_STATUS_OUT_OF_RESOURCES;
 	}
 	ds_parser_free(s->p);
+	s->bytes = bytes;
 	if (status == DIMSE_STATUS_SUCCESS) {
-		if (store_sink_commit(s->sink, s->err, sizeof(s->err)) < 0) {
+		/* Durable before the response: on the committer's thread
+		 * when it runs (the daemon), here otherwise. */
+		struct store_sink *sink = s->sink;
+
+		s->sink = NULL;
+		if ((s->commit = store_sink_commit_async(sink, committed,
+		    s)) != NULL) {
+			s->st = SVC_COMMITTING;
+			return 0;
+		}
+		if (store_sink_commit(sink, s->err, sizeof(s->err)) < 0) {
 			why = s->err;
 			status = DIMSE_STATUS_OUT_OF_RESOURCES;
 		}
 	} else
 		store_sink_abort(s->sink);
 	s->sink = NULL;
+	return stored(s, status, why);
+}
+
+/* stored: the outcome of a C-STORE, logged and answered. */
+static int
+stored(struct dicom_svc *s, uint16_t status, const char *why)
+{
+	uint64_t bytes = s->bytes;
+	struct timespec t1;
+
 	s->st = SVC_IDLE;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (status == DIMSE_STATUS_SUCCESS) {

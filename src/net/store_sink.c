@@ -5,11 +5,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "dimse/ds_write.h"
 #include "src/net/store_sink.h"
@@ -176,4 +179,207 @@ uint64_t
 store_sink_bytes(const struct store_sink *s)
 {
 	return s->bytes;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The committer. */
+
+struct store_commit {
+	struct store_commit	*next;
+	struct store_sink	*s;
+	void			(*done)(void *, int, const char *);
+	void			*arg;
+	int			 cancelled;	/* loop side only */
+	int			 rc;
+	char			 err[256];
+};
+
+static struct {
+	pthread_t		 thr;
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;
+	struct store_commit	*todo, **todo_tail;	/* loop -> thread */
+	struct store_commit	*done, **done_tail;	/* thread -> loop */
+	int			 pipe[2];
+	struct event		*ev;
+	int			 running, stopping;
+} cm;
+
+/* commit_group: make every sink of the group durable; one directory
+ * fsync per distinct directory. Runs on the committer thread. */
+static void
+commit_group(struct store_commit *g)
+{
+	struct store_commit *c, *d;
+	int dfd;
+
+	for (c = g; c != NULL; c = c->next) {
+		struct store_sink *s = c->s;
+
+		c->rc = -1;
+		if (fsync(s->fd) < 0)
+			snprintf(c->err, sizeof(c->err), "fsync %s: %s", s->tmp,
+			    strerror(errno));
+		else if (close(s->fd), s->fd = -1, rename(s->tmp,
+		    s->final) < 0)
+			snprintf(c->err, sizeof(c->err), "rename %s: %s",
+			    s->tmp, strerror(errno));
+		else
+			c->rc = 0;
+	}
+	for (c = g; c != NULL; c = c->next) {
+		if (c->rc < 0)
+			continue;
+		for (d = g; d != c; d = d->next)	/* done already */
+			if (d->rc == 0 && strcmp(d->s->dir, c->s->dir) == 0)
+				break;
+		if (d != c)
+			continue;
+		if ((dfd = open(c->s->dir, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC)) < 0 || fsync(dfd) < 0) {
+			char e[256];
+
+			snprintf(e, sizeof(e), "fsync %s: %s", c->s->dir,
+			    strerror(errno));
+			for (d = c; d != NULL; d = d->next)
+				if (d->rc == 0 && strcmp(d->s->dir,
+				    c->s->dir) == 0) {
+					d->rc = -1;
+					snprintf(d->err, sizeof(d->err), "%s",
+					    e);
+				}
+		}
+		if (dfd >= 0)
+			close(dfd);
+	}
+	for (c = g; c != NULL; c = c->next) {
+		if (c->rc < 0) {
+			if (c->s->fd >= 0)
+				close(c->s->fd);
+			c->s->fd = -1;
+			unlink(c->s->tmp);
+		}
+		sink_free(c->s);
+		c->s = NULL;
+	}
+}
+
+static void *
+committer_main(void *arg)
+{
+	struct store_commit *g, *last;
+
+	(void)arg;
+	pthread_mutex_lock(&cm.mu);
+	for (;;) {
+		while (cm.todo == NULL && !cm.stopping)
+			pthread_cond_wait(&cm.cv, &cm.mu);
+		if (cm.todo == NULL)
+			break;
+		g = cm.todo;
+		cm.todo = NULL;
+		cm.todo_tail = &cm.todo;
+		pthread_mutex_unlock(&cm.mu);
+		commit_group(g);
+		for (last = g; last->next != NULL; last = last->next)
+			;
+		pthread_mutex_lock(&cm.mu);
+		*cm.done_tail = g;
+		cm.done_tail = &last->next;
+		if (write(cm.pipe[1], "", 1) < 0 && errno != EAGAIN)
+			abort();
+	}
+	pthread_mutex_unlock(&cm.mu);
+	return NULL;
+}
+
+/* deliver: on the loop: run done() of every finished commit. */
+static void
+deliver(evutil_socket_t fd, short what, void *arg)
+{
+	struct store_commit *c, *next;
+	char buf[256];
+
+	(void)what;
+	(void)arg;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&cm.mu);
+	c = cm.done;
+	cm.done = NULL;
+	cm.done_tail = &cm.done;
+	pthread_mutex_unlock(&cm.mu);
+	for (; c != NULL; c = next) {
+		next = c->next;
+		if (!c->cancelled)
+			c->done(c->arg, c->rc, c->err);
+		free(c);
+	}
+}
+
+int
+store_committer_start(struct event_base *base)
+{
+	if (cm.running)
+		return 0;
+	if (pipe2(cm.pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -1;
+	pthread_mutex_init(&cm.mu, NULL);
+	pthread_cond_init(&cm.cv, NULL);
+	cm.todo_tail = &cm.todo;
+	cm.done_tail = &cm.done;
+	cm.stopping = 0;
+	cm.ev = event_new(base, cm.pipe[0], EV_READ | EV_PERSIST, deliver,
+	    NULL);
+	if (cm.ev == NULL || event_add(cm.ev, NULL) < 0 ||
+	    pthread_create(&cm.thr, NULL, committer_main, NULL) != 0)
+		abort();
+	cm.running = 1;
+	return 0;
+}
+
+void
+store_committer_stop(void)
+{
+	if (!cm.running)
+		return;
+	pthread_mutex_lock(&cm.mu);
+	cm.stopping = 1;
+	pthread_cond_signal(&cm.cv);
+	pthread_mutex_unlock(&cm.mu);
+	pthread_join(cm.thr, NULL);
+	deliver(cm.pipe[0], EV_READ, NULL);	/* the last outcomes */
+	event_free(cm.ev);
+	close(cm.pipe[0]);
+	close(cm.pipe[1]);
+	pthread_cond_destroy(&cm.cv);
+	pthread_mutex_destroy(&cm.mu);
+	cm.running = 0;
+}
+
+struct store_commit *
+store_sink_commit_async(struct store_sink *s,
+    void (*done)(void *arg, int rc, const char *err), void *arg)
+{
+	struct store_commit *c;
+
+	if (!cm.running)
+		return NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		abort();
+	c->s = s;
+	c->done = done;
+	c->arg = arg;
+	pthread_mutex_lock(&cm.mu);
+	*cm.todo_tail = c;
+	cm.todo_tail = &c->next;
+	pthread_cond_signal(&cm.cv);
+	pthread_mutex_unlock(&cm.mu);
+	return c;
+}
+
+void
+store_commit_cancel(struct store_commit *c)
+{
+	c->cancelled = 1;	/* read on the loop thread only */
 }

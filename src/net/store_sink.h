@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct event_base;
+
 struct store_sink;
 
 /* store_uid_valid: 1 when uid is a valid UID (see above), else 0. */
@@ -35,6 +37,29 @@ int store_sink_write(struct store_sink *s, const uint8_t *p, size_t n,
 /* store_sink_commit: make the file durable under its final name and free
  * s. 0, or -1 with err (the temporary file removed, s freed). */
 int store_sink_commit(struct store_sink *s, char *err, size_t cap);
+/*
+ * The committer: store_sink_commit's work (fsync, rename, the directory's
+ * fsync) on a thread of its own, so the reactor never waits for the disk.
+ * It takes every sink queued since its last round as one group: each
+ * file fsynced and renamed, then each directory fsynced once for the
+ * whole group (group commit). The outcomes come back to the loop of base
+ * (through a pipe), where done(arg, rc, err) runs: rc 0 when durable.
+ */
+struct store_commit;	/* one queued sink, until its done() has run */
+
+/* store_committer_start: start the thread (once per process); 0 or -1. */
+int store_committer_start(struct event_base *base);
+/* store_committer_stop: finish what is queued, join the thread. */
+void store_committer_stop(void);
+/* store_sink_commit_async: queue s (taken over); NULL when the committer
+ * is not running (then commit synchronously). The returned handle may
+ * be cancelled until done() has run. */
+struct store_commit *store_sink_commit_async(struct store_sink *s,
+    void (*done)(void *arg, int rc, const char *err), void *arg);
+/* store_commit_cancel: done() will not run (the file is still made
+ * durable: it was received whole). */
+void store_commit_cancel(struct store_commit *c);
+
 /* store_sink_abort: remove the temporary file and free s; NULL is fine. */
 void store_sink_abort(struct store_sink *s);
 /* Bytes written so far (header included). */
