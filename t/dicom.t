@@ -135,6 +135,21 @@ ls -a "$in" | grep -q '^\.in\.'
 [ $? -ne 0 ]
 ok $? "  no temporary file is left behind"
 
+# Concurrent associations: the committer thread makes each durable and
+# every C-STORE is answered.
+before=$(grep -c 'store-received' "$T_DIR/daemon.log")
+pids=
+for i in 1 2 3; do
+	storescu -aet SCU -aec VNAMIG 127.0.0.1 "$DICOM_PORT" "$pyd/CT_small.dcm" \
+		"$pyd/MR_small.dcm" "$pyd/rtplan.dcm" >"$T_DIR/par$i" 2>&1 &
+	pids="$pids $!"
+done
+bad=0
+for p in $pids; do wait "$p" || bad=$((bad + 1)); done
+is "$bad" 0 "3 storescu at once (limits.associations_in), 3 files each: all succeed"
+wait_until 5 sh -c "[ \$(grep -c store-received '$T_DIR/daemon.log') -ge $((before + 9)) ]"
+ok $? "  9 instances received and made durable"
+
 # ---------------------------------------------------------------------------
 # Hostile inputs, each with its exact answer.
 
