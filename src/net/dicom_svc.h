@@ -87,8 +87,10 @@ struct dicom_user {
 /*
  * dicom_connect: ask peer for an association (our node.ae_title calling
  * its ae_title) proposing the nprop contexts (IDs 1, 3, 5, ...), over
- * TLS when tls (SSL_CTX *) is given. Returns the association on its way
- * (the user hears of it through u), or NULL with err.
+ * TLS when tls (SSL_CTX *) is given. prop is copied; the strings it
+ * points to must stay valid until the A-ASSOCIATE-AC has come. Returns
+ * the association on its way (the user hears of it through u), or NULL
+ * with err.
  */
 struct dicom_conn *dicom_connect(struct net_server *s, const struct conf *conf,
     const struct conf_peer *peer, const struct dicom_propose *prop,

@@ -74,7 +74,7 @@ struct dicom_conn {
 	uint8_t			*rq;		/* encoded A-ASSOCIATE-RQ */
 	size_t			 rq_len;
 	struct dimse_asm	*as;		/* responses */
-	struct dicom_propose	 prop[DICOM_MAX_PCTX];
+	struct dicom_propose	*prop;		/* what we proposed */
 	unsigned		 nprop;
 };
 
@@ -757,6 +757,7 @@ dicom_free(struct net_conn *c)
 	free(dc->a.pctx);
 	free(dc->ac);
 	free(dc->rq);
+	free(dc->prop);
 	dimse_asm_free(dc->as);
 	free(dc);
 }
@@ -833,6 +834,8 @@ dicom_connect(struct net_server *s, const struct conf *conf,
 	dc->rq_len = n;
 	dc->user = u;
 	dc->uarg = arg;
+	if ((dc->prop = malloc(nprop * sizeof(*prop))) == NULL)
+		abort();
 	memcpy(dc->prop, prop, nprop * sizeof(*prop));
 	dc->nprop = nprop;
 	copy(dc->a.called, sizeof(dc->a.called), peer->ae_title);
@@ -843,6 +846,7 @@ dicom_connect(struct net_server *s, const struct conf *conf,
 	dc->c = net_server_connect(s, &net_dicom_ops, peer->host, peer->port,
 	    tls, dc, conf->limits.network_ms, err, cap);
 	if (dc->c == NULL) {
+		free(dc->prop);
 		free(dc->rq);
 		free(dc);
 		return NULL;
