@@ -65,13 +65,7 @@ ok $? "  the log says why"
 # Instance UID, with the same dataset bytes as storescp received and the
 # same canonical and pixel digests as the file sent.
 
-# One file per SOP Instance UID: explicit LE, explicit BE, implicit LE,
-# JPEG baseline, lossy, lossless SV1, JPEG 2000 lossless and lossy, RLE,
-# deflated, a waveform.
-files="$pyd/CT_small.dcm $pyd/ExplVR_BigEnd.dcm $pyd/rtplan.dcm
-$pyd/SC_jpeg_no_color_transform.dcm $pyd/JPEG-lossy.dcm
-$pyd/SC_rgb_jpeg_gdcm.dcm $pyd/GDCMJ2K_TextGBR.dcm $pyd/693_J2KI.dcm
-$pyd/MR_small_RLE.dcm $pyd/image_dfl.dcm $pyd/waveform_ecg.dcm"
+files=$(store_files)
 
 scp_port=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$T_DIR/scp"

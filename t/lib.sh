@@ -157,3 +157,17 @@ EOF
 free_port() {
 	/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+
+# store_files: pydicom test files, one per SOP Instance UID, in eleven
+# transfer syntaxes: explicit LE, explicit BE, implicit LE, JPEG baseline,
+# lossy, lossless SV1, JPEG 2000 lossless and lossy, RLE, deflated, and a
+# waveform.
+store_files() {
+	p=/usr/lib/python3/dist-packages/pydicom/data/test_files
+	for f in CT_small.dcm ExplVR_BigEnd.dcm rtplan.dcm \
+	    SC_jpeg_no_color_transform.dcm JPEG-lossy.dcm SC_rgb_jpeg_gdcm.dcm \
+	    GDCMJ2K_TextGBR.dcm 693_J2KI.dcm MR_small_RLE.dcm image_dfl.dcm \
+	    waveform_ecg.dcm; do
+		echo "$p/$f"
+	done
+}

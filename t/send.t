@@ -11,10 +11,7 @@
 export TCP_NODELAY=1
 SEND=$top_builddir/src/send/vnamig-send
 pyd=/usr/lib/python3/dist-packages/pydicom/data/test_files
-files="$pyd/CT_small.dcm $pyd/ExplVR_BigEnd.dcm $pyd/rtplan.dcm
-$pyd/SC_jpeg_no_color_transform.dcm $pyd/JPEG-lossy.dcm
-$pyd/SC_rgb_jpeg_gdcm.dcm $pyd/GDCMJ2K_TextGBR.dcm $pyd/693_J2KI.dcm
-$pyd/MR_small_RLE.dcm $pyd/image_dfl.dcm $pyd/waveform_ecg.dcm"
+files=$(store_files)
 
 scp_port=$(free_port)
 mkdir -p "$T_DIR/scp"
