@@ -216,9 +216,20 @@ wait "$hold1" "$hold2" "$hold3" 2>/dev/null
 wait_until 5 sh -c "echoscu -aet SCU -aec VNAMIG 127.0.0.1 $DICOM_PORT"
 ok $? "once they are gone, echoscu is accepted again"
 
-# The daemon served everyone through all of it and stops cleanly.
+# The daemon served everyone through all of it and stops cleanly: an
+# idle association is aborted at once (not left to the 30 s grace).
 kill -0 "$DAEMON_PID"
 ok $? "vnamigd is still running"
+$RAW "$DICOM_PORT" hold-all >"$T_DIR/held" &
+heldpid=$!
+wait_until 5 grep -q 'assoc-accepted .*conn=.*' "$T_DIR/daemon.log"
+sleep 0.5
+t0=$(date +%s)
 stop_daemon
 is "$DAEMON_RC" 0 "and exits 0 on SIGTERM"
+wait "$heldpid"
+is "$(cat "$T_DIR/held")" "AC 07:00000000 eof" \
+	"  an idle association gets an A-ABORT (service-user) at shutdown"
+[ $(( $(date +%s) - t0 )) -lt 5 ]
+ok $? "  without waiting for the shutdown grace"
 done_testing

@@ -189,6 +189,9 @@ def main():
         sys.stdout.flush()
         c.drain()
         return
+    elif sc == 'hold-all':		# held until the daemon ends it
+        c.send(assoc_rq())
+        c.drain()
     elif sc == 'store':			# C-STORE with UIDs from ARGS
         cls, inst, ds_inst = sys.argv[3], sys.argv[4], sys.argv[5]
         c.send(assoc_rq(contexts=((1, cls),)))

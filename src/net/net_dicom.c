@@ -393,9 +393,12 @@ indicate(struct dicom_conn *dc, const struct dul_step *st)
 void
 dicom_svc_done(struct dicom_conn *dc)
 {
-	/* The services owe nothing more: a release that waited goes on. */
+	/* The services owe nothing more: a release that waited goes on;
+	 * when shutting down, the association ends here. */
 	if (dc->sm.state == DUL_STA8)
 		step(dc, DUL_EVT14, NULL);
+	else if (dc->sm.state == DUL_STA6 && net_conn_draining(dc->c))
+		dicom_abort(dc, "vnamigd is shutting down");
 }
 
 static void
@@ -736,11 +739,19 @@ dicom_drain(struct net_conn *c)
 {
 	struct dicom_conn *dc = net_conn_data(c);
 
-	/* Nothing new is started while draining; an association with
-	 * nothing in flight is released by its peer or aborted at the
-	 * grace's end. Before association: close now. */
+	/*
+	 * Shutting down: before association, close now; an established
+	 * association with nothing in flight is aborted now (A-ABORT,
+	 * service-user: the peer knows at once, rather than at the
+	 * grace's end); one with a message in flight is aborted when its
+	 * response has gone (dicom_svc_done). Our own outbound ones end
+	 * with their users.
+	 */
 	if (dc->sm.state == DUL_STA2)
 		net_conn_close(c, "draining", 0);
+	else if (dc->user == NULL && dc->sm.state == DUL_STA6 &&
+	    (dc->svc == NULL || dicom_svc_idle(dc->svc)))
+		dicom_abort(dc, "vnamigd is shutting down");
 }
 
 static void
