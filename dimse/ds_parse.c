@@ -20,6 +20,7 @@
 
 #include "dimse/ds_dict.h"
 #include "dimse/ds_parse.h"
+#include "dimse/ds_uid.h"
 
 #define META_MAX	(1024 * 1024)	/* preamble + file meta group */
 #define INFLATE_BUF	(64 * 1024)
@@ -651,17 +652,6 @@ sniff(const uint8_t *b, size_t n)
 	return &ds_ts_implicit_le;
 }
 
-static void
-copy_uid(char *dst, const uint8_t *v, size_t len)
-{
-	while (len > 0 && (v[len - 1] == 0 || v[len - 1] == ' '))
-		len--;
-	if (len > 64)
-		len = 64;
-	memcpy(dst, v, len);
-	dst[len] = '\0';
-}
-
 /*
  * Walk the meta group in acc from start. Returns the offset where the
  * dataset begins, NEED_MORE when more bytes are needed (never at eof),
@@ -719,11 +709,11 @@ walk_meta(struct ds_parser *p, size_t start, int eof, int emit)
 			glen = rd32(b + hl, 0);
 			gstart = o + hl + 4;
 		} else if (e.tag == DS_TAG(2, 0x10))
-			copy_uid(p->meta.ts_uid, b + hl, len);
+			ds_uid_copy(p->meta.ts_uid, b + hl, len);
 		else if (e.tag == DS_TAG(2, 2))
-			copy_uid(p->meta.sop_class, b + hl, len);
+			ds_uid_copy(p->meta.sop_class, b + hl, len);
 		else if (e.tag == DS_TAG(2, 3))
-			copy_uid(p->meta.sop_instance, b + hl, len);
+			ds_uid_copy(p->meta.sop_instance, b + hl, len);
 		if (emit && p->cb.element) {
 			p->cur = e;
 			if (cbr(p, p->cb.element(p->arg, &e, b + hl, len)))

@@ -77,3 +77,14 @@ ds_uid_count(void)
 {
 	return ds_uid_table.nentries;
 }
+
+void
+ds_uid_copy(char dst[65], const uint8_t *v, size_t n)
+{
+	while (n > 0 && (v[n - 1] == '\0' || v[n - 1] == ' '))
+		n--;
+	if (n > 64)
+		n = 64;
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+}

@@ -48,6 +48,10 @@ const struct ds_uid_entry *const *ds_uid_storage(size_t *n);
  * in the registry or has no name.  The string is static. */
 const char *ds_uid_name(const char *uid);
 
+/* ds_uid_copy: a UI value v[0..n) as a string in dst (65 bytes): its
+ * trailing NUL and space padding dropped, cut to 64 characters. */
+void ds_uid_copy(char dst[65], const uint8_t *v, size_t n);
+
 /* ds_uid_count: return the number of entries in the registry. */
 size_t ds_uid_count(void);
 

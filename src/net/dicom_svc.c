@@ -167,18 +167,12 @@ on_store_element(void *arg, const struct ds_elem *e, const uint8_t *v,
     size_t n)
 {
 	struct dicom_svc *s = arg;
-	char *dst;
 
 	if (e->depth != 0 || (e->tag != TAG_SOP_CLASS &&
 	    e->tag != TAG_SOP_INSTANCE))
 		return 0;
-	dst = e->tag == TAG_SOP_CLASS ? s->ds_class : s->ds_instance;
-	while (n > 0 && (v[n - 1] == '\0' || v[n - 1] == ' '))
-		n--;
-	if (n > DIMSE_UID_MAX)
-		n = DIMSE_UID_MAX;
-	memcpy(dst, v, n);
-	dst[n] = '\0';
+	ds_uid_copy(e->tag == TAG_SOP_CLASS ? s->ds_class : s->ds_instance,
+	    v, n);
 	return 0;
 }
 

@@ -26,6 +26,7 @@
 #include "dimse/dimse_cmd.h"
 #include "dimse/dimse_msg.h"
 #include "dimse/ds_parse.h"
+#include "dimse/ds_uid.h"
 #include "src/net/dicom_svc.h"
 #include "src/net/net.h"
 #include "src/util/log.h"
@@ -75,7 +76,6 @@ static int
 on_element(void *arg, const struct ds_elem *e, const uint8_t *v, size_t n)
 {
 	struct item *it = arg;
-	char *dst;
 
 	if (e->meta || e->depth != 0)
 		return 0;
@@ -84,14 +84,8 @@ on_element(void *arg, const struct ds_elem *e, const uint8_t *v, size_t n)
 	if (e->tag != DS_TAG(0x0008, 0x0016) &&
 	    e->tag != DS_TAG(0x0008, 0x0018))
 		return 0;
-	dst = e->tag == DS_TAG(0x0008, 0x0016) ? it->sop_class :
-	    it->sop_instance;
-	while (n > 0 && (v[n - 1] == '\0' || v[n - 1] == ' '))
-		n--;
-	if (n > 64)
-		n = 64;
-	memcpy(dst, v, n);
-	dst[n] = '\0';
+	ds_uid_copy(e->tag == DS_TAG(0x0008, 0x0016) ? it->sop_class :
+	    it->sop_instance, v, n);
 	return it->sop_class[0] && it->sop_instance[0];	/* both: stop */
 }
 
