@@ -97,6 +97,29 @@ cf(struct dicom_conn *dc)
 	return net_server_conf(net_conn_server(dc->c));
 }
 
+/* hold_one_pdu: read no more input than one whole PDU (the largest we
+ * take) while the one in hand is dealt with: back-pressure, and a bound
+ * on what one association can make us buffer. */
+static void
+hold_one_pdu(struct dicom_conn *dc)
+{
+	uint32_t max = cf(dc)->limits.max_pdu;
+
+	bufferevent_setwatermark(net_conn_bev(dc->c), EV_READ, 0,
+	    DUL_HEADER_LEN + (size_t)(max > DICOM_ASSOC_PDU_MAX ? max :
+	    DICOM_ASSOC_PDU_MAX));
+}
+
+/* pctx_alloc: room for up to n accepted contexts, none yet. */
+static void
+pctx_alloc(struct dicom_conn *dc, unsigned n)
+{
+	free(dc->a.pctx);
+	if ((dc->a.pctx = calloc(n ? n : 1, sizeof(*dc->a.pctx))) == NULL)
+		abort();
+	dc->a.npctx = 0;
+}
+
 static unsigned long long
 cid(struct dicom_conn *dc)
 {
@@ -250,11 +273,7 @@ policy(struct dicom_conn *dc)
 		ac->async_invoked = 1;
 		ac->async_performed = 1;
 	}
-	dc->a.npctx = 0;
-	free(dc->a.pctx);
-	if ((dc->a.pctx = calloc(rq->n_pctx ? rq->n_pctx : 1,
-	    sizeof(*dc->a.pctx))) == NULL)
-		abort();
+	pctx_alloc(dc, rq->n_pctx);
 	for (unsigned i = 0; i < rq->n_pctx; i++) {
 		const struct dul_pctx *pc = &rq->pctx[i];
 		struct dul_pctx *out;
@@ -549,11 +568,7 @@ took_ac(struct dicom_conn *dc, const uint8_t *p, size_t n)
 		return -1;
 	}
 	dc->a.peer_max_pdu = ac->max_length;
-	free(dc->a.pctx);
-	if ((dc->a.pctx = calloc(ac->n_pctx ? ac->n_pctx : 1,
-	    sizeof(*dc->a.pctx))) == NULL)
-		abort();
-	dc->a.npctx = 0;
+	pctx_alloc(dc, ac->n_pctx);
 	for (unsigned i = 0; i < ac->n_pctx; i++) {
 		const struct dul_pctx *pc = &ac->pctx[i];
 		unsigned idx = (unsigned)(pc->id - 1) / 2;
@@ -725,11 +740,7 @@ dicom_open(struct net_conn *c)
 	dc->c = c;
 	net_conn_set_data(c, dc);
 	dul_sm_init(&dc->sm);
-	/* Hold at most one PDU of input: reading stops at the watermark
-	 * until the PDU in hand has been dealt with (back-pressure). */
-	bufferevent_setwatermark(net_conn_bev(c), EV_READ, 0, DUL_HEADER_LEN +
-	    (size_t)(cf(dc)->limits.max_pdu > DICOM_ASSOC_PDU_MAX ?
-	    cf(dc)->limits.max_pdu : DICOM_ASSOC_PDU_MAX));
+	hold_one_pdu(dc);
 	step(dc, DUL_EVT5, NULL);	/* AE-5: start ARTIM, Sta2 */
 	return 0;
 }
@@ -862,9 +873,7 @@ dicom_connect(struct net_server *s, const struct conf *conf,
 		free(dc);
 		return NULL;
 	}
-	bufferevent_setwatermark(net_conn_bev(dc->c), EV_READ, 0,
-	    DUL_HEADER_LEN + (size_t)(conf->limits.max_pdu >
-	    DICOM_ASSOC_PDU_MAX ? conf->limits.max_pdu : DICOM_ASSOC_PDU_MAX));
+	hold_one_pdu(dc);
 	return dc;
 }
 

@@ -134,34 +134,13 @@ store_sink_write(struct store_sink *s, const uint8_t *p, size_t n, char *err,
 	return 0;
 }
 
+/* (below: the committer's group commit; one sink is a group of one) */
+static int commit_one(struct store_sink *s, char *err, size_t cap);
+
 int
 store_sink_commit(struct store_sink *s, char *err, size_t cap)
 {
-	int dfd;
-
-	if (fsync(s->fd) < 0) {
-		snprintf(err, cap, "fsync %s: %s", s->tmp, strerror(errno));
-		store_sink_abort(s);
-		return -1;
-	}
-	close(s->fd);
-	s->fd = -1;
-	if (rename(s->tmp, s->final) < 0) {
-		snprintf(err, cap, "rename %s: %s", s->tmp, strerror(errno));
-		store_sink_abort(s);
-		return -1;
-	}
-	if ((dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-	    fsync(dfd) < 0) {
-		snprintf(err, cap, "fsync %s: %s", s->dir, strerror(errno));
-		if (dfd >= 0)
-			close(dfd);
-		sink_free(s);
-		return -1;
-	}
-	close(dfd);
-	sink_free(s);
-	return 0;
+	return commit_one(s, err, cap);
 }
 
 void
@@ -262,6 +241,17 @@ commit_group(struct store_commit *g)
 		sink_free(c->s);
 		c->s = NULL;
 	}
+}
+
+static int
+commit_one(struct store_sink *s, char *err, size_t cap)
+{
+	struct store_commit c = { .s = s };
+
+	commit_group(&c);
+	if (c.rc < 0)
+		snprintf(err, cap, "%s", c.err);
+	return c.rc;
 }
 
 static void *
