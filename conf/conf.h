@@ -86,6 +86,8 @@ struct conf {
 		uint32_t	 associations_in;
 		uint32_t	 associations_out;
 		uint64_t	 artim_ms, dimse_ms, network_ms, idle_ms;
+		uint64_t	 retrieve_ms, stall_ms;	/* C-MOVE/C-GET */
+		uint32_t	 find_matches;		/* C-FIND */
 		uint64_t	 shutdown_grace_ms;
 		uint32_t	 sequence_depth;
 		uint64_t	 http_body;

@@ -89,6 +89,8 @@ struct txt {
 enum vmode { V_NONE, V_SKIP, V_TEXT, V_NUM, V_BIN, V_URI };
 enum emode { E_INLINE, E_BUF, E_URI };
 
+#define PROG(j)	((j)->o->prog != NULL ? (j)->o->prog : "vnamig-dump")
+
 struct dump_json {
 	FILE				*out;
 	const struct dump_json_opts	*o;
@@ -124,6 +126,7 @@ struct dump_json {
 	size_t				 elen;
 	uint64_t			 estart, eend; /* offsets of the items */
 	int				 efirst;
+	unsigned			 ndatasets; /* dump_json_dataset */
 };
 
 static void jwarn(struct dump_json *j, const char *fmt, ...)
@@ -138,8 +141,8 @@ jwarn(struct dump_json *j, const char *fmt, ...)
 	if (j->o->quiet)
 		return;
 	fflush(j->out);
-	fprintf(stderr, "vnamig-dump: %s: warning at byte %llu, tag "
-	    "(%04x,%04x): ", j->file, (unsigned long long)j->e.offset,
+	fprintf(stderr, "%s: %s: warning at byte %llu, tag "
+	    "(%04x,%04x): ", PROG(j), j->file, (unsigned long long)j->e.offset,
 	    TAGA(j->e.tag));
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -1283,8 +1286,9 @@ on_warning(void *arg, const struct ds_error *w)
 
 	if (!j->o->quiet) {
 		fflush(j->out);
-		fprintf(stderr, "vnamig-dump: %s: warning at byte %llu, tag "
-		    "(%04x,%04x): %s\n", j->file, (unsigned long long)w->offset,
+		fprintf(stderr, "%s: %s: warning at byte %llu, tag "
+		    "(%04x,%04x): %s\n", PROG(j), j->file,
+		    (unsigned long long)w->offset,
 		    TAGA(w->tag), w->msg);
 	}
 	return 0;
@@ -1358,7 +1362,8 @@ json_file(struct dump_json *j, const char *path)
 	int fd, rc = 0;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		fprintf(stderr, "vnamig-dump: %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "%s: %s: %s\n", PROG(j), path,
+		    strerror(errno));
 		fputs("null", j->out);
 		return 1;
 	}
@@ -1380,11 +1385,11 @@ json_file(struct dump_json *j, const char *path)
 		fflush(j->out);
 		err = ds_parse_error(p);
 		if (n < 0)
-			fprintf(stderr, "vnamig-dump: %s: read: %s\n", path,
+			fprintf(stderr, "%s: %s: read: %s\n", PROG(j), path,
 			    strerror(errno));
 		else
-			fprintf(stderr, "vnamig-dump: %s: byte %llu, tag "
-			    "(%04x,%04x): %s\n", path,
+			fprintf(stderr, "%s: %s: byte %llu, tag "
+			    "(%04x,%04x): %s\n", PROG(j), path,
 			    (unsigned long long)err->offset, TAGA(err->tag),
 			    err->msg);
 		rc = 1;
@@ -1424,8 +1429,80 @@ dump_json_files(FILE *out, char *const *paths, int n,
 	free(j.csbuf);
 	free(j.csout);
 	if (fflush(out) != 0 || ferror(out)) {
-		fprintf(stderr, "vnamig-dump: write: %s\n", strerror(errno));
+		fprintf(stderr, "%s: write: %s\n", PROG(&j), strerror(errno));
 		rc = 1;
 	}
+	return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Datasets (a Q/R identifier), one object each in an array. */
+
+struct dump_json *
+dump_json_open(FILE *out, const struct dump_json_opts *o)
+{
+	struct dump_json *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		abort();
+	j->out = out;
+	j->o = o;
+	j->base = 1;
+	fputc('[', out);
+	return j;
+}
+
+int
+dump_json_dataset(struct dump_json *j, const uint8_t *p, size_t n,
+    const struct ds_ts *ts, const char *label)
+{
+	struct ds_limits lim;
+	struct ds_parser *ps;
+	const struct ds_error *err;
+	int rc = 0;
+
+	if (j->ndatasets++ > 0)
+		fputc(',', j->out);
+	newline(j, 0);
+	ds_limits_default(&lim);
+	j->chunk = lim.chunk_over;
+	j->file = label;
+	j->deflated = 0;
+	j->mode = V_NONE;
+	j->encap = 0;
+	j->uri = NULL;
+	ps = ds_parser_new_dataset(ts, &lim, &json_cb, j);
+	push(j, 0);
+	fputc('{', j->out);
+	if (ds_parse_feed(ps, p, n) == DS_ERROR ||
+	    ds_parse_finish(ps) == DS_ERROR) {
+		unwind(j);
+		fflush(j->out);
+		err = ds_parse_error(ps);
+		fprintf(stderr, "%s: %s: byte %llu, tag (%04x,%04x): %s\n",
+		    PROG(j), label, (unsigned long long)err->offset,
+		    TAGA(err->tag), err->msg);
+		rc = 1;
+	}
+	close_level(j);
+	ds_parser_free(ps);
+	return rc;
+}
+
+int
+dump_json_close(struct dump_json *j)
+{
+	int rc = 0;
+
+	fputs(j->ndatasets ? "\n]\n" : "]\n", j->out);
+	if (fflush(j->out) != 0 || ferror(j->out)) {
+		fprintf(stderr, "%s: write: %s\n", PROG(j), strerror(errno));
+		rc = 1;
+	}
+	free(j->lv);
+	free(j->ebuf);
+	free(j->csbuf);
+	free(j->csout);
+	free(j);
 	return rc;
 }

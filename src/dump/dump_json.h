@@ -6,6 +6,8 @@
 #ifndef VNAMIG_DUMP_JSON_H
 #define VNAMIG_DUMP_JSON_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 struct dump_json_opts {
@@ -14,6 +16,7 @@ struct dump_json_opts {
 				 * the model leaves out (dcm2json +m) */
 	int	 bulk_uri;	/* binary values over the parser's chunk size
 				 * (64 KiB) as "BulkDataURI": "file://..." */
+	const char *prog;	/* in messages (NULL: "vnamig-dump") */
 };
 
 /*
@@ -26,5 +29,20 @@ struct dump_json_opts {
  */
 int dump_json_files(FILE *out, char *const *paths, int n,
     const struct dump_json_opts *o);
+
+/*
+ * Datasets without a file (a Q/R response's identifier): dump_json_open
+ * starts an array on out, each dump_json_dataset adds the object of the
+ * dataset p[0..n) in syntax ts (label names it in messages), and
+ * dump_json_close ends the array and frees. dump_json_dataset returns 0
+ * when it parsed, 1 when not (the object keeps what came before the
+ * error); dump_json_close 1 on a write error.
+ */
+struct dump_json;
+struct ds_ts;
+struct dump_json *dump_json_open(FILE *out, const struct dump_json_opts *o);
+int dump_json_dataset(struct dump_json *j, const uint8_t *p, size_t n,
+    const struct ds_ts *ts, const char *label);
+int dump_json_close(struct dump_json *j);
 
 #endif

@@ -59,7 +59,17 @@ struct dicom_svc {
 	uint64_t		 nstored;
 	struct store_commit	*commit;	/* SVC_COMMITTING */
 	uint64_t		 bytes;		/* of the instance */
+	char			*dir;		/* NULL: DATA_DIR/incoming */
 };
+
+/* Instances stored by this process, on every association. */
+static uint64_t stored_total;
+
+uint64_t
+dicom_svc_stored_total(void)
+{
+	return stored_total;
+}
 
 int
 dicom_svc_supports(const char *abstract)
@@ -75,6 +85,16 @@ static const struct conf *
 svc_conf(struct dicom_svc *s)
 {
 	return net_server_conf(net_conn_server(dicom_conn_net(s->dc)));
+}
+
+/* peer_ae: the other side's AE title (the calling one on an association
+ * we accepted, the called one on ours). */
+static const char *
+peer_ae(struct dicom_svc *s)
+{
+	const struct dicom_assoc *a = dicom_conn_assoc(s->dc);
+
+	return a->requestor ? a->called : a->calling;
 }
 
 static unsigned long long
@@ -128,7 +148,22 @@ dicom_svc_free(struct dicom_svc *s)
 {
 	drop_work(s);
 	dimse_asm_free(s->as);
+	free(s->dir);
 	free(s);
+}
+
+void
+dicom_svc_set_dir(struct dicom_svc *s, const char *dir)
+{
+	free(s->dir);
+	if ((s->dir = strdup(dir)) == NULL)
+		abort();
+}
+
+uint64_t
+dicom_svc_stored(const struct dicom_svc *s)
+{
+	return s->nstored;
 }
 
 int
@@ -203,7 +238,18 @@ store_begin(struct dicom_svc *s, const struct dicom_pctx *pc)
 		    "the presentation context's");
 		return;
 	}
-	snprintf(dir, sizeof(dir), "%s/incoming", conf->node.data_dir);
+	if (dicom_conn_assoc(s->dc)->requestor && !pc->scp_role) {
+		/* our association: the peer may store to us only where it
+		 * accepted our SCP role */
+		s->status = DIMSE_STATUS_CLASS_NOT_SUPPORTED;
+		snprintf(s->comment, sizeof(s->comment), "no SCP role was "
+		    "negotiated for this context");
+		return;
+	}
+	if (s->dir != NULL)
+		snprintf(dir, sizeof(dir), "%s", s->dir);
+	else
+		snprintf(dir, sizeof(dir), "%s/incoming", conf->node.data_dir);
 	s->sink = store_sink_begin(dir, s->rq.affected_class,
 	    s->rq.affected_instance, pc->ts_uid, s->err, sizeof(s->err));
 	if (s->sink == NULL) {
@@ -320,16 +366,17 @@ stored(struct dicom_svc *s, uint16_t status, const char *why)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (status == DIMSE_STATUS_SUCCESS) {
 		s->nstored++;
-		log_info("store-received", "conn=%llu calling=%s sop_class=%s "
+		stored_total++;
+		log_info("store-received", "conn=%llu peer_ae=%s sop_class=%s "
 		    "sop_instance=%s bytes=%llu ms=%.1f", svc_cid(s),
-		    dicom_conn_assoc(s->dc)->calling, s->rq.affected_class,
+		    peer_ae(s), s->rq.affected_class,
 		    s->rq.affected_instance, (unsigned long long)bytes,
 		    (double)(t1.tv_sec - s->t0.tv_sec) * 1e3 +
 		    (double)(t1.tv_nsec - s->t0.tv_nsec) / 1e6);
 	} else
-		log_warn("store-refused", "conn=%llu calling=%s sop_class=%s "
+		log_warn("store-refused", "conn=%llu peer_ae=%s sop_class=%s "
 		    "sop_instance=%s status=0x%04x (%s) why=%s", svc_cid(s),
-		    dicom_conn_assoc(s->dc)->calling, s->rq.affected_class,
+		    peer_ae(s), s->rq.affected_class,
 		    s->rq.affected_instance, status,
 		    dimse_status_name(status), log_q(why));
 	return respond(s, status, why);
@@ -349,8 +396,8 @@ on_command(struct dicom_svc *s, const struct dimse_asm_event *ev)
 	case DIMSE_C_ECHO_RQ:
 		if (ev->has_dataset)
 			break;
-		log_debug("echo", "conn=%llu calling=%s", svc_cid(s),
-		    dicom_conn_assoc(s->dc)->calling);
+		log_debug("echo", "conn=%llu peer_ae=%s", svc_cid(s),
+		    peer_ae(s));
 		return respond(s, DIMSE_STATUS_SUCCESS, NULL);
 	case DIMSE_C_STORE_RQ:
 		if (!ev->has_dataset)
@@ -365,8 +412,8 @@ on_command(struct dicom_svc *s, const struct dimse_asm_event *ev)
 	s->status = DIMSE_STATUS_UNRECOGNIZED_OP;
 	snprintf(s->comment, sizeof(s->comment), "%s is not served here",
 	    dimse_cmd_name(s->rq.command));
-	log_warn("dimse-refused", "conn=%llu calling=%s command=%s "
-	    "status=0x%04x", svc_cid(s), dicom_conn_assoc(s->dc)->calling,
+	log_warn("dimse-refused", "conn=%llu peer_ae=%s command=%s "
+	    "status=0x%04x", svc_cid(s), peer_ae(s),
 	    dimse_cmd_name(s->rq.command), s->status);
 	if (ev->has_dataset) {
 		s->st = SVC_DISCARD;
@@ -379,31 +426,42 @@ int
 dicom_svc_pdv(struct dicom_svc *s, const struct dul_pdv *v)
 {
 	struct dimse_asm_event ev;
-	int r = 0;
+	enum dimse_asm_result r = dimse_asm_feed_pdv(s->as, v, &ev);
 
-	switch (dimse_asm_feed_pdv(s->as, v, &ev)) {
-	case DIMSE_ASM_ERROR:
+	if (r == DIMSE_ASM_ERROR) {
 		dicom_abort(s->dc, dimse_asm_error(s->as)->msg);
 		return -1;
+	}
+	return dicom_svc_event(s, r, &ev);
+}
+
+int
+dicom_svc_event(struct dicom_svc *s, enum dimse_asm_result res,
+    const struct dimse_asm_event *ev)
+{
+	int r = 0;
+
+	switch (res) {
+	case DIMSE_ASM_ERROR:
 	case DIMSE_ASM_MORE:
 		return 0;
 	case DIMSE_ASM_COMMAND:
-		r = on_command(s, &ev);
+		r = on_command(s, ev);
 		break;
 	case DIMSE_ASM_DATA:
 		if (s->st == SVC_STORE)
-			store_data(s, ev.data, ev.len);
+			store_data(s, ev->data, ev->len);
 		return 0;
 	case DIMSE_ASM_DATA_END:
 		if (s->st == SVC_STORE) {
-			store_data(s, ev.data, ev.len);
+			store_data(s, ev->data, ev->len);
 			r = store_end(s);
 		} else if (s->st == SVC_DISCARD) {
 			s->st = SVC_IDLE;
-			log_warn("dimse-refused", "conn=%llu calling=%s "
+			log_warn("dimse-refused", "conn=%llu peer_ae=%s "
 			    "command=%s sop_instance=%s status=0x%04x (%s) "
 			    "why=%s", svc_cid(s),
-			    dicom_conn_assoc(s->dc)->calling,
+			    peer_ae(s),
 			    dimse_cmd_name(s->rq.command),
 			    log_q(s->rq.affected_instance), s->status,
 			    dimse_status_name(s->status), log_q(s->comment));

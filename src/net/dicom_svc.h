@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "dimse/dimse_msg.h"
 #include "dimse/ds_ts.h"
 #include "dimse/ds_write.h"
 #include "dul/dul_pdu.h"
@@ -23,6 +24,9 @@ struct dicom_pctx {
 	const struct ds_ts	*ts;
 	char			 abstract[DUL_UID_MAX + 1];
 	char			 ts_uid[DUL_UID_MAX + 1];
+	unsigned		 scp_role:1;	/* requestor: the acceptor took
+						 * our SCP role (PS3.7 D.3.3.4):
+						 * it may C-STORE to us here */
 };
 
 /* What was negotiated. */
@@ -31,6 +35,7 @@ struct dicom_assoc {
 	char			 called[DUL_AE_MAX + 1];
 	char			 peer_name[65];	/* the configured peer */
 	uint32_t		 peer_max_pdu;	/* 0: no limit */
+	int			 requestor;	/* we asked for it */
 	unsigned		 npctx;
 	struct dicom_pctx	*pctx;		/* npctx, allocated to fit */
 };
@@ -64,24 +69,32 @@ struct net_server;
 struct dimse_asm_event;
 
 /* A presentation context to propose: one abstract syntax and its
- * transfer syntaxes in order of preference. */
+ * transfer syntaxes in order of preference; scp_role asks for the SCP
+ * role too (an SCP/SCU role selection item: SCU 0, SCP 1), so that the
+ * peer may C-STORE to us on it (C-GET sub-operations). */
 struct dicom_propose {
 	const char	*abstract;
 	const char	*ts[4];
 	unsigned	 nts;
+	unsigned	 scp_role:1;
 };
 
 /* What the user of an outbound association is told. */
 struct dicom_user {
 	/* Accepted: dicom_conn_assoc() says which contexts. */
 	void	(*established)(struct dicom_conn *dc, void *arg);
-	/* A message (or part of one) from the peer: a response. */
+	/* A message (or part of one) from the peer: a response; r says
+	 * which part (DIMSE_ASM_COMMAND, _DATA, _DATA_END). */
 	void	(*message)(struct dicom_conn *dc, void *arg,
-		    const struct dimse_asm_event *ev);
+		    enum dimse_asm_result r, const struct dimse_asm_event *ev);
 	/* The end, once: released (ok 1), or rejected, aborted, the
 	 * connection lost (ok 0, why says which). */
 	void	(*ended)(struct dicom_conn *dc, void *arg, int ok,
 		    const char *why);
+	/* Where C-STOREs from the peer on a context with our SCP role go
+	 * (NULL: DATA_DIR/incoming); requests reach the services
+	 * (dicom_svc.c), not message(). */
+	const char *store_dir;
 };
 
 /*
@@ -118,6 +131,17 @@ struct dicom_svc *dicom_svc_new(struct dicom_conn *dc);
 /* dicom_svc_pdv: one PDV of an accepted context. 0, or -1 when the
  * association was aborted because of it. */
 int dicom_svc_pdv(struct dicom_svc *s, const struct dul_pdv *v);
+/* dicom_svc_event: the same, for a message already assembled (the
+ * requestor's assembler takes every PDV and hands requests here). */
+int dicom_svc_event(struct dicom_svc *s, enum dimse_asm_result r,
+    const struct dimse_asm_event *ev);
+/* dicom_svc_set_dir: where C-STOREs are written (default
+ * DATA_DIR/incoming); dir is copied. */
+void dicom_svc_set_dir(struct dicom_svc *s, const char *dir);
+/* dicom_svc_stored: instances stored on this association so far;
+ * dicom_svc_stored_total: by this process, on every association. */
+uint64_t dicom_svc_stored(const struct dicom_svc *s);
+uint64_t dicom_svc_stored_total(void);
 /* dicom_svc_idle: no message in progress, no response owed. */
 int dicom_svc_idle(const struct dicom_svc *s);
 /* dicom_svc_closing: the association is ending: drop partial work. */

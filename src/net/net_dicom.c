@@ -74,6 +74,8 @@ struct dicom_conn {
 	uint8_t			*rq;		/* encoded A-ASSOCIATE-RQ */
 	size_t			 rq_len;
 	struct dimse_asm	*as;		/* responses */
+	int			 to_svc;	/* the message in progress is a
+						 * request: the services' */
 	struct dicom_propose	*prop;		/* what we proposed */
 	unsigned		 nprop;
 };
@@ -353,6 +355,12 @@ indicate(struct dicom_conn *dc, const struct dul_step *st)
 		switch (st->indicate) {
 		case DUL_IND_ASSOC_AC:
 			dc->as = dimse_asm_new(0);
+			/* The peer's requests (C-GET's C-STOREs, anything
+			 * else) are answered by the services. */
+			dc->svc = dicom_svc_new(dc);
+			if (dc->user->store_dir != NULL)
+				dicom_svc_set_dir(dc->svc,
+				    dc->user->store_dir);
 			dc->user->established(dc, dc->uarg);
 			return;
 		case DUL_IND_ASSOC_RJ:
@@ -416,7 +424,8 @@ dicom_svc_done(struct dicom_conn *dc)
 	 * when shutting down, the association ends here. */
 	if (dc->sm.state == DUL_STA8)
 		step(dc, DUL_EVT14, NULL);
-	else if (dc->sm.state == DUL_STA6 && net_conn_draining(dc->c))
+	else if (dc->user == NULL && dc->sm.state == DUL_STA6 &&
+	    net_conn_draining(dc->c))
 		dicom_abort(dc, "vnamigd is shutting down");
 }
 
@@ -534,8 +543,10 @@ pdata(struct dicom_conn *dc, const uint8_t *pdu, size_t n)
 	if (dc->user != NULL) {
 		struct dimse_asm_event ev;
 
+		enum dimse_asm_result ar;
+
 		while (dul_pdata_next(&it, &v, &e) == 1 && !dc->ended)
-			switch (dimse_asm_feed_pdv(dc->as, &v, &ev)) {
+			switch ((ar = dimse_asm_feed_pdv(dc->as, &v, &ev))) {
 			case DIMSE_ASM_ERROR:
 				dicom_abort(dc, dimse_asm_error(dc->as)->msg);
 				end_user(dc, 0, dimse_asm_error(dc->as)->msg);
@@ -543,7 +554,16 @@ pdata(struct dicom_conn *dc, const uint8_t *pdu, size_t n)
 			case DIMSE_ASM_MORE:
 				break;
 			default:
-				dc->user->message(dc, dc->uarg, &ev);
+				if (ar == DIMSE_ASM_COMMAND)
+					dc->to_svc = !(ev.cmd->command &
+					    DIMSE_RSP_BIT);
+				if (dc->to_svc) {
+					if (dicom_svc_event(dc->svc, ar,
+					    &ev) < 0)
+						return;
+				} else
+					dc->user->message(dc, dc->uarg, ar,
+					    &ev);
 				break;
 			}
 		return;
@@ -583,6 +603,11 @@ took_ac(struct dicom_conn *dc, const uint8_t *p, size_t n)
 		    dc->prop[idx].abstract);
 		copy(np->ts_uid, sizeof(np->ts_uid), dul_pctx_ts(ac, pc, 0));
 		np->ts = ds_ts_lookup(np->ts_uid);
+		np->scp_role = 0;
+		for (unsigned r = 0; dc->prop[idx].scp_role &&
+		    r < ac->n_role; r++)
+			if (strcmp(ac->role[r].sop_class, np->abstract) == 0)
+				np->scp_role = ac->role[r].scp;
 		k++;
 	}
 	log_info("assoc-established", "conn=%llu peer=%s called=%s "
@@ -804,6 +829,24 @@ dicom_closed(struct net_conn *c, const char *why)
 	}
 }
 
+/* add_role: an SCP/SCU role selection item for sop_class (SCU 0, SCP
+ * 1: we take its C-STOREs), once per class. 0, or -1 when full. */
+static int
+add_role(struct dul_assoc *rq, const char *sop_class)
+{
+	for (unsigned r = 0; r < rq->n_role; r++)
+		if (strcmp(rq->role[r].sop_class, sop_class) == 0)
+			return 0;
+	if (rq->n_role == DUL_MAX_ROLES)
+		return -1;
+	copy(rq->role[rq->n_role].sop_class,
+	    sizeof(rq->role[rq->n_role].sop_class), sop_class);
+	rq->role[rq->n_role].scu = 0;
+	rq->role[rq->n_role].scp = 1;
+	rq->n_role++;
+	return 0;
+}
+
 struct dicom_conn *
 dicom_connect(struct net_server *s, const struct conf *conf,
     const struct conf_peer *peer, const struct dicom_propose *prop,
@@ -842,6 +885,11 @@ dicom_connect(struct net_server *s, const struct conf *conf,
 			    i, prop[i].abstract);
 			return NULL;
 		}
+		if (prop[i].scp_role && add_role(rq, prop[i].abstract) < 0) {
+			snprintf(err, cap, "more than %d SOP classes with an "
+			    "SCP role", DUL_MAX_ROLES);
+			return NULL;
+		}
 	}
 	if ((dc = calloc(1, sizeof(*dc))) == NULL)
 		abort();
@@ -863,6 +911,7 @@ dicom_connect(struct net_server *s, const struct conf *conf,
 	copy(dc->a.called, sizeof(dc->a.called), peer->ae_title);
 	copy(dc->a.calling, sizeof(dc->a.calling), conf->node.ae_title);
 	copy(dc->a.peer_name, sizeof(dc->a.peer_name), peer->name);
+	dc->a.requestor = 1;
 	dul_sm_init(&dc->sm);
 	dul_sm_step(&dc->sm, DUL_EVT1, NULL, &st);	/* AE-1: connect */
 	dc->c = net_server_connect(s, &net_dicom_ops, peer->host, peer->port,

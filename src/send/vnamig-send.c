@@ -222,7 +222,8 @@ on_established(struct dicom_conn *dc, void *arg)
 }
 
 static void
-on_message(struct dicom_conn *dc, void *arg, const struct dimse_asm_event *ev)
+on_message(struct dicom_conn *dc, void *arg, enum dimse_asm_result r,
+    const struct dimse_asm_event *ev)
 {
 	struct send *s = arg;
 	const struct dimse_cmd *c = ev->cmd;
@@ -230,7 +231,8 @@ on_message(struct dicom_conn *dc, void *arg, const struct dimse_asm_event *ev)
 	enum dimse_status_class cl;
 
 	(void)dc;
-	if (ev->has_dataset || c->msgid_rsp != s->msgid)
+	if (r != DIMSE_ASM_COMMAND || ev->has_dataset ||
+	    c->msgid_rsp != s->msgid)
 		return;		/* not the response we wait for */
 	cl = dimse_status_class(c->status);
 	if (s->echo) {
