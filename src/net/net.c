@@ -467,6 +467,30 @@ ssl_err(char *buf, size_t cap, const char *dflt)
  * certificate required and checked against ca. NULL with err when a
  * file cannot be used.
  */
+void *
+net_client_tls(const struct conf_peer *p, char *err, size_t cap)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (ctx == NULL || !SSL_CTX_set_min_proto_version(ctx,
+	    TLS1_2_VERSION))
+		goto fail;
+	if (p->tls.ca != NULL ? SSL_CTX_load_verify_locations(ctx, p->tls.ca,
+	    NULL) != 1 : SSL_CTX_set_default_verify_paths(ctx) != 1)
+		goto fail;
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	if (p->tls.cert != NULL && (SSL_CTX_use_certificate_chain_file(ctx,
+	    p->tls.cert) != 1 || SSL_CTX_use_PrivateKey_file(ctx, p->tls.key,
+	    SSL_FILETYPE_PEM) != 1))
+		goto fail;
+	return ctx;
+fail:
+	snprintf(err, cap, "peer %s tls: %s", p->name,
+	    ERR_error_string(ERR_get_error(), NULL));
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
 static SSL_CTX *
 tls_server_ctx(const struct conf_tls *t, const char *proto, char *err,
     size_t cap)

@@ -73,6 +73,14 @@ struct net_conn *net_server_connect(struct net_server *s,
     const struct net_proto_ops *ops, const char *host, uint16_t port,
     void *tls, void *data, uint64_t timeout_ms, char *err, size_t cap);
 
+/*
+ * net_client_tls: a client TLS context (TLS 1.2+, the server verified
+ * against the peer's tls.ca or the system's CAs, our certificate when
+ * tls.cert is set) for net_server_connect to peer; NULL with err.
+ */
+struct conf_peer;
+void *net_client_tls(const struct conf_peer *p, char *err, size_t cap);
+
 /* Stop accepting; ask every connection to finish (ops->drain). */
 void net_server_drain(struct net_server *s);
 /* Close every connection now (grace expired). Returns how many. */

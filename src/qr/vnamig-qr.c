@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "conf/conf.h"
@@ -48,10 +47,13 @@
 #define TAG_STUDY_UID	DS_TAG(0x0020, 0x000d)
 #define TAG_SERIES_UID	DS_TAG(0x0020, 0x000e)
 
-/* Compressed syntaxes proposed beside the uncompressed ones for C-GET,
- * so that the source sends what it stores (no transcoding on its side
- * either). */
-static const char *const get_extra_ts[] = {
+/* The syntaxes proposed for each storage class of a C-GET, each in its
+ * own context, so that the source can send what it stores as it is (no
+ * transcoding on its side either); the uncompressed ones first, for
+ * sources that take the first context of a class whatever it stores. */
+static const char *const get_ts[] = {
+	TS_ELE,
+	TS_ILE,
 	"1.2.840.10008.1.2.4.50",	/* JPEG Baseline */
 	"1.2.840.10008.1.2.4.70",	/* JPEG Lossless SV1 */
 	"1.2.840.10008.1.2.4.80",	/* JPEG-LS Lossless */
@@ -73,11 +75,9 @@ static const char *const default_classes[] = {
 	"1.2.840.10008.5.1.4.1.1.6.1",		/* US */
 	"1.2.840.10008.5.1.4.1.1.7",		/* SC */
 	"1.2.840.10008.5.1.4.1.1.128",		/* PET */
-	"1.2.840.10008.5.1.4.1.1.20",		/* NM */
 	"1.2.840.10008.5.1.4.1.1.88.11",	/* Basic SR */
 	"1.2.840.10008.5.1.4.1.1.88.22",	/* Enhanced SR */
 	"1.2.840.10008.5.1.4.1.1.11.1",		/* GSPS */
-	"1.2.840.10008.5.1.4.1.1.481.1",	/* RT Image */
 	"1.2.840.10008.5.1.4.1.1.104.1",	/* Encapsulated PDF */
 };
 
@@ -198,11 +198,12 @@ on_match(void *arg, const struct dimse_ident *id, const uint8_t *raw,
 			add_class(q, c);
 		return;
 	}
+	q->nmatch++;
 	if (q->quiet)
 		return;
 	if (q->json) {
 		snprintf(label, sizeof(label), "match %llu",
-		    (unsigned long long)++q->nmatch);
+		    (unsigned long long)q->nmatch);
 		q->json_bad |= dump_json_dataset(q->dj, raw, n, ts, label);
 	} else
 		print_match(id);
@@ -355,31 +356,6 @@ static const struct dicom_user assoc_user = {
 	.ended = on_ended,
 };
 
-/* client_tls: the peer's tls: settings as a client context. */
-static SSL_CTX *
-client_tls(const struct conf_peer *p)
-{
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-
-	if (ctx == NULL || !SSL_CTX_set_min_proto_version(ctx,
-	    TLS1_2_VERSION))
-		goto fail;
-	if (p->tls.ca != NULL ? SSL_CTX_load_verify_locations(ctx, p->tls.ca,
-	    NULL) != 1 : SSL_CTX_set_default_verify_paths(ctx) != 1)
-		goto fail;
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	if (p->tls.cert != NULL && (SSL_CTX_use_certificate_chain_file(ctx,
-	    p->tls.cert) != 1 || SSL_CTX_use_PrivateKey_file(ctx, p->tls.key,
-	    SSL_FILETYPE_PEM) != 1))
-		goto fail;
-	return ctx;
-fail:
-	fprintf(stderr, "%s: peer %s tls: %s\n", PROG, p->name,
-	    ERR_error_string(ERR_get_error(), NULL));
-	SSL_CTX_free(ctx);
-	return NULL;
-}
-
 /* run: one association for one operation of kind. 0 when it ran to a
  * final response, -1 when not (q->end_why says why). */
 static int
@@ -400,26 +376,17 @@ run(struct qr *q, enum dicom_qr_kind kind)
 	if (kind == DICOM_QR_GET && q->discover == DISC_NO) {
 		unsigned skipped = 0;
 
-		for (unsigned i = 0; i < q->nclasses; i++) {
-			if (np == DICOM_MAX_PCTX) {
-				skipped++;
-				continue;
-			}
-			prop[np].abstract = q->classes[i];
-			prop[np].ts[0] = TS_ELE;
-			prop[np].ts[1] = TS_ILE;
-			prop[np].nts = 2;
-			prop[np++].scp_role = 1;
-		}
-		for (unsigned k = 0; k < sizeof(get_extra_ts) /
-		    sizeof(get_extra_ts[0]); k++)
+		/* one context per class and syntax: the peer picks the
+		 * one of what it stores, with nothing to convert */
+		for (unsigned k = 0; k < sizeof(get_ts) / sizeof(get_ts[0]);
+		    k++)
 			for (unsigned i = 0; i < q->nclasses; i++) {
 				if (np == DICOM_MAX_PCTX) {
 					skipped++;
 					continue;
 				}
 				prop[np].abstract = q->classes[i];
-				prop[np].ts[0] = get_extra_ts[k];
+				prop[np].ts[0] = get_ts[k];
 				prop[np].nts = 1;
 				prop[np++].scp_role = 1;
 			}
@@ -766,7 +733,9 @@ main(int argc, char **argv)
 	if (q.dest == NULL)
 		q.dest = q.conf->node.ae_title;
 	q.tty = isatty(STDERR_FILENO);
-	if (q.peer->tls.enabled && (q.tls = client_tls(q.peer)) == NULL) {
+	if (q.peer->tls.enabled && (q.tls = net_client_tls(q.peer, err,
+	    sizeof(err))) == NULL) {
+		fprintf(stderr, "%s: %s\n", PROG, err);
 		conf_free(q.conf);
 		return 2;
 	}
@@ -808,6 +777,10 @@ main(int argc, char **argv)
 			    "common ones\n", PROG, q.end_why[0] ? q.end_why :
 			    q.res.why);
 		q.discover = DISC_NO;
+		if (q.nclasses == 0 && q.res.final && q.res.status == 0)
+			fprintf(stderr, "%s: warning: the peer returned no "
+			    "SOPClassUID at image level; proposing the common "
+			    "storage classes (--class names others)\n", PROG);
 		if (q.nclasses == 0)
 			for (size_t i = 0; i < sizeof(default_classes) /
 			    sizeof(default_classes[0]); i++)
@@ -838,10 +811,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: %s: no final response: %s\n", PROG,
 		    dicom_qr_kind_name(kind), q.res.why);
 	else if (kind == DICOM_QR_FIND)
-		fprintf(stderr, "%s: C-FIND: 0x%04x (%s): %llu match%s%s%s\n",
-		    PROG, q.res.status, dimse_status_name_for(DIMSE_C_FIND_RSP,
-		    q.res.status), (unsigned long long)q.res.matches,
-		    q.res.matches == 1 ? "" : "es", q.res.why[0] ? ": " : "",
+		fprintf(stderr, "%s: C-FIND: 0x%04x (%s): %llu match%s%s%s"
+		    "%s\n", PROG, q.res.status, dimse_status_name_for(
+		    DIMSE_C_FIND_RSP, q.res.status),
+		    (unsigned long long)q.nmatch, q.nmatch == 1 ? "" : "es",
+		    q.res.matches > q.nmatch ? " (more came after the "
+		    "C-CANCEL, left out)" : "", q.res.why[0] ? ": " : "",
 		    q.res.why);
 	else {
 		fprintf(stderr, "%s: %s: 0x%04x (%s): %ld completed, %ld "

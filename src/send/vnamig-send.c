@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "conf/conf.h"
@@ -286,31 +285,6 @@ static const struct dicom_user send_user = {
 	.ended = on_ended,
 };
 
-/* client_tls: the peer's tls: settings as a client context. */
-static SSL_CTX *
-client_tls(const struct conf_peer *p)
-{
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-
-	if (ctx == NULL || !SSL_CTX_set_min_proto_version(ctx,
-	    TLS1_2_VERSION))
-		goto fail;
-	if (p->tls.ca != NULL ? SSL_CTX_load_verify_locations(ctx, p->tls.ca,
-	    NULL) != 1 : SSL_CTX_set_default_verify_paths(ctx) != 1)
-		goto fail;
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	if (p->tls.cert != NULL && (SSL_CTX_use_certificate_chain_file(ctx,
-	    p->tls.cert) != 1 || SSL_CTX_use_PrivateKey_file(ctx, p->tls.key,
-	    SSL_FILETYPE_PEM) != 1))
-		goto fail;
-	return ctx;
-fail:
-	fprintf(stderr, "vnamig-send: peer %s tls: %s\n", p->name,
-	    ERR_error_string(ERR_get_error(), NULL));
-	SSL_CTX_free(ctx);
-	return NULL;
-}
-
 static void
 usage(FILE *f)
 {
@@ -435,8 +409,11 @@ main(int argc, char **argv)
 	while (s.next < s.n && s.items[s.next].done)
 		s.next++;
 	s.tty = isatty(STDERR_FILENO);
-	if (peer->tls.enabled && (tls = client_tls(peer)) == NULL)
+	if (peer->tls.enabled && (tls = net_client_tls(peer, err,
+	    sizeof(err))) == NULL) {
+		fprintf(stderr, "vnamig-send: %s\n", err);
 		return 2;
+	}
 	if ((s.base = event_base_new()) == NULL)
 		abort();
 	s.net = net_server_new(s.base, s.conf, &s);
