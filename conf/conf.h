@@ -88,6 +88,7 @@ struct conf {
 		uint64_t	 artim_ms, dimse_ms, network_ms, idle_ms;
 		uint64_t	 retrieve_ms, stall_ms;	/* C-MOVE/C-GET */
 		uint32_t	 find_matches;		/* C-FIND */
+		uint64_t	 commit_ms;		/* storage commitment */
 		uint64_t	 shutdown_grace_ms;
 		uint32_t	 sequence_depth;
 		uint64_t	 http_body;

@@ -43,6 +43,8 @@ int_ok(enum ds_vr vr, const char *v)
 	long long hi = vr == DS_VR_US ? 65535 : vr == DS_VR_SS ? 32767 :
 	    vr == DS_VR_UL ? 4294967295LL : 2147483647LL;
 
+	size_t count = 0;
+
 	while (*v != '\0') {
 		char *end;
 		long long x;
@@ -53,6 +55,9 @@ int_ok(enum ds_vr vr, const char *v)
 		    (*end != '\0' && *end != '\\'))
 			return 0;
 		v = *end == '\\' ? end + 1 : end;
+		/* the binary value must fit too */
+		if (++count * int_size(vr) > DIMSE_IDENT_VALUE_MAX)
+			return 0;
 	}
 	return 1;
 }
@@ -97,15 +102,17 @@ dimse_ident_set(struct dimse_ident *id, uint32_t tag, enum ds_vr vr,
 		return -1;
 	}
 	for (size_t k = 0; k < len; k++)
-		if ((unsigned char)value[k] < 0x20 && value[k] != 0x1b) {
+		if ((unsigned char)value[k] < 0x20 && (value[k] != 0x1b ||
+		    !ds_vr_text(vr))) {
 			snprintf(err, cap, "(%04x,%04x): control character "
 			    "0x%02x at %zu", TAGA(tag), (unsigned char)value[k],
 			    k);
 			return -1;
 		}
 	if (binary_int(vr) && !int_ok(vr, value != NULL ? value : "")) {
-		snprintf(err, cap, "(%04x,%04x): \"%s\" is not a list of %s "
-		    "numbers", TAGA(tag), value, ds_vr_name(vr));
+		snprintf(err, cap, "(%04x,%04x): \"%.40s\" is not a list of at "
+		    "most %u %s numbers", TAGA(tag), value,
+		    DIMSE_IDENT_VALUE_MAX / int_size(vr), ds_vr_name(vr));
 		return -1;
 	}
 	for (i = 0; i < id->n && id->e[i].tag < tag; i++)
@@ -294,8 +301,15 @@ on_element(void *arg, const struct ds_elem *e, const uint8_t *v, size_t n)
 	struct dimse_ident_elem *x;
 	size_t len = 0;
 
-	if (e->depth != 0 || e->tag == DS_TAG_ITEM)
+	if (e->depth != 0)
 		return 0;
+	if (e->tag == DS_TAG_ITEM || (id->n > 0 &&
+	    e->tag <= id->e[id->n - 1].tag)) {
+		/* a stray item, or a tag out of order or repeated: the
+		 * identifier stays sorted and unique */
+		id->skipped++;
+		return 0;
+	}
 	if (id->n == DIMSE_IDENT_MAX || !(ds_vr_text(e->vr) ||
 	    binary_int(e->vr)) || e->vr == DS_VR_AT || (ds_vr_text(e->vr) &&
 	    n > DIMSE_IDENT_VALUE_MAX)) {

@@ -16,7 +16,9 @@
  *
  * Decoding keeps the top-level elements whose value fits and whose VR is
  * a text VR (as bytes) or US/UL/SS/SL (as decimal text); sequences,
- * binary and oversized values are skipped and counted in .skipped.
+ * binary and oversized values, and an element whose tag is not above the
+ * one before it (out of order, repeated: the first is kept) are skipped
+ * and counted in .skipped.
  * Character sets are not converted: the bytes are as sent, and (0008,0005)
  * says how to read them (ds_charset.h).
  */

@@ -12,10 +12,17 @@ behaves per MODE:
             sub-operation counts) every 0.2 s, forever; a C-CANCEL is
             answered with a final 0xFE00 (Cancel)
   cancel    like silent, but a C-CANCEL gets a final 0xFE00
+  commit    Storage Commitment on the same association: the N-ACTION is
+            answered 0x0000, then an N-EVENT-REPORT-RQ commits every
+            instance asked for but those whose UID ends in ".999"
+            (failed, 0x0112); the N-EVENT-REPORT-RSP status is logged
+  commit-txn    the same, with another Transaction UID than asked
+  commit-bad    the same, with a report that does not parse
 
 Writes one line per event to LOG: the command names it received, and
 "abort" / "closed" when the association ends.
 """
+import io
 import socket
 import struct
 import sys
@@ -26,7 +33,45 @@ port, logpath, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 log = open(logpath, 'a', buffering=1)
 
 NAMES = {0x0020: 'C-FIND-RQ', 0x0021: 'C-MOVE-RQ', 0x0010: 'C-GET-RQ',
-         0x0FFF: 'C-CANCEL-RQ', 0x0030: 'C-ECHO-RQ'}
+         0x0FFF: 'C-CANCEL-RQ', 0x0030: 'C-ECHO-RQ', 0x0130: 'N-ACTION-RQ',
+         0x8100: 'N-EVENT-REPORT-RSP'}
+COMMIT = '1.2.840.10008.1.20.1'
+TS_IMPLICIT = b'1.2.840.10008.1.2'
+ctx_ts = {}
+
+
+def report(action, implicit):
+    """The N-EVENT-REPORT dataset answering an N-ACTION dataset."""
+    from pydicom.dataset import Dataset
+    from pydicom.filereader import read_dataset
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+    rq = read_dataset(io.BytesIO(action), implicit, True)
+    ok, bad = [], []
+    for it in rq.ReferencedSOPSequence:
+        d = Dataset()
+        d.ReferencedSOPClassUID = it.ReferencedSOPClassUID
+        d.ReferencedSOPInstanceUID = it.ReferencedSOPInstanceUID
+        if str(it.ReferencedSOPInstanceUID).endswith('.999'):
+            d.FailureReason = 0x0112
+            bad.append(d)
+        else:
+            ok.append(d)
+    ds = Dataset()
+    ds.TransactionUID = rq.TransactionUID if mode != 'commit-txn' \
+        else '1.2.3.4.5.6'
+    if ok:
+        ds.ReferencedSOPSequence = ok
+    if bad:
+        ds.FailedSOPSequence = bad
+    out = DicomBytesIO()
+    out.is_little_endian = True
+    out.is_implicit_VR = implicit
+    write_dataset(out, ds)
+    b = out.getvalue()
+    if mode == 'commit-bad':
+        b = b[:len(b) - 5]
+    return b, (2 if bad else 1)
 
 
 def recv_all(s, n):
@@ -93,6 +138,7 @@ def ac(rq):
             for st, sb in items(body[4:]):
                 if st == 0x40 and ts is None:
                     ts = sb
+            ctx_ts[pcid] = ts
             sub = struct.pack('>BBH', 0x40, 0, len(ts)) + ts
             x = bytes([pcid, 0, 0, 0]) + sub
             out += struct.pack('>BBH', 0x21, 0, len(x)) + x
@@ -105,7 +151,8 @@ def ac(rq):
 
 
 def respond(s, pcid, cmd, status, counts=None):
-    f = [(0x00000002, cmd[0x00000002].rstrip(b'\0').decode()),
+    cls = cmd.get(0x00000002, cmd.get(0x00000003, b''))
+    f = [(0x00000002, cls.rstrip(b'\0').decode()),
          (0x00000100, 0x8000 | struct.unpack('<H', cmd[0x00000100])[0]),
          (0x00000120, struct.unpack('<H', cmd[0x00000110])[0]),
          (0x00000800, 0x0101), (0x00000900, status)]
@@ -115,11 +162,22 @@ def respond(s, pcid, cmd, status, counts=None):
     s.sendall(pdv(pcid, 3, command(f)))
 
 
+def commit_reply(s, pcid, cmd, action):
+    implicit = ctx_ts.get(pcid, b'').rstrip(b'\0') == TS_IMPLICIT
+    respond(s, pcid, cmd, 0x0000)
+    body, event = report(action, implicit)
+    f = [(0x00000002, COMMIT), (0x00000100, 0x0100), (0x00000110, 7),
+         (0x00000800, 0x0001), (0x00001000, COMMIT + '.1'),
+         (0x00001002, event)]
+    s.sendall(pdv(pcid, 3, command(f)))
+    s.sendall(pdv(pcid, 2, body))
+
+
 def serve(s):
     try:
         t, rq = read_pdu(s)
         s.sendall(ac(rq))
-        buf, req, stop = b'', None, threading.Event()
+        buf, dbuf, req, stop = b'', b'', None, threading.Event()
         while True:
             t, p = read_pdu(s)
             if t == 7:
@@ -137,12 +195,22 @@ def serve(s):
                 pcid, mch, data = p[i + 4], p[i + 5], p[i + 6:i + 4 + n]
                 i += 4 + n
                 if not mch & 1:
+                    dbuf += data
+                    if mch & 2 and req is not None and \
+                            mode.startswith('commit'):
+                        commit_reply(s, req[0], req[1], dbuf)
+                    if mch & 2:
+                        dbuf = b''
                     continue            # identifier bytes: ignored
                 buf += data
                 if not mch & 2:
                     continue
                 cmd, buf = parse_cmd(buf), b''
                 cf = struct.unpack('<H', cmd[0x00000100])[0]
+                if cf == 0x8100:
+                    log.write('N-EVENT-REPORT-RSP 0x%04x\n' %
+                              struct.unpack('<H', cmd[0x00000900])[0])
+                    continue
                 log.write(NAMES.get(cf, hex(cf)) + '\n')
                 if cf == 0x0FFF:
                     stop.set()

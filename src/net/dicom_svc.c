@@ -10,6 +10,11 @@
  *               the context's abstract syntax; 0xC000 when the dataset
  *               cannot be parsed or a UID is invalid (it is never used
  *               as a path then); 0xA700 when it cannot be stored;
+ *   N-EVENT-REPORT-RQ of Storage Commitment (the SCP's report, on our
+ *               association or its own): the dataset gathered (up to
+ *               DICOM_REPORT_MAX), decoded and handed to the commitment
+ *               waiting for it (dicom_commit.h); answered 0x0000, or
+ *               0x0110 when it cannot be decoded;
  *   C-CANCEL-RQ ignored (nothing here runs long enough to cancel);
  *   any other   0x0211 (unrecognized operation), its dataset discarded.
  * A protocol error in the PDVs (dimse_asm_feed) aborts the association.
@@ -26,6 +31,8 @@
 #include "dimse/dimse_msg.h"
 #include "dimse/ds_parse.h"
 #include "dimse/ds_uid.h"
+#include "dimse/dimse_commit.h"
+#include "src/net/dicom_commit.h"
 #include "src/net/dicom_svc.h"
 #include "src/net/net.h"
 #include "src/net/store_sink.h"
@@ -39,7 +46,10 @@ enum svc_state {
 	SVC_STORE,	/* a C-STORE dataset arriving into the sink */
 	SVC_DISCARD,	/* a dataset arriving that is not kept */
 	SVC_COMMITTING,	/* received whole; being made durable */
+	SVC_REPORT,	/* a Storage Commitment report arriving */
 };
+
+#define DICOM_REPORT_MAX	(64u * 1024 * 1024)
 
 struct dicom_svc {
 	struct dicom_conn	*dc;
@@ -60,6 +70,8 @@ struct dicom_svc {
 	struct store_commit	*commit;	/* SVC_COMMITTING */
 	uint64_t		 bytes;		/* of the instance */
 	char			*dir;		/* NULL: DATA_DIR/incoming */
+	uint8_t			*rbuf;		/* SVC_REPORT: the dataset */
+	size_t			 rlen, rcap;
 };
 
 /* Instances stored by this process, on every association. */
@@ -76,7 +88,8 @@ dicom_svc_supports(const char *abstract)
 {
 	const struct ds_uid_entry *u;
 
-	if (strcmp(abstract, DIMSE_VERIFICATION_CLASS) == 0)
+	if (strcmp(abstract, DIMSE_VERIFICATION_CLASS) == 0 ||
+	    strcmp(abstract, DIMSE_COMMIT_CLASS) == 0)
 		return 1;
 	return (u = ds_uid_lookup(abstract)) != NULL && u->storage;
 }
@@ -125,6 +138,9 @@ drop_work(struct dicom_svc *s)
 	store_sink_abort(s->sink);
 	s->sink = NULL;
 	ds_parser_free(s->p);
+	free(s->rbuf);
+	s->rbuf = NULL;
+	s->rlen = s->rcap = 0;
 	s->st = SVC_IDLE;
 }
 
@@ -382,6 +398,72 @@ stored(struct dicom_svc *s, uint16_t status, const char *why)
 	return respond(s, status, why);
 }
 
+/* ---- Storage Commitment reports ---- */
+
+static void
+report_data(struct dicom_svc *s, const uint8_t *p, size_t n)
+{
+	if (s->status != 0)
+		return;				/* over the limit already */
+	if (s->rlen + n > DICOM_REPORT_MAX) {
+		free(s->rbuf);
+		s->rbuf = NULL;
+		s->rlen = s->rcap = 0;
+		s->status = DIMSE_STATUS_PROCESSING_FAILURE;
+		snprintf(s->comment, sizeof(s->comment), "report over %u bytes",
+		    DICOM_REPORT_MAX);
+		return;
+	}
+	if (s->rlen + n > s->rcap) {
+		size_t nc = s->rcap ? s->rcap : 65536;
+
+		while (nc < s->rlen + n)
+			nc *= 2;
+		if ((s->rbuf = realloc(s->rbuf, nc)) == NULL)
+			abort();
+		s->rcap = nc;
+	}
+	memcpy(s->rbuf + s->rlen, p, n);
+	s->rlen += n;
+}
+
+static int
+report_end(struct dicom_svc *s, const struct dicom_pctx *pc)
+{
+	struct dimse_commit_report r;
+	char err[200];
+	int rc;
+
+	s->st = SVC_IDLE;
+	if (s->status == 0 && dimse_commit_decode(s->rbuf, s->rlen, pc->ts,
+	    &r, err, sizeof(err)) < 0) {
+		s->status = DIMSE_STATUS_PROCESSING_FAILURE;
+		snprintf(s->comment, sizeof(s->comment), "%.64s", err);
+	}
+	free(s->rbuf);
+	s->rbuf = NULL;
+	s->rlen = s->rcap = 0;
+	if (s->status != 0) {
+		log_warn("commit-report-refused", "conn=%llu peer_ae=%s "
+		    "status=0x%04x why=%s", svc_cid(s), peer_ae(s), s->status,
+		    log_q(s->comment));
+		return respond(s, s->status, s->comment);
+	}
+	if (s->rq.event_type != (r.nfailed ? DIMSE_COMMIT_EVENT_FAIL :
+	    DIMSE_COMMIT_EVENT_OK))
+		log_warn("commit-report-odd", "conn=%llu peer_ae=%s "
+		    "transaction=%s event_type=%u failed=%zu why=\"the event "
+		    "type does not match the failed list; the list counts\"",
+		    svc_cid(s), peer_ae(s), r.transaction, s->rq.event_type,
+		    r.nfailed);
+	/* answered first: whoever takes the report may end the
+	 * association or the program */
+	rc = respond(s, DIMSE_STATUS_SUCCESS, NULL);
+	dicom_commit_report_in(&r, s->dc);
+	dimse_commit_report_free(&r);
+	return rc;
+}
+
 /* ---- dispatch ---- */
 
 static int
@@ -403,6 +485,14 @@ on_command(struct dicom_svc *s, const struct dimse_asm_event *ev)
 		if (!ev->has_dataset)
 			break;
 		store_begin(s, pc);
+		return 0;
+	case DIMSE_N_EVENT_REPORT_RQ:
+		if (!ev->has_dataset || pc == NULL ||
+		    strcmp(pc->abstract, DIMSE_COMMIT_CLASS) != 0 ||
+		    strcmp(s->rq.affected_class, DIMSE_COMMIT_CLASS) != 0)
+			break;
+		s->status = 0;
+		s->st = SVC_REPORT;
 		return 0;
 	case DIMSE_C_CANCEL_RQ:
 		return 0;
@@ -451,9 +541,14 @@ dicom_svc_event(struct dicom_svc *s, enum dimse_asm_result res,
 	case DIMSE_ASM_DATA:
 		if (s->st == SVC_STORE)
 			store_data(s, ev->data, ev->len);
+		else if (s->st == SVC_REPORT)
+			report_data(s, ev->data, ev->len);
 		return 0;
 	case DIMSE_ASM_DATA_END:
-		if (s->st == SVC_STORE) {
+		if (s->st == SVC_REPORT) {
+			report_data(s, ev->data, ev->len);
+			r = report_end(s, dicom_conn_pctx(s->dc, ev->pcid));
+		} else if (s->st == SVC_STORE) {
 			store_data(s, ev->data, ev->len);
 			r = store_end(s);
 		} else if (s->st == SVC_DISCARD) {

@@ -806,3 +806,36 @@ net_conn_set_timeout(struct net_conn *c, uint64_t ms)
 	wtv.tv_usec = (suseconds_t)(wms % 1000) * 1000;
 	bufferevent_set_timeouts(c->bev, ms ? &rtv : NULL, &wtv);
 }
+
+/* ---------------------------------------------------------------------- */
+/* Tools: let the connections still open end by themselves. */
+
+static void
+idle_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_server *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (net_server_nconns(s) == 0)
+		event_base_loopexit(s->base, NULL);
+}
+
+unsigned
+net_server_wait_idle(struct net_server *s, uint64_t ms)
+{
+	struct timeval tick = { 0, 20000 }, limit = { (time_t)(ms / 1000),
+	    (suseconds_t)(ms % 1000) * 1000 };
+	struct event *ev = event_new(s->base, -1, EV_PERSIST, idle_tick, s);
+
+	if (ev == NULL)
+		abort();
+	if (net_server_nconns(s) > 0) {
+		event_add(ev, &tick);
+		event_base_loopexit(s->base, &limit);
+		event_base_dispatch(s->base);
+	}
+	event_free(ev);
+	return net_server_nconns(s) > 0 ? net_server_close_all(s,
+	    "the program is done") : 0;
+}

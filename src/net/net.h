@@ -81,6 +81,13 @@ struct net_conn *net_server_connect(struct net_server *s,
 struct conf_peer;
 void *net_client_tls(const struct conf_peer *p, char *err, size_t cap);
 
+/*
+ * net_server_wait_idle: for the command-line tools: run the loop until no
+ * connection is left (a peer's association to our listener has ended),
+ * at most ms; then close what remains. Returns how many were closed.
+ */
+unsigned net_server_wait_idle(struct net_server *s, uint64_t ms);
+
 /* Stop accepting; ask every connection to finish (ops->drain). */
 void net_server_drain(struct net_server *s);
 /* Close every connection now (grace expired). Returns how many. */

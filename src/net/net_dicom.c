@@ -17,7 +17,8 @@
  * parse (the requestor lists its preference first; we keep what it sends,
  * no transcoding), else result 3 or 4. Maximum PDU: we announce
  * limits.max_pdu and never send more than the peer's. SCP/SCU role
- * proposals: the requestor as SCU is accepted, as SCP refused. The
+ * proposals: the requestor as SCU is accepted, as SCP refused except for
+ * Storage Commitment (an SCP sending its N-EVENT-REPORT). The
  * asynchronous operations window is answered 1/1 (one at a time).
  *
  * Bounds: a P-DATA-TF over limits.max_pdu, or another PDU over
@@ -38,6 +39,7 @@
 #include <event2/bufferevent.h>
 
 #include "conf/conf.h"
+#include "dimse/dimse_commit.h"
 #include "dimse/dimse_msg.h"
 #include "dimse/ds_ts.h"
 #include "dimse/ds_uid.h"
@@ -311,7 +313,10 @@ policy(struct dicom_conn *dc)
 		copy(r->sop_class, sizeof(r->sop_class),
 		    rq->role[i].sop_class);
 		r->scu = rq->role[i].scu;
-		r->scp = 0;
+		/* a Storage Commitment SCP reporting on its own association
+		 * acts as the SCP of that class (PS3.4 J.3.3) */
+		r->scp = strcmp(r->sop_class, DIMSE_COMMIT_CLASS) == 0 ?
+		    rq->role[i].scp : 0;
 	}
 	free(dc->ac);
 	n = dul_encode_assoc(ac, NULL, 0, NULL);

@@ -244,13 +244,13 @@ on_done(void *arg, const struct dicom_qr_result *r)
 		fprintf(stderr, "%s: failed SOP instances: %s\n", PROG,
 		    r->failed_uids);
 	q->have_res = 1;
-	dicom_qr_free(q->op);
+	dicom_qr_free(q->op);	/* r is gone with it: q->res from here */
 	if (q->dc == NULL)
 		return;
 	/* learning the classes: series of the study, then the instances
 	 * of each series, one C-FIND after the other on this association */
-	if (q->discover != DISC_NO && r->final &&
-	    r->status == DIMSE_STATUS_SUCCESS) {
+	if (q->discover != DISC_NO && q->res.final &&
+	    q->res.status == DIMSE_STATUS_SUCCESS) {
 		if (q->discover == DISC_SERIES) {
 			q->discover = DISC_IMAGES;
 			q->iseries = 0;
@@ -405,38 +405,6 @@ run(struct qr *q, enum dicom_qr_kind kind)
 	event_base_dispatch(q->base);
 	dicom_qr_free(q->op);
 	return q->have_res && q->res.final ? 0 : -1;
-}
-
-/* ---- waiting for C-MOVE's own associations to end ---- */
-
-static void
-on_tick(evutil_socket_t fd, short what, void *arg)
-{
-	struct qr *q = arg;
-
-	(void)fd;
-	(void)what;
-	if (net_server_nconns(q->net) == 0)
-		event_base_loopexit(q->base, NULL);
-}
-
-static void
-wait_inbound(struct qr *q)
-{
-	struct timeval tick = { 0, 50000 }, limit;
-	struct event *ev = event_new(q->base, -1, EV_PERSIST, on_tick, q);
-	uint64_t ms = q->conf->limits.network_ms;
-
-	if (ev == NULL)
-		abort();
-	limit.tv_sec = (time_t)(ms / 1000);
-	limit.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	event_add(ev, &tick);
-	event_base_loopexit(q->base, &limit);
-	event_base_dispatch(q->base);
-	event_free(ev);
-	if (net_server_nconns(q->net) > 0)
-		net_server_close_all(q->net, "vnamig-qr is done");
 }
 
 /* ---- the identifier ---- */
@@ -800,7 +768,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (kind == DICOM_QR_MOVE && q.receive)
-		wait_inbound(&q);
+		net_server_wait_idle(q.net, q.conf->limits.network_ms);
 	if (q.dj != NULL && dump_json_close(q.dj) != 0)
 		q.json_bad = 1;
 	q.dj = NULL;

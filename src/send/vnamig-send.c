@@ -26,7 +26,9 @@
 #include "dimse/dimse_msg.h"
 #include "dimse/ds_parse.h"
 #include "dimse/ds_uid.h"
+#include "src/net/dicom_commit.h"
 #include "src/net/dicom_svc.h"
+#include "src/net/net_proto.h"
 #include "src/net/net.h"
 #include "src/util/log.h"
 
@@ -40,6 +42,7 @@ struct item {
 	int		 prop;		/* index into the proposal */
 	uint16_t	 status;
 	int		 done;
+	int		 stored;	/* success or warning status */
 	char		 why[200];
 };
 
@@ -55,6 +58,10 @@ struct send {
 	int			 failed, ended_ok;
 	struct dicom_conn	*dc;
 	struct timespec		 t0;
+	int			 commit;	/* 1: --commit, 2: --commit-only */
+	int			 listening;	/* reports may come to us */
+	struct dicom_commit	*cm;
+	int			 cm_done;
 };
 
 static int
@@ -148,6 +155,122 @@ progress(struct send *s)
 	    dt : 0.0);
 }
 
+/* ---- storage commitment ---- */
+
+static void
+commit_answered(void *arg, uint16_t status)
+{
+	struct send *s = arg;
+
+	/* Reports may come on an association of the SCP's own: ours can
+	 * go. Without a listener, wait for it here. */
+	if (status == DIMSE_STATUS_SUCCESS && s->listening && s->dc != NULL)
+		dicom_release(s->dc);
+}
+
+static void
+commit_done(void *arg, const struct dicom_commit_result *r)
+{
+	struct send *s = arg;
+	const struct dimse_commit_report *rep = r->report;
+	size_t ok = 0, bad = 0, missing = 0;
+
+	s->cm_done = 1;
+	if (rep == NULL) {
+		fprintf(stderr, "vnamig-send: storage commitment %s: %s\n",
+		    dicom_commit_transaction(s->cm), r->why);
+		s->failed++;
+	} else {
+		for (int i = 0; i < s->n; i++) {
+			struct item *it = &s->items[i];
+			const struct dimse_commit_ref *f = NULL;
+
+			if (!it->stored && s->commit == 1)
+				continue;	/* not stored: not asked */
+			if (it->sop_instance[0] == '\0')
+				continue;
+			for (size_t k = 0; k < rep->n; k++)
+				if (strcmp(rep->refs[k].sop_instance,
+				    it->sop_instance) == 0)
+					f = &rep->refs[k];
+			if (f == NULL) {
+				missing++;
+				printf("%s: commitment: not in the report\n",
+				    it->path);
+			} else if (f->failed) {
+				bad++;
+				printf("%s: commitment failed: 0x%04x (%s)\n",
+				    it->path, f->reason,
+				    dimse_commit_reason_name(f->reason));
+			} else {
+				ok++;
+				if (!s->quiet)
+					printf("%s: committed\n", it->path);
+			}
+		}
+		if (!s->quiet || bad || missing)
+			printf("storage commitment %s from %s%s: %zu committed, "
+			    "%zu failed, %zu not reported\n", rep->transaction,
+			    r->report_from, r->same_assoc ? "" :
+			    " (on its own association)", ok, bad, missing);
+		if (bad || missing)
+			s->failed++;
+	}
+	if (s->dc != NULL)
+		dicom_release(s->dc);
+	else
+		event_base_loopexit(s->base, NULL);
+}
+
+static const struct dicom_commit_user commit_user = {
+	.answered = commit_answered,
+	.done = commit_done,
+};
+
+/* commit_start: ask for commitment of the files stored (--commit) or of
+ * all of them (--commit-only). */
+static void
+commit_start(struct send *s)
+{
+	struct dimse_commit_ref *refs = calloc((size_t)s->n + 1,
+	    sizeof(*refs));
+	size_t n = 0;
+	char err[256];
+
+	if (refs == NULL)
+		abort();
+	for (int i = 0; i < s->n; i++) {
+		const struct item *it = &s->items[i];
+
+		if (it->sop_instance[0] == '\0' || (s->commit == 1 &&
+		    !it->stored))
+			continue;
+		snprintf(refs[n].sop_class, sizeof(refs[n].sop_class), "%s",
+		    it->sop_class);
+		snprintf(refs[n].sop_instance, sizeof(refs[n].sop_instance),
+		    "%s", it->sop_instance);
+		n++;
+	}
+	if (n == 0) {
+		fprintf(stderr, "vnamig-send: nothing to ask commitment for\n");
+		s->failed++;
+		s->cm_done = 1;
+		free(refs);
+		dicom_release(s->dc);
+		return;
+	}
+	s->cm = dicom_commit_start(s->dc, refs, n, ++s->msgid,
+	    s->conf->limits.dimse_ms, s->conf->limits.commit_ms, &commit_user,
+	    s, err, sizeof(err));
+	free(refs);
+	if (s->cm == NULL) {
+		fprintf(stderr, "vnamig-send: storage commitment: %s\n", err);
+		s->failed++;
+		s->cm_done = 1;
+		dicom_release(s->dc);
+	}
+}
+
 static void
 send_next(struct send *s)
 {
@@ -171,6 +294,8 @@ send_next(struct send *s)
 		dicom_send_pdv(s->dc, pc->id, 1, 1, buf, (uint32_t)len);
 		return;
 	}
+	if (s->commit == 2)		/* --commit-only: nothing to send */
+		s->next = s->n;
 	while (s->next < s->n) {
 		it = &s->items[s->next];
 		if (it->done) {		/* its meta could not be read */
@@ -207,7 +332,10 @@ send_next(struct send *s)
 		}
 		return;		/* wait for its response */
 	}
-	dicom_release(s->dc);
+	if (s->commit && s->cm == NULL && !s->cm_done)
+		commit_start(s);
+	else
+		dicom_release(s->dc);
 }
 
 static void
@@ -230,6 +358,8 @@ on_message(struct dicom_conn *dc, void *arg, enum dimse_asm_result r,
 	enum dimse_status_class cl;
 
 	(void)dc;
+	if (s->cm != NULL && dicom_commit_message(s->cm, r, ev))
+		return;
 	if (r != DIMSE_ASM_COMMAND || ev->has_dataset ||
 	    c->msgid_rsp != s->msgid)
 		return;		/* not the response we wait for */
@@ -253,6 +383,8 @@ on_message(struct dicom_conn *dc, void *arg, enum dimse_asm_result r,
 	s->bytes += it->size;
 	if (cl != DIMSE_CLASS_SUCCESS && cl != DIMSE_CLASS_WARNING)
 		s->failed++;
+	else
+		it->stored = 1;
 	if (!s->quiet && (!s->tty || cl != DIMSE_CLASS_SUCCESS))
 		printf("%s%s: 0x%04x (%s)%s%s\n", s->tty ? "\r" : "", it->path,
 		    c->status, dimse_status_name(c->status),
@@ -271,12 +403,17 @@ on_ended(struct dicom_conn *dc, void *arg, int ok, const char *why)
 
 	(void)dc;
 	s->ended_ok = ok;
+	s->dc = NULL;
 	if (!ok) {
 		fprintf(stderr, "%svnamig-send: association ended: %s\n",
 		    s->tty ? "\n" : "", why);
 		s->failed++;
 	}
-	event_base_loopexit(s->base, NULL);
+	if (s->cm != NULL)
+		dicom_commit_conn_ended(s->cm, why);
+	/* a commitment answered goes on waiting for its report */
+	if (s->cm == NULL || s->cm_done)
+		event_base_loopexit(s->base, NULL);
 }
 
 static const struct dicom_user send_user = {
@@ -294,6 +431,7 @@ usage(FILE *f)
 "SYNOPSIS\n"
 "    vnamig-send [-c FILE] [-q] PEER FILE...\n"
 "    vnamig-send [-c FILE] --echo PEER\n"
+"    vnamig-send [-c FILE] [-q] --commit|--commit-only PEER FILE...\n"
 "\n"
 "DESCRIPTION\n"
 "    Opens one association from node.ae_title to the peer named PEER in\n"
@@ -312,15 +450,25 @@ usage(FILE *f)
 "        the configuration (default /usr/local/etc/vnamigd.yaml)\n"
 "    --echo\n"
 "        C-ECHO the peer instead of sending files\n"
+"    --commit\n"
+"        after sending, ask the peer for Storage Commitment (N-ACTION)\n"
+"        of the files it stored, and wait up to limits.commit_timeout for\n"
+"        its report (N-EVENT-REPORT): on this association, or, when\n"
+"        listen.dicom is configured, on one the peer opens to node.ae_title\n"
+"        there (this association is then released once the request is\n"
+"        answered). One line per file: committed, or the failure reason\n"
+"    --commit-only\n"
+"        the same without sending: is what these files hold committed\n"
+"        at the peer?\n"
 "    -q, --quiet\n"
 "        print nothing but errors\n"
 "    -h, --help\n"
 "        this page\n"
 "\n"
 "EXIT STATUS\n"
-"    0 when every file was stored (success or warning status) and the\n"
-"    association released; 1 when any was not; 2 on bad usage or an\n"
-"    unusable configuration.\n", f);
+"    0 when every file was stored (success or warning status), and with\n"
+"    --commit every one committed, and the association released; 1 when\n"
+"    any was not; 2 on bad usage or an unusable configuration.\n", f);
 }
 
 int
@@ -329,6 +477,8 @@ main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "echo", no_argument, NULL, 'e' },
+		{ "commit", no_argument, NULL, 'C' },
+		{ "commit-only", no_argument, NULL, 'O' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -346,12 +496,14 @@ main(int argc, char **argv)
 		switch (ch) {
 		case 'c': cpath = optarg; break;
 		case 'e': s.echo = 1; break;
+		case 'C': s.commit = 1; break;
+		case 'O': s.commit = 2; break;
 		case 'q': s.quiet = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	if (optind >= argc || (s.echo ? argc - optind != 1 :
-	    argc - optind < 2)) {
+	    argc - optind < 2) || (s.echo && s.commit)) {
 		usage(stderr);
 		return 2;
 	}
@@ -401,6 +553,15 @@ main(int argc, char **argv)
 		prop[0].nts = 1;
 		nprop = 1;
 	}
+	if (s.commit == 2)	/* nothing is sent: only commitment */
+		nprop = 0;
+	if (s.commit && nprop < DICOM_MAX_PCTX) {
+		prop[nprop].abstract = DIMSE_COMMIT_CLASS;
+		prop[nprop].ts[0] = "1.2.840.10008.1.2.1";
+		prop[nprop].ts[1] = "1.2.840.10008.1.2";
+		prop[nprop].nts = 2;
+		nprop++;
+	}
 	if (nprop == 0) {
 		fprintf(stderr, "vnamig-send: nothing to send\n");
 		return 1;
@@ -417,6 +578,15 @@ main(int argc, char **argv)
 	if ((s.base = event_base_new()) == NULL)
 		abort();
 	s.net = net_server_new(s.base, s.conf, &s);
+	if (s.commit && s.conf->dicom.enabled) {
+		if (net_server_listen(s.net, &s.conf->dicom, &net_dicom_ops,
+		    err, sizeof(err)) < 0) {
+			fprintf(stderr, "vnamig-send: listen.dicom (for "
+			    "commitment reports): %s\n", err);
+			return 2;
+		}
+		s.listening = 1;
+	}
 	if (dicom_connect(s.net, s.conf, peer, prop, nprop, tls, &send_user,
 	    &s, err, sizeof(err)) == NULL) {
 		fprintf(stderr, "vnamig-send: %s: %s\n", peer->name, err);
@@ -425,6 +595,9 @@ main(int argc, char **argv)
 		event_base_dispatch(s.base);
 	if (s.tty && !s.quiet && !s.echo)
 		fputc('\n', stderr);
+	if (s.listening)	/* the peer's report association ends */
+		net_server_wait_idle(s.net, s.conf->limits.network_ms);
+	dicom_commit_free(s.cm);
 	net_server_free(s.net);
 	event_base_free(s.base);
 	SSL_CTX_free(tls);

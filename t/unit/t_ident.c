@@ -70,8 +70,20 @@ main(void)
 	refused("PixelData", "cannot be a O");
 	refused("CommandField=1", "group");
 	refused("ReferencedStudySequence=x", "sequence key is sent empty");
-	refused("Rows=70000", "not a list of US numbers");
-	refused("Rows=-1", "not a list of US numbers");
+	refused("Rows=70000", "not a list of at most 512 US numbers");
+	refused("Rows=-1", "not a list of at most 512 US numbers");
+	{
+		/* 257 UL values are 1028 bytes: over the value limit */
+		char many[32 + 2 * 257] = "SimpleFrameList=";
+		size_t k = strlen(many);
+
+		for (int i = 0; i < 257; i++) {
+			many[k++] = '0';
+			many[k++] = '\\';
+		}
+		many[k - 1] = '\0';
+		refused(many, "at most 256 UL numbers");
+	}
 	refused("PatientID=a\tb", "control character 0x09");
 	{
 		char big[DIMSE_IDENT_VALUE_MAX + 20];
@@ -176,6 +188,21 @@ main(void)
 		    "  UI NUL padding stripped");
 		is_str(dimse_ident_get(&back, DS_TAG(0x0008, 0x0005)),
 		    "ISO_IR 100", "  the character set kept");
+		{
+			/* a repeated tag and one out of order: skipped */
+			static const uint8_t odd[] = {
+				0x10, 0x00, 0x20, 0x00, 2, 0, 0, 0, 'A', ' ',
+				0x08, 0x00, 0x52, 0x00, 2, 0, 0, 0, 'X', ' ',
+				0x10, 0x00, 0x20, 0x00, 2, 0, 0, 0, 'B', ' ',
+			};
+
+			ok(dimse_ident_decode(odd, sizeof(odd),
+			    &ds_ts_implicit_le, &back, &pe) == 0 &&
+			    back.n == 1 && back.skipped == 2 &&
+			    strcmp(back.e[0].value, "A") == 0, "an element "
+			    "out of order and a repeated one are skipped: the "
+			    "first kept");
+		}
 		ok(dimse_ident_decode(rsp, sizeof(rsp) - 3,
 		    &ds_ts_implicit_le, &back, &pe) < 0 && pe.msg[0] != '\0',
 		    "a truncated answer is an error: %s", pe.msg);
