@@ -77,6 +77,31 @@ like "$(cat "$T_DIR/out")" 'truncated\.dcm: 0xc000 \(Error: Cannot Understand\):
 like "$(cat "$T_DIR/out")" 'MR_small\.dcm: 0x0000 \(Success\)' \
 	"  and the next file on the same association succeeds"
 
+# Several associations (-j), reused, within the peer's limit and the
+# overall one: vnamigd counts the associations it accepts.
+accepted() { grep -c 'assoc-accepted ' "$T_DIR/daemon.log"; }
+a0=$(accepted)
+# shellcheck disable=SC2086
+$S -j 4 us $files >"$T_DIR/out" 2>&1
+ok $? "-j 4: eleven files over four associations: exit 0"
+is "$(grep -c ': 0x0000 (Success)$' "$T_DIR/out")" 11 "  eleven stored"
+is "$(($(accepted) - a0))" 4 "  four associations, each used for several files"
+sed -e 's/role: target }/role: target, max_associations: 2 }/' "$T_DIR/send.yaml" >"$T_DIR/two.yaml"
+a0=$(accepted)
+# shellcheck disable=SC2086
+$SEND -c "$T_DIR/two.yaml" -j 6 us $files >"$T_DIR/out" 2>&1
+ok $? "-j 6 to a peer with max_associations 2: exit 0"
+is "$(grep -c ': 0x0000 (Success)$' "$T_DIR/out")" 11 "  eleven stored"
+is "$(($(accepted) - a0))" 2 "  over two associations: the other four leases waited and reused them"
+printf 'limits:\n  associations_out: 1\n' >>"$T_DIR/two.yaml"
+a0=$(accepted)
+# shellcheck disable=SC2086
+$SEND -c "$T_DIR/two.yaml" -j 6 us $files >"$T_DIR/out" 2>&1
+ok $? "the same with limits.associations_out 1: exit 0"
+is "$(($(accepted) - a0))" 1 "  one association"
+$S -j 0 us $files >/dev/null 2>&1
+is $? 2 "-j 0: exit 2"
+
 sed -e 's/ae_title: SENDER/ae_title: STRANGER/' "$T_DIR/send.yaml" >"$T_DIR/stranger.yaml"
 out=$($SEND -c "$T_DIR/stranger.yaml" --echo us 2>&1)
 is "$?" 1 "a calling AE title vnamigd does not know: exit 1"

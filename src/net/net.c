@@ -128,6 +128,12 @@ net_server_conf(const struct net_server *s)
 	return s->conf;
 }
 
+struct event_base *
+net_server_base(const struct net_server *s)
+{
+	return s->base;
+}
+
 void *
 net_server_app(const struct net_server *s)
 {

@@ -45,6 +45,7 @@ struct net_proto_ops {
 struct net_server *net_server_new(struct event_base *base,
     const struct conf *conf, void *app);
 void *net_server_app(const struct net_server *s);
+struct event_base *net_server_base(const struct net_server *s);
 void net_server_set_conf(struct net_server *s, const struct conf *conf);
 const struct conf *net_server_conf(const struct net_server *s);
 void net_server_free_(struct net_server *s);

@@ -27,6 +27,7 @@
 #include "dimse/ds_parse.h"
 #include "dimse/ds_uid.h"
 #include "src/net/dicom_commit.h"
+#include "src/net/dicom_pool.h"
 #include "src/net/dicom_svc.h"
 #include "src/net/net_proto.h"
 #include "src/net/net.h"
@@ -51,17 +52,34 @@ struct send {
 	struct net_server	*net;
 	struct conf		*conf;
 	struct item		*items;
-	int			 n, next, fd;
+	int			 n, next;
 	int			 echo, quiet, tty;
 	uint16_t		 msgid;
 	uint64_t		 bytes, total;
-	int			 failed, ended_ok;
-	struct dicom_conn	*dc;
+	int			 failed;
 	struct timespec		 t0;
 	int			 commit;	/* 1: --commit, 2: --commit-only */
 	int			 listening;	/* reports may come to us */
 	struct dicom_commit	*cm;
 	int			 cm_done;
+	struct dicom_lease	*cl;		/* the commitment's */
+	struct dicom_pool	*pool;
+	const struct conf_peer	*peer;
+	struct dicom_propose	 prop[DICOM_MAX_PCTX];
+	unsigned		 nprop;
+	int			 active, ndone, finishing;
+};
+
+/* One association's worth of sending: files are taken in order from the
+ * shared list by whichever worker is free. */
+struct worker {
+	struct send		*s;
+	struct dicom_lease	*l;
+	struct dicom_conn	*dc;
+	int			 cur;		/* item in flight, or -1 */
+	int			 fd;
+	uint16_t		 msgid;
+	int			 echoed;
 };
 
 static int
@@ -155,17 +173,204 @@ progress(struct send *s)
 	    dt : 0.0);
 }
 
-/* ---- storage commitment ---- */
+/* ---- the workers: one leased association each ---- */
+
+static void worker_next(struct worker *w);
+static void maybe_finish(struct send *s);
+
+static void
+worker_end(struct worker *w)
+{
+	struct send *s = w->s;
+
+	if (w->l != NULL)
+		dicom_lease_return(w->l);
+	w->l = NULL;
+	w->dc = NULL;
+	s->active--;
+	maybe_finish(s);
+}
+
+/* item_done: the outcome of the item in flight on w. */
+static void
+item_done(struct worker *w, uint16_t status, const struct dimse_cmd *c,
+    const char *why)
+{
+	struct send *s = w->s;
+	struct item *it = &s->items[w->cur];
+	enum dimse_status_class cl = dimse_status_class(status);
+
+	it->status = status;
+	it->done = 1;
+	s->ndone++;
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+	w->cur = -1;
+	if (why != NULL) {
+		snprintf(it->why, sizeof(it->why), "%s", why);
+		fprintf(stderr, "%svnamig-send: %s: not stored: %s\n",
+		    s->tty ? "\n" : "", it->path, why);
+		s->failed++;
+		return;
+	}
+	s->bytes += it->size;
+	if (cl != DIMSE_CLASS_SUCCESS && cl != DIMSE_CLASS_WARNING)
+		s->failed++;
+	else
+		it->stored = 1;
+	if (!s->quiet && (!s->tty || cl != DIMSE_CLASS_SUCCESS))
+		printf("%s%s: 0x%04x (%s)%s%s\n", s->tty ? "\r" : "", it->path,
+		    status, dimse_status_name(status),
+		    (c->present & DIMSE_F_ERROR_COMMENT) ? ": " : "",
+		    (c->present & DIMSE_F_ERROR_COMMENT) ? c->error_comment :
+		    "");
+	progress(s);
+}
+
+static void
+worker_next(struct worker *w)
+{
+	struct send *s = w->s;
+	struct dimse_cmd rq;
+	const struct dicom_pctx *pc;
+	struct item *it;
+	uint8_t buf[1024];
+	size_t len;
+
+	if (s->echo) {
+		if (w->echoed) {
+			worker_end(w);
+			return;
+		}
+		w->echoed = 1;
+		dimse_echo_rq(w->msgid = ++s->msgid, &rq);
+		pc = dicom_pctx_for(w->dc, DIMSE_VERIFICATION_CLASS, NULL);
+		if (pc == NULL) {
+			fprintf(stderr, "vnamig-send: the peer did not accept "
+			    "Verification\n");
+			s->failed++;
+			worker_end(w);
+			return;
+		}
+		len = dimse_cmd_encode(&rq, buf, sizeof(buf));
+		dicom_send_pdv(w->dc, pc->id, 1, 1, buf, (uint32_t)len);
+		return;
+	}
+	while (s->next < s->n) {
+		int k = s->next++;
+
+		it = &s->items[k];
+		if (it->done)		/* its meta could not be read */
+			continue;
+		pc = dicom_pctx_for(w->dc, it->sop_class, it->ts);
+		if (pc == NULL) {
+			it->done = 1;
+			s->ndone++;
+			snprintf(it->why, sizeof(it->why), "the peer accepted "
+			    "no context for %s in %s", it->sop_class, it->ts);
+			s->failed++;
+			fprintf(stderr, "vnamig-send: %s: %s\n", it->path,
+			    it->why);
+			continue;
+		}
+		w->cur = k;
+		errno = 0;
+		if ((w->fd = open(it->path, O_RDONLY | O_CLOEXEC)) < 0 ||
+		    dimse_store_rq(w->msgid = ++s->msgid, it->sop_class,
+		    it->sop_instance, DIMSE_PRIORITY_MEDIUM, &rq) < 0 ||
+		    (len = dimse_cmd_encode(&rq, buf, sizeof(buf))) == 0 ||
+		    len > sizeof(buf) || dicom_send_pdv(w->dc, pc->id, 1, 1,
+		    buf, (uint32_t)len) < 0 || dicom_send_file_pdvs(w->dc,
+		    pc->id, w->fd, it->off, it->size) < 0) {
+			char why[256];
+
+			snprintf(why, sizeof(why), "cannot send: %s", errno ?
+			    strerror(errno) : "association not ready");
+			item_done(w, 0, NULL, why);
+			dicom_lease_drop(w->l, "cannot send");
+			w->l = NULL;
+			worker_end(w);
+			return;
+		}
+		return;		/* wait for its response */
+	}
+	worker_end(w);
+}
+
+static void
+on_ready(struct dicom_lease *l, struct dicom_conn *dc, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)l;
+	w->dc = dc;
+	worker_next(w);
+}
+
+static void
+on_message(struct dicom_lease *l, void *arg, enum dimse_asm_result r,
+    const struct dimse_asm_event *ev)
+{
+	struct worker *w = arg;
+	struct send *s = w->s;
+	const struct dimse_cmd *c = ev->cmd;
+
+	(void)l;
+	if (r != DIMSE_ASM_COMMAND || ev->has_dataset ||
+	    c->msgid_rsp != w->msgid)
+		return;		/* not the response we wait for */
+	if (s->echo) {
+		if (!s->quiet)
+			printf("C-ECHO: 0x%04x (%s)\n", c->status,
+			    dimse_status_name(c->status));
+		if (dimse_status_class(c->status) != DIMSE_CLASS_SUCCESS)
+			s->failed++;
+		worker_next(w);
+		return;
+	}
+	if (c->command != DIMSE_C_STORE_RSP || w->cur < 0)
+		return;
+	item_done(w, c->status, c, NULL);
+	worker_next(w);
+}
+
+static void
+on_failed(struct dicom_lease *l, void *arg, const char *why)
+{
+	struct worker *w = arg;
+	struct send *s = w->s;
+
+	(void)l;
+	w->l = NULL;
+	fprintf(stderr, "%svnamig-send: association ended: %s\n",
+	    s->tty ? "\n" : "", why);
+	if (w->cur >= 0)
+		item_done(w, 0, NULL, why);
+	else
+		s->failed++;
+	worker_end(w);
+}
+
+static const struct dicom_lease_user worker_user = {
+	.ready = on_ready,
+	.message = on_message,
+	.failed = on_failed,
+};
+
+/* ---- storage commitment, on a lease of its own ---- */
 
 static void
 commit_answered(void *arg, uint16_t status)
 {
 	struct send *s = arg;
 
-	/* Reports may come on an association of the SCP's own: ours can
-	 * go. Without a listener, wait for it here. */
-	if (status == DIMSE_STATUS_SUCCESS && s->listening && s->dc != NULL)
-		dicom_release(s->dc);
+	/* Reports may come on an association of the SCP's own: ours goes
+	 * back. Without a listener, wait for it here. */
+	if (status == DIMSE_STATUS_SUCCESS && s->listening && s->cl != NULL) {
+		dicom_lease_return(s->cl);
+		s->cl = NULL;
+	}
 }
 
 static void
@@ -216,10 +421,10 @@ commit_done(void *arg, const struct dicom_commit_result *r)
 		if (bad || missing)
 			s->failed++;
 	}
-	if (s->dc != NULL)
-		dicom_release(s->dc);
-	else
-		event_base_loopexit(s->base, NULL);
+	if (s->cl != NULL)
+		dicom_lease_return(s->cl);
+	s->cl = NULL;
+	maybe_finish(s);
 }
 
 static const struct dicom_commit_user commit_user = {
@@ -227,16 +432,16 @@ static const struct dicom_commit_user commit_user = {
 	.done = commit_done,
 };
 
-/* commit_start: ask for commitment of the files stored (--commit) or of
- * all of them (--commit-only). */
 static void
-commit_start(struct send *s)
+commit_ready(struct dicom_lease *l, struct dicom_conn *dc, void *arg)
 {
+	struct send *s = arg;
 	struct dimse_commit_ref *refs = calloc((size_t)s->n + 1,
 	    sizeof(*refs));
 	size_t n = 0;
 	char err[256];
 
+	(void)l;
 	if (refs == NULL)
 		abort();
 	for (int i = 0; i < s->n; i++) {
@@ -251,176 +456,93 @@ commit_start(struct send *s)
 		    "%s", it->sop_instance);
 		n++;
 	}
-	if (n == 0) {
-		fprintf(stderr, "vnamig-send: nothing to ask commitment for\n");
-		s->failed++;
-		s->cm_done = 1;
-		free(refs);
-		dicom_release(s->dc);
-		return;
-	}
-	s->cm = dicom_commit_start(s->dc, refs, n, ++s->msgid,
+	s->cm = n == 0 ? NULL : dicom_commit_start(dc, refs, n, ++s->msgid,
 	    s->conf->limits.dimse_ms, s->conf->limits.commit_ms, &commit_user,
 	    s, err, sizeof(err));
 	free(refs);
 	if (s->cm == NULL) {
-		fprintf(stderr, "vnamig-send: storage commitment: %s\n", err);
+		fprintf(stderr, "vnamig-send: storage commitment: %s\n", n ?
+		    err : "nothing to ask commitment for");
 		s->failed++;
 		s->cm_done = 1;
-		dicom_release(s->dc);
+		dicom_lease_return(s->cl);
+		s->cl = NULL;
+		maybe_finish(s);
 	}
 }
 
 static void
-send_next(struct send *s)
-{
-	struct dimse_cmd rq;
-	const struct dicom_pctx *pc;
-	struct item *it;
-	uint8_t buf[1024];
-	size_t len;
-
-	if (s->echo) {
-		dimse_echo_rq(++s->msgid, &rq);
-		pc = dicom_pctx_for(s->dc, DIMSE_VERIFICATION_CLASS, NULL);
-		if (pc == NULL) {
-			fprintf(stderr, "vnamig-send: the peer did not accept "
-			    "Verification\n");
-			s->failed++;
-			dicom_release(s->dc);
-			return;
-		}
-		len = dimse_cmd_encode(&rq, buf, sizeof(buf));
-		dicom_send_pdv(s->dc, pc->id, 1, 1, buf, (uint32_t)len);
-		return;
-	}
-	if (s->commit == 2)		/* --commit-only: nothing to send */
-		s->next = s->n;
-	while (s->next < s->n) {
-		it = &s->items[s->next];
-		if (it->done) {		/* its meta could not be read */
-			s->next++;
-			continue;
-		}
-		pc = dicom_pctx_for(s->dc, it->sop_class, it->ts);
-		if (pc == NULL) {
-			it->done = 1;
-			snprintf(it->why, sizeof(it->why), "the peer accepted "
-			    "no context for %s in %s", it->sop_class, it->ts);
-			s->failed++;
-			fprintf(stderr, "vnamig-send: %s: %s\n", it->path,
-			    it->why);
-			s->next++;
-			continue;
-		}
-		if ((s->fd = open(it->path, O_RDONLY | O_CLOEXEC)) < 0 ||
-		    dimse_store_rq(++s->msgid, it->sop_class, it->sop_instance,
-		    DIMSE_PRIORITY_MEDIUM, &rq) < 0 ||
-		    (len = dimse_cmd_encode(&rq, buf, sizeof(buf))) == 0 ||
-		    len > sizeof(buf) || dicom_send_pdv(s->dc, pc->id, 1, 1,
-		    buf, (uint32_t)len) < 0 || dicom_send_file_pdvs(s->dc,
-		    pc->id, s->fd, it->off, it->size) < 0) {
-			fprintf(stderr, "vnamig-send: %s: cannot send: %s\n",
-			    it->path, errno ? strerror(errno) : "association "
-			    "not ready");
-			s->failed++;
-			if (s->fd >= 0)
-				close(s->fd);
-			s->fd = -1;
-			dicom_abort(s->dc, "cannot send");
-			return;
-		}
-		return;		/* wait for its response */
-	}
-	if (s->commit && s->cm == NULL && !s->cm_done)
-		commit_start(s);
-	else
-		dicom_release(s->dc);
-}
-
-static void
-on_established(struct dicom_conn *dc, void *arg)
-{
-	struct send *s = arg;
-
-	s->dc = dc;
-	clock_gettime(CLOCK_MONOTONIC, &s->t0);
-	send_next(s);
-}
-
-static void
-on_message(struct dicom_conn *dc, void *arg, enum dimse_asm_result r,
+commit_message(struct dicom_lease *l, void *arg, enum dimse_asm_result r,
     const struct dimse_asm_event *ev)
 {
 	struct send *s = arg;
-	const struct dimse_cmd *c = ev->cmd;
-	struct item *it;
-	enum dimse_status_class cl;
 
-	(void)dc;
-	if (s->cm != NULL && dicom_commit_message(s->cm, r, ev))
-		return;
-	if (r != DIMSE_ASM_COMMAND || ev->has_dataset ||
-	    c->msgid_rsp != s->msgid)
-		return;		/* not the response we wait for */
-	cl = dimse_status_class(c->status);
-	if (s->echo) {
-		if (!s->quiet)
-			printf("C-ECHO: 0x%04x (%s)\n", c->status,
-			    dimse_status_name(c->status));
-		if (cl != DIMSE_CLASS_SUCCESS)
-			s->failed++;
-		dicom_release(s->dc);
-		return;
-	}
-	if (c->command != DIMSE_C_STORE_RSP || s->next >= s->n)
-		return;
-	it = &s->items[s->next];
-	it->status = c->status;
-	it->done = 1;
-	close(s->fd);
-	s->fd = -1;
-	s->bytes += it->size;
-	if (cl != DIMSE_CLASS_SUCCESS && cl != DIMSE_CLASS_WARNING)
-		s->failed++;
-	else
-		it->stored = 1;
-	if (!s->quiet && (!s->tty || cl != DIMSE_CLASS_SUCCESS))
-		printf("%s%s: 0x%04x (%s)%s%s\n", s->tty ? "\r" : "", it->path,
-		    c->status, dimse_status_name(c->status),
-		    (c->present & DIMSE_F_ERROR_COMMENT) ? ": " : "",
-		    (c->present & DIMSE_F_ERROR_COMMENT) ? c->error_comment :
-		    "");
-	s->next++;
-	progress(s);
-	send_next(s);
+	(void)l;
+	if (s->cm != NULL)
+		dicom_commit_message(s->cm, r, ev);
 }
 
 static void
-on_ended(struct dicom_conn *dc, void *arg, int ok, const char *why)
+commit_failed(struct dicom_lease *l, void *arg, const char *why)
 {
 	struct send *s = arg;
 
-	(void)dc;
-	s->ended_ok = ok;
-	s->dc = NULL;
-	if (!ok) {
-		fprintf(stderr, "%svnamig-send: association ended: %s\n",
-		    s->tty ? "\n" : "", why);
-		s->failed++;
+	(void)l;
+	s->cl = NULL;
+	if (s->cm != NULL) {
+		dicom_commit_conn_ended(s->cm, why);	/* may finish it */
+		return;
 	}
-	if (s->cm != NULL)
-		dicom_commit_conn_ended(s->cm, why);
-	/* a commitment answered goes on waiting for its report */
-	if (s->cm == NULL || s->cm_done)
-		event_base_loopexit(s->base, NULL);
+	fprintf(stderr, "vnamig-send: storage commitment: association "
+	    "ended: %s\n", why);
+	s->failed++;
+	s->cm_done = 1;
+	maybe_finish(s);
 }
 
-static const struct dicom_user send_user = {
-	.established = on_established,
-	.message = on_message,
-	.ended = on_ended,
+static const struct dicom_lease_user commit_lease_user = {
+	.ready = commit_ready,
+	.message = commit_message,
+	.failed = commit_failed,
 };
+
+static void
+pool_closed(void *arg)
+{
+	struct send *s = arg;
+
+	event_base_loopexit(s->base, NULL);
+}
+
+/* maybe_finish: when every worker is done: commitment (if asked and not
+ * yet), then close the pool and end the loop. */
+static void
+maybe_finish(struct send *s)
+{
+	char err[256];
+
+	if (s->active > 0 || s->cl != NULL || (s->cm != NULL && !s->cm_done) ||
+	    s->finishing)
+		return;
+	for (int i = 0; i < s->n; i++)
+		if (!s->items[i].done) {
+			s->items[i].done = 1;
+			s->failed++;
+			fprintf(stderr, "vnamig-send: %s: not sent (no "
+			    "association)\n", s->items[i].path);
+		}
+	if (s->commit && s->cm == NULL && !s->cm_done) {
+		s->cm_done = 0;
+		s->cl = dicom_pool_lease(s->pool, s->peer, s->prop, s->nprop,
+		    &commit_lease_user, s, err, sizeof(err));
+		if (s->cl != NULL || s->cm_done)
+			return;
+		fprintf(stderr, "vnamig-send: storage commitment: %s\n", err);
+		s->failed++;
+	}
+	s->finishing = 1;
+	dicom_pool_close(s->pool, pool_closed, s);
+}
 
 static void
 usage(FILE *f)
@@ -429,15 +551,15 @@ usage(FILE *f)
 "    vnamig-send - send DICOM files to a peer (C-STORE), or C-ECHO it\n"
 "\n"
 "SYNOPSIS\n"
-"    vnamig-send [-c FILE] [-q] PEER FILE...\n"
+"    vnamig-send [-c FILE] [-q] [-j N] PEER FILE...\n"
 "    vnamig-send [-c FILE] --echo PEER\n"
 "    vnamig-send [-c FILE] [-q] --commit|--commit-only PEER FILE...\n"
 "\n"
 "DESCRIPTION\n"
-"    Opens one association from node.ae_title to the peer named PEER in\n"
-"    the configuration (its AE title, host and port, and its tls:\n"
-"    settings) and sends each FILE, a Part 10 file, with C-STORE, one\n"
-"    after the other. Each file's dataset is sent as stored, in its own\n"
+"    Opens an association (-j: several) from node.ae_title to the peer\n"
+"    named PEER in the configuration (its AE title, host and port, and\n"
+"    its tls: settings) and sends each FILE, a Part 10 file, with\n"
+"    C-STORE, one after the other. Each file's dataset is sent as stored, in its own\n"
 "    transfer syntax: one presentation context is proposed per SOP\n"
 "    class and transfer syntax, and a file whose context the peer does\n"
 "    not accept is reported and skipped. One line per file that did not\n"
@@ -450,6 +572,11 @@ usage(FILE *f)
 "        the configuration (default /usr/local/etc/vnamigd.yaml)\n"
 "    --echo\n"
 "        C-ECHO the peer instead of sending files\n"
+"    -j, --jobs N\n"
+"        send over N associations at once (default 1), each taking the\n"
+"        next file when its last one is answered; at most the peer's\n"
+"        max_associations and limits.associations_out are open at once,\n"
+"        and an association is reused rather than opened again\n"
 "    --commit\n"
 "        after sending, ask the peer for Storage Commitment (N-ACTION)\n"
 "        of the files it stored, and wait up to limits.commit_timeout for\n"
@@ -479,25 +606,34 @@ main(int argc, char **argv)
 		{ "echo", no_argument, NULL, 'e' },
 		{ "commit", no_argument, NULL, 'C' },
 		{ "commit-only", no_argument, NULL, 'O' },
+		{ "jobs", required_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cpath = SYSCONFDIR "/vnamigd.yaml";
-	struct dicom_propose prop[DICOM_MAX_PCTX];
-	struct send s = { .fd = -1 };
+	static struct send s;
+	struct dicom_propose *prop = s.prop;
 	const struct conf_peer *peer = NULL;
-	SSL_CTX *tls = NULL;
+	struct worker *w = NULL;
 	unsigned nprop = 0;
-	char *errs = NULL, err[256];
-	int ch;
+	char *errs = NULL, err[256], *end;
+	int ch, jobs = 1, nw;
 
-	while ((ch = getopt_long(argc, argv, "c:qh", lo, NULL)) != -1)
+	while ((ch = getopt_long(argc, argv, "c:j:qh", lo, NULL)) != -1)
 		switch (ch) {
 		case 'c': cpath = optarg; break;
 		case 'e': s.echo = 1; break;
 		case 'C': s.commit = 1; break;
 		case 'O': s.commit = 2; break;
+		case 'j':
+			jobs = (int)strtol(optarg, &end, 10);
+			if (*end != '\0' || jobs < 1 || jobs > 1000) {
+				fprintf(stderr, "vnamig-send: -j %s: a number of "
+				    "associations, 1-1000\n", optarg);
+				return 2;
+			}
+			break;
 		case 'q': s.quiet = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -566,15 +702,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "vnamig-send: nothing to send\n");
 		return 1;
 	}
-	/* skip the files whose meta could not be read */
-	while (s.next < s.n && s.items[s.next].done)
-		s.next++;
+	s.nprop = nprop;
+	s.peer = peer;
 	s.tty = isatty(STDERR_FILENO);
-	if (peer->tls.enabled && (tls = net_client_tls(peer, err,
-	    sizeof(err))) == NULL) {
-		fprintf(stderr, "vnamig-send: %s\n", err);
-		return 2;
-	}
 	if ((s.base = event_base_new()) == NULL)
 		abort();
 	s.net = net_server_new(s.base, s.conf, &s);
@@ -587,21 +717,40 @@ main(int argc, char **argv)
 		}
 		s.listening = 1;
 	}
-	if (dicom_connect(s.net, s.conf, peer, prop, nprop, tls, &send_user,
-	    &s, err, sizeof(err)) == NULL) {
-		fprintf(stderr, "vnamig-send: %s: %s\n", peer->name, err);
-		s.failed++;
-	} else
+	s.pool = dicom_pool_new(s.net, s.conf);
+	clock_gettime(CLOCK_MONOTONIC, &s.t0);
+	/* as many associations as asked, at most one per file; the pool
+	 * keeps to peers[].max_associations and limits.associations_out */
+	nw = s.commit == 2 ? 0 : s.echo ? 1 : jobs < s.n ? jobs : s.n;
+	if ((w = calloc((size_t)nw + 1, sizeof(*w))) == NULL)
+		abort();
+	for (int i = 0; i < nw; i++) {
+		w[i].s = &s;
+		w[i].cur = -1;
+		w[i].fd = -1;
+		s.active++;
+		w[i].l = dicom_pool_lease(s.pool, peer, prop, nprop,
+		    &worker_user, &w[i], err, sizeof(err));
+		if (w[i].l == NULL) {
+			fprintf(stderr, "vnamig-send: %s: %s\n", peer->name,
+			    err);
+			s.failed++;
+			s.active--;
+		}
+	}
+	maybe_finish(&s);
+	if (!s.finishing || dicom_pool_count(s.pool, NULL, NULL) > 0)
 		event_base_dispatch(s.base);
 	if (s.tty && !s.quiet && !s.echo)
 		fputc('\n', stderr);
 	if (s.listening)	/* the peer's report association ends */
 		net_server_wait_idle(s.net, s.conf->limits.network_ms);
 	dicom_commit_free(s.cm);
+	dicom_pool_free(s.pool);
 	net_server_free(s.net);
 	event_base_free(s.base);
-	SSL_CTX_free(tls);
+	free(w);
 	free(s.items);
 	conf_free(s.conf);
-	return s.failed || !s.ended_ok ? 1 : 0;
+	return s.failed ? 1 : 0;
 }
