@@ -29,7 +29,7 @@
  * is how long the loop was busy elsewhere. Buckets are upper bounds in
  * microseconds (the last is +Inf), cumulative since start, ready to be
  * exported as a Prometheus histogram. */
-#define LAG_TICK_MS	50
+#define LAG_TICK_MS	10
 static const uint64_t lag_bounds_us[] = { 250, 500, 1000, 2000, 5000,
 	10000, 25000, 50000, 100000, 250000, 1000000, UINT64_MAX };
 #define LAG_NB (sizeof(lag_bounds_us) / sizeof(lag_bounds_us[0]))
@@ -414,6 +414,26 @@ daemon_health(struct daemon *d, int *ready)
 	    "connections", (int)net_server_nconns(d->net),
 	    "loop_lag_ms", "p99", (double)lag_quantile(d, 0.99) / 1000.0,
 	    "max", (double)d->lag_max_us / 1000.0);
+	/* the histogram itself, so that a phase can be measured by the
+	 * difference of two readings: samples per bucket, by upper bound
+	 * in µs (null: +Inf) */
+	{
+		json_t *le = json_array(), *n = json_array();
+
+		for (size_t b = 0; b < LAG_NB; b++) {
+			json_array_append_new(le, lag_bounds_us[b] ==
+			    UINT64_MAX ? json_null() :
+			    json_integer((json_int_t)lag_bounds_us[b]));
+			json_array_append_new(n,
+			    json_integer((json_int_t)d->lag_buckets[b]));
+		}
+		json_object_set_new(json_object_get(h, "loop_lag_ms"),
+		    "bucket_le_us", le);
+		json_object_set_new(json_object_get(h, "loop_lag_ms"),
+		    "bucket_samples", n);
+		json_object_set_new(json_object_get(h, "loop_lag_ms"),
+		    "tick_ms", json_integer(LAG_TICK_MS));
+	}
 	return h;
 }
 
