@@ -69,6 +69,15 @@ tv_ms(uint64_t ms)
 	return tv;
 }
 
+/* resolve_peers: look up the peers whose host is a name, so that the
+ * acceptor can check where their associations come from. */
+static void
+resolve_peers(struct net_server *net, const struct conf *c)
+{
+	for (size_t i = 0; i < c->npeers; i++)
+		net_server_resolve(net, c->peers[i].host);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Data directory: created if missing, and locked so that two daemons
  * never share one state. */
@@ -269,6 +278,7 @@ reload(struct daemon *d)
 	 * copied at start (listeners, data dir); the rest read the new
 	 * config from here on. */
 	net_server_set_conf(d->net, nc);
+	resolve_peers(d->net, nc);
 	conf_free(d->conf);
 	d->conf = nc;
 	apply_logging(nc);
@@ -351,6 +361,7 @@ daemon_new(struct conf *conf, const char *conf_path)
 	evsignal_add(d->sig_term, NULL);
 	evsignal_add(d->sig_int, NULL);
 	evsignal_add(d->sig_hup, NULL);
+	resolve_peers(d->net, d->conf);
 	if (lock_data_dir(d) < 0 || start_listeners(d) < 0) {
 		daemon_free(d);
 		return NULL;

@@ -29,6 +29,9 @@ storage:
 peers:
   - { name: scu, ae_title: SCU, host: 127.0.0.1, port: 11113, role: source }
   - { name: faraway, ae_title: FARAWAY, host: 192.0.2.1, port: 104, role: source }
+  - { name: named, ae_title: NAMED, host: localhost, port: 104, role: source }
+  - { name: farname, ae_title: FARNAME, host: localhost, port: 104, role: source }
+  - { name: nohost, ae_title: NOHOST, host: no-such-host.invalid, port: 104, role: source }
 api:
   health_open: true
 YAML
@@ -57,6 +60,35 @@ ok $? "a peer's AE title from another address than its host is refused"
 like "$out" "Calling AE Title Not Recognized" "  echoscu: Calling AE Title Not Recognized (1/1/3)"
 wait_log 'calling=FARAWAY .*rj=1/1/3 why="calling AE title comes from another address' 5
 ok $? "  the log says why"
+
+# Peers by host name: looked up in the background (/etc/hosts here).
+wait_log 'host-resolved host=localhost ' 5
+ok $? "a peer's host name is looked up at start"
+out=$(echoscu -aet NAMED -aec VNAMIG 127.0.0.1 "$DICOM_PORT" 2>&1)
+ok $? "echoscu from a peer whose host is localhost: accepted"
+# from 127.0.0.2 (loopback too, but not what localhost resolves to)
+got=$($PY - "$DICOM_PORT" "$top_srcdir/t" <<'EOF'
+import socket, struct, sys
+sys.path.insert(0, sys.argv[2])
+import dicomraw
+s = socket.socket()
+s.bind(('127.0.0.2', 0))
+s.connect(('127.0.0.1', int(sys.argv[1])))
+s.sendall(dicomraw.assoc_rq(calling='FARNAME'))
+h = s.recv(10)
+print('%02x %s' % (h[0], h[6:10].hex()))
+EOF
+)
+is "$got" "03 00010103" "the same name's peer calling from 127.0.0.2: A-ASSOCIATE-RJ 1/1/3"
+wait_log 'calling=FARNAME .*rj=1/1/3 why="calling AE title comes from another address' 5
+ok $? "  the log says why"
+wait_log 'host-unresolved host=no-such-host.invalid' 20
+ok $? "a host name that does not resolve is logged"
+out=$(echoscu -aet NOHOST -aec VNAMIG 127.0.0.1 "$DICOM_PORT" 2>&1)
+[ $? -ne 0 ]
+ok $? "  its peer's associations are refused"
+wait_log 'calling=NOHOST .*rj=1/1/3 why="its peer.s host name does not resolve"' 5
+ok $? "  1/1/3, saying the name does not resolve"
 
 # ---------------------------------------------------------------------------
 # C-STORE: storescu sends real files, to vnamigd and, for reference, to

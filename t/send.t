@@ -111,6 +111,18 @@ out=$($S --echo nobody 2>&1)
 is "$?" 1 "nobody listening: exit 1"
 like "$out" "association ended: .*(refused|Connection)" "  saying the connection failed"
 
+cat >"$T_DIR/names.yaml" <<YAML
+node: { ae_title: SENDER, data_dir: $T_DIR/svar }
+peers:
+  - { name: byname, ae_title: VNAMIG, host: localhost, port: $DICOM_PORT, role: target }
+  - { name: badname, ae_title: NONE, host: no-such-host.invalid, port: $DICOM_PORT, role: target }
+YAML
+out=$($SEND -c "$T_DIR/names.yaml" --echo byname 2>&1)
+ok $? "a peer whose host is a name (localhost): C-ECHO succeeds"
+out=$($SEND -c "$T_DIR/names.yaml" --echo badname 2>&1)
+is "$?" 1 "a host name that does not resolve: exit 1"
+like "$out" "association ended: host name lookup failed" "  saying so"
+
 out=$($S --echo nosuchpeer 2>&1)
 is "$?" 2 "an unknown peer name: exit 2"
 like "$out" 'no peer named "nosuchpeer"' "  named in the message"

@@ -10,13 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
 #include <event2/listener.h>
 #include <event2/util.h>
 #include <openssl/err.h>
@@ -85,6 +88,24 @@ struct net_server {
 	int			 draining;
 	void			(*on_empty)(void *);
 	void			*on_empty_arg;
+	struct evdns_base	*dns;		/* made when first needed */
+	struct host_entry	*hosts;		/* names of peers, resolved */
+};
+
+/* A peer's host name and the addresses it resolved to, for checking
+ * where an association comes from (net_server_host_check). */
+#define HOST_ADDRS	16
+#define HOST_REFRESH_MS	(5 * 60 * 1000)
+#define HOST_RETRY_MS	(30 * 1000)	/* after a failed lookup */
+struct host_entry {
+	struct host_entry	*next;
+	struct net_server	*srv;
+	char			*name;
+	char			 addr[HOST_ADDRS][INET6_ADDRSTRLEN];
+	unsigned		 naddr;
+	int			 state;		/* 0 never, 1 resolving, 2 done */
+	int			 error;		/* EVUTIL_EAI_* of the last try */
+	uint64_t		 at_ms;		/* when it was last resolved */
 };
 
 static void reap(evutil_socket_t fd, short ev, void *arg);
@@ -188,6 +209,15 @@ net_server_free_(struct net_server *s)
 	for (int i = 0; i < s->nouts; i++)
 		free(s->outs[i]);
 	event_free(s->reaper);
+	if (s->dns != NULL)
+		evdns_base_free(s->dns, 1);	/* pending lookups fail */
+	while (s->hosts != NULL) {
+		struct host_entry *h = s->hosts;
+
+		s->hosts = h->next;
+		free(h->name);
+		free(h);
+	}
 	free(s);
 }
 
@@ -340,8 +370,16 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (c->outbound && !c->up) {
+		int dnserr = bufferevent_socket_get_dns_error(bev);
+		static char dwhy[160];
+
 		why = what & BEV_EVENT_TIMEOUT ? "connect timed out" :
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
+		if (dnserr != 0) {
+			snprintf(dwhy, sizeof(dwhy), "host name lookup "
+			    "failed: %s", evutil_gai_strerror(dnserr));
+			why = dwhy;
+		}
 		if (bufferevent_openssl_get_ssl(bev) != NULL) {
 			tls_failed(c, bev, what);
 			why = "TLS handshake failed";
@@ -642,6 +680,141 @@ out_listener(struct net_server *s, const struct net_proto_ops *ops)
 	return l;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Names. */
+
+static struct evdns_base *
+dns_base(struct net_server *s)
+{
+	if (s->dns != NULL)
+		return s->dns;
+	/* inactive lookups do not keep the loop running (the tools end
+	 * when their work is done) */
+	s->dns = evdns_base_new(s->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (s->dns == NULL) {	/* no resolv.conf: /etc/hosts alone */
+		s->dns = evdns_base_new(s->base,
+		    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+		if (s->dns != NULL)
+			evdns_base_load_hosts(s->dns, NULL);
+	}
+	if (s->dns != NULL) {
+		evdns_base_set_option(s->dns, "timeout:", "3");
+		evdns_base_set_option(s->dns, "attempts:", "2");
+	}
+	return s->dns;
+}
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+static void
+on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct host_entry *h = arg;
+
+	h->state = 2;
+	h->at_ms = mono_ms();
+	h->error = result;
+	if (result == EVUTIL_EAI_CANCEL)
+		return;			/* the server is going away */
+	if (result != 0) {
+		log_warn("host-unresolved", "host=%s error=%s", h->name,
+		    log_q(evutil_gai_strerror(result)));
+		return;			/* the last addresses are kept */
+	}
+	h->naddr = 0;
+	for (struct evutil_addrinfo *a = res; a != NULL &&
+	    h->naddr < HOST_ADDRS; a = a->ai_next) {
+		const void *in = a->ai_family == AF_INET ?
+		    (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr :
+		    (const void *)&((struct sockaddr_in6 *)
+		    a->ai_addr)->sin6_addr;
+		unsigned k;
+
+		if ((a->ai_family != AF_INET && a->ai_family != AF_INET6) ||
+		    evutil_inet_ntop(a->ai_family, in, h->addr[h->naddr],
+		    sizeof(h->addr[0])) == NULL)
+			continue;
+		for (k = 0; k < h->naddr; k++)
+			if (strcmp(h->addr[k], h->addr[h->naddr]) == 0)
+				break;
+		if (k == h->naddr)
+			h->naddr++;
+	}
+	evutil_freeaddrinfo(res);
+	log_info("host-resolved", "host=%s addresses=%u first=%s", h->name,
+	    h->naddr, h->naddr ? h->addr[0] : "-");
+}
+
+static struct host_entry *
+host_entry(struct net_server *s, const char *name)
+{
+	struct host_entry *h;
+
+	for (h = s->hosts; h != NULL; h = h->next)
+		if (strcasecmp(h->name, name) == 0)
+			return h;
+	if ((h = calloc(1, sizeof(*h))) == NULL ||
+	    (h->name = strdup(name)) == NULL)
+		abort();
+	h->srv = s;
+	h->next = s->hosts;
+	s->hosts = h;
+	return h;
+}
+
+static void
+resolve(struct net_server *s, struct host_entry *h)
+{
+	struct evutil_addrinfo hints;
+
+	if (h->state == 1 || dns_base(s) == NULL)
+		return;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	h->state = 1;
+	/* may call on_resolved at once (a /etc/hosts name) */
+	evdns_getaddrinfo(s->dns, h->name, NULL, &hints, on_resolved, h);
+}
+
+void
+net_server_resolve(struct net_server *s, const char *name)
+{
+	unsigned char b[16];
+
+	if (inet_pton(AF_INET, name, b) == 1 || inet_pton(AF_INET6, name,
+	    b) == 1)
+		return;
+	resolve(s, host_entry(s, name));
+}
+
+int
+net_server_host_check(struct net_server *s, const char *name,
+    const char *addr)
+{
+	struct host_entry *h = host_entry(s, name);
+
+	/* never asked, or the answer is old (a failure sooner): ask; the
+	 * last answer holds meanwhile */
+	if (h->state == 0 || (h->state == 2 && mono_ms() - h->at_ms >
+	    (h->error != 0 ? HOST_RETRY_MS : HOST_REFRESH_MS)))
+		resolve(s, h);
+	if (h->naddr == 0)
+		return h->at_ms != 0 && h->error != 0 ? -2 : -1;
+	for (unsigned i = 0; i < h->naddr; i++)
+		if (strcmp(h->addr[i], addr) == 0)
+			return 1;
+	return 0;
+}
+
 struct net_conn *
 net_server_connect(struct net_server *s, const struct net_proto_ops *ops,
     const char *host, uint16_t port, void *tls, void *data,
@@ -652,14 +825,19 @@ net_server_connect(struct net_server *s, const struct net_proto_ops *ops,
 	struct net_conn *c;
 	SSL *ssl = NULL;
 
+	int named = 0;
+
 	memset(&ss, 0, sizeof(ss));
 	if (evutil_parse_sockaddr_port(host, (struct sockaddr *)&ss,
 	    &sslen) < 0) {
-		snprintf(err, cap, "host \"%s\" is not an IPv4 or IPv6 "
-		    "address (names are not looked up)", host);
-		return NULL;
-	}
-	if (ss.ss_family == AF_INET)
+		/* a name: looked up without blocking (evdns: /etc/hosts,
+		 * then the resolv.conf name servers) */
+		if (dns_base(s) == NULL) {
+			snprintf(err, cap, "host \"%s\": no resolver", host);
+			return NULL;
+		}
+		named = 1;
+	} else if (ss.ss_family == AF_INET)
 		((struct sockaddr_in *)&ss)->sin_port = htons(port);
 	else
 		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
@@ -670,7 +848,10 @@ net_server_connect(struct net_server *s, const struct net_proto_ops *ops,
 	c->id = s->next_id++;
 	c->outbound = 1;
 	c->data = data;
-	fmt_addr((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
+	if (named)
+		snprintf(c->peer, sizeof(c->peer), "%s:%u", host, port);
+	else
+		fmt_addr((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
 	if (tls != NULL) {
 		if ((ssl = SSL_new(tls)) == NULL) {
 			snprintf(err, cap, "cannot make a TLS session");
@@ -700,8 +881,9 @@ net_server_connect(struct net_server *s, const struct net_proto_ops *ops,
 	log_debug("conn-connect", "proto=%s conn=%llu peer=%s tls=%s",
 	    ops->name, (unsigned long long)c->id, c->peer, tls ? "on" :
 	    "off");
-	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&ss,
-	    sslen) < 0) {
+	if (named ? bufferevent_socket_connect_hostname(c->bev, s->dns,
+	    AF_UNSPEC, host, port) < 0 : bufferevent_socket_connect(c->bev,
+	    (struct sockaddr *)&ss, sslen) < 0) {
 		/* reported through on_event, or here at once */
 		net_conn_close(c, evutil_socket_error_to_string(
 		    EVUTIL_SOCKET_ERROR()), 0);

@@ -63,8 +63,23 @@ uint16_t net_server_port(const struct net_server *s, const char *proto);
 const char *net_server_address(const struct net_server *s, const char *proto);
 
 /*
+ * net_server_resolve: look the host name up (in the background; an IP
+ * address is left alone), so that net_server_host_check has an answer
+ * when a peer calls. The daemon does it for every named peer at start
+ * and on reload.
+ * net_server_host_check: whether addr (an IP address as text) is one of
+ * name's: 1 yes, 0 no, -1 not known yet (a lookup is under way), -2 the
+ * name does not resolve. An answer older than 5 minutes (a failure: 30
+ * seconds) is asked again in the background, and holds meanwhile.
+ */
+void net_server_resolve(struct net_server *s, const char *name);
+int net_server_host_check(struct net_server *s, const char *name,
+    const char *addr);
+
+/*
  * net_server_connect: open an outbound connection for ops to host (an
- * IPv4 or IPv6 address: no name lookups on the reactor) and port, with
+ * IPv4 or IPv6 address, or a name looked up without blocking: evdns,
+ * /etc/hosts then the resolv.conf name servers) and port, with
  * TLS when tls (an SSL_CTX *) is given; data is set before any callback.
  * ops->connected runs when it is up; a failure closes it (ops->closed
  * says why). Returns the connection, or NULL with err when it cannot

@@ -9,7 +9,8 @@
  * Table 9-21 result/source/reason, and a log line that says why):
  *   - the called AE title must be node.ae_title       1/1/7 (permanent)
  *   - the calling AE title must be a configured peer  1/1/3 (permanent)
- *     whose host, when written as an IP address, is the connection's
+ *     whose host is the connection's address, or a name that resolves
+ *     to it (while the name is first being looked up: 2/1/1, transient)
  *   - at most limits.associations_in at once          2/3/2 (transient)
  *   - protocol version 1, the DICOM application context 1/2/2, 1/1/2
  * Presentation contexts: an abstract syntax the services take
@@ -198,16 +199,18 @@ ip_literal(const char *h)
 	return inet_pton(AF_INET, h, b) == 1 || inet_pton(AF_INET6, h, b) == 1;
 }
 
-/* peer_host_ok: the connection comes from the peer's host when that is
- * an IP address; a name is not resolved here (no blocking lookups on the
- * reactor) and is taken as matching. */
+/* peer_host_ok: the connection comes from the peer's host: its address,
+ * or one its name resolved to (looked up in the background, net.h).
+ * 1 yes, 0 no, -1 the name is being looked up, -2 it does not resolve. */
 static int
-peer_host_ok(const struct conf_peer *p, const char *from)
+peer_host_ok(struct dicom_conn *dc, const struct conf_peer *p,
+    const char *from)
 {
 	const char *colon;
+	char addr[64];
 	size_t n;
 
-	if (p->host == NULL || !ip_literal(p->host))
+	if (p->host == NULL)
 		return 1;
 	if (from[0] == '[') {		/* "[v6]:port" */
 		from++;
@@ -215,7 +218,13 @@ peer_host_ok(const struct conf_peer *p, const char *from)
 	} else
 		colon = strrchr(from, ':');
 	n = colon ? (size_t)(colon - from) : strlen(from);
-	return strlen(p->host) == n && strncmp(p->host, from, n) == 0;
+	if (n >= sizeof(addr))
+		return 0;
+	memcpy(addr, from, n);
+	addr[n] = '\0';
+	if (ip_literal(p->host))
+		return strcmp(p->host, addr) == 0;
+	return net_server_host_check(net_conn_server(dc->c), p->host, addr);
 }
 
 /*
@@ -232,6 +241,7 @@ policy(struct dicom_conn *dc)
 	const char *why = NULL;
 	unsigned naccepted = 0;
 	size_t n;
+	int hok;
 
 	copy(dc->a.calling, sizeof(dc->a.calling), rq->calling_ae);
 	copy(dc->a.called, sizeof(dc->a.called), rq->called_ae);
@@ -246,10 +256,17 @@ policy(struct dicom_conn *dc)
 	} else if (peer == NULL) {
 		dc->rj.reason = DUL_RJ_USER_CALLING_AE;
 		why = "calling AE title is not a configured peer";
-	} else if (!peer_host_ok(peer, net_conn_peer(dc->c))) {
+	} else if ((hok = peer_host_ok(dc, peer, net_conn_peer(dc->c))) <
+	    1) {
 		dc->rj.reason = DUL_RJ_USER_CALLING_AE;
-		why = "calling AE title comes from another address than "
-		    "its peer's host";
+		why = hok == 0 ? "calling AE title comes from another address "
+		    "than its peer's host" : hok == -2 ? "its peer's host name "
+		    "does not resolve" : "its peer's host name is being looked "
+		    "up: try again";
+		if (hok == -1) {	/* transient: the caller retries */
+			dc->rj.result = DUL_RJ_TRANSIENT;
+			dc->rj.reason = DUL_RJ_USER_NO_REASON;
+		}
 	} else if (n_assoc >= conf->limits.associations_in) {
 		dc->rj.result = DUL_RJ_TRANSIENT;
 		dc->rj.source = DUL_RJ_SOURCE_PRESENTATION;

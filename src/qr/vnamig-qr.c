@@ -715,6 +715,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: --receive: %s\n", PROG, err);
 		goto out;
 	}
+	if (q.receive)		/* the peer calls back: where from */
+		net_server_resolve(q.net, q.peer->host);
 	if (kind == DICOM_QR_GET || q.receive) {
 		snprintf(q.dirbuf, sizeof(q.dirbuf), "%s%s", q.outdir ?
 		    q.outdir : q.conf->node.data_dir, q.outdir ? "" :

@@ -716,6 +716,7 @@ main(int argc, char **argv)
 			return 2;
 		}
 		s.listening = 1;
+		net_server_resolve(s.net, peer->host);	/* it calls back */
 	}
 	s.pool = dicom_pool_new(s.net, s.conf);
 	clock_gettime(CLOCK_MONOTONIC, &s.t0);
