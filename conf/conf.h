@@ -89,6 +89,8 @@ struct conf {
 		uint64_t	 retrieve_ms, stall_ms;	/* C-MOVE/C-GET */
 		uint32_t	 find_matches;		/* C-FIND */
 		uint64_t	 commit_ms;		/* storage commitment */
+		uint64_t	 store_backlog;	/* bytes waiting for the disk,
+						 * per association */
 		uint64_t	 shutdown_grace_ms;
 		uint32_t	 sequence_depth;
 		uint64_t	 http_body;

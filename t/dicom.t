@@ -264,4 +264,27 @@ is "$(cat "$T_DIR/held")" "AC 07:00000000 eof" \
 	"  an idle association gets an A-ABORT (service-user) at shutdown"
 [ $(( $(date +%s) - t0 )) -lt 5 ]
 ok $? "  without waiting for the shutdown grace"
+
+# Back-pressure: an association whose received bytes wait for the disk
+# beyond limits.store_backlog is not read until they are written. With
+# the smallest backlog, a 24 MiB instance arrives whole and identical.
+sed -e 's/^limits:$/limits:\n  store_backlog: 64KiB/' "$conf" >"$T_DIR/bp.yaml"
+printf 'logging:\n  level: debug\n' >>"$T_DIR/bp.yaml"
+start_daemon "$T_DIR/bp.yaml" || { fail "vnamigd starts (store_backlog 64KiB)"; done_testing; }
+$PY - "$T_DIR/big.dcm" <<'EOF'
+import sys, pydicom
+d = pydicom.dcmread('/usr/lib/python3/dist-packages/pydicom/data/test_files/CT_small.dcm')
+d.Rows, d.Columns, d.NumberOfFrames = 2048, 3072, 2
+d.PixelData = bytes(range(256)) * (2048 * 3072 * 2 * 2 // 256)
+d.SOPInstanceUID = d.file_meta.MediaStorageSOPInstanceUID = '1.2.3.4.24'
+d.save_as(sys.argv[1])
+EOF
+storescu -aet SCU -aec VNAMIG 127.0.0.1 "$DICOM_PORT" "$T_DIR/big.dcm" >"$T_DIR/out" 2>&1
+ok $? "storescu of a 24 MiB instance with store_backlog 64KiB: success"
+digests() { "$VNAMIG_DUMP" -d "$1" | sed 's/^.* canonical=/canonical=/'; }
+is "$(digests "$T_DIR/var/incoming/1.2.3.4.24.dcm")" "$(digests "$T_DIR/big.dcm")" \
+    "  stored whole: the same canonical and pixel digests"
+diag "the association was held $(grep -c 'assoc-hold .*on=1' "$T_DIR/daemon.log") times for the disk"
+stop_daemon
+is "$DAEMON_RC" 0 "  vnamigd exits 0"
 done_testing

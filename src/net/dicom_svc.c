@@ -286,11 +286,25 @@ store_begin(struct dicom_svc *s, const struct dicom_pctx *pc)
 }
 
 static void
+drained(void *arg)
+{
+	struct dicom_svc *s = arg;
+
+	dicom_conn_hold(s->dc, 0);
+}
+
+static void
 store_data(struct dicom_svc *s, const uint8_t *p, size_t n)
 {
 	if (!s->sink_failed && store_sink_write(s->sink, p, n, s->err,
 	    sizeof(s->err)) < 0)
 		s->sink_failed = 1;
+	/* a sink with more than limits.store_backlog waiting for the disk
+	 * stops the association from reading until it is written */
+	if (!s->sink_failed && store_sink_backlog(s->sink) >
+	    svc_conf(s)->limits.store_backlog &&
+	    store_sink_on_drain(s->sink, drained, s))
+		dicom_conn_hold(s->dc, 1);
 	if (s->p != NULL && ds_parse_feed(s->p, p, n) == DS_ERROR) {
 		/* keep the first error; stop parsing */
 		const struct ds_error *e = ds_parse_error(s->p);
@@ -321,6 +335,7 @@ committed(void *arg, int rc, const char *err)
 	}
 	if (dicom_svc_idle(s))
 		dicom_svc_done(s->dc);
+	dicom_conn_hold(s->dc, 0);	/* the next request */
 }
 
 static int
@@ -358,7 +373,10 @@ store_end(struct dicom_svc *s)
 		s->sink = NULL;
 		if ((s->commit = store_sink_commit_async(sink, committed,
 		    s)) != NULL) {
+			/* nothing more is read until it is answered: one
+			 * operation at a time (the window we negotiate) */
 			s->st = SVC_COMMITTING;
+			dicom_conn_hold(s->dc, 1);
 			return 0;
 		}
 		if (store_sink_commit(sink, s->err, sizeof(s->err)) < 0) {
@@ -536,6 +554,14 @@ dicom_svc_event(struct dicom_svc *s, enum dimse_asm_result res,
 	case DIMSE_ASM_MORE:
 		return 0;
 	case DIMSE_ASM_COMMAND:
+		if (s->st == SVC_COMMITTING) {
+			/* the window is one operation (we answer the
+			 * asynchronous operations window 1/1) */
+			dicom_abort(s->dc, "a request came while the response "
+			    "to the one before was still owed (asynchronous "
+			    "operations window 1)");
+			return -1;
+		}
 		r = on_command(s, ev);
 		break;
 	case DIMSE_ASM_DATA:

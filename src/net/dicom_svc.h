@@ -55,6 +55,10 @@ struct net_conn *dicom_conn_net(struct dicom_conn *dc);
 int dicom_send_pdv(struct dicom_conn *dc, uint8_t pcid, int command,
     int last, const uint8_t *p, uint32_t n);
 uint32_t dicom_fragment_max(const struct dicom_conn *dc);
+/* dicom_conn_hold: stop (on 1) or resume (on 0) reading the association:
+ * back-pressure from a sink that is behind; input already buffered is
+ * dealt with on resume. */
+void dicom_conn_hold(struct dicom_conn *dc, int on);
 /* dicom_abort: A-ABORT (service-user) the association, logging why. */
 void dicom_abort(struct dicom_conn *dc, const char *why);
 /* dicom_svc_done: the services owe no more responses (a release that

@@ -79,6 +79,7 @@ struct dicom_conn {
 	struct dimse_asm	*as;		/* responses */
 	int			 to_svc;	/* the message in progress is a
 						 * request: the services' */
+	int			 held;		/* dicom_conn_hold */
 	struct dicom_propose	*prop;		/* what we proposed */
 	unsigned		 nprop;
 };
@@ -743,7 +744,7 @@ dicom_read(struct net_conn *c, struct evbuffer *in)
 	struct dul_error e;
 	size_t want;
 
-	while (dc->sm.state != DUL_STA1 &&
+	while (dc->sm.state != DUL_STA1 && !dc->held &&
 	    evbuffer_get_length(in) >= DUL_HEADER_LEN) {
 		if (dc->sm.state == DUL_STA13) {
 			/* AA-6 ignores what still comes; drop it. */
@@ -764,6 +765,23 @@ dicom_read(struct net_conn *c, struct evbuffer *in)
 		pdu(dc, evbuffer_pullup(in, (ev_ssize_t)want), want);
 		evbuffer_drain(in, want);
 	}
+}
+
+void
+dicom_conn_hold(struct dicom_conn *dc, int on)
+{
+	struct bufferevent *bev = net_conn_bev(dc->c);
+
+	if (on == dc->held)
+		return;
+	dc->held = on;
+	log_debug("assoc-hold", "conn=%llu on=%d", cid(dc), on);
+	if (on) {
+		bufferevent_disable(bev, EV_READ);
+		return;
+	}
+	bufferevent_enable(bev, EV_READ);
+	dicom_read(dc->c, bufferevent_get_input(bev));	/* what waited */
 }
 
 /* ---------------------------------------------------------------------- */

@@ -21,10 +21,18 @@ struct store_sink {
 	int		 fd;
 	int		 failed;
 	int		 err_no;
-	uint64_t	 bytes;
+	uint64_t	 bytes;		/* written (sync) or queued (async) */
 	char		*dir;
 	char		*tmp;		/* DIR/.in.<uid>.<n> */
 	char		*final;		/* DIR/<uid>.dcm */
+	/* async: the committer thread does every disk operation */
+	int		 async;
+	size_t		 backlog;	/* queued, not yet written (cm.mu) */
+	int		 drain_wanted;	/* post a drain note at 0 (cm.mu) */
+	void		(*drain_fn)(void *);	/* loop side */
+	void		*drain_arg;
+	int		 gone;		/* loop side: aborted or committed */
+	char		 open_err[160];	/* thread: why it could not open */
 };
 
 int
@@ -49,11 +57,10 @@ store_uid_valid(const char *uid)
 	return comp > 0;
 }
 
+/* write_all: n bytes to the file; -1 (failed, err_no set) on error. */
 static int
-put(void *arg, const uint8_t *p, size_t n)
+write_all(struct store_sink *s, const uint8_t *p, size_t n)
 {
-	struct store_sink *s = arg;
-
 	while (n > 0 && !s->failed) {
 		ssize_t w = write(s->fd, p, n);
 
@@ -66,9 +73,20 @@ put(void *arg, const uint8_t *p, size_t n)
 		}
 		p += w;
 		n -= (size_t)w;
-		s->bytes += (uint64_t)w;
 	}
 	return s->failed ? -1 : 0;
+}
+
+/* put: write and count (a sink without the committer). */
+static int
+put(void *arg, const uint8_t *p, size_t n)
+{
+	struct store_sink *s = arg;
+
+	if (write_all(s, p, n) < 0)
+		return -1;
+	s->bytes += n;
+	return 0;
 }
 
 static void
@@ -78,6 +96,55 @@ sink_free(struct store_sink *s)
 	free(s->tmp);
 	free(s->final);
 	free(s);
+}
+
+/* Work for the committer thread, and notes back to the loop, in order. */
+enum op_kind {
+	OP_OPEN,	/* create the temporary file */
+	OP_WRITE,	/* append data[0..n) */
+	OP_ABORT,	/* close and remove it; then OP_FREE back */
+	OP_DRAINED,	/* (back) the backlog reached 0 */
+	OP_FREE,	/* (back) the loop frees the sink */
+};
+
+struct op {
+	struct op		*next;
+	enum op_kind		 k;
+	struct store_sink	*s;
+	size_t			 n;
+	uint8_t			 data[];
+};
+
+static int cm_running(void);
+static void queue_op(struct op *o);
+
+static struct op *
+op_new(enum op_kind k, struct store_sink *s, const uint8_t *p, size_t n)
+{
+	struct op *o = malloc(sizeof(*o) + n);
+
+	if (o == NULL)
+		abort();
+	o->next = NULL;
+	o->k = k;
+	o->s = s;
+	o->n = n;
+	if (n > 0)
+		memcpy(o->data, p, n);
+	return o;
+}
+
+/* put_async: queue bytes for the thread to write. */
+static int
+put_async(void *arg, const uint8_t *p, size_t n)
+{
+	struct store_sink *s = arg;
+
+	if (n == 0)
+		return 0;
+	s->bytes += n;
+	queue_op(op_new(OP_WRITE, s, p, n));
+	return 0;
 }
 
 struct store_sink *
@@ -94,17 +161,27 @@ store_sink_begin(const char *dir, const char *sop_class,
 		    "file name", sop_class, sop_instance, ts_uid);
 		return NULL;
 	}
-	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
-		snprintf(err, cap, "cannot create %s: %s", dir,
-		    strerror(errno));
-		return NULL;
-	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		abort();
 	if (asprintf(&s->tmp, "%s/.in.%s.%lu.%ld", dir, sop_instance, ++seq,
 	    (long)getpid()) < 0 || asprintf(&s->final, "%s/%s.dcm", dir,
 	    sop_instance) < 0 || (s->dir = strdup(dir)) == NULL)
 		abort();
+	s->fd = -1;
+	if (cm_running()) {
+		/* the thread creates the file; a failure shows at commit */
+		s->async = 1;
+		queue_op(op_new(OP_OPEN, s, NULL, 0));
+		ds_write_part10_header(put_async, s, sop_class, sop_instance,
+		    ts_uid);
+		return s;
+	}
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+		snprintf(err, cap, "cannot create %s: %s", dir,
+		    strerror(errno));
+		sink_free(s);
+		return NULL;
+	}
 	if ((s->fd = open(s->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 	    0640)) < 0) {
 		snprintf(err, cap, "cannot create %s: %s", s->tmp,
@@ -126,6 +203,8 @@ int
 store_sink_write(struct store_sink *s, const uint8_t *p, size_t n, char *err,
     size_t cap)
 {
+	if (s->async)
+		return put_async(s, p, n);
 	if (put(s, p, n) < 0) {
 		snprintf(err, cap, "write %s: %s", s->tmp,
 		    strerror(s->err_no));
@@ -148,6 +227,12 @@ store_sink_abort(struct store_sink *s)
 {
 	if (s == NULL)
 		return;
+	if (s->async) {
+		s->gone = 1;
+		s->drain_fn = NULL;
+		queue_op(op_new(OP_ABORT, s, NULL, 0));
+		return;
+	}
 	if (s->fd >= 0)
 		close(s->fd);
 	unlink(s->tmp);
@@ -173,19 +258,83 @@ struct store_commit {
 	char			 err[256];
 };
 
+/* A commit travels as an op too, so that it stays behind its writes. */
+#define OP_COMMIT	((enum op_kind)100)
+
 static struct {
 	pthread_t		 thr;
 	pthread_mutex_t		 mu;
 	pthread_cond_t		 cv;
-	struct store_commit	*todo, **todo_tail;	/* loop -> thread */
-	struct store_commit	*done, **done_tail;	/* thread -> loop */
+	struct op		*todo, **todo_tail;	/* loop -> thread */
+	struct op		*done, **done_tail;	/* thread -> loop */
 	int			 pipe[2];
 	struct event		*ev;
 	int			 running, stopping;
 } cm;
 
+static int
+cm_running(void)
+{
+	return cm.running;
+}
+
+static void
+queue_op(struct op *o)
+{
+	pthread_mutex_lock(&cm.mu);
+	if (o->k == OP_WRITE)
+		o->s->backlog += o->n;
+	*cm.todo_tail = o;
+	cm.todo_tail = &o->next;
+	pthread_cond_signal(&cm.cv);
+	pthread_mutex_unlock(&cm.mu);
+}
+
+/* post: a note back to the loop (cm.mu held). */
+static void
+post(struct op *o)
+{
+	o->next = NULL;
+	*cm.done_tail = o;
+	cm.done_tail = &o->next;
+	if (write(cm.pipe[1], "", 1) < 0 && errno != EAGAIN)
+		abort();
+}
+
+size_t
+store_sink_backlog(struct store_sink *s)
+{
+	size_t n;
+
+	if (!s->async)
+		return 0;
+	pthread_mutex_lock(&cm.mu);
+	n = s->backlog;
+	pthread_mutex_unlock(&cm.mu);
+	return n;
+}
+
+int
+store_sink_on_drain(struct store_sink *s, void (*fn)(void *), void *arg)
+{
+	int wait = 0;
+
+	if (!s->async)
+		return 0;
+	pthread_mutex_lock(&cm.mu);
+	if (s->backlog > 0) {
+		s->drain_wanted = 1;
+		s->drain_fn = fn;
+		s->drain_arg = arg;
+		wait = 1;
+	}
+	pthread_mutex_unlock(&cm.mu);
+	return wait;
+}
+
 /* commit_group: make every sink of the group durable; one directory
- * fsync per distinct directory. Runs on the committer thread. */
+ * fsync per distinct directory. Runs on the committer thread (or, for
+ * a group of one, the caller's). The sinks are left to the caller. */
 static void
 commit_group(struct store_commit *g)
 {
@@ -196,7 +345,13 @@ commit_group(struct store_commit *g)
 		struct store_sink *s = c->s;
 
 		c->rc = -1;
-		if (fsync(s->fd) < 0)
+		if (s->fd < 0)
+			snprintf(c->err, sizeof(c->err), "%s", s->open_err[0] ?
+			    s->open_err : "the file was not created");
+		else if (s->failed)
+			snprintf(c->err, sizeof(c->err), "write %s: %s", s->tmp,
+			    strerror(s->err_no));
+		else if (fsync(s->fd) < 0)
 			snprintf(c->err, sizeof(c->err), "fsync %s: %s", s->tmp,
 			    strerror(errno));
 		else if (close(s->fd), s->fd = -1, rename(s->tmp,
@@ -231,16 +386,13 @@ commit_group(struct store_commit *g)
 		if (dfd >= 0)
 			close(dfd);
 	}
-	for (c = g; c != NULL; c = c->next) {
+	for (c = g; c != NULL; c = c->next)
 		if (c->rc < 0) {
 			if (c->s->fd >= 0)
 				close(c->s->fd);
 			c->s->fd = -1;
 			unlink(c->s->tmp);
 		}
-		sink_free(c->s);
-		c->s = NULL;
-	}
 }
 
 static int
@@ -251,13 +403,74 @@ commit_one(struct store_sink *s, char *err, size_t cap)
 	commit_group(&c);
 	if (c.rc < 0)
 		snprintf(err, cap, "%s", c.err);
+	sink_free(s);
 	return c.rc;
+}
+
+/* run_op: one op on the committer thread; commits gather in *group. */
+static void
+run_op(struct op *o, struct store_commit ***gtail, struct op ***ctail)
+{
+	struct store_sink *s = o->s;
+
+	switch ((int)o->k) {
+	case OP_OPEN:
+		if (mkdir(s->dir, 0750) < 0 && errno != EEXIST)
+			snprintf(s->open_err, sizeof(s->open_err), "cannot "
+			    "create %s: %s", s->dir, strerror(errno));
+		else if ((s->fd = open(s->tmp, O_WRONLY | O_CREAT | O_EXCL |
+		    O_CLOEXEC, 0640)) < 0)
+			snprintf(s->open_err, sizeof(s->open_err), "cannot "
+			    "create %s: %s", s->tmp, strerror(errno));
+		free(o);
+		return;
+	case OP_WRITE:
+		if (s->fd >= 0)
+			write_all(s, o->data, o->n);	/* counted on the loop */
+		pthread_mutex_lock(&cm.mu);
+		s->backlog -= o->n;
+		if (s->backlog == 0 && s->drain_wanted) {
+			s->drain_wanted = 0;
+			o->k = OP_DRAINED;
+			o->n = 0;
+			post(o);
+			o = NULL;
+		}
+		pthread_mutex_unlock(&cm.mu);
+		free(o);
+		return;
+	case OP_ABORT:
+		if (s->fd >= 0)
+			close(s->fd);
+		s->fd = -1;
+		unlink(s->tmp);
+		o->k = OP_FREE;
+		pthread_mutex_lock(&cm.mu);
+		post(o);
+		pthread_mutex_unlock(&cm.mu);
+		return;
+	case OP_COMMIT: {
+		struct store_commit *c = *(struct store_commit **)o->data;
+
+		c->next = NULL;
+		**gtail = c;
+		*gtail = &c->next;
+		o->next = NULL;
+		**ctail = o;
+		*ctail = &o->next;
+		return;
+	}
+	default:
+		free(o);
+		return;
+	}
 }
 
 static void *
 committer_main(void *arg)
 {
-	struct store_commit *g, *last;
+	struct op *batch, *o, *next, *cops, **ctail;
+	struct store_commit *group, **gtail;
 
 	(void)arg;
 	pthread_mutex_lock(&cm.mu);
@@ -266,28 +479,37 @@ committer_main(void *arg)
 			pthread_cond_wait(&cm.cv, &cm.mu);
 		if (cm.todo == NULL)
 			break;
-		g = cm.todo;
+		batch = cm.todo;
 		cm.todo = NULL;
 		cm.todo_tail = &cm.todo;
 		pthread_mutex_unlock(&cm.mu);
-		commit_group(g);
-		for (last = g; last->next != NULL; last = last->next)
-			;
+		/* everything queued so far, in order; the commits among it
+		 * made durable together at the end (group commit) */
+		group = NULL;
+		gtail = &group;
+		cops = NULL;
+		ctail = &cops;
+		for (o = batch; o != NULL; o = next) {
+			next = o->next;
+			run_op(o, &gtail, &ctail);
+		}
+		if (group != NULL)
+			commit_group(group);
 		pthread_mutex_lock(&cm.mu);
-		*cm.done_tail = g;
-		cm.done_tail = &last->next;
-		if (write(cm.pipe[1], "", 1) < 0 && errno != EAGAIN)
-			abort();
+		for (o = cops; o != NULL; o = next) {
+			next = o->next;
+			post(o);
+		}
 	}
 	pthread_mutex_unlock(&cm.mu);
 	return NULL;
 }
 
-/* deliver: on the loop: run done() of every finished commit. */
+/* deliver: on the loop: the notes of the thread, in order. */
 static void
 deliver(evutil_socket_t fd, short what, void *arg)
 {
-	struct store_commit *c, *next;
+	struct op *o, *next;
 	char buf[256];
 
 	(void)what;
@@ -295,15 +517,38 @@ deliver(evutil_socket_t fd, short what, void *arg)
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
 	pthread_mutex_lock(&cm.mu);
-	c = cm.done;
+	o = cm.done;
 	cm.done = NULL;
 	cm.done_tail = &cm.done;
 	pthread_mutex_unlock(&cm.mu);
-	for (; c != NULL; c = next) {
-		next = c->next;
-		if (!c->cancelled)
-			c->done(c->arg, c->rc, c->err);
-		free(c);
+	for (; o != NULL; o = next) {
+		next = o->next;
+		switch ((int)o->k) {
+		case OP_DRAINED:
+			if (!o->s->gone && o->s->drain_fn != NULL) {
+				void (*fn)(void *) = o->s->drain_fn;
+
+				o->s->drain_fn = NULL;
+				fn(o->s->drain_arg);
+			}
+			break;
+		case OP_FREE:
+			sink_free(o->s);
+			break;
+		case OP_COMMIT: {
+			struct store_commit *c =
+			    *(struct store_commit **)o->data;
+
+			if (!c->cancelled)
+				c->done(c->arg, c->rc, c->err);
+			sink_free(c->s);
+			free(c);
+			break;
+		}
+		default:
+			break;
+		}
+		free(o);
 	}
 }
 
@@ -353,18 +598,16 @@ store_sink_commit_async(struct store_sink *s,
 {
 	struct store_commit *c;
 
-	if (!cm.running)
+	if (!cm.running || !s->async)
 		return NULL;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		abort();
 	c->s = s;
 	c->done = done;
 	c->arg = arg;
-	pthread_mutex_lock(&cm.mu);
-	*cm.todo_tail = c;
-	cm.todo_tail = &c->next;
-	pthread_cond_signal(&cm.cv);
-	pthread_mutex_unlock(&cm.mu);
+	s->gone = 1;
+	s->drain_fn = NULL;
+	queue_op(op_new(OP_COMMIT, s, (const uint8_t *)&c, sizeof(c)));
 	return c;
 }
 

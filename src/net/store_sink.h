@@ -35,7 +35,8 @@ struct store_sink *store_sink_begin(const char *dir, const char *sop_class,
 int store_sink_write(struct store_sink *s, const uint8_t *p, size_t n,
     char *err, size_t cap);
 /* store_sink_commit: make the file durable under its final name and free
- * s. 0, or -1 with err (the temporary file removed, s freed). */
+ * s, on the caller's thread (a sink begun without the committer). 0, or
+ * -1 with err (the temporary file removed, s freed). */
 int store_sink_commit(struct store_sink *s, char *err, size_t cap);
 /*
  * The committer: store_sink_commit's work (fsync, rename, the directory's
@@ -52,13 +53,26 @@ int store_committer_start(struct event_base *base);
 /* store_committer_stop: finish what is queued, join the thread. */
 void store_committer_stop(void);
 /* store_sink_commit_async: queue s (taken over); NULL when the committer
- * is not running (then commit synchronously). The returned handle may
- * be cancelled until done() has run. */
+ * is not running or s was begun without it (then commit synchronously).
+ * The returned handle may be cancelled until done() has run. */
 struct store_commit *store_sink_commit_async(struct store_sink *s,
     void (*done)(void *arg, int rc, const char *err), void *arg);
 /* store_commit_cancel: done() will not run (the file is still made
  * durable: it was received whole). */
 void store_commit_cancel(struct store_commit *c);
+
+/*
+ * With the committer running, every disk operation of a sink happens on
+ * its thread, in order: store_sink_begin queues the file's creation,
+ * store_sink_write a copy of the bytes (a failure shows at commit), so
+ * the reactor never waits for the disk. Back-pressure is the caller's:
+ * store_sink_backlog says how many bytes wait to be written, and
+ * store_sink_on_drain asks for fn(arg) on the loop once they are (1:
+ * it will be called; 0: nothing waits, it will not). Without the
+ * committer (the tools) the calls write at once and backlog is 0.
+ */
+size_t store_sink_backlog(struct store_sink *s);
+int store_sink_on_drain(struct store_sink *s, void (*fn)(void *), void *arg);
 
 /* store_sink_abort: remove the temporary file and free s; NULL is fine. */
 void store_sink_abort(struct store_sink *s);
