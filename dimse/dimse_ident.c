@@ -234,20 +234,6 @@ dimse_ident_arg(struct dimse_ident *id, const char *arg, char *err,
 	return 0;
 }
 
-static void
-put16(uint8_t *b, unsigned v, int be)
-{
-	b[be ? 0 : 1] = (uint8_t)(v >> 8);
-	b[be ? 1 : 0] = (uint8_t)v;
-}
-
-static void
-put32(uint8_t *b, uint32_t v, int be)
-{
-	for (int i = 0; i < 4; i++)
-		b[be ? 3 - i : i] = (uint8_t)(v >> (8 * i));
-}
-
 size_t
 dimse_ident_encode(const struct dimse_ident *id, const struct ds_ts *ts,
     uint8_t *buf, size_t cap)
@@ -267,10 +253,10 @@ dimse_ident_encode(const struct dimse_ident *id, const struct ds_ts *ts,
 				long long x = strtoll(s, &end, 10);
 
 				if (int_size(e->vr) == 2)
-					put16(v + vn, (unsigned)x & 0xffff,
+					ds_put16(v + vn, (unsigned)x & 0xffff,
 					    ts->big_endian);
 				else
-					put32(v + vn, (uint32_t)x,
+					ds_put32(v + vn, (uint32_t)x,
 					    ts->big_endian);
 				vn += int_size(e->vr);
 				s = *end == '\\' ? end + 1 : end;

@@ -53,18 +53,18 @@ out(struct ds_writer *w, const void *p, size_t n)
 	return n > 0 ? w->sink(w->arg, p, n) : 0;
 }
 
-static void
-put16(uint8_t *b, unsigned v, int be)
+void
+ds_put16(uint8_t *b, unsigned v, int be)
 {
 	b[be ? 0 : 1] = (uint8_t)(v >> 8);
 	b[be ? 1 : 0] = (uint8_t)v;
 }
 
-static void
-put32(uint8_t *b, uint32_t v, int be)
+void
+ds_put32(uint8_t *b, uint32_t v, int be)
 {
-	put16(b + (be ? 0 : 2), v >> 16, be);
-	put16(b + (be ? 2 : 0), v & 0xffff, be);
+	ds_put16(b + (be ? 0 : 2), v >> 16, be);
+	ds_put16(b + (be ? 2 : 0), v & 0xffff, be);
 }
 
 /* The VR to write for e: the stream's unless it was guessed (implicit
@@ -87,19 +87,19 @@ size_t
 ds_encode_header(uint8_t b[12], uint32_t tag, enum ds_vr vr, uint32_t len,
     int explicit_vr, int be)
 {
-	put16(b, tag >> 16, be);
-	put16(b + 2, tag & 0xffff, be);
+	ds_put16(b, tag >> 16, be);
+	ds_put16(b + 2, tag & 0xffff, be);
 	if (!explicit_vr || (tag >> 16) == 0xfffe) {
-		put32(b + 4, len, be);
+		ds_put32(b + 4, len, be);
 		return 8;
 	}
 	memcpy(b + 4, ds_vr_name(vr), 2);
 	if (ds_vr_long(vr)) {
 		b[6] = b[7] = 0;
-		put32(b + 8, len, be);
+		ds_put32(b + 8, len, be);
 		return 12;
 	}
-	put16(b + 6, len, be);
+	ds_put16(b + 6, len, be);
 	return 8;
 }
 
@@ -259,15 +259,15 @@ meta_elem(uint8_t *b, uint16_t el, const char *vr, const void *v, size_t len)
 {
 	size_t padded = len + (len & 1), n;
 
-	put16(b, 0x0002, 0);
-	put16(b + 2, el, 0);
+	ds_put16(b, 0x0002, 0);
+	ds_put16(b + 2, el, 0);
 	memcpy(b + 4, vr, 2);
 	if (strcmp(vr, "OB") == 0) {
 		b[6] = b[7] = 0;
-		put32(b + 8, (uint32_t)padded, 0);
+		ds_put32(b + 8, (uint32_t)padded, 0);
 		n = 12;
 	} else {
-		put16(b + 6, (unsigned)padded, 0);
+		ds_put16(b + 6, (unsigned)padded, 0);
 		n = 8;
 	}
 	memcpy(b + n, v, len);
@@ -297,6 +297,6 @@ ds_write_part10_header(ds_sink_fn *sink, void *arg, const char *sop_class,
 	n += meta_elem(b + n, 0x0013, "SH", DS_IMPLEMENTATION_VERSION,
 	    strlen(DS_IMPLEMENTATION_VERSION));
 	m = meta_elem(b + 132, 0x0000, "UL", "\0\0\0\0", 4);
-	put32(b + 132 + 8, (uint32_t)(n - 132 - m), 0);
+	ds_put32(b + 132 + 8, (uint32_t)(n - 132 - m), 0);
 	return sink(arg, b, n);
 }

@@ -47,6 +47,11 @@ const struct ds_callbacks *ds_writer_callbacks(void);
 size_t ds_encode_header(uint8_t b[12], uint32_t tag, enum ds_vr vr,
     uint32_t len, int explicit_vr, int be);
 
+/* ds_put16, ds_put32: a 16- or 32-bit value into b in the byte order
+ * be (1: big endian). */
+void ds_put16(uint8_t *b, unsigned v, int be);
+void ds_put32(uint8_t *b, uint32_t v, int be);
+
 /* Bytes written so far. */
 uint64_t ds_writer_bytes(const struct ds_writer *w);
 

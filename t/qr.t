@@ -46,29 +46,20 @@ Q="$QR -c $conf"
 # as DIR/<SOPInstanceUID>.dcm with the dataset bytes that were loaded.
 # same_content DIR STUDY: the same, by the canonical digest (the same
 # elements and values, whatever the transfer syntax).
-same_bytes() {
-	n=0 same=0
-	while IFS="$(printf '\t')" read -r path st se sop rest; do
-		[ "$st" = "$2" ] || continue
-		n=$((n + 1))
-		[ -f "$1/$sop.dcm" ] &&
-		    [ "$(dataset_sha "$1/$sop.dcm")" = "$(dataset_sha "$path")" ] &&
-		    same=$((same + 1))
-	done <"$idx"
-	[ "$n" -gt 0 ] && [ "$same" = "$n" ]
-}
 canonical() { "$VNAMIG_DUMP" -d "$1" | sed 's/.* canonical=\([0-9a-f]*\).*/\1/'; }
-same_content() {
+same_by() {	# same_by DIGEST-FUNCTION DIR STUDY
 	n=0 same=0
 	while IFS="$(printf '\t')" read -r path st se sop rest; do
-		[ "$st" = "$2" ] || continue
+		[ "$st" = "$3" ] || continue
 		n=$((n + 1))
-		[ -f "$1/$sop.dcm" ] &&
-		    [ "$(canonical "$1/$sop.dcm")" = "$(canonical "$path")" ] &&
+		[ -f "$2/$sop.dcm" ] &&
+		    [ "$("$1" "$2/$sop.dcm")" = "$("$1" "$path")" ] &&
 		    same=$((same + 1))
 	done <"$idx"
 	[ "$n" -gt 0 ] && [ "$same" = "$n" ]
 }
+same_bytes() { same_by dataset_sha "$@"; }
+same_content() { same_by canonical "$@"; }
 
 # ---- C-FIND ----
 out=$($Q find qr 2>"$T_DIR/err")

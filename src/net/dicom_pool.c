@@ -500,19 +500,28 @@ dicom_pool_lease(struct dicom_pool *p, const struct conf_peer *peer,
 	return l;
 }
 
+/* lease_detach: take l off the queue or its association; the latter is
+ * returned. */
+static struct pconn *
+lease_detach(struct dicom_lease *l)
+{
+	struct pconn *pc = l->pc;
+
+	if (l->waiting)
+		dequeue(l->pool, l);
+	if (pc != NULL)
+		pc->lease = NULL;
+	return pc;
+}
+
 void
 dicom_lease_return(struct dicom_lease *l)
 {
 	struct dicom_pool *p = l->pool;
-	struct pconn *pc = l->pc;
+	struct pconn *pc = lease_detach(l);
 
-	if (l->waiting)
-		dequeue(p, l);
-	if (pc != NULL) {
-		pc->lease = NULL;
-		if (pc->st == PC_LEASED)
-			pc_idle(pc);
-	}
+	if (pc != NULL && pc->st == PC_LEASED)
+		pc_idle(pc);
 	lease_free(l);
 	kick(p);
 }
@@ -520,18 +529,12 @@ dicom_lease_return(struct dicom_lease *l)
 void
 dicom_lease_drop(struct dicom_lease *l, const char *why)
 {
-	struct dicom_pool *p = l->pool;
-	struct pconn *pc = l->pc;
+	struct pconn *pc = lease_detach(l);
 
-	if (l->waiting)
-		dequeue(p, l);
-	if (pc != NULL) {
-		pc->lease = NULL;
-		if (pc->st == PC_LEASED || pc->st == PC_OPENING) {
-			pc->st = PC_CLOSING;
-			if (pc->dc != NULL)
-				dicom_abort(pc->dc, why);
-		}
+	if (pc != NULL && (pc->st == PC_LEASED || pc->st == PC_OPENING)) {
+		pc->st = PC_CLOSING;
+		if (pc->dc != NULL)
+			dicom_abort(pc->dc, why);
 	}
 	lease_free(l);
 }
