@@ -265,10 +265,22 @@ is "$(cat "$T_DIR/held")" "AC 07:00000000 eof" \
 [ $(( $(date +%s) - t0 )) -lt 5 ]
 ok $? "  without waiting for the shutdown grace"
 
+# Slow senders: ARTIM runs from the connection, and a PDU begun must
+# arrive whole within limits.network_timeout.
+start_daemon "$conf" || { fail "vnamigd starts again"; done_testing; }
+t0=$(date +%s)
+got=$($RAW "$DICOM_PORT" slow-rq)
+like "$got" "^sent [0-9]+ of [0-9]+ eof$" "an A-ASSOCIATE-RQ at a byte per 0.2 s: the connection is closed"
+[ $(( $(date +%s) - t0 )) -le 4 ]
+ok $? "  at ARTIM (1 s), not after the whole RQ (about 14 s)"
+wait_log 'artim-expired .*no whole A-ASSOCIATE-RQ within limits.artim_timeout \(1000 ms\)' 5
+ok $? "  logged"
+stop_daemon
+
 # Back-pressure: an association whose received bytes wait for the disk
 # beyond limits.store_backlog is not read until they are written. With
 # the smallest backlog, a 24 MiB instance arrives whole and identical.
-sed -e 's/^limits:$/limits:\n  store_backlog: 64KiB/' "$conf" >"$T_DIR/bp.yaml"
+sed -e 's/^limits:$/limits:\n  store_backlog: 64KiB\n  network_timeout: 1s/' "$conf" >"$T_DIR/bp.yaml"
 printf 'logging:\n  level: debug\n' >>"$T_DIR/bp.yaml"
 start_daemon "$T_DIR/bp.yaml" || { fail "vnamigd starts (store_backlog 64KiB)"; done_testing; }
 $PY - "$T_DIR/big.dcm" <<'EOF'
@@ -285,6 +297,10 @@ digests() { "$VNAMIG_DUMP" -d "$1" | sed 's/^.* canonical=/canonical=/'; }
 is "$(digests "$T_DIR/var/incoming/1.2.3.4.24.dcm")" "$(digests "$T_DIR/big.dcm")" \
     "  stored whole: the same canonical and pixel digests"
 diag "the association was held $(grep -c 'assoc-hold .*on=1' "$T_DIR/daemon.log") times for the disk"
+got=$($RAW "$DICOM_PORT" slow-pdata)
+is "$got" "AC 07:00000000 eof" "a P-DATA-TF at a byte per 0.2 s: A-ABORT once network_timeout (1 s) passed"
+wait_log 'pdu-too-slow .*not received whole within limits.network_timeout \(1000 ms\)' 5
+ok $? "  logged"
 stop_daemon
 is "$DAEMON_RC" 0 "  vnamigd exits 0"
 done_testing

@@ -11,6 +11,7 @@ others, then "eof" when the daemon closed the connection.
 """
 import socket
 import struct
+import time
 import sys
 
 CT = '1.2.840.10008.5.1.4.1.1.2'
@@ -189,6 +190,27 @@ def main():
         sys.stdout.flush()
         c.drain()
         return
+    elif sc == 'slow-rq':		# the A-ASSOCIATE-RQ a byte per 0.2 s
+        rq = assoc_rq()
+        try:
+            for k in range(len(rq)):
+                c.send(rq[k:k + 1])
+                time.sleep(0.2)
+        except OSError:
+            pass
+        c.drain()
+        print('sent %d of %d' % (k, len(rq)), end=' ')
+    elif sc == 'slow-pdata':		# then a P-DATA-TF a byte per 0.2 s
+        c.send(assoc_rq())
+        c.pdu()
+        p = pdata(1, 3, echo_rq())
+        try:
+            for k in range(len(p)):
+                c.send(p[k:k + 1])
+                time.sleep(0.2)
+        except OSError:
+            pass
+        c.drain()
     elif sc == 'hold-all':		# held until the daemon ends it
         c.send(assoc_rq())
         c.drain()

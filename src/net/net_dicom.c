@@ -38,6 +38,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 
 #include "conf/conf.h"
 #include "dimse/dimse_commit.h"
@@ -80,6 +81,9 @@ struct dicom_conn {
 	int			 to_svc;	/* the message in progress is a
 						 * request: the services' */
 	int			 held;		/* dicom_conn_hold */
+	struct event		*pdu_timer;	/* ARTIM before the RQ, then
+						 * a PDU's deadline */
+	int			 pdu_partial;	/* armed for a PDU begun */
 	struct dicom_propose	*prop;		/* what we proposed */
 	unsigned		 nprop;
 };
@@ -734,6 +738,67 @@ pdu(struct dicom_conn *dc, const uint8_t *p, size_t n)
 	}
 }
 
+/*
+ * Slow senders. Before the A-ASSOCIATE-RQ, ARTIM runs from the connection
+ * (limits.artim_timeout), whatever trickles in; after it, a PDU begun
+ * must arrive whole within limits.network_timeout of its first byte: a
+ * peer sending a byte a second is not kept for ever (the idle timeout
+ * alone restarts with each byte).
+ */
+static void
+on_pdu_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct dicom_conn *dc = arg;
+
+	(void)fd;
+	(void)what;
+	if (dc->sm.state == DUL_STA2) {
+		log_warn("artim-expired", "conn=%llu peer=%s why=\"no whole "
+		    "A-ASSOCIATE-RQ within limits.artim_timeout (%llu ms)\"",
+		    cid(dc), net_conn_peer(dc->c), (unsigned long long)
+		    cf(dc)->limits.artim_ms);
+		net_conn_close(dc->c, "ARTIM expired", 0);
+		return;
+	}
+	log_warn("pdu-too-slow", "conn=%llu peer=%s calling=%s state=%s "
+	    "why=\"a PDU was not received whole within "
+	    "limits.network_timeout (%llu ms) of its first byte\"", cid(dc),
+	    net_conn_peer(dc->c), dc->a.calling, dul_state_name(dc->sm.state),
+	    (unsigned long long)cf(dc)->limits.network_ms);
+	dc->pdu_partial = 0;
+	if (dc->sm.state == DUL_STA6 || dc->sm.state == DUL_STA7 ||
+	    dc->sm.state == DUL_STA8)
+		dicom_abort(dc, "a PDU too slow to arrive");
+	else
+		net_conn_close(dc->c, "a PDU too slow to arrive", 0);
+}
+
+static void
+timer_arm(struct event *ev, uint64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000),
+	    (suseconds_t)(ms % 1000) * 1000 };
+
+	evtimer_add(ev, &tv);
+}
+
+/* pdu_deadline: after reading, done PDUs taken: arm the deadline for a
+ * PDU begun, or disarm it. */
+static void
+pdu_deadline(struct dicom_conn *dc, struct evbuffer *in, int done)
+{
+	if (dc->pdu_timer == NULL || dc->sm.state == DUL_STA2)
+		return;		/* ARTIM from dicom_open holds */
+	if (dc->held || dc->sm.state == DUL_STA1 ||
+	    evbuffer_get_length(in) == 0) {
+		evtimer_del(dc->pdu_timer);
+		dc->pdu_partial = 0;
+	} else if (!dc->pdu_partial || done > 0) {
+		timer_arm(dc->pdu_timer, cf(dc)->limits.network_ms);
+		dc->pdu_partial = 1;
+	}
+}
+
 static void
 dicom_read(struct net_conn *c, struct evbuffer *in)
 {
@@ -743,6 +808,8 @@ dicom_read(struct net_conn *c, struct evbuffer *in)
 	struct dul_header h;
 	struct dul_error e;
 	size_t want;
+
+	int done = 0;
 
 	while (dc->sm.state != DUL_STA1 && !dc->held &&
 	    evbuffer_get_length(in) >= DUL_HEADER_LEN) {
@@ -761,10 +828,12 @@ dicom_read(struct net_conn *c, struct evbuffer *in)
 		}
 		want = DUL_HEADER_LEN + (size_t)h.length;
 		if (evbuffer_get_length(in) < want)
-			return;		/* the rest is on its way */
+			break;		/* the rest is on its way */
 		pdu(dc, evbuffer_pullup(in, (ev_ssize_t)want), want);
 		evbuffer_drain(in, want);
+		done++;
 	}
+	pdu_deadline(dc, in, done);
 }
 
 void
@@ -778,6 +847,9 @@ dicom_conn_hold(struct dicom_conn *dc, int on)
 	log_debug("assoc-hold", "conn=%llu on=%d", cid(dc), on);
 	if (on) {
 		bufferevent_disable(bev, EV_READ);
+		if (dc->pdu_timer != NULL)	/* waiting on us, not them */
+			evtimer_del(dc->pdu_timer);
+		dc->pdu_partial = 0;
 		return;
 	}
 	bufferevent_enable(bev, EV_READ);
@@ -806,6 +878,11 @@ dicom_open(struct net_conn *c)
 	net_conn_set_data(c, dc);
 	dul_sm_init(&dc->sm);
 	hold_one_pdu(dc);
+	dc->pdu_timer = evtimer_new(net_server_base(net_conn_server(c)),
+	    on_pdu_timer, dc);
+	if (dc->pdu_timer == NULL)
+		abort();
+	timer_arm(dc->pdu_timer, cf(dc)->limits.artim_ms);
 	step(dc, DUL_EVT5, NULL);	/* AE-5: start ARTIM, Sta2 */
 	return 0;
 }
@@ -841,6 +918,8 @@ dicom_free(struct net_conn *c)
 		n_assoc--;
 	if (dc->svc != NULL)
 		dicom_svc_free(dc->svc);
+	if (dc->pdu_timer != NULL)
+		event_free(dc->pdu_timer);
 	free(dc->a.pctx);
 	free(dc->ac);
 	free(dc->rq);
@@ -963,6 +1042,9 @@ dicom_connect(struct net_server *s, const struct conf *conf,
 		return NULL;
 	}
 	hold_one_pdu(dc);
+	dc->pdu_timer = evtimer_new(net_server_base(s), on_pdu_timer, dc);
+	if (dc->pdu_timer == NULL)
+		abort();
 	return dc;
 }
 
