@@ -123,6 +123,7 @@ static const struct ckey limits_keys[] = {
 	    .max = SEC(7 * 86400) },
 	{ LIM("retrieve_stall", CT_DURATION, stall_ms), .min = 1000,
 	    .max = SEC(86400) },
+	{ LIM("async_window", CT_U32, async_window), .min = 1, .max = 64 },
 	{ LIM("store_backlog", CT_SIZE, store_backlog), .min = KB(64),
 	    .max = GB(1) },
 	{ LIM("commit_timeout", CT_DURATION, commit_ms), .min = 1000,
@@ -959,6 +960,7 @@ set_defaults(struct conf *c)
 	c->limits.find_matches = 100000;
 	c->limits.commit_ms = SEC(600);
 	c->limits.store_backlog = MB(4);
+	c->limits.async_window = 8;
 	c->limits.idle_ms = SEC(300);
 	c->limits.shutdown_grace_ms = SEC(30);
 	c->limits.sequence_depth = 64;

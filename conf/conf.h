@@ -91,6 +91,8 @@ struct conf {
 		uint64_t	 commit_ms;		/* storage commitment */
 		uint64_t	 store_backlog;	/* bytes waiting for the disk,
 						 * per association */
+		uint32_t	 async_window;	/* DIMSE operations outstanding
+						 * per association */
 		uint64_t	 shutdown_grace_ms;
 		uint32_t	 sequence_depth;
 		uint64_t	 http_body;

@@ -265,6 +265,16 @@ is "$(cat "$T_DIR/held")" "AC 07:00000000 eof" \
 [ $(( $(date +%s) - t0 )) -lt 5 ]
 ok $? "  without waiting for the shutdown grace"
 
+# The asynchronous operations window: a requestor that asked for none
+# may not send a request while a response is owed.
+start_daemon "$conf" || { fail "vnamigd starts again"; done_testing; }
+got=$($RAW "$DICOM_PORT" overrun 1.2.840.10008.5.1.4.1.1.7)
+like "$got" "^AC (PDATA:status=0x0000 )?07:00000000 eof$" \
+    "a second C-STORE in the same PDU as the end of the first (window 1): A-ABORT"
+wait_log 'beyond the asynchronous operations window \(1 responses owed, window 1\)' 5
+ok $? "  logged"
+stop_daemon
+
 # Slow senders: ARTIM runs from the connection, and a PDU begun must
 # arrive whole within limits.network_timeout.
 start_daemon "$conf" || { fail "vnamigd starts again"; done_testing; }

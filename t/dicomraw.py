@@ -190,6 +190,17 @@ def main():
         sys.stdout.flush()
         c.drain()
         return
+    elif sc == 'overrun':		# a 2nd C-STORE in the 1st's last PDU
+        cls = sys.argv[3]
+        c.send(assoc_rq(contexts=((1, cls),)))
+        c.pdu()
+        pdvs = b''
+        for mch, data in ((3, store_rq(cls, '1.2.3.71', 1)),
+                          (2, dataset(cls, '1.2.3.71')),
+                          (3, store_rq(cls, '1.2.3.72', 2))):
+            pdvs += struct.pack('>IBB', len(data) + 2, 1, mch) + data
+        c.send(struct.pack('>BBI', 4, 0, len(pdvs)) + pdvs)
+        c.drain()
     elif sc == 'slow-rq':		# the A-ASSOCIATE-RQ a byte per 0.2 s
         rq = assoc_rq()
         try:

@@ -102,6 +102,19 @@ is "$(($(accepted) - a0))" 1 "  one association"
 $S -j 0 us $files >/dev/null 2>&1
 is $? 2 "-j 0: exit 2"
 
+# Pipelining: vnamigd grants the asynchronous operations window vnamig-send
+# asks for (limits.async_window, 8 by default), and the C-STOREs go out
+# eight at a time on one association.
+like "$(grep 'assoc-accepted .*calling=SENDER' "$T_DIR/daemon.log" | tail -1)" " window=8 " \
+    "vnamigd grants vnamig-send a window of 8"
+printf 'limits:\n  async_window: 1\n' >>"$T_DIR/one.yaml"
+cat "$T_DIR/send.yaml" "$T_DIR/one.yaml" >"$T_DIR/w1.yaml"
+# shellcheck disable=SC2086
+$SEND -c "$T_DIR/w1.yaml" us $files >"$T_DIR/out" 2>&1
+ok $? "with async_window 1 (no window asked for): exit 0"
+like "$(grep 'assoc-accepted .*calling=SENDER' "$T_DIR/daemon.log" | tail -1)" " window=1 " \
+    "  one operation at a time"
+
 sed -e 's/ae_title: SENDER/ae_title: STRANGER/' "$T_DIR/send.yaml" >"$T_DIR/stranger.yaml"
 out=$($SEND -c "$T_DIR/stranger.yaml" --echo us 2>&1)
 is "$?" 1 "a calling AE title vnamigd does not know: exit 1"

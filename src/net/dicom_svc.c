@@ -45,8 +45,21 @@ enum svc_state {
 	SVC_IDLE,	/* between messages */
 	SVC_STORE,	/* a C-STORE dataset arriving into the sink */
 	SVC_DISCARD,	/* a dataset arriving that is not kept */
-	SVC_COMMITTING,	/* received whole; being made durable */
 	SVC_REPORT,	/* a Storage Commitment report arriving */
+};
+
+/* A C-STORE received whole and being made durable: what its response
+ * needs. Up to the association's asynchronous operations window of
+ * them may be outstanding while the next requests are read. */
+struct pending {
+	struct pending		*next;
+	struct dicom_svc	*s;
+	struct dimse_cmd	 rq;
+	uint8_t			 pcid;
+	struct timespec		 t0;
+	uint64_t		 bytes;
+	struct store_commit	*commit;
+	struct store_sink	*sink;		/* until committed() */
 };
 
 #define DICOM_REPORT_MAX	(64u * 1024 * 1024)
@@ -67,7 +80,8 @@ struct dicom_svc {
 	int			 sink_failed;
 	struct timespec		 t0;
 	uint64_t		 nstored;
-	struct store_commit	*commit;	/* SVC_COMMITTING */
+	struct pending		*pending;	/* being made durable */
+	unsigned		 npending;
 	uint64_t		 bytes;		/* of the instance */
 	char			*dir;		/* NULL: DATA_DIR/incoming */
 	uint8_t			*rbuf;		/* SVC_REPORT: the dataset */
@@ -131,10 +145,15 @@ dicom_svc_new(struct dicom_conn *dc)
 static void
 drop_work(struct dicom_svc *s)
 {
-	if (s->commit != NULL) {
-		store_commit_cancel(s->commit);
-		s->commit = NULL;
+	while (s->pending != NULL) {
+		struct pending *p = s->pending;
+
+		s->pending = p->next;
+		store_commit_cancel(p->commit);	/* still made durable */
+		store_sink_cancel_drain(p->sink);
+		free(p);
 	}
+	s->npending = 0;
 	store_sink_abort(s->sink);
 	s->sink = NULL;
 	ds_parser_free(s->p);
@@ -147,12 +166,12 @@ drop_work(struct dicom_svc *s)
 void
 dicom_svc_closing(struct dicom_svc *s)
 {
-	if (s->st == SVC_COMMITTING)
+	for (struct pending *p = s->pending; p != NULL; p = p->next)
 		log_warn("store-unanswered", "conn=%llu sop_instance=%s "
 		    "why=\"the association ended while the instance was "
 		    "being made durable: it is kept, unacknowledged\"",
-		    svc_cid(s), s->rq.affected_instance);
-	else if (s->st != SVC_IDLE)
+		    svc_cid(s), p->rq.affected_instance);
+	if (s->st != SVC_IDLE)
 		log_warn("store-dropped", "conn=%llu sop_instance=%s why=\"the "
 		    "association ended before the dataset did\"",
 		    svc_cid(s), s->rq.affected_instance);
@@ -185,18 +204,21 @@ dicom_svc_stored(const struct dicom_svc *s)
 int
 dicom_svc_idle(const struct dicom_svc *s)
 {
-	return s->st == SVC_IDLE && dimse_asm_idle(s->as);
+	return s->st == SVC_IDLE && s->npending == 0 &&
+	    dimse_asm_idle(s->as);
 }
 
-/* respond: send the response to s->rq with status (and a comment). */
+/* respond_to: send the response to rq (on context pcid) with status
+ * (and a comment); respond: to the request in hand. */
 static int
-respond(struct dicom_svc *s, uint16_t status, const char *comment)
+respond_to(struct dicom_svc *s, const struct dimse_cmd *rq, uint8_t pcid,
+    uint16_t status, const char *comment)
 {
 	struct dimse_cmd rsp;
 	uint8_t buf[1024];
 	size_t n;
 
-	if (dimse_rsp_init(&s->rq, status, &rsp) < 0)
+	if (dimse_rsp_init(rq, status, &rsp) < 0)
 		return 0;	/* no response to this one */
 	if (comment != NULL && comment[0] != '\0' &&
 	    dimse_status_class(status) == DIMSE_CLASS_FAILURE) {
@@ -206,9 +228,15 @@ respond(struct dicom_svc *s, uint16_t status, const char *comment)
 	}
 	n = dimse_cmd_encode(&rsp, buf, sizeof(buf));
 	if (n == 0 || n > sizeof(buf) ||
-	    dicom_send_pdv(s->dc, s->pcid, 1, 1, buf, (uint32_t)n) < 0)
+	    dicom_send_pdv(s->dc, pcid, 1, 1, buf, (uint32_t)n) < 0)
 		return -1;
 	return 0;
+}
+
+static int
+respond(struct dicom_svc *s, uint16_t status, const char *comment)
+{
+	return respond_to(s, &s->rq, s->pcid, status, comment);
 }
 
 /* ---- C-STORE ---- */
@@ -290,7 +318,7 @@ drained(void *arg)
 {
 	struct dicom_svc *s = arg;
 
-	dicom_conn_hold(s->dc, 0);
+	dicom_conn_hold(s->dc, DICOM_HOLD_DISK, 0);
 }
 
 static void
@@ -304,7 +332,7 @@ store_data(struct dicom_svc *s, const uint8_t *p, size_t n)
 	if (!s->sink_failed && store_sink_backlog(s->sink) >
 	    svc_conf(s)->limits.store_backlog &&
 	    store_sink_on_drain(s->sink, drained, s))
-		dicom_conn_hold(s->dc, 1);
+		dicom_conn_hold(s->dc, DICOM_HOLD_DISK, 1);
 	if (s->p != NULL && ds_parse_feed(s->p, p, n) == DS_ERROR) {
 		/* keep the first error; stop parsing */
 		const struct ds_error *e = ds_parse_error(s->p);
@@ -316,26 +344,37 @@ store_data(struct dicom_svc *s, const uint8_t *p, size_t n)
 	}
 }
 
-static int stored(struct dicom_svc *s, uint16_t status, const char *why);
+static int stored(struct dicom_svc *s, const struct dimse_cmd *rq,
+    uint8_t pcid, const struct timespec *t0, uint64_t bytes, uint16_t status,
+    const char *why);
 
 /* committed: on the loop, the committer made the instance durable (rc 0)
  * or could not; answer now. */
 static void
 committed(void *arg, int rc, const char *err)
 {
-	struct dicom_svc *s = arg;
+	struct pending *p = arg, **pp;
+	struct dicom_svc *s = p->s;
+	int r;
 
-	s->commit = NULL;
-	if (rc < 0)
-		snprintf(s->err, sizeof(s->err), "%s", err);
-	if (stored(s, rc == 0 ? DIMSE_STATUS_SUCCESS :
-	    DIMSE_STATUS_OUT_OF_RESOURCES, rc == 0 ? "" : s->err) < 0) {
+	for (pp = &s->pending; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	s->npending--;
+	r = stored(s, &p->rq, p->pcid, &p->t0, p->bytes, rc == 0 ?
+	    DIMSE_STATUS_SUCCESS : DIMSE_STATUS_OUT_OF_RESOURCES, rc == 0 ?
+	    "" : err);
+	free(p);
+	if (r < 0) {
 		dicom_abort(s->dc, "cannot send a response");
 		return;
 	}
 	if (dicom_svc_idle(s))
 		dicom_svc_done(s->dc);
-	dicom_conn_hold(s->dc, 0);	/* the next request */
+	if (s->npending < dicom_conn_assoc(s->dc)->window)
+		dicom_conn_hold(s->dc, DICOM_HOLD_WINDOW, 0);
 }
 
 static int
@@ -370,15 +409,29 @@ store_end(struct dicom_svc *s)
 		 * when it runs (the daemon), here otherwise. */
 		struct store_sink *sink = s->sink;
 
+		struct pending *p = calloc(1, sizeof(*p));
+
+		if (p == NULL)
+			abort();
 		s->sink = NULL;
-		if ((s->commit = store_sink_commit_async(sink, committed,
-		    s)) != NULL) {
-			/* nothing more is read until it is answered: one
-			 * operation at a time (the window we negotiate) */
-			s->st = SVC_COMMITTING;
-			dicom_conn_hold(s->dc, 1);
+		p->s = s;
+		p->rq = s->rq;
+		p->pcid = s->pcid;
+		p->t0 = s->t0;
+		p->bytes = bytes;
+		p->sink = sink;
+		if ((p->commit = store_sink_commit_async(sink, committed,
+		    p)) != NULL) {
+			/* the next requests are read while this one is made
+			 * durable, up to the window we negotiated */
+			p->next = s->pending;
+			s->pending = p;
+			s->st = SVC_IDLE;
+			if (++s->npending >= dicom_conn_assoc(s->dc)->window)
+				dicom_conn_hold(s->dc, DICOM_HOLD_WINDOW, 1);
 			return 0;
 		}
+		free(p);
 		if (store_sink_commit(sink, s->err, sizeof(s->err)) < 0) {
 			why = s->err;
 			status = DIMSE_STATUS_OUT_OF_RESOURCES;
@@ -386,34 +439,34 @@ store_end(struct dicom_svc *s)
 	} else
 		store_sink_abort(s->sink);
 	s->sink = NULL;
-	return stored(s, status, why);
+	s->st = SVC_IDLE;
+	return stored(s, &s->rq, s->pcid, &s->t0, bytes, status, why);
 }
 
 /* stored: the outcome of a C-STORE, logged and answered. */
 static int
-stored(struct dicom_svc *s, uint16_t status, const char *why)
+stored(struct dicom_svc *s, const struct dimse_cmd *rq, uint8_t pcid,
+    const struct timespec *t0, uint64_t bytes, uint16_t status,
+    const char *why)
 {
-	uint64_t bytes = s->bytes;
 	struct timespec t1;
 
-	s->st = SVC_IDLE;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (status == DIMSE_STATUS_SUCCESS) {
 		s->nstored++;
 		stored_total++;
 		log_info("store-received", "conn=%llu peer_ae=%s sop_class=%s "
 		    "sop_instance=%s bytes=%llu ms=%.1f", svc_cid(s),
-		    peer_ae(s), s->rq.affected_class,
-		    s->rq.affected_instance, (unsigned long long)bytes,
-		    (double)(t1.tv_sec - s->t0.tv_sec) * 1e3 +
-		    (double)(t1.tv_nsec - s->t0.tv_nsec) / 1e6);
+		    peer_ae(s), rq->affected_class, rq->affected_instance,
+		    (unsigned long long)bytes,
+		    (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
+		    (double)(t1.tv_nsec - t0->tv_nsec) / 1e6);
 	} else
 		log_warn("store-refused", "conn=%llu peer_ae=%s sop_class=%s "
 		    "sop_instance=%s status=0x%04x (%s) why=%s", svc_cid(s),
-		    peer_ae(s), s->rq.affected_class,
-		    s->rq.affected_instance, status,
-		    dimse_status_name(status), log_q(why));
-	return respond(s, status, why);
+		    peer_ae(s), rq->affected_class, rq->affected_instance,
+		    status, dimse_status_name(status), log_q(why));
+	return respond_to(s, rq, pcid, status, why);
 }
 
 /* ---- Storage Commitment reports ---- */
@@ -554,12 +607,14 @@ dicom_svc_event(struct dicom_svc *s, enum dimse_asm_result res,
 	case DIMSE_ASM_MORE:
 		return 0;
 	case DIMSE_ASM_COMMAND:
-		if (s->st == SVC_COMMITTING) {
-			/* the window is one operation (we answer the
-			 * asynchronous operations window 1/1) */
-			dicom_abort(s->dc, "a request came while the response "
-			    "to the one before was still owed (asynchronous "
-			    "operations window 1)");
+		if (s->npending >= dicom_conn_assoc(s->dc)->window) {
+			char why[160];
+
+			snprintf(why, sizeof(why), "a request beyond the "
+			    "asynchronous operations window (%u responses "
+			    "owed, window %u)", s->npending,
+			    dicom_conn_assoc(s->dc)->window);
+			dicom_abort(s->dc, why);
 			return -1;
 		}
 		r = on_command(s, ev);

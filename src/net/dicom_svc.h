@@ -36,6 +36,10 @@ struct dicom_assoc {
 	char			 peer_name[65];	/* the configured peer */
 	uint32_t		 peer_max_pdu;	/* 0: no limit */
 	int			 requestor;	/* we asked for it */
+	unsigned		 window;	/* operations the requestor may
+						 * have outstanding (PS3.7
+						 * D.3.3.3); 1 without the
+						 * item */
 	unsigned		 npctx;
 	struct dicom_pctx	*pctx;		/* npctx, allocated to fit */
 };
@@ -55,10 +59,13 @@ struct net_conn *dicom_conn_net(struct dicom_conn *dc);
 int dicom_send_pdv(struct dicom_conn *dc, uint8_t pcid, int command,
     int last, const uint8_t *p, uint32_t n);
 uint32_t dicom_fragment_max(const struct dicom_conn *dc);
-/* dicom_conn_hold: stop (on 1) or resume (on 0) reading the association:
- * back-pressure from a sink that is behind; input already buffered is
- * dealt with on resume. */
-void dicom_conn_hold(struct dicom_conn *dc, int on);
+/* dicom_conn_hold: stop (on 1) or resume (on 0) reading the association
+ * for a reason: a sink behind on the disk, or the asynchronous
+ * operations window full; reading resumes when no reason is left, and
+ * input already buffered is dealt with then. */
+#define DICOM_HOLD_DISK		1u
+#define DICOM_HOLD_WINDOW	2u
+void dicom_conn_hold(struct dicom_conn *dc, unsigned why, int on);
 /* dicom_abort: A-ABORT (service-user) the association, logging why. */
 void dicom_abort(struct dicom_conn *dc, const char *why);
 /* dicom_svc_done: the services owe no more responses (a release that

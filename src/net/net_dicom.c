@@ -17,10 +17,11 @@
  * (dicom_svc_supports) with the first proposed transfer syntax we can
  * parse (the requestor lists its preference first; we keep what it sends,
  * no transcoding), else result 3 or 4. Maximum PDU: we announce
- * limits.max_pdu and never send more than the peer's. SCP/SCU role
+ * limits.max_pdu and never send more than the peer's. The asynchronous
+ * operations window asked for is granted up to limits.async_window
+ * (C-STOREs read while earlier ones are made durable). SCP/SCU role
  * proposals: the requestor as SCU is accepted, as SCP refused except for
- * Storage Commitment (an SCP sending its N-EVENT-REPORT). The
- * asynchronous operations window is answered 1/1 (one at a time).
+ * Storage Commitment (an SCP sending its N-EVENT-REPORT).
  *
  * Bounds: a P-DATA-TF over limits.max_pdu, or another PDU over
  * DICOM_ASSOC_PDU_MAX, is an A-ABORT (invalid PDU parameter value) before
@@ -80,7 +81,7 @@ struct dicom_conn {
 	struct dimse_asm	*as;		/* responses */
 	int			 to_svc;	/* the message in progress is a
 						 * request: the services' */
-	int			 held;		/* dicom_conn_hold */
+	unsigned		 held;		/* DICOM_HOLD_*: why */
 	struct event		*pdu_timer;	/* ARTIM before the RQ, then
 						 * a PDU's deadline */
 	int			 pdu_partial;	/* armed for a PDU begun */
@@ -294,10 +295,19 @@ policy(struct dicom_conn *dc)
 	ac->max_length = conf->limits.max_pdu;
 	copy(ac->impl_class, sizeof(ac->impl_class), DICOM_IMPLEMENTATION_CLASS_UID);
 	copy(ac->impl_version, sizeof(ac->impl_version), DICOM_IMPLEMENTATION_VERSION);
+	/* Asynchronous operations window: the requestor may invoke up to
+	 * what it asked (0: unlimited) and limits.async_window allows;
+	 * we invoke nothing on it. */
+	dc->a.window = 1;
 	if (rq->has_async) {
+		uint32_t w = conf->limits.async_window;
+
+		if (rq->async_invoked != 0 && rq->async_invoked < w)
+			w = rq->async_invoked;
 		ac->has_async = 1;
-		ac->async_invoked = 1;
+		ac->async_invoked = (uint16_t)w;
 		ac->async_performed = 1;
+		dc->a.window = w;
 	}
 	pctx_alloc(dc, rq->n_pctx);
 	for (unsigned i = 0; i < rq->n_pctx; i++) {
@@ -353,10 +363,10 @@ policy(struct dicom_conn *dc)
 	}
 	dc->ac_len = n;
 	log_info("assoc-accepted", "conn=%llu peer=%s calling=%s called=%s "
-	    "peer_name=%s contexts=%u accepted=%u peer_max_pdu=%u "
+	    "peer_name=%s contexts=%u accepted=%u peer_max_pdu=%u window=%u "
 	    "impl=\"%s %s\"", cid(dc), net_conn_peer(dc->c), rq->calling_ae,
 	    rq->called_ae, peer->name, rq->n_pctx, naccepted, rq->max_length,
-	    rq->impl_class, rq->impl_version);
+	    dc->a.window, rq->impl_class, rq->impl_version);
 	return 1;
 }
 
@@ -615,6 +625,13 @@ took_ac(struct dicom_conn *dc, const uint8_t *p, size_t n)
 		return -1;
 	}
 	dc->a.peer_max_pdu = ac->max_length;
+	/* what the acceptor lets us have outstanding (0: unlimited, kept
+	 * to what we asked) */
+	dc->a.window = !ac->has_async ? 1 : ac->async_invoked == 0 ||
+	    ac->async_invoked > cf(dc)->limits.async_window ?
+	    cf(dc)->limits.async_window : ac->async_invoked;
+	if (dc->a.window == 0)
+		dc->a.window = 1;
 	pctx_alloc(dc, ac->n_pctx);
 	for (unsigned i = 0; i < ac->n_pctx; i++) {
 		const struct dul_pctx *pc = &ac->pctx[i];
@@ -638,9 +655,10 @@ took_ac(struct dicom_conn *dc, const uint8_t *p, size_t n)
 		k++;
 	}
 	log_info("assoc-established", "conn=%llu peer=%s called=%s "
-	    "proposed=%u accepted=%u peer_max_pdu=%u impl=\"%s %s\"",
-	    cid(dc), net_conn_peer(dc->c), dc->a.called, dc->nprop, k,
-	    ac->max_length, ac->impl_class, ac->impl_version);
+	    "proposed=%u accepted=%u peer_max_pdu=%u window=%u "
+	    "impl=\"%s %s\"", cid(dc), net_conn_peer(dc->c), dc->a.called,
+	    dc->nprop, k, ac->max_length, dc->a.window, ac->impl_class,
+	    ac->impl_version);
 	return 0;
 }
 
@@ -837,14 +855,16 @@ dicom_read(struct net_conn *c, struct evbuffer *in)
 }
 
 void
-dicom_conn_hold(struct dicom_conn *dc, int on)
+dicom_conn_hold(struct dicom_conn *dc, unsigned why, int on)
 {
 	struct bufferevent *bev = net_conn_bev(dc->c);
+	unsigned was = dc->held;
 
-	if (on == dc->held)
+	dc->held = on ? dc->held | why : dc->held & ~why;
+	if ((was != 0) == (dc->held != 0))
 		return;
-	dc->held = on;
-	log_debug("assoc-hold", "conn=%llu on=%d", cid(dc), on);
+	log_debug("assoc-hold", "conn=%llu on=%d why=%s", cid(dc), on,
+	    why == DICOM_HOLD_DISK ? "disk" : "window");
 	if (on) {
 		bufferevent_disable(bev, EV_READ);
 		if (dc->pdu_timer != NULL)	/* waiting on us, not them */
@@ -988,6 +1008,13 @@ dicom_connect(struct net_server *s, const struct conf *conf,
 	copy(rq->app_context, sizeof(rq->app_context),
 	    DUL_APP_CONTEXT_DICOM);
 	rq->max_length = conf->limits.max_pdu;
+	if (conf->limits.async_window > 1) {
+		/* we may pipeline up to this many; we perform one at a
+		 * time of what the acceptor invokes on us */
+		rq->has_async = 1;
+		rq->async_invoked = (uint16_t)conf->limits.async_window;
+		rq->async_performed = 1;
+	}
 	copy(rq->impl_class, sizeof(rq->impl_class),
 	    DICOM_IMPLEMENTATION_CLASS_UID);
 	copy(rq->impl_version, sizeof(rq->impl_version),

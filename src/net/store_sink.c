@@ -314,6 +314,12 @@ store_sink_backlog(struct store_sink *s)
 	return n;
 }
 
+void
+store_sink_cancel_drain(struct store_sink *s)
+{
+	s->drain_fn = NULL;	/* loop side; a note that comes is ignored */
+}
+
 int
 store_sink_on_drain(struct store_sink *s, void (*fn)(void *), void *arg)
 {
@@ -605,8 +611,8 @@ store_sink_commit_async(struct store_sink *s,
 	c->s = s;
 	c->done = done;
 	c->arg = arg;
-	s->gone = 1;
-	s->drain_fn = NULL;
+	/* a drain asked for still comes (before done()): the caller may
+	 * be holding its input until the bytes are written */
 	queue_op(op_new(OP_COMMIT, s, (const uint8_t *)&c, sizeof(c)));
 	return c;
 }

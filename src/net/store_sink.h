@@ -73,6 +73,9 @@ void store_commit_cancel(struct store_commit *c);
  */
 size_t store_sink_backlog(struct store_sink *s);
 int store_sink_on_drain(struct store_sink *s, void (*fn)(void *), void *arg);
+/* store_sink_cancel_drain: fn will not be called (s queued for commit
+ * stays valid until its done() has run). */
+void store_sink_cancel_drain(struct store_sink *s);
 
 /* store_sink_abort: remove the temporary file and free s; NULL is fine. */
 void store_sink_abort(struct store_sink *s);

@@ -71,14 +71,22 @@ struct send {
 };
 
 /* One association's worth of sending: files are taken in order from the
- * shared list by whichever worker is free. */
+ * shared list by whichever worker has room, up to the association's
+ * asynchronous operations window in flight. */
+#define WINDOW_MAX	64
+struct inflight {
+	int			 item;
+	int			 fd;
+	uint16_t		 msgid;
+};
+
 struct worker {
 	struct send		*s;
 	struct dicom_lease	*l;
 	struct dicom_conn	*dc;
-	int			 cur;		/* item in flight, or -1 */
-	int			 fd;
-	uint16_t		 msgid;
+	struct inflight		 out[WINDOW_MAX];
+	unsigned		 nout;
+	uint16_t		 msgid;		/* C-ECHO */
 	int			 echoed;
 };
 
@@ -191,22 +199,21 @@ worker_end(struct worker *w)
 	maybe_finish(s);
 }
 
-/* item_done: the outcome of the item in flight on w. */
+/* item_done: the outcome of in-flight entry k of w (removed). */
 static void
-item_done(struct worker *w, uint16_t status, const struct dimse_cmd *c,
-    const char *why)
+item_done(struct worker *w, unsigned k, uint16_t status,
+    const struct dimse_cmd *c, const char *why)
 {
 	struct send *s = w->s;
-	struct item *it = &s->items[w->cur];
+	struct item *it = &s->items[w->out[k].item];
 	enum dimse_status_class cl = dimse_status_class(status);
 
 	it->status = status;
 	it->done = 1;
 	s->ndone++;
-	if (w->fd >= 0)
-		close(w->fd);
-	w->fd = -1;
-	w->cur = -1;
+	if (w->out[k].fd >= 0)
+		close(w->out[k].fd);
+	w->out[k] = w->out[--w->nout];
 	if (why != NULL) {
 		snprintf(it->why, sizeof(it->why), "%s", why);
 		fprintf(stderr, "%svnamig-send: %s: not stored: %s\n",
@@ -226,6 +233,24 @@ item_done(struct worker *w, uint16_t status, const struct dimse_cmd *c,
 		    (c->present & DIMSE_F_ERROR_COMMENT) ? c->error_comment :
 		    "");
 	progress(s);
+}
+
+/* fail_all: every file in flight on w did not get a response. */
+static void
+fail_all(struct worker *w, const char *why)
+{
+	while (w->nout > 0)
+		item_done(w, w->nout - 1, 0, NULL, why);
+}
+
+/* window: how many C-STOREs w may have in flight (what the peer
+ * granted, PS3.7 D.3.3.3). */
+static unsigned
+window(const struct worker *w)
+{
+	unsigned n = dicom_conn_assoc(w->dc)->window;
+
+	return n < 1 ? 1 : n > WINDOW_MAX ? WINDOW_MAX : n;
 }
 
 static void
@@ -257,8 +282,9 @@ worker_next(struct worker *w)
 		dicom_send_pdv(w->dc, pc->id, 1, 1, buf, (uint32_t)len);
 		return;
 	}
-	while (s->next < s->n) {
+	while (s->next < s->n && w->nout < window(w)) {
 		int k = s->next++;
+		struct inflight *f;
 
 		it = &s->items[k];
 		if (it->done)		/* its meta could not be read */
@@ -274,28 +300,29 @@ worker_next(struct worker *w)
 			    it->why);
 			continue;
 		}
-		w->cur = k;
+		f = &w->out[w->nout++];
+		f->item = k;
 		errno = 0;
-		if ((w->fd = open(it->path, O_RDONLY | O_CLOEXEC)) < 0 ||
-		    dimse_store_rq(w->msgid = ++s->msgid, it->sop_class,
+		if ((f->fd = open(it->path, O_RDONLY | O_CLOEXEC)) < 0 ||
+		    dimse_store_rq(f->msgid = ++s->msgid, it->sop_class,
 		    it->sop_instance, DIMSE_PRIORITY_MEDIUM, &rq) < 0 ||
 		    (len = dimse_cmd_encode(&rq, buf, sizeof(buf))) == 0 ||
 		    len > sizeof(buf) || dicom_send_pdv(w->dc, pc->id, 1, 1,
 		    buf, (uint32_t)len) < 0 || dicom_send_file_pdvs(w->dc,
-		    pc->id, w->fd, it->off, it->size) < 0) {
+		    pc->id, f->fd, it->off, it->size) < 0) {
 			char why[256];
 
 			snprintf(why, sizeof(why), "cannot send: %s", errno ?
 			    strerror(errno) : "association not ready");
-			item_done(w, 0, NULL, why);
+			fail_all(w, why);
 			dicom_lease_drop(w->l, "cannot send");
 			w->l = NULL;
 			worker_end(w);
 			return;
 		}
-		return;		/* wait for its response */
 	}
-	worker_end(w);
+	if (w->nout == 0)	/* nothing in flight, nothing left */
+		worker_end(w);
 }
 
 static void
@@ -317,10 +344,11 @@ on_message(struct dicom_lease *l, void *arg, enum dimse_asm_result r,
 	const struct dimse_cmd *c = ev->cmd;
 
 	(void)l;
-	if (r != DIMSE_ASM_COMMAND || ev->has_dataset ||
-	    c->msgid_rsp != w->msgid)
-		return;		/* not the response we wait for */
+	if (r != DIMSE_ASM_COMMAND || ev->has_dataset)
+		return;		/* not a response we wait for */
 	if (s->echo) {
+		if (c->msgid_rsp != w->msgid)
+			return;
 		if (!s->quiet)
 			printf("C-ECHO: 0x%04x (%s)\n", c->status,
 			    dimse_status_name(c->status));
@@ -329,10 +357,14 @@ on_message(struct dicom_lease *l, void *arg, enum dimse_asm_result r,
 		worker_next(w);
 		return;
 	}
-	if (c->command != DIMSE_C_STORE_RSP || w->cur < 0)
+	if (c->command != DIMSE_C_STORE_RSP)
 		return;
-	item_done(w, c->status, c, NULL);
-	worker_next(w);
+	for (unsigned k = 0; k < w->nout; k++)
+		if (w->out[k].msgid == c->msgid_rsp) {
+			item_done(w, k, c->status, c, NULL);
+			worker_next(w);
+			return;
+		}
 }
 
 static void
@@ -345,8 +377,8 @@ on_failed(struct dicom_lease *l, void *arg, const char *why)
 	w->l = NULL;
 	fprintf(stderr, "%svnamig-send: association ended: %s\n",
 	    s->tty ? "\n" : "", why);
-	if (w->cur >= 0)
-		item_done(w, 0, NULL, why);
+	if (w->nout > 0)
+		fail_all(w, why);
 	else
 		s->failed++;
 	worker_end(w);
@@ -727,8 +759,6 @@ main(int argc, char **argv)
 		abort();
 	for (int i = 0; i < nw; i++) {
 		w[i].s = &s;
-		w[i].cur = -1;
-		w[i].fd = -1;
 		s.active++;
 		w[i].l = dicom_pool_lease(s.pool, peer, prop, nprop,
 		    &worker_user, &w[i], err, sizeof(err));
