@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
@@ -36,8 +37,7 @@ struct dicom_qr {
 	struct dicom_qr_result		 r;
 	int				 done;
 	/* the identifier of the response in progress */
-	uint8_t				*buf;
-	size_t				 len, cap;
+	struct evbuffer			*buf;
 	int				 over;		/* past max_ident */
 	struct dimse_cmd		 rsp;		/* its command */
 	struct dimse_ident		 id;
@@ -252,6 +252,8 @@ dicom_qr_start(struct dicom_conn *dc, enum dicom_qr_kind kind,
 	q->u = u;
 	q->arg = arg;
 	q->r.remaining = q->r.completed = q->r.failed = q->r.warning = -1;
+	if ((q->buf = evbuffer_new()) == NULL)
+		abort();
 	q->timer = evtimer_new(bufferevent_get_base(net_conn_bev(
 	    dicom_conn_net(dc))), on_timer, q);
 	if (q->timer == NULL)
@@ -285,21 +287,12 @@ gather(struct dicom_qr *q, const uint8_t *p, size_t n)
 {
 	if (q->over || n == 0)
 		return;
-	if (q->len + n > q->lim.max_ident) {
+	if (evbuffer_get_length(q->buf) + n > q->lim.max_ident) {
 		q->over = 1;
 		return;
 	}
-	if (q->len + n > q->cap) {
-		size_t nc = q->cap ? q->cap : 4096;
-
-		while (nc < q->len + n)
-			nc *= 2;
-		if ((q->buf = realloc(q->buf, nc)) == NULL)
-			abort();
-		q->cap = nc;
-	}
-	memcpy(q->buf + q->len, p, n);
-	q->len += n;
+	if (evbuffer_add(q->buf, p, n) < 0)
+		abort();
 }
 
 /* response: a whole response (its identifier gathered, if any). */
@@ -311,6 +304,8 @@ response(struct dicom_qr *q, int has_dataset)
 	struct ds_error pe;
 	int have_id = 0;
 	long counts[4];
+	size_t len = evbuffer_get_length(q->buf);
+	const uint8_t *buf = evbuffer_pullup(q->buf, -1);
 
 	q->r.responses++;
 	q->r.status = c->status;
@@ -318,7 +313,7 @@ response(struct dicom_qr *q, int has_dataset)
 		snprintf(q->r.comment, sizeof(q->r.comment), "%s",
 		    c->error_comment);
 	if (has_dataset && !q->over) {
-		if (dimse_ident_decode(q->buf, q->len, q->ts, &q->id, &pe) == 0)
+		if (dimse_ident_decode(buf, len, q->ts, &q->id, &pe) == 0)
 			have_id = 1;
 		else
 			log_warn("qr-identifier", "conn=%llu op=%s msgid=%u "
@@ -355,7 +350,7 @@ response(struct dicom_qr *q, int has_dataset)
 			}
 			q->r.matches++;
 			if (q->t_cancel == 0)
-				q->u->match(q->arg, &q->id, q->buf, q->len,
+				q->u->match(q->arg, &q->id, buf, len,
 				    q->ts);
 			if (q->lim.max_matches && q->r.matches >=
 			    q->lim.max_matches && q->t_cancel == 0) {
@@ -395,7 +390,7 @@ dicom_qr_message(struct dicom_qr *q, enum dimse_asm_result r,
 	switch (r) {
 	case DIMSE_ASM_COMMAND:
 		q->rsp = *c;
-		q->len = 0;
+		evbuffer_drain(q->buf, evbuffer_get_length(q->buf));
 		q->over = 0;
 		q->t_last = now_ms();
 		if (!ev->has_dataset)
@@ -431,6 +426,7 @@ dicom_qr_free_(struct dicom_qr *q)
 		return;
 	if (q->timer != NULL)
 		event_free(q->timer);
-	free(q->buf);
+	if (q->buf != NULL)
+		evbuffer_free(q->buf);
 	free(q);
 }

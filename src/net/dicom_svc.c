@@ -26,6 +26,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/buffer.h>
+
 #include "conf/conf.h"
 #include "dimse/dimse_cmd.h"
 #include "dimse/dimse_msg.h"
@@ -84,8 +86,7 @@ struct dicom_svc {
 	unsigned		 npending;
 	uint64_t		 bytes;		/* of the instance */
 	char			*dir;		/* NULL: DATA_DIR/incoming */
-	uint8_t			*rbuf;		/* SVC_REPORT: the dataset */
-	size_t			 rlen, rcap;
+	struct evbuffer		*rbuf;		/* SVC_REPORT: the dataset */
 };
 
 /* Instances stored by this process, on every association. */
@@ -139,6 +140,8 @@ dicom_svc_new(struct dicom_conn *dc)
 		abort();
 	s->dc = dc;
 	s->as = dimse_asm_new(0);
+	if ((s->rbuf = evbuffer_new()) == NULL)
+		abort();
 	return s;
 }
 
@@ -157,9 +160,7 @@ drop_work(struct dicom_svc *s)
 	store_sink_abort(s->sink);
 	s->sink = NULL;
 	ds_parser_free(s->p);
-	free(s->rbuf);
-	s->rbuf = NULL;
-	s->rlen = s->rcap = 0;
+	evbuffer_drain(s->rbuf, evbuffer_get_length(s->rbuf));
 	s->st = SVC_IDLE;
 }
 
@@ -183,6 +184,7 @@ dicom_svc_free(struct dicom_svc *s)
 {
 	drop_work(s);
 	dimse_asm_free(s->as);
+	evbuffer_free(s->rbuf);
 	free(s->dir);
 	free(s);
 }
@@ -476,26 +478,15 @@ report_data(struct dicom_svc *s, const uint8_t *p, size_t n)
 {
 	if (s->status != 0)
 		return;				/* over the limit already */
-	if (s->rlen + n > DICOM_REPORT_MAX) {
-		free(s->rbuf);
-		s->rbuf = NULL;
-		s->rlen = s->rcap = 0;
+	if (evbuffer_get_length(s->rbuf) + n > DICOM_REPORT_MAX) {
+		evbuffer_drain(s->rbuf, evbuffer_get_length(s->rbuf));
 		s->status = DIMSE_STATUS_PROCESSING_FAILURE;
 		snprintf(s->comment, sizeof(s->comment), "report over %u bytes",
 		    DICOM_REPORT_MAX);
 		return;
 	}
-	if (s->rlen + n > s->rcap) {
-		size_t nc = s->rcap ? s->rcap : 65536;
-
-		while (nc < s->rlen + n)
-			nc *= 2;
-		if ((s->rbuf = realloc(s->rbuf, nc)) == NULL)
-			abort();
-		s->rcap = nc;
-	}
-	memcpy(s->rbuf + s->rlen, p, n);
-	s->rlen += n;
+	if (evbuffer_add(s->rbuf, p, n) < 0)
+		abort();
 }
 
 static int
@@ -506,14 +497,13 @@ report_end(struct dicom_svc *s, const struct dicom_pctx *pc)
 	int rc;
 
 	s->st = SVC_IDLE;
-	if (s->status == 0 && dimse_commit_decode(s->rbuf, s->rlen, pc->ts,
+	if (s->status == 0 && dimse_commit_decode(evbuffer_pullup(s->rbuf, -1),
+	    evbuffer_get_length(s->rbuf), pc->ts,
 	    &r, err, sizeof(err)) < 0) {
 		s->status = DIMSE_STATUS_PROCESSING_FAILURE;
 		snprintf(s->comment, sizeof(s->comment), "%.64s", err);
 	}
-	free(s->rbuf);
-	s->rbuf = NULL;
-	s->rlen = s->rcap = 0;
+	evbuffer_drain(s->rbuf, evbuffer_get_length(s->rbuf));
 	if (s->status != 0) {
 		log_warn("commit-report-refused", "conn=%llu peer_ae=%s "
 		    "status=0x%04x why=%s", svc_cid(s), peer_ae(s), s->status,
