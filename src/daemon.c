@@ -59,16 +59,6 @@ now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static struct timeval
-tv_ms(uint64_t ms)
-{
-	struct timeval tv;
-
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	return tv;
-}
-
 /* resolve_peers: look up the peers whose host is a name, so that the
  * acceptor can check where their associations come from. */
 static void
@@ -229,7 +219,7 @@ begin_shutdown(struct daemon *d, const char *sig)
 	    (unsigned long long)d->conf->limits.shutdown_grace_ms);
 	net_server_on_empty(d->net, finish, d);
 	net_server_drain(d->net);
-	tv = tv_ms(d->conf->limits.shutdown_grace_ms);
+	tv = net_tv_ms(d->conf->limits.shutdown_grace_ms);
 	evtimer_add(d->grace_timer, &tv);
 }
 
@@ -333,7 +323,7 @@ struct daemon *
 daemon_new(struct conf *conf, const char *conf_path)
 {
 	struct daemon *d = calloc(1, sizeof(*d));
-	struct timeval tick = tv_ms(LAG_TICK_MS);
+	struct timeval tick = net_tv_ms(LAG_TICK_MS);
 
 	if (d == NULL)
 		abort();

@@ -1348,6 +1348,34 @@ unwind(struct dump_json *j)
 		close_level(j);
 }
 
+/* obj_begin: start the object of one dataset (label names it in
+ * messages) and its parser's limits. */
+static void
+obj_begin(struct dump_json *j, const char *label, struct ds_limits *lim)
+{
+	ds_limits_default(lim);
+	j->chunk = lim->chunk_over;
+	j->file = label;
+	j->deflated = 0;
+	j->mode = V_NONE;
+	j->encap = 0;
+	push(j, 0);
+	fputc('{', j->out);
+}
+
+/* obj_failed: the parse of label stopped: close what is open, say
+ * where. */
+static void
+obj_failed(struct dump_json *j, const struct ds_parser *p, const char *label)
+{
+	const struct ds_error *err = ds_parse_error(p);
+
+	unwind(j);
+	fflush(j->out);
+	fprintf(stderr, "%s: %s: byte %llu, tag (%04x,%04x): %s\n", PROG(j),
+	    label, (unsigned long long)err->offset, TAGA(err->tag), err->msg);
+}
+
 /* json_file: write the object of one file (null when it cannot be
  * opened). Returns 0 when it parsed completely, else 1. */
 static int
@@ -1355,7 +1383,6 @@ json_file(struct dump_json *j, const char *path)
 {
 	struct ds_limits lim;
 	struct ds_parser *p;
-	const struct ds_error *err;
 	enum ds_result r = DS_NEED_MORE;
 	uint8_t buf[65536];
 	ssize_t n;
@@ -1367,31 +1394,20 @@ json_file(struct dump_json *j, const char *path)
 		fputs("null", j->out);
 		return 1;
 	}
-	ds_limits_default(&lim);
-	j->chunk = lim.chunk_over;
-	j->file = path;
-	j->deflated = 0;
-	j->mode = V_NONE;
-	j->encap = 0;
 	j->uri = j->o->bulk_uri ? file_uri(path) : NULL;
+	obj_begin(j, path, &lim);
 	p = ds_parser_new_file(&lim, &json_cb, j);
-	push(j, 0);
-	fputc('{', j->out);
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
 		if ((r = ds_parse_feed(p, buf, (size_t)n)) == DS_ERROR)
 			break;
-	if (n < 0 || r == DS_ERROR || ds_parse_finish(p) == DS_ERROR) {
+	if (n < 0) {
 		unwind(j);
 		fflush(j->out);
-		err = ds_parse_error(p);
-		if (n < 0)
-			fprintf(stderr, "%s: %s: read: %s\n", PROG(j), path,
-			    strerror(errno));
-		else
-			fprintf(stderr, "%s: %s: byte %llu, tag "
-			    "(%04x,%04x): %s\n", PROG(j), path,
-			    (unsigned long long)err->offset, TAGA(err->tag),
-			    err->msg);
+		fprintf(stderr, "%s: %s: read: %s\n", PROG(j), path,
+		    strerror(errno));
+		rc = 1;
+	} else if (r == DS_ERROR || ds_parse_finish(p) == DS_ERROR) {
+		obj_failed(j, p, path);
 		rc = 1;
 	}
 	close_level(j);
@@ -1458,30 +1474,17 @@ dump_json_dataset(struct dump_json *j, const uint8_t *p, size_t n,
 {
 	struct ds_limits lim;
 	struct ds_parser *ps;
-	const struct ds_error *err;
 	int rc = 0;
 
 	if (j->ndatasets++ > 0)
 		fputc(',', j->out);
 	newline(j, 0);
-	ds_limits_default(&lim);
-	j->chunk = lim.chunk_over;
-	j->file = label;
-	j->deflated = 0;
-	j->mode = V_NONE;
-	j->encap = 0;
 	j->uri = NULL;
+	obj_begin(j, label, &lim);
 	ps = ds_parser_new_dataset(ts, &lim, &json_cb, j);
-	push(j, 0);
-	fputc('{', j->out);
 	if (ds_parse_feed(ps, p, n) == DS_ERROR ||
 	    ds_parse_finish(ps) == DS_ERROR) {
-		unwind(j);
-		fflush(j->out);
-		err = ds_parse_error(ps);
-		fprintf(stderr, "%s: %s: byte %llu, tag (%04x,%04x): %s\n",
-		    PROG(j), label, (unsigned long long)err->offset,
-		    TAGA(err->tag), err->msg);
+		obj_failed(j, ps, label);
 		rc = 1;
 	}
 	close_level(j);

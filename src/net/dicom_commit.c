@@ -66,15 +66,6 @@ finish(struct dicom_commit *c)
 }
 
 static void
-arm(struct dicom_commit *c, uint64_t ms)
-{
-	struct timeval tv = { (time_t)(ms / 1000),
-	    (suseconds_t)(ms % 1000) * 1000 };
-
-	evtimer_add(c->timer, &tv);
-}
-
-static void
 on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct dicom_commit *c = arg;
@@ -163,7 +154,7 @@ dicom_commit_start(struct dicom_conn *dc, const struct dimse_commit_ref *refs,
 	log_info("commit-request", "conn=%llu peer_ae=%s transaction=%s "
 	    "instances=%zu", (unsigned long long)net_conn_id(
 	    dicom_conn_net(dc)), dicom_conn_assoc(dc)->called, txn, n);
-	arm(c, dimse_ms ? dimse_ms : wait_ms);
+	net_timer_arm(c->timer, dimse_ms ? dimse_ms : wait_ms);
 	return c;
 }
 
@@ -201,7 +192,7 @@ dicom_commit_message(struct dicom_commit *c, enum dimse_asm_result r,
 	}
 	evtimer_del(c->timer);
 	if (c->r.report == NULL)	/* the report may have come first */
-		arm(c, c->wait_ms);
+		net_timer_arm(c->timer, c->wait_ms);
 	if (c->u->answered != NULL)
 		c->u->answered(c->arg, cmd->status);
 	return 1;

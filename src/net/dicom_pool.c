@@ -249,10 +249,6 @@ on_idle(evutil_socket_t fd, short what, void *arg)
 static void
 pc_idle(struct pconn *pc)
 {
-	uint64_t ms = pc->pool->conf->limits.idle_ms;
-	struct timeval tv = { (time_t)(ms / 1000),
-	    (suseconds_t)(ms % 1000) * 1000 };
-
 	pc->st = PC_IDLE;
 	pc->lease = NULL;
 	if (pc->pool->closing) {
@@ -260,7 +256,7 @@ pc_idle(struct pconn *pc)
 		dicom_release(pc->dc);
 		return;
 	}
-	evtimer_add(pc->idle, &tv);
+	net_timer_arm(pc->idle, pc->pool->conf->limits.idle_ms);
 }
 
 /* give: pc (established, not leased) to l. */

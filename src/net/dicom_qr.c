@@ -50,13 +50,11 @@ dicom_qr_kind_name(enum dicom_qr_kind kind)
 	    "C-MOVE" : "C-GET";
 }
 
-static uint64_t
-now_ms(void)
+static uint16_t
+rsp_command(enum dicom_qr_kind k)
 {
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+	return k == DICOM_QR_FIND ? DIMSE_C_FIND_RSP : k == DICOM_QR_MOVE ?
+	    DIMSE_C_MOVE_RSP : DIMSE_C_GET_RSP;
 }
 
 static unsigned long long
@@ -77,9 +75,8 @@ finish(struct dicom_qr *q)
 	    "(%s) matches=%llu completed=%ld failed=%ld warning=%ld "
 	    "cancelled=%d why=%s", qcid(q), dicom_qr_kind_name(q->kind),
 	    q->msgid, q->r.final, q->r.status, q->r.final ?
-	    dimse_status_name_for(q->kind == DICOM_QR_FIND ?
-	    DIMSE_C_FIND_RSP : q->kind == DICOM_QR_MOVE ? DIMSE_C_MOVE_RSP :
-	    DIMSE_C_GET_RSP, q->r.status) : "none",
+	    dimse_status_name_for(rsp_command(q->kind), q->r.status) :
+	    "none",
 	    (unsigned long long)q->r.matches, q->r.completed, q->r.failed,
 	    q->r.warning, q->r.cancelled, log_q(q->r.why));
 	q->u->done(q->arg, &q->r);
@@ -88,8 +85,7 @@ finish(struct dicom_qr *q)
 static void
 arm(struct dicom_qr *q)
 {
-	uint64_t now = now_ms(), due = UINT64_MAX;
-	struct timeval tv;
+	uint64_t now = net_now_ms(), due = UINT64_MAX;
 
 	if (q->t_cancel != 0) {
 		if (q->lim.dimse_ms)
@@ -107,10 +103,7 @@ arm(struct dicom_qr *q)
 		evtimer_del(q->timer);
 		return;
 	}
-	due = due > now ? due - now : 0;
-	tv.tv_sec = (time_t)(due / 1000);
-	tv.tv_usec = (suseconds_t)(due % 1000) * 1000;
-	evtimer_add(q->timer, &tv);
+	net_timer_arm(q->timer, due > now ? due - now : 0);
 }
 
 void
@@ -124,7 +117,7 @@ dicom_qr_cancel(struct dicom_qr *q, const char *why)
 		return;
 	q->r.cancelled = 1;
 	snprintf(q->r.why, sizeof(q->r.why), "%s", why);
-	q->t_cancel = now_ms();
+	q->t_cancel = net_now_ms();
 	log_warn("qr-cancel", "conn=%llu op=%s msgid=%u why=%s", qcid(q),
 	    dicom_qr_kind_name(q->kind), q->msgid, log_q(why));
 	dimse_cancel_rq(q->msgid, &c);
@@ -143,7 +136,7 @@ static void
 on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct dicom_qr *q = arg;
-	uint64_t now = now_ms();
+	uint64_t now = net_now_ms();
 	char why[200];
 
 	(void)fd;
@@ -264,7 +257,7 @@ dicom_qr_start(struct dicom_conn *dc, enum dicom_qr_kind kind,
 		dicom_qr_free(q);
 		return NULL;
 	}
-	q->t_start = q->t_last = q->t_change = now_ms();
+	q->t_start = q->t_last = q->t_change = net_now_ms();
 	log_info("qr-start", "conn=%llu op=%s msgid=%u sop_class=%s "
 	    "dest=%s level=%s", qcid(q), dicom_qr_kind_name(kind), msgid,
 	    sop_class, move_dest != NULL ? move_dest : "-",
@@ -272,13 +265,6 @@ dicom_qr_start(struct dicom_conn *dc, enum dicom_qr_kind kind,
 	    dimse_ident_get(id, DIMSE_TAG_QR_LEVEL) : "-");
 	arm(q);
 	return q;
-}
-
-static uint16_t
-rsp_command(enum dicom_qr_kind k)
-{
-	return k == DICOM_QR_FIND ? DIMSE_C_FIND_RSP : k == DICOM_QR_MOVE ?
-	    DIMSE_C_MOVE_RSP : DIMSE_C_GET_RSP;
 }
 
 /* gather: a fragment of the response's identifier. */
@@ -392,7 +378,7 @@ dicom_qr_message(struct dicom_qr *q, enum dimse_asm_result r,
 		q->rsp = *c;
 		evbuffer_drain(q->buf, evbuffer_get_length(q->buf));
 		q->over = 0;
-		q->t_last = now_ms();
+		q->t_last = net_now_ms();
 		if (!ev->has_dataset)
 			response(q, 0);
 		break;

@@ -705,8 +705,26 @@ dns_base(struct net_server *s)
 	return s->dns;
 }
 
-static uint64_t
-mono_ms(void)
+struct timeval
+net_tv_ms(uint64_t ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	return tv;
+}
+
+void
+net_timer_arm(struct event *ev, uint64_t ms)
+{
+	struct timeval tv = net_tv_ms(ms);
+
+	evtimer_add(ev, &tv);
+}
+
+uint64_t
+net_now_ms(void)
 {
 	struct timespec t;
 
@@ -720,7 +738,7 @@ on_resolved(int result, struct evutil_addrinfo *res, void *arg)
 	struct host_entry *h = arg;
 
 	h->state = 2;
-	h->at_ms = mono_ms();
+	h->at_ms = net_now_ms();
 	h->error = result;
 	if (result == EVUTIL_EAI_CANCEL)
 		return;			/* the server is going away */
@@ -804,7 +822,7 @@ net_server_host_check(struct net_server *s, const char *name,
 
 	/* never asked, or the answer is old (a failure sooner): ask; the
 	 * last answer holds meanwhile */
-	if (h->state == 0 || (h->state == 2 && mono_ms() - h->at_ms >
+	if (h->state == 0 || (h->state == 2 && net_now_ms() - h->at_ms >
 	    (h->error != 0 ? HOST_RETRY_MS : HOST_REFRESH_MS)))
 		resolve(s, h);
 	if (h->naddr == 0)
@@ -985,13 +1003,9 @@ net_conn_draining(const struct net_conn *c)
 void
 net_conn_set_timeout(struct net_conn *c, uint64_t ms)
 {
-	struct timeval rtv, wtv;
-	uint64_t wms = c->srv->conf->limits.network_ms;
+	struct timeval rtv = net_tv_ms(ms),
+	    wtv = net_tv_ms(c->srv->conf->limits.network_ms);
 
-	rtv.tv_sec = (time_t)(ms / 1000);
-	rtv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	wtv.tv_sec = (time_t)(wms / 1000);
-	wtv.tv_usec = (suseconds_t)(wms % 1000) * 1000;
 	bufferevent_set_timeouts(c->bev, ms ? &rtv : NULL, &wtv);
 }
 
@@ -1012,8 +1026,7 @@ idle_tick(evutil_socket_t fd, short what, void *arg)
 unsigned
 net_server_wait_idle(struct net_server *s, uint64_t ms)
 {
-	struct timeval tick = { 0, 20000 }, limit = { (time_t)(ms / 1000),
-	    (suseconds_t)(ms % 1000) * 1000 };
+	struct timeval tick = net_tv_ms(20), limit = net_tv_ms(ms);
 	struct event *ev = event_new(s->base, -1, EV_PERSIST, idle_tick, s);
 
 	if (ev == NULL)

@@ -112,6 +112,12 @@ unsigned net_server_nconns(const struct net_server *s);
 /* Called when the connection count drops to zero while draining. */
 void net_server_on_empty(struct net_server *s, void (*fn)(void *), void *arg);
 
+/* Time, for the timers of the network code: ms as a struct timeval; a
+ * timer armed ms from now; the monotonic clock in ms. */
+struct timeval net_tv_ms(uint64_t ms);
+void net_timer_arm(struct event *ev, uint64_t ms);
+uint64_t net_now_ms(void);
+
 /* Per connection. */
 struct bufferevent *net_conn_bev(struct net_conn *c);
 struct net_server *net_conn_server(struct net_conn *c);

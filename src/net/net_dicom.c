@@ -791,15 +791,6 @@ on_pdu_timer(evutil_socket_t fd, short what, void *arg)
 		net_conn_close(dc->c, "a PDU too slow to arrive", 0);
 }
 
-static void
-timer_arm(struct event *ev, uint64_t ms)
-{
-	struct timeval tv = { (time_t)(ms / 1000),
-	    (suseconds_t)(ms % 1000) * 1000 };
-
-	evtimer_add(ev, &tv);
-}
-
 /* pdu_deadline: after reading, done PDUs taken: arm the deadline for a
  * PDU begun, or disarm it. */
 static void
@@ -812,7 +803,7 @@ pdu_deadline(struct dicom_conn *dc, struct evbuffer *in, int done)
 		evtimer_del(dc->pdu_timer);
 		dc->pdu_partial = 0;
 	} else if (!dc->pdu_partial || done > 0) {
-		timer_arm(dc->pdu_timer, cf(dc)->limits.network_ms);
+		net_timer_arm(dc->pdu_timer, cf(dc)->limits.network_ms);
 		dc->pdu_partial = 1;
 	}
 }
@@ -902,7 +893,7 @@ dicom_open(struct net_conn *c)
 	    on_pdu_timer, dc);
 	if (dc->pdu_timer == NULL)
 		abort();
-	timer_arm(dc->pdu_timer, cf(dc)->limits.artim_ms);
+	net_timer_arm(dc->pdu_timer, cf(dc)->limits.artim_ms);
 	step(dc, DUL_EVT5, NULL);	/* AE-5: start ARTIM, Sta2 */
 	return 0;
 }

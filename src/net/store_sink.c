@@ -103,6 +103,8 @@ enum op_kind {
 	OP_OPEN,	/* create the temporary file */
 	OP_WRITE,	/* append data[0..n) */
 	OP_ABORT,	/* close and remove it; then OP_FREE back */
+	OP_COMMIT,	/* a store_commit (in data): one of the group;
+			 * back once the group is durable */
 	OP_DRAINED,	/* (back) the backlog reached 0 */
 	OP_FREE,	/* (back) the loop frees the sink */
 };
@@ -257,9 +259,6 @@ struct store_commit {
 	int			 rc;
 	char			 err[256];
 };
-
-/* A commit travels as an op too, so that it stays behind its writes. */
-#define OP_COMMIT	((enum op_kind)100)
 
 static struct {
 	pthread_t		 thr;
@@ -419,7 +418,7 @@ run_op(struct op *o, struct store_commit ***gtail, struct op ***ctail)
 {
 	struct store_sink *s = o->s;
 
-	switch ((int)o->k) {
+	switch (o->k) {
 	case OP_OPEN:
 		if (mkdir(s->dir, 0750) < 0 && errno != EEXIST)
 			snprintf(s->open_err, sizeof(s->open_err), "cannot "
@@ -529,7 +528,7 @@ deliver(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&cm.mu);
 	for (; o != NULL; o = next) {
 		next = o->next;
-		switch ((int)o->k) {
+		switch (o->k) {
 		case OP_DRAINED:
 			if (!o->s->gone && o->s->drain_fn != NULL) {
 				void (*fn)(void *) = o->s->drain_fn;

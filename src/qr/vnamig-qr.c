@@ -109,7 +109,6 @@ struct qr {
 	uint64_t		 nmatch;
 	struct dicom_user	 user;		/* assoc_user, store_dir set */
 	char			 dirbuf[4096];
-	struct timespec		 t0;
 };
 
 static const char *
@@ -320,7 +319,6 @@ on_established(struct dicom_conn *dc, void *arg)
 	struct qr *q = arg;
 
 	q->dc = dc;
-	clock_gettime(CLOCK_MONOTONIC, &q->t0);
 	start_op(q);
 }
 

@@ -564,11 +564,10 @@ maybe_finish(struct send *s)
 			    "association)\n", s->items[i].path);
 		}
 	if (s->commit && s->cm == NULL && !s->cm_done) {
-		s->cm_done = 0;
 		s->cl = dicom_pool_lease(s->pool, s->peer, s->prop, s->nprop,
 		    &commit_lease_user, s, err, sizeof(err));
-		if (s->cl != NULL || s->cm_done)
-			return;
+		if (s->cl != NULL)
+			return;		/* commit_ready goes on */
 		fprintf(stderr, "vnamig-send: storage commitment: %s\n", err);
 		s->failed++;
 	}
