@@ -51,7 +51,7 @@ struct dicom_lease {
 struct pstat {
 	struct pstat	*next;
 	char		 peer[65];
-	unsigned	 open, peak;
+	unsigned	 open;
 	SSL_CTX		*tls;
 };
 
@@ -61,7 +61,7 @@ struct dicom_pool {
 	struct pconn		*conns;
 	struct dicom_lease	*qhead, **qtail;
 	struct pstat		*stats;
-	unsigned		 open, peak;
+	unsigned		 open;
 	int			 serving, again;
 	struct event		*kick;		/* a deferred serve() */
 	int			 closing;
@@ -126,12 +126,6 @@ dicom_pool_new(struct net_server *s, const struct conf *conf)
 	    NULL)
 		abort();
 	return p;
-}
-
-void
-dicom_pool_set_conf(struct dicom_pool *p, const struct conf *conf)
-{
-	p->conf = conf;
 }
 
 /* ---- proposals ---- */
@@ -367,10 +361,6 @@ open_for(struct dicom_pool *p, struct dicom_lease *l,
 	p->conns = pc;
 	st->open++;
 	p->open++;
-	if (st->open > st->peak)
-		st->peak = st->open;
-	if (p->open > p->peak)
-		p->peak = p->open;
 	dc = dicom_connect(p->s, p->conf, peer, pc->prop, pc->nprop,
 	    peer->tls.enabled ? st->tls : NULL, &pool_user, pc, err,
 	    sizeof(err));
@@ -536,22 +526,13 @@ dicom_lease_drop(struct dicom_lease *l, const char *why)
 }
 
 unsigned
-dicom_pool_count(const struct dicom_pool *p, const struct conf_peer *peer,
-    unsigned *peak)
+dicom_pool_count(const struct dicom_pool *p, const struct conf_peer *peer)
 {
-	if (peer == NULL) {
-		if (peak != NULL)
-			*peak = p->peak;
+	if (peer == NULL)
 		return p->open;
-	}
 	for (const struct pstat *st = p->stats; st != NULL; st = st->next)
-		if (strcmp(st->peer, peer->name) == 0) {
-			if (peak != NULL)
-				*peak = st->peak;
+		if (strcmp(st->peer, peer->name) == 0)
 			return st->open;
-		}
-	if (peak != NULL)
-		*peak = 0;
 	return 0;
 }
 

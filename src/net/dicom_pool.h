@@ -40,12 +40,11 @@ struct dicom_lease_user {
 	void	(*failed)(struct dicom_lease *l, void *arg, const char *why);
 };
 
-/* dicom_pool_new: a pool on s; conf is read at each lease (a reload
- * takes effect for the next one). A peer with tls.enabled gets a client
+/* dicom_pool_new: a pool on s; conf's limits and peers are read at each
+ * lease. A peer with tls.enabled gets a client
  * context from net_client_tls, made once. */
 struct dicom_pool *dicom_pool_new(struct net_server *s,
     const struct conf *conf);
-void dicom_pool_set_conf(struct dicom_pool *p, const struct conf *conf);
 
 /*
  * dicom_pool_lease: ask for an association to peer whose proposal holds
@@ -70,9 +69,9 @@ void dicom_lease_return(struct dicom_lease *l);
 void dicom_lease_drop(struct dicom_lease *l, const char *why);
 
 /* dicom_pool_count: associations open (or opening) to peer (NULL: to
- * all peers), and the most ever open to it at once. */
+ * all peers). */
 unsigned dicom_pool_count(const struct dicom_pool *p,
-    const struct conf_peer *peer, unsigned *peak);
+    const struct conf_peer *peer);
 
 /*
  * dicom_pool_close: release every idle association and, once no

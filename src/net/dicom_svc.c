@@ -81,7 +81,6 @@ struct dicom_svc {
 	char			 err[256];	/* why the store failed */
 	int			 sink_failed;
 	struct timespec		 t0;
-	uint64_t		 nstored;
 	struct pending		*pending;	/* being made durable */
 	unsigned		 npending;
 	uint64_t		 bytes;		/* of the instance */
@@ -195,12 +194,6 @@ dicom_svc_set_dir(struct dicom_svc *s, const char *dir)
 	free(s->dir);
 	if ((s->dir = strdup(dir)) == NULL)
 		abort();
-}
-
-uint64_t
-dicom_svc_stored(const struct dicom_svc *s)
-{
-	return s->nstored;
 }
 
 int
@@ -455,7 +448,6 @@ stored(struct dicom_svc *s, const struct dimse_cmd *rq, uint8_t pcid,
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (status == DIMSE_STATUS_SUCCESS) {
-		s->nstored++;
 		stored_total++;
 		log_info("store-received", "conn=%llu peer_ae=%s sop_class=%s "
 		    "sop_instance=%s bytes=%llu ms=%.1f", svc_cid(s),

@@ -149,9 +149,8 @@ int dicom_svc_event(struct dicom_svc *s, enum dimse_asm_result r,
 /* dicom_svc_set_dir: where C-STOREs are written (default
  * DATA_DIR/incoming); dir is copied. */
 void dicom_svc_set_dir(struct dicom_svc *s, const char *dir);
-/* dicom_svc_stored: instances stored on this association so far;
- * dicom_svc_stored_total: by this process, on every association. */
-uint64_t dicom_svc_stored(const struct dicom_svc *s);
+/* dicom_svc_stored_total: instances stored by this process, on every
+ * association. */
 uint64_t dicom_svc_stored_total(void);
 /* dicom_svc_idle: no message in progress, no response owed. */
 int dicom_svc_idle(const struct dicom_svc *s);

@@ -772,7 +772,7 @@ main(int argc, char **argv)
 		}
 	}
 	maybe_finish(&s);
-	if (!s.finishing || dicom_pool_count(s.pool, NULL, NULL) > 0)
+	if (!s.finishing || dicom_pool_count(s.pool, NULL) > 0)
 		event_base_dispatch(s.base);
 	if (s.tty && !s.quiet && !s.echo)
 		fputc('\n', stderr);
