@@ -183,6 +183,16 @@ static const struct ckey storage_keys[] = {
 	{ .name = NULL }
 };
 
+static const struct ckey audit_keys[] = {
+	{ K("key_file", CT_PATH, struct conf, audit.key_file), .restart = 1 },
+	{ K("origin", CT_STR, struct conf, audit.origin), .restart = 1 },
+	{ K("checkpoint_file", CT_PATH, struct conf, audit.checkpoint_file),
+	    .restart = 1 },
+	{ K("checkpoint_interval", CT_DURATION, struct conf,
+	    audit.checkpoint_ms), .min = 1000, .max = SEC(86400) },
+	{ .name = NULL }
+};
+
 static const struct ckey key_keys[] = {
 	{ K("id", CT_NAME, struct conf_api_key, id), .required = 1 },
 	{ K("role", CT_ENUM, struct conf_api_key, role), .choices = api_roles,
@@ -221,6 +231,22 @@ xstrdup(const char *s)
 	if (d == NULL)
 		abort();
 	return d;
+}
+
+static char *
+xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *
+xprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	return s;
 }
 
 #define ERR(x, n, ...) cy_err((x)->e, (n)->line, (n)->col, __VA_ARGS__)
@@ -973,6 +999,7 @@ set_defaults(struct conf *c)
 	c->storage.write_buffer = MB(64);
 	c->storage.max_open_files = 4096;
 	c->storage.min_free = GB(1);
+	c->audit.checkpoint_ms = SEC(300);
 	c->api.health_open = 1;
 	c->logging.level = 2;	/* info */
 	c->logging.ident = xstrdup("vnamigd");
@@ -1028,6 +1055,19 @@ cross_checks(struct ctx *x, const struct cy_node *root)
 			abort();
 		snprintf(c->storage.spool_dir, n, "%s/spool", c->node.data_dir);
 	}
+	if (c->audit.key_file == NULL)
+		c->audit.key_file = xprintf("%s-audit.pem", c->node.data_dir);
+	if (c->audit.checkpoint_file == NULL)
+		c->audit.checkpoint_file = xprintf("%s/audit-checkpoints",
+		    c->node.data_dir);
+	if (c->audit.origin == NULL)
+		c->audit.origin = c->node.shard_count > 1 ?
+		    xprintf("vnamig/%s/shard-%u", c->node.ae_title,
+		    c->node.shard_index) : xprintf("vnamig/%s", c->node.ae_title);
+	else if (strchr(c->audit.origin, '\n') != NULL ||
+	    strlen(c->audit.origin) > 200)
+		ERR(x, pos_at(x, "audit.origin", root, &tmp), "audit.origin "
+		    "must be one line of at most 200 characters");
 }
 
 static void
@@ -1036,9 +1076,9 @@ load_root(struct ctx *x, const struct cy_node *root)
 	static const struct ckey top[] = {
 		{ .name = "node" }, { .name = "listen" }, { .name = "limits" },
 		{ .name = "peers" }, { .name = "storage" }, { .name = "api" },
-		{ .name = "logging" }, { .name = NULL }
+		{ .name = "logging" }, { .name = "audit" }, { .name = NULL }
 	};
-	const struct cy_node *seen[8] = { NULL };
+	const struct cy_node *seen[9] = { NULL };
 
 	if (root->kind != CY_MAP) {
 		ERR(x, root, "the file must be a mapping (node:, listen:, "
@@ -1077,6 +1117,7 @@ load_root(struct ctx *x, const struct cy_node *root)
 		case 3: load_peers(x, v); break;
 		case 4: walk_map(x, v, storage_keys, x->c, "storage"); break;
 		case 5: load_api(x, v); break;
+		case 7: walk_map(x, v, audit_keys, x->c, "audit"); break;
 		default: walk_map(x, v, logging_keys, x->c, "logging"); break;
 		}
 	}
@@ -1194,6 +1235,9 @@ conf_free_(struct conf *c)
 	free(c->api.keys);
 	free(c->node.data_dir);
 	free(c->storage.spool_dir);
+	free(c->audit.key_file);
+	free(c->audit.origin);
+	free(c->audit.checkpoint_file);
 	free(c->logging.ident);
 	free(c->path);
 	free(c);
@@ -1347,6 +1391,7 @@ render_all(const struct conf *c, struct lines *ls)
 		render_map(ls, where, key_keys, &c->api.keys[i], 0);
 	}
 	render_map(ls, "logging", logging_keys, c, 0);
+	render_map(ls, "audit", audit_keys, c, 0);
 }
 
 char *

@@ -115,6 +115,13 @@ struct conf {
 	} storage;
 
 	struct {
+		char		*key_file;	/* Ed25519 signing key (PEM) */
+		char		*origin;	/* checkpoint origin line */
+		char		*checkpoint_file;
+		uint64_t	 checkpoint_ms;	/* timer */
+	} audit;
+
+	struct {
 		struct conf_api_key	*keys;
 		size_t			 nkeys;
 		int			 health_open, metrics_open;

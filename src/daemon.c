@@ -17,13 +17,16 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/evp.h>
 
 #include "conf/conf.h"
 #include "src/daemon.h"
 #include "src/net/net.h"
 #include "src/net/net_proto.h"
+#include "src/net/store_loop.h"
 #include "src/net/store_sink.h"
 #include "src/util/log.h"
+#include "src/util/zfile.h"
 
 /* Loop-lag probe: a timer every LAG_TICK_MS; the delay past its due time
  * is how long the loop was busy elsewhere. Buckets are upper bounds in
@@ -41,6 +44,7 @@ struct daemon {
 	char			*data_dir;	/* as opened: restart to move */
 	int			 lock_fd;
 	struct net_server	*net;
+	struct store_loop	*state;		/* RocksDB + audit log */
 	struct event		*sig_term, *sig_int, *sig_hup;
 	struct event		*lag_timer, *grace_timer;
 	uint64_t		 lag_due_us, lag_max_us, lag_n;
@@ -181,7 +185,14 @@ static void
 finish(void *arg)
 {
 	struct daemon *d = arg;
+	json_t *ev;
 
+	ev = json_pack("{s:s, s:{s:I}, s:s}", "event", "daemon.stop",
+	    "object", "uptime_s",
+	    (json_int_t)((now_us() - d->started_us) / 1000000),
+	    "outcome", "ok");
+	store_loop_event(d->state, ev, NULL, NULL);
+	json_decref(ev);
 	log_info("shutdown-complete", "uptime_s=%llu",
 	    (unsigned long long)((now_us() - d->started_us) / 1000000));
 	event_base_loopexit(d->base, NULL);
@@ -229,11 +240,39 @@ on_signal(evutil_socket_t sig, short ev, void *arg);
 /* ---------------------------------------------------------------------- */
 /* Reload (SIGHUP). */
 
+/* Hex SHA-256 of a file's bytes ("" when unreadable): what the audit log
+ * records of the configuration in force. */
+static void
+file_sha256(const char *path, char out[65])
+{
+	static const char hx[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE], buf[16384];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	FILE *f = fopen(path, "re");
+	size_t n;
+	int ok = ctx != NULL && f != NULL &&
+	    EVP_DigestInit_ex2(ctx, EVP_sha256(), NULL) == 1;
+
+	while (ok && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+		ok = EVP_DigestUpdate(ctx, buf, n) == 1;
+	ok = ok && !ferror(f) && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
+	out[0] = '\0';
+	for (unsigned i = 0; ok && i < mdlen && i < 32; i++) {
+		out[2 * i] = hx[md[i] >> 4];
+		out[2 * i + 1] = hx[md[i] & 15];
+		out[2 * i + 2] = '\0';
+	}
+	if (f != NULL)
+		fclose(f);
+	EVP_MD_CTX_free(ctx);
+}
+
 static void
 log_change(const char *path, const char *old, const char *new,
     int restart, void *arg)
 {
-	(void)arg;
+	json_array_append_new(arg, json_string(path));
 	log_info("config-changed", "key=%s old=%s new=%s applied=%s", path,
 	    log_q(old ? old : "(unset)"), log_q(new ? new : "(unset)"),
 	    restart ? "after-restart" : "now");
@@ -261,9 +300,24 @@ reload(struct daemon *d)
 		log_err("reload-failed", "config=%s action=%s",
 		    log_q(d->conf_path), "kept-running-configuration");
 		free(errs);
+		json_t *ev = json_pack("{s:s, s:{s:s}, s:s, s:s}", "event",
+		    "config.reload", "object", "config", d->conf_path,
+		    "outcome", "refused", "reason", "the file has errors; "
+		    "the running configuration was kept");
+		store_loop_event(d->state, ev, NULL, NULL);
+		json_decref(ev);
 		return;
 	}
-	n = conf_diff(d->conf, nc, log_change, d);
+	json_t *keys = json_array(), *ev;
+	char digest[65];
+
+	n = conf_diff(d->conf, nc, log_change, keys);
+	file_sha256(d->conf_path, digest);
+	ev = json_pack("{s:s, s:{s:s, s:s, s:o}, s:s}", "event",
+	    "config.reload", "object", "config", d->conf_path,
+	    "config_sha256", digest, "changed", keys, "outcome", "ok");
+	store_loop_event(d->state, ev, NULL, NULL);
+	json_decref(ev);
 	/* Settings that need a restart keep working from what the daemon
 	 * copied at start (listeners, data dir); the rest read the new
 	 * config from here on. */
@@ -319,6 +373,27 @@ start_listeners(struct daemon *d)
 	return 0;
 }
 
+static int
+open_state(struct daemon *d)
+{
+	char err[1024], digest[65];
+	json_t *ev;
+
+	if ((d->state = store_loop_open(d->base, d->conf, d->data_dir, 0, err,
+	    sizeof(err))) == NULL) {
+		log_err("startup-failed", "error=%s", log_q(err));
+		return -1;
+	}
+	file_sha256(d->conf_path, digest);
+	ev = json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:i}, s:s}",
+	    "event", "daemon.start", "object", "version", PACKAGE_VERSION,
+	    "ae_title", d->conf->node.ae_title, "config", d->conf_path,
+	    "config_sha256", digest, "pid", (int)getpid(), "outcome", "ok");
+	store_loop_event(d->state, ev, NULL, NULL);
+	json_decref(ev);
+	return 0;
+}
+
 struct daemon *
 daemon_new(struct conf *conf, const char *conf_path)
 {
@@ -352,7 +427,8 @@ daemon_new(struct conf *conf, const char *conf_path)
 	evsignal_add(d->sig_int, NULL);
 	evsignal_add(d->sig_hup, NULL);
 	resolve_peers(d->net, d->conf);
-	if (lock_data_dir(d) < 0 || start_listeners(d) < 0) {
+	if (lock_data_dir(d) < 0 || open_state(d) < 0 ||
+	    start_listeners(d) < 0) {
 		daemon_free(d);
 		return NULL;
 	}
@@ -364,6 +440,134 @@ daemon_new(struct conf *conf, const char *conf_path)
 	    log_q(d->data_dir), conf->node.shard_index, conf->node.shard_count,
 	    conf->npeers, log_q(conf_path));
 	return d;
+}
+
+/* One export file: DIR/NAME, optionally through zstd. */
+static FILE *
+export_open(const char *dir, const char *name, FILE **raw, int zstd)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((*raw = fopen(path, "we")) == NULL) {
+		fprintf(stderr, "vnamigd: cannot create %s: %s\n", path,
+		    strerror(errno));
+		return NULL;
+	}
+	if (!zstd)
+		return *raw;
+	FILE *z = zfile_writer(*raw, 9);
+
+	if (z == NULL) {
+		fprintf(stderr, "vnamigd: zstd: out of memory\n");
+		fclose(*raw);
+	}
+	return z;
+}
+
+static int
+export_close(FILE *f, FILE *raw, int zstd)
+{
+	int r = 0;
+
+	if (zstd && fclose(f) != 0)
+		r = -1;
+	if (fflush(raw) != 0 || fsync(fileno(raw)) != 0)
+		r = -1;
+	if (fclose(raw) != 0)
+		r = -1;
+	return r;
+}
+
+int
+daemon_audit_export(struct conf *conf, const char *conf_path,
+    const char *dir, int zstd)
+{
+	struct daemon *d = calloc(1, sizeof(*d));
+	FILE *lf = NULL, *lraw = NULL, *cf = NULL, *craw = NULL;
+	char err[1024], *pem = NULL;
+	int64_t n = -1;
+	int rc = 3;
+
+	if (d == NULL)
+		abort();
+	d->conf = conf;
+	d->lock_fd = -1;
+	if ((d->conf_path = strdup(conf_path)) == NULL ||
+	    (d->data_dir = strdup(conf->node.data_dir)) == NULL ||
+	    (d->base = event_base_new()) == NULL)
+		abort();
+	apply_logging(conf);
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+		fprintf(stderr, "vnamigd: cannot create %s: %s\n", dir,
+		    strerror(errno));
+		goto out;
+	}
+	if (lock_data_dir(d) < 0)
+		goto out;
+	if ((d->state = store_loop_open(d->base, conf, d->data_dir, 0, err,
+	    sizeof(err))) == NULL) {
+		fprintf(stderr, "vnamigd: %s\n", err);
+		goto out;
+	}
+	/* A checkpoint over everything, so the export is covered whole. */
+	if (store_loop_checkpoint(d->state) < 0)
+		goto out;
+	store_drain(store_loop_store(d->state));
+	rc = 4;
+	if ((lf = export_open(dir, zstd ? "leaves.jsonl.zst" : "leaves.jsonl",
+	    &lraw, zstd)) == NULL ||
+	    (cf = export_open(dir, "checkpoints", &craw, 0)) == NULL)
+		goto out;
+	n = audit_export(store_loop_audit(d->state), lf, cf, err,
+	    sizeof(err));
+	if (n < 0)
+		fprintf(stderr, "vnamigd: export: %s\n", err);
+	if (export_close(lf, lraw, zstd) < 0 ||
+	    export_close(cf, craw, 0) < 0) {
+		fprintf(stderr, "vnamigd: writing to %s: %s\n", dir,
+		    strerror(errno));
+		n = -1;
+	}
+	lf = cf = NULL;
+	pem = audit_public_pem(store_loop_audit(d->state));
+	{
+		char path[4096];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/audit-key.pub", dir);
+		if (pem == NULL || (f = fopen(path, "we")) == NULL ||
+		    fputs(pem, f) == EOF || fclose(f) != 0) {
+			fprintf(stderr, "vnamigd: cannot write %s\n", path);
+			n = -1;
+		}
+	}
+	if (n >= 0) {
+		char *ck = audit_latest_checkpoint(store_loop_audit(d->state));
+
+		printf("exported %lld leaves to %s%s\n", (long long)n, dir,
+		    zstd ? " (leaves.jsonl.zst)" : "");
+		if (ck != NULL)
+			printf("latest checkpoint:\n%s", ck);
+		free(ck);
+		rc = 0;
+	}
+out:
+	if (lf != NULL)
+		export_close(lf, lraw, zstd);
+	if (cf != NULL)
+		export_close(cf, craw, 0);
+	free(pem);
+	d->conf = NULL;		/* the caller's */
+	store_loop_close(d->state);
+	if (d->base)
+		event_base_free(d->base);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
+	free(d->conf_path);
+	free(d->data_dir);
+	free(d);
+	return rc;
 }
 
 int
@@ -392,7 +596,10 @@ daemon_health(struct daemon *d, int *ready)
 	if (statvfs(d->data_dir, &sv) == 0)
 		freeb = (uint64_t)sv.f_bavail * sv.f_frsize;
 	room = freeb >= d->conf->storage.min_free;
-	*ready = writable && room && !d->draining;
+	int store_ready = 0;
+	json_t *sj = store_loop_health(d->state, &store_ready);
+
+	*ready = writable && room && store_ready && !d->draining;
 	dd = json_pack("{s:s, s:b, s:I, s:I}", "path", d->data_dir,
 	    "writable", writable, "free_bytes", (json_int_t)freeb,
 	    "min_free_bytes", (json_int_t)d->conf->storage.min_free);
@@ -403,7 +610,7 @@ daemon_health(struct daemon *d, int *ready)
 			    "{s:s, s:i}", "address",
 			    net_server_address(d->net, protos[i]), "port",
 			    (int)net_server_port(d->net, protos[i])));
-	h = json_pack("{s:s, s:s, s:s, s:{s:i, s:i}, s:I, s:o, s:o, s:i, "
+	h = json_pack("{s:s, s:s, s:s, s:{s:i, s:i}, s:I, s:o, s:o, s:o, s:i, "
 	    "s:{s:f, s:f}}",
 	    "status", *ready ? "ok" : d->draining ? "shutting_down" :
 	    "degraded", "version", PACKAGE_VERSION,
@@ -412,6 +619,7 @@ daemon_health(struct daemon *d, int *ready)
 	    "count", (int)d->conf->node.shard_count,
 	    "uptime_s", (json_int_t)((now_us() - d->started_us) / 1000000),
 	    "data_dir", dd, "listeners", ls,
+	    "store", sj,
 	    "connections", (int)net_server_nconns(d->net),
 	    "loop_lag_ms", "p99", (double)lag_quantile(d, 0.99) / 1000.0,
 	    "max", (double)d->lag_max_us / 1000.0);
@@ -445,6 +653,7 @@ daemon_free_(struct daemon *d)
 		return;
 	net_server_free(d->net);
 	store_committer_stop();	/* queued instances made durable first */
+	store_loop_close(d->state);	/* last checkpoint signed */
 	if (d->sig_term)
 		event_free(d->sig_term);
 	if (d->sig_int)

@@ -22,6 +22,15 @@ int daemon_run(struct daemon *d);
 void daemon_free_(struct daemon *d);
 #define daemon_free(d) do { daemon_free_(d); (d) = NULL; } while (0)
 
+/*
+ * daemon_audit_export: with the daemon stopped (the data dir is locked),
+ * sign a checkpoint and write DIR/leaves.jsonl (or .jsonl.zst),
+ * DIR/checkpoints and DIR/audit-key.pub for vnamig-verify. Returns the
+ * exit status: 0, 3 (could not open the state), 4 (could not write).
+ */
+int daemon_audit_export(struct conf *conf, const char *conf_path,
+    const char *dir, int zstd);
+
 const struct conf *daemon_conf(const struct daemon *d);
 
 /*

@@ -27,6 +27,7 @@ usage(FILE *f)
 "SYNOPSIS\n"
 "    vnamigd [-c FILE] [--log-level LEVEL]\n"
 "    vnamigd [-c FILE] --check-config [--dump-config]\n"
+"    vnamigd [-c FILE] --audit-export DIR [--zstd]\n"
 "    vnamigd --version | --help\n"
 "\n"
 "DESCRIPTION\n"
@@ -49,6 +50,17 @@ usage(FILE *f)
 "    --dump-config\n"
 "        With --check-config: print every effective setting, defaults\n"
 "        included, as \"path = value\" lines (API tokens as SHA-256).\n"
+"    --audit-export DIR\n"
+"        With the daemon stopped: sign a checkpoint over the whole audit\n"
+"        log, then write DIR/leaves.jsonl (one canonical JSON leaf per\n"
+"        line, byte for byte as hashed), DIR/checkpoints (every signed\n"
+"        checkpoint, blank-line separated) and DIR/audit-key.pub, and\n"
+"        exit. Check it with: vnamig-verify audit DIR --key KEY.pub\n"
+"        (the key from a copy you trust, not the export's own).\n"
+"        Exit 0, 3 when the state cannot be opened (is vnamigd\n"
+"        running?), 4 when DIR cannot be written.\n"
+"    --zstd\n"
+"        With --audit-export: write DIR/leaves.jsonl.zst instead.\n"
 "    -l, --log-level LEVEL\n"
 "        Override logging.level: error, warn, info or debug (until\n"
 "        the next SIGHUP, which applies the file's level).\n"
@@ -70,6 +82,13 @@ usage(FILE *f)
 "FILES\n"
 "    %s\n"
 "        The configuration.\n"
+"    DATA_DIR/db/\n"
+"        The state: RocksDB (job state, the audit Merkle tree).\n"
+"    DATA_DIR/audit-checkpoints\n"
+"        Every signed audit checkpoint, appended (audit.checkpoint_file).\n"
+"    DATA_DIR-audit.pem, DATA_DIR-audit.pem.pub\n"
+"        The Ed25519 key that signs checkpoints (audit.key_file), made\n"
+"        on first start; keep a copy of the .pub where the state is not.\n"
 "    DATA_DIR/vnamigd.lock\n"
 "        Held while the daemon runs (node.data_dir); a second daemon on\n"
 "        the same data directory is refused.\n"
@@ -80,7 +99,8 @@ usage(FILE *f)
 "\n"
 "EXIT STATUS\n"
 "    0 clean shutdown or valid configuration; 1 configuration error;\n"
-"    2 bad command line; 3 could not start (data directory, ports).\n"
+"    2 bad command line; 3 could not start (data directory, ports,\n"
+"    state); 4 --audit-export could not write its files.\n"
 "\n"
 "EXAMPLES\n"
 "    vnamigd -c /etc/vnamigd.yaml --check-config\n"
@@ -100,12 +120,14 @@ main(int argc, char **argv)
 		{ "check-config", no_argument, NULL, 't' },
 		{ "dump-config", no_argument, NULL, 'D' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "audit-export", required_argument, NULL, 'E' },
+		{ "zstd", no_argument, NULL, 'Z' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *path = DEFAULT_CONFIG, *level = NULL;
-	int check = 0, dump = 0, ch, rc;
+	const char *path = DEFAULT_CONFIG, *level = NULL, *export = NULL;
+	int check = 0, dump = 0, zstd = 0, ch, rc;
 	enum log_level lv = LOG_LVL_INFO;
 	struct conf *c;
 	struct daemon *d;
@@ -117,6 +139,8 @@ main(int argc, char **argv)
 		case 't': check = 1; break;
 		case 'D': dump = 1; break;
 		case 'l': level = optarg; break;
+		case 'E': export = optarg; break;
+		case 'Z': zstd = 1; break;
 		case 'V': printf("vnamigd %s\n", PACKAGE_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default:
@@ -132,6 +156,10 @@ main(int argc, char **argv)
 	if (level != NULL && log_level_parse(level, &lv) < 0) {
 		fprintf(stderr, "vnamigd: --log-level \"%s\": expected error, "
 		    "warn, info or debug\n", level);
+		return EXIT_USAGE;
+	}
+	if (zstd && export == NULL) {
+		fprintf(stderr, "vnamigd: --zstd goes with --audit-export\n");
 		return EXIT_USAGE;
 	}
 	if (dump && !check) {
@@ -159,6 +187,11 @@ main(int argc, char **argv)
 	}
 	if (level != NULL)
 		c->logging.level = (int)lv;
+	if (export != NULL) {
+		rc = daemon_audit_export(c, path, export, zstd);
+		conf_free(c);
+		return rc;
+	}
 	if ((d = daemon_new(c, path)) == NULL)
 		return EXIT_STARTUP;
 	rc = daemon_run(d);
