@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -240,6 +241,13 @@ on_signal(evutil_socket_t sig, short ev, void *arg);
 /* ---------------------------------------------------------------------- */
 /* Reload (SIGHUP). */
 
+/* The configuration file's absolute name, for the audit log. */
+static const char *
+conf_abs(const struct daemon *d, char buf[PATH_MAX])
+{
+	return realpath(d->conf_path, buf) != NULL ? buf : d->conf_path;
+}
+
 /* Hex SHA-256 of a file's bytes ("" when unreadable): what the audit log
  * records of the configuration in force. */
 static void
@@ -300,8 +308,9 @@ reload(struct daemon *d)
 		log_err("reload-failed", "config=%s action=%s",
 		    log_q(d->conf_path), "kept-running-configuration");
 		free(errs);
+		char abs[PATH_MAX];
 		json_t *ev = json_pack("{s:s, s:{s:s}, s:s, s:s}", "event",
-		    "config.reload", "object", "config", d->conf_path,
+		    "config.reload", "object", "config", conf_abs(d, abs),
 		    "outcome", "refused", "reason", "the file has errors; "
 		    "the running configuration was kept");
 		store_loop_event(d->state, ev, NULL, NULL);
@@ -309,12 +318,12 @@ reload(struct daemon *d)
 		return;
 	}
 	json_t *keys = json_array(), *ev;
-	char digest[65];
+	char digest[65], abs[PATH_MAX];
 
 	n = conf_diff(d->conf, nc, log_change, keys);
 	file_sha256(d->conf_path, digest);
 	ev = json_pack("{s:s, s:{s:s, s:s, s:o}, s:s}", "event",
-	    "config.reload", "object", "config", d->conf_path,
+	    "config.reload", "object", "config", conf_abs(d, abs),
 	    "config_sha256", digest, "changed", keys, "outcome", "ok");
 	store_loop_event(d->state, ev, NULL, NULL);
 	json_decref(ev);
@@ -373,10 +382,27 @@ start_listeners(struct daemon *d)
 	return 0;
 }
 
+/* New instances are refused (0xA700) while the store cannot take them. */
+static const char *
+intake_gate(void *arg)
+{
+	struct daemon *d = arg;
+
+	switch (store_state(store_loop_store(d->state))) {
+	case STORE_OK:
+		return NULL;
+	case STORE_LOW:
+		return "storage is below storage.min_free; retry later";
+	case STORE_FAILED:
+		break;
+	}
+	return "storage cannot write now; retry later";
+}
+
 static int
 open_state(struct daemon *d)
 {
-	char err[1024], digest[65];
+	char err[1024], digest[65], abs[PATH_MAX];
 	json_t *ev;
 
 	if ((d->state = store_loop_open(d->base, d->conf, d->data_dir, 0, err,
@@ -384,10 +410,11 @@ open_state(struct daemon *d)
 		log_err("startup-failed", "error=%s", log_q(err));
 		return -1;
 	}
+	net_server_set_intake(d->net, intake_gate, d);
 	file_sha256(d->conf_path, digest);
 	ev = json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:i}, s:s}",
 	    "event", "daemon.start", "object", "version", PACKAGE_VERSION,
-	    "ae_title", d->conf->node.ae_title, "config", d->conf_path,
+	    "ae_title", d->conf->node.ae_title, "config", conf_abs(d, abs),
 	    "config_sha256", digest, "pid", (int)getpid(), "outcome", "ok");
 	store_loop_event(d->state, ev, NULL, NULL);
 	json_decref(ev);

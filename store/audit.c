@@ -137,7 +137,7 @@ cb_put(struct cbuf *c, const char *s, size_t n)
 static void
 cb_u16(struct cbuf *c, unsigned v)
 {
-	static const char d[] = "0123456789abcdef";
+	static const char d[] = "0123456789ABCDEF";
 	char e[6] = { '\\', 'u', d[v >> 12 & 15], d[v >> 8 & 15],
 	    d[v >> 4 & 15], d[v & 15] };
 
@@ -154,7 +154,7 @@ cb_str(struct cbuf *c, const char *s, size_t n)
 	while (p < end) {
 		const uint8_t *run = p;
 
-		while (p < end && *p >= 0x20 && *p < 0x7f && *p != '"' &&
+		while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' &&
 		    *p != '\\')
 			p++;
 		if (p > run)

@@ -239,6 +239,22 @@ submit(struct store *st)
 		return;
 	st->cur = NULL;
 	st->inflight++;
+	if (st->state != STORE_FAILED && st->o.floor) {
+		/* RocksDB must never meet a full disk: a failed WAL write can
+		 * end the process (an assertion in 7.x). Below the floor the
+		 * group fails here, and the store waits for room. */
+		uint64_t fb = free_bytes(st->dir);
+
+		if (fb < st->o.floor) {
+			char why[300];
+
+			snprintf(why, sizeof(why), "disk full: %llu bytes free, "
+			    "writes stop below %llu (2 x storage.write_buffer + "
+			    "16 MiB)", (unsigned long long)fb,
+			    (unsigned long long)st->o.floor);
+			set_error(st, why);
+		}
+	}
 	pthread_mutex_lock(&st->mu);
 	if (st->state == STORE_FAILED) {
 		/* Not written: goes straight back, failed. */
@@ -751,7 +767,8 @@ recover(struct store *st, uint64_t fb)
 {
 	char err[512];
 
-	if (st->inflight != 0 || (st->o.min_free && fb < st->o.min_free))
+	if (st->inflight != 0 || (st->o.min_free && fb < st->o.min_free) ||
+	    fb < st->o.floor)
 		return;
 	db_close(st);
 	if (db_open(st, err, sizeof(err)) < 0) {

@@ -81,6 +81,8 @@ struct store_opts {
 	uint64_t		 write_buffer;	/* bytes */
 	uint32_t		 max_open_files;
 	uint64_t		 min_free;	/* bytes free on dir's fs */
+	uint64_t		 floor;		/* below this, no write is even
+						 * tried (0 = none) */
 	store_kick_fn		*kick;
 	void			*kick_arg;
 	int			 sync_on_loop;	/* write + fsync on the calling

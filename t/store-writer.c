@@ -10,6 +10,9 @@
  *   store-writer DATA_DIR run [-w WINDOW] [-c EVERY]
  *	the same without end, printing "acked T" (write(2), unbuffered)
  *	each time transition T is durable: kill -9 it at any point
+ *	with -r, a failed unit is not the end: it prints "failed T" and
+ *	starts again from the durable counter once the store has recovered
+ *	(disk-full tests); -m uses a 1 MiB memtable (so a small disk fills)
  *   store-writer DATA_DIR check
  *	open the state and check every invariant; prints "ok transitions=T
  *	leaves=L checkpoints=C" or "FAIL ..." (exit 1)
@@ -42,7 +45,8 @@ static struct store_loop *sl;
 static struct store *st;
 static struct audit *au;
 static uint64_t next_t, total, inflight, window = 64, acked, ckpt_every;
-static int run_forever, failed, on_loop;
+static int run_forever, failed, on_loop, resilient, small_mem, resync;
+static struct event *retry_ev;
 
 /* Loop lag, as the daemon measures it: a 1 ms timer's lateness. */
 #define LAG_TICK_US	1000
@@ -101,7 +105,8 @@ make_conf(const char *dir, const char *sync)
 
 	snprintf(yaml, sizeof(yaml),
 	    "node: { ae_title: WRITER, data_dir: \"%s\" }\n"
-	    "storage: { sync: %s, min_free: 1MiB }\n", dir, sync);
+	    "storage: { sync: %s, min_free: 1MiB%s }\n", dir, sync,
+	    small_mem ? ", write_buffer: 1MiB" : "");
 	if ((c = conf_load_buffer("store-writer", yaml, strlen(yaml),
 	    &errs)) == NULL) {
 		fprintf(stderr, "store-writer: %s", errs);
@@ -155,6 +160,15 @@ read_counter(void)
 static void start_more(void);
 
 static void
+on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	start_more();
+}
+
+static void
 on_durable(void *arg, int err)
 {
 	uint64_t t = (uint64_t)(uintptr_t)arg;
@@ -162,6 +176,13 @@ on_durable(void *arg, int err)
 	int n;
 
 	inflight--;
+	if (err && resilient) {
+		n = snprintf(line, sizeof(line), "failed %" PRIu64 "\n", t);
+		if (write(1, line, (size_t)n) < 0)
+			exit(4);
+		resync = 1;
+		return;
+	}
 	if (err) {
 		fprintf(stderr, "store-writer: transition %" PRIu64 " failed: "
 		    "%s\n", t, store_error(st));
@@ -209,6 +230,16 @@ transition(uint64_t t)
 static void
 start_more(void)
 {
+	if (resync) {
+		/* after a failure: wait for every unit to come back and the
+		 * store to recover, then go on from what is durable */
+		if (inflight > 0 || store_state(st) != STORE_OK)
+			return;
+		resync = 0;
+		next_t = read_counter();
+		if (write(1, "recovered\n", 10) < 0)
+			exit(4);
+	}
 	while (inflight < window && (run_forever || next_t < total))
 		transition(next_t++);
 }
@@ -426,8 +457,10 @@ main(int argc, char **argv)
 		optind = 4;
 	} else
 		optind = 3;
-	while ((ch = getopt(argc, argv, "w:s:c:L")) != -1) {
+	while ((ch = getopt(argc, argv, "w:s:c:Lrm")) != -1) {
 		switch (ch) {
+		case 'r': resilient = 1; break;
+		case 'm': small_mem = 1; break;
 		case 'L': on_loop = 1; break;
 		case 'w': window = strtoull(optarg, NULL, 10); break;
 		case 's': sync = optarg; break;
@@ -462,6 +495,13 @@ main(int argc, char **argv)
 			lag_due = now_ns() / 1000 + LAG_TICK_US;
 			event_add(lag_ev, &tv);
 		}
+		if (resilient) {
+			struct timeval tv = { 0, 100000 };
+
+			retry_ev = event_new(base, -1, EV_PERSIST, on_retry,
+			    NULL);
+			event_add(retry_ev, &tv);
+		}
 		start_more();
 		event_base_dispatch(base);
 		if (!run_forever && !failed) {
@@ -484,6 +524,8 @@ main(int argc, char **argv)
 	}
 	if (lag_ev != NULL)
 		event_free(lag_ev);
+	if (retry_ev != NULL)
+		event_free(retry_ev);
 	store_loop_close(sl);
 	event_base_free(base);
 	return rc;

@@ -285,6 +285,16 @@ store_begin(struct dicom_svc *s, const struct dicom_pctx *pc)
 		    "negotiated for this context");
 		return;
 	}
+	const char *why = net_server_intake(net_conn_server(
+	    dicom_conn_net(s->dc)));
+
+	if (why != NULL) {
+		log_warn("store-refused", "conn=%llu sop_instance=%s reason=%s",
+		    svc_cid(s), s->rq.affected_instance, log_q(why));
+		s->status = DIMSE_STATUS_OUT_OF_RESOURCES;
+		snprintf(s->comment, sizeof(s->comment), "%s", why);
+		return;
+	}
 	if (s->dir != NULL)
 		snprintf(dir, sizeof(dir), "%s", s->dir);
 	else

@@ -90,6 +90,8 @@ struct net_server {
 	void			*on_empty_arg;
 	struct evdns_base	*dns;		/* made when first needed */
 	struct host_entry	*hosts;		/* names of peers, resolved */
+	net_intake_fn		*intake;
+	void			*intake_arg;
 };
 
 /* A peer's host name and the addresses it resolved to, for checking
@@ -159,6 +161,19 @@ void *
 net_server_app(const struct net_server *s)
 {
 	return s->app;
+}
+
+void
+net_server_set_intake(struct net_server *s, net_intake_fn *fn, void *arg)
+{
+	s->intake = fn;
+	s->intake_arg = arg;
+}
+
+const char *
+net_server_intake(const struct net_server *s)
+{
+	return s->intake != NULL ? s->intake(s->intake_arg) : NULL;
 }
 
 static void

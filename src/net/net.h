@@ -45,6 +45,12 @@ struct net_proto_ops {
 struct net_server *net_server_new(struct event_base *base,
     const struct conf *conf, void *app);
 void *net_server_app(const struct net_server *s);
+/* Whether new work (instances) may be taken now: NULL yes, else why not,
+ * in words for a status comment. Unset: always yes. */
+typedef const char *net_intake_fn(void *arg);
+void net_server_set_intake(struct net_server *s, net_intake_fn *fn,
+    void *arg);
+const char *net_server_intake(const struct net_server *s);
 struct event_base *net_server_base(const struct net_server *s);
 void net_server_set_conf(struct net_server *s, const struct conf *conf);
 const struct conf *net_server_conf(const struct net_server *s);

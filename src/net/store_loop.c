@@ -136,6 +136,9 @@ store_loop_open(struct event_base *base, const struct conf *c,
 	so.write_buffer = c->storage.write_buffer;
 	so.max_open_files = c->storage.max_open_files;
 	so.min_free = c->storage.min_free;
+	/* room for a memtable flush and a preallocated WAL, and a margin */
+	so.floor = 2 * (c->storage.write_buffer ? c->storage.write_buffer :
+	    64 << 20) + (16 << 20);
 	so.kick = kick;
 	so.kick_arg = sl;
 	so.sync_on_loop = (flags & STORE_LOOP_SYNC_ON_LOOP) != 0;

@@ -1,0 +1,145 @@
+#!/bin/sh
+# t/store.t — the store under crashes and a full disk, and what vnamigd
+# does when it cannot write.
+#
+#   crash loop   t/store-writer makes durable transitions (a study row, a
+#                counter, the audit leaf recording it, one unit each) and
+#                is killed with SIGKILL at a random point, again and
+#                again; after each kill the state is reopened and checked:
+#                counter = rows = transition leaves, the leaves chain, the
+#                root recomputed from the leaves equals the stored tree's,
+#                and nothing acknowledged ("acked T") is missing.
+#   disk full    the same writer on a small tmpfs (in a private mount
+#                namespace) that fills up: its units fail with a reason,
+#                it stays up, and once room returns the store reopens by
+#                itself and writing goes on; the state checks out after.
+#   vnamigd      below storage.min_free /api/health says degraded with the
+#                store's state, C-STOREs get 0xA700 with the reason while
+#                C-ECHO still works; kill -9 and restart keeps the log.
+. "$top_srcdir/t/lib.sh"
+
+W="$top_builddir/t/store-writer"
+ROUNDS=${STORE_CRASH_ROUNDS:-12}
+
+# --- crash loop -----------------------------------------------------------
+d="$T_DIR/crash"
+lost=0
+badcheck=0
+total_acked=0
+round=0
+while [ "$round" -lt "$ROUNDS" ]; do
+	round=$((round + 1))
+	"$W" "$d" run -w 64 -c 2000 > "$T_DIR/acked.$round" 2>"$T_DIR/writer.err" &
+	wp=$!
+	# a random moment: 50 to 350 ms after the first unit was acked
+	wait_until 5 grep -q acked "$T_DIR/acked.$round"
+	sleep "$(awk -v r="$(od -An -N2 -tu2 /dev/urandom)" 'BEGIN { printf "%.3f", 0.05 + (r % 300) / 1000 }')"
+	kill -KILL "$wp" 2>/dev/null
+	wait "$wp" 2>/dev/null
+	last=$(grep '^acked ' "$T_DIR/acked.$round" | cut -d' ' -f2 | sort -n | tail -1)
+	out=$("$W" "$d" check 2>&1)
+	case $out in
+	ok\ *) ;;
+	*) badcheck=$((badcheck + 1)); diag "round $round: $out" ;;
+	esac
+	n=$(printf '%s\n' "$out" | sed -n 's/^ok transitions=\([0-9]*\).*/\1/p')
+	if [ -z "$n" ] || [ -z "$last" ] || [ "$n" -le "$last" ]; then
+		lost=$((lost + 1))
+		diag "round $round: last acked ${last:-none}, durable ${n:-?}"
+	fi
+	total_acked=${last:-0}
+done
+is "$badcheck" 0 "after $ROUNDS kill -9s the state is consistent each time (counter, rows, leaves, chain, root)"
+is "$lost" 0 "no acknowledged transition was lost ($total_acked acked by the last round)"
+out=$("$W" "$d" fill 1000 2>&1)
+like "$out" "^transitions=1000 " "writing goes on after the last crash"
+like "$("$W" "$d" check 2>&1)" "^ok " "and the state still checks out"
+
+# --- disk full ------------------------------------------------------------
+cat > "$T_DIR/full.sh" <<EOF
+set -u
+fs="$T_DIR/fs"
+mkdir -p "\$fs"
+mount -t tmpfs -o size=64m tmpfs "\$fs" || exit 77
+dd if=/dev/zero of="\$fs/ballast1" bs=1M count=16 status=none
+dd if=/dev/zero of="\$fs/ballast2" bs=1M count=4 status=none
+"$W" "\$fs/d" run -r -m -w 64 > "$T_DIR/full.out" 2>"$T_DIR/full.err" &
+wp=\$!
+j=0
+until grep -q '^failed' "$T_DIR/full.out"; do
+	j=\$((j + 1)); [ \$j -gt 300 ] && break; sleep 0.1
+done
+kill -0 \$wp && echo "alive-when-full"
+rm "\$fs/ballast1"
+j=0
+until grep -q '^recovered' "$T_DIR/full.out"; do
+	j=\$((j + 1)); [ \$j -gt 100 ] && break; sleep 0.1
+done
+# some units durable after the recovery
+n=\$(grep -c '^acked' "$T_DIR/full.out"); j=0
+until [ "\$(grep -c '^acked' "$T_DIR/full.out")" -gt \$((n + 100)) ]; do
+	j=\$((j + 1)); [ \$j -gt 100 ] && break; sleep 0.1
+done
+kill -KILL \$wp; wait \$wp 2>/dev/null
+rm "\$fs/ballast2"
+echo "last=\$(grep '^acked' "$T_DIR/full.out" | cut -d' ' -f2 | sort -n | tail -1)"
+"$W" "\$fs/d" check -m
+umount "\$fs"
+EOF
+if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null &&
+    unshare -m true 2>/dev/null; then
+	out=$(unshare -m sh "$T_DIR/full.sh" 2>&1)
+	rc=$?
+	if [ "$rc" = 77 ]; then
+		skip "disk full: cannot mount a tmpfs here"
+		skip "disk full: recovery"
+		skip "disk full: state"
+	else
+		like "$(cat "$T_DIR/full.out")" "^failed [0-9]+" "disk full: units fail (the writer is told) and it stays up"
+		like "$out" "alive-when-full" "disk full: the process is alive while the disk is full"
+		like "$(cat "$T_DIR/full.err")" "store-failed .*disk full: [0-9]+ bytes free" "disk full: the reason is logged"
+		like "$(grep -A1 '^recovered' "$T_DIR/full.out" | tail -1)" "^acked" "disk full: once room returns the store reopens by itself and units land again"
+		last=$(printf '%s\n' "$out" | sed -n 's/^last=//p')
+		n=$(printf '%s\n' "$out" | sed -n 's/^ok transitions=\([0-9]*\).*/\1/p')
+		if [ -n "$n" ] && [ -n "$last" ] && [ "$n" -gt "$last" ]; then
+			pass "disk full: the state checks out after and nothing acked is missing ($n durable, last acked $last)"
+		else
+			fail "disk full: the state checks out after and nothing acked is missing"
+			diag "$out"
+		fi
+	fi
+else
+	skip "disk full: needs root and unshare -m to mount a tmpfs"
+	skip "disk full: process alive"
+	skip "disk full: reason"
+	skip "disk full: recovery"
+	skip "disk full: state"
+fi
+
+# --- vnamigd: low space refuses new work, keeps serving --------------------
+write_conf "$T_DIR/low.yaml"
+sed -i 's/min_free: 1MiB/min_free: 1000TiB/' "$T_DIR/low.yaml"
+start_daemon "$T_DIR/low.yaml"
+h=$(curl -s "http://127.0.0.1:$HTTP_PORT/api/health")
+is "$(printf '%s' "$h" | jq -r '.status + " " + .store.state')" "degraded low-space" "below min_free /api/health says degraded, store low-space"
+f=/usr/lib/python3/dist-packages/pydicom/data/test_files/CT_small.dcm
+TCP_NODELAY=1 storescu -v -aet LEGACY -aec VNAMIG 127.0.0.1 "$DICOM_PORT" "$f" >"$T_DIR/scu.out" 2>&1
+like "$(cat "$T_DIR/scu.out")" "Store Response \(Refused: OutOfResources\)" "a C-STORE is refused with 0xA700 (out of resources)"
+like "$(cat "$T_DIR/daemon.log")" "store-refused .*reason=\"storage is below storage.min_free" "the refusal is logged with its reason"
+TCP_NODELAY=1 echoscu -aet LEGACY -aec VNAMIG 127.0.0.1 "$DICOM_PORT" >/dev/null 2>&1
+is "$?" 0 "C-ECHO still works"
+stop_daemon
+
+# --- vnamigd: kill -9, restart, the log goes on ------------------------------
+write_conf "$T_DIR/ok.yaml"
+start_daemon "$T_DIR/ok.yaml"
+kill -HUP "$DAEMON_PID"; wait_log "reload-done"
+n1=$(curl -s "http://127.0.0.1:$HTTP_PORT/api/health" | jq -r .store.audit.durable_size)
+stop_daemon KILL
+start_daemon "$T_DIR/ok.yaml"
+n2=$(curl -s "http://127.0.0.1:$HTTP_PORT/api/health" | jq -r .store.audit.durable_size)
+is "$n2" "$((n1 + 1))" "after kill -9 the restarted daemon continues the same log (daemon.start appended)"
+stop_daemon
+like "$("$W" "$T_DIR/var" check 2>&1)" "^ok transitions=0 leaves=$((n1 + 2)) " "the daemon's log checks out (chain, root) after kill -9 and a clean stop"
+
+done_testing
