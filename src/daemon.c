@@ -25,6 +25,7 @@
 #include "src/net/net.h"
 #include "src/net/net_proto.h"
 #include "src/net/store_loop.h"
+#include "store/spool.h"
 #include "src/net/store_sink.h"
 #include "src/util/log.h"
 #include "src/util/zfile.h"
@@ -46,6 +47,7 @@ struct daemon {
 	int			 lock_fd;
 	struct net_server	*net;
 	struct store_loop	*state;		/* RocksDB + audit log */
+	struct spool		*spool;		/* received instances */
 	struct event		*sig_term, *sig_int, *sig_hup;
 	struct event		*lag_timer, *grace_timer;
 	uint64_t		 lag_due_us, lag_max_us, lag_n;
@@ -410,6 +412,26 @@ open_state(struct daemon *d)
 		log_err("startup-failed", "error=%s", log_q(err));
 		return -1;
 	}
+	{
+		struct spool_recovery rc;
+
+		if ((d->spool = spool_open(d->conf->storage.spool_dir,
+		    d->conf->storage.spool_segment, err, sizeof(err))) ==
+		    NULL || spool_recover(d->spool, store_loop_store(d->state),
+		    &rc, err, sizeof(err)) < 0) {
+			log_err("startup-failed", "error=%s", log_q(err));
+			return -1;
+		}
+		log_info("spool-open", "dir=%s segments=%llu instances=%llu "
+		    "orphans=%llu cut_bytes=%llu damaged_bytes=%llu",
+		    log_q(d->conf->storage.spool_dir),
+		    (unsigned long long)rc.segments,
+		    (unsigned long long)rc.records,
+		    (unsigned long long)rc.orphans,
+		    (unsigned long long)rc.cut_bytes,
+		    (unsigned long long)rc.damaged);
+		store_sink_use_spool(d->spool, d->state);
+	}
 	net_server_set_intake(d->net, intake_gate, d);
 	file_sha256(d->conf_path, digest);
 	ev = json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:i}, s:s}",
@@ -625,6 +647,14 @@ daemon_health(struct daemon *d, int *ready)
 	room = freeb >= d->conf->storage.min_free;
 	int store_ready = 0;
 	json_t *sj = store_loop_health(d->state, &store_ready);
+	struct spool_stats sps;
+
+	spool_stats(d->spool, &sps);
+	json_object_set_new(sj, "spool", json_pack("{s:s, s:I, s:I, s:I}",
+	    "dir", d->conf->storage.spool_dir,
+	    "segments", (json_int_t)sps.segments,
+	    "bytes", (json_int_t)sps.bytes,
+	    "instances", (json_int_t)sps.live_records));
 
 	*ready = writable && room && store_ready && !d->draining;
 	dd = json_pack("{s:s, s:b, s:I, s:I}", "path", d->data_dir,
@@ -680,7 +710,9 @@ daemon_free_(struct daemon *d)
 		return;
 	net_server_free(d->net);
 	store_committer_stop();	/* queued instances made durable first */
+	store_sink_use_spool(NULL, NULL);
 	store_loop_close(d->state);	/* last checkpoint signed */
+	spool_close(d->spool);
 	if (d->sig_term)
 		event_free(d->sig_term);
 	if (d->sig_int)

@@ -92,10 +92,13 @@ usage(FILE *f)
 "    DATA_DIR/vnamigd.lock\n"
 "        Held while the daemon runs (node.data_dir); a second daemon on\n"
 "        the same data directory is refused.\n"
-"    DATA_DIR/incoming/UID.dcm\n"
-"        Instances received by C-STORE, one Part 10 file each, named by\n"
-"        SOP Instance UID (validated first), each durable before its\n"
-"        response; the spool takes their place in a later release.\n"
+"    SPOOL_DIR/SEGMENT.seg (storage.spool_dir, default DATA_DIR/spool)\n"
+"        Instances received by C-STORE, appended to segment files as\n"
+"        Part 10 files, indexed in DATA_DIR/db with their SHA-256,\n"
+"        canonical and pixel digests and an audit leaf, all durable\n"
+"        before the response. On start, bytes a crash left past the\n"
+"        index are cut (whole ones logged as spool-orphan: never\n"
+"        acknowledged, the sender sends them again). See vnamig-spool(1).\n"
 "\n"
 "EXIT STATUS\n"
 "    0 clean shutdown or valid configuration; 1 configuration error;\n"
@@ -108,7 +111,7 @@ usage(FILE *f)
 "    curl -s http://127.0.0.1:8080/api/health\n"
 "\n"
 "SEE ALSO\n"
-"    vnamigctl(1), vnamig-verify(1), dcmtk(7), README.md\n",
+"    vnamigctl(1), vnamig-verify(1), vnamig-spool(1), dcmtk(7), README.md\n",
 	    DEFAULT_CONFIG, DEFAULT_CONFIG);
 }
 

@@ -287,8 +287,12 @@ db_open(struct store *st, char *err, size_t errlen)
 		names[i] = cf_names[i];
 		cfo[i] = st->opts;
 	}
-	st->db = rocksdb_open_column_families(st->opts, st->dir, STORE_CF__N,
-	    names, cfo, st->cf, &e);
+	if (st->o.readonly)
+		st->db = rocksdb_open_for_read_only_column_families(st->opts,
+		    st->dir, STORE_CF__N, names, cfo, st->cf, 0, &e);
+	else
+		st->db = rocksdb_open_column_families(st->opts, st->dir,
+		    STORE_CF__N, names, cfo, st->cf, &e);
 	if (e != NULL) {
 		snprintf(err, errlen, "cannot open the database in %s: %s",
 		    st->dir, e);
@@ -324,6 +328,10 @@ check_schema(struct store *st, char *err, size_t errlen)
 	if (r < 0) {
 		snprintf(err, errlen, "cannot read the schema version in %s: %s",
 		    st->dir, st->errmsg);
+		return -1;
+	}
+	if (r == 0 && st->o.readonly) {
+		snprintf(err, errlen, "%s holds no vnamig state", st->dir);
 		return -1;
 	}
 	if (r == 1) {
@@ -376,7 +384,7 @@ store_open(const struct store_opts *opts, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (mkdir(st->dir, 0750) < 0 && errno != EEXIST) {
+	if (!opts->readonly && mkdir(st->dir, 0750) < 0 && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", st->dir,
 		    strerror(errno));
 		goto fail;

@@ -85,6 +85,8 @@ struct store_opts {
 						 * tried (0 = none) */
 	store_kick_fn		*kick;
 	void			*kick_arg;
+	int			 readonly;	/* read what is durable, beside a
+						 * running daemon; no writes */
 	int			 sync_on_loop;	/* write + fsync on the calling
 						 * thread (benchmark only: the
 						 * loop stalls for every sync) */

@@ -136,6 +136,8 @@ is "$sent" "$(echo $files | wc -w)" "storescu sends $sent files in their own tra
 kill "$scp_pid" 2>/dev/null
 
 digest() { "$VNAMIG_DUMP" -d "$1" | sed 's/^[^ ]* sha256=[0-9a-f]* //'; }
+spool_export "$conf" "$in"
+ok $? "vnamig-spool copies every received instance out of the spool, each re-hashed to its recorded SHA-256"
 same=0; bytes=0; n=0
 for f in $files; do
 	n=$((n + 1))
@@ -157,9 +159,8 @@ is "$same" "$n" "all $n stored under their SOP Instance UID with the sender's ca
 is "$bytes" "$n" "  and the dataset bytes storescp +B received, byte for byte"
 dcmdump -q "$in/$($PY -c 'import sys, pydicom; print(pydicom.dcmread(sys.argv[1]).SOPInstanceUID)' "$pyd/CT_small.dcm").dcm" >/dev/null 2>&1
 ok $? "  dcmdump reads a stored file without complaint"
-ls -a "$in" | grep -q '^\.in\.'
-[ $? -ne 0 ]
-ok $? "  no temporary file is left behind"
+"$VNAMIG_SPOOL" -c "$conf" verify 2>"$T_DIR/verify.err"
+ok $? "  vnamig-spool verify: every instance in the spool matches its index ($(cat "$T_DIR/verify.err"))"
 
 # Concurrent associations: the committer thread makes each durable and
 # every C-STORE is answered.
@@ -208,17 +209,20 @@ for bad in ../../etc 1.2/3 1.2.3.4x 12345678901234567890123456789012345678901234
 		"AC PDATA:status=0xc000 06:00000000 eof" \
 		"C-STORE with SOP Instance UID \"$bad\": 0xC000, the association goes on"
 done
+spool_export "$conf" "$in" &&
 [ -z "$(ls "$in" | grep -v '^1\.')" ] && [ ! -e "$T_DIR/etc.dcm" ] && [ ! -e "$T_DIR/var/etc.dcm" ]
-ok $? "  none of them became a file name"
+ok $? "  none of them was spooled, nor became a file name"
 is "$($RAW "$DICOM_PORT" store 1.2.840.10008.5.1.4.1.1.2 1.2.3.4 1.2.3.5)" \
 	"AC PDATA:status=0xa900 06:00000000 eof" \
 	"C-STORE whose dataset has another SOP Instance UID: 0xA900"
-[ ! -e "$in/1.2.3.4.dcm" ] && [ ! -e "$in/1.2.3.5.dcm" ]
+! "$VNAMIG_SPOOL" -c "$conf" get 1.2.3.4 >/dev/null 2>&1 &&
+! "$VNAMIG_SPOOL" -c "$conf" get 1.2.3.5 >/dev/null 2>&1
 ok $? "  and nothing is stored"
 is "$($RAW "$DICOM_PORT" store 1.2.840.10008.5.1.4.1.1.2 1.2.3.4 1.2.3.4)" \
 	"AC PDATA:status=0x0000 06:00000000 eof" "a good raw C-STORE: 0x0000"
-[ -s "$in/1.2.3.4.dcm" ]
-ok $? "  stored as 1.2.3.4.dcm"
+"$VNAMIG_SPOOL" -c "$conf" get 1.2.3.4 -o "$T_DIR/1.2.3.4.dcm" 2>/dev/null &&
+[ -s "$T_DIR/1.2.3.4.dcm" ]
+ok $? "  stored, in the spool as 1.2.3.4"
 
 # A silent connection: ARTIM (1 s) closes it.
 t=$($PY - "$DICOM_PORT" <<'EOF'
@@ -304,7 +308,8 @@ EOF
 storescu -aet SCU -aec VNAMIG 127.0.0.1 "$DICOM_PORT" "$T_DIR/big.dcm" >"$T_DIR/out" 2>&1
 ok $? "storescu of a 24 MiB instance with store_backlog 64KiB: success"
 digests() { "$VNAMIG_DUMP" -d "$1" | sed 's/^.* canonical=/canonical=/'; }
-is "$(digests "$T_DIR/var/incoming/1.2.3.4.24.dcm")" "$(digests "$T_DIR/big.dcm")" \
+"$VNAMIG_SPOOL" -c "$T_DIR/bp.yaml" get 1.2.3.4.24 -o "$T_DIR/big.out" 2>/dev/null
+is "$(digests "$T_DIR/big.out")" "$(digests "$T_DIR/big.dcm")" \
     "  stored whole: the same canonical and pixel digests"
 diag "the association was held $(grep -c 'assoc-hold .*on=1' "$T_DIR/daemon.log") times for the disk"
 got=$($RAW "$DICOM_PORT" slow-pdata)

@@ -7,6 +7,7 @@
 set -u
 : "${top_srcdir:?run through make check}"
 : "${VNAMIGD:=$top_builddir/src/vnamigd}"
+: "${VNAMIG_SPOOL:=$top_builddir/src/spool/vnamig-spool}"
 
 T_N=0
 T_FAIL=0
@@ -152,6 +153,11 @@ d = b[i:]
 print(hashlib.sha256(d + b'\0' * (len(d) & 1)).hexdigest())
 EOF
 }
+
+# spool_export CONF DIR: every instance vnamigd (with config CONF) holds
+# in its spool, as DIR/<SOPInstanceUID>.dcm, each re-hashed on the way
+# (read-only: the daemon may be running). Its status is vnamig-spool's.
+spool_export() { "$VNAMIG_SPOOL" -c "$1" export "$2" 2>"$T_DIR/spool.err"; }
 
 # free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
 free_port() {

@@ -150,8 +150,9 @@ YAML
 start_daemon "$T_DIR/d.yaml" || { fail "vnamigd starts"; stop_peers; done_testing; }
 $Q -k StudyInstanceUID=$ROOT.1.4 --dest OTHER move qr >"$T_DIR/out" 2>&1
 ok $? "move study 4 to vnamigd (--dest OTHER): exit 0"
+spool_export "$T_DIR/d.yaml" "$T_DIR/dvar/incoming" &&
 same_content "$T_DIR/dvar/incoming" "$ROOT.1.4"
-ok $? "  vnamigd holds its six instances (content; dcmqrscp converts implicit)"
+ok $? "  vnamigd holds its six instances in its spool (content; dcmqrscp converts implicit)"
 stop_daemon
 
 # ---- limits, with dcmqrscp ----

@@ -70,8 +70,9 @@ ok $? "  logged: TLS version, cipher and the client certificate's subject"
 # shellcheck disable=SC2086
 out=$(storescu $tls -aet SCU -aec VNAMIG 127.0.0.1 "$DICOM_PORT" "$pyd/CT_small.dcm" 2>&1)
 ok $? "storescu +tls: C-STORE succeeds"
-[ -s "$T_DIR/var/incoming/1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322.dcm" ]
-ok $? "  and the instance is stored"
+"$VNAMIG_SPOOL" -c "$conf" get 1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322 -o "$T_DIR/tls.dcm" 2>/dev/null &&
+[ -s "$T_DIR/tls.dcm" ]
+ok $? "  and the instance is stored (in the spool, its hash checked)"
 
 out=$(echoscu +tla +cf "$d/ca.crt" -aet SCU -aec VNAMIG 127.0.0.1 "$DICOM_PORT" 2>&1)
 [ $? -ne 0 ]

@@ -13,9 +13,19 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 
 #include "dimse/ds_write.h"
+#include "src/net/store_loop.h"
 #include "src/net/store_sink.h"
+#include "src/util/log.h"
+#include "store/spool.h"
+
+/* With a spool attached (the daemon), instances go to spool records and
+ * their index rows and audit leaves to the store; otherwise (the tools)
+ * to one file each in a directory. */
+static struct spool *sink_spool;
+static struct store_loop *sink_state;
 
 struct store_sink {
 	int		 fd;
@@ -32,29 +42,31 @@ struct store_sink {
 	void		(*drain_fn)(void *);	/* loop side */
 	void		*drain_arg;
 	int		 gone;		/* loop side: aborted or committed */
-	char		 open_err[160];	/* thread: why it could not open */
+	char		 open_err[300];	/* thread: why it could not open */
+	/* spool mode */
+	struct spool_rec *rec;		/* thread side */
+	char		*cls, *inst, *ts;
+	char		 origin[96];	/* "AE@address" of the sender */
 };
 
 int
 store_uid_valid(const char *uid)
 {
-	size_t n = strlen(uid), comp = 0;
+	return spool_uid_valid(uid);
+}
 
-	if (n == 0 || n > 64)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		if (uid[i] == '.') {
-			if (comp == 0)
-				return 0;	/* empty component */
-			comp = 0;
-		} else if (uid[i] >= '0' && uid[i] <= '9') {
-			if (comp == 1 && uid[i - 1] == '0')
-				return 0;	/* leading zero */
-			comp++;
-		} else
-			return 0;
-	}
-	return comp > 0;
+void
+store_sink_use_spool(struct spool *sp, struct store_loop *sl)
+{
+	sink_spool = sp;
+	sink_state = sl;
+}
+
+void
+store_sink_set_origin(struct store_sink *s, const char *ae,
+    const char *addr)
+{
+	snprintf(s->origin, sizeof(s->origin), "%s@%s", ae, addr);
 }
 
 /* write_all: n bytes to the file; -1 (failed, err_no set) on error. */
@@ -92,6 +104,9 @@ put(void *arg, const uint8_t *p, size_t n)
 static void
 sink_free(struct store_sink *s)
 {
+	free(s->cls);
+	free(s->inst);
+	free(s->ts);
 	free(s->dir);
 	free(s->tmp);
 	free(s->final);
@@ -170,6 +185,17 @@ store_sink_begin(const char *dir, const char *sop_class,
 	    sop_instance) < 0 || (s->dir = strdup(dir)) == NULL)
 		abort();
 	s->fd = -1;
+	if (cm_running() && sink_spool != NULL) {
+		/* the thread takes a spool record; the file meta is the
+		 * spool's to write */
+		s->async = 1;
+		if ((s->cls = strdup(sop_class)) == NULL ||
+		    (s->inst = strdup(sop_instance)) == NULL ||
+		    (s->ts = strdup(ts_uid)) == NULL)
+			abort();
+		queue_op(op_new(OP_OPEN, s, NULL, 0));
+		return s;
+	}
 	if (cm_running()) {
 		/* the thread creates the file; a failure shows at commit */
 		s->async = 1;
@@ -257,7 +283,8 @@ struct store_commit {
 	void			*arg;
 	int			 cancelled;	/* loop side only */
 	int			 rc;
-	char			 err[256];
+	char			 err[300];
+	struct spool_info	 info;		/* spooled: what to index */
 };
 
 static struct {
@@ -340,15 +367,82 @@ store_sink_on_drain(struct store_sink *s, void (*fn)(void *), void *arg)
 /* commit_group: make every sink of the group durable; one directory
  * fsync per distinct directory. Runs on the committer thread (or, for
  * a group of one, the caller's). The sinks are left to the caller. */
+/* The spool sinks of a group: completed together, each lane synced
+ * once; what the index needs is kept for the loop. */
+static void
+commit_spooled(struct store_commit *g)
+{
+	struct spool_rec *recs[256];
+	struct store_commit *c, *cs[256];
+	size_t n = 0;
+
+	for (c = g; c != NULL; c = c->next) {
+		struct store_sink *s = c->s;
+
+		if (s->cls == NULL)
+			continue;
+		c->rc = -1;
+		if (s->rec == NULL)
+			snprintf(c->err, sizeof(c->err), "%s", s->open_err[0] ?
+			    s->open_err : "no spool record");
+		else if (s->failed)
+			snprintf(c->err, sizeof(c->err), "%s", s->open_err);
+		else {
+			recs[n] = s->rec;
+			cs[n++] = c;
+		}
+		if (n == sizeof(recs) / sizeof(recs[0]) || c->next == NULL) {
+			spool_commit(recs, n);
+			for (size_t i = 0; i < n; i++) {
+				const char *e;
+
+				if (spool_rec_status(recs[i], &e) == 0) {
+					cs[i]->rc = 0;
+					cs[i]->info = *spool_rec_info(recs[i]);
+				} else
+					snprintf(cs[i]->err,
+					    sizeof(cs[i]->err), "%s", e);
+				spool_done(recs[i]);
+				cs[i]->s->rec = NULL;
+			}
+			n = 0;
+		}
+	}
+	if (n > 0) {
+		spool_commit(recs, n);
+		for (size_t i = 0; i < n; i++) {
+			const char *e;
+
+			if (spool_rec_status(recs[i], &e) == 0) {
+				cs[i]->rc = 0;
+				cs[i]->info = *spool_rec_info(recs[i]);
+			} else
+				snprintf(cs[i]->err, sizeof(cs[i]->err), "%s",
+				    e);
+			spool_done(recs[i]);
+			cs[i]->s->rec = NULL;
+		}
+	}
+	/* a failed sink's record goes back (cut) */
+	for (c = g; c != NULL; c = c->next)
+		if (c->s->cls != NULL && c->s->rec != NULL) {
+			spool_abort(c->s->rec);
+			c->s->rec = NULL;
+		}
+}
+
 static void
 commit_group(struct store_commit *g)
 {
 	struct store_commit *c, *d;
 	int dfd;
 
+	commit_spooled(g);
 	for (c = g; c != NULL; c = c->next) {
 		struct store_sink *s = c->s;
 
+		if (s->cls != NULL)
+			continue;
 		c->rc = -1;
 		if (s->fd < 0)
 			snprintf(c->err, sizeof(c->err), "%s", s->open_err[0] ?
@@ -367,10 +461,11 @@ commit_group(struct store_commit *g)
 			c->rc = 0;
 	}
 	for (c = g; c != NULL; c = c->next) {
-		if (c->rc < 0)
+		if (c->rc < 0 || c->s->cls != NULL)
 			continue;
 		for (d = g; d != c; d = d->next)	/* done already */
-			if (d->rc == 0 && strcmp(d->s->dir, c->s->dir) == 0)
+			if (d->rc == 0 && d->s->cls == NULL &&
+			    strcmp(d->s->dir, c->s->dir) == 0)
 				break;
 		if (d != c)
 			continue;
@@ -381,8 +476,8 @@ commit_group(struct store_commit *g)
 			snprintf(e, sizeof(e), "fsync %s: %s", c->s->dir,
 			    strerror(errno));
 			for (d = c; d != NULL; d = d->next)
-				if (d->rc == 0 && strcmp(d->s->dir,
-				    c->s->dir) == 0) {
+				if (d->rc == 0 && d->s->cls == NULL &&
+				    strcmp(d->s->dir, c->s->dir) == 0) {
 					d->rc = -1;
 					snprintf(d->err, sizeof(d->err), "%s",
 					    e);
@@ -392,7 +487,7 @@ commit_group(struct store_commit *g)
 			close(dfd);
 	}
 	for (c = g; c != NULL; c = c->next)
-		if (c->rc < 0) {
+		if (c->rc < 0 && c->s->cls == NULL) {
 			if (c->s->fd >= 0)
 				close(c->s->fd);
 			c->s->fd = -1;
@@ -420,6 +515,12 @@ run_op(struct op *o, struct store_commit ***gtail, struct op ***ctail)
 
 	switch (o->k) {
 	case OP_OPEN:
+		if (s->cls != NULL) {
+			s->rec = spool_begin(sink_spool, s->cls, s->inst,
+			    s->ts, s->open_err, sizeof(s->open_err));
+			free(o);
+			return;
+		}
 		if (mkdir(s->dir, 0750) < 0 && errno != EEXIST)
 			snprintf(s->open_err, sizeof(s->open_err), "cannot "
 			    "create %s: %s", s->dir, strerror(errno));
@@ -430,7 +531,11 @@ run_op(struct op *o, struct store_commit ***gtail, struct op ***ctail)
 		free(o);
 		return;
 	case OP_WRITE:
-		if (s->fd >= 0)
+		if (s->rec != NULL && !s->failed) {
+			if (spool_write(s->rec, o->data, o->n, s->open_err,
+			    sizeof(s->open_err)) < 0)
+				s->failed = 1;
+		} else if (s->fd >= 0)
 			write_all(s, o->data, o->n);	/* counted on the loop */
 		pthread_mutex_lock(&cm.mu);
 		s->backlog -= o->n;
@@ -445,10 +550,15 @@ run_op(struct op *o, struct store_commit ***gtail, struct op ***ctail)
 		free(o);
 		return;
 	case OP_ABORT:
-		if (s->fd >= 0)
-			close(s->fd);
-		s->fd = -1;
-		unlink(s->tmp);
+		if (s->cls != NULL) {
+			spool_abort(s->rec);
+			s->rec = NULL;
+		} else {
+			if (s->fd >= 0)
+				close(s->fd);
+			s->fd = -1;
+			unlink(s->tmp);
+		}
 		o->k = OP_FREE;
 		pthread_mutex_lock(&cm.mu);
 		post(o);
@@ -510,6 +620,73 @@ committer_main(void *arg)
 	return NULL;
 }
 
+static void
+hexs(const uint8_t *p, size_t n, char *out)
+{
+	static const char d[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = d[p[i] >> 4];
+		out[2 * i + 1] = d[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static void
+indexed(void *arg, int err)
+{
+	struct store_commit *c = arg;
+
+	if (err) {
+		c->rc = -1;
+		snprintf(c->err, sizeof(c->err), "the store cannot write: %s",
+		    store_error(store_loop_store(sink_state)));
+	}
+	if (!c->cancelled)
+		c->done(c->arg, c->rc, c->err);
+	sink_free(c->s);
+	free(c);
+}
+
+/* A spooled instance becomes durable state: its index rows and the audit
+ * leaf recording its receipt, one store unit; the C-STORE response waits
+ * for it. */
+static void
+index_spooled(struct store_commit *c)
+{
+	const struct spool_info *in = &c->info;
+	struct store_batch *b = store_begin(store_loop_store(sink_state));
+	char sha[65], canon[65], pix[65], seg[17];
+	json_t *ev;
+
+	hexs(in->sha256, 32, sha);
+	hexs(in->canonical, 32, canon);
+	hexs(in->pixel, 32, pix);
+	snprintf(seg, sizeof(seg), "%016llx", (unsigned long long)in->seg);
+	spool_index(sink_spool, b, in);
+	ev = json_pack("{s:s, s:{s:s}, s:{s:s, s:s, s:s, s:s, s:I, s:I}, "
+	    "s:{s:s}, s:s}",
+	    "event", "instance.received",
+	    "actor", "peer", c->s->origin[0] ? c->s->origin : "?",
+	    "object", "sop_class", in->sop_class, "sop_instance",
+	    in->sop_instance, "transfer_syntax", in->ts_uid, "segment", seg,
+	    "offset", (json_int_t)in->off, "bytes", (json_int_t)in->len,
+	    "hashes", "source", sha,
+	    "outcome", "ok");
+	if (in->digest_ok) {
+		json_object_set_new(json_object_get(ev, "hashes"),
+		    "canonical", json_string(canon));
+		if (in->has_pixels)
+			json_object_set_new(json_object_get(ev, "hashes"),
+			    "pixel", json_string(pix));
+	} else
+		json_object_set_new(ev, "reason", json_string("the dataset "
+		    "did not parse whole: no canonical or pixel digest"));
+	audit_append(store_loop_audit(sink_state), b, ev);
+	json_decref(ev);
+	store_end(b, indexed, c);
+}
+
 /* deliver: on the loop: the notes of the thread, in order. */
 static void
 deliver(evutil_socket_t fd, short what, void *arg)
@@ -544,6 +721,10 @@ deliver(evutil_socket_t fd, short what, void *arg)
 			struct store_commit *c =
 			    *(struct store_commit **)o->data;
 
+			if (c->s->cls != NULL && c->rc == 0) {
+				index_spooled(c);	/* done() once durable */
+				break;
+			}
 			if (!c->cancelled)
 				c->done(c->arg, c->rc, c->err);
 			sink_free(c->s);

@@ -24,6 +24,20 @@ struct store_sink;
 int store_uid_valid(const char *uid);
 
 /*
+ * store_sink_use_spool: from now on, sinks begun with the committer
+ * running write spool records (store/spool.h) instead of files; a commit
+ * is done when the record is synced AND its index rows and the audit
+ * leaf "instance.received" are durable in the store (one unit). DIR is
+ * then unused.
+ */
+struct spool;
+struct store_loop;
+void store_sink_use_spool(struct spool *sp, struct store_loop *sl);
+/* The sender, for the audit leaf. */
+void store_sink_set_origin(struct store_sink *s, const char *ae,
+    const char *addr);
+
+/*
  * store_sink_begin: start the file for one instance in dir (created if
  * needed) with its Part 10 header (preamble, DICM, file meta). Returns
  * NULL with a message in err when the UIDs are invalid or the file

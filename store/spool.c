@@ -1,0 +1,1070 @@
+/*
+ * spool.c — append-only spool segments (see spool.h).
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "dimse/ds_digest.h"
+#include "dimse/ds_parse.h"
+#include "dimse/ds_ts.h"
+#include "dimse/ds_write.h"
+#include "src/util/log.h"
+#include "store/spool.h"
+#include "store/store_key.h"
+
+static const uint8_t magic[8] = { 'V', 'N', 'S', 'P', 'O', 'O', 'L', 0x01 };
+
+#define ROW_SEG		's'	/* u64 seg → u64 end, u64 live */
+#define ROW_REC		'r'	/* u64 seg, u64 off → record info */
+#define ROW_UID		'u'	/* str uid, u64 seg, u64 off → "" */
+#define REC_VERSION	1
+
+struct seg {
+	uint64_t	 id;
+	uint64_t	 end;		/* committed (indexed) end */
+	uint64_t	 live;		/* indexed records not released */
+	int		 sealed;	/* no lane appends to it */
+	int		 reclaim;	/* sealed, empty: delete when durable */
+};
+
+struct lane {
+	int		 fd;
+	uint64_t	 seg;
+	uint64_t	 size;		/* write position */
+	int		 busy;
+	int		 poisoned;	/* a sync failed: never again */
+};
+
+struct spool {
+	char		*dir;
+	int		 dirfd;
+	uint64_t	 segment;
+	pthread_mutex_t	 mu;		/* segs, next_id */
+	struct seg	*segs;
+	size_t		 nsegs, capsegs;
+	uint64_t	 next_id;
+	struct lane	**lanes;	/* writer thread only; records
+					 * point at them: never moved */
+	size_t		 nlanes;
+};
+
+struct spool_rec {
+	struct spool	*sp;
+	struct lane	*lane;
+	uint64_t	 off;		/* record start in the segment */
+	uint64_t	 pos;		/* bytes written so far */
+	EVP_MD_CTX	*sha;
+	struct ds_parser *parser;
+	struct ds_digest *digest;
+	int		 parse_dead;
+	int		 failed;
+	char		 err[256];
+	struct spool_info info;
+};
+
+int
+spool_uid_valid(const char *uid)
+{
+	size_t n = strlen(uid), comp = 0;
+
+	if (n == 0 || n > SPOOL_UID_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (uid[i] == '.') {
+			if (comp == 0)
+				return 0;	/* empty component */
+			comp = 0;
+		} else if (uid[i] >= '0' && uid[i] <= '9') {
+			if (comp == 1 && uid[i - 1] == '0')
+				return 0;	/* leading zero */
+			comp++;
+		} else
+			return 0;
+	}
+	return comp > 0;
+}
+
+void
+spool_seg_path(const struct spool *sp, uint64_t seg, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/%016" PRIx64 ".seg", sp->dir, seg);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The segment table (under mu). */
+
+static struct seg *
+seg_find(struct spool *sp, uint64_t id)
+{
+	for (size_t i = 0; i < sp->nsegs; i++)
+		if (sp->segs[i].id == id)
+			return &sp->segs[i];
+	return NULL;
+}
+
+static struct seg *
+seg_add(struct spool *sp, uint64_t id)
+{
+	struct seg *s;
+
+	if ((s = seg_find(sp, id)) != NULL)
+		return s;
+	if (sp->nsegs == sp->capsegs) {
+		size_t cap = sp->capsegs ? sp->capsegs * 2 : 16;
+		struct seg *n = realloc(sp->segs, cap * sizeof(*n));
+
+		if (n == NULL) {
+			log_err("out-of-memory", "where=%s", "spool");
+			abort();
+		}
+		sp->segs = n;
+		sp->capsegs = cap;
+	}
+	s = &sp->segs[sp->nsegs++];
+	memset(s, 0, sizeof(*s));
+	s->id = id;
+	if (id >= sp->next_id)
+		sp->next_id = id + 1;
+	return s;
+}
+
+static void
+seg_remove(struct spool *sp, uint64_t id)
+{
+	for (size_t i = 0; i < sp->nsegs; i++)
+		if (sp->segs[i].id == id) {
+			sp->segs[i] = sp->segs[--sp->nsegs];
+			return;
+		}
+}
+
+static size_t
+seg_key(uint8_t *k, uint64_t id)
+{
+	k[0] = ROW_SEG;
+	store_be64_put(k + 1, id);
+	return 9;
+}
+
+static void
+seg_row(struct store_batch *b, const struct seg *s)
+{
+	uint8_t k[9], v[16];
+
+	store_be64_put(v, s->end);
+	store_be64_put(v + 8, s->live);
+	store_put(b, STORE_CF_SPOOL, k, seg_key(k, s->id), v, sizeof(v));
+}
+
+/* ---------------------------------------------------------------------- */
+
+struct spool *
+spool_open(const char *dir, uint64_t segment, char *err, size_t errlen)
+{
+	struct spool *sp = calloc(1, sizeof(*sp));
+
+	if (sp == NULL || (sp->dir = strdup(dir)) == NULL) {
+		free(sp);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	sp->dirfd = -1;
+	sp->segment = segment ? segment : 256ULL << 20;
+	pthread_mutex_init(&sp->mu, NULL);
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create the spool directory %s: "
+		    "%s", dir, strerror(errno));
+		spool_close_(sp);
+		return NULL;
+	}
+	if ((sp->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "cannot open the spool directory %s: %s",
+		    dir, strerror(errno));
+		spool_close_(sp);
+		return NULL;
+	}
+	return sp;
+}
+
+void
+spool_close_(struct spool *sp)
+{
+	if (sp == NULL)
+		return;
+	for (size_t i = 0; i < sp->nlanes; i++) {
+		if (sp->lanes[i]->fd >= 0)
+			close(sp->lanes[i]->fd);
+		free(sp->lanes[i]);
+	}
+	if (sp->dirfd >= 0)
+		close(sp->dirfd);
+	pthread_mutex_destroy(&sp->mu);
+	free(sp->lanes);
+	free(sp->segs);
+	free(sp->dir);
+	free(sp);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Recovery. */
+
+static int
+load_seg_row(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	struct spool *sp = arg;
+	struct seg *s;
+
+	if (klen != 9 || vlen != 16)
+		return 0;
+	s = seg_add(sp, store_be64_get((const uint8_t *)key + 1));
+	s->end = store_be64_get(val);
+	s->live = store_be64_get((const uint8_t *)val + 8);
+	s->sealed = 1;
+	return 0;
+}
+
+/* The SOP Instance UID in a record's file meta, for reports. */
+static void
+meta_uid(const uint8_t *p, size_t n, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "?");
+	for (size_t i = SPOOL_HDR + 132; i + 8 <= n; ) {
+		uint16_t g = (uint16_t)(p[i] | p[i + 1] << 8);
+		uint16_t e = (uint16_t)(p[i + 2] | p[i + 3] << 8);
+		size_t len = (size_t)(p[i + 6] | p[i + 7] << 8), hl = 8;
+
+		if (g != 0x0002)
+			return;
+		if ((p[i + 4] == 'O' && p[i + 5] == 'B') ||
+		    (p[i + 4] == 'U' && p[i + 5] == 'N')) {
+			if (i + 12 > n)
+				return;
+			len = (size_t)p[i + 8] | (size_t)p[i + 9] << 8 |
+			    (size_t)p[i + 10] << 16 | (size_t)p[i + 11] << 24;
+			hl = 12;
+		}
+		if (e == 0x0003 && i + hl + len <= n) {
+			size_t l = len < outsz ? len : outsz - 1;
+
+			memcpy(out, p + i + hl, l);
+			out[l] = '\0';
+			while (l > 0 && (out[l - 1] == '\0' || out[l - 1] == ' '))
+				out[--l] = '\0';
+			return;
+		}
+		i += hl + len;
+	}
+}
+
+/* What lies past a segment's committed end: whole records nobody
+ * acknowledged (orphans, logged), then whatever partial tail. */
+static void
+scan_tail(struct spool *sp, int fd, uint64_t id, uint64_t from,
+    uint64_t size, struct spool_recovery *out)
+{
+	uint64_t pos = from;
+	uint8_t h[SPOOL_HDR], meta[1024];
+	char uid[SPOOL_UID_MAX + 1];
+
+	(void)sp;
+	while (pos + SPOOL_HDR <= size) {
+		uint64_t len;
+
+		if (pread(fd, h, SPOOL_HDR, (off_t)pos) != SPOOL_HDR ||
+		    memcmp(h, magic, sizeof(magic)) != 0)
+			break;
+		len = store_be64_get(h + 8);
+		if (len < SPOOL_HDR || len > size - pos)
+			break;		/* not committed, or cut short */
+		ssize_t m = pread(fd, meta, sizeof(meta), (off_t)pos);
+
+		meta_uid(meta, m > 0 ? (size_t)m : 0, uid, sizeof(uid));
+		log_warn("spool-orphan", "segment=%016" PRIx64 " offset=%"
+		    PRIu64 " bytes=%" PRIu64 " sop_instance=%s hint=%s", id,
+		    pos, len, log_q(uid), log_q("received whole but never "
+		    "acknowledged (crash before its index was durable); the "
+		    "sender sends it again"));
+		out->orphans++;
+		pos += len;
+	}
+}
+
+static int
+del_seg_row(struct store *st, uint64_t id)
+{
+	uint8_t k[9];
+	struct store_batch *b = store_begin(st);
+
+	store_del(b, STORE_CF_SPOOL, k, seg_key(k, id));
+	store_end(b, NULL, NULL);
+	return 0;
+}
+
+int
+spool_recover(struct spool *sp, struct store *st, struct spool_recovery *out,
+    char *err, size_t errlen)
+{
+	uint8_t pfx = ROW_SEG;
+	DIR *d;
+	struct dirent *de;
+	char path[4096];
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&sp->mu);
+	if (store_scan(st, STORE_CF_SPOOL, &pfx, 1, load_seg_row, sp) < 0) {
+		pthread_mutex_unlock(&sp->mu);
+		snprintf(err, errlen, "cannot read the spool index: %s",
+		    store_error(st));
+		return -1;
+	}
+	for (size_t i = 0; i < sp->nsegs; i++)
+		out->records += sp->segs[i].live;
+	if ((d = opendir(sp->dir)) == NULL) {
+		pthread_mutex_unlock(&sp->mu);
+		snprintf(err, errlen, "cannot read %s: %s", sp->dir,
+		    strerror(errno));
+		return -1;
+	}
+	/* files: cut each back to its committed end */
+	uint64_t *seen = NULL;
+	size_t nseen = 0;
+
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		uint64_t id;
+		struct stat sb;
+		struct seg *s;
+		int fd;
+
+		if (strlen(de->d_name) != 20 ||
+		    strcmp(de->d_name + 16, ".seg") != 0)
+			continue;
+		id = strtoull(de->d_name, &end, 16);
+		if (end != de->d_name + 16)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", sp->dir, de->d_name);
+		if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0 ||
+		    fstat(fd, &sb) < 0) {
+			log_err("spool-unreadable", "file=%s error=%s",
+			    log_q(path), log_q(strerror(errno)));
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		out->segments++;
+		uint64_t *ns = realloc(seen, (nseen + 1) * sizeof(*ns));
+
+		if (ns != NULL) {
+			seen = ns;
+			seen[nseen++] = id;
+		}
+		if (id >= sp->next_id)
+			sp->next_id = id + 1;
+		s = seg_find(sp, id);
+		uint64_t committed = s ? s->end : 0;
+
+		if ((uint64_t)sb.st_size > committed) {
+			scan_tail(sp, fd, id, committed, (uint64_t)sb.st_size,
+			    out);
+			out->cut_bytes += (uint64_t)sb.st_size - committed;
+			if (ftruncate(fd, (off_t)committed) < 0 ||
+			    fsync(fd) < 0)
+				log_err("spool-cut-failed", "file=%s error=%s",
+				    log_q(path), log_q(strerror(errno)));
+		} else if ((uint64_t)sb.st_size < committed) {
+			out->damaged += committed - (uint64_t)sb.st_size;
+			log_err("spool-damaged", "file=%s size=%llu "
+			    "indexed_end=%llu hint=%s", log_q(path),
+			    (unsigned long long)sb.st_size,
+			    (unsigned long long)committed, log_q("indexed "
+			    "instance bytes are missing from the disk: those "
+			    "instances must be fetched from the source again"));
+		}
+		close(fd);
+		if (s == NULL || s->live == 0) {
+			/* nothing indexed in it: it goes */
+			if (unlink(path) == 0) {
+				out->reclaimed++;
+				if (s != NULL)
+					del_seg_row(st, id);
+				seg_remove(sp, id);
+			}
+		}
+	}
+	closedir(d);
+	/* index rows whose file is gone */
+	for (size_t i = 0; i < sp->nsegs; ) {
+		struct seg *s = &sp->segs[i];
+		size_t j;
+
+		for (j = 0; j < nseen && seen[j] != s->id; j++)
+			;
+		if (j < nseen) {
+			i++;
+			continue;
+		}
+		if (s->live > 0) {
+			out->damaged += s->end;
+			log_err("spool-damaged", "segment=%016" PRIx64
+			    " instances=%" PRIu64 " hint=%s", s->id, s->live,
+			    log_q("the segment file is missing: those "
+			    "instances must be fetched from the source again"));
+			i++;
+			continue;
+		}
+		del_seg_row(st, s->id);
+		seg_remove(sp, s->id);
+	}
+	free(seen);
+	pthread_mutex_unlock(&sp->mu);
+	fsync(sp->dirfd);
+	store_drain(st);
+	if (out->cut_bytes || out->orphans || out->reclaimed || out->damaged)
+		log_info("spool-recovered", "segments=%" PRIu64 " records=%"
+		    PRIu64 " cut_bytes=%" PRIu64 " orphans=%" PRIu64
+		    " reclaimed=%" PRIu64 " damaged_bytes=%" PRIu64,
+		    out->segments, out->records, out->cut_bytes, out->orphans,
+		    out->reclaimed, out->damaged);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Writing. */
+
+static int
+write_at(struct spool_rec *r, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	while (n > 0) {
+		ssize_t w = pwrite(r->lane->fd, b, n,
+		    (off_t)(r->off + r->pos));
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			r->failed = 1;
+			snprintf(r->err, sizeof(r->err), "writing spool "
+			    "segment %016" PRIx64 ": %s", r->lane->seg,
+			    w < 0 ? strerror(errno) : "short write");
+			return -1;
+		}
+		b += w;
+		n -= (size_t)w;
+		r->pos += (uint64_t)w;
+	}
+	return 0;
+}
+
+static int
+meta_sink(void *arg, const uint8_t *p, size_t n)
+{
+	return write_at(arg, p, n);
+}
+
+static struct lane *
+lane_get(struct spool *sp, char *err, size_t errlen)
+{
+	struct lane *l = NULL;
+	char path[4096];
+	uint64_t id;
+	int fd;
+
+	for (size_t i = 0; i < sp->nlanes; i++)
+		if (!sp->lanes[i]->busy && sp->lanes[i]->fd >= 0)
+			return sp->lanes[i];
+	pthread_mutex_lock(&sp->mu);
+	id = sp->next_id++;
+	pthread_mutex_unlock(&sp->mu);
+	spool_seg_path(sp, id, path, sizeof(path));
+	if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640)) <
+	    0) {
+		snprintf(err, errlen, "cannot create spool segment %s: %s",
+		    path, strerror(errno));
+		return NULL;
+	}
+	if (fsync(sp->dirfd) < 0) {
+		snprintf(err, errlen, "cannot sync %s: %s", sp->dir,
+		    strerror(errno));
+		close(fd);
+		unlink(path);
+		return NULL;
+	}
+	for (size_t i = 0; i < sp->nlanes; i++)
+		if (sp->lanes[i]->fd < 0 && !sp->lanes[i]->busy) {
+			l = sp->lanes[i];
+			break;
+		}
+	if (l == NULL) {
+		struct lane **n = realloc(sp->lanes,
+		    (sp->nlanes + 1) * sizeof(*n));
+
+		if (n == NULL || (l = malloc(sizeof(*l))) == NULL) {
+			if (n != NULL)
+				sp->lanes = n;
+			close(fd);
+			unlink(path);
+			snprintf(err, errlen, "out of memory");
+			return NULL;
+		}
+		sp->lanes = n;
+		sp->lanes[sp->nlanes++] = l;
+	}
+	memset(l, 0, sizeof(*l));
+	l->fd = fd;
+	l->seg = id;
+	pthread_mutex_lock(&sp->mu);
+	seg_add(sp, id);
+	pthread_mutex_unlock(&sp->mu);
+	return l;
+}
+
+/* A lane whose segment is full, or whose sync failed, is closed: its
+ * segment is sealed (and reclaimable once empty). */
+static void
+lane_release(struct spool *sp, struct lane *l)
+{
+	l->busy = 0;
+	if (l->size < sp->segment && !l->poisoned)
+		return;
+	close(l->fd);
+	l->fd = -1;
+	pthread_mutex_lock(&sp->mu);
+	struct seg *s = seg_find(sp, l->seg);
+
+	if (s != NULL) {
+		s->sealed = 1;
+		if (s->live == 0)
+			s->reclaim = 1;
+	}
+	pthread_mutex_unlock(&sp->mu);
+}
+
+struct spool_rec *
+spool_begin(struct spool *sp, const char *sop_class, const char *sop_instance,
+    const char *ts_uid, char *err, size_t errlen)
+{
+	struct spool_rec *r;
+	const struct ds_ts *ts;
+	struct ds_limits lim;
+	uint8_t h[SPOOL_HDR] = { 0 };
+
+	if (!spool_uid_valid(sop_class) || !spool_uid_valid(sop_instance) ||
+	    !spool_uid_valid(ts_uid)) {
+		snprintf(err, errlen, "invalid UID (SOP class \"%.64s\", "
+		    "instance \"%.64s\", transfer syntax \"%.64s\")",
+		    sop_class, sop_instance, ts_uid);
+		return NULL;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	r->sp = sp;
+	if ((r->lane = lane_get(sp, err, errlen)) == NULL) {
+		free(r);
+		return NULL;
+	}
+	r->lane->busy = 1;
+	r->off = r->lane->size;
+	snprintf(r->info.sop_class, sizeof(r->info.sop_class), "%s",
+	    sop_class);
+	snprintf(r->info.sop_instance, sizeof(r->info.sop_instance), "%s",
+	    sop_instance);
+	snprintf(r->info.ts_uid, sizeof(r->info.ts_uid), "%s", ts_uid);
+	memcpy(h, magic, sizeof(magic));
+	if (write_at(r, h, sizeof(h)) < 0 ||
+	    ds_write_part10_header(meta_sink, r, sop_class, sop_instance,
+	    ts_uid) != 0) {
+		snprintf(err, errlen, "%s", r->failed ? r->err :
+		    "cannot write the file meta");
+		spool_abort(r);
+		return NULL;
+	}
+	r->info.data_off = r->pos;
+	if ((r->sha = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex2(r->sha, EVP_sha256(), NULL) != 1) {
+		snprintf(err, errlen, "SHA-256 unavailable");
+		spool_abort(r);
+		return NULL;
+	}
+	if ((ts = ds_ts_lookup(ts_uid)) != NULL) {
+		ds_limits_default(&lim);
+		r->digest = ds_digest_new();
+		r->parser = ds_parser_new_dataset(ts, &lim,
+		    ds_digest_callbacks(), r->digest);
+	} else
+		r->parse_dead = 1;
+	return r;
+}
+
+int
+spool_write(struct spool_rec *r, const void *p, size_t n, char *err,
+    size_t errlen)
+{
+	if (r->failed || write_at(r, p, n) < 0) {
+		snprintf(err, errlen, "%s", r->err);
+		return -1;
+	}
+	EVP_DigestUpdate(r->sha, p, n);
+	if (!r->parse_dead && ds_parse_feed(r->parser, p, n) == DS_ERROR)
+		r->parse_dead = 1;
+	return 0;
+}
+
+static void
+finish_rec(struct spool_rec *r)
+{
+	uint8_t h[SPOOL_HDR] = { 0 };
+	unsigned int ml = 32;
+	uint64_t save;
+
+	if (r->failed)
+		return;
+	EVP_DigestFinal_ex(r->sha, r->info.sha256, &ml);
+	if (!r->parse_dead && ds_parse_finish(r->parser) == DS_DONE &&
+	    ds_digest_final(r->digest, r->info.canonical, r->info.pixel,
+	    &r->info.has_pixels) == 0)
+		r->info.digest_ok = 1;
+	r->info.seg = r->lane->seg;
+	r->info.off = r->off;
+	r->info.len = r->pos;
+	memcpy(h, magic, sizeof(magic));
+	store_be64_put(h + 8, r->pos);
+	store_be64_put(h + 16, r->info.data_off);
+	memcpy(h + 24, r->info.sha256, 32);
+	save = r->pos;
+	r->pos = 0;
+	if (write_at(r, h, sizeof(h)) == 0)
+		r->pos = save;
+}
+
+void
+spool_commit(struct spool_rec **recs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		finish_rec(recs[i]);
+	/* one fdatasync per lane touched */
+	for (size_t i = 0; i < n; i++) {
+		struct lane *l = recs[i]->lane;
+		int dup = 0, rc;
+
+		if (recs[i]->failed)
+			continue;
+		for (size_t j = 0; j < i; j++)
+			if (recs[j]->lane == l && !recs[j]->failed)
+				dup = 1;
+		if (dup)
+			continue;
+		while ((rc = fdatasync(l->fd)) < 0 && errno == EINTR)
+			;
+		if (rc < 0) {
+			/* After a failed sync the page cache cannot be
+			 * trusted: the lane is never written again. */
+			int e = errno;
+
+			l->poisoned = 1;
+			for (size_t j = i; j < n; j++)
+				if (recs[j]->lane == l) {
+					recs[j]->failed = 1;
+					snprintf(recs[j]->err,
+					    sizeof(recs[j]->err), "syncing "
+					    "spool segment %016" PRIx64 ": %s",
+					    l->seg, strerror(e));
+				}
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!recs[i]->failed)
+			recs[i]->lane->size = recs[i]->off + recs[i]->pos;
+}
+
+int
+spool_rec_status(const struct spool_rec *r, const char **err)
+{
+	if (err != NULL)
+		*err = r->err;
+	return r->failed ? -1 : 0;
+}
+
+const struct spool_info *
+spool_rec_info(const struct spool_rec *r)
+{
+	return &r->info;
+}
+
+static void
+rec_free(struct spool_rec *r)
+{
+	EVP_MD_CTX_free(r->sha);
+	ds_parser_free(r->parser);
+	ds_digest_free(r->digest);
+	free(r);
+}
+
+void
+spool_abort(struct spool_rec *r)
+{
+	if (r == NULL)
+		return;
+	if (r->lane != NULL && r->lane->fd >= 0 &&
+	    ftruncate(r->lane->fd, (off_t)r->off) < 0)
+		r->lane->poisoned = 1;
+	if (r->lane != NULL) {
+		r->lane->size = r->off;
+		lane_release(r->sp, r->lane);
+	}
+	rec_free(r);
+}
+
+void
+spool_done(struct spool_rec *r)
+{
+	if (r->failed) {
+		spool_abort(r);
+		return;
+	}
+	lane_release(r->sp, r->lane);
+	rec_free(r);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The index. */
+
+static size_t
+rec_key(uint8_t *k, uint64_t seg, uint64_t off)
+{
+	k[0] = ROW_REC;
+	store_be64_put(k + 1, seg);
+	store_be64_put(k + 9, off);
+	return 17;
+}
+
+static size_t
+uid_key(struct store_key *k, const char *uid, uint64_t seg, uint64_t off)
+{
+	store_key_init(k);
+	store_key_u8(k, ROW_UID);
+	store_key_cstr(k, uid);
+	store_key_u64(k, seg);
+	store_key_u64(k, off);
+	return k->len;
+}
+
+/* Record info as stored: version, len, data_off, the three digests, flags,
+ * then the three UIDs NUL-terminated. */
+static size_t
+info_encode(const struct spool_info *in, uint8_t *v, size_t cap)
+{
+	size_t o = 0, n;
+
+	v[o++] = REC_VERSION;
+	store_be64_put(v + o, in->len);
+	o += 8;
+	store_be64_put(v + o, in->data_off);
+	o += 8;
+	memcpy(v + o, in->sha256, 32);
+	o += 32;
+	memcpy(v + o, in->canonical, 32);
+	o += 32;
+	memcpy(v + o, in->pixel, 32);
+	o += 32;
+	v[o++] = (uint8_t)((in->has_pixels ? 1 : 0) | (in->digest_ok ? 2 : 0));
+	const char *u[3] = { in->sop_class, in->sop_instance, in->ts_uid };
+
+	for (int i = 0; i < 3; i++) {
+		n = strlen(u[i]) + 1;
+		if (o + n > cap)
+			break;
+		memcpy(v + o, u[i], n);
+		o += n;
+	}
+	return o;
+}
+
+static int
+info_decode(const uint8_t *v, size_t n, struct spool_info *out)
+{
+	size_t o = 1 + 8 + 8 + 96 + 1;
+	char *u[3] = { out->sop_class, out->sop_instance, out->ts_uid };
+
+	if (n < o || v[0] != REC_VERSION)
+		return -1;
+	out->len = store_be64_get(v + 1);
+	out->data_off = store_be64_get(v + 9);
+	memcpy(out->sha256, v + 17, 32);
+	memcpy(out->canonical, v + 49, 32);
+	memcpy(out->pixel, v + 81, 32);
+	out->has_pixels = v[113] & 1;
+	out->digest_ok = (v[113] & 2) != 0;
+	for (int i = 0; i < 3; i++) {
+		const uint8_t *z = memchr(v + o, 0, n - o);
+
+		if (z == NULL || (size_t)(z - (v + o)) > SPOOL_UID_MAX)
+			return -1;
+		memcpy(u[i], v + o, (size_t)(z - (v + o)) + 1);
+		o = (size_t)(z - v) + 1;
+	}
+	return 0;
+}
+
+void
+spool_index(struct spool *sp, struct store_batch *b,
+    const struct spool_info *in)
+{
+	uint8_t k[17], v[512];
+	struct store_key uk;
+	struct seg *s;
+
+	store_put(b, STORE_CF_SPOOL, k, rec_key(k, in->seg, in->off), v,
+	    info_encode(in, v, sizeof(v)));
+	store_put(b, STORE_CF_SPOOL, uk.b,
+	    uid_key(&uk, in->sop_instance, in->seg, in->off), "", 0);
+	pthread_mutex_lock(&sp->mu);
+	s = seg_add(sp, in->seg);
+	if (in->off + in->len > s->end)
+		s->end = in->off + in->len;
+	s->live++;
+	s->reclaim = 0;
+	seg_row(b, s);
+	pthread_mutex_unlock(&sp->mu);
+}
+
+int
+spool_get(struct store *st, uint64_t seg, uint64_t off,
+    struct spool_info *out)
+{
+	uint8_t k[17];
+	void *v;
+	size_t vn;
+	int r = store_get(st, STORE_CF_SPOOL, k, rec_key(k, seg, off), &v,
+	    &vn);
+
+	if (r != 1)
+		return r;
+	memset(out, 0, sizeof(*out));
+	r = info_decode(v, vn, out) == 0 ? 1 : -1;
+	free(v);
+	out->seg = seg;
+	out->off = off;
+	return r;
+}
+
+struct last_uid {
+	uint64_t	 seg, off;
+	int		 found;
+};
+
+static int
+last_uid_fn(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	struct last_uid *l = arg;
+
+	(void)val;
+	(void)vlen;
+	if (klen < 16)
+		return 0;
+	l->seg = store_be64_get((const uint8_t *)key + klen - 16);
+	l->off = store_be64_get((const uint8_t *)key + klen - 8);
+	l->found = 1;
+	return 0;
+}
+
+int
+spool_lookup(struct spool *sp, struct store *st, const char *sop_instance,
+    struct spool_info *out)
+{
+	struct store_key k;
+	struct last_uid l = { 0, 0, 0 };
+
+	(void)sp;
+	store_key_init(&k);
+	store_key_u8(&k, ROW_UID);
+	store_key_cstr(&k, sop_instance);
+	if (k.overflow ||
+	    store_scan(st, STORE_CF_SPOOL, k.b, k.len, last_uid_fn, &l) < 0)
+		return -1;
+	if (!l.found)
+		return 0;
+	return spool_get(st, l.seg, l.off, out);
+}
+
+int
+spool_release(struct spool *sp, struct store *st, struct store_batch *b,
+    uint64_t seg, uint64_t off)
+{
+	struct spool_info in;
+	struct store_key uk;
+	uint8_t k[17];
+	struct seg *s;
+	int r = spool_get(st, seg, off, &in);
+
+	if (r != 1)
+		return r < 0 ? -1 : 0;
+	store_del(b, STORE_CF_SPOOL, k, rec_key(k, seg, off));
+	store_del(b, STORE_CF_SPOOL, uk.b,
+	    uid_key(&uk, in.sop_instance, seg, off));
+	pthread_mutex_lock(&sp->mu);
+	if ((s = seg_find(sp, seg)) != NULL && s->live > 0) {
+		s->live--;
+		seg_row(b, s);
+		if (s->live == 0 && s->sealed)
+			s->reclaim = 1;
+	}
+	pthread_mutex_unlock(&sp->mu);
+	return 1;
+}
+
+unsigned
+spool_reclaim(struct spool *sp, struct store *st)
+{
+	char path[4096];
+	unsigned n = 0;
+
+	pthread_mutex_lock(&sp->mu);
+	for (size_t i = 0; i < sp->nsegs; ) {
+		struct seg *s = &sp->segs[i];
+
+		if (!s->reclaim || s->live != 0 || !s->sealed) {
+			i++;
+			continue;
+		}
+		spool_seg_path(sp, s->id, path, sizeof(path));
+		if (unlink(path) < 0 && errno != ENOENT) {
+			log_err("spool-reclaim-failed", "file=%s error=%s",
+			    log_q(path), log_q(strerror(errno)));
+			s->reclaim = 0;
+			i++;
+			continue;
+		}
+		del_seg_row(st, s->id);
+		log_debug("spool-reclaimed", "segment=%016" PRIx64, s->id);
+		seg_remove(sp, s->id);
+		n++;
+	}
+	pthread_mutex_unlock(&sp->mu);
+	return n;
+}
+
+void
+spool_stats(struct spool *sp, struct spool_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&sp->mu);
+	out->segments = sp->nsegs;
+	for (size_t i = 0; i < sp->nsegs; i++) {
+		out->bytes += sp->segs[i].end;
+		out->live_records += sp->segs[i].live;
+	}
+	pthread_mutex_unlock(&sp->mu);
+}
+
+struct scan_ctx {
+	spool_scan_fn	*fn;
+	void		*arg;
+	int		 bad;
+};
+
+static int
+scan_rec(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	struct scan_ctx *x = arg;
+	struct spool_info in;
+
+	if (klen != 17)
+		return 0;
+	memset(&in, 0, sizeof(in));
+	if (info_decode(val, vlen, &in) < 0) {
+		x->bad++;
+		return 0;
+	}
+	in.seg = store_be64_get((const uint8_t *)key + 1);
+	in.off = store_be64_get((const uint8_t *)key + 9);
+	return x->fn(x->arg, &in);
+}
+
+int
+spool_scan(struct store *st, spool_scan_fn *fn, void *arg)
+{
+	struct scan_ctx x = { fn, arg, 0 };
+	uint8_t pfx = ROW_REC;
+
+	if (store_scan(st, STORE_CF_SPOOL, &pfx, 1, scan_rec, &x) < 0)
+		return -1;
+	return x.bad;
+}
+
+int
+spool_read(const char *dir, const struct spool_info *in, FILE *out,
+    char *err, size_t errlen)
+{
+	char path[4096];
+	uint8_t buf[65536], sha[32];
+	unsigned int ml = 32;
+	uint64_t pos, end;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int fd, r = -1;
+
+	snprintf(path, sizeof(path), "%s/%016" PRIx64 ".seg", dir, in->seg);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", path,
+		    strerror(errno));
+		EVP_MD_CTX_free(ctx);
+		return -1;
+	}
+	if (ctx == NULL || EVP_DigestInit_ex2(ctx, EVP_sha256(), NULL) != 1)
+		goto out;
+	pos = in->off + SPOOL_HDR;
+	end = in->off + in->len;
+	while (pos < end) {
+		size_t want = end - pos < sizeof(buf) ? (size_t)(end - pos) :
+		    sizeof(buf);
+		ssize_t n = pread(fd, buf, want, (off_t)pos);
+
+		if (n <= 0) {
+			snprintf(err, errlen, "%s: %s at offset %" PRIu64, path,
+			    n < 0 ? strerror(errno) : "ends early", pos);
+			goto out;
+		}
+		/* the dataset part is what the source hash covers */
+		if (pos + (uint64_t)n > in->off + in->data_off) {
+			uint64_t from = pos < in->off + in->data_off ?
+			    in->off + in->data_off - pos : 0;
+
+			EVP_DigestUpdate(ctx, buf + from, (size_t)n - from);
+		}
+		if (out != NULL && fwrite(buf, 1, (size_t)n, out) != (size_t)n) {
+			snprintf(err, errlen, "write: %s", strerror(errno));
+			goto out;
+		}
+		pos += (uint64_t)n;
+	}
+	EVP_DigestFinal_ex(ctx, sha, &ml);
+	if (memcmp(sha, in->sha256, 32) != 0) {
+		snprintf(err, errlen, "%s offset %" PRIu64 ": the bytes do not "
+		    "match the SHA-256 recorded when %s was received", path,
+		    in->off, in->sop_instance);
+		r = 1;
+		goto out;
+	}
+	r = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	close(fd);
+	return r;
+}

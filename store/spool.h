@@ -1,0 +1,156 @@
+/*
+ * spool.h — received instance bytes: append-only segment files in the
+ * spool directory, indexed in the store.
+ *
+ * A segment (SPOOL_DIR/<16 hex digits>.seg) holds records back to back.
+ * A record is a 64-byte header and then one whole Part 10 file (preamble,
+ * DICM, file meta, the dataset as received: never transcoded):
+ *
+ *	0   "VNSPOOL" 0x01	magic and record format 1
+ *	8   u64 BE		record length, header included (0 until the
+ *				record is committed)
+ *	16  u64 BE		offset of the dataset within the record
+ *	24  32 bytes		SHA-256 of the dataset bytes (the source
+ *				hash: DESIGN.md "Verification levels" 1)
+ *	56  8 bytes		zero
+ *
+ * Writing (one writer thread: the sink's committer): spool_begin takes a
+ * lane (an open segment with no record in progress; a new segment when
+ * none is free or the lane's segment is full), writes the header and the
+ * file meta; spool_write appends dataset bytes, hashing them and feeding
+ * the canonical and pixel digests (ds_digest) as they pass; spool_commit
+ * completes a group of records (their headers) and fdatasyncs each lane
+ * the group touched once. A new segment's directory entry is synced when
+ * it is created. spool_abort truncates the lane back to the record's
+ * start.
+ *
+ * Indexing (the loop, in a store unit): spool_index puts the record's
+ * index rows and the segment's committed end in the same unit as the
+ * caller's state change and audit leaf. A record is in the spool when
+ * that unit is durable, never before: after a crash, bytes past a
+ * segment's committed end are a partial tail (cut) or a whole record
+ * nobody acknowledged (an orphan: reported by SOP Instance UID, then cut;
+ * the sender was never told it was stored and sends again).
+ *
+ * Reclaiming: spool_release (the instance is verified at the target, or
+ * its quarantine copy is made) drops the index rows; a segment no lane
+ * writes to any more whose last record is released is deleted once that
+ * unit is durable (spool_reclaim).
+ *
+ * Thread use: the writer functions on one thread, the rest on the loop;
+ * the segment table they share is locked inside.
+ */
+#ifndef VNAMIG_SPOOL_H
+#define VNAMIG_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "store/store.h"
+
+#define SPOOL_HDR	64
+#define SPOOL_UID_MAX	64
+
+struct spool;
+struct spool_rec;
+
+/* A valid UID (PS3.5 9.1: 1..64 characters, digits and dots, no empty
+ * component, no leading zero in one): only such are used in file names
+ * or keys. */
+int spool_uid_valid(const char *uid);
+
+/* What the index holds of a committed record. */
+struct spool_info {
+	uint64_t	 seg, off;	/* segment id, record offset in it */
+	uint64_t	 len;		/* record length, header included */
+	uint64_t	 data_off;	/* dataset offset in the record */
+	uint8_t		 sha256[32];	/* of the dataset bytes */
+	uint8_t		 canonical[32];	/* ds_digest canonical digest */
+	uint8_t		 pixel[32];	/* ds_digest pixel digest */
+	int		 has_pixels;
+	int		 digest_ok;	/* 0: the dataset did not parse
+					 * whole (digests are zero) */
+	char		 sop_class[SPOOL_UID_MAX + 1];
+	char		 sop_instance[SPOOL_UID_MAX + 1];
+	char		 ts_uid[SPOOL_UID_MAX + 1];
+};
+
+/*
+ * spool_open: the spool in DIR (created if needed), segments of about
+ * SEGMENT bytes. Run spool_recover before writing.
+ */
+struct spool *spool_open(const char *dir, uint64_t segment, char *err,
+    size_t errlen);
+void spool_close_(struct spool *sp);
+#define spool_close(sp) do { spool_close_(sp); (sp) = NULL; } while (0)
+
+struct spool_recovery {
+	uint64_t	 segments;	/* segment files found */
+	uint64_t	 records;	/* indexed records */
+	uint64_t	 cut_bytes;	/* partial tails and orphans cut */
+	uint64_t	 orphans;	/* whole records never indexed */
+	uint64_t	 reclaimed;	/* empty segments deleted */
+	uint64_t	 damaged;	/* indexed bytes missing from disk */
+};
+
+/*
+ * spool_recover: compare the segment files with the store's index, cut
+ * what was never committed (each orphan logged with its SOP Instance
+ * UID), delete segments that hold nothing indexed, report indexed bytes
+ * that are missing (loudly: damaged). Existing segments are not
+ * appended to again. 0, or -1 with err (unreadable directory or store).
+ */
+int spool_recover(struct spool *sp, struct store *st,
+    struct spool_recovery *out, char *err, size_t errlen);
+
+/* Writer side. */
+struct spool_rec *spool_begin(struct spool *sp, const char *sop_class,
+    const char *sop_instance, const char *ts_uid, char *err, size_t errlen);
+int spool_write(struct spool_rec *r, const void *p, size_t n, char *err,
+    size_t errlen);
+/* Complete N records and make them durable: headers written, each lane
+ * fdatasynced once. Records that fail get -1 from spool_rec_status. */
+void spool_commit(struct spool_rec **recs, size_t n);
+int spool_rec_status(const struct spool_rec *r, const char **err);
+const struct spool_info *spool_rec_info(const struct spool_rec *r);
+/* Give the lane back (after commit, or to abort: the record is cut). */
+void spool_abort(struct spool_rec *r);
+void spool_done(struct spool_rec *r);
+
+/* Loop side. */
+void spool_index(struct spool *sp, struct store_batch *b,
+    const struct spool_info *in);
+/* 1 found (*out filled), 0 not, -1 error: the newest record of an
+ * instance. */
+int spool_lookup(struct spool *sp, struct store *st, const char *sop_instance,
+    struct spool_info *out);
+int spool_get(struct store *st, uint64_t seg, uint64_t off,
+    struct spool_info *out);
+int spool_release(struct spool *sp, struct store *st, struct store_batch *b,
+    uint64_t seg, uint64_t off);
+/* After the unit with the releases is durable: delete emptied segments.
+ * Returns how many. */
+unsigned spool_reclaim(struct spool *sp, struct store *st);
+/* The path of a segment (for sending from it). */
+void spool_seg_path(const struct spool *sp, uint64_t seg, char *buf,
+    size_t n);
+
+/* Every indexed record, in segment order; fn returns nonzero to stop.
+ * -1 on a read error, else the number of rows that did not decode. */
+typedef int spool_scan_fn(void *arg, const struct spool_info *in);
+int spool_scan(struct store *st, spool_scan_fn *fn, void *arg);
+/*
+ * spool_read: copy a record's Part 10 file to OUT (NULL: only check it),
+ * re-hashing its dataset bytes: 0 when they match the recorded SHA-256,
+ * 1 when they do not (err says where), -1 when unreadable.
+ */
+int spool_read(const char *dir, const struct spool_info *in, FILE *out,
+    char *err, size_t errlen);
+
+struct spool_stats {
+	uint64_t	 segments, bytes, live_records;
+};
+void spool_stats(struct spool *sp, struct spool_stats *out);
+
+#endif

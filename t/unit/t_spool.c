@@ -1,0 +1,335 @@
+/*
+ * t_spool.c — the spool on real files with a real store: records hold the
+ * Part 10 file as received with the source hash and both digests, the
+ * index finds them, an abort leaves nothing, recovery after a crash cuts
+ * partial tails and reports orphans, released segments are reclaimed.
+ */
+#include "config.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "dimse/ds_digest.h"
+#include "dimse/ds_parse.h"
+#include "src/util/log.h"
+#include "store/spool.h"
+#include "store/store.h"
+#include "store/store_key.h"
+#include "t/unit/tap.h"
+
+#define CT "/usr/lib/python3/dist-packages/pydicom/data/test_files/CT_small.dcm"
+#define CT_CLASS "1.2.840.10008.5.1.4.1.1.2"
+#define TS_EXPL "1.2.840.10008.1.2.1"
+
+static char tmp[256];
+static uint8_t *file;
+static size_t file_len, ds_off;
+
+static int
+load_ct(void)
+{
+	FILE *f = fopen(CT, "rb");
+	size_t i;
+
+	if (f == NULL)
+		return -1;
+	file = malloc(1 << 20);
+	file_len = fread(file, 1, 1 << 20, f);
+	fclose(f);
+	/* the dataset follows group 0002 (explicit LE) */
+	for (i = 132; i + 8 <= file_len && file[i] == 2 && file[i + 1] == 0; ) {
+		const uint8_t *v = file + i + 4;
+
+		if ((v[0] == 'O' && v[1] == 'B') || (v[0] == 'U' && v[1] == 'N'))
+			i += 12 + (size_t)(file[i + 8] | file[i + 9] << 8 |
+			    file[i + 10] << 16 | (size_t)file[i + 11] << 24);
+		else
+			i += 8 + (size_t)(file[i + 6] | file[i + 7] << 8);
+	}
+	ds_off = i;
+	return 0;
+}
+
+static struct store *
+open_store(void)
+{
+	struct store_opts o = { 0 };
+	char dir[300], err[512];
+	struct store *st;
+
+	snprintf(dir, sizeof(dir), "%s/db", tmp);
+	o.dir = dir;
+	o.block_cache = 8 << 20;
+	if ((st = store_open(&o, err, sizeof(err))) == NULL)
+		diag("store_open: %s", err);
+	return st;
+}
+
+static struct spool *
+open_spool(struct store *st, uint64_t seg, struct spool_recovery *rec)
+{
+	char dir[300], err[512];
+	struct spool *sp;
+
+	snprintf(dir, sizeof(dir), "%s/spool", tmp);
+	if ((sp = spool_open(dir, seg, err, sizeof(err))) == NULL ||
+	    spool_recover(sp, st, rec, err, sizeof(err)) < 0) {
+		diag("spool: %s", err);
+		spool_close(sp);
+	}
+	return sp;
+}
+
+/* One record of the CT's dataset under UID, in chunks of 1000 bytes. */
+static struct spool_rec *
+put_ct(struct spool *sp, const char *uid)
+{
+	char err[256];
+	struct spool_rec *r = spool_begin(sp, CT_CLASS, uid, TS_EXPL, err,
+	    sizeof(err));
+
+	if (r == NULL) {
+		diag("spool_begin: %s", err);
+		return NULL;
+	}
+	for (size_t o = ds_off; o < file_len; o += 1000) {
+		size_t n = file_len - o < 1000 ? file_len - o : 1000;
+
+		if (spool_write(r, file + o, n, err, sizeof(err)) < 0) {
+			diag("spool_write: %s", err);
+			spool_abort(r);
+			return NULL;
+		}
+	}
+	return r;
+}
+
+static void
+index_rec(struct store *st, struct spool *sp, const struct spool_info *in)
+{
+	struct store_batch *b = store_begin(st);
+
+	spool_index(sp, b, in);
+	store_end(b, NULL, NULL);
+	store_drain(st);
+}
+
+static uint64_t
+fsize(struct spool *sp, uint64_t seg)
+{
+	char path[512];
+	struct stat sb;
+
+	spool_seg_path(sp, seg, path, sizeof(path));
+	return stat(path, &sb) == 0 ? (uint64_t)sb.st_size : UINT64_MAX;
+}
+
+int
+main(void)
+{
+	struct store *st;
+	struct spool *sp;
+	struct spool_recovery rc;
+	struct spool_rec *r, *r2;
+	struct spool_info in, got, i3, i4;
+	uint8_t sha[32], canon[32], pixel[32];
+	int has_pixels;
+	char cmd[300];
+
+	log_setup(LOG_LVL_ERROR, 0, "t_spool", 0);
+	snprintf(tmp, sizeof(tmp), "%s/t_spool.XXXXXX",
+	    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (mkdtemp(tmp) == NULL || load_ct() < 0) {
+		printf("1..0 # SKIP no temporary directory or no %s\n", CT);
+		return 0;
+	}
+	/* the reference hashes, computed here from the file itself */
+	{
+		unsigned int ml = 32;
+		struct ds_digest *d = ds_digest_new();
+		struct ds_limits lim;
+		struct ds_parser *p;
+
+		EVP_Digest(file + ds_off, file_len - ds_off, sha, &ml,
+		    EVP_sha256(), NULL);
+		ds_limits_default(&lim);
+		p = ds_parser_new_file(&lim, ds_digest_callbacks(), d);
+		ds_parse_feed(p, file, file_len);
+		ds_parse_finish(p);
+		ds_digest_final(d, canon, pixel, &has_pixels);
+		ds_parser_free(p);
+		ds_digest_free(d);
+	}
+
+	st = open_store();
+	sp = st ? open_spool(st, 1 << 20, &rc) : NULL;
+	if (!ok(sp != NULL, "spool opens and recovers an empty directory"))
+		return 1;
+	ok(spool_begin(sp, CT_CLASS, "1.2.3/../4", TS_EXPL, cmd,
+	    sizeof(cmd)) == NULL && strstr(cmd, "invalid UID"),
+	    "a record with an invalid UID is refused: %s", cmd);
+
+	r = put_ct(sp, "1.2.3.4.1");
+	spool_commit(&r, 1);
+	is_int(spool_rec_status(r, NULL), 0, "a record commits");
+	in = *spool_rec_info(r);
+	spool_done(r);
+	ok(memcmp(in.sha256, sha, 32) == 0, "its source hash is the SHA-256 "
+	    "of the dataset bytes");
+	ok(in.digest_ok && memcmp(in.canonical, canon, 32) == 0 &&
+	    memcmp(in.pixel, pixel, 32) == 0 && in.has_pixels == has_pixels,
+	    "its canonical and pixel digests are those of the file");
+	is_int(in.off, 0, "the first record starts its segment");
+	is_int(in.len, SPOOL_HDR + 132 + (in.data_off - SPOOL_HDR - 132) +
+	    (file_len - ds_off), "its length is header + Part 10 file");
+	{
+		char path[512];
+		uint8_t *buf = malloc(in.len);
+		int fd;
+
+		spool_seg_path(sp, in.seg, path, sizeof(path));
+		fd = open(path, O_RDONLY);
+		ok(fd >= 0 && pread(fd, buf, in.len, 0) == (ssize_t)in.len &&
+		    memcmp(buf, "VNSPOOL\001", 8) == 0 &&
+		    store_be64_get(buf + 8) == in.len &&
+		    memcmp(buf + SPOOL_HDR + 128, "DICM", 4) == 0 &&
+		    memcmp(buf + in.data_off, file + ds_off,
+		    file_len - ds_off) == 0 && memcmp(buf + 24, sha, 32) == 0,
+		    "on disk: the header, a Part 10 file and the dataset "
+		    "byte for byte");
+		close(fd);
+		free(buf);
+	}
+	index_rec(st, sp, &in);
+	ok(spool_lookup(sp, st, "1.2.3.4.1", &got) == 1 &&
+	    got.seg == in.seg && got.off == in.off && got.len == in.len &&
+	    memcmp(got.sha256, sha, 32) == 0 &&
+	    strcmp(got.sop_class, CT_CLASS) == 0 &&
+	    strcmp(got.ts_uid, TS_EXPL) == 0, "the index finds it by SOP "
+	    "Instance UID with every field");
+	is_int(spool_lookup(sp, st, "1.2.3.4.99", &got), 0,
+	    "an unknown UID is not found");
+
+	/* an abort leaves nothing: the next record takes its place */
+	r = put_ct(sp, "1.2.3.4.2");
+	spool_abort(r);
+	r = put_ct(sp, "1.2.3.4.3");
+	spool_commit(&r, 1);
+	i3 = *spool_rec_info(r);
+	spool_done(r);
+	is_int(i3.off, in.len, "an aborted record leaves no bytes behind");
+	index_rec(st, sp, &i3);
+
+	/* two at once: two lanes, one group */
+	r = put_ct(sp, "1.2.3.4.4");
+	r2 = put_ct(sp, "1.2.3.4.5");
+	{
+		struct spool_rec *g[2] = { r, r2 };
+
+		spool_commit(g, 2);
+	}
+	i4 = *spool_rec_info(r);
+	ok(i4.seg != spool_rec_info(r2)->seg,
+	    "records received at the same time go to different segments");
+	index_rec(st, sp, &i4);
+	index_rec(st, sp, spool_rec_info(r2));
+	spool_done(r);
+	spool_done(r2);
+
+	/* A crash: one record whole but never indexed, one half written,
+	 * in a child that dies without cleaning up. */
+	uint64_t seg0 = in.seg, end0 = i4.seg == seg0 ? i4.off + i4.len :
+	    i3.off + i3.len;
+
+	fflush(stdout);
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		r = put_ct(sp, "1.2.3.4.6");
+		spool_commit(&r, 1);		/* durable, not indexed */
+		spool_done(r);
+		r = put_ct(sp, "1.2.3.4.7");	/* never committed */
+		_exit(fsize(sp, seg0) > end0 ? 0 : 1);
+	}
+	{
+		int status = -1;
+
+		waitpid(pid, &status, 0);
+		ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "a crashed writer left more in the segment than its index "
+		    "says");
+	}
+	spool_close(sp);
+	store_close(st);
+
+	st = open_store();
+	sp = st ? open_spool(st, 1 << 20, &rc) : NULL;
+	if (!ok(sp != NULL, "after the crash the spool recovers"))
+		return 1;
+	is_int(rc.orphans, 1, "the whole record that was never indexed is "
+	    "reported as an orphan");
+	ok(rc.cut_bytes >= in.len, "the orphan and the partial record are "
+	    "cut (%llu bytes)", (unsigned long long)rc.cut_bytes);
+	is_int(fsize(sp, seg0), end0, "the segment ends at its committed end");
+	is_int(rc.records, 4, "the four indexed records are there");
+	is_int(rc.damaged, 0, "nothing indexed is missing");
+	ok(spool_lookup(sp, st, "1.2.3.4.3", &got) == 1, "an indexed record "
+	    "survives the crash");
+	is_int(spool_lookup(sp, st, "1.2.3.4.6", &got), 0, "the orphan is "
+	    "not in the index");
+
+	/* new records go to a new segment; old ones are sealed */
+	r = put_ct(sp, "1.2.3.4.8");
+	spool_commit(&r, 1);
+	ok(spool_rec_info(r)->seg > seg0, "after recovery, writing starts "
+	    "a new segment");
+	index_rec(st, sp, spool_rec_info(r));
+	spool_done(r);
+
+	/* release everything in the first segment: it is reclaimed */
+	{
+		struct store_batch *b = store_begin(st);
+
+		is_int(spool_release(sp, st, b, seg0, 0), 1, "release one");
+		is_int(spool_release(sp, st, b, seg0, i3.off), 1,
+		    "release another");
+		if (i4.seg == seg0)
+			spool_release(sp, st, b, seg0, i4.off);
+		store_end(b, NULL, NULL);
+		store_drain(st);
+	}
+	is_int(spool_reclaim(sp, st), 1, "the emptied, sealed segment is "
+	    "reclaimed");
+	store_drain(st);
+	is_int(fsize(sp, seg0), UINT64_MAX, "its file is gone");
+	is_int(spool_lookup(sp, st, "1.2.3.4.1", &got), 0, "a released "
+	    "record is no longer in the index");
+	ok(spool_lookup(sp, st, "1.2.3.4.8", &got) == 1, "others stay");
+
+	/* a missing segment file is reported as damage */
+	{
+		char path[512];
+
+		spool_seg_path(sp, got.seg, path, sizeof(path));
+		spool_close(sp);
+		unlink(path);
+		sp = open_spool(st, 1 << 20, &rc);
+		ok(sp != NULL && rc.damaged > 0, "an indexed segment whose file "
+		    "is gone is reported as damaged");
+	}
+	spool_close(sp);
+	store_close(st);
+	free(file);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+	if (system(cmd) != 0)
+		diag("could not remove %s", tmp);
+	printf("1..%d\n", tap_n);
+	return tap_failed != 0;
+}
