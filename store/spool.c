@@ -43,8 +43,10 @@ struct lane {
 	int		 fd;
 	uint64_t	 seg;
 	uint64_t	 size;		/* write position */
-	int		 busy;
+	int		 busy;		/* a record is being received */
+	int		 full;		/* reached the segment size */
 	int		 poisoned;	/* a sync failed: never again */
+	unsigned	 pending;	/* finished records not yet synced */
 };
 
 struct spool {
@@ -69,6 +71,7 @@ struct spool_rec {
 	struct ds_parser *parser;
 	struct ds_digest *digest;
 	int		 parse_dead;
+	int		 finished;	/* whole: the lane moved past it */
 	int		 failed;
 	char		 err[256];
 	struct spool_info info;
@@ -484,7 +487,8 @@ lane_get(struct spool *sp, char *err, size_t errlen)
 	int fd;
 
 	for (size_t i = 0; i < sp->nlanes; i++)
-		if (!sp->lanes[i]->busy && sp->lanes[i]->fd >= 0)
+		if (!sp->lanes[i]->busy && sp->lanes[i]->fd >= 0 &&
+		    !sp->lanes[i]->full && !sp->lanes[i]->poisoned)
 			return sp->lanes[i];
 	pthread_mutex_lock(&sp->mu);
 	id = sp->next_id++;
@@ -504,7 +508,7 @@ lane_get(struct spool *sp, char *err, size_t errlen)
 		return NULL;
 	}
 	for (size_t i = 0; i < sp->nlanes; i++)
-		if (sp->lanes[i]->fd < 0 && !sp->lanes[i]->busy) {
+		if (sp->lanes[i]->fd < 0) {
 			l = sp->lanes[i];
 			break;
 		}
@@ -532,13 +536,14 @@ lane_get(struct spool *sp, char *err, size_t errlen)
 	return l;
 }
 
-/* A lane whose segment is full, or whose sync failed, is closed: its
- * segment is sealed (and reclaimable once empty). */
+/* A lane whose segment is full, or whose sync failed, is closed once
+ * nothing in it waits for a sync: its segment is sealed (and reclaimable
+ * once empty). */
 static void
-lane_release(struct spool *sp, struct lane *l)
+lane_maybe_close(struct spool *sp, struct lane *l)
 {
-	l->busy = 0;
-	if (l->size < sp->segment && !l->poisoned)
+	if (l->fd < 0 || l->busy || l->pending > 0 ||
+	    (!l->full && !l->poisoned))
 		return;
 	close(l->fd);
 	l->fd = -1;
@@ -625,14 +630,14 @@ spool_write(struct spool_rec *r, const void *p, size_t n, char *err,
 	return 0;
 }
 
-static void
-finish_rec(struct spool_rec *r)
+void
+spool_finish(struct spool_rec *r)
 {
 	uint8_t h[SPOOL_HDR] = { 0 };
 	unsigned int ml = 32;
 	uint64_t save;
 
-	if (r->failed)
+	if (r->failed || r->finished)
 		return;
 	EVP_DigestFinal_ex(r->sha, r->info.sha256, &ml);
 	if (!r->parse_dead && ds_parse_finish(r->parser) == DS_DONE &&
@@ -648,21 +653,30 @@ finish_rec(struct spool_rec *r)
 	memcpy(h + 24, r->info.sha256, 32);
 	save = r->pos;
 	r->pos = 0;
-	if (write_at(r, h, sizeof(h)) == 0)
-		r->pos = save;
+	if (write_at(r, h, sizeof(h)) < 0)
+		return;			/* failed: spool_abort cuts it */
+	r->pos = save;
+	/* the lane moves on: the next record may start before this one's
+	 * sync, and one fdatasync then covers both */
+	r->finished = 1;
+	r->lane->size = r->off + r->pos;
+	r->lane->busy = 0;
+	r->lane->pending++;
+	if (r->lane->size >= r->sp->segment)
+		r->lane->full = 1;
 }
 
 void
 spool_commit(struct spool_rec **recs, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		finish_rec(recs[i]);
+		spool_finish(recs[i]);
 	/* one fdatasync per lane touched */
 	for (size_t i = 0; i < n; i++) {
 		struct lane *l = recs[i]->lane;
 		int dup = 0, rc;
 
-		if (recs[i]->failed)
+		if (recs[i]->failed || l->poisoned)
 			continue;
 		for (size_t j = 0; j < i; j++)
 			if (recs[j]->lane == l && !recs[j]->failed)
@@ -674,22 +688,27 @@ spool_commit(struct spool_rec **recs, size_t n)
 		if (rc < 0) {
 			/* After a failed sync the page cache cannot be
 			 * trusted: the lane is never written again. */
-			int e = errno;
-
 			l->poisoned = 1;
-			for (size_t j = i; j < n; j++)
-				if (recs[j]->lane == l) {
-					recs[j]->failed = 1;
-					snprintf(recs[j]->err,
-					    sizeof(recs[j]->err), "syncing "
-					    "spool segment %016" PRIx64 ": %s",
-					    l->seg, strerror(e));
-				}
+			snprintf(recs[i]->err, sizeof(recs[i]->err), "syncing "
+			    "spool segment %016" PRIx64 ": %s", l->seg,
+			    strerror(errno));
 		}
 	}
-	for (size_t i = 0; i < n; i++)
-		if (!recs[i]->failed)
-			recs[i]->lane->size = recs[i]->off + recs[i]->pos;
+	for (size_t i = 0; i < n; i++) {
+		struct lane *l = recs[i]->lane;
+
+		if (l->poisoned && !recs[i]->failed) {
+			recs[i]->failed = 1;
+			if (recs[i]->err[0] == '\0')
+				snprintf(recs[i]->err, sizeof(recs[i]->err),
+				    "spool segment %016" PRIx64 " could not be "
+				    "synced", l->seg);
+		}
+		if (recs[i]->finished) {
+			l->pending--;
+			lane_maybe_close(recs[i]->sp, l);
+		}
+	}
 }
 
 int
@@ -720,12 +739,14 @@ spool_abort(struct spool_rec *r)
 {
 	if (r == NULL)
 		return;
-	if (r->lane != NULL && r->lane->fd >= 0 &&
-	    ftruncate(r->lane->fd, (off_t)r->off) < 0)
-		r->lane->poisoned = 1;
-	if (r->lane != NULL) {
+	if (!r->finished && r->lane != NULL) {
+		/* nothing follows an unfinished record in its lane */
+		if (r->lane->fd >= 0 && ftruncate(r->lane->fd,
+		    (off_t)r->off) < 0)
+			r->lane->poisoned = 1;
 		r->lane->size = r->off;
-		lane_release(r->sp, r->lane);
+		r->lane->busy = 0;
+		lane_maybe_close(r->sp, r->lane);
 	}
 	rec_free(r);
 }
@@ -733,12 +754,7 @@ spool_abort(struct spool_rec *r)
 void
 spool_done(struct spool_rec *r)
 {
-	if (r->failed) {
-		spool_abort(r);
-		return;
-	}
-	lane_release(r->sp, r->lane);
-	rec_free(r);
+	spool_abort(r);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -109,12 +109,18 @@ struct spool_rec *spool_begin(struct spool *sp, const char *sop_class,
     const char *sop_instance, const char *ts_uid, char *err, size_t errlen);
 int spool_write(struct spool_rec *r, const void *p, size_t n, char *err,
     size_t errlen);
+/* The record is whole: its hashes and header are final and its lane takes
+ * the next record (which the same fdatasync will then cover). Called by
+ * spool_commit when not before. */
+void spool_finish(struct spool_rec *r);
 /* Complete N records and make them durable: headers written, each lane
  * fdatasynced once. Records that fail get -1 from spool_rec_status. */
 void spool_commit(struct spool_rec **recs, size_t n);
 int spool_rec_status(const struct spool_rec *r, const char **err);
 const struct spool_info *spool_rec_info(const struct spool_rec *r);
-/* Give the lane back (after commit, or to abort: the record is cut). */
+/* Free the record after its commit (spool_done), or cut it from its lane
+ * when it was never finished (spool_abort; a finished record stays: the
+ * next recovery cuts it if it is never indexed). */
 void spool_abort(struct spool_rec *r);
 void spool_done(struct spool_rec *r);
 

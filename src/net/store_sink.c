@@ -567,6 +567,10 @@ run_op(struct op *o, struct store_commit ***gtail, struct op ***ctail)
 	case OP_COMMIT: {
 		struct store_commit *c = *(struct store_commit **)o->data;
 
+		/* whole: the lane is free for the sender's next instance,
+		 * which this group's fdatasync may then cover too */
+		if (s->rec != NULL && !s->failed)
+			spool_finish(s->rec);
 		c->next = NULL;
 		**gtail = c;
 		*gtail = &c->next;
