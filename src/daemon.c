@@ -389,9 +389,17 @@ static const char *
 intake_gate(void *arg)
 {
 	struct daemon *d = arg;
+	struct statvfs sv;
 
 	switch (store_state(store_loop_store(d->state))) {
 	case STORE_OK:
+		/* the spool may be on a file system of its own */
+		if (d->conf->storage.min_free &&
+		    statvfs(d->conf->storage.spool_dir, &sv) == 0 &&
+		    (uint64_t)sv.f_bavail * sv.f_frsize <
+		    d->conf->storage.min_free)
+			return "the spool's disk is below storage.min_free; "
+			    "retry later";
 		return NULL;
 	case STORE_LOW:
 		return "storage is below storage.min_free; retry later";

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 
 #include "dimse/ds_digest.h"
@@ -21,6 +22,7 @@
 #include "dimse/ds_ts.h"
 #include "dimse/ds_write.h"
 #include "src/util/log.h"
+#include "src/util/zfile.h"
 #include "store/spool.h"
 #include "store/store_key.h"
 
@@ -29,6 +31,7 @@ static const uint8_t magic[8] = { 'V', 'N', 'S', 'P', 'O', 'O', 'L', 0x01 };
 #define ROW_SEG		's'	/* u64 seg → u64 end, u64 live */
 #define ROW_REC		'r'	/* u64 seg, u64 off → record info */
 #define ROW_UID		'u'	/* str uid, u64 seg, u64 off → "" */
+#define ROW_QUAR	'q'	/* str uid, u64 seg, u64 off → JSON */
 #define REC_VERSION	1
 
 struct seg {
@@ -1083,4 +1086,85 @@ out:
 	EVP_MD_CTX_free(ctx);
 	close(fd);
 	return r;
+}
+
+int
+spool_quarantine(struct spool *sp, struct store *st, struct store_batch *b,
+    uint64_t seg, uint64_t off, const char *reason, const char *qdir,
+    char *err, size_t errlen)
+{
+	struct spool_info in;
+	char tmpname[4200], name[4096], sha[65];
+	struct store_key k;
+	FILE *raw = NULL, *z = NULL;
+	json_t *row;
+	char *text;
+	int r, dfd;
+
+	if ((r = spool_get(st, seg, off, &in)) != 1) {
+		snprintf(err, errlen, "no spooled record at %016" PRIx64 ":%"
+		    PRIu64, seg, off);
+		return -1;
+	}
+	if (mkdir(qdir, 0750) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", qdir,
+		    strerror(errno));
+		return -1;
+	}
+	snprintf(name, sizeof(name), "%s/%s-%016" PRIx64 "-%" PRIu64
+	    ".dcm.zst", qdir, in.sop_instance, seg, off);
+	snprintf(tmpname, sizeof(tmpname), "%s.tmp", name);
+	if ((raw = fopen(tmpname, "we")) == NULL ||
+	    (z = zfile_writer(raw, 9)) == NULL) {
+		snprintf(err, errlen, "cannot create %s: %s", tmpname,
+		    strerror(errno));
+		if (raw != NULL)
+			fclose(raw);
+		unlink(tmpname);
+		return -1;
+	}
+	r = spool_read(sp->dir, &in, z, err, errlen);
+	if (fclose(z) != 0 && r == 0) {
+		snprintf(err, errlen, "writing %s: %s", tmpname,
+		    strerror(errno));
+		r = -1;
+	}
+	if (r == 0 && (fflush(raw) != 0 || fsync(fileno(raw)) != 0)) {
+		snprintf(err, errlen, "syncing %s: %s", tmpname,
+		    strerror(errno));
+		r = -1;
+	}
+	fclose(raw);
+	if (r == 0 && rename(tmpname, name) < 0) {
+		snprintf(err, errlen, "rename %s: %s", tmpname,
+		    strerror(errno));
+		r = -1;
+	}
+	if (r == 0 && (dfd = open(qdir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) >= 0) {
+		if (fsync(dfd) < 0)
+			r = -1;
+		close(dfd);
+	}
+	if (r != 0) {
+		/* 1: the spooled bytes no longer match their hash; the copy
+		 * is not made and the record stays where it is */
+		unlink(tmpname);
+		return -1;
+	}
+	for (int i = 0; i < 32; i++)
+		snprintf(sha + 2 * i, 3, "%02x", in.sha256[i]);
+	row = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s}", "v", 1,
+	    "reason", reason, "file", name, "sop_class", in.sop_class,
+	    "transfer_syntax", in.ts_uid, "sha256", sha);
+	text = json_dumps(row, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(row);
+	store_key_init(&k);
+	store_key_u8(&k, ROW_QUAR);
+	store_key_cstr(&k, in.sop_instance);
+	store_key_u64(&k, seg);
+	store_key_u64(&k, off);
+	store_put(b, STORE_CF_SPOOL, k.b, k.len, text, strlen(text));
+	free(text);
+	return spool_release(sp, st, b, seg, off) == 1 ? 0 : -1;
 }

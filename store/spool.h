@@ -154,6 +154,18 @@ int spool_scan(struct store *st, spool_scan_fn *fn, void *arg);
 int spool_read(const char *dir, const struct spool_info *in, FILE *out,
     char *err, size_t errlen);
 
+/*
+ * spool_quarantine: keep a record aside for REASON: its Part 10 file,
+ * re-hashed, zstd-compressed to QDIR/<uid>-<seg>-<off>.dcm.zst (synced),
+ * a quarantine row with the reason, and the record released from the
+ * spool, in B. Blocking disk work on the caller's thread: quarantine is
+ * rare. 0, or -1 with err (nothing changed; a record whose bytes no longer
+ * match its hash is left in place).
+ */
+int spool_quarantine(struct spool *sp, struct store *st,
+    struct store_batch *b, uint64_t seg, uint64_t off, const char *reason,
+    const char *qdir, char *err, size_t errlen);
+
 struct spool_stats {
 	uint64_t	 segments, bytes, live_records;
 };

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <zstd.h>
 
 #include "dimse/ds_digest.h"
 #include "dimse/ds_parse.h"
@@ -55,6 +56,21 @@ load_ct(void)
 	}
 	ds_off = i;
 	return 0;
+}
+
+static void
+dir_q(char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/quarantine", tmp);
+}
+
+static const char *
+spool_dir(void)
+{
+	static char d[300];
+
+	snprintf(d, sizeof(d), "%s/spool", tmp);
+	return d;
 }
 
 static struct store *
@@ -312,6 +328,52 @@ main(void)
 	is_int(spool_lookup(sp, st, "1.2.3.4.1", &got), 0, "a released "
 	    "record is no longer in the index");
 	ok(spool_lookup(sp, st, "1.2.3.4.8", &got) == 1, "others stay");
+
+	/* quarantine: a compressed copy, then out of the spool */
+	{
+		struct spool_info q;
+		char qdir[300], qfile[600], e[512];
+		char *mem = NULL;
+		size_t memlen = 0;
+		FILE *mf = open_memstream(&mem, &memlen);
+		struct store_batch *b;
+
+		r = put_ct(sp, "1.2.3.4.9");
+		spool_commit(&r, 1);
+		q = *spool_rec_info(r);
+		index_rec(st, sp, &q);
+		spool_done(r);
+		dir_q(qdir, sizeof(qdir));
+		spool_read(spool_dir(), &q, mf, e, sizeof(e));
+		fclose(mf);
+		b = store_begin(st);
+		is_int(spool_quarantine(sp, st, b, q.seg, q.off,
+		    "verify_mismatch", qdir, e, sizeof(e)), 0,
+		    "a record is quarantined");
+		store_end(b, NULL, NULL);
+		store_drain(st);
+		snprintf(qfile, sizeof(qfile), "%s/1.2.3.4.9-%016llx-%llu.dcm.zst",
+		    qdir, (unsigned long long)q.seg,
+		    (unsigned long long)q.off);
+		{
+			FILE *f = fopen(qfile, "rb");
+			uint8_t *zb = malloc(1 << 20), *out = malloc(1 << 20);
+			size_t zn = f ? fread(zb, 1, 1 << 20, f) : 0;
+			size_t on = ZSTD_decompress(out, 1 << 20, zb, zn);
+
+			ok(f != NULL && !ZSTD_isError(on) && on == memlen &&
+			    memcmp(out, mem, on) == 0, "its copy is the Part 10 "
+			    "file, zstd-compressed (%zu -> %zu bytes)", memlen,
+			    zn);
+			if (f != NULL)
+				fclose(f);
+			free(zb);
+			free(out);
+		}
+		is_int(spool_lookup(sp, st, "1.2.3.4.9", &got), 0,
+		    "and it is out of the spool");
+		free(mem);
+	}
 
 	/* a missing segment file is reported as damage */
 	{

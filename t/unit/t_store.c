@@ -195,7 +195,7 @@ test_group(void)
 	if (!ok(st != NULL, "store opens with every column family"))
 		return;
 	for (int i = 0; i < 3; i++) {
-		char key[8], val[8];
+		char key[16], val[16];
 
 		snprintf(key, sizeof(key), "k%d", i);
 		snprintf(val, sizeof(val), "v%d", i);
