@@ -46,6 +46,7 @@ struct lane {
 	int		 fd;
 	uint64_t	 seg;
 	uint64_t	 size;		/* write position */
+	uint64_t	 zeroed;	/* file size: records, then zeros */
 	int		 busy;		/* a record is being received */
 	int		 full;		/* reached the segment size */
 	int		 poisoned;	/* a sync failed: never again */
@@ -450,11 +451,53 @@ spool_recover(struct spool *sp, struct store *st, struct spool_recovery *out,
 /* ---------------------------------------------------------------------- */
 /* Writing. */
 
+/*
+ * Segments are written with zeros ahead of the records (PREZERO at a
+ * time): a record then lands in blocks the file system has allocated and
+ * written already, with the file's size unchanged, so its fdatasync
+ * flushes data only, without a journal commit for new blocks and size.
+ * Recovery cuts the zeros with any other tail.
+ */
+#define PREZERO		(4u << 20)
+
+static int
+prezero(struct spool_rec *r, uint64_t upto)
+{
+	static const uint8_t zero[65536];
+	struct lane *l = r->lane;
+	uint64_t want = upto + PREZERO;
+
+	if (upto <= l->zeroed)
+		return 0;
+	while (l->zeroed < want) {
+		size_t n = want - l->zeroed < sizeof(zero) ?
+		    (size_t)(want - l->zeroed) : sizeof(zero);
+		ssize_t w = pwrite(l->fd, zero, n, (off_t)l->zeroed);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			/* a full disk: write what fits without a margin */
+			if (l->zeroed >= upto)
+				return 0;
+			r->failed = 1;
+			snprintf(r->err, sizeof(r->err), "writing spool "
+			    "segment %016" PRIx64 ": %s", l->seg,
+			    w < 0 ? strerror(errno) : "short write");
+			return -1;
+		}
+		l->zeroed += (uint64_t)w;
+	}
+	return 0;
+}
+
 static int
 write_at(struct spool_rec *r, const void *p, size_t n)
 {
 	const uint8_t *b = p;
 
+	if (prezero(r, r->off + r->pos + n) < 0)
+		return -1;
 	while (n > 0) {
 		ssize_t w = pwrite(r->lane->fd, b, n,
 		    (off_t)(r->off + r->pos));
@@ -748,6 +791,7 @@ spool_abort(struct spool_rec *r)
 		    (off_t)r->off) < 0)
 			r->lane->poisoned = 1;
 		r->lane->size = r->off;
+		r->lane->zeroed = r->off;
 		r->lane->busy = 0;
 		lane_maybe_close(r->sp, r->lane);
 	}
