@@ -439,6 +439,19 @@ open_state(struct daemon *d)
 		    (unsigned long long)rc.cut_bytes,
 		    (unsigned long long)rc.damaged);
 		store_sink_use_spool(d->spool, d->state);
+		if (rc.orphans || rc.damaged || rc.reclaimed) {
+			json_t *rev = json_pack("{s:s, s:{s:I, s:I, s:I, s:I, "
+			    "s:I}, s:s}", "event", "spool.recovered",
+			    "object", "segments", (json_int_t)rc.segments,
+			    "instances", (json_int_t)rc.records,
+			    "orphans_cut", (json_int_t)rc.orphans,
+			    "empty_segments_removed",
+			    (json_int_t)rc.reclaimed,
+			    "damaged_bytes", (json_int_t)rc.damaged,
+			    "outcome", rc.damaged ? "damaged" : "ok");
+			store_loop_event(d->state, rev, NULL, NULL);
+			json_decref(rev);
+		}
 	}
 	net_server_set_intake(d->net, intake_gate, d);
 	file_sha256(d->conf_path, digest);
