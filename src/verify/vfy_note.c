@@ -223,13 +223,14 @@ vfy_ckpt_verify(struct vfy_ckpt *c, struct vfy_keys *ks)
 	for (size_t i = 0; i < c->nsigs; i++) {
 		const struct vfy_sig *s = &c->sigs[i];
 
-		if (s->siglen != ED25519_SIG)
-			continue;
 		for (size_t k = 0; k < ks->n; k++) {
 			key_id(s->name, ks->k[k].pub, id);
 			if (memcmp(id, s->keyid, 4) != 0)
 				continue;
-			if (verify_one(ks->k[k].pk, s, c->text, c->body)) {
+			/* a trusted key's signature of the wrong length is a
+			 * signature that fails, not one to skip */
+			if (s->siglen == ED25519_SIG &&
+			    verify_one(ks->k[k].pk, s, c->text, c->body)) {
 				good = &ks->k[k];
 				continue;
 			}
