@@ -27,6 +27,7 @@
 #include "src/net/store_loop.h"
 #include "store/spool.h"
 #include "src/net/store_sink.h"
+#include "src/util/hex.h"
 #include "src/util/log.h"
 #include "src/util/zfile.h"
 
@@ -255,7 +256,6 @@ conf_abs(const struct daemon *d, char buf[PATH_MAX])
 static void
 file_sha256(const char *path, char out[65])
 {
-	static const char hx[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE], buf[16384];
 	unsigned int mdlen = 0;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -268,11 +268,8 @@ file_sha256(const char *path, char out[65])
 		ok = EVP_DigestUpdate(ctx, buf, n) == 1;
 	ok = ok && !ferror(f) && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
 	out[0] = '\0';
-	for (unsigned i = 0; ok && i < mdlen && i < 32; i++) {
-		out[2 * i] = hx[md[i] >> 4];
-		out[2 * i + 1] = hx[md[i] & 15];
-		out[2 * i + 2] = '\0';
-	}
+	if (ok && mdlen == 32)
+		hex_encode(md, 32, out);
 	if (f != NULL)
 		fclose(f);
 	EVP_MD_CTX_free(ctx);

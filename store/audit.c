@@ -17,6 +17,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include "src/util/hex.h"
 #include "src/util/log.h"
 #include "store/audit.h"
 #include "store/store_key.h"
@@ -317,18 +318,6 @@ audit_canonical(const json_t *j, size_t *len)
 	return c.p;
 }
 
-static void
-hex(const uint8_t *p, size_t n, char *out)
-{
-	static const char d[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = d[p[i] >> 4];
-		out[2 * i + 1] = d[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 static size_t
 node_key(uint8_t *k, unsigned level, uint64_t index)
 {
@@ -484,7 +473,7 @@ audit_append(struct audit *a, struct store_batch *b, const json_t *ev)
 	extra[ne++] = (struct ckey){ "boot", 4, NULL, boot };
 	if (seq > 0) {
 		prev[0] = '"';
-		hex(a->last_leaf, AUDIT_HASH, prev + 1);
+		hex_encode(a->last_leaf, AUDIT_HASH, prev + 1);
 		prev[2 * AUDIT_HASH + 1] = '"';
 		prev[2 * AUDIT_HASH + 2] = '\0';
 		extra[ne++] = (struct ckey){ "prev", 4, NULL, prev };
@@ -687,7 +676,7 @@ audit_phi(const struct audit *a, const char *value, char out[65])
 
 	HMAC(EVP_sha256(), a->phi_secret, sizeof(a->phi_secret),
 	    (const uint8_t *)value, strlen(value), mac, &ml);
-	hex(mac, 32, out);
+	hex_encode(mac, 32, out);
 }
 
 static int
@@ -1158,14 +1147,14 @@ audit_open(struct store *st, const struct audit_opts *o, char *err,
 			    sizeof(meta_phi) - 1, a->phi_secret,
 			    sizeof(a->phi_secret));
 		}
-		hex(a->keyid, 4, nid);
-		hex(a->pub, 32, npk);
+		hex_encode(a->keyid, 4, nid);
+		hex_encode(a->pub, 32, npk);
 		ev = json_pack("{s:s, s:{s:s, s:s}, s:s}",
 		    "event", "audit.key",
 		    "object", "key_id", nid, "public_key", npk,
 		    "outcome", !have_pub ? "first-use" : "rotated");
 		if (have_pub) {
-			hex(old_pub, 32, oid);
+			hex_encode(old_pub, 32, oid);
 			json_object_set_new(json_object_get(ev, "object"),
 			    "previous_public_key", json_string(oid));
 		}

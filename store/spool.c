@@ -21,6 +21,7 @@
 #include "dimse/ds_parse.h"
 #include "dimse/ds_ts.h"
 #include "dimse/ds_write.h"
+#include "src/util/hex.h"
 #include "src/util/log.h"
 #include "src/util/zfile.h"
 #include "store/spool.h"
@@ -1196,8 +1197,7 @@ spool_quarantine(struct spool *sp, struct store *st, struct store_batch *b,
 		unlink(tmpname);
 		return -1;
 	}
-	for (int i = 0; i < 32; i++)
-		snprintf(sha + 2 * i, 3, "%02x", in.sha256[i]);
+	hex_encode(in.sha256, 32, sha);
 	row = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s}", "v", 1,
 	    "reason", reason, "file", name, "sop_class", in.sop_class,
 	    "transfer_syntax", in.ts_uid, "sha256", sha);

@@ -648,12 +648,28 @@ store_get(struct store *st, enum store_cf cf, const void *key, size_t klen,
 	return 1;
 }
 
+/* Free an iterator; R, or -1 when it met a read error (kept for
+ * store_error). */
+static int
+iter_done(struct store *st, rocksdb_iterator_t *it, int r)
+{
+	char *e = NULL;
+
+	rocksdb_iter_get_error(it, &e);
+	if (e != NULL) {
+		snprintf(st->errmsg, sizeof(st->errmsg), "%s", e);
+		rocksdb_free(e);
+		r = -1;
+	}
+	rocksdb_iter_destroy(it);
+	return r;
+}
+
 int
 store_scan(struct store *st, enum store_cf cf, const void *prefix,
     size_t plen, store_scan_fn *fn, void *arg)
 {
 	rocksdb_iterator_t *it;
-	char *e = NULL;
 	int r = 0;
 
 	if (st->db == NULL)
@@ -670,14 +686,7 @@ store_scan(struct store *st, enum store_cf cf, const void *prefix,
 		if (fn(arg, k, kn, v, vn) != 0)
 			break;
 	}
-	rocksdb_iter_get_error(it, &e);
-	if (e != NULL) {
-		snprintf(st->errmsg, sizeof(st->errmsg), "%s", e);
-		rocksdb_free(e);
-		r = -1;
-	}
-	rocksdb_iter_destroy(it);
-	return r;
+	return iter_done(st, it, r);
 }
 
 int
@@ -687,7 +696,6 @@ store_last(struct store *st, enum store_cf cf, const void *prefix,
 	rocksdb_iterator_t *it;
 	uint8_t up[512];
 	size_t un = plen;
-	char *e = NULL;
 	int r = 0;
 
 	*key = *val = NULL;
@@ -735,14 +743,7 @@ store_last(struct store *st, enum store_cf cf, const void *prefix,
 			}
 		}
 	}
-	rocksdb_iter_get_error(it, &e);
-	if (e != NULL) {
-		snprintf(st->errmsg, sizeof(st->errmsg), "%s", e);
-		rocksdb_free(e);
-		r = -1;
-	}
-	rocksdb_iter_destroy(it);
-	return r;
+	return iter_done(st, it, r);
 }
 
 void

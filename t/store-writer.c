@@ -37,6 +37,7 @@
 
 #include "conf/conf.h"
 #include "src/net/store_loop.h"
+#include "src/util/hex.h"
 #include "src/util/log.h"
 #include "store/store_key.h"
 
@@ -278,8 +279,7 @@ chk_leaf(void *arg, const void *key, size_t klen, const void *val,
 	}
 	prev = json_object_get(j, "prev");
 	if (c->n > 0) {
-		for (int i = 0; i < AUDIT_HASH; i++)
-			snprintf(want + 2 * i, 3, "%02x", c->prev[i]);
+		hex_encode(c->prev, AUDIT_HASH, want);
 		if (!json_is_string(prev) ||
 		    strcmp(json_string_value(prev), want) != 0) {
 			snprintf(c->why, sizeof(c->why), "leaf %" PRIu64

@@ -18,6 +18,7 @@
 #include "dimse/ds_write.h"
 #include "src/net/store_loop.h"
 #include "src/net/store_sink.h"
+#include "src/util/hex.h"
 #include "src/util/log.h"
 #include "store/spool.h"
 
@@ -367,6 +368,25 @@ store_sink_on_drain(struct store_sink *s, void (*fn)(void *), void *arg)
 /* commit_group: make every sink of the group durable; one directory
  * fsync per distinct directory. Runs on the committer thread (or, for
  * a group of one, the caller's). The sinks are left to the caller. */
+/* Complete N spooled records (one fdatasync per lane) and give each
+ * commit its outcome and what to index. */
+static void
+flush_spooled(struct spool_rec **recs, struct store_commit **cs, size_t n)
+{
+	spool_commit(recs, n);
+	for (size_t i = 0; i < n; i++) {
+		const char *e;
+
+		if (spool_rec_status(recs[i], &e) == 0) {
+			cs[i]->rc = 0;
+			cs[i]->info = *spool_rec_info(recs[i]);
+		} else
+			snprintf(cs[i]->err, sizeof(cs[i]->err), "%s", e);
+		spool_done(recs[i]);
+		cs[i]->s->rec = NULL;
+	}
+}
+
 /* The spool sinks of a group: completed together, each lane synced
  * once; what the index needs is kept for the loop. */
 static void
@@ -391,38 +411,13 @@ commit_spooled(struct store_commit *g)
 			recs[n] = s->rec;
 			cs[n++] = c;
 		}
-		if (n == sizeof(recs) / sizeof(recs[0]) || c->next == NULL) {
-			spool_commit(recs, n);
-			for (size_t i = 0; i < n; i++) {
-				const char *e;
-
-				if (spool_rec_status(recs[i], &e) == 0) {
-					cs[i]->rc = 0;
-					cs[i]->info = *spool_rec_info(recs[i]);
-				} else
-					snprintf(cs[i]->err,
-					    sizeof(cs[i]->err), "%s", e);
-				spool_done(recs[i]);
-				cs[i]->s->rec = NULL;
-			}
+		if (n == sizeof(recs) / sizeof(recs[0])) {
+			flush_spooled(recs, cs, n);
 			n = 0;
 		}
 	}
-	if (n > 0) {
-		spool_commit(recs, n);
-		for (size_t i = 0; i < n; i++) {
-			const char *e;
-
-			if (spool_rec_status(recs[i], &e) == 0) {
-				cs[i]->rc = 0;
-				cs[i]->info = *spool_rec_info(recs[i]);
-			} else
-				snprintf(cs[i]->err, sizeof(cs[i]->err), "%s",
-				    e);
-			spool_done(recs[i]);
-			cs[i]->s->rec = NULL;
-		}
-	}
+	if (n > 0)
+		flush_spooled(recs, cs, n);
 	/* a failed sink's record goes back (cut) */
 	for (c = g; c != NULL; c = c->next)
 		if (c->s->cls != NULL && c->s->rec != NULL) {
@@ -625,18 +620,6 @@ committer_main(void *arg)
 }
 
 static void
-hexs(const uint8_t *p, size_t n, char *out)
-{
-	static const char d[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = d[p[i] >> 4];
-		out[2 * i + 1] = d[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static void
 indexed(void *arg, int err)
 {
 	struct store_commit *c = arg;
@@ -663,9 +646,9 @@ index_spooled(struct store_commit *c)
 	char sha[65], canon[65], pix[65], seg[17];
 	json_t *ev;
 
-	hexs(in->sha256, 32, sha);
-	hexs(in->canonical, 32, canon);
-	hexs(in->pixel, 32, pix);
+	hex_encode(in->sha256, 32, sha);
+	hex_encode(in->canonical, 32, canon);
+	hex_encode(in->pixel, 32, pix);
 	snprintf(seg, sizeof(seg), "%016llx", (unsigned long long)in->seg);
 	spool_index(sink_spool, b, in);
 	ev = json_pack("{s:s, s:{s:s}, s:{s:s, s:s, s:s, s:s, s:I, s:I}, "

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "conf/conf.h"
+#include "src/util/hex.h"
 #include "src/util/log.h"
 #include "store/spool.h"
 #include "store/store.h"
@@ -95,27 +96,15 @@ struct ctx {
 };
 
 static void
-hexs(const uint8_t *p, size_t n, char *out)
-{
-	static const char d[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = d[p[i] >> 4];
-		out[2 * i + 1] = d[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static void
 print_json(const struct spool_info *in)
 {
 	char sha[65], canon[65], pix[65], seg[17];
 	json_t *j;
 	char *s;
 
-	hexs(in->sha256, 32, sha);
-	hexs(in->canonical, 32, canon);
-	hexs(in->pixel, 32, pix);
+	hex_encode(in->sha256, 32, sha);
+	hex_encode(in->canonical, 32, canon);
+	hex_encode(in->pixel, 32, pix);
 	snprintf(seg, sizeof(seg), "%016llx", (unsigned long long)in->seg);
 	j = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:s}",
 	    "sop_instance", in->sop_instance, "sop_class", in->sop_class,
@@ -148,7 +137,7 @@ each(void *arg, const struct spool_info *in)
 		if (x->json)
 			print_json(in);
 		else {
-			hexs(in->sha256, 32, sha);
+			hex_encode(in->sha256, 32, sha);
 			printf("%s %s %s %llu %016llx:%llu %s\n",
 			    in->sop_instance, in->sop_class, in->ts_uid,
 			    (unsigned long long)(in->len - SPOOL_HDR),

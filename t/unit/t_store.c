@@ -271,6 +271,23 @@ hexs(const uint8_t *p, size_t n, FILE *f)
 	return 0;
 }
 
+/* One proof line for t/merkle.py: KIND M N HASH,HASH,... (- if none);
+ * frees the proof. */
+static void
+put_proof(FILE *pf, const char *kind, uint64_t m, uint64_t sz, uint8_t *p,
+    size_t n)
+{
+	fprintf(pf, "%s %llu %llu ", kind, (unsigned long long)m,
+	    (unsigned long long)sz);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			fputc(',', pf);
+		hexs(p + i * AUDIT_HASH, AUDIT_HASH, pf);
+	}
+	fputs(n ? "\n" : "-\n", pf);
+	free(p);
+}
+
 static void
 test_canonical(void)
 {
@@ -408,33 +425,11 @@ test_audit(void)
 	for (uint64_t sz = 1; sz <= N; sz += (sz < 20 ? 1 : 7)) {
 		for (uint64_t m = 0; m < sz; m += (sz < 20 ? 1 : 3)) {
 			if (audit_inclusion(a, m, sz, &p, &n, err,
-			    sizeof(err)) == 0) {
-				fprintf(pf, "incl %llu %llu ",
-				    (unsigned long long)m,
-				    (unsigned long long)sz);
-				for (size_t i = 0; i < n; i++) {
-					if (i)
-						fputc(',', pf);
-					hexs(p + i * AUDIT_HASH, AUDIT_HASH,
-					    pf);
-				}
-				fputs(n ? "\n" : "-\n", pf);
-				free(p);
-			}
+			    sizeof(err)) == 0)
+				put_proof(pf, "incl", m, sz, p, n);
 			if (m > 0 && audit_consistency(a, m, sz, &p, &n, err,
-			    sizeof(err)) == 0) {
-				fprintf(pf, "cons %llu %llu ",
-				    (unsigned long long)m,
-				    (unsigned long long)sz);
-				for (size_t i = 0; i < n; i++) {
-					if (i)
-						fputc(',', pf);
-					hexs(p + i * AUDIT_HASH, AUDIT_HASH,
-					    pf);
-				}
-				fputs(n ? "\n" : "-\n", pf);
-				free(p);
-			}
+			    sizeof(err)) == 0)
+				put_proof(pf, "cons", m, sz, p, n);
 		}
 	}
 	fclose(pf);
