@@ -244,11 +244,13 @@ load_seg_row(void *arg, const void *key, size_t klen, const void *val,
 	return 0;
 }
 
-/* The SOP Instance UID in a record's file meta, for reports. */
+/* An element of group 0002 in a record's file meta (explicit VR LE, as
+ * ds_write_part10_header writes it): its value, padding stripped. */
 static void
-meta_uid(const uint8_t *p, size_t n, char *out, size_t outsz)
+meta_get(const uint8_t *p, size_t n, uint16_t elem, char *out,
+    size_t outsz)
 {
-	snprintf(out, outsz, "?");
+	out[0] = '\0';
 	for (size_t i = SPOOL_HDR + 132; i + 8 <= n; ) {
 		uint16_t g = (uint16_t)(p[i] | p[i + 1] << 8);
 		uint16_t e = (uint16_t)(p[i + 2] | p[i + 3] << 8);
@@ -264,7 +266,7 @@ meta_uid(const uint8_t *p, size_t n, char *out, size_t outsz)
 			    (size_t)p[i + 10] << 16 | (size_t)p[i + 11] << 24;
 			hl = 12;
 		}
-		if (e == 0x0003 && i + hl + len <= n) {
+		if (e == elem && i + hl + len <= n) {
 			size_t l = len < outsz ? len : outsz - 1;
 
 			memcpy(out, p + i + hl, l);
@@ -277,17 +279,96 @@ meta_uid(const uint8_t *p, size_t n, char *out, size_t outsz)
 	}
 }
 
-/* What lies past a segment's committed end: whole records nobody
- * acknowledged (orphans, logged), then whatever partial tail. */
-static void
-scan_tail(struct spool *sp, int fd, uint64_t id, uint64_t from,
-    uint64_t size, struct spool_recovery *out)
+static void index_locked(struct spool *sp, struct store_batch *b,
+    const struct spool_info *in);
+
+/*
+ * A whole record found past the index: re-hash it and, when its bytes
+ * match the SHA-256 in its header, describe it for the index. 0 or -1.
+ */
+static int
+reread(int fd, uint64_t pos, const uint8_t *h, struct spool_info *in)
+{
+	uint8_t meta[2048], buf[65536], sha[32];
+	unsigned int ml = 32;
+	uint64_t len = store_be64_get(h + 8), data = store_be64_get(h + 16);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	struct ds_digest *dg = NULL;
+	struct ds_parser *p = NULL;
+	const struct ds_ts *ts;
+	struct ds_limits lim;
+	int parse_ok = 1, r = -1;
+	ssize_t m;
+
+	memset(in, 0, sizeof(*in));
+	if (ctx == NULL || data < SPOOL_HDR + 132 || data > len ||
+	    (m = pread(fd, meta, sizeof(meta), (off_t)pos)) <= 0)
+		goto out;
+	meta_get(meta, (size_t)m, 0x0002, in->sop_class,
+	    sizeof(in->sop_class));
+	meta_get(meta, (size_t)m, 0x0003, in->sop_instance,
+	    sizeof(in->sop_instance));
+	meta_get(meta, (size_t)m, 0x0010, in->ts_uid, sizeof(in->ts_uid));
+	if (!spool_uid_valid(in->sop_class) ||
+	    !spool_uid_valid(in->sop_instance) ||
+	    !spool_uid_valid(in->ts_uid) ||
+	    EVP_DigestInit_ex2(ctx, EVP_sha256(), NULL) != 1)
+		goto out;
+	if ((ts = ds_ts_lookup(in->ts_uid)) != NULL) {
+		ds_limits_default(&lim);
+		dg = ds_digest_new();
+		p = ds_parser_new_dataset(ts, &lim, ds_digest_callbacks(), dg);
+	} else
+		parse_ok = 0;
+	for (uint64_t o = pos + data; o < pos + len; ) {
+		size_t want = pos + len - o < sizeof(buf) ?
+		    (size_t)(pos + len - o) : sizeof(buf);
+		ssize_t n = pread(fd, buf, want, (off_t)o);
+
+		if (n <= 0)
+			goto out;
+		EVP_DigestUpdate(ctx, buf, (size_t)n);
+		if (parse_ok && ds_parse_feed(p, buf, (size_t)n) == DS_ERROR)
+			parse_ok = 0;
+		o += (uint64_t)n;
+	}
+	EVP_DigestFinal_ex(ctx, sha, &ml);
+	if (memcmp(sha, h + 24, 32) != 0)
+		goto out;
+	memcpy(in->sha256, sha, 32);
+	if (parse_ok && ds_parse_finish(p) == DS_DONE &&
+	    ds_digest_final(dg, in->canonical, in->pixel,
+	    &in->has_pixels) == 0)
+		in->digest_ok = 1;
+	in->off = pos;
+	in->len = len;
+	in->data_off = data;
+	r = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	ds_parser_free(p);
+	ds_digest_free(dg);
+	return r;
+}
+
+/*
+ * What lies past a segment's committed end. Whole records whose bytes
+ * match their recorded hash are orphans: received whole, never indexed
+ * (a crash before the index was durable, or a restore of older state).
+ * They are reported and taken back into the index — never dropped, since
+ * one may have been acknowledged before a restore; a sender that was not
+ * told sends again, and the newest copy of a UID wins. The first thing
+ * that is not such a record ends the segment: it and all after it are
+ * cut. Returns the new committed end. (sp->mu held.)
+ */
+static uint64_t
+scan_tail(struct spool *sp, struct store *st, int fd, uint64_t id,
+    uint64_t from, uint64_t size, struct spool_recovery *out)
 {
 	uint64_t pos = from;
-	uint8_t h[SPOOL_HDR], meta[1024];
-	char uid[SPOOL_UID_MAX + 1];
+	uint8_t h[SPOOL_HDR];
+	struct spool_info in;
 
-	(void)sp;
 	while (pos + SPOOL_HDR <= size) {
 		uint64_t len;
 
@@ -297,17 +378,24 @@ scan_tail(struct spool *sp, int fd, uint64_t id, uint64_t from,
 		len = store_be64_get(h + 8);
 		if (len < SPOOL_HDR || len > size - pos)
 			break;		/* not committed, or cut short */
-		ssize_t m = pread(fd, meta, sizeof(meta), (off_t)pos);
-
-		meta_uid(meta, m > 0 ? (size_t)m : 0, uid, sizeof(uid));
+		if (reread(fd, pos, h, &in) < 0)
+			break;		/* torn: its bytes are not all there */
+		in.seg = id;
 		log_warn("spool-orphan", "segment=%016" PRIx64 " offset=%"
-		    PRIu64 " bytes=%" PRIu64 " sop_instance=%s hint=%s", id,
-		    pos, len, log_q(uid), log_q("received whole but never "
-		    "acknowledged (crash before its index was durable); the "
-		    "sender sends it again"));
+		    PRIu64 " bytes=%" PRIu64 " sop_instance=%s action=%s "
+		    "hint=%s", id, pos, len, log_q(in.sop_instance),
+		    "indexed", log_q("received whole but not in the index "
+		    "(a crash before the index was durable, or a restored "
+		    "checkpoint): kept; its sender may send it again"));
+		struct store_batch *b = store_begin(st);
+
+		index_locked(sp, b, &in);
+		store_end(b, NULL, NULL);
 		out->orphans++;
+		out->records++;
 		pos += len;
 	}
+	return pos;
 }
 
 static int
@@ -385,8 +473,9 @@ spool_recover(struct spool *sp, struct store *st, struct spool_recovery *out,
 		uint64_t committed = s ? s->end : 0;
 
 		if ((uint64_t)sb.st_size > committed) {
-			scan_tail(sp, fd, id, committed, (uint64_t)sb.st_size,
-			    out);
+			committed = scan_tail(sp, st, fd, id, committed,
+			    (uint64_t)sb.st_size, out);
+			s = seg_find(sp, id);	/* adopting may add it */
 			out->cut_bytes += (uint64_t)sb.st_size - committed;
 			if (ftruncate(fd, (off_t)committed) < 0 ||
 			    fsync(fd) < 0)
@@ -885,8 +974,8 @@ info_decode(const uint8_t *v, size_t n, struct spool_info *out)
 	return 0;
 }
 
-void
-spool_index(struct spool *sp, struct store_batch *b,
+static void
+index_locked(struct spool *sp, struct store_batch *b,
     const struct spool_info *in)
 {
 	uint8_t k[17], v[512];
@@ -897,13 +986,20 @@ spool_index(struct spool *sp, struct store_batch *b,
 	    info_encode(in, v, sizeof(v)));
 	store_put(b, STORE_CF_SPOOL, uk.b,
 	    uid_key(&uk, in->sop_instance, in->seg, in->off), "", 0);
-	pthread_mutex_lock(&sp->mu);
 	s = seg_add(sp, in->seg);
 	if (in->off + in->len > s->end)
 		s->end = in->off + in->len;
 	s->live++;
 	s->reclaim = 0;
 	seg_row(b, s);
+}
+
+void
+spool_index(struct spool *sp, struct store_batch *b,
+    const struct spool_info *in)
+{
+	pthread_mutex_lock(&sp->mu);
+	index_locked(sp, b, in);
 	pthread_mutex_unlock(&sp->mu);
 }
 

@@ -26,11 +26,13 @@
  *
  * Indexing (the loop, in a store unit): spool_index puts the record's
  * index rows and the segment's committed end in the same unit as the
- * caller's state change and audit leaf. A record is in the spool when
- * that unit is durable, never before: after a crash, bytes past a
- * segment's committed end are a partial tail (cut) or a whole record
- * nobody acknowledged (an orphan: reported by SOP Instance UID, then cut;
- * the sender was never told it was stored and sends again).
+ * caller's state change and audit leaf; the C-STORE response waits for
+ * it. After a crash, bytes past a segment's committed end are a partial
+ * tail (cut) or whole records whose bytes match their recorded hash but
+ * which the index lacks: orphans, from a crash between the spool's sync
+ * and the index's, or from a restored checkpoint older than they are.
+ * Orphans are reported by SOP Instance UID and indexed again, never
+ * dropped: one may have been acknowledged before a restore.
  *
  * Reclaiming: spool_release (the instance is verified at the target, or
  * its quarantine copy is made) drops the index rows; a segment no lane
@@ -89,16 +91,17 @@ struct spool_recovery {
 	uint64_t	 segments;	/* segment files found */
 	uint64_t	 records;	/* indexed records */
 	uint64_t	 cut_bytes;	/* partial tails and orphans cut */
-	uint64_t	 orphans;	/* whole records never indexed */
+	uint64_t	 orphans;	/* whole records found unindexed, and
+					 * indexed again */
 	uint64_t	 reclaimed;	/* empty segments deleted */
 	uint64_t	 damaged;	/* indexed bytes missing from disk */
 };
 
 /*
- * spool_recover: compare the segment files with the store's index, cut
- * what was never committed (each orphan logged with its SOP Instance
- * UID), delete segments that hold nothing indexed, report indexed bytes
- * that are missing (loudly: damaged). Existing segments are not
+ * spool_recover: compare the segment files with the store's index: index
+ * whole unindexed records again (each logged with its SOP Instance UID),
+ * cut partial tails, delete segments that hold nothing, report indexed
+ * bytes that are missing (loudly: damaged). Existing segments are not
  * appended to again. 0, or -1 with err (unreadable directory or store).
  */
 int spool_recover(struct spool *sp, struct store *st,
