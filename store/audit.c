@@ -384,16 +384,7 @@ mth(struct audit *a, uint64_t lo, uint64_t hi, uint8_t out[AUDIT_HASH])
 uint64_t
 audit_durable_size(struct audit *a)
 {
-	void *k, *v;
-	size_t kn, vn;
-	uint64_t n = 0;
-
-	if (store_last(a->st, STORE_CF_AUDIT_LEAF, "", 0, &k, &kn, &v,
-	    &vn) == 1 && kn == 8)
-		n = store_be64_get(k) + 1;
-	free(k);
-	free(v);
-	return n;
+	return audit_store_size(a->st);
 }
 
 uint64_t
@@ -1194,4 +1185,142 @@ audit_close_(struct audit *a)
 	free(a->ckpt_file);
 	free(a->buf.p);
 	free(a);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The audit tree read from a store alone (checks, restores). */
+
+struct rootc {
+	uint8_t		 stack[64][AUDIT_HASH];
+	uint64_t	 n;
+	int		 gap;
+};
+
+static int
+root_leaf(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	struct rootc *r = arg;
+	uint8_t h[AUDIT_HASH];
+	unsigned lvl = 0;
+
+	if (klen != 8 || store_be64_get(key) != r->n) {
+		r->gap = 1;
+		return 1;
+	}
+	audit_leaf_hash(val, vlen, h);
+	for (uint64_t i = r->n; i & 1; i >>= 1, lvl++)
+		audit_node_hash(r->stack[lvl], h, h);
+	memcpy(r->stack[lvl], h, AUDIT_HASH);
+	r->n++;
+	return 0;
+}
+
+/* RFC 9162 root from the perfect subtrees of a tree of N leaves,
+ * STACK[lvl] holding the one of 2^lvl leaves where N has that bit. */
+static void
+root_fold(uint8_t stack[64][AUDIT_HASH], uint64_t n, uint8_t out[AUDIT_HASH])
+{
+	int have = 0;
+
+	if (n == 0) {
+		sha256_parts("", 0, NULL, 0, NULL, 0, out);
+		return;
+	}
+	for (unsigned lvl = 0; lvl < 64; lvl++) {
+		if (!(n >> lvl & 1))
+			continue;
+		if (!have)
+			memcpy(out, stack[lvl], AUDIT_HASH);
+		else
+			audit_node_hash(stack[lvl], out, out);
+		have = 1;
+	}
+}
+
+uint64_t
+audit_store_size(struct store *st)
+{
+	void *k, *v;
+	size_t kn, vn;
+	uint64_t n = 0;
+
+	if (store_last(st, STORE_CF_AUDIT_LEAF, "", 0, &k, &kn, &v, &vn) ==
+	    1 && kn == 8)
+		n = store_be64_get(k) + 1;
+	free(k);
+	free(v);
+	return n;
+}
+
+/* The root of N leaves from the stored frontier nodes: 0, or -1 when one
+ * is missing. */
+int
+audit_store_root(struct store *st, uint64_t n, uint8_t root[AUDIT_HASH])
+{
+	uint8_t (*fr)[AUDIT_HASH] = calloc(64, AUDIT_HASH);
+	uint8_t k[9];
+	int r = 0;
+
+	if (fr == NULL)
+		return -1;
+	for (unsigned lvl = 0; lvl < 64 && r == 0; lvl++) {
+		void *v;
+		size_t vn;
+
+		if (!(n >> lvl & 1))
+			continue;
+		k[0] = (uint8_t)lvl;
+		store_be64_put(k + 1, (n >> (lvl + 1) << (lvl + 1)) >> lvl);
+		if (store_get(st, STORE_CF_AUDIT_NODE, k, 9, &v, &vn) != 1)
+			r = -1;
+		else if (vn != AUDIT_HASH) {
+			free(v);
+			r = -1;
+		} else {
+			memcpy(fr[lvl], v, AUDIT_HASH);
+			free(v);
+		}
+	}
+	if (r == 0)
+		root_fold(fr, n, root);
+	free(fr);
+	return r;
+}
+
+int
+audit_tree_check(struct store *st, uint64_t *size,
+    uint8_t root[AUDIT_HASH], char *err, size_t errlen)
+{
+	struct rootc *rc = calloc(1, sizeof(*rc));
+	uint8_t fr[AUDIT_HASH];
+	uint64_t last = audit_store_size(st);
+	int r = -1;
+
+	if (rc == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (store_scan(st, STORE_CF_AUDIT_LEAF, "", 0, root_leaf, rc) < 0)
+		snprintf(err, errlen, "the audit leaves could not be read");
+	else if (rc->gap || rc->n != last)
+		snprintf(err, errlen, "audit leaf %llu is missing (the last "
+		    "is %llu)", (unsigned long long)rc->n,
+		    (unsigned long long)(last ? last - 1 : 0));
+	else if (audit_store_root(st, rc->n, fr) < 0)
+		snprintf(err, errlen, "a tree node of the audit log (size "
+		    "%llu) is missing", (unsigned long long)rc->n);
+	else {
+		root_fold(rc->stack, rc->n, root);
+		if (memcmp(root, fr, AUDIT_HASH) != 0)
+			snprintf(err, errlen, "the audit root recomputed from "
+			    "the %llu leaves differs from the stored tree's",
+			    (unsigned long long)rc->n);
+		else {
+			*size = rc->n;
+			r = 0;
+		}
+	}
+	free(rc);
+	return r;
 }

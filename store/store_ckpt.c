@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 #include <rocksdb/c.h>
 
+#include "src/util/hex.h"
 #include "store/audit.h"
 #include "store/store.h"
 #include "store/store_ckpt.h"
@@ -110,18 +111,6 @@ pathf(char *buf, size_t n, const char *dir, const char *name,
 		return -1;
 	}
 	return 0;
-}
-
-static void
-hexs(const uint8_t *p, size_t n, char *out)
-{
-	static const char d[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = d[p[i] >> 4];
-		out[2 * i + 1] = d[p[i] & 15];
-	}
-	out[2 * n] = '\0';
 }
 
 /* RFC 3339 UTC: of SEC (and USEC when >= 0). */
@@ -423,143 +412,6 @@ path_inside(const char *path, const char *dir)
 	return strncmp(rp, rd, n) == 0 && (rp[n] == '/' || rp[n] == '\0');
 }
 
-/* ---------------------------------------------------------------------- */
-/* The audit tree, read from the store alone. */
-
-struct rootc {
-	uint8_t		 stack[64][AUDIT_HASH];
-	uint64_t	 n;
-	int		 gap;
-};
-
-static int
-root_leaf(void *arg, const void *key, size_t klen, const void *val,
-    size_t vlen)
-{
-	struct rootc *r = arg;
-	uint8_t h[AUDIT_HASH];
-	unsigned lvl = 0;
-
-	if (klen != 8 || store_be64_get(key) != r->n) {
-		r->gap = 1;
-		return 1;
-	}
-	audit_leaf_hash(val, vlen, h);
-	for (uint64_t i = r->n; i & 1; i >>= 1, lvl++)
-		audit_node_hash(r->stack[lvl], h, h);
-	memcpy(r->stack[lvl], h, AUDIT_HASH);
-	r->n++;
-	return 0;
-}
-
-/* RFC 9162 root from the perfect subtrees of a tree of N leaves,
- * STACK[lvl] holding the one of 2^lvl leaves where N has that bit. */
-static void
-root_fold(uint8_t stack[64][AUDIT_HASH], uint64_t n, uint8_t out[AUDIT_HASH])
-{
-	int have = 0;
-
-	if (n == 0) {
-		EVP_Digest("", 0, out, NULL, EVP_sha256(), NULL);
-		return;
-	}
-	for (unsigned lvl = 0; lvl < 64; lvl++) {
-		if (!(n >> lvl & 1))
-			continue;
-		if (!have)
-			memcpy(out, stack[lvl], AUDIT_HASH);
-		else
-			audit_node_hash(stack[lvl], out, out);
-		have = 1;
-	}
-}
-
-static uint64_t
-leaf_count(struct store *st)
-{
-	void *k, *v;
-	size_t kn, vn;
-	uint64_t n = 0;
-
-	if (store_last(st, STORE_CF_AUDIT_LEAF, "", 0, &k, &kn, &v, &vn) ==
-	    1 && kn == 8)
-		n = store_be64_get(k) + 1;
-	free(k);
-	free(v);
-	return n;
-}
-
-/* The root of N leaves from the stored frontier nodes: 0, or -1 when one
- * is missing. */
-static int
-frontier_root(struct store *st, uint64_t n, uint8_t root[AUDIT_HASH])
-{
-	uint8_t (*fr)[AUDIT_HASH] = calloc(64, AUDIT_HASH);
-	uint8_t k[9];
-	int r = 0;
-
-	if (fr == NULL)
-		return -1;
-	for (unsigned lvl = 0; lvl < 64 && r == 0; lvl++) {
-		void *v;
-		size_t vn;
-
-		if (!(n >> lvl & 1))
-			continue;
-		k[0] = (uint8_t)lvl;
-		store_be64_put(k + 1, (n >> (lvl + 1) << (lvl + 1)) >> lvl);
-		if (store_get(st, STORE_CF_AUDIT_NODE, k, 9, &v, &vn) != 1)
-			r = -1;
-		else if (vn != AUDIT_HASH) {
-			free(v);
-			r = -1;
-		} else {
-			memcpy(fr[lvl], v, AUDIT_HASH);
-			free(v);
-		}
-	}
-	if (r == 0)
-		root_fold(fr, n, root);
-	free(fr);
-	return r;
-}
-
-int
-store_ckpt_tree_check(struct store *st, uint64_t *size,
-    uint8_t root[AUDIT_HASH], char *err, size_t errlen)
-{
-	struct rootc *rc = calloc(1, sizeof(*rc));
-	uint8_t fr[AUDIT_HASH];
-	uint64_t last = leaf_count(st);
-	int r = -1;
-
-	if (rc == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	if (store_scan(st, STORE_CF_AUDIT_LEAF, "", 0, root_leaf, rc) < 0)
-		snprintf(err, errlen, "the audit leaves could not be read");
-	else if (rc->gap || rc->n != last)
-		snprintf(err, errlen, "audit leaf %llu is missing (the last "
-		    "is %llu)", (unsigned long long)rc->n,
-		    (unsigned long long)(last ? last - 1 : 0));
-	else if (frontier_root(st, rc->n, fr) < 0)
-		snprintf(err, errlen, "a tree node of the audit log (size "
-		    "%llu) is missing", (unsigned long long)rc->n);
-	else {
-		root_fold(rc->stack, rc->n, root);
-		if (memcmp(root, fr, AUDIT_HASH) != 0)
-			snprintf(err, errlen, "the audit root recomputed from "
-			    "the %llu leaves differs from the stored tree's",
-			    (unsigned long long)rc->n);
-		else {
-			*size = rc->n;
-			r = 0;
-		}
-	}
-	free(rc);
-	return r;
-}
 
 /* ---------------------------------------------------------------------- */
 /* Checkpoint metadata. */
@@ -720,7 +572,7 @@ store_ckpt_create(struct store *st, struct audit *a, const char *data_dir,
 		    "be read", (unsigned long long)ci.audit_size);
 		return STORE_CKPT_FAILED;
 	}
-	hexs(root, AUDIT_HASH, ci.audit_root);
+	hex_encode(root, AUDIT_HASH, ci.audit_root);
 	if (store_db(st) == NULL) {
 		snprintf(err, errlen, "the store is not open (%s)",
 		    store_error(st));
@@ -1138,7 +990,7 @@ carry_audit(struct store *cur, struct store *neu, enum store_ckpt_status *rc,
     char *err, size_t errlen)
 {
 	uint8_t r1[AUDIT_HASH], r2[AUDIT_HASH];
-	uint64_t n = leaf_count(cur), m;
+	uint64_t n = audit_store_size(cur), m;
 
 	*rc = STORE_CKPT_FAILED;
 	for (size_t i = 0; i < N_AUDIT_CFS; i++)
@@ -1154,13 +1006,13 @@ carry_audit(struct store *cur, struct store *neu, enum store_ckpt_status *rc,
 		return -1;
 	}
 	*rc = STORE_CKPT_DAMAGED;
-	if (frontier_root(cur, n, r1) < 0) {
+	if (audit_store_root(cur, n, r1) < 0) {
 		snprintf(err, errlen, "the current audit tree (size %llu) is "
 		    "incomplete: restore a backup instead",
 		    (unsigned long long)n);
 		return -1;
 	}
-	if (store_ckpt_tree_check(neu, &m, r2, err, errlen) < 0)
+	if (audit_tree_check(neu, &m, r2, err, errlen) < 0)
 		return -1;
 	if (m != n || memcmp(r1, r2, AUDIT_HASH) != 0) {
 		snprintf(err, errlen, "the carried audit log (size %llu) is "
@@ -1408,7 +1260,7 @@ store_ckpt_backup_create(struct store *st, struct audit *a,
 		    "be read", (unsigned long long)nb.audit_size);
 		return STORE_CKPT_FAILED;
 	}
-	hexs(root, AUDIT_HASH, nb.audit_root);
+	hex_encode(root, AUDIT_HASH, nb.audit_root);
 	if (store_db(st) == NULL) {
 		snprintf(err, errlen, "the store is not open (%s)",
 		    store_error(st));
@@ -1503,11 +1355,11 @@ backup_check_tree(struct store *st, const struct store_ckpt_backup *b,
 	uint8_t root[AUDIT_HASH];
 	char hex[2 * AUDIT_HASH + 1], why[400];
 
-	if (store_ckpt_tree_check(st, size, root, why, sizeof(why)) < 0) {
+	if (audit_tree_check(st, size, root, why, sizeof(why)) < 0) {
 		snprintf(err, errlen, "backup %u: %s", b->id, why);
 		return STORE_CKPT_DAMAGED;
 	}
-	hexs(root, AUDIT_HASH, hex);
+	hex_encode(root, AUDIT_HASH, hex);
 	if (b->have_audit && (*size != b->audit_size ||
 	    strcmp(hex, b->audit_root) != 0)) {
 		snprintf(err, errlen, "backup %u: its audit log (size %llu, "
@@ -1630,7 +1482,7 @@ replaced_size(const struct store_ckpt_open *o, const char *db)
 
 	if (!db_exists(db) || (st = open_state(o, db, e, sizeof(e))) == NULL)
 		return UINT64_MAX;
-	n = leaf_count(st);
+	n = audit_store_size(st);
 	store_close(st);
 	return n;
 }

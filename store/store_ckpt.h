@@ -190,13 +190,6 @@ enum store_ckpt_status store_ckpt_backup_restore(const char *data_dir,
     const char *dir, uint32_t id, const struct store_ckpt_open *o,
     struct store_ckpt_restored *out, char *err, size_t errlen);
 
-/*
- * store_ckpt_tree_check: the audit tree of ST read from the store alone:
- * the leaves' keys run 0..n-1, and the RFC 9162 root recomputed from the
- * leaves equals the one made of the stored frontier nodes (what audit
- * reloads on open). 0 with *size and root, or -1 with err.
- */
-int store_ckpt_tree_check(struct store *st, uint64_t *size,
-    uint8_t root[AUDIT_HASH], char *err, size_t errlen);
+/* (audit_tree_check in store/audit.h checks a store's audit tree.) */
 
 #endif

@@ -253,7 +253,7 @@ check_restored(const char *name, uint64_t want_t, uint64_t L,
 	    "%s: the tree of the first %llu leaves has the root it had",
 	    name, (unsigned long long)L);
 	err[0] = '\0';
-	if (!ok(store_ckpt_tree_check(st, &size, rc, err, sizeof(err)) == 0 &&
+	if (!ok(audit_tree_check(st, &size, rc, err, sizeof(err)) == 0 &&
 	    size == L + 1 && audit_root(au, L + 1, root) == 0 &&
 	    memcmp(root, rc, AUDIT_HASH) == 0, "%s: the root recomputed from "
 	    "the leaves is the stored tree's (audit_root)", name))
@@ -362,7 +362,7 @@ test_checkpoints(void)
 	check_restored("c1", 10, s.L, s.H, s.R, &c1, &r, s.ckpts);
 	free(s.H);
 	fill(10, 12);
-	ok(store_ckpt_tree_check(st, &s.L, root, err, sizeof(err)) == 0,
+	ok(audit_tree_check(st, &s.L, root, err, sizeof(err)) == 0,
 	    "the tree goes on growing after the restore");
 
 	/* Then the later one, then the older one again: a checkpoint is
@@ -508,7 +508,7 @@ test_backups(void)
 	is_int(audit_durable_size(au), b1.audit_size + 1, "the audit log is "
 	    "backup 1's plus the restore leaf");
 	err[0] = '\0';
-	if (!ok(store_ckpt_tree_check(st, &size, root, err, sizeof(err)) ==
+	if (!ok(audit_tree_check(st, &size, root, err, sizeof(err)) ==
 	    0 && size == b1.audit_size + 1, "its tree verifies"))
 		diag("  %s", err);
 	j = leaf_json(b1.audit_size);
@@ -535,7 +535,7 @@ test_backups(void)
 	open_all();
 	is_int(counter("transitions", 11, STORE_CF_COUNTERS), 25,
 	    "the job state is backup 2's");
-	ok(store_ckpt_tree_check(st, &size, root, err, sizeof(err)) == 0 &&
+	ok(audit_tree_check(st, &size, root, err, sizeof(err)) == 0 &&
 	    size == b2.audit_size + 1, "and its audit log plus the restore "
 	    "leaf, verified");
 	close_all();
