@@ -180,6 +180,10 @@ static const struct ckey storage_keys[] = {
 	{ STO("max_open_files", CT_U32, max_open_files), .min = 64,
 	    .max = 1000000, .restart = 1 },
 	{ STO("min_free", CT_SIZE, min_free), .max = GB(1024 * 1024) },
+	{ STO("checkpoint_interval", CT_DURATION, checkpoint_ms),
+	    .max = SEC(30 * 86400) },
+	{ STO("checkpoints_keep", CT_U32, checkpoints_keep), .min = 1,
+	    .max = 10000 },
 	{ .name = NULL }
 };
 
@@ -999,6 +1003,8 @@ set_defaults(struct conf *c)
 	c->storage.write_buffer = MB(64);
 	c->storage.max_open_files = 4096;
 	c->storage.min_free = GB(1);
+	c->storage.checkpoint_ms = SEC(6 * 3600);
+	c->storage.checkpoints_keep = 8;
 	c->audit.checkpoint_ms = SEC(300);
 	c->api.health_open = 1;
 	c->logging.level = 2;	/* info */

@@ -112,6 +112,8 @@ struct conf {
 		uint64_t	 write_buffer;
 		uint32_t	 max_open_files;
 		uint64_t	 min_free;
+		uint64_t	 checkpoint_ms;	/* scheduled, 0 = none */
+		uint32_t	 checkpoints_keep;
 	} storage;
 
 	struct {

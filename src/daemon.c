@@ -26,6 +26,7 @@
 #include "src/net/net_proto.h"
 #include "src/net/store_loop.h"
 #include "store/spool.h"
+#include "store/store_ckpt.h"
 #include "src/net/store_sink.h"
 #include "src/util/hex.h"
 #include "src/util/log.h"
@@ -51,6 +52,7 @@ struct daemon {
 	struct spool		*spool;		/* received instances */
 	struct event		*sig_term, *sig_int, *sig_hup;
 	struct event		*lag_timer, *grace_timer;
+	struct event		*ckpt_timer;	/* scheduled checkpoints */
 	uint64_t		 lag_due_us, lag_max_us, lag_n;
 	uint64_t		 lag_buckets[LAG_NB];
 	uint64_t		 started_us;
@@ -381,6 +383,47 @@ start_listeners(struct daemon *d)
 	return 0;
 }
 
+/* A scheduled checkpoint of the whole state, then the oldest pruned.
+ * It blocks the loop for a drain, a memtable flush and the hard links
+ * (logged with how long). */
+static void
+on_ckpt_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct store_ckpt_info info;
+	char name[64], err[1024];
+	struct tm tm;
+	time_t now = time(NULL);
+	uint64_t t0 = now_us();
+	size_t pruned = 0;
+	json_t *ev;
+
+	(void)fd;
+	(void)what;
+	gmtime_r(&now, &tm);
+	strftime(name, sizeof(name), "sched-%Y%m%dT%H%M%SZ", &tm);
+	if (store_ckpt_create(store_loop_store(d->state),
+	    store_loop_audit(d->state), d->data_dir, name,
+	    STORE_CKPT_SCHEDULE, &info, err, sizeof(err)) != STORE_CKPT_OK) {
+		log_err("state-checkpoint-failed", "name=%s error=%s", name,
+		    log_q(err));
+		return;
+	}
+	if (store_ckpt_prune(d->data_dir, d->conf->storage.checkpoints_keep,
+	    &pruned, err, sizeof(err)) != STORE_CKPT_OK)
+		log_warn("state-checkpoint-prune-failed", "error=%s",
+		    log_q(err));
+	log_info("state-checkpoint", "name=%s audit_size=%llu pruned=%zu "
+	    "ms=%.1f", name, (unsigned long long)info.audit_size, pruned,
+	    (double)(now_us() - t0) / 1000.0);
+	ev = json_pack("{s:s, s:{s:s, s:s, s:I, s:s}, s:s}", "event",
+	    "state.checkpoint", "object", "name", name, "reason", "schedule",
+	    "audit_size", (json_int_t)info.audit_size, "audit_root",
+	    info.audit_root, "outcome", "ok");
+	store_loop_event(d->state, ev, NULL, NULL);
+	json_decref(ev);
+}
+
 /* New instances are refused (0xA700) while the store cannot take them. */
 static const char *
 intake_gate(void *arg)
@@ -451,6 +494,12 @@ open_state(struct daemon *d)
 		}
 	}
 	net_server_set_intake(d->net, intake_gate, d);
+	if (d->conf->storage.checkpoint_ms > 0) {
+		if ((d->ckpt_timer = event_new(d->base, -1, EV_PERSIST,
+		    on_ckpt_timer, d)) == NULL)
+			abort();
+		net_timer_arm(d->ckpt_timer, d->conf->storage.checkpoint_ms);
+	}
 	file_sha256(d->conf_path, digest);
 	ev = json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:i}, s:s}",
 	    "event", "daemon.start", "object", "version", PACKAGE_VERSION,
@@ -741,6 +790,8 @@ daemon_free_(struct daemon *d)
 		event_free(d->lag_timer);
 	if (d->grace_timer)
 		event_free(d->grace_timer);
+	if (d->ckpt_timer)
+		event_free(d->ckpt_timer);
 	if (d->base)
 		event_base_free(d->base);
 	if (d->lock_fd >= 0)

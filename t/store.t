@@ -172,4 +172,16 @@ is "$n2" "$((n1 + 1))" "after kill -9 the restarted daemon continues the same lo
 stop_daemon
 like "$("$W" "$T_DIR/var" check 2>&1)" "^ok transitions=0 leaves=$((n1 + 2)) " "the daemon's log checks out (chain, root) after kill -9 and a clean stop"
 
+# --- scheduled checkpoints --------------------------------------------------
+write_conf "$T_DIR/ck.yaml"
+sed -i "s|data_dir: $T_DIR/var|data_dir: $T_DIR/cvar|; s|  min_free: 1MiB|  min_free: 1MiB\n  checkpoint_interval: 1s\n  checkpoints_keep: 2|" "$T_DIR/ck.yaml"
+start_daemon "$T_DIR/ck.yaml"
+wait_until 10 sh -c "[ \$(grep -c ' state-checkpoint name=sched-' '$T_DIR/daemon.log') -ge 3 ]"
+ok $? "checkpoints are taken on the schedule (storage.checkpoint_interval)"
+stop_daemon
+is "$(ls -d "$T_DIR/cvar/checkpoints/"sched-* 2>/dev/null | grep -vc '\.json$')" 2 "  the newest storage.checkpoints_keep (2) are kept"
+like "$(grep ' state-checkpoint ' "$T_DIR/daemon.log" | tail -1)" "audit_size=[0-9]+ pruned=1 ms=" "  each logged with its audit size, what was pruned and how long it took"
+"$VNAMIGD" -c "$T_DIR/ck.yaml" --audit-export "$T_DIR/ckexp" >/dev/null 2>&1
+is "$(grep -c '"event":"state.checkpoint"' "$T_DIR/ckexp/leaves.jsonl")" "$(grep -c ' state-checkpoint name=' "$T_DIR/daemon.log")" "  and each is an audit leaf"
+
 done_testing
