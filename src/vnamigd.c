@@ -84,6 +84,10 @@ usage(FILE *f)
 "        The configuration.\n"
 "    DATA_DIR/db/\n"
 "        The state: RocksDB (job state, the audit Merkle tree).\n"
+"    DATA_DIR/checkpoints/NAME/, NAME.json\n"
+"        Named checkpoints of the state (storage.checkpoint_interval,\n"
+"        or vnamig-state checkpoint create); restore one with\n"
+"        vnamig-state checkpoint restore NAME (daemon stopped).\n"
 "    DATA_DIR/audit-checkpoints\n"
 "        Every signed audit checkpoint, appended (audit.checkpoint_file).\n"
 "    DATA_DIR-audit.pem, DATA_DIR-audit.pem.pub\n"
@@ -111,7 +115,8 @@ usage(FILE *f)
 "    curl -s http://127.0.0.1:8080/api/health\n"
 "\n"
 "SEE ALSO\n"
-"    vnamigctl(1), vnamig-verify(1), vnamig-spool(1), dcmtk(7), README.md\n",
+"    vnamigctl(1), vnamig-verify(1), vnamig-spool(1), vnamig-state(1),\n"
+"    dcmtk(7), README.md\n",
 	    DEFAULT_CONFIG, DEFAULT_CONFIG);
 }
 
