@@ -627,7 +627,10 @@ names_add(char (**v)[STORE_CKPT_NAME_MAX + 1], size_t *n, size_t *cap,
 		*v = p;
 		*cap = c;
 	}
-	snprintf((*v)[(*n)++], STORE_CKPT_NAME_MAX + 1, "%s", name);
+	size_t len = strnlen(name, STORE_CKPT_NAME_MAX);
+
+	memcpy((*v)[*n], name, len);
+	(*v)[(*n)++][len] = '\0';
 	return 0;
 }
 
