@@ -423,7 +423,7 @@ test_checkpoints(void)
 	ok(access(path, F_OK) < 0, "its directory is gone");
 	open_all();
 	for (int i = 0; i < 4; i++) {
-		char nm[8];
+		char nm[16];
 
 		snprintf(nm, sizeof(nm), "s%d", i);
 		store_ckpt_create(st, au, data, nm, STORE_CKPT_SCHEDULE, NULL,
