@@ -50,6 +50,7 @@ struct lane {
 	uint64_t	 zeroed;	/* file size: records, then zeros */
 	int		 busy;		/* a record is being received */
 	int		 full;		/* reached the segment size */
+	int		 shared;	/* takes whole buffered records */
 	int		 poisoned;	/* a sync failed: never again */
 	unsigned	 pending;	/* finished records not yet synced */
 };
@@ -65,6 +66,8 @@ struct spool {
 	struct lane	**lanes;	/* writer thread only; records
 					 * point at them: never moved */
 	size_t		 nlanes;
+	struct lane	*small;		/* the shared lane, or NULL */
+	size_t		 buffered;	/* bytes held by buffered records */
 };
 
 struct spool_rec {
@@ -77,8 +80,10 @@ struct spool_rec {
 	struct ds_digest *digest;
 	int		 parse_dead;
 	int		 finished;	/* whole: the lane moved past it */
+	uint8_t		*buf;		/* buffered: the record so far */
+	size_t		 bcap;
 	int		 failed;
-	char		 err[256];
+	char		 err[4400];
 	struct spool_info info;
 };
 
@@ -581,11 +586,67 @@ prezero(struct spool_rec *r, uint64_t upto)
 	return 0;
 }
 
+static int spill(struct spool_rec *r);
+
+/*
+ * Small records are kept whole in memory (up to SMALL_MAX each, SMALL_ALL
+ * in all) and written, when complete, one after another to a shared lane:
+ * the records that complete together then need one fdatasync between
+ * them, where a lane each would need one each. A record that outgrows
+ * its buffer (or finds the budget spent) spills to a lane of its own.
+ */
+#define SMALL_MAX	(1u << 20)
+#define SMALL_ALL	(64u << 20)
+
+static int
+buffer_add(struct spool_rec *r, const void *p, size_t n)
+{
+	struct spool *sp = r->sp;
+
+	if (r->pos + n > SMALL_MAX || sp->buffered + n > SMALL_ALL)
+		return spill(r) < 0 ? -1 : 1;
+	if (r->pos + n > r->bcap) {
+		size_t cap = r->bcap ? r->bcap : 16384;
+		uint8_t *b;
+
+		while (cap < r->pos + n)
+			cap *= 2;
+		if (cap > SMALL_MAX)
+			cap = SMALL_MAX;
+		if ((b = realloc(r->buf, cap)) == NULL)
+			return spill(r) < 0 ? -1 : 1;
+		sp->buffered += cap - r->bcap;
+		r->buf = b;
+		r->bcap = cap;
+	}
+	memcpy(r->buf + r->pos, p, n);
+	r->pos += n;
+	return 0;
+}
+
+static void
+buffer_free(struct spool_rec *r)
+{
+	if (r->buf == NULL)
+		return;
+	r->sp->buffered -= r->bcap;
+	free(r->buf);
+	r->buf = NULL;
+	r->bcap = 0;
+}
+
 static int
 write_at(struct spool_rec *r, const void *p, size_t n)
 {
 	const uint8_t *b = p;
 
+	if (r->lane == NULL) {
+		int rc = buffer_add(r, p, n);
+
+		if (rc <= 0)
+			return rc;
+		/* spilled: go on on the record's own lane */
+	}
 	if (prezero(r, r->off + r->pos + n) < 0)
 		return -1;
 	while (n > 0) {
@@ -624,7 +685,8 @@ lane_get(struct spool *sp, char *err, size_t errlen)
 
 	for (size_t i = 0; i < sp->nlanes; i++)
 		if (!sp->lanes[i]->busy && sp->lanes[i]->fd >= 0 &&
-		    !sp->lanes[i]->full && !sp->lanes[i]->poisoned)
+		    !sp->lanes[i]->full && !sp->lanes[i]->poisoned &&
+		    !sp->lanes[i]->shared)
 			return sp->lanes[i];
 	pthread_mutex_lock(&sp->mu);
 	id = sp->next_id++;
@@ -694,6 +756,55 @@ lane_maybe_close(struct spool *sp, struct lane *l)
 	pthread_mutex_unlock(&sp->mu);
 }
 
+/* A buffered record takes a lane of its own and goes on there. */
+static int
+spill(struct spool_rec *r)
+{
+	struct lane *l = lane_get(r->sp, r->err, sizeof(r->err));
+	size_t n = r->pos;
+
+	if (l == NULL) {
+		r->failed = 1;
+		return -1;
+	}
+	l->busy = 1;
+	r->lane = l;
+	r->off = l->size;
+	r->pos = 0;
+	if (write_at(r, r->buf, n) < 0)
+		return -1;
+	buffer_free(r);
+	return 0;
+}
+
+/* A whole buffered record goes to the end of the shared lane. */
+static int
+place_buffered(struct spool_rec *r)
+{
+	struct spool *sp = r->sp;
+	size_t n = r->pos;
+
+	if (sp->small != NULL && (sp->small->fd < 0 || sp->small->full ||
+	    sp->small->poisoned))
+		sp->small = NULL;
+	if (sp->small == NULL) {
+		if ((sp->small = lane_get(sp, r->err, sizeof(r->err))) ==
+		    NULL) {
+			r->failed = 1;
+			return -1;
+		}
+		sp->small->shared = 1;
+	}
+	r->lane = sp->small;
+	r->lane->busy = 1;
+	r->off = r->lane->size;
+	r->pos = 0;
+	if (write_at(r, r->buf, n) < 0)
+		return -1;
+	buffer_free(r);
+	return 0;
+}
+
 struct spool_rec *
 spool_begin(struct spool *sp, const char *sop_class, const char *sop_instance,
     const char *ts_uid, char *err, size_t errlen)
@@ -715,12 +826,7 @@ spool_begin(struct spool *sp, const char *sop_class, const char *sop_instance,
 		return NULL;
 	}
 	r->sp = sp;
-	if ((r->lane = lane_get(sp, err, errlen)) == NULL) {
-		free(r);
-		return NULL;
-	}
-	r->lane->busy = 1;
-	r->off = r->lane->size;
+	/* buffered until it is whole or too big (lane NULL) */
 	snprintf(r->info.sop_class, sizeof(r->info.sop_class), "%s",
 	    sop_class);
 	snprintf(r->info.sop_instance, sizeof(r->info.sop_instance), "%s",
@@ -775,6 +881,23 @@ spool_finish(struct spool_rec *r)
 
 	if (r->failed || r->finished)
 		return;
+	if (r->lane == NULL) {
+		/* whole in memory: the header is final before it is written */
+		EVP_DigestFinal_ex(r->sha, r->info.sha256, &ml);
+		store_be64_put(r->buf + 8, r->pos);
+		store_be64_put(r->buf + 16, r->info.data_off);
+		memcpy(r->buf + 24, r->info.sha256, 32);
+		if (!r->parse_dead && ds_parse_finish(r->parser) == DS_DONE &&
+		    ds_digest_final(r->digest, r->info.canonical,
+		    r->info.pixel, &r->info.has_pixels) == 0)
+			r->info.digest_ok = 1;
+		if (place_buffered(r) < 0)
+			return;
+		r->info.seg = r->lane->seg;
+		r->info.off = r->off;
+		r->info.len = r->pos;
+		goto done;
+	}
 	EVP_DigestFinal_ex(r->sha, r->info.sha256, &ml);
 	if (!r->parse_dead && ds_parse_finish(r->parser) == DS_DONE &&
 	    ds_digest_final(r->digest, r->info.canonical, r->info.pixel,
@@ -792,6 +915,7 @@ spool_finish(struct spool_rec *r)
 	if (write_at(r, h, sizeof(h)) < 0)
 		return;			/* failed: spool_abort cuts it */
 	r->pos = save;
+done:
 	/* the lane moves on: the next record may start before this one's
 	 * sync, and one fdatasync then covers both */
 	r->finished = 1;
@@ -864,6 +988,7 @@ spool_rec_info(const struct spool_rec *r)
 static void
 rec_free(struct spool_rec *r)
 {
+	buffer_free(r);
 	EVP_MD_CTX_free(r->sha);
 	ds_parser_free(r->parser);
 	ds_digest_free(r->digest);
