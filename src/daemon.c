@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -28,6 +27,7 @@
 #include "store/spool.h"
 #include "store/store_ckpt.h"
 #include "src/net/store_sink.h"
+#include "src/util/fsutil.h"
 #include "src/util/hex.h"
 #include "src/util/log.h"
 #include "src/util/zfile.h"
@@ -83,35 +83,12 @@ resolve_peers(struct net_server *net, const struct conf *c)
  * never share one state. */
 
 static int
-mkdir_p(const char *path, mode_t mode)
-{
-	char buf[4096];
-	size_t len = strlen(path);
-
-	if (len == 0 || len >= sizeof(buf))
-		return errno = ENAMETOOLONG, -1;
-	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, mode) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(buf, mode) < 0 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
-static int
 lock_data_dir(struct daemon *d)
 {
-	char path[4200], pid[32];
-	ssize_t n;
-	int fd;
+	char path[4200], holder[32];
+	int fd, pid_ok;
 
-	if (mkdir_p(d->data_dir, 0750) < 0) {
+	if (fs_mkdir_p(d->data_dir, 0750) < 0) {
 		log_err("startup-failed", "data_dir=%s error=%s hint=%s",
 		    log_q(d->data_dir), log_q(strerror(errno)),
 		    log_q("create it or set node.data_dir to a writable "
@@ -119,25 +96,20 @@ lock_data_dir(struct daemon *d)
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/vnamigd.lock", d->data_dir);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0) {
+	fd = fs_lock_dir(d->data_dir, holder, sizeof(holder), &pid_ok);
+	if (fd == -1) {
 		log_err("startup-failed", "lock=%s error=%s", log_q(path),
 		    log_q(strerror(errno)));
 		return -1;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		n = read(fd, pid, sizeof(pid) - 1);
-		pid[n > 0 ? n : 0] = '\0';
-		pid[strcspn(pid, "\n")] = '\0';
+	if (fd == -2) {
 		log_err("startup-failed", "data_dir=%s error=%s pid=%s hint=%s",
 		    log_q(d->data_dir), log_q("in use by another vnamigd"),
-		    pid[0] ? pid : "?", log_q("stop the other daemon or set "
-		    "another node.data_dir"));
-		close(fd);
+		    holder[0] ? holder : "?", log_q("stop the other daemon or "
+		    "set another node.data_dir"));
 		return -1;
 	}
-	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) < 0 ||
-	    write(fd, pid, strlen(pid)) != (ssize_t)strlen(pid))
+	if (!pid_ok)
 		log_warn("lock-pid-write-failed", "lock=%s error=%s",
 		    log_q(path), log_q(strerror(errno)));
 	d->lock_fd = fd;

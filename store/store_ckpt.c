@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 #include <rocksdb/c.h>
 
+#include "src/util/fsutil.h"
 #include "src/util/hex.h"
 #include "store/audit.h"
 #include "store/store.h"
@@ -150,28 +151,6 @@ fsync_path(const char *path, int dir)
 	r = fsync(fd);
 	close(fd);
 	return r;
-}
-
-static int
-mkdir_p(const char *path, mode_t mode)
-{
-	char buf[STORE_CKPT_PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len == 0 || len >= sizeof(buf))
-		return errno = ENAMETOOLONG, -1;
-	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, mode) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(buf, mode) < 0 && errno != EEXIST)
-		return -1;
-	return 0;
 }
 
 static int
@@ -1244,7 +1223,7 @@ store_ckpt_backup_create(struct store *st, struct audit *a,
 	size_t n = 0;
 	json_t *j;
 
-	if (!path_inside(dir, data_dir) && mkdir_p(dir, 0750) < 0) {
+	if (!path_inside(dir, data_dir) && fs_mkdir_p(dir, 0750) < 0) {
 		snprintf(err, errlen, "cannot create %s: %s", dir,
 		    strerror(errno));
 		return STORE_CKPT_FAILED;

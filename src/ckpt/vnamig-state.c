@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +20,7 @@
 
 #include "conf/conf.h"
 #include "src/net/store_loop.h"
+#include "src/util/fsutil.h"
 #include "src/util/log.h"
 #include "store/store_ckpt.h"
 
@@ -219,32 +219,23 @@ struct ctx {
 static int
 lock_data_dir(struct ctx *x)
 {
-	char path[4200], pid[32];
-	ssize_t n;
+	char holder[32];
+	int pid_ok;
 
-	snprintf(path, sizeof(path), "%s/vnamigd.lock", x->data_dir);
-	if ((x->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0) {
-		fprintf(stderr, "vnamig-state: cannot open %s: %s\n", path,
-		    strerror(errno));
+	x->lock_fd = fs_lock_dir(x->data_dir, holder, sizeof(holder), &pid_ok);
+	if (x->lock_fd == -1) {
+		fprintf(stderr, "vnamig-state: cannot open %s/vnamigd.lock: "
+		    "%s\n", x->data_dir, strerror(errno));
 		return EXIT_STATE;
 	}
-	if (flock(x->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		n = read(x->lock_fd, pid, sizeof(pid) - 1);
-		pid[n > 0 ? n : 0] = '\0';
-		pid[strcspn(pid, "\n")] = '\0';
-		fprintf(stderr, "vnamig-state: %s is in use (%s held by pid "
-		    "%s, a running vnamigd): stop it first\n", x->data_dir,
-		    path, pid[0] ? pid : "?");
-		close(x->lock_fd);
+	if (x->lock_fd == -2) {
 		x->lock_fd = -1;
+		fprintf(stderr, "vnamig-state: %s is in use (%s/vnamigd.lock "
+		    "held by pid %s, a running vnamigd): stop it first\n",
+		    x->data_dir, x->data_dir, holder[0] ? holder : "?");
 		return EXIT_BUSY;
 	}
-	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-	if (ftruncate(x->lock_fd, 0) < 0 ||
-	    write(x->lock_fd, pid, strlen(pid)) != (ssize_t)strlen(pid)) {
-		/* the lock holds all the same; the pid is a courtesy */
-	}
-	return EXIT_OK;
+	return EXIT_OK;	/* an unwritten pid is a courtesy lost */
 }
 
 /* The state must be there (store_open would make an empty one) and so
