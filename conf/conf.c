@@ -12,8 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
 
 #include <openssl/evp.h>
 
@@ -168,6 +171,7 @@ static const struct ckey peer_keys[] = {
 
 static const struct ckey storage_keys[] = {
 	{ STO("spool_dir", CT_PATH, spool_dir), .restart = 1 },
+	{ STO("backup_dir", CT_PATH, backup_dir) },
 	{ STO("spool_segment", CT_SIZE, spool_segment), .min = MB(1),
 	    .max = GB(64) },
 	{ STO("sync", CT_ENUM, sync), .choices = syncs, .restart = 1 },
@@ -212,7 +216,23 @@ static const struct ckey key_keys[] = {
 static const struct ckey api_keys[] = {
 	{ K("health_open", CT_BOOL, struct conf, api.health_open) },
 	{ K("metrics_open", CT_BOOL, struct conf, api.metrics_open) },
+	{ K("max_keys", CT_U32, struct conf, api.max_keys), .min = 1,
+	    .max = 100000 },
+	{ K("max_batch_items", CT_U32, struct conf, api.max_batch_items),
+	    .min = 1, .max = 10000000 },
 	{ .name = "keys" },	/* a list, handled by load_keys() */
+	{ .name = "webhooks" },	/* a list, handled by load_webhooks() */
+	{ .name = NULL }
+};
+
+static const struct ckey webhook_keys[] = {
+	{ K("channel", CT_NAME, struct conf_webhook, channel), .required = 1 },
+	{ K("anonymous", CT_BOOL, struct conf_webhook, anonymous) },
+	{ K("replay_window", CT_DURATION, struct conf_webhook, replay_ms),
+	    .min = 1000, .max = SEC(86400) },
+	{ .name = "hmac_secret" },	/* text, never rendered */
+	{ .name = "hmac_secret_file" },
+	{ .name = "allow" },		/* a list of addresses / CIDRs */
 	{ .name = NULL }
 };
 
@@ -961,6 +981,163 @@ load_keys(struct ctx *x, const struct cy_node *s)
 	}
 }
 
+/* "10.0.0.0/8", "::1", "192.0.2.7": 0, or -1 when not an address. */
+static int
+parse_cidr(const char *text, struct conf_cidr *c)
+{
+	char buf[64], *slash, *end;
+	unsigned long bits;
+
+	if (strlen(text) >= sizeof(buf))
+		return -1;
+	memcpy(buf, text, strlen(text) + 1);
+	if ((slash = strchr(buf, '/')) != NULL)
+		*slash++ = '\0';
+	memset(c, 0, sizeof(*c));
+	if (inet_pton(AF_INET, buf, c->addr) == 1) {
+		c->family = AF_INET;
+		c->bits = 32;
+	} else if (inet_pton(AF_INET6, buf, c->addr) == 1) {
+		c->family = AF_INET6;
+		c->bits = 128;
+	} else
+		return -1;
+	if (slash != NULL) {
+		errno = 0;
+		bits = strtoul(slash, &end, 10);
+		if (*slash == '\0' || *end != '\0' || errno || bits > c->bits)
+			return -1;
+		c->bits = (unsigned)bits;
+	}
+	return 0;
+}
+
+int
+conf_cidr_match(const struct conf_cidr *c, int family, const void *addr)
+{
+	const uint8_t *a = addr;
+	unsigned full = c->bits / 8, rest = c->bits % 8;
+
+	if (family != c->family)
+		return 0;
+	if (memcmp(a, c->addr, full) != 0)
+		return 0;
+	if (rest != 0) {
+		uint8_t mask = (uint8_t)(0xff << (8 - rest));
+
+		if ((a[full] & mask) != (c->addr[full] & mask))
+			return 0;
+	}
+	return 1;
+}
+
+const struct conf_webhook *
+conf_webhook(const struct conf *c, const char *channel)
+{
+	for (size_t i = 0; i < c->api.nwebhooks; i++)
+		if (strcmp(c->api.webhooks[i].channel, channel) == 0)
+			return &c->api.webhooks[i];
+	return NULL;
+}
+
+static void
+load_webhook(struct ctx *x, const struct cy_node *m, struct conf_webhook *w,
+    const char *where)
+{
+	const struct cy_node *sec, *file, *allow;
+	char buf[4096];
+	const char *why;
+
+	w->replay_ms = SEC(300);
+	walk_map(x, m, webhook_keys, w, where);
+	if (m->kind != CY_MAP)
+		return;
+	sec = find_key(m, "hmac_secret");
+	file = find_key(m, "hmac_secret_file");
+	if (sec != NULL && file != NULL)
+		ERR(x, file, "%s gives both hmac_secret and hmac_secret_file; "
+		    "expected one", where);
+	else if (sec != NULL) {
+		if (sec->kind != CY_SCALAR || sec->len < 16)
+			ERR(x, sec, "%s.hmac_secret must be text of at least 16 "
+			    "characters (a long random secret shared with the "
+			    "sender)", where);
+		else {
+			w->hmac_secret = xstrdup(sec->value);
+			w->hmac_len = sec->len;
+		}
+	} else if (file != NULL) {
+		if (file->kind != CY_SCALAR ||
+		    read_token_file(file->value, buf, sizeof(buf), &why) < 0)
+			ERR(x, file, "%s.hmac_secret_file: cannot read "
+			    "\"%.200s\": %s; expected a readable file holding "
+			    "the secret", where, file->kind == CY_SCALAR ?
+			    file->value : "?", file->kind == CY_SCALAR ? why :
+			    "not a file name");
+		else if (strlen(buf) < 16)
+			ERR(x, file, "%s.hmac_secret_file \"%.200s\" holds "
+			    "fewer than 16 characters; expected a long random "
+			    "secret", where, file->value);
+		else {
+			w->hmac_secret = xstrdup(buf);
+			w->hmac_len = strlen(buf);
+		}
+		explicit_bzero(buf, sizeof(buf));
+	}
+	if ((allow = find_key(m, "allow")) == NULL || cy_is_null(allow))
+		return;
+	if (allow->kind != CY_SEQ) {
+		ERR(x, allow, "%s.allow must be a list of addresses or "
+		    "ADDRESS/BITS ranges, found %s", where,
+		    cy_kind_name(allow->kind));
+		return;
+	}
+	w->allow = calloc(allow->nkids ? allow->nkids : 1, sizeof(*w->allow));
+	if (w->allow == NULL)
+		abort();
+	for (size_t i = 0; i < allow->nkids; i++) {
+		const struct cy_node *a = allow->kids[i];
+
+		if (a->kind != CY_SCALAR ||
+		    parse_cidr(a->value, &w->allow[w->nallow]) < 0)
+			ERR(x, a, "%s.allow[%zu] \"%.64s\" is not an address; "
+			    "expected e.g. 127.0.0.1, 10.0.0.0/8 or ::1", where,
+			    i, a->kind == CY_SCALAR ? a->value : "?");
+		else
+			w->nallow++;
+	}
+}
+
+static void
+load_webhooks(struct ctx *x, const struct cy_node *s)
+{
+	char where[64];
+
+	if (s->kind != CY_SEQ) {
+		ERR(x, s, "api.webhooks must be a list, found %s",
+		    cy_kind_name(s->kind));
+		return;
+	}
+	x->c->api.webhooks = calloc(s->nkids ? s->nkids : 1,
+	    sizeof(*x->c->api.webhooks));
+	if (x->c->api.webhooks == NULL)
+		abort();
+	for (size_t i = 0; i < s->nkids; i++) {
+		struct conf_webhook *w =
+		    &x->c->api.webhooks[x->c->api.nwebhooks++];
+
+		snprintf(where, sizeof(where), "api.webhooks[%zu]", i);
+		load_webhook(x, s->kids[i], w, where);
+		for (size_t j = 0; w->channel && j < i; j++)
+			if (x->c->api.webhooks[j].channel &&
+			    strcmp(x->c->api.webhooks[j].channel,
+			    w->channel) == 0)
+				ERR(x, s->kids[i], "webhook channel \"%s\" is "
+				    "given twice; channels must be unique",
+				    w->channel);
+	}
+}
+
 /* ---------------------------------------------------------------------- */
 /* The whole file. */
 
@@ -1007,6 +1184,8 @@ set_defaults(struct conf *c)
 	c->storage.checkpoints_keep = 8;
 	c->audit.checkpoint_ms = SEC(300);
 	c->api.health_open = 1;
+	c->api.max_keys = 256;
+	c->api.max_batch_items = 100000;
 	c->logging.level = 2;	/* info */
 	c->logging.ident = xstrdup("vnamigd");
 }
@@ -1019,6 +1198,8 @@ load_api(struct ctx *x, const struct cy_node *m)
 	walk_map(x, m, api_keys, x->c, "api");
 	if ((keys = find_key(m, "keys")) != NULL && !cy_is_null(keys))
 		load_keys(x, keys);
+	if ((keys = find_key(m, "webhooks")) != NULL && !cy_is_null(keys))
+		load_webhooks(x, keys);
 }
 
 static void
@@ -1239,6 +1420,17 @@ conf_free_(struct conf *c)
 	for (size_t i = 0; i < c->api.nkeys; i++)
 		free(c->api.keys[i].id);
 	free(c->api.keys);
+	for (size_t i = 0; i < c->api.nwebhooks; i++) {
+		struct conf_webhook *w = &c->api.webhooks[i];
+
+		free(w->channel);
+		if (w->hmac_secret != NULL)
+			explicit_bzero(w->hmac_secret, w->hmac_len);
+		free(w->hmac_secret);
+		free(w->allow);
+	}
+	free(c->api.webhooks);
+	free(c->storage.backup_dir);
 	free(c->node.data_dir);
 	free(c->storage.spool_dir);
 	free(c->audit.key_file);
@@ -1395,6 +1587,25 @@ render_all(const struct conf *c, struct lines *ls)
 	for (size_t i = 0; i < c->api.nkeys; i++) {
 		snprintf(where, sizeof(where), "api.keys.%s", c->api.keys[i].id);
 		render_map(ls, where, key_keys, &c->api.keys[i], 0);
+	}
+	for (size_t i = 0; i < c->api.nwebhooks; i++) {
+		const struct conf_webhook *w = &c->api.webhooks[i];
+		char addr[INET6_ADDRSTRLEN + 8], val[512] = "";
+
+		snprintf(where, sizeof(where), "api.webhooks.%s", w->channel);
+		render_map(ls, where, webhook_keys, w, 0);
+		snprintf(where, sizeof(where), "api.webhooks.%s.hmac",
+		    w->channel);
+		lines_add(ls, where, w->hmac_secret ? "set" : "none", 0);
+		for (size_t j = 0; j < w->nallow; j++) {
+			inet_ntop(w->allow[j].family, w->allow[j].addr, addr,
+			    sizeof(addr));
+			snprintf(val + strlen(val), sizeof(val) - strlen(val),
+			    "%s%s/%u", j ? "," : "", addr, w->allow[j].bits);
+		}
+		snprintf(where, sizeof(where), "api.webhooks.%s.allow",
+		    w->channel);
+		lines_add(ls, where, w->nallow ? val : "any", 0);
 	}
 	render_map(ls, "logging", logging_keys, c, 0);
 	render_map(ls, "audit", audit_keys, c, 0);

@@ -68,6 +68,24 @@ struct conf_api_key {
 	uint8_t			 token_sha256[32];	/* never the token */
 };
 
+/* An address range for allow-lists: family AF_INET / AF_INET6. */
+struct conf_cidr {
+	int			 family;
+	uint8_t			 addr[16];
+	unsigned		 bits;
+};
+
+/* A webhook intake channel (POST /api/batch_sources/webhook/CHANNEL). */
+struct conf_webhook {
+	char			*channel;
+	int			 anonymous;	/* no API key needed */
+	char			*hmac_secret;	/* NULL = no signature */
+	size_t			 hmac_len;
+	uint64_t		 replay_ms;	/* signature age accepted */
+	struct conf_cidr	*allow;		/* empty = any address */
+	size_t			 nallow;
+};
+
 enum conf_sync { CONF_SYNC_ALWAYS = 0, CONF_SYNC_GROUP = 1 };
 
 struct conf {
@@ -105,6 +123,7 @@ struct conf {
 
 	struct {
 		char		*spool_dir;	/* default DATA_DIR/spool */
+		char		*backup_dir;	/* POST /api/backups; NULL = off */
 		uint64_t	 spool_segment;
 		enum conf_sync	 sync;
 		uint64_t	 commit_interval_ms;
@@ -127,6 +146,10 @@ struct conf {
 		struct conf_api_key	*keys;
 		size_t			 nkeys;
 		int			 health_open, metrics_open;
+		uint32_t		 max_keys;	/* created over the API */
+		uint32_t		 max_batch_items; /* UIDs + accessions */
+		struct conf_webhook	*webhooks;
+		size_t			 nwebhooks;
 	} api;
 
 	struct {
@@ -178,5 +201,11 @@ const struct conf_peer *conf_peer_by_ae(const struct conf *c, const char *ae);
 
 const char *conf_role_name(enum conf_role r);
 const char *conf_api_role_name(enum conf_api_role r);
+/* Is addr (AF_INET/AF_INET6 bytes) inside c? */
+int conf_cidr_match(const struct conf_cidr *c, int family,
+    const void *addr);
+/* The webhook channel of that name, or NULL. */
+const struct conf_webhook *conf_webhook(const struct conf *c,
+    const char *channel);
 
 #endif

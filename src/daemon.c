@@ -20,16 +20,19 @@
 #include <openssl/evp.h>
 
 #include "conf/conf.h"
+#include "src/api/api.h"
 #include "src/daemon.h"
 #include "src/net/net.h"
 #include "src/net/net_proto.h"
 #include "src/net/store_loop.h"
+#include "store/audit.h"
 #include "store/spool.h"
 #include "store/store_ckpt.h"
 #include "src/net/store_sink.h"
 #include "src/util/fsutil.h"
 #include "src/util/hex.h"
 #include "src/util/log.h"
+#include "src/util/metrics.h"
 #include "src/util/zfile.h"
 
 /* Loop-lag probe: a timer every LAG_TICK_MS; the delay past its due time
@@ -58,6 +61,18 @@ struct daemon {
 	uint64_t		 started_us;
 	int			 draining;
 	int			 exit_status;
+	int			 restart;	/* execv again when done */
+	struct api		*api;		/* REST API */
+	struct metrics		*metrics;	/* GET /metrics */
+	struct metric_series	*s_lag;		/* loop lag histogram */
+	struct metric		*m_conns, *m_store_state;
+	struct metric_series	*s_uptime, *s_audit, *s_spool_bytes,
+				*s_spool_inst, *s_spool_seg, *s_commit,
+				*s_units, *s_store_free;
+	struct store_stats	 last_stats;	/* counted into metrics */
+	struct event		*api_timer;	/* api_tick */
+	uint64_t		 disk_at, disk_free;	/* health, cached */
+	int			 disk_writable;
 };
 
 static uint64_t
@@ -134,11 +149,114 @@ on_lag_tick(evutil_socket_t fd, short ev, void *arg)
 		b++;
 	d->lag_buckets[b]++;
 	d->lag_n++;
+	series_observe(d->s_lag, (double)lag / 1e6);
 	if (lag > d->lag_max_us)
 		d->lag_max_us = lag;
 	if (lag > 250000)
 		log_warn("loop-lag", "lag_ms=%llu",
 		    (unsigned long long)(lag / 1000));
+}
+
+/* ---------------------------------------------------------------------- */
+/* Metrics: what is counted where it happens (HTTP in the API, the loop
+ * lag here) and what is read from live state when scraped. */
+
+#define COMMIT_NB 16	/* store_stats.sync_hist: < 2^i * 100 µs */
+
+static void
+collect(struct metrics *reg, void *arg)
+{
+	static const char *const protos[] = { "dicom", "http", "mllp" };
+	static const char *const states[] = { "ok", "low", "failed" };
+	struct daemon *d = arg;
+	struct store *st;
+	struct store_stats ss;
+	struct spool_stats sp;
+
+	(void)reg;
+	series_set(d->s_uptime, (double)(now_us() - d->started_us) / 1e6);
+	for (size_t i = 0; i < 3; i++) {
+		const char *in[2] = { protos[i], "in" };
+		const char *out[2] = { protos[i], "out" };
+
+		metric_set(d->m_conns, in, (double)net_server_nconns_of(
+		    d->net, protos[i], 0));
+		if (i == 0)
+			metric_set(d->m_conns, out, (double)
+			    net_server_nconns_of(d->net, protos[i], 1));
+	}
+	if (d->state == NULL)
+		return;
+	st = store_loop_store(d->state);
+	for (size_t i = 0; i < 3; i++) {
+		const char *v[1] = { states[i] };
+
+		metric_set(d->m_store_state, v,
+		    strcmp(store_state_name(store_state(st)), states[i]) == 0);
+	}
+	store_stats(st, &ss);
+	for (size_t b = 0; b < COMMIT_NB; b++)
+		if (ss.sync_hist[b] > d->last_stats.sync_hist[b])
+			series_observe_n(d->s_commit, b < COMMIT_NB - 1 ?
+			    (double)(100ULL << b) / 1e6 : 1e9,
+			    ss.sync_hist[b] - d->last_stats.sync_hist[b], 0);
+	series_observe_n(d->s_commit, 0, 0,
+	    (double)(ss.sync_us_sum - d->last_stats.sync_us_sum) / 1e6);
+	series_add(d->s_units, (double)(ss.units - d->last_stats.units));
+	series_set(d->s_store_free, (double)ss.free_bytes);
+	d->last_stats = ss;
+	series_set(d->s_audit, (double)audit_durable_size(
+	    store_loop_audit(d->state)));
+	if (d->spool != NULL) {
+		spool_stats(d->spool, &sp);
+		series_set(d->s_spool_bytes, (double)sp.bytes);
+		series_set(d->s_spool_inst, (double)sp.live_records);
+		series_set(d->s_spool_seg, (double)sp.segments);
+	}
+}
+
+static void
+setup_metrics(struct daemon *d)
+{
+	double lag[LAG_NB - 1], commit[COMMIT_NB - 1];
+	struct metrics *m;
+
+	for (size_t b = 0; b < LAG_NB - 1; b++)
+		lag[b] = (double)lag_bounds_us[b] / 1e6;
+	for (size_t b = 0; b < COMMIT_NB - 1; b++)
+		commit[b] = (double)(100ULL << b) / 1e6;
+	d->metrics = m = metrics_new(1000);
+	d->s_uptime = metric_series(metrics_gauge(m, "vnamig_uptime_seconds",
+	    "Seconds since vnamigd started.", NULL), NULL);
+	d->s_lag = metric_series(metrics_histogram(m,
+	    "vnamig_loop_lag_seconds", "How late the event loop ran a 10 ms "
+	    "timer: time spent busy elsewhere.", NULL, lag, LAG_NB - 1), NULL);
+	d->m_conns = metrics_gauge(m, "vnamig_connections",
+	    "Open connections by protocol and direction.", "proto,direction");
+	d->m_store_state = metrics_gauge(m, "vnamig_store_state",
+	    "1 for the state store's current state (ok, low: under "
+	    "storage.min_free, failed: writes failing).", "state");
+	d->s_commit = metric_series(metrics_histogram(m,
+	    "vnamig_store_commit_seconds", "Time of one group commit (one "
+	    "RocksDB write with WAL fsync).", NULL, commit, COMMIT_NB - 1),
+	    NULL);
+	d->s_units = metric_series(metrics_counter(m,
+	    "vnamig_store_units_total", "Store units (atomic changes) made "
+	    "durable.", NULL), NULL);
+	d->s_store_free = metric_series(metrics_gauge(m,
+	    "vnamig_store_free_bytes", "Free bytes on the state store's file "
+	    "system.", NULL), NULL);
+	d->s_audit = metric_series(metrics_gauge(m, "vnamig_audit_leaves",
+	    "Durable leaves in the audit log.", NULL), NULL);
+	d->s_spool_bytes = metric_series(metrics_gauge(m,
+	    "vnamig_spool_bytes", "Bytes held in spool segments.", NULL),
+	    NULL);
+	d->s_spool_inst = metric_series(metrics_gauge(m,
+	    "vnamig_spool_instances", "Instances held in the spool.", NULL),
+	    NULL);
+	d->s_spool_seg = metric_series(metrics_gauge(m,
+	    "vnamig_spool_segments", "Spool segment files.", NULL), NULL);
+	metrics_on_collect(m, collect, d);
 }
 
 /* Upper bound (µs) of the bucket holding the q-th quantile. */
@@ -421,6 +539,119 @@ intake_gate(void *arg)
 	return "storage cannot write now; retry later";
 }
 
+static void
+on_store_reset(void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->api != NULL)
+		api_reload(d->api);
+}
+
+static void
+on_api_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd;
+	(void)what;
+	api_tick(d->api);
+}
+
+#define RESTORE_PENDING	"restore-pending"
+
+/*
+ * A restore asked for over the API (daemon_restore) and not done yet:
+ * do it now, before the state is opened. A checkpoint that cannot be
+ * restored (gone, damaged) is reported and the current state kept; an
+ * I/O failure stops the start with the request still pending.
+ */
+static int
+pending_restore(struct daemon *d)
+{
+	char path[PATH_MAX], name[128], err[1024];
+	const struct conf *c = d->conf;
+	struct store_ckpt_open o;
+	struct store_ckpt_restored r;
+	enum store_ckpt_status s;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/" RESTORE_PENDING, d->data_dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	n = fread(name, 1, sizeof(name) - 1, f);
+	fclose(f);
+	name[n] = '\0';
+	name[strcspn(name, "\n")] = '\0';
+	memset(&o, 0, sizeof(o));
+	o.store.sync = STORE_SYNC_GROUP;
+	o.store.block_cache = c->storage.block_cache;
+	o.store.write_buffer = c->storage.write_buffer;
+	o.store.max_open_files = c->storage.max_open_files;
+	o.store.floor = 2 * c->storage.write_buffer + (16 << 20);
+	o.audit.origin = c->audit.origin;
+	o.audit.key_file = c->audit.key_file;
+	o.audit.checkpoint_file = c->audit.checkpoint_file;
+	o.audit.data_dir = d->data_dir;
+	log_info("restore-begin", "checkpoint=%s", log_q(name));
+	s = store_ckpt_restore(d->data_dir, name, &o, &r, err, sizeof(err));
+	if (s == STORE_CKPT_FAILED) {
+		log_err("startup-failed", "error=%s hint=%s", log_q(err),
+		    log_q("the restore asked for over the API could not be "
+		    "done; fix the cause and start again (it is retried), or "
+		    "remove " RESTORE_PENDING " from the data directory to "
+		    "keep the current state"));
+		return -1;
+	}
+	if (s != STORE_CKPT_OK)
+		log_err("restore-refused", "checkpoint=%s status=%s error=%s "
+		    "action=%s", log_q(name), store_ckpt_status_name(s),
+		    log_q(err), "kept the current state");
+	else
+		log_info("restore-done", "checkpoint=%s audit_size=%llu "
+		    "replaced=%s restore_seq=%llu", log_q(name),
+		    (unsigned long long)r.from_audit_size, log_q(r.replaced),
+		    (unsigned long long)r.restore_seq);
+	if (unlink(path) < 0 || fs_sync_dir(d->data_dir) < 0) {
+		log_err("startup-failed", "error=%s", log_q("cannot remove "
+		    RESTORE_PENDING " from the data directory"));
+		return -1;
+	}
+	return 0;
+}
+
+int
+daemon_restore(struct daemon *d, const char *name, char *err,
+    size_t errlen)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/" RESTORE_PENDING, d->data_dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0640)) < 0 || write(fd, name, strlen(name)) !=
+	    (ssize_t)strlen(name) || write(fd, "\n", 1) != 1 ||
+	    fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0 ||
+	    fs_sync_dir(d->data_dir) < 0) {
+		snprintf(err, errlen, "cannot record the restore in %s: %s",
+		    path, strerror(errno));
+		return -1;
+	}
+	log_info("restore-requested", "checkpoint=%s action=%s", log_q(name),
+	    "draining, then starting again");
+	d->restart = 1;
+	begin_shutdown(d, "restore");
+	return 0;
+}
+
+int
+daemon_restart_wanted(const struct daemon *d)
+{
+	return d->restart;
+}
+
 static int
 open_state(struct daemon *d)
 {
@@ -466,6 +697,15 @@ open_state(struct daemon *d)
 		}
 	}
 	net_server_set_intake(d->net, intake_gate, d);
+	if ((d->api = api_new(d, err, sizeof(err))) == NULL) {
+		log_err("startup-failed", "error=%s", log_q(err));
+		return -1;
+	}
+	store_on_reset(store_loop_store(d->state), on_store_reset, d);
+	if ((d->api_timer = event_new(d->base, -1, EV_PERSIST, on_api_timer,
+	    d)) == NULL)
+		abort();
+	net_timer_arm(d->api_timer, 60000);
 	if (d->conf->storage.checkpoint_ms > 0) {
 		if ((d->ckpt_timer = event_new(d->base, -1, EV_PERSIST,
 		    on_ckpt_timer, d)) == NULL)
@@ -501,6 +741,8 @@ daemon_new(struct conf *conf, const char *conf_path)
 	if ((d->base = event_base_new()) == NULL)
 		abort();
 	d->net = net_server_new(d->base, conf, d);
+	setup_metrics(d);
+	net_server_set_metrics(d->net, d->metrics);
 	if (store_committer_start(d->base) < 0)
 		abort();
 	d->sig_term = evsignal_new(d->base, SIGTERM, on_signal, d);
@@ -515,7 +757,8 @@ daemon_new(struct conf *conf, const char *conf_path)
 	evsignal_add(d->sig_int, NULL);
 	evsignal_add(d->sig_hup, NULL);
 	resolve_peers(d->net, d->conf);
-	if (lock_data_dir(d) < 0 || open_state(d) < 0 ||
+	if (lock_data_dir(d) < 0 || pending_restore(d) < 0 ||
+	    open_state(d) < 0 ||
 	    start_listeners(d) < 0) {
 		daemon_free(d);
 		return NULL;
@@ -671,6 +914,48 @@ daemon_conf(const struct daemon *d)
 	return d->conf;
 }
 
+struct api *
+daemon_api(struct daemon *d)
+{
+	return d->api;
+}
+
+struct metrics *
+daemon_metrics(struct daemon *d)
+{
+	return d->metrics;
+}
+
+struct net_server *
+daemon_net(struct daemon *d)
+{
+	return d->net;
+}
+
+struct spool *
+daemon_spool(struct daemon *d)
+{
+	return d->spool;
+}
+
+struct store_loop *
+daemon_state(struct daemon *d)
+{
+	return d->state;
+}
+
+const char *
+daemon_data_dir(const struct daemon *d)
+{
+	return d->data_dir;
+}
+
+uint64_t
+daemon_uptime_s(const struct daemon *d)
+{
+	return (now_us() - d->started_us) / 1000000;
+}
+
 json_t *
 daemon_health(struct daemon *d, int *ready)
 {
@@ -680,9 +965,16 @@ daemon_health(struct daemon *d, int *ready)
 	uint64_t freeb = 0;
 	int writable, room;
 
-	writable = access(d->data_dir, W_OK) == 0;
-	if (statvfs(d->data_dir, &sv) == 0)
-		freeb = (uint64_t)sv.f_bavail * sv.f_frsize;
+	/* two system calls on a path: probes share one reading a second */
+	if (d->disk_at == 0 || now_us() - d->disk_at >= 1000000) {
+		d->disk_at = now_us();
+		d->disk_writable = access(d->data_dir, W_OK) == 0;
+		d->disk_free = 0;
+		if (statvfs(d->data_dir, &sv) == 0)
+			d->disk_free = (uint64_t)sv.f_bavail * sv.f_frsize;
+	}
+	writable = d->disk_writable;
+	freeb = d->disk_free;
 	room = freeb >= d->conf->storage.min_free;
 	int store_ready = 0;
 	json_t *sj = store_loop_health(d->state, &store_ready);
@@ -748,6 +1040,9 @@ daemon_free_(struct daemon *d)
 	if (d == NULL)
 		return;
 	net_server_free(d->net);
+	api_free(d->api);
+	if (d->api_timer)
+		event_free(d->api_timer);
 	store_committer_stop();	/* queued instances made durable first */
 	store_sink_use_spool(NULL, NULL);
 	store_loop_close(d->state);	/* last checkpoint signed */
@@ -769,6 +1064,7 @@ daemon_free_(struct daemon *d)
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);
 	conf_free(d->conf);
+	metrics_free(d->metrics);
 	free(d->conf_path);
 	free(d->data_dir);
 	free(d);

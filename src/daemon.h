@@ -6,6 +6,8 @@
 #ifndef VNAMIG_DAEMON_H
 #define VNAMIG_DAEMON_H
 
+#include <stdint.h>
+
 #include <jansson.h>
 
 struct conf;
@@ -32,6 +34,32 @@ int daemon_audit_export(struct conf *conf, const char *conf_path,
     const char *dir, int zstd);
 
 const struct conf *daemon_conf(const struct daemon *d);
+
+/* The parts, for the API's handlers. */
+struct api;
+struct metrics;
+struct net_server;
+struct spool;
+struct store_loop;
+struct api *daemon_api(struct daemon *d);
+struct metrics *daemon_metrics(struct daemon *d);
+struct net_server *daemon_net(struct daemon *d);
+struct spool *daemon_spool(struct daemon *d);
+struct store_loop *daemon_state(struct daemon *d);
+const char *daemon_data_dir(const struct daemon *d);
+uint64_t daemon_uptime_s(const struct daemon *d);
+
+/*
+ * daemon_restore: restore the named checkpoint: record the request
+ * durably (DATA_DIR/restore-pending), drain as on SIGTERM, and have
+ * main() start vnamigd again (execv), which restores before it opens the
+ * state. A restart by hand or a kill in between finishes it too. -1 with
+ * err when the request cannot be recorded.
+ */
+int daemon_restore(struct daemon *d, const char *name, char *err,
+    size_t errlen);
+/* After daemon_run: start again (a restore was asked for). */
+int daemon_restart_wanted(const struct daemon *d);
 
 /*
  * daemon_health: a new JSON object describing liveness and readiness

@@ -4,10 +4,12 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conf/conf.h"
 #include "src/daemon.h"
@@ -135,7 +137,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *path = DEFAULT_CONFIG, *level = NULL, *export = NULL;
-	int check = 0, dump = 0, zstd = 0, ch, rc;
+	int check = 0, dump = 0, zstd = 0, ch, rc, restart;
 	enum log_level lv = LOG_LVL_INFO;
 	struct conf *c;
 	struct daemon *d;
@@ -203,6 +205,17 @@ main(int argc, char **argv)
 	if ((d = daemon_new(c, path)) == NULL)
 		return EXIT_STARTUP;
 	rc = daemon_run(d);
+	restart = daemon_restart_wanted(d);
 	daemon_free(d);
+	if (restart && rc == 0) {
+		/* A restore over the API: the state is closed and the lock
+		 * released; the new image restores before it opens them. */
+		log_info("restarting", "reason=restore exe=/proc/self/exe");
+		execv("/proc/self/exe", argv);
+		log_err("restart-failed", "error=%s hint=%s",
+		    log_q(strerror(errno)), log_q("start vnamigd again: the "
+		    "restore is still pending and runs at the next start"));
+		return EXIT_STARTUP;
+	}
 	return rc;
 }

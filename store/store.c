@@ -147,6 +147,7 @@ write_group(struct store *st, struct store_batch *g)
 		while (b < 15 && dt >= (100ULL << b))
 			b++;
 		st->stats.sync_hist[b]++;
+		st->stats.sync_us_sum += dt;
 	}
 	st->stats.sync_us_last = dt;
 	if (dt > st->stats.sync_us_max)
@@ -669,13 +670,21 @@ int
 store_scan(struct store *st, enum store_cf cf, const void *prefix,
     size_t plen, store_scan_fn *fn, void *arg)
 {
+	return store_scan_from(st, cf, prefix, plen, prefix, plen, fn, arg);
+}
+
+int
+store_scan_from(struct store *st, enum store_cf cf, const void *prefix,
+    size_t plen, const void *start, size_t slen, store_scan_fn *fn,
+    void *arg)
+{
 	rocksdb_iterator_t *it;
 	int r = 0;
 
 	if (st->db == NULL)
 		return -1;
 	it = rocksdb_create_iterator_cf(st->db, st->ropts, st->cf[cf]);
-	for (rocksdb_iter_seek(it, prefix, plen); rocksdb_iter_valid(it);
+	for (rocksdb_iter_seek(it, start, slen); rocksdb_iter_valid(it);
 	    rocksdb_iter_next(it)) {
 		size_t kn, vn;
 		const char *k = rocksdb_iter_key(it, &kn);

@@ -136,6 +136,11 @@ typedef int store_scan_fn(void *arg, const void *key, size_t klen,
     const void *val, size_t vlen);
 int store_scan(struct store *st, enum store_cf cf, const void *prefix,
     size_t plen, store_scan_fn *fn, void *arg);
+/* The same, starting at the first key >= START (which should begin with
+ * PREFIX): pagination. */
+int store_scan_from(struct store *st, enum store_cf cf, const void *prefix,
+    size_t plen, const void *start, size_t slen, store_scan_fn *fn,
+    void *arg);
 /* The last key with PREFIX: 1 found (*key malloc'd), 0 none, -1 error. */
 int store_last(struct store *st, enum store_cf cf, const void *prefix,
     size_t plen, void **key, size_t *klen, void **val, size_t *vlen);
@@ -155,7 +160,7 @@ void store_tick(struct store *st);
 struct store_stats {
 	uint64_t	 groups, units, bytes;	/* written so far */
 	uint64_t	 failed_units;
-	uint64_t	 sync_us_last, sync_us_max;
+	uint64_t	 sync_us_last, sync_us_max, sync_us_sum;
 	uint64_t	 sync_hist[16];	/* sync time: < 2^i * 100 us */
 	uint64_t	 free_bytes;
 	size_t		 pending_units;	/* ended, not yet durable */

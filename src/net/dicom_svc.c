@@ -225,6 +225,7 @@ respond_to(struct dicom_svc *s, const struct dimse_cmd *rq, uint8_t pcid,
 	if (n == 0 || n > sizeof(buf) ||
 	    dicom_send_pdv(s->dc, pcid, 1, 1, buf, (uint32_t)n) < 0)
 		return -1;
+	dicom_count_dimse(s->dc, rq->command, 1, status);
 	return 0;
 }
 

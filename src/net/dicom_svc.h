@@ -51,6 +51,10 @@ struct net_conn;
 /* ---- net_dicom.c, for the services ---- */
 
 const struct dicom_assoc *dicom_conn_assoc(const struct dicom_conn *dc);
+/* Count a DIMSE operation (we answered as SCP, or got the answer as SCU)
+ * in the daemon's metrics, when it has any. */
+void dicom_count_dimse(struct dicom_conn *dc, uint16_t command, int scp,
+    uint16_t status);
 const struct dicom_pctx *dicom_conn_pctx(const struct dicom_conn *dc,
     uint8_t id);
 struct net_conn *dicom_conn_net(struct dicom_conn *dc);

@@ -29,6 +29,7 @@
 #include "conf/conf.h"
 #include "src/net/net.h"
 #include "src/util/log.h"
+#include "src/util/metrics.h"
 
 struct net_listener {
 	struct net_server		*srv;
@@ -66,6 +67,10 @@ struct net_conn {
 	int			 outbound;	/* net_server_connect */
 	int			 up;		/* outbound: connected */
 	int			 closed_told;	/* ops->closed called */
+	struct metric_series	*s_in, *s_out;	/* bytes, once labelled */
+	uint64_t		 pend_in, pend_out;	/* before that */
+	int			 family;	/* AF_INET / AF_INET6 / 0 */
+	uint8_t			 addr[16];	/* the peer's address */
 };
 TAILQ_HEAD(conn_list, net_conn);
 
@@ -92,6 +97,8 @@ struct net_server {
 	struct host_entry	*hosts;		/* names of peers, resolved */
 	net_intake_fn		*intake;
 	void			*intake_arg;
+	struct metrics		*metrics;	/* NULL: not counted */
+	struct metric		*m_bytes;	/* {proto,direction,peer} */
 };
 
 /* A peer's host name and the addresses it resolved to, for checking
@@ -176,9 +183,88 @@ net_server_intake(const struct net_server *s)
 	return s->intake != NULL ? s->intake(s->intake_arg) : NULL;
 }
 
+/* Bytes through a connection: counted as the socket side of its buffers
+ * moves (evbuffer callbacks), under the peer's name once it is known. */
+static void
+count_bytes(struct net_conn *c, int out, size_t n)
+{
+	struct metric_series *se = out ? c->s_out : c->s_in;
+
+	if (n == 0 || c->srv->metrics == NULL)
+		return;
+	if (se != NULL)
+		series_add(se, (double)n);
+	else if (out)
+		c->pend_out += n;
+	else
+		c->pend_in += n;
+}
+
+static void
+on_in_bytes(struct evbuffer *b, const struct evbuffer_cb_info *i, void *arg)
+{
+	(void)b;
+	count_bytes(arg, 0, i->n_added);
+}
+
+static void
+on_out_bytes(struct evbuffer *b, const struct evbuffer_cb_info *i, void *arg)
+{
+	(void)b;
+	count_bytes(arg, 1, i->n_deleted);
+}
+
+static void
+watch_bytes(struct net_conn *c)
+{
+	if (c->srv->metrics == NULL)
+		return;
+	evbuffer_add_cb(bufferevent_get_input(c->bev), on_in_bytes, c);
+	evbuffer_add_cb(bufferevent_get_output(c->bev), on_out_bytes, c);
+}
+
+void
+net_server_set_metrics(struct net_server *s, struct metrics *m)
+{
+	s->metrics = m;
+	if (m != NULL)
+		s->m_bytes = metrics_counter(m, "vnamig_bytes_total",
+		    "Bytes received (in) and sent (out) on connections, by "
+		    "protocol and configured peer (\"-\": not a known "
+		    "peer).", "proto,direction,peer");
+}
+
+struct metrics *
+net_server_metrics(const struct net_server *s)
+{
+	return s->metrics;
+}
+
+void
+net_conn_set_label(struct net_conn *c, const char *peer)
+{
+	const char *vi[3] = { c->l->ops->name, "in", peer };
+	const char *vo[3] = { c->l->ops->name, "out", peer };
+
+	if (c->srv->metrics == NULL || c->s_in != NULL)
+		return;
+	c->s_in = metric_series(c->srv->m_bytes, vi);
+	c->s_out = metric_series(c->srv->m_bytes, vo);
+	series_add(c->s_in, (double)c->pend_in);
+	series_add(c->s_out, (double)c->pend_out);
+	c->pend_in = c->pend_out = 0;
+}
+
 static void
 conn_free(struct net_conn *c)
 {
+	if (c->bev != NULL && c->srv->metrics != NULL) {
+		evbuffer_remove_cb(bufferevent_get_input(c->bev), on_in_bytes,
+		    c);
+		evbuffer_remove_cb(bufferevent_get_output(c->bev),
+		    on_out_bytes, c);
+		net_conn_set_label(c, "-");
+	}
 	if (c->l->ops->free != NULL)
 		c->l->ops->free(c);
 	if (c->bev != NULL)
@@ -304,7 +390,8 @@ on_write(struct bufferevent *bev, void *arg)
 	if (c->state == CONN_FLUSHING) {
 		c->state = CONN_OPEN;
 		net_conn_close(c, c->why, 1);
-	}
+	} else if (c->state == CONN_OPEN && c->l->ops->write != NULL)
+		c->l->ops->write(c);
 }
 
 /* tls_established: log who is on the other end (the peer certificate's
@@ -467,6 +554,15 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd,
 	c->l = l;
 	c->id = s->next_id++;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	if (sa->sa_family == AF_INET) {
+		c->family = AF_INET;
+		memcpy(c->addr, &((struct sockaddr_in *)(void *)sa)->sin_addr,
+		    4);
+	} else if (sa->sa_family == AF_INET6) {
+		c->family = AF_INET6;
+		memcpy(c->addr,
+		    &((struct sockaddr_in6 *)(void *)sa)->sin6_addr, 16);
+	}
 	if (l->tls != NULL) {
 		SSL *ssl = SSL_new(l->tls);
 
@@ -489,6 +585,7 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd,
 	log_debug("conn-open", "proto=%s conn=%llu peer=%s", l->ops->name,
 	    (unsigned long long)c->id, peer);
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	watch_bytes(c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	if (l->ops->open != NULL && l->ops->open(c) < 0)
 		net_conn_close(c, "refused by protocol", 1);
@@ -908,6 +1005,7 @@ net_server_connect(struct net_server *s, const struct net_proto_ops *ops,
 	s->nconns++;
 	c->l->nconns++;
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	watch_bytes(c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	if (timeout_ms > 0)
 		net_conn_set_timeout(c, timeout_ms);
@@ -966,6 +1064,20 @@ net_server_nconns(const struct net_server *s)
 	return s->nconns;
 }
 
+unsigned
+net_server_nconns_of(const struct net_server *s, const char *proto,
+    int outbound)
+{
+	const struct net_conn *c;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(c, &s->conns, entry)
+		if (c->outbound == outbound &&
+		    strcmp(c->l->ops->name, proto) == 0)
+			n++;
+	return n;
+}
+
 void
 net_server_on_empty(struct net_server *s, void (*fn)(void *), void *arg)
 {
@@ -989,6 +1101,13 @@ uint64_t
 net_conn_id(const struct net_conn *c)
 {
 	return c->id;
+}
+
+int
+net_conn_addr(const struct net_conn *c, uint8_t addr[16])
+{
+	memcpy(addr, c->addr, 16);
+	return c->family;
 }
 
 const char *

@@ -34,6 +34,9 @@ struct net_proto_ops {
 	/* Outbound connections (net_server_connect): the transport is up
 	 * (TLS handshake done too). */
 	void	(*connected)(struct net_conn *c);
+	/* The output buffer drained to its low-water mark (empty unless
+	 * set): room for more of a streamed answer. */
+	void	(*write)(struct net_conn *c);
 	/* The connection is going away (why says so); called once, from
 	 * net_conn_close, for either direction. */
 	void	(*closed)(struct net_conn *c, const char *why);
@@ -115,8 +118,22 @@ void net_server_drain(struct net_server *s);
 /* Close every connection now (grace expired). Returns how many. */
 unsigned net_server_close_all(struct net_server *s, const char *why);
 unsigned net_server_nconns(const struct net_server *s);
+/* Connections of one protocol, inbound (outbound 0) or ours (1). */
+unsigned net_server_nconns_of(const struct net_server *s, const char *proto,
+    int outbound);
 /* Called when the connection count drops to zero while draining. */
 void net_server_on_empty(struct net_server *s, void (*fn)(void *), void *arg);
+
+/*
+ * Metrics (the daemon's registry; the tools pass none): bytes per
+ * connection go to vnamig_bytes_total{proto,direction,peer}, under the
+ * label given by net_conn_set_label (a configured peer's name) once, or
+ * "-" when the connection ends without one.
+ */
+struct metrics;
+void net_server_set_metrics(struct net_server *s, struct metrics *m);
+struct metrics *net_server_metrics(const struct net_server *s);
+void net_conn_set_label(struct net_conn *c, const char *peer);
 
 /* Time, for the timers of the network code: ms as a struct timeval; a
  * timer armed ms from now; the monotonic clock in ms. */
@@ -129,6 +146,9 @@ struct bufferevent *net_conn_bev(struct net_conn *c);
 struct net_server *net_conn_server(struct net_conn *c);
 uint64_t net_conn_id(const struct net_conn *c);
 const char *net_conn_peer(const struct net_conn *c);	/* "addr:port" */
+/* The peer's address bytes (4 or 16) and family (AF_INET/AF_INET6; 0 for
+ * outbound connections). */
+int net_conn_addr(const struct net_conn *c, uint8_t addr[16]);
 void net_conn_set_data(struct net_conn *c, void *data);
 void *net_conn_data(const struct net_conn *c);
 int net_conn_draining(const struct net_conn *c);

@@ -52,6 +52,7 @@
 #include "src/net/net.h"
 #include "src/net/net_proto.h"
 #include "src/util/log.h"
+#include "src/util/metrics.h"
 
 #define DICOM_ASSOC_PDU_MAX	(64u * 1024)	/* RQ/AC/RJ/release/abort */
 
@@ -91,6 +92,62 @@ struct dicom_conn {
 
 static void step(struct dicom_conn *dc, enum dul_event ev,
     const struct dul_evt_info *in);
+
+/* ---------------------------------------------------------------------- */
+/* Metrics: associations by direction, peer and outcome; DIMSE operations
+ * by command, our role and status. The families are made once for the
+ * daemon's registry (the tools have none). */
+
+static struct metrics	*m_reg;
+static struct metric	*m_assoc, *m_dimse;
+
+static int
+dmetrics(struct dicom_conn *dc)
+{
+	struct metrics *m = net_server_metrics(net_conn_server(dc->c));
+
+	if (m == NULL)
+		return 0;
+	if (m != m_reg) {
+		m_reg = m;
+		m_assoc = metrics_counter(m, "vnamig_dicom_associations_total",
+		    "DICOM associations by direction (in: a peer called us), "
+		    "configured peer (\"-\": none matched) and outcome.",
+		    "direction,peer,outcome");
+		m_dimse = metrics_counter(m, "vnamig_dimse_operations_total",
+		    "DIMSE operations answered (role scp) or asked (role scu), "
+		    "by command and status (hex).", "command,role,status");
+	}
+	return 1;
+}
+
+static void
+count_assoc(struct dicom_conn *dc, const char *outcome)
+{
+	const char *v[3] = { dc->a.requestor ? "out" : "in",
+	    dc->a.peer_name[0] ? dc->a.peer_name : "-", outcome };
+
+	if (dmetrics(dc))
+		metric_add(m_assoc, v, 1);
+}
+
+void
+dicom_count_dimse(struct dicom_conn *dc, uint16_t command, int scp,
+    uint16_t status)
+{
+	char st[8], op[32];
+	const char *v[3] = { op, scp ? "scp" : "scu", st };
+
+	if (!dmetrics(dc))
+		return;
+	/* "C-STORE-RQ" → "C-STORE": the operation, whichever side */
+	snprintf(op, sizeof(op), "%s", dimse_cmd_name(command &
+	    ~DIMSE_RSP_BIT));
+	if (strlen(op) > 3 && strcmp(op + strlen(op) - 3, "-RQ") == 0)
+		op[strlen(op) - 3] = '\0';
+	snprintf(st, sizeof(st), "%04X", status);
+	metric_add(m_dimse, v, 1);
+}
 
 /* copy: a NUL-terminated copy of src cut to cap - 1 bytes. */
 static void
@@ -284,9 +341,12 @@ policy(struct dicom_conn *dc)
 		    "called=%s rj=%u/%u/%u why=\"%s\"", cid(dc),
 		    net_conn_peer(dc->c), rq->calling_ae, rq->called_ae,
 		    dc->rj.result, dc->rj.source, dc->rj.reason, why);
+		count_assoc(dc, "rejected");
 		return 0;
 	}
 	copy(dc->a.peer_name, sizeof(dc->a.peer_name), peer->name);
+	net_conn_set_label(dc->c, peer->name);
+	net_conn_set_label(dc->c, peer->name);
 	dc->a.peer_max_pdu = rq->max_length;
 	dul_assoc_init(ac, DUL_ASSOCIATE_AC);
 	copy(ac->called_ae, sizeof(ac->called_ae), rq->called_ae);
@@ -367,6 +427,7 @@ policy(struct dicom_conn *dc)
 	    "impl=\"%s %s\"", cid(dc), net_conn_peer(dc->c), rq->calling_ae,
 	    rq->called_ae, peer->name, rq->n_pctx, naccepted, rq->max_length,
 	    dc->a.window, rq->impl_class, rq->impl_version);
+	count_assoc(dc, "accepted");
 	return 1;
 }
 
@@ -438,6 +499,7 @@ indicate(struct dicom_conn *dc, const struct dul_step *st)
 	case DUL_IND_RELEASE_RQ:
 		log_info("assoc-released", "conn=%llu peer=%s calling=%s",
 		    cid(dc), net_conn_peer(dc->c), dc->a.calling);
+		count_assoc(dc, "released");
 		/* Responses still owed are sent first; then the RP. */
 		if (dc->svc == NULL || dicom_svc_idle(dc->svc))
 			step(dc, DUL_EVT14, NULL);
@@ -448,6 +510,7 @@ indicate(struct dicom_conn *dc, const struct dul_step *st)
 		    "by=%s state=%s", cid(dc), net_conn_peer(dc->c),
 		    dc->a.calling, st->indicate == DUL_IND_ABORT ? "peer" :
 		    "provider", dul_state_name(st->from));
+		count_assoc(dc, "aborted");
 		break;
 	default:
 		break;
@@ -598,9 +661,14 @@ pdata(struct dicom_conn *dc, const uint8_t *pdu, size_t n)
 					if (dicom_svc_event(dc->svc, ar,
 					    &ev) < 0)
 						return;
-				} else
+				} else {
+					if (ar == DIMSE_ASM_COMMAND)
+						dicom_count_dimse(dc,
+						    ev.cmd->command, 0,
+						    ev.cmd->status);
 					dc->user->message(dc, dc->uarg, ar,
 					    &ev);
+				}
 				break;
 			}
 		return;
@@ -659,6 +727,7 @@ took_ac(struct dicom_conn *dc, const uint8_t *p, size_t n)
 	    "impl=\"%s %s\"", cid(dc), net_conn_peer(dc->c), dc->a.called,
 	    dc->nprop, k, ac->max_length, dc->a.window, ac->impl_class,
 	    ac->impl_version);
+	count_assoc(dc, "established");
 	return 0;
 }
 
@@ -1048,6 +1117,7 @@ dicom_connect(struct net_server *s, const struct conf *conf,
 	copy(dc->a.called, sizeof(dc->a.called), peer->ae_title);
 	copy(dc->a.calling, sizeof(dc->a.calling), conf->node.ae_title);
 	copy(dc->a.peer_name, sizeof(dc->a.peer_name), peer->name);
+	net_conn_set_label(dc->c, peer->name);
 	dc->a.requestor = 1;
 	dul_sm_init(&dc->sm);
 	dul_sm_step(&dc->sm, DUL_EVT1, NULL, &st);	/* AE-1: connect */

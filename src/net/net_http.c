@@ -1,26 +1,28 @@
 /*
  * net_http.c — HTTP/1.1 connections: bytes from the bufferevent through
  * http_req (llhttp, strict, with limits), one request at a time in order
- * (pipelining), keep-alive, "100 Continue", and JSON answers with the
- * project's error body {"error": {"code", "message"}}.
+ * (pipelining), keep-alive, "100 Continue"; each request goes to the REST
+ * API (src/api/), which answers now or later (after a store commit).
  *
- * Routes served so far: GET/HEAD /api/health. The REST API issue adds the
- * router and the rest; everything else is a 404 that says so.
+ * While a request waits for its answer the socket is not read: pipelined
+ * requests wait in the kernel, not in our memory. Streamed answers
+ * (the audit export) are produced as the socket drains, with chunked
+ * transfer coding, so their size is not bounded by memory either.
  */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <jansson.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "conf/conf.h"
 #include "http/http_req.h"
+#include "src/api/api.h"
 #include "src/daemon.h"
 #include "src/net/net.h"
 #include "src/net/net_proto.h"
@@ -28,6 +30,8 @@
 
 /* Requests handled per read event before yielding to other connections. */
 #define HTTP_BUDGET 16
+/* A streamed answer is topped up to this much queued output. */
+#define HTTP_STREAM_HIGH (256 * 1024)
 
 static const struct conf *
 hconf(struct net_conn *c)
@@ -37,7 +41,11 @@ hconf(struct net_conn *c)
 
 struct hconn {
 	struct http_req	*req;
-	int		 mid;	/* part of a request has been parsed */
+	struct api_req	*cur;		/* being answered */
+	int		 mid;		/* part of a request has been parsed */
+	int		 keep;		/* keep-alive after cur */
+	int		 in_dispatch;	/* api_dispatch is on the stack */
+	int		 chunked;	/* cur streams with chunked coding */
 };
 
 static int
@@ -57,8 +65,18 @@ http_open(struct net_conn *c)
 		abort();
 	h->req = http_req_new(&lim);
 	net_conn_set_data(c, h);
+	net_conn_set_label(c, "-");
 	net_conn_set_timeout(c, cf->limits.idle_ms);
 	return 0;
+}
+
+static void
+req_free(struct api_req *q)
+{
+	json_decref(q->body);
+	if (q->more_free != NULL)
+		q->more_free(q->more_arg);
+	free(q);
 }
 
 static void
@@ -66,8 +84,17 @@ http_free(struct net_conn *c)
 {
 	struct hconn *h = net_conn_data(c);
 
-	if (h != NULL)
-		http_req_free(h->req);
+	if (h == NULL)
+		return;
+	if (h->cur != NULL) {
+		/* the answer is still being worked on (a store commit);
+		 * it frees the request when it comes */
+		if (h->cur->more != NULL)
+			req_free(h->cur);
+		else
+			api_req_orphan(h->cur);
+	}
+	http_req_free(h->req);
 	free(h);
 }
 
@@ -75,44 +102,31 @@ static const char *
 reason_phrase(int status)
 {
 	switch (status) {
+	case 100: return "Continue";
 	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
+	case 409: return "Conflict";
 	case 411: return "Length Required";
 	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
 	case 505: return "HTTP Version Not Supported";
 	default: return "Error";
 	}
-}
-
-/* Queue one response; body is a JSON value (stolen). */
-static void
-respond(struct net_conn *c, int status, json_t *body, int head_only,
-    int keep_alive, const char *extra_headers)
-{
-	struct evbuffer *out = bufferevent_get_output(net_conn_bev(c));
-	char *text = json_dumps(body, JSON_COMPACT);
-	size_t len = text ? strlen(text) + 1 : 0;
-
-	json_decref(body);
-	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"
-	    "Content-Type: application/json\r\n"
-	    "Content-Length: %zu\r\n"
-	    "Cache-Control: no-store\r\n"
-	    "%s%s\r\n", status, reason_phrase(status), len,
-	    keep_alive ? "" : "Connection: close\r\n",
-	    extra_headers ? extra_headers : "");
-	if (!head_only && text) {
-		evbuffer_add(out, text, len - 1);
-		evbuffer_add(out, "\n", 1);
-	}
-	free(text);
 }
 
 /* The error body's machine-readable code for a parse failure status. */
@@ -120,6 +134,8 @@ static const char *
 status_code(int status)
 {
 	switch (status) {
+	case 408: return "request_timeout";
+	case 411: return "length_required";
 	case 413: return "body_too_large";
 	case 414: return "uri_too_long";
 	case 431: return "headers_too_large";
@@ -128,70 +144,186 @@ status_code(int status)
 	}
 }
 
-static json_t *
-error_body(const char *code, const char *message)
+static void
+head_lines(struct evbuffer *out, int status, const char *ctype,
+    const char *headers, int keep)
 {
-	return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message",
-	    message);
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"
+	    "Content-Type: %s\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "X-Content-Type-Options: nosniff\r\n"
+	    "%s%s", status, reason_phrase(status), ctype,
+	    keep ? "" : "Connection: close\r\n", headers ? headers : "");
 }
 
-/* Bearer token → the configured key it matches, or NULL. */
-static const struct conf_api_key *
-authenticate(const struct conf *cf, const char *authz)
+/* A request the parser refused: answer and close. */
+static void
+refuse(struct net_conn *c, int status, const char *why)
 {
-	uint8_t h[32];
-	unsigned int hl = sizeof(h);
-	const struct conf_api_key *found = NULL;
+	struct evbuffer *out = bufferevent_get_output(net_conn_bev(c));
+	json_t *b = json_pack("{s:{s:s, s:s}}", "error", "code",
+	    status_code(status), "message", why);
+	char *text = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS);
 
-	if (authz == NULL || strncasecmp(authz, "Bearer ", 7) != 0)
-		return NULL;
-	authz += 7;
-	if (!EVP_Digest(authz, strlen(authz), h, &hl, EVP_sha256(), NULL))
-		return NULL;
-	for (size_t i = 0; i < cf->api.nkeys; i++)
-		if (CRYPTO_memcmp(h, cf->api.keys[i].token_sha256, 32) == 0)
-			found = &cf->api.keys[i];
-	return found;
+	json_decref(b);
+	head_lines(out, status, "application/json", NULL, 0);
+	evbuffer_add_printf(out, "Content-Length: %zu\r\n\r\n%s\n",
+	    strlen(text) + 1, text);
+	free(text);
+	api_observe(daemon_api(net_server_app(net_conn_server(c))), "-",
+	    status, 0);
+}
+
+static int http_pump(struct net_conn *c, struct evbuffer *in);
+
+/* cur is answered: log it, and go on with the next request. */
+static void
+finish(struct net_conn *c, struct hconn *h)
+{
+	struct api_req *q = h->cur;
+	struct timespec ts;
+	uint64_t now;
+	double secs;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	secs = (double)(now - q->t0_us) / 1e6;
+	log_debug("http-request", "conn=%llu peer=%s method=%s path=%s "
+	    "status=%d key=%s us=%llu", (unsigned long long)net_conn_id(c),
+	    net_conn_peer(c), log_q(q->method), log_q(q->path), q->status,
+	    log_q(q->who.key), (unsigned long long)(now - q->t0_us));
+	api_observe(q->api, q->route ? q->route->name : "-", q->status, secs);
+	h->cur = NULL;
+	req_free(q);
+	http_req_next(h->req);
+	h->mid = 0;
+	if (!h->keep) {
+		net_conn_close(c, "request done", 1);
+		return;
+	}
+	if (!h->in_dispatch) {
+		/* answered later: pick up what was pipelined meanwhile */
+		bufferevent_enable(net_conn_bev(c), EV_READ);
+		bufferevent_trigger(net_conn_bev(c), EV_READ,
+		    BEV_TRIG_DEFER_CALLBACKS | BEV_TRIG_IGNORE_WATERMARKS);
+	}
+}
+
+void
+net_http_answer(struct api_req *q, int status, const char *ctype,
+    const char *headers, const char *body, size_t len)
+{
+	struct net_conn *c = q->conn;
+	struct hconn *h;
+	struct evbuffer *out;
+
+	q->status = status;
+	if (c == NULL) {
+		/* the client went away while we worked */
+		req_free(q);
+		return;
+	}
+	h = net_conn_data(c);
+	out = bufferevent_get_output(net_conn_bev(c));
+	head_lines(out, status, ctype, headers, h->keep);
+	if (status == 204 || status == 304)
+		evbuffer_add(out, "\r\n", 2);
+	else {
+		evbuffer_add_printf(out, "Content-Length: %zu\r\n\r\n", len);
+		if (!q->head && len > 0)
+			evbuffer_add(out, body, len);
+	}
+	finish(c, h);
+}
+
+/* Top the output up from the stream; finish it when the producer is
+ * done. */
+static void
+stream_more(struct net_conn *c, struct hconn *h)
+{
+	struct api_req *q = h->cur;
+	struct evbuffer *out = bufferevent_get_output(net_conn_bev(c));
+	struct evbuffer *tmp = evbuffer_new();
+	int rc = 1;
+
+	if (tmp == NULL)
+		abort();
+	while (rc == 1 && evbuffer_get_length(out) < HTTP_STREAM_HIGH) {
+		rc = q->more(q, tmp);
+		if (rc >= 0 && evbuffer_get_length(tmp) > 0) {
+			if (h->chunked)
+				evbuffer_add_printf(out, "%zx\r\n",
+				    evbuffer_get_length(tmp));
+			evbuffer_add_buffer(out, tmp);
+			if (h->chunked)
+				evbuffer_add(out, "\r\n", 2);
+		}
+	}
+	evbuffer_free(tmp);
+	if (rc < 0) {
+		log_warn("http-stream-failed", "conn=%llu peer=%s path=%s",
+		    (unsigned long long)net_conn_id(c), net_conn_peer(c),
+		    log_q(q->path));
+		/* cut the answer short: the client sees a truncated body
+		 * (no last chunk), never a complete-looking one */
+		h->keep = 0;
+		h->cur = NULL;
+		api_observe(q->api, q->route->name, 500, 0);
+		req_free(q);
+		net_conn_close(c, "stream failed", 1);
+		return;
+	}
+	if (rc == 0) {
+		if (h->chunked)
+			evbuffer_add(out, "0\r\n\r\n", 5);
+		else
+			h->keep = 0;	/* HTTP/1.0: the close ends it */
+		finish(c, h);
+	}
+}
+
+void
+net_http_stream(struct api_req *q, int status, const char *ctype)
+{
+	struct net_conn *c = q->conn;
+	struct hconn *h;
+	struct evbuffer *out;
+
+	q->status = status;
+	if (c == NULL) {
+		req_free(q);
+		return;
+	}
+	h = net_conn_data(c);
+	out = bufferevent_get_output(net_conn_bev(c));
+	h->chunked = http_req_version_minor(h->req) >= 1;
+	if (!h->chunked)
+		h->keep = 0;
+	head_lines(out, status, ctype, h->chunked ?
+	    "Transfer-Encoding: chunked\r\n" : NULL, h->keep);
+	evbuffer_add(out, "\r\n", 2);
+	if (q->head) {
+		if (h->chunked)
+			evbuffer_add(out, "0\r\n\r\n", 5);
+		q->more = NULL;
+		finish(c, h);
+		return;
+	}
+	stream_more(c, h);
 }
 
 static void
-route(struct net_conn *c, struct http_req *r, int keep)
+http_write(struct net_conn *c)
 {
-	const char *m = http_req_method(r), *path = http_req_path(r);
-	const struct conf *cf = hconf(c);
-	int head = strcmp(m, "HEAD") == 0, status, ready;
-	char msg[300];
-	json_t *body;
+	struct hconn *h = net_conn_data(c);
 
-	if (strcmp(path, "/api/health") != 0) {
-		snprintf(msg, sizeof(msg), "no resource at %.200s", path);
-		respond(c, 404, error_body("not_found", msg), head, keep, NULL);
-		status = 404;
-	} else if (strcmp(m, "GET") != 0 && !head) {
-		respond(c, 405, error_body("method_not_allowed",
-		    "/api/health answers GET and HEAD"), 0, keep,
-		    "Allow: GET, HEAD\r\n");
-		status = 405;
-	} else if (!cf->api.health_open &&
-	    authenticate(cf, http_req_header(r, "Authorization")) == NULL) {
-		respond(c, 401, error_body("unauthorized", "send "
-		    "Authorization: Bearer <api key> (api.health_open is "
-		    "false)"), head, keep,
-		    "WWW-Authenticate: Bearer realm=\"vnamig\"\r\n");
-		status = 401;
-	} else {
-		body = daemon_health(net_server_app(net_conn_server(c)),
-		    &ready);
-		status = ready ? 200 : 503;
-		respond(c, status, body, head, keep, NULL);
-	}
-	log_debug("http-request", "conn=%llu peer=%s method=%s path=%s "
-	    "status=%d", (unsigned long long)net_conn_id(c),
-	    net_conn_peer(c), log_q(m), log_q(path), status);
+	if (h != NULL && h->cur != NULL && h->cur->more != NULL &&
+	    !h->in_dispatch)
+		stream_more(c, h);
 }
 
 /* Feed what is buffered; returns 1 when the budget ran out with input
- * left, 0 otherwise (need more or closed). */
+ * left, 0 otherwise (need more, waiting for an answer, or closed). */
 static int
 http_pump(struct net_conn *c, struct evbuffer *in)
 {
@@ -202,12 +334,14 @@ http_pump(struct net_conn *c, struct evbuffer *in)
 
 	for (int n = 0; n < HTTP_BUDGET; ) {
 		size_t len = evbuffer_get_length(in), used = 0;
-		const char *p = len ?
-		    (const char *)evbuffer_pullup(in, -1) : "";
+		const char *p;
 		enum http_req_result res;
 
+		if (h->cur != NULL)
+			return 0;
 		if (len == 0)
 			return 0;
+		p = (const char *)evbuffer_pullup(in, -1);
 		res = http_req_feed(r, p, len, &used);
 		evbuffer_drain(in, used);
 		h->mid = 1;
@@ -224,22 +358,35 @@ http_pump(struct net_conn *c, struct evbuffer *in)
 			    "status=%d reason=%s",
 			    (unsigned long long)net_conn_id(c),
 			    net_conn_peer(c), status, log_q(why));
-			respond(c, status, error_body(status_code(status), why),
-			    0, 0, NULL);
+			refuse(c, status, why);
 			net_conn_close(c, "bad request", 1);
 			return 0;
 		case HTTP_REQ_DONE: {
-			int keep = http_req_keep_alive(r) &&
-			    !net_conn_draining(c);
+			struct daemon *d = net_server_app(net_conn_server(c));
 
-			route(c, r, keep);
-			http_req_next(r);
-			h->mid = 0;
+			h->keep = http_req_keep_alive(r) &&
+			    !net_conn_draining(c);
+			h->cur = api_req_new(daemon_api(d), c, r);
+			h->in_dispatch = 1;
+			api_dispatch(h->cur);
+			h->in_dispatch = 0;
 			n++;
-			if (!keep) {
-				net_conn_close(c, "request done", 1);
+			if (h->cur != NULL) {
+				if (h->cur->more != NULL) {
+					/* streaming: go on when it drains */
+					stream_more(c, h);
+					if (h->cur != NULL)
+						bufferevent_disable(
+						    net_conn_bev(c), EV_READ);
+				} else
+					/* answered after a commit: stop
+					 * reading until then */
+					bufferevent_disable(net_conn_bev(c),
+					    EV_READ);
 				return 0;
 			}
+			if (!h->keep)
+				return 0;	/* finish() closed it */
 			break;
 		}
 		}
@@ -263,14 +410,17 @@ http_drain(struct net_conn *c)
 {
 	struct hconn *h = net_conn_data(c);
 
-	if (!h->mid)
+	if (!h->mid && h->cur == NULL)
 		net_conn_close(c, "shutting down", 1);
+	else
+		h->keep = 0;
 }
 
 const struct net_proto_ops net_http_ops = {
 	.name = "http",
 	.open = http_open,
 	.read = http_read,
+	.write = http_write,
 	.drain = http_drain,
 	.free = http_free,
 };

@@ -61,3 +61,15 @@ fs_lock_dir(const char *dir, char *holder, size_t holdersz, int *pid_ok)
 		*pid_ok = 0;
 	return fd;
 }
+
+int
+fs_sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}

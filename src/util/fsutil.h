@@ -20,4 +20,7 @@ int fs_mkdir_p(const char *path, mode_t mode);
 int fs_lock_dir(const char *dir, char *holder, size_t holdersz,
     int *pid_ok);
 
+/* fsync a directory (after a rename or unlink in it). 0, or -1/errno. */
+int fs_sync_dir(const char *dir);
+
 #endif

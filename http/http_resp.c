@@ -1,0 +1,2 @@
+/* placeholder: being written */
+typedef int vn_placeholder_http_resp;
