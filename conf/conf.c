@@ -1128,6 +1128,10 @@ load_webhooks(struct ctx *x, const struct cy_node *s)
 
 		snprintf(where, sizeof(where), "api.webhooks[%zu]", i);
 		load_webhook(x, s->kids[i], w, where);
+		if (w->channel != NULL && strcmp(w->channel, "api") == 0)
+			ERR(x, s->kids[i], "%s: channel \"api\" is reserved "
+			    "(POST /api/batches deduplicates under it); pick "
+			    "another name", where);
 		for (size_t j = 0; w->channel && j < i; j++)
 			if (x->c->api.webhooks[j].channel &&
 			    strcmp(x->c->api.webhooks[j].channel,

@@ -103,6 +103,9 @@ struct http_req {
 	char			*body;
 	size_t			 body_len, body_cap;
 	uint64_t		 body_hint;	/* Content-Length, or 0 */
+	uint64_t		 body_max;	/* this request's: lim or less */
+	http_req_head_fn	*head_fn;
+	void			*head_arg;
 	int			 keep_alive;
 
 	/* Where llhttp_execute started, for exact offsets in callbacks. */
@@ -566,6 +569,12 @@ on_headers_complete(llhttp_t *p)
 	r->in_cl = 0;
 	r->in_head = 0;
 	r->trailers = 1;
+	if (r->head_fn != NULL) {
+		uint64_t m = r->head_fn(r->head_arg, r);
+
+		if (m < r->body_max)
+			r->body_max = m;
+	}
 	/* A request line without a version is HTTP/0.9 to llhttp. */
 	if (p->http_major != 1 || p->http_minor > 1)
 		return fail(r, 505, E_VERSION);
@@ -573,7 +582,7 @@ on_headers_complete(llhttp_t *p)
 	if ((p->flags & F_TRANSFER_ENCODING) && r->saw_cl)
 		return fail(r, 400, E_CL_TE);
 	if (!chunked && (p->flags & F_CONTENT_LENGTH)) {
-		if (p->content_length > r->lim.max_body)
+		if (p->content_length > r->body_max)
 			return fail(r, 413, E_BODY_BIG);
 		r->body_hint = p->content_length;
 	}
@@ -595,7 +604,7 @@ on_chunk_header(llhttp_t *p)
 {
 	struct http_req *r = req_of(p);
 
-	if (p->content_length > r->lim.max_body - r->body_len)
+	if (p->content_length > r->body_max - r->body_len)
 		return fail(r, 413, E_BODY_BIG);
 	return 0;
 }
@@ -609,11 +618,11 @@ on_body(llhttp_t *p, const char *at, size_t len)
 
 	if (len == 0)
 		return 0;
-	if (len > r->lim.max_body - r->body_len)
+	if (len > r->body_max - r->body_len)
 		return fail(r, 413, E_BODY_BIG);
 	need = r->body_len + len + 1;
 	/* Grow towards the whole body (+ NUL), as far as it is known. */
-	total = r->body_hint ? r->body_hint : r->lim.max_body;
+	total = r->body_hint ? r->body_hint : r->body_max;
 	max = total >= SIZE_MAX ? SIZE_MAX : (size_t)total + 1;
 	grow(&r->body, &r->body_cap, need, BODY_MIN_CAP, max);
 	memcpy(r->body + r->body_len, at, len);
@@ -677,7 +686,15 @@ clear(struct http_req *r)
 	}
 	r->body_len = 0;
 	r->body_hint = 0;
+	r->body_max = r->lim.max_body;
 	r->keep_alive = 0;
+}
+
+void
+http_req_set_head_fn(struct http_req *r, http_req_head_fn *fn, void *arg)
+{
+	r->head_fn = fn;
+	r->head_arg = arg;
 }
 
 struct http_req *

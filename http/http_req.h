@@ -31,6 +31,18 @@ enum http_req_result {
 				 * "HTTP/1.1 100 Continue", then feed on */
 };
 
+/*
+ * The head hook: called when a request's headers are complete, before
+ * any of its body is read (method, target and headers are readable);
+ * returns the most body bytes this request may have. A smaller figure
+ * than limits.max_body refuses a longer body with 413 before it is
+ * buffered: a server can bound what an unauthenticated client makes it
+ * hold by route and by credentials, not only by one global limit.
+ */
+typedef uint64_t http_req_head_fn(void *arg, const struct http_req *r);
+void http_req_set_head_fn(struct http_req *r, http_req_head_fn *fn,
+    void *arg);
+
 /* http_req_new never returns NULL (aborts on out of memory). */
 struct http_req *http_req_new(const struct http_req_limits *lim);
 void http_req_free_(struct http_req *r);

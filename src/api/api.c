@@ -285,8 +285,8 @@ api_reply_stream(struct api_req *q, int status, const char *ctype,
 /* ---------------------------------------------------------------------- */
 /* Mutations. */
 
-struct store_batch *
-api_begin(struct api_req *q)
+int
+api_writable(struct api_req *q)
 {
 	struct store *st = api_store(q);
 	const char *why = net_server_intake(daemon_net(q->d));
@@ -295,15 +295,21 @@ api_begin(struct api_req *q)
 		api_error(q, 503, "store_unavailable", NULL, "the state store "
 		    "cannot take writes now: %s; nothing was changed, try "
 		    "again later", store_error(st));
-		return NULL;
+		return 0;
 	}
 	if (why != NULL && store_state(st) != STORE_OK) {
 		api_error(q, 503, "store_unavailable", NULL, "the state store "
 		    "is not taking new work: %s; nothing was changed, try "
 		    "again later", why);
-		return NULL;
+		return 0;
 	}
-	return store_begin(st);
+	return 1;
+}
+
+struct store_batch *
+api_begin(struct api_req *q)
+{
+	return api_writable(q) ? store_begin(api_store(q)) : NULL;
 }
 
 static void
@@ -425,6 +431,42 @@ parse_body(struct api_req *q)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Before a body is read: how much of one this request may bring. A caller
+ * not (yet) known to be allowed the route gets UNAUTH_BODY, enough for
+ * any honest mistake to reach its 401/403/404 answer, so that clients
+ * without a key cannot make us buffer limits.http_body each.
+ */
+#define UNAUTH_BODY	KB(64)
+
+uint64_t
+api_body_limit(struct api *a, const struct http_req *r)
+{
+	const struct conf *cf = daemon_conf(a->d);
+	const struct api_route *rt;
+	struct http_match m;
+	struct api_who who = { "", CONF_API_VIEWER, 0 };
+	uint64_t max;
+
+	if (http_route_match(api_routes, api_nroutes, http_req_method(r),
+	    http_req_path(r), &m) != 200)
+		return UNAUTH_BODY;
+	rt = m.route->data;
+	max = rt->max_body ? rt->max_body : cf->limits.http_body;
+	if (rt->flags & API_WEBHOOK) {
+		const char *ch = http_match_param(&m, "channel");
+		const struct conf_webhook *w = conf_webhook(cf, ch ? ch :
+		    "default");
+
+		if (w != NULL && w->anonymous)
+			return max;
+	}
+	if (api_keys_auth(a->keys, cf, http_req_header(r, "Authorization"),
+	    &who) == 0 && who.role >= rt->role)
+		return max;
+	return max < UNAUTH_BODY ? max : UNAUTH_BODY;
 }
 
 void

@@ -7,7 +7,7 @@
  * Permission table (DESIGN: viewer reads, operator controls jobs, admin
  * manages keys and state):
  *
- *	viewer		every GET except /api/keys
+ *	viewer		every GET except /api/keys and /api/backups
  *	operator	+ batches (submit, pause, resume, cancel), webhook
  *			  intake, named checkpoints
  *	admin		+ API keys, checkpoint restore, backups
@@ -111,6 +111,9 @@ void api_observe(struct api *a, const char *route, int status,
 struct api_req *api_req_new(struct api *a, struct net_conn *c,
     struct http_req *r);
 void api_dispatch(struct api_req *q);
+/* net_http's head hook: the body this request may bring (route limit for
+ * callers allowed the route, 64 KiB for the rest). */
+uint64_t api_body_limit(struct api *a, const struct http_req *r);
 /* net_http: the connection is going away while q is pending. */
 void api_req_orphan(struct api_req *q);
 
@@ -141,6 +144,9 @@ void net_http_stream(struct api_req *q, int status, const char *ctype);
  */
 typedef void api_done_fn(struct api_req *q, int err);
 struct store_batch *api_begin(struct api_req *q);
+/* Whether a change may be made now: 1, or 0 with 503 answered. For work
+ * done before its unit (a checkpoint, a backup). */
+int api_writable(struct api_req *q);
 void api_commit(struct api_req *q, struct store_batch *b, json_t *ev,
     api_done_fn *done);
 /* An audit leaf for ev alone, not waited for (refusals). */

@@ -82,9 +82,10 @@ api_audit_checkpoint(struct api_req *q)
 		p = nl + 1;
 	}
 	size = strtoull(p, NULL, 10);
+	/* base64 of 32 bytes is 44 characters; root[] holds 48 decoded */
 	if ((p = strchr(p, '\n')) == NULL || (nl = strchr(++p, '\n')) ==
-	    NULL || (rl = EVP_DecodeBlock(root, (const unsigned char *)p,
-	    (int)(nl - p))) < AUDIT_HASH) {
+	    NULL || nl - p != 44 || (rl = EVP_DecodeBlock(root,
+	    (const unsigned char *)p, 44)) < AUDIT_HASH) {
 		free(note);
 		api_error(q, 500, "bad_checkpoint", NULL, "the stored "
 		    "checkpoint does not parse");

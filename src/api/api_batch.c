@@ -293,16 +293,18 @@ list_one(void *arg, const void *key, size_t klen, const void *val,
 
 	if (klen != 8)
 		return 0;
-	if (json_array_size(l->arr) == l->limit) {
-		l->more = 1;
-		return 1;
-	}
 	if ((j = json_loadb(val, vlen, 0, NULL)) == NULL)
 		return 0;
 	if (l->state >= 0 && state_of(json_string_value(json_object_get(j,
 	    "state"))) != l->state) {
 		json_decref(j);
 		return 0;
+	}
+	if (json_array_size(l->arr) == l->limit) {
+		/* another one matches: there is a next page */
+		json_decref(j);
+		l->more = 1;
+		return 1;
 	}
 	l->last = store_be64_get(key);
 	json_array_append_new(l->arr, j);
@@ -330,7 +332,7 @@ api_batch_list(struct api_req *q)
 		l.limit = (size_t)limit;
 	}
 	r = http_query_get(http_req_query(q->http), "state", st, sizeof(st));
-	if (r >= 0 && (l.state = state_of(st)) < 0) {
+	if (r == -2 || (r >= 0 && (l.state = state_of(st)) < 0)) {
 		api_error(q, 400, "bad_query", json_pack("{s:s}", "parameter",
 		    "state"), "state is one of queued, running, paused, "
 		    "cancelled, done, failed");
@@ -618,6 +620,8 @@ struct seed {
 	char		 sig[65];	/* "" when unsigned */
 };
 
+static void repeat_signed(struct api_req *q, uint64_t id, char *sig);
+
 static void
 answer_repeat(struct api_req *q, uint64_t id)
 {
@@ -654,6 +658,8 @@ created(struct api_req *q, int err)
 		    api_store(q)));
 		for (w = s->pend ? s->pend->waiters : NULL; w; w = next) {
 			next = w->next_waiter;
+			free(w->priv);
+			w->priv = NULL;
 			api_error(w, 503, "store_unavailable", NULL, "the batch "
 			    "could not be stored; send it again");
 		}
@@ -665,9 +671,12 @@ created(struct api_req *q, int err)
 		    q->peer);
 		for (w = s->pend ? s->pend->waiters : NULL; w; w = next) {
 			next = w->next_waiter;
-			api_reply(w, 200, json_pack("{s:I, s:b, s:O}",
-			    "batch_id", (json_int_t)s->id, "created", 0,
-			    "batch", s->batch));
+			if (w->priv != NULL)
+				repeat_signed(w, s->id, w->priv);
+			else
+				api_reply(w, 200, json_pack("{s:I, s:b, s:O}",
+				    "batch_id", (json_int_t)s->id, "created",
+				    0, "batch", s->batch));
 		}
 		{
 			char loc[64];
@@ -719,6 +728,30 @@ put_sig(struct store_batch *b, const char *sig)
 	store_put(b, STORE_CF_SEEDS, k.b, k.len, t, 8);
 }
 
+/* A signed repeat: record the signature (and an audit leaf) durably,
+ * then answer with the earlier batch. sig is freed. */
+static void
+repeat_signed(struct api_req *q, uint64_t id, char *sig)
+{
+	struct store_batch *b;
+	uint64_t *pid;
+
+	q->priv = NULL;
+	if ((b = api_begin(q)) == NULL) {
+		free(sig);
+		return;
+	}
+	put_sig(b, sig);
+	free(sig);
+	if ((pid = malloc(sizeof(*pid))) == NULL)
+		abort();
+	*pid = id;
+	q->priv = pid;
+	api_commit(q, b, json_pack("{s:s, s:{s:I}, s:s}", "event",
+	    "batch.seed.repeat", "object", "batch_id", (json_int_t)id,
+	    "outcome", "ok"), repeat_logged);
+}
+
 /* Make the batch of a checked seed: dedup, then one store unit with the
  * batch, its seed key, the signature and the audit leaf. */
 static void
@@ -744,7 +777,11 @@ intake(struct api_req *q, const char *channel, const char *sig)
 			    memcmp(p->key, channel, cl + 1) == 0 &&
 			    memcmp(p->key + cl + 1, ext, el) == 0) {
 				/* the same seed is being stored: its answer
-				 * is ours */
+				 * is ours (and our signature is recorded
+				 * then) */
+				if (sig[0] != '\0' &&
+				    (q->priv = strdup(sig)) == NULL)
+					abort();
 				q->next_waiter = p->waiters;
 				p->waiters = q;
 				return;
@@ -758,25 +795,17 @@ intake(struct api_req *q, const char *channel, const char *sig)
 			return;
 		}
 		if (r == 1) {
-			uint64_t id = vn == 8 ? store_be64_get(v) : 0, *pid;
+			uint64_t id = vn == 8 ? store_be64_get(v) : 0;
+			char *sc;
 
 			free(v);
 			if (sig[0] == '\0') {
 				answer_repeat(q, id);
 				return;
 			}
-			if ((b = api_begin(q)) == NULL)
-				return;
-			put_sig(b, sig);
-			if ((pid = malloc(sizeof(*pid))) == NULL)
+			if ((sc = strdup(sig)) == NULL)
 				abort();
-			*pid = id;
-			q->priv = pid;
-			api_commit(q, b, json_pack("{s:s, s:{s:I, s:s, s:s}, "
-			    "s:s}", "event", "batch.seed.repeat", "object",
-			    "batch_id", (json_int_t)id, "channel", channel,
-			    "external_id", ext, "outcome", "ok"),
-			    repeat_logged);
+			repeat_signed(q, id, sc);
 			return;
 		}
 	}
@@ -1115,6 +1144,8 @@ transition(struct api_req *q, const char *verb, int to, unsigned from_ok)
 	reason = json_object_get(q->body, "reason");
 	if (json_is_string(reason))
 		json_object_set(j, "reason", reason);
+	else
+		json_object_del(j, "reason");	/* the last one's is stale */
 	val = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 	id_key(k, id);
 	store_put(b, STORE_CF_BATCHES, k, 8, val, strlen(val));

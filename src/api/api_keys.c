@@ -231,13 +231,14 @@ api_keys_list(struct api_req *q)
 	api_reply(q, 200, json_pack("{s:o}", "keys", arr));
 }
 
-/* [A-Za-z0-9_.-]{1,64}, like the configuration's ids. */
+/* [A-Za-z0-9_.-]{1,64}, not starting with '.' or '-': like the
+ * configuration's ids. */
 static int
 id_ok(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n > 64)
+	if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-')
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		if (!((s[i] >= 'a' && s[i] <= 'z') ||

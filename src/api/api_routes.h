@@ -21,7 +21,7 @@ API_ROUTE("DELETE", "/api/keys/{id}", api_keys_delete, CONF_API_ADMIN,
 API_ROUTE("GET", "/api/batches", api_batch_list, CONF_API_VIEWER, 0, 0,
     "batches.list")
 API_ROUTE("POST", "/api/batches", api_batch_create, CONF_API_OPERATOR,
-    API_JSON | API_MUTATES, 0, "batches.create")
+    API_JSON | API_MUTATES, KB(16384), "batches.create")
 API_ROUTE("GET", "/api/batches/{id}", api_batch_get, CONF_API_VIEWER, 0, 0,
     "batches.get")
 API_ROUTE("GET", "/api/batches/{id}/report", api_batch_report,
@@ -36,9 +36,9 @@ API_ROUTE("POST", "/api/batches/{id}/cancel", api_batch_cancel,
     CONF_API_OPERATOR, API_JSON | API_OPTJSON | API_MUTATES, KB(4),
     "batches.cancel")
 API_ROUTE("POST", "/api/batch_sources/webhook", api_batch_webhook,
-    CONF_API_OPERATOR, API_WEBHOOK | API_MUTATES, 0, "webhook")
+    CONF_API_OPERATOR, API_WEBHOOK | API_MUTATES, KB(16384), "webhook")
 API_ROUTE("POST", "/api/batch_sources/webhook/{channel}", api_batch_webhook,
-    CONF_API_OPERATOR, API_WEBHOOK | API_MUTATES, 0, "webhook")
+    CONF_API_OPERATOR, API_WEBHOOK | API_MUTATES, KB(16384), "webhook")
 API_ROUTE("GET", "/api/quarantine", api_quarantine, CONF_API_VIEWER, 0, 0,
     "quarantine")
 API_ROUTE("GET", "/api/audit/checkpoint", api_audit_checkpoint,

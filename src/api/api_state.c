@@ -108,12 +108,8 @@ api_ckpt_create(struct api_req *q)
 		    "name: {\"name\": \"before-upgrade\"}" : err);
 		return;
 	}
-	if (store_state(api_store(q)) == STORE_FAILED) {
-		api_error(q, 503, "store_unavailable", NULL, "the store is "
-		    "failing writes (%s); no checkpoint was made",
-		    store_error(api_store(q)));
+	if (!api_writable(q))
 		return;
-	}
 	s = store_ckpt_create(api_store(q), api_audit_log(q),
 	    daemon_data_dir(q->d), name, STORE_CKPT_REQUEST, &info, err,
 	    sizeof(err));
@@ -148,6 +144,10 @@ restore_logged(struct api_req *q, int err)
 		return;
 	}
 	if (daemon_restore(q->d, name, e, sizeof(e)) < 0) {
+		/* the request's leaf says ok: say what became of it */
+		api_audit(q, json_pack("{s:s, s:{s:s}, s:s, s:s}", "event",
+		    "state.restore.failed", "object", "name", name, "outcome",
+		    "failed", "reason", e));
 		free(name);
 		api_error(q, 500, "restore_failed", NULL, "%s", e);
 		return;
@@ -276,12 +276,8 @@ api_backup_create(struct api_req *q)
 
 	if (dir == NULL)
 		return;
-	if (store_state(api_store(q)) == STORE_FAILED) {
-		api_error(q, 503, "store_unavailable", NULL, "the store is "
-		    "failing writes (%s); no backup was made",
-		    store_error(api_store(q)));
+	if (!api_writable(q))
 		return;
-	}
 	s = store_ckpt_backup_create(api_store(q), api_audit_log(q),
 	    daemon_data_dir(q->d), dir, &nb, err, sizeof(err));
 	if (s != STORE_CKPT_OK) {
@@ -301,6 +297,8 @@ api_backup_create(struct api_req *q)
 }
 
 /* Verification on a thread; the answer comes back through a pipe. */
+static int verifying;	/* one trial restore at a time */
+
 struct verify {
 	struct api_req		*q;
 	char			*dir;
@@ -321,6 +319,7 @@ verify_back(evutil_socket_t fd, short what, void *arg)
 	(void)!read(fd, &c, 1);
 	close(v->fd[0]);
 	close(v->fd[1]);
+	verifying = 0;
 	log_info("state-backup-verify", "id=%u dir=%s status=%s error=%s",
 	    v->id, log_q(v->dir), store_ckpt_status_name(v->s),
 	    log_q(v->err[0] ? v->err : "-"));
@@ -360,6 +359,12 @@ api_backup_verify(struct api_req *q)
 
 	if (dir == NULL)
 		return;
+	if (verifying) {
+		api_error(q, 409, "busy", NULL, "a backup is being verified; "
+		    "one runs at a time (each is a trial restore): try again "
+		    "when it is done");
+		return;
+	}
 	errno = 0;
 	id = strtoul(ids, &end, 10);
 	if (*ids < '1' || *ids > '9' || *end != '\0' || errno ||
@@ -373,9 +378,11 @@ api_backup_verify(struct api_req *q)
 		abort();
 	v->q = q;
 	v->id = (uint32_t)id;
+	verifying = 1;
 	if (pipe(v->fd) < 0) {
 		free(v->dir);
 		free(v);
+		verifying = 0;
 		api_error(q, 500, "verify_failed", NULL, "cannot start the "
 		    "verification: %s", strerror(errno));
 		return;

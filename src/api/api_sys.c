@@ -26,7 +26,8 @@ api_health(struct api_req *q)
 	int ready;
 	json_t *h = daemon_health(q->d, &ready);
 
-	api_reply(q, ready ? 200 : 503, h);
+	api_reply_h(q, ready ? 200 : 503, h, ready ? NULL :
+	    "Retry-After: 10\r\n");
 }
 
 void

@@ -48,6 +48,15 @@ struct hconn {
 	int		 chunked;	/* cur streams with chunked coding */
 };
 
+static uint64_t
+head_limit(void *arg, const struct http_req *r)
+{
+	struct net_conn *c = arg;
+
+	return api_body_limit(daemon_api(net_server_app(net_conn_server(c))),
+	    r);
+}
+
 static int
 http_open(struct net_conn *c)
 {
@@ -64,6 +73,7 @@ http_open(struct net_conn *c)
 	if (h == NULL)
 		abort();
 	h->req = http_req_new(&lim);
+	http_req_set_head_fn(h->req, head_limit, c);
 	net_conn_set_data(c, h);
 	net_conn_set_label(c, "-");
 	net_conn_set_timeout(c, cf->limits.idle_ms);
