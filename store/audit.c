@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -55,25 +56,54 @@ static const char meta_phi[] = "audit.phi_secret";
 /*
  * SHA-256 over up to three parts with a fetched digest and a context kept
  * per thread: EVP's one-shot helpers fetch the algorithm on every call,
- * which costs more than hashing a 65-byte node.
+ * which costs more than hashing a 65-byte node. A thread that ends (a
+ * backup verification's) frees its pair through the key's destructor.
  */
+struct sha_tls {
+	EVP_MD_CTX	*ctx;
+	EVP_MD		*md;
+};
+
+static pthread_key_t sha_key;
+static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
+
+static void
+sha_tls_free(void *arg)
+{
+	struct sha_tls *t = arg;
+
+	EVP_MD_CTX_free(t->ctx);
+	EVP_MD_free(t->md);
+	free(t);
+}
+
+static void
+sha_key_make(void)
+{
+	if (pthread_key_create(&sha_key, sha_tls_free) != 0)
+		abort();
+}
+
 static void
 sha256_parts(const void *p1, size_t n1, const void *p2, size_t n2,
     const void *p3, size_t n3, uint8_t out[AUDIT_HASH])
 {
-	static __thread EVP_MD_CTX *ctx;
-	static __thread EVP_MD *md;
+	static __thread struct sha_tls *t;
 	unsigned int ol = AUDIT_HASH;
 
-	if (md == NULL && (md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
-		abort();
-	if (ctx == NULL && (ctx = EVP_MD_CTX_new()) == NULL)
-		abort();
-	if (EVP_DigestInit_ex2(ctx, md, NULL) != 1 ||
-	    EVP_DigestUpdate(ctx, p1, n1) != 1 ||
-	    (n2 && EVP_DigestUpdate(ctx, p2, n2) != 1) ||
-	    (n3 && EVP_DigestUpdate(ctx, p3, n3) != 1) ||
-	    EVP_DigestFinal_ex(ctx, out, &ol) != 1)
+	if (t == NULL) {
+		pthread_once(&sha_once, sha_key_make);
+		if ((t = calloc(1, sizeof(*t))) == NULL ||
+		    (t->md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
+		    (t->ctx = EVP_MD_CTX_new()) == NULL ||
+		    pthread_setspecific(sha_key, t) != 0)
+			abort();
+	}
+	if (EVP_DigestInit_ex2(t->ctx, t->md, NULL) != 1 ||
+	    EVP_DigestUpdate(t->ctx, p1, n1) != 1 ||
+	    (n2 && EVP_DigestUpdate(t->ctx, p2, n2) != 1) ||
+	    (n3 && EVP_DigestUpdate(t->ctx, p3, n3) != 1) ||
+	    EVP_DigestFinal_ex(t->ctx, out, &ol) != 1)
 		abort();
 }
 
