@@ -690,6 +690,12 @@ clear(struct http_req *r)
 	r->keep_alive = 0;
 }
 
+uint64_t
+http_req_body_limit(const struct http_req *r)
+{
+	return r->body_max;
+}
+
 void
 http_req_set_head_fn(struct http_req *r, http_req_head_fn *fn, void *arg)
 {

@@ -42,6 +42,8 @@ enum http_req_result {
 typedef uint64_t http_req_head_fn(void *arg, const struct http_req *r);
 void http_req_set_head_fn(struct http_req *r, http_req_head_fn *fn,
     void *arg);
+/* The body limit in force for the current request (after the hook). */
+uint64_t http_req_body_limit(const struct http_req *r);
 
 /* http_req_new never returns NULL (aborts on out of memory). */
 struct http_req *http_req_new(const struct http_req_limits *lim);

@@ -91,6 +91,9 @@ struct api_req {
 	/* Batches waiting on the same webhook seed (api_batch.c). */
 	struct api_req		*next_waiter;
 	void			*priv;
+	/* Called when the request is freed, answered or not. */
+	void			(*cleanup)(struct api_req *q);
+	char			 sig[65];	/* webhook signature held */
 };
 
 /* The API of one daemon. */

@@ -64,6 +64,8 @@ struct api_batches {
 	struct pending	*pending;
 	uint64_t	*busy;		/* ids with a state change in flight */
 	size_t		 nbusy, capbusy;
+	char		(*sigs)[65];	/* signatures of requests in flight */
+	size_t		 nsigs, capsigs;
 };
 
 static int
@@ -99,6 +101,7 @@ api_batches_free_(struct api_batches *b)
 		free(p);
 	}
 	free(b->busy);
+	free(b->sigs);
 	free(b);
 }
 
@@ -925,6 +928,50 @@ parse_sig(const char *h, long long *t, char sig[65])
 	return have_t && have_v ? 0 : -1;
 }
 
+/* A verified signature is held from its check until its request ends:
+ * the same signed request arriving meanwhile is a replay, though the
+ * first one's record is not durable yet. */
+static void
+sig_release(struct api_req *q)
+{
+	struct api_batches *bs = api_batches_of(q);
+
+	for (size_t i = 0; i < bs->nsigs; i++)
+		if (strcmp(bs->sigs[i], q->sig) == 0) {
+			memcpy(bs->sigs[i], bs->sigs[--bs->nsigs], 65);
+			break;
+		}
+	q->cleanup = NULL;
+}
+
+static int
+sig_held(struct api_batches *bs, const char *sig)
+{
+	for (size_t i = 0; i < bs->nsigs; i++)
+		if (strcmp(bs->sigs[i], sig) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+sig_hold(struct api_req *q, const char *sig)
+{
+	struct api_batches *bs = api_batches_of(q);
+
+	if (bs->nsigs == bs->capsigs) {
+		size_t cap = bs->capsigs ? 2 * bs->capsigs : 8;
+		char (*v)[65] = realloc(bs->sigs, cap * sizeof(*v));
+
+		if (v == NULL)
+			abort();
+		bs->sigs = v;
+		bs->capsigs = cap;
+	}
+	memcpy(bs->sigs[bs->nsigs++], sig, 65);
+	memcpy(q->sig, sig, 65);
+	q->cleanup = sig_release;
+}
+
 static int
 check_hmac(struct api_req *q, const struct conf_webhook *w,
     const char *channel, char sig[65])
@@ -978,9 +1025,11 @@ check_hmac(struct api_req *q, const struct conf_webhook *w,
 		    "\"T.\" followed by the exact body bytes with the "
 		    "channel's secret");
 	sig_key(&k, sig);
-	r = store_get(api_store(q), STORE_CF_SEEDS, k.b, k.len, &v, &vn);
+	r = sig_held(api_batches_of(q), sig) ? 1 :
+	    store_get(api_store(q), STORE_CF_SEEDS, k.b, k.len, &v, &vn);
 	if (r == 1) {
-		free(v);
+		if (!sig_held(api_batches_of(q), sig))
+			free(v);
 		return refuse(q, 401, "signature_replayed", "signature seen "
 		    "before", channel, "this signed request was accepted "
 		    "before; a retry must be signed anew (a new t=)");
@@ -990,6 +1039,7 @@ check_hmac(struct api_req *q, const struct conf_webhook *w,
 		    "could not be read: %s", store_error(api_store(q)));
 		return -1;
 	}
+	sig_hold(q, sig);
 	return 0;
 }
 

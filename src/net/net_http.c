@@ -83,6 +83,8 @@ http_open(struct net_conn *c)
 static void
 req_free(struct api_req *q)
 {
+	if (q->cleanup != NULL)
+		q->cleanup(q);
 	json_decref(q->body);
 	if (q->more_free != NULL)
 		q->more_free(q->more_arg);
@@ -168,12 +170,17 @@ head_lines(struct evbuffer *out, int status, const char *ctype,
 
 /* A request the parser refused: answer and close. */
 static void
-refuse(struct net_conn *c, int status, const char *why)
+refuse(struct net_conn *c, int status, const char *why, uint64_t limit)
 {
 	struct evbuffer *out = bufferevent_get_output(net_conn_bev(c));
 	json_t *b = json_pack("{s:{s:s, s:s}}", "error", "code",
 	    status_code(status), "message", why);
-	char *text = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS);
+	char *text;
+
+	if (status == 413)
+		json_object_set_new(json_object_get(b, "error"), "detail",
+		    json_pack("{s:I}", "limit", (json_int_t)limit));
+	text = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS);
 
 	json_decref(b);
 	head_lines(out, status, "application/json", NULL, 0);
@@ -229,7 +236,8 @@ net_http_answer(struct api_req *q, int status, const char *ctype,
 
 	q->status = status;
 	if (c == NULL) {
-		/* the client went away while we worked */
+		/* the client went away while we worked: counted all the same */
+		api_observe(q->api, q->route ? q->route->name : "-", status, 0);
 		req_free(q);
 		return;
 	}
@@ -368,7 +376,7 @@ http_pump(struct net_conn *c, struct evbuffer *in)
 			    "status=%d reason=%s",
 			    (unsigned long long)net_conn_id(c),
 			    net_conn_peer(c), status, log_q(why));
-			refuse(c, status, why);
+			refuse(c, status, why, http_req_body_limit(r));
 			net_conn_close(c, "bad request", 1);
 			return 0;
 		case HTTP_REQ_DONE: {

@@ -1,0 +1,489 @@
+#!/bin/sh
+# t/ctl.t — vnamigctl against a real vnamigd, each command's exit status,
+# table and --json output checked against curl's view of the same route:
+# status, health, batches (pages, filters), submit (idempotent, refused),
+# pause/resume/cancel, quarantine, keys, checkpoints, backups, metrics,
+# watch; configuration precedence (flag > environment > ctl.yaml) and the
+# refusal of a ctl.yaml or key file others may read; a wrong key (exit 3),
+# a dead port (exit 2), HTTPS with --cacert / untrusted / --insecure; the
+# audit witness: first use recorded, a real consistency proof after more
+# activity, a tampered state file, a size going backwards, a foreign key
+# and a proxy that corrupts proofs all exit 5; and a restore asked for
+# with --yes, after which the daemon comes back and the witness still
+# verifies the (whole) audit log.
+. "$top_srcdir/t/lib.sh"
+
+CTL="${VNAMIGCTL:-$top_builddir/src/ctl/vnamigctl}"
+HOME=$T_DIR/home
+export HOME
+mkdir -p "$HOME/.config/vnamig"
+unset VNAMIG_URL VNAMIG_KEY XDG_CONFIG_HOME
+OPS=plain-for-tests
+ADM=admin-token-for-tests
+
+conf=$T_DIR/vnamigd.yaml
+write_conf "$conf"
+# An admin key, a target peer, a backup directory.
+sed -i -e "s|^    - { id: ops, role: operator, token: \"$OPS\" }|&\n    - { id: root, role: admin, token: \"$ADM\" }|" \
+	-e 's|^  - { name: legacy, .*|&\n  - { name: vna, ae_title: VNA, host: 127.0.0.1, port: 11114, role: target }|' \
+	-e "s|^storage:|storage:\n  backup_dir: $T_DIR/backups|" "$conf"
+start_daemon "$conf" || { fail "vnamigd starts"; done_testing; }
+pass "vnamigd starts"
+base="http://127.0.0.1:$HTTP_PORT"
+
+# c ARGS...: vnamigctl with the operator key; $out, $err, $rc.
+c() {
+	out=$("$CTL" --url "$base" --key "$OPS" "$@" 2>"$T_DIR/err")
+	rc=$?
+	err=$(cat "$T_DIR/err")
+}
+# a ARGS...: the same with the admin key.
+a() {
+	out=$("$CTL" --url "$base" --key "$ADM" "$@" 2>"$T_DIR/err")
+	rc=$?
+	err=$(cat "$T_DIR/err")
+}
+# raw ARGS...: vnamigctl with nothing added (configuration tests).
+raw() {
+	out=$("$CTL" "$@" 2>"$T_DIR/err")
+	rc=$?
+	err=$(cat "$T_DIR/err")
+}
+# envraw VAR=VALUE ARGS...: the same with one more environment variable.
+envraw() {
+	e=$1
+	shift
+	out=$(env "$e" "$CTL" "$@" 2>"$T_DIR/err")
+	rc=$?
+	err=$(cat "$T_DIR/err")
+}
+# cu [KEY] PATH: curl's view of GET PATH, keys sorted.
+cu() {
+	k=$OPS
+	[ $# -gt 1 ] && { k=$1; shift; }
+	curl -s -H "Authorization: Bearer $k" "$base$1" | jq -S .
+}
+sorted() { printf '%s' "$1" | jq -S . 2>/dev/null; }
+
+# --- the command line ----------------------------------------------------
+raw --help
+is "$rc" 0 "--help: exit 0"
+for s in NAME SYNOPSIS COMMANDS OPTIONS FILES ENVIRONMENT "EXIT STATUS" EXAMPLES; do
+	printf '%s\n' "$out" | grep -qx "$s"
+	ok $? "  has $s"
+done
+raw batches --help
+ok "$([ "$rc" = 0 ] && printf '%s' "$out" | grep -q 'vnamigctl \[OPTIONS\] batches \[--state S\]'; echo $?)" \
+	"batches --help: that command's synopsis"
+raw frobnicate
+is "$rc" 1 "unknown command: exit 1"
+like "$err" 'unknown command "frobnicate"' "  naming it"
+raw keys --limit 3
+is "$rc" 1 "an option of another command: exit 1"
+like "$err" '--limit does not go with "keys"' "  saying which"
+raw batch nine
+is "$rc" 1 "a batch ID that is not a number: exit 1"
+
+# --- status, health ------------------------------------------------------
+c status
+is "$rc" 0 "status: exit 0"
+like "$out" "^version +$(cu /api/status | jq -r .version)$" "  version as the server says"
+like "$out" "^ready +yes" "  ready"
+like "$out" "^audit +size [0-9]+, durable [0-9]+" "  audit sizes"
+c --json status
+is "$(printf '%s' "$out" | jq -r '.node + " " + (.ready|tostring)')" \
+	"$(cu /api/status | jq -r '.node + " " + (.ready|tostring)')" "status --json: the server's JSON"
+c health
+is "$rc" 0 "health: exit 0"
+like "$out" "^status +ok$" "  status ok"
+like "$out" "^listeners.http.port +$HTTP_PORT$" "  nested members flattened"
+c health --json
+is "$(printf '%s' "$out" | jq -r .status)" ok "health --json"
+
+# --- submit, batches -----------------------------------------------------
+c submit --source legacy --target vna --accession A1 --accession A2 --external-id RIS-1 --name first
+is "$rc" 0 "submit: exit 0"
+like "$out" "^batch [0-9]+ created: queued, legacy -> vna, 2 accession" "  says what was made"
+id=$(printf '%s' "$out" | sed -n 's/^batch \([0-9]*\) created.*/\1/p')
+c submit --source legacy --target vna --accession A1 --external-id RIS-1
+is "$rc" 0 "submit again with the same external id: exit 0"
+like "$out" "^batch $id exists already for external id RIS-1" "  the earlier batch, not a new one"
+c submit --source pacs9 --target vna --accession A1
+is "$rc" 3 "submit with an unknown peer: exit 3"
+like "$err" "^vnamigctl: POST $base/api/batches: 422 invalid_field: source: no peer named \"pacs9\"" \
+	"  one line: method, URL, status, code, message"
+c submit --source legacy --accession A1
+is "$rc" 1 "submit without --target: exit 1"
+printf '{"external_id": "F-1", "accession_numbers": ["F1", "F2", "F3"], "patient_id": "P7"}\n' >"$T_DIR/seed.json"
+c submit --file "$T_DIR/seed.json" --source legacy --target vna --priority 7 --force-full-repull
+is "$rc" 0 "submit --file with flags over it"
+fid=$(printf '%s' "$out" | sed -n 's/^batch \([0-9]*\) created.*/\1/p')
+is "$(cu "/api/batches/$fid" | jq -c '[.batch.priority, .batch.accession_numbers, .batch.patient_id, .batch.force_full_repull]')" \
+	'[7,["F1","F2","F3"],"P7",true]' "  the server has the file's and the flags' fields"
+c submit --source legacy --target vna --priority 12 --accession X
+is "$rc" 1 "--priority 12: exit 1"
+
+c batches
+is "$rc" 0 "batches: exit 0"
+like "$(printf '%s\n' "$out" | head -1)" "^ID +STATE +PRIO +SOURCE +TARGET" "  a table with headings"
+like "$out" "^$id +queued +5 +legacy +vna " "  the batch's row"
+c batches --json
+is "$(sorted "$out")" "$(cu /api/batches)" "batches --json: as curl sees /api/batches"
+c pause "$fid"
+c batches --state paused --json
+is "$(printf '%s' "$out" | jq -c '[.batches[].id]')" "$(cu '/api/batches?state=paused' | jq -c '[.batches[].id]')" \
+	"batches --state paused: the server's filter"
+c resume "$fid"
+
+# More than a page (the server's is 100): --all follows "next".
+set --
+i=0
+while [ $i -lt 105 ]; do set -- "$@" "$base/api/batches"; i=$((i + 1)); done
+curl -s -H "Authorization: Bearer $OPS" -H 'Content-Type: application/json' \
+	-d '{"source": "legacy", "target": "vna", "accession_numbers": ["M"]}' "$@" >/dev/null
+total=$(($(cu '/api/batches?limit=1000' | jq '.batches | length')))
+c batches
+is "$(printf '%s\n' "$out" | tail -n +2 | wc -l | tr -d ' ')" 100 "batches: one page of 100 by default"
+like "$err" "more batches after [0-9]+: use --all or --limit N" "  and a note that there are more"
+c batches --all
+is "$(printf '%s\n' "$out" | tail -n +2 | wc -l | tr -d ' ')" "$total" "batches --all: every one of the $total"
+c batches --all --json
+is "$(printf '%s' "$out" | jq -c '[.batches[].id]')" "$(cu '/api/batches?limit=1000' | jq -c '[.batches[].id]')" \
+	"batches --all --json: the pages joined, in order"
+c batches --limit 3
+is "$(printf '%s\n' "$out" | tail -n +2 | wc -l | tr -d ' ')" 3 "batches --limit 3: three rows"
+
+c batch "$id"
+is "$rc" 0 "batch ID: exit 0"
+like "$out" "^accession_numbers +A1,A2$" "  every field, lists joined"
+like "$out" "^external_id +RIS-1$" "  the external id"
+c batch "$id" --json
+is "$(sorted "$out")" "$(cu "/api/batches/$id")" "batch --json: as curl sees it"
+c report "$id"
+is "$rc" 0 "report: exit 0"
+like "$out" "STUDY_INSTANCE_UID +STATE +INSTANCES +REASON" "  the studies table"
+c report "$id" --json
+is "$(sorted "$out")" "$(cu "/api/batches/$id/report")" "report --json: as curl sees it"
+c batch 999999
+is "$rc" 3 "batch that does not exist: exit 3"
+like "$err" "GET $base/api/batches/999999: 404 not_found: " "  the server's code and message"
+
+# --- pause, resume, cancel -----------------------------------------------
+c pause "$id"
+is "$rc:$out" "0:batch $id: paused" "pause: exit 0, paused"
+c pause "$id"
+is "$rc" 3 "pause twice: exit 3"
+like "$err" "POST $base/api/batches/$id/pause: 409 invalid_transition: " "  409 with the server's words"
+c resume "$id"
+is "$rc:$out" "0:batch $id: queued" "resume: queued again"
+c cancel "$id"
+is "$rc:$out" "0:batch $id: cancelled" "cancel: cancelled"
+is "$(cu "/api/batches/$id" | jq -r .batch.state)" cancelled "  as curl sees it"
+
+# --- quarantine (501 until the migration engine exists) ------------------
+qs=$(curl -s -o "$T_DIR/q" -w '%{http_code}' -H "Authorization: Bearer $OPS" "$base/api/quarantine")
+c quarantine
+if [ "$qs" = 501 ]; then
+	is "$rc" 4 "quarantine while the server has no engine (501): exit 4"
+	like "$err" "GET $base/api/quarantine: 501 $(jq -r .error.code "$T_DIR/q"): " "  with the server's message"
+else
+	is "$rc" 0 "quarantine: exit 0"
+	is "$(($(printf '%s\n' "$out" | wc -l) - 1))" "$(jq '.items | length' "$T_DIR/q")" "  one row per item"
+fi
+
+# --- keys ------------------------------------------------------------------
+c keys
+is "$rc" 3 "keys with an operator key: exit 3"
+like "$err" "GET $base/api/keys: 403 " "  403"
+a keys
+is "$rc" 0 "keys with the admin key"
+like "$out" "^ops +operator +config" "  lists the configured keys"
+a keys --json
+is "$(sorted "$out")" "$(cu "$ADM" /api/keys)" "keys --json: as curl sees it"
+a key create bob --role viewer
+is "$rc" 0 "key create: exit 0"
+tok=$(printf '%s' "$out" | sed -n 's/^token: //p')
+like "$tok" '^[!-~]{12,}$' "  prints the token"
+like "$err" "shown this once" "  with the warning that it is not shown again"
+is "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $tok" "$base/api/status")" 200 \
+	"  the token works"
+a key create eve
+is "$rc" 1 "key create without --role: exit 1"
+a key delete bob
+is "$rc:$out" '0:key "bob" deleted' "key delete: exit 0"
+is "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $tok" "$base/api/status")" 401 \
+	"  the token is refused after"
+
+# --- checkpoints, backups ------------------------------------------------
+c checkpoint first
+is "$rc" 0 "checkpoint NAME: exit 0"
+like "$out" '^checkpoint "first" created \(.*, audit size [0-9]+\)' "  says when and the audit size"
+c checkpoints
+like "$out" "^first +[0-9T:.Z-]+ +request +[0-9]+" "checkpoints: the table lists it"
+c checkpoints --json
+is "$(sorted "$out")" "$(cu /api/checkpoints)" "checkpoints --json: as curl sees it"
+c checkpoint 'bad/name'
+is "$rc" 3 "a bad checkpoint name: exit 3 (the server's 422)"
+a backup
+is "$rc" 0 "backup: exit 0"
+like "$out" "^backup 1 \(.*files\) created" "  backup 1"
+a backups
+like "$out" "^1 +[0-9T:Z-]+ +[0-9]+ +[0-9]+" "backups: the table lists it"
+a backups --json
+is "$(sorted "$out")" "$(cu "$ADM" /api/backups)" "backups --json: as curl sees it"
+a backup verify 1
+is "$rc:$(printf '%s' "$out" | sed 's/ (.*)//')" "0:backup 1 verified" "backup verify: exit 0"
+
+# --- metrics, watch --------------------------------------------------------
+c metrics
+is "$rc" 0 "metrics: exit 0"
+is "$(printf '%s\n' "$out" | grep '^# TYPE' | sort)" \
+	"$(curl -s -H "Authorization: Bearer $OPS" "$base/metrics" | grep '^# TYPE' | sort)" \
+	"  the Prometheus text, as curl sees it"
+c watch --count 2 --interval 0.2
+is "$rc" 0 "watch --count 2: exit 0"
+is "$(printf '%s\n' "$out" | grep -Ec '^[0-9T:-]+Z studies=[0-9-]+/[0-9-]+ instances=')" 2 \
+	"  not a terminal: one plain line per poll"
+"$CTL" --url "$base" --key "$OPS" watch --interval 5 >"$T_DIR/watch.out" 2>&1 &
+wpid=$!
+wait_file "$T_DIR/watch.out" 5
+kill -INT "$wpid"
+wait "$wpid"
+is "$?" 0 "watch: Ctrl-C ends it cleanly (exit 0)"
+if command -v script >/dev/null 2>&1; then
+	script -qec "$CTL --url $base --key $OPS watch --count 2 --interval 0.2" /dev/null >"$T_DIR/tty.out" 2>&1
+	ok "$(grep -q "$(printf '\033\\[?25l')" "$T_DIR/tty.out" &&
+	    grep -q "$(printf '\r\033\\[K')\\[[#-]*\\]" "$T_DIR/tty.out" &&
+	    grep -q "$(printf '\033\\[?25h')" "$T_DIR/tty.out"; echo $?)" \
+	    "watch on a terminal: a bar redrawn in place, the cursor hidden and shown again"
+else
+	skip "watch on a terminal: no script(1)"
+fi
+
+# --- where the URL and the key come from ----------------------------------
+dead=$(free_port)
+y=$HOME/.config/vnamig/ctl.yaml
+printf '%s\n' "$OPS" >"$HOME/.config/vnamig/ops.key"
+chmod 600 "$HOME/.config/vnamig/ops.key"
+printf 'url: %s\nkey_file: ops.key\n' "$base" >"$y"
+chmod 600 "$y"
+raw status
+is "$rc" 0 "ctl.yaml alone: url and key_file (relative to it) used"
+envraw VNAMIG_URL=http://127.0.0.1:$dead status
+is "$rc" 2 "VNAMIG_URL beats ctl.yaml's url (a dead port: exit 2)"
+like "$err" "^vnamigctl: GET http://127.0.0.1:$dead/api/status: cannot connect to 127.0.0.1 port $dead: " \
+	"  saying what and where"
+envraw VNAMIG_URL=http://127.0.0.1:$dead --url "$base" status
+is "$rc" 0 "--url beats VNAMIG_URL"
+envraw VNAMIG_KEY=wrong-key-12345 status
+is "$rc" 3 "VNAMIG_KEY beats ctl.yaml's key_file (a wrong key: exit 3)"
+like "$err" "GET $base/api/status: 401 unauthorized: .*\\(the key from VNAMIG_KEY\\)" \
+	"  401 with the key's origin"
+envraw VNAMIG_KEY=wrong-key-12345 --key-file "$HOME/.config/vnamig/ops.key" status
+is "$rc" 0 "--key-file beats VNAMIG_KEY"
+raw --key wrong-key-12345 status
+is "$rc" 3 "a wrong --key: exit 3"
+chmod 644 "$y"
+raw status
+is "$rc" 1 "a ctl.yaml others may read: exit 1"
+like "$err" "ctl.yaml is open to the group or others \\(mode 0644\\).*chmod 600" "  saying so and the fix"
+chmod 600 "$y"
+chmod 640 "$HOME/.config/vnamig/ops.key"
+raw status
+is "$rc" 1 "a key file the group may read: exit 1"
+like "$err" "key file .*ops.key is open to the group" "  saying so"
+chmod 600 "$HOME/.config/vnamig/ops.key"
+printf 'url: %s\nkye: x\n' "$base" >"$T_DIR/other.yaml"
+chmod 600 "$T_DIR/other.yaml"
+raw --config "$T_DIR/other.yaml" status
+is "$rc" 1 "--config FILE with a misspelt key: exit 1"
+like "$err" "other.yaml line 2: unknown key \"kye\"" "  the line and the key"
+rm -f "$y"
+raw --url "$base" status
+is "$rc" 3 "no key at all: exit 3"
+like "$err" "no API key was given" "  with a hint where to give one"
+
+# --- HTTPS -------------------------------------------------------------------
+d=$T_DIR/pki
+mkdir -p "$d"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+	-keyout "$d/ca.key" -out "$d/ca.crt" -days 2 -subj "/CN=vnamig test ca" 2>/dev/null &&
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+	-keyout "$d/server.key" -out "$d/server.csr" -subj /CN=127.0.0.1 2>/dev/null &&
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$d/ext" &&
+openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" \
+	-CAcreateserial -days 2 -out "$d/server.crt" -extfile "$d/ext" 2>/dev/null
+ok $? "a test CA and a server certificate for 127.0.0.1"
+tconf=$T_DIR/tls.yaml
+sed -e "s|data_dir: $T_DIR/var|data_dir: $T_DIR/tlsvar|" \
+	-e "s|^  http:  { address: 127.0.0.1, port: 0 }|  http: { address: 127.0.0.1, port: 0, tls: { cert: $d/server.crt, key: $d/server.key } }|" \
+	"$conf" >"$tconf"
+PLAIN_PID=$DAEMON_PID
+PLAIN_LOG=$T_DIR/plain.log
+cp "$T_DIR/daemon.log" "$PLAIN_LOG"
+if start_daemon "$tconf"; then
+	tls="https://127.0.0.1:$HTTP_PORT"
+	raw --url "$tls" --key "$OPS" --cacert "$d/ca.crt" status
+	is "$rc" 0 "https with --cacert: exit 0"
+	raw --url "$tls" --key "$OPS" status
+	is "$rc" 2 "https with a certificate the system does not trust: exit 2"
+	like "$err" "GET $tls/api/status: TLS: the server's certificate is not trusted: " "  saying so"
+	raw --url "https://localhost:$HTTP_PORT" --key "$OPS" --cacert "$d/ca.crt" status
+	is "$rc" 2 "https to a name the certificate does not have: exit 2"
+	raw --url "$tls" --key "$OPS" --insecure status
+	is "$rc" 0 "https --insecure: exit 0"
+	like "$err" "WARNING: --insecure: the server's certificate is NOT verified" "  said loudly"
+	raw --url "http://127.0.0.1:$HTTP_PORT" --key "$OPS" --timeout 3 status
+	is "$rc" 2 "plain HTTP to the TLS port: exit 2"
+	stop_daemon TERM
+else
+	fail "vnamigd starts with TLS on HTTP"
+fi
+DAEMON_PID=$PLAIN_PID
+cp "$PLAIN_LOG" "$T_DIR/daemon.log"
+
+# --- the audit witness -------------------------------------------------------
+W=$T_DIR/witness.json
+# Checkpoints are signed on request at most once a second.
+grow() {
+	c submit --source legacy --target vna --accession "G$1"
+	gid=$(printf '%s' "$out" | sed -n 's/^batch \([0-9]*\) created.*/\1/p')
+	sleep 1.1
+}
+c audit checkpoint
+is "$rc" 0 "audit checkpoint: exit 0"
+like "$out" "^origin +vnamig/VNAMIG$" "  the origin"
+like "$out" "^key id +[0-9a-f]{8}$" "  the key id"
+c audit checkpoint --json
+is "$(printf '%s' "$out" | jq -r '.origin + .public_key')" "$(cu /api/audit/checkpoint | jq -r '.origin + .public_key')" \
+	"audit checkpoint --json: as curl sees it"
+c audit verify --state "$W"
+is "$rc" 0 "audit verify, first use: exit 0"
+like "$err" "trust on first use" "  trusting the key on first use, said on stderr"
+like "$out" "nothing witnessed before" "  nothing to compare yet"
+s1=$(jq -r .size "$W")
+like "$s1" '^[0-9]+$' "  the checkpoint recorded (size $s1)"
+ok "$(stat -c %a "$W" | grep -qx 600; echo $?)" "  the state file is private (0600)"
+grow 1
+grow 2
+c audit verify --state "$W"
+is "$rc" 0 "audit verify after more activity: exit 0"
+s2=$(jq -r .size "$W")
+like "$out" "consistency  ok: size $s1 -> $s2, proof of [0-9]+ hashes" "  a consistency proof from $s1 to $s2 verified"
+c audit verify --state "$W" --pubkey "$T_DIR/var-audit.pem.pub"
+is "$rc" 0 "audit verify --pubkey (the daemon's .pub file): exit 0"
+
+# The state file edited: the witnessed root no longer matches the log.
+cp "$W" "$T_DIR/w.good"
+jq '.root = ("00" + .root[2:])' "$T_DIR/w.good" >"$W"
+cp "$W" "$T_DIR/w.bad"
+c audit verify --state "$W"
+is "$rc" 5 "a tampered root at the same size: exit 5"
+like "$err" "root mismatch at size $s2" "  root mismatch named"
+grow 3
+c audit verify --state "$W"
+is "$rc" 5 "a tampered root, the log grown since: exit 5"
+like "$err" "GET $base/api/audit/consistency\\?from=$s2&to=[0-9]+: consistency: root mismatch at size $s2" \
+	"  the consistency check names the size"
+cmp -s "$W" "$T_DIR/w.bad"
+ok $? "  nothing recorded on failure"
+jq ".size = $((s2 + 1000))" "$T_DIR/w.good" >"$W"
+c audit verify --state "$W"
+is "$rc" 5 "a witnessed size above the log's: exit 5"
+like "$err" "size went backwards" "  a rollback named"
+cp "$T_DIR/w.good" "$W"
+openssl genpkey -algorithm ed25519 -out "$T_DIR/other.pem" 2>/dev/null &&
+openssl pkey -in "$T_DIR/other.pem" -pubout -out "$T_DIR/other.pub" 2>/dev/null
+c audit verify --state "$W" --pubkey "$T_DIR/other.pub"
+is "$rc" 5 "another key given: exit 5"
+like "$err" "signature: the checkpoint is not signed by the trusted key" "  the signature is the failure"
+c audit verify --state "$W"
+is "$rc" 0 "the good state again: the log verifies"
+
+# Inclusion proofs, tied to the witnessed root.
+c audit proof 1 --state "$W"
+is "$rc" 0 "audit proof: exit 0"
+like "$out" "inclusion    ok: " "  the inclusion proof verified"
+like "$out" "leaf         \\{.*\"seq\":1" "  the leaf shown (its hash checked)"
+like "$out" "witnessed    ok: the root is the witnessed one" "  its root is the witnessed one"
+c audit proof 1 --size 2 --state "$W"
+is "$rc" 0 "audit proof in an older tree: exit 0"
+like "$out" "witnessed    ok: consistent with the witnessed root" "  tied to the witnessed root by a consistency proof"
+c audit proof 99999 --state "$W"
+is "$rc" 3 "a leaf past the log: exit 3"
+
+# A man in the middle that flips a bit of every proof: caught (exit 5).
+cat >"$T_DIR/mitm.py" <<'PY'
+import http.server, json, sys, urllib.request
+up = sys.argv[1]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        r = urllib.request.urlopen(urllib.request.Request(up + self.path,
+            headers={"Authorization": self.headers.get("Authorization", "")}))
+        body = r.read()
+        if self.path.startswith(("/api/audit/proof", "/api/audit/consistency")):
+            j = json.loads(body)
+            k = "path" if "path" in j else "proof"
+            h = j[k][0]
+            j[k][0] = ("1" if h[0] == "0" else "0") + h[1:]
+            body = json.dumps(j).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+PY
+python3 "$T_DIR/mitm.py" "$base" >"$T_DIR/mitm.port" 2>/dev/null &
+mpid=$!
+wait_file "$T_DIR/mitm.port" 5
+mitm="http://127.0.0.1:$(cat "$T_DIR/mitm.port")"
+raw --url "$mitm" --key "$OPS" audit proof 1 --state "$W"
+is "$rc" 5 "a corrupted inclusion proof: exit 5"
+like "$err" "inclusion proof of leaf 1 .* does not verify" "  saying so"
+grow 4
+cp "$W" "$T_DIR/w.before"
+raw --url "$mitm" --key "$OPS" audit verify --state "$W"
+is "$rc" 5 "a corrupted consistency proof: exit 5"
+like "$err" "consistency: the proof from size [0-9]+ .* does not verify" "  saying so"
+cmp -s "$W" "$T_DIR/w.before"
+ok $? "  nothing recorded"
+kill "$mpid" 2>/dev/null
+wait "$mpid" 2>/dev/null
+
+# --- restore -------------------------------------------------------------------
+c restore first </dev/null
+is "$rc" 1 "restore without --yes, stdin not a terminal: exit 1"
+like "$err" "add --yes" "  saying what to do"
+c restore first --yes
+is "$rc" 3 "restore with an operator key: exit 3"
+like "$err" "POST $base/api/checkpoints/first/restore: 403 " "  403: it needs an admin key"
+a restore nope --yes
+is "$rc" 3 "restore of a checkpoint that does not exist: exit 3"
+like "$err" "404 not_found: " "  404"
+a restore first --yes
+is "$rc" 0 "restore --yes: exit 0 (202)"
+like "$out" 'restore of checkpoint "first": pending' "  pending, with the server's message"
+if wait_log ' info restore-done ' 15 && wait_until 15 sh -c \
+    "[ \$(grep -c ' info ready ' '$T_DIR/daemon.log') -ge 2 ]"; then
+	HTTP_PORT=$(sed -n 's/.* listening proto=http .*port=\([0-9]*\).*/\1/p' "$T_DIR/daemon.log" | tail -1)
+	base="http://127.0.0.1:$HTTP_PORT"
+	c batch "$fid"
+	is "$rc" 0 "after the restore a batch made before the checkpoint is there"
+	c batch "$gid"
+	is "$rc" 3 "  and one made after it (batch $gid) is not (404)"
+	sleep 1.1
+	c audit verify --state "$W"
+	is "$rc" 0 "the witness still verifies the audit log (kept whole) after the restore"
+else
+	fail "vnamigd came back after the restore"
+	diag "$(tail -20 "$T_DIR/daemon.log")"
+fi
+
+stop_daemon TERM
+is "$DAEMON_RC" 0 "vnamigd exits cleanly"
+done_testing
