@@ -569,18 +569,21 @@ on_headers_complete(llhttp_t *p)
 	r->in_cl = 0;
 	r->in_head = 0;
 	r->trailers = 1;
-	if (r->head_fn != NULL) {
-		uint64_t m = r->head_fn(r->head_arg, r);
-
-		if (m < r->body_max)
-			r->body_max = m;
-	}
 	/* A request line without a version is HTTP/0.9 to llhttp. */
 	if (p->http_major != 1 || p->http_minor > 1)
 		return fail(r, 505, E_VERSION);
 	chunked = (p->flags & F_CHUNKED) != 0;
 	if ((p->flags & F_TRANSFER_ENCODING) && r->saw_cl)
 		return fail(r, 400, E_CL_TE);
+	/* the hook is asked only when a body follows: most requests have
+	 * none and need not pay for its checks */
+	if (r->head_fn != NULL && (chunked || ((p->flags & F_CONTENT_LENGTH) &&
+	    p->content_length > 0))) {
+		uint64_t m = r->head_fn(r->head_arg, r);
+
+		if (m < r->body_max)
+			r->body_max = m;
+	}
 	if (!chunked && (p->flags & F_CONTENT_LENGTH)) {
 		if (p->content_length > r->body_max)
 			return fail(r, 413, E_BODY_BIG);

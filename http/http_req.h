@@ -32,8 +32,9 @@ enum http_req_result {
 };
 
 /*
- * The head hook: called when a request's headers are complete, before
- * any of its body is read (method, target and headers are readable);
+ * The head hook: called when a request's headers are complete and a
+ * body follows, before any of it is read (method, target and headers are
+ * readable);
  * returns the most body bytes this request may have. A smaller figure
  * than limits.max_body refuses a longer body with 413 before it is
  * buffered: a server can bound what an unauthenticated client makes it

@@ -583,6 +583,83 @@ test_misc(void)
 	http_req_free(r);
 }
 
+/* --- the head hook: a per-request body limit, before the body -------- */
+
+struct hook {
+	int		 calls;
+	uint64_t	 limit;
+	char		 path[64];
+};
+
+static uint64_t
+hook_fn(void *arg, const struct http_req *r)
+{
+	struct hook *h = arg;
+
+	h->calls++;
+	snprintf(h->path, sizeof(h->path), "%s", http_req_path(r));
+	return h->limit;
+}
+
+static void
+test_head_hook(void)
+{
+	static const char get[] = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char small[] = "POST /p HTTP/1.1\r\nHost: x\r\n"
+	    "Content-Length: 4\r\n\r\nabcd";
+	static const char big[] = "POST /p HTTP/1.1\r\nHost: x\r\n"
+	    "Content-Length: 5\r\n\r\nabcde";
+	static const char chunked[] = "POST /c HTTP/1.1\r\nHost: x\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n"
+	    "0\r\n\r\n";
+	struct hook h = { 0, 4, "" };
+	struct http_req *r;
+	const char *why;
+	size_t pos;
+
+	r = http_req_new(&lim);
+	http_req_set_head_fn(r, hook_fn, &h);
+	pos = 0;
+	is_int(feed_all(r, get, strlen(get), 0, &pos), HTTP_REQ_DONE,
+	    "hook: a GET without a body is parsed");
+	is_int(h.calls, 0, "hook: not asked when no body follows");
+	http_req_next(r);
+	pos = 0;
+	is_int(feed_all(r, small, strlen(small), 0, &pos), HTTP_REQ_DONE,
+	    "hook: a body at its limit is taken");
+	is_int(h.calls, 1, "hook: asked once for a request with a body");
+	is_str(h.path, "/p", "hook: sees the request's path");
+	is_int((int)http_req_body_limit(r), 4, "hook: its limit is in force");
+	http_req_next(r);
+	pos = 0;
+	is_int(feed_all(r, big, strlen(big), 0, &pos), HTTP_REQ_ERROR,
+	    "hook: a Content-Length over its limit is refused");
+	is_int(http_req_error(r, &why), 413, "  with 413");
+	ok(pos < strlen(big) - 4, "  before the body is read (at %zu)", pos);
+	http_req_free(r);
+
+	for (size_t step = 0; step < 2; step++) {
+		r = http_req_new(&lim);
+		http_req_set_head_fn(r, hook_fn, &h);
+		pos = 0;
+		is_int(feed_all(r, chunked, strlen(chunked), step, &pos),
+		    HTTP_REQ_ERROR, "hook: chunks over its limit are refused "
+		    "(step %zu)", step);
+		is_int(http_req_error(r, &why), 413, "  with 413");
+		http_req_free(r);
+	}
+	/* the limit is per request: the next one starts from max_body */
+	h.limit = UINT64_MAX;
+	r = http_req_new(&lim);
+	http_req_set_head_fn(r, hook_fn, &h);
+	pos = 0;
+	is_int(feed_all(r, chunked, strlen(chunked), 0, &pos), HTTP_REQ_DONE,
+	    "hook: a larger figure than max_body changes nothing");
+	ok(http_req_body_limit(r) == lim.max_body, "  max_body stays the "
+	    "ceiling");
+	http_req_free(r);
+}
+
 int
 main(void)
 {
@@ -597,6 +674,7 @@ main(void)
 		for (i = 0; i < NELEM(bad); i++)
 			bad_one(&bad[i], steps[s]);
 	test_chunks_add_up();
+	test_head_hook();
 	test_pipelined(0);
 	test_pipelined(1);
 	test_pipelined(5);
