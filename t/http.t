@@ -94,4 +94,44 @@ is "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer plain-for
 	200 "the configured key: 200"
 stop_daemon TERM
 
+# A client that trickles its headers (slowloris) is answered 408 and
+# closed once limits.network_timeout has passed since its request began,
+# though each byte would reset the idle timeout; one that sends a whole
+# request meanwhile is served.
+write_conf "$conf"
+sed -i 's/^limits:/limits:\n  network_timeout: 2s/' "$conf"
+start_daemon "$conf"
+ok $? "restarted with network_timeout: 2s"
+out=$(python3 - "$HTTP_PORT" <<'PY2'
+import select, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(b"GET /api/health HTTP/1.1\r\nHost: a\r\n")
+t0 = time.time()
+data = b""
+for i in range(40):                        # up to 8 s of trickling
+    if select.select([s], [], [], 0.2)[0]:
+        break                              # it answered
+    try:
+        s.sendall(b"X-Slow-%d: 1\r\n" % i)
+    except OSError:
+        break
+took = time.time() - t0
+try:
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+except OSError:
+    pass
+print(data.split(b"\r\n")[0].decode(errors="replace"), "%.0f" % took)
+PY2
+)
+like "$out" "^HTTP/1.1 408 Request Timeout [23]$" "trickled headers: 408 after network_timeout ($out)"
+wait_log "http-bad-request .*status=408 reason=.*network_timeout" 5
+ok $? "  logged with the reason"
+is "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT/api/health")" 200 \
+	"  and the daemon serves the others"
+stop_daemon TERM
+
 done_testing

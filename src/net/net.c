@@ -1103,6 +1103,28 @@ net_conn_id(const struct net_conn *c)
 	return c->id;
 }
 
+void
+net_conn_send(struct net_conn *c, struct evbuffer *data)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	/*
+	 * A plain socket with nothing queued: write now. Handing the bytes
+	 * to the bufferevent instead arms the write event and disarms it
+	 * once written, two epoll_ctl calls per answer for a small reply
+	 * the socket takes whole (the HTTP benchmark's 7% of a core).
+	 */
+	if (c->state == CONN_OPEN && !c->outbound && c->l->tls == NULL &&
+	    evbuffer_get_length(out) == 0) {
+		int n = evbuffer_write(data, bufferevent_getfd(c->bev));
+
+		if (n > 0)
+			count_bytes(c, 1, (size_t)n);
+	}
+	if (evbuffer_get_length(data) > 0)
+		evbuffer_add_buffer(out, data);
+}
+
 int
 net_conn_addr(const struct net_conn *c, uint8_t addr[16])
 {

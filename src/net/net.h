@@ -161,5 +161,9 @@ void net_conn_set_timeout(struct net_conn *c, uint64_t ms);
  * output is written first (bounded by the network timeout).
  */
 void net_conn_close(struct net_conn *c, const char *why, int flush);
+/* Queue DATA (drained) for sending; on a plain socket with nothing
+ * queued, written at once without the bufferevent's write event. An
+ * error is left for the bufferevent to find on its next write or read. */
+void net_conn_send(struct net_conn *c, struct evbuffer *data);
 
 #endif

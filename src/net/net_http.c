@@ -18,6 +18,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <jansson.h>
 
 #include "conf/conf.h"
@@ -46,16 +47,34 @@ struct hconn {
 	int		 keep;		/* keep-alive after cur */
 	int		 in_dispatch;	/* api_dispatch is on the stack */
 	int		 chunked;	/* cur streams with chunked coding */
+	struct evbuffer	*scratch;	/* an answer being put together */
+	struct event	*head_timer;	/* headers must arrive whole in
+					 * limits.network_timeout */
+	int		 head_armed;
 };
+
+/* The headers are in: the slow-client deadline is met. */
+static void
+head_done(struct hconn *h)
+{
+	if (h->head_armed) {
+		evtimer_del(h->head_timer);
+		h->head_armed = 0;
+	}
+}
 
 static uint64_t
 head_limit(void *arg, const struct http_req *r)
 {
 	struct net_conn *c = arg;
 
+	head_done(net_conn_data(c));
+
 	return api_body_limit(daemon_api(net_server_app(net_conn_server(c))),
 	    r);
 }
+
+static void on_head_timeout(evutil_socket_t fd, short what, void *arg);
 
 static int
 http_open(struct net_conn *c)
@@ -73,6 +92,10 @@ http_open(struct net_conn *c)
 	if (h == NULL)
 		abort();
 	h->req = http_req_new(&lim);
+	if ((h->scratch = evbuffer_new()) == NULL ||
+	    (h->head_timer = evtimer_new(net_server_base(net_conn_server(c)),
+	    on_head_timeout, c)) == NULL)
+		abort();
 	http_req_set_head_fn(h->req, head_limit, c);
 	net_conn_set_data(c, h);
 	net_conn_set_label(c, "-");
@@ -107,6 +130,8 @@ http_free(struct net_conn *c)
 			api_req_orphan(h->cur);
 	}
 	http_req_free(h->req);
+	evbuffer_free(h->scratch);
+	event_free(h->head_timer);
 	free(h);
 }
 
@@ -193,6 +218,30 @@ refuse(struct net_conn *c, int status, const char *why, uint64_t limit)
 
 static int http_pump(struct net_conn *c, struct evbuffer *in);
 
+/* A request begun but its headers not whole within
+ * limits.network_timeout (a client trickling bytes to hold a
+ * connection): 408, and the connection is closed. */
+static void
+on_head_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_conn *c = arg;
+	struct hconn *h = net_conn_data(c);
+	char why[128];
+
+	(void)fd;
+	(void)what;
+	h->head_armed = 0;
+	if (h->cur != NULL)
+		return;
+	snprintf(why, sizeof(why), "the request's headers did not arrive "
+	    "within limits.network_timeout (%llu ms)", (unsigned long long)
+	    net_server_conf(net_conn_server(c))->limits.network_ms);
+	log_info("http-bad-request", "conn=%llu peer=%s status=408 reason=%s",
+	    (unsigned long long)net_conn_id(c), net_conn_peer(c), log_q(why));
+	refuse(c, 408, why, 0);
+	net_conn_close(c, "request timeout", 1);
+}
+
 /* cur is answered: log it, and go on with the next request. */
 static void
 finish(struct net_conn *c, struct hconn *h)
@@ -242,7 +291,7 @@ net_http_answer(struct api_req *q, int status, const char *ctype,
 		return;
 	}
 	h = net_conn_data(c);
-	out = bufferevent_get_output(net_conn_bev(c));
+	out = h->scratch;
 	head_lines(out, status, ctype, headers, h->keep);
 	if (status == 204 || status == 304)
 		evbuffer_add(out, "\r\n", 2);
@@ -251,6 +300,7 @@ net_http_answer(struct api_req *q, int status, const char *ctype,
 		if (!q->head && len > 0)
 			evbuffer_add(out, body, len);
 	}
+	net_conn_send(c, out);
 	finish(c, h);
 }
 
@@ -362,6 +412,11 @@ http_pump(struct net_conn *c, struct evbuffer *in)
 		p = (const char *)evbuffer_pullup(in, -1);
 		res = http_req_feed(r, p, len, &used);
 		evbuffer_drain(in, used);
+		if (!h->mid && used > 0 && !h->head_armed) {
+			net_timer_arm(h->head_timer, net_server_conf(
+			    net_conn_server(c))->limits.network_ms);
+			h->head_armed = 1;
+		}
 		h->mid = 1;
 		switch (res) {
 		case HTTP_REQ_NEED_MORE:
@@ -371,6 +426,7 @@ http_pump(struct net_conn *c, struct evbuffer *in)
 			    net_conn_bev(c)), "HTTP/1.1 100 Continue\r\n\r\n");
 			break;
 		case HTTP_REQ_ERROR:
+			head_done(h);
 			status = http_req_error(r, &why);
 			log_info("http-bad-request", "conn=%llu peer=%s "
 			    "status=%d reason=%s",
@@ -382,6 +438,7 @@ http_pump(struct net_conn *c, struct evbuffer *in)
 		case HTTP_REQ_DONE: {
 			struct daemon *d = net_server_app(net_conn_server(c));
 
+			head_done(h);
 			h->keep = http_req_keep_alive(r) &&
 			    !net_conn_draining(c);
 			h->cur = api_req_new(daemon_api(d), c, r);
