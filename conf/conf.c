@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 
 #include "conf/conf.h"
 #include "conf/conf_yaml.h"
+#include "http/http_url.h"
 
 enum ct {
 	CT_NONE,	/* handled by the caller (lists, sections) */
@@ -233,6 +235,31 @@ static const struct ckey webhook_keys[] = {
 	{ .name = "hmac_secret" },	/* text, never rendered */
 	{ .name = "hmac_secret_file" },
 	{ .name = "allow" },		/* a list of addresses / CIDRs */
+	{ .name = NULL }
+};
+
+static const struct ckey notify_keys[] = {
+	{ K("max_outbox", CT_U32, struct conf, notify.max_outbox), .min = 1,
+	    .max = 100000000 },
+	{ .name = "webhooks" },	/* a list, handled by load_hooks() */
+	{ .name = NULL }
+};
+
+static const struct ckey hook_keys[] = {
+	{ K("name", CT_NAME, struct conf_notify_hook, name), .required = 1 },
+	{ .name = "url", .required = 1 },	/* rendered apart */
+	{ .name = "events", .required = 1 },	/* a list of patterns */
+	{ .name = "hmac_secret" },	/* text, never rendered */
+	{ .name = "hmac_secret_file" },
+	{ K("ca", CT_FILE, struct conf_notify_hook, ca) },
+	{ K("timeout", CT_DURATION, struct conf_notify_hook, timeout_ms),
+	    .min = 100, .max = SEC(600) },
+	{ K("max_attempts", CT_U32, struct conf_notify_hook, max_attempts),
+	    .min = 1, .max = 1000 },
+	{ K("backoff_min", CT_DURATION, struct conf_notify_hook,
+	    backoff_min_ms), .min = 10, .max = SEC(3600) },
+	{ K("backoff_max", CT_DURATION, struct conf_notify_hook,
+	    backoff_max_ms), .min = 100, .max = SEC(86400) },
 	{ .name = NULL }
 };
 
@@ -1040,18 +1067,16 @@ conf_webhook(const struct conf *c, const char *channel)
 	return NULL;
 }
 
+/* hmac_secret or hmac_secret_file of mapping m (one, or none) into
+ * *secret and *len. */
 static void
-load_webhook(struct ctx *x, const struct cy_node *m, struct conf_webhook *w,
-    const char *where)
+load_hmac(struct ctx *x, const struct cy_node *m, const char *where,
+    char **secret, size_t *len)
 {
-	const struct cy_node *sec, *file, *allow;
+	const struct cy_node *sec, *file;
 	char buf[4096];
 	const char *why;
 
-	w->replay_ms = SEC(300);
-	walk_map(x, m, webhook_keys, w, where);
-	if (m->kind != CY_MAP)
-		return;
 	sec = find_key(m, "hmac_secret");
 	file = find_key(m, "hmac_secret_file");
 	if (sec != NULL && file != NULL)
@@ -1063,8 +1088,8 @@ load_webhook(struct ctx *x, const struct cy_node *m, struct conf_webhook *w,
 			    "characters (a long random secret shared with the "
 			    "sender)", where);
 		else {
-			w->hmac_secret = xstrdup(sec->value);
-			w->hmac_len = sec->len;
+			*secret = xstrdup(sec->value);
+			*len = sec->len;
 		}
 	} else if (file != NULL) {
 		if (file->kind != CY_SCALAR ||
@@ -1079,11 +1104,24 @@ load_webhook(struct ctx *x, const struct cy_node *m, struct conf_webhook *w,
 			    "fewer than 16 characters; expected a long random "
 			    "secret", where, file->value);
 		else {
-			w->hmac_secret = xstrdup(buf);
-			w->hmac_len = strlen(buf);
+			*secret = xstrdup(buf);
+			*len = strlen(buf);
 		}
 		explicit_bzero(buf, sizeof(buf));
 	}
+}
+
+static void
+load_webhook(struct ctx *x, const struct cy_node *m, struct conf_webhook *w,
+    const char *where)
+{
+	const struct cy_node *allow;
+
+	w->replay_ms = SEC(300);
+	walk_map(x, m, webhook_keys, w, where);
+	if (m->kind != CY_MAP)
+		return;
+	load_hmac(x, m, where, &w->hmac_secret, &w->hmac_len);
 	if ((allow = find_key(m, "allow")) == NULL || cy_is_null(allow))
 		return;
 	if (allow->kind != CY_SEQ) {
@@ -1142,6 +1180,140 @@ load_webhooks(struct ctx *x, const struct cy_node *s)
 	}
 }
 
+int
+conf_event_match(const char *pattern, const char *event)
+{
+	size_t n = strlen(pattern);
+
+	if (strcmp(pattern, "*") == 0)
+		return 1;
+	if (n >= 2 && strcmp(pattern + n - 2, ".*") == 0)
+		return strncmp(event, pattern, n - 1) == 0;
+	return strcmp(event, pattern) == 0;
+}
+
+/* "*", or dotted words of [A-Za-z0-9_-] ("batch.pause"), the last word
+ * possibly "*" ("batch.*"). */
+static int
+valid_pattern(const char *p)
+{
+	size_t word = 0;
+
+	if (strcmp(p, "*") == 0)
+		return 1;
+	for (const char *s = p; *s; s++) {
+		if (*s == '.') {
+			if (word == 0)
+				return 0;
+			word = 0;
+		} else if (*s == '*') {
+			if (word != 0 || s == p || s[1] != '\0')
+				return 0;
+			word = 1;
+		} else if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' &&
+		    *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+		    *s == '-')
+			word++;
+		else
+			return 0;
+	}
+	return word > 0 && strlen(p) <= 128;
+}
+
+static void
+load_hook(struct ctx *x, const struct cy_node *m, struct conf_notify_hook *h,
+    const char *where)
+{
+	const struct cy_node *ev;
+	struct http_url u;
+	char uerr[200];
+
+	h->timeout_ms = SEC(10);
+	h->max_attempts = 20;
+	h->backoff_min_ms = SEC(1);
+	h->backoff_max_ms = SEC(600);
+	walk_map(x, m, hook_keys, h, where);
+	if (m->kind != CY_MAP)
+		return;
+	if ((ev = find_key(m, "url")) != NULL && !cy_is_null(ev)) {
+		if (ev->kind != CY_SCALAR || strlen(ev->value) != ev->len)
+			ERR(x, ev, "%s.url must be a URL, found %s", where,
+			    cy_kind_name(ev->kind));
+		else if (http_url_parse(ev->value, &u, uerr,
+		    sizeof(uerr)) < 0)
+			ERR(x, ev, "%s.url: %s; expected http://HOST[:PORT]/"
+			    "PATH or https://...", where, uerr);
+		else
+			h->url = xstrdup(ev->value);
+	}
+	if (h->ca != NULL && h->url != NULL && strncasecmp(h->url,
+	    "https:", 6) != 0)
+		ERR(x, find_key(m, "ca"), "%s.ca is given but the url is not "
+		    "https://", where);
+	if (h->backoff_max_ms < h->backoff_min_ms)
+		ERR(x, m, "%s.backoff_max is below backoff_min", where);
+	load_hmac(x, m, where, &h->hmac_secret, &h->hmac_len);
+	if ((ev = find_key(m, "events")) == NULL || cy_is_null(ev))
+		return;
+	if (ev->kind != CY_SEQ || ev->nkids == 0) {
+		ERR(x, ev, "%s.events must be a list of event patterns (\"*\", "
+		    "\"batch.*\", \"batch.pause\"), found %s", where,
+		    ev->kind == CY_SEQ ? "an empty list" :
+		    cy_kind_name(ev->kind));
+		return;
+	}
+	if ((h->events = calloc(ev->nkids, sizeof(*h->events))) == NULL)
+		abort();
+	for (size_t i = 0; i < ev->nkids; i++) {
+		const struct cy_node *p = ev->kids[i];
+
+		if (p->kind != CY_SCALAR || !valid_pattern(p->value))
+			ERR(x, p, "%s.events[%zu] \"%.64s\" is not an event "
+			    "pattern; expected \"*\", a name like "
+			    "\"batch.pause\" or a prefix like \"batch.*\"",
+			    where, i, p->kind == CY_SCALAR ? p->value : "?");
+		else
+			h->events[h->nevents++] = xstrdup(p->value);
+	}
+}
+
+static void
+load_hooks(struct ctx *x, const struct cy_node *s)
+{
+	struct conf_notify_hook *hs;
+	char where[64];
+
+	if (s->kind != CY_SEQ) {
+		ERR(x, s, "notify.webhooks must be a list, found %s",
+		    cy_kind_name(s->kind));
+		return;
+	}
+	if ((hs = calloc(s->nkids ? s->nkids : 1, sizeof(*hs))) == NULL)
+		abort();
+	x->c->notify.webhooks = hs;
+	for (size_t i = 0; i < s->nkids; i++) {
+		struct conf_notify_hook *h = &hs[x->c->notify.nwebhooks++];
+
+		snprintf(where, sizeof(where), "notify.webhooks[%zu]", i);
+		load_hook(x, s->kids[i], h, where);
+		for (size_t j = 0; h->name && j < i; j++)
+			if (hs[j].name && strcmp(hs[j].name, h->name) == 0)
+				ERR(x, s->kids[i], "notify webhook name \"%s\" "
+				    "is given twice; names must be unique",
+				    h->name);
+	}
+}
+
+static void
+load_notify(struct ctx *x, const struct cy_node *m)
+{
+	const struct cy_node *hooks;
+
+	walk_map(x, m, notify_keys, x->c, "notify");
+	if ((hooks = find_key(m, "webhooks")) != NULL && !cy_is_null(hooks))
+		load_hooks(x, hooks);
+}
+
 /* ---------------------------------------------------------------------- */
 /* The whole file. */
 
@@ -1190,6 +1362,7 @@ set_defaults(struct conf *c)
 	c->api.health_open = 1;
 	c->api.max_keys = 256;
 	c->api.max_batch_items = 100000;
+	c->notify.max_outbox = 100000;
 	c->logging.level = 2;	/* info */
 	c->logging.ident = xstrdup("vnamigd");
 }
@@ -1267,7 +1440,8 @@ load_root(struct ctx *x, const struct cy_node *root)
 	static const struct ckey top[] = {
 		{ .name = "node" }, { .name = "listen" }, { .name = "limits" },
 		{ .name = "peers" }, { .name = "storage" }, { .name = "api" },
-		{ .name = "logging" }, { .name = "audit" }, { .name = NULL }
+		{ .name = "logging" }, { .name = "audit" }, { .name = "notify" },
+		{ .name = NULL }
 	};
 	const struct cy_node *seen[9] = { NULL };
 
@@ -1309,6 +1483,7 @@ load_root(struct ctx *x, const struct cy_node *root)
 		case 4: walk_map(x, v, storage_keys, x->c, "storage"); break;
 		case 5: load_api(x, v); break;
 		case 7: walk_map(x, v, audit_keys, x->c, "audit"); break;
+		case 8: load_notify(x, v); break;
 		default: walk_map(x, v, logging_keys, x->c, "logging"); break;
 		}
 	}
@@ -1434,6 +1609,20 @@ conf_free_(struct conf *c)
 		free(w->allow);
 	}
 	free(c->api.webhooks);
+	for (size_t i = 0; i < c->notify.nwebhooks; i++) {
+		struct conf_notify_hook *h = &c->notify.webhooks[i];
+
+		free(h->name);
+		free(h->url);
+		for (size_t j = 0; j < h->nevents; j++)
+			free(h->events[j]);
+		free(h->events);
+		if (h->hmac_secret != NULL)
+			explicit_bzero(h->hmac_secret, h->hmac_len);
+		free(h->hmac_secret);
+		free(h->ca);
+	}
+	free(c->notify.webhooks);
 	free(c->storage.backup_dir);
 	free(c->node.data_dir);
 	free(c->storage.spool_dir);
@@ -1564,6 +1753,53 @@ render_map(struct lines *ls, const char *where, const struct ckey *keys,
 	}
 }
 
+/* notify.*: a webhook's URL may hold a secret in its path or query
+ * (many services put the token there): shown as its origin and the
+ * SHA-256 of the whole URL. */
+static void
+render_notify(const struct conf *c, struct lines *ls)
+{
+	char where[128], val[1024];
+
+	render_map(ls, "notify", notify_keys, c, 0);
+	for (size_t i = 0; i < c->notify.nwebhooks; i++) {
+		const struct conf_notify_hook *h = &c->notify.webhooks[i];
+		struct http_url u;
+		uint8_t md[32];
+		char auth[300], err[200];
+		size_t n = 0;
+
+		snprintf(where, sizeof(where), "notify.webhooks.%s", h->name);
+		render_map(ls, where, hook_keys, h, 0);
+		snprintf(where, sizeof(where), "notify.webhooks.%s.url",
+		    h->name);
+		if (h->url != NULL && http_url_parse(h->url, &u, err,
+		    sizeof(err)) == 0) {
+			sha256(h->url, strlen(h->url), md);
+			http_url_authority(&u, auth, sizeof(auth));
+			n = (size_t)snprintf(val, sizeof(val), "%s://%s/... "
+			    "sha256=", u.https ? "https" : "http", auth);
+			for (int j = 0; j < 32 && n + 3 < sizeof(val); j++)
+				n += (size_t)snprintf(val + n, sizeof(val) - n,
+				    "%02x", md[j]);
+			lines_add(ls, where, val, 0);
+		}
+		val[0] = '\0';
+		for (size_t j = 0, m = 0; j < h->nevents; j++) {
+			m += (size_t)snprintf(val + m, sizeof(val) - m,
+			    "%s%s", j ? "," : "", h->events[j]);
+			if (m >= sizeof(val))
+				m = sizeof(val) - 1;
+		}
+		snprintf(where, sizeof(where), "notify.webhooks.%s.events",
+		    h->name);
+		lines_add(ls, where, val, 0);
+		snprintf(where, sizeof(where), "notify.webhooks.%s.hmac",
+		    h->name);
+		lines_add(ls, where, h->hmac_secret ? "set" : "none", 0);
+	}
+}
+
 static void
 render_all(const struct conf *c, struct lines *ls)
 {
@@ -1613,6 +1849,7 @@ render_all(const struct conf *c, struct lines *ls)
 	}
 	render_map(ls, "logging", logging_keys, c, 0);
 	render_map(ls, "audit", audit_keys, c, 0);
+	render_notify(c, ls);
 }
 
 char *

@@ -86,6 +86,22 @@ struct conf_webhook {
 	size_t			 nallow;
 };
 
+/* An outbound event notification endpoint (notify.webhooks): events
+ * whose name matches one of its patterns are POSTed to url. */
+struct conf_notify_hook {
+	char			*name;
+	char			*url;		/* http:// or https:// */
+	char			**events;	/* "*", "batch.*", "batch.pause" */
+	size_t			 nevents;
+	char			*hmac_secret;	/* NULL = unsigned */
+	size_t			 hmac_len;
+	char			*ca;		/* https: CA bundle; NULL = the
+						 * system's CAs */
+	uint64_t		 timeout_ms;	/* per attempt */
+	uint32_t		 max_attempts;	/* then outbox-dead */
+	uint64_t		 backoff_min_ms, backoff_max_ms;
+};
+
 enum conf_sync { CONF_SYNC_ALWAYS = 0, CONF_SYNC_GROUP = 1 };
 
 struct conf {
@@ -153,6 +169,12 @@ struct conf {
 	} api;
 
 	struct {
+		struct conf_notify_hook	*webhooks;
+		size_t			 nwebhooks;
+		uint32_t		 max_outbox;	/* records kept */
+	} notify;
+
+	struct {
 		int		 level;		/* enum log_level */
 		int		 syslog;
 		char		*ident;
@@ -204,6 +226,10 @@ const char *conf_api_role_name(enum conf_api_role r);
 /* Is addr (AF_INET/AF_INET6 bytes) inside c? */
 int conf_cidr_match(const struct conf_cidr *c, int family,
     const void *addr);
+/* Whether an event name matches a notify.webhooks[].events pattern:
+ * "*" every event, "batch.*" every name starting "batch.", else the
+ * name itself. */
+int conf_event_match(const char *pattern, const char *event);
 /* The webhook channel of that name, or NULL. */
 const struct conf_webhook *conf_webhook(const struct conf *c,
     const char *channel);

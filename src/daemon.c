@@ -25,6 +25,7 @@
 #include "src/net/net.h"
 #include "src/net/net_proto.h"
 #include "src/net/store_loop.h"
+#include "src/notify.h"
 #include "store/audit.h"
 #include "store/spool.h"
 #include "store/store_ckpt.h"
@@ -63,6 +64,7 @@ struct daemon {
 	int			 exit_status;
 	int			 restart;	/* execv again when done */
 	struct api		*api;		/* REST API */
+	struct notify		*notify;	/* webhooks out */
 	struct metrics		*metrics;	/* GET /metrics */
 	struct metric_series	*s_lag;		/* loop lag histogram */
 	struct metric		*m_conns, *m_store_state;
@@ -324,6 +326,7 @@ begin_shutdown(struct daemon *d, const char *sig)
 	log_info("shutdown-begin", "signal=%s connections=%u grace_ms=%llu",
 	    sig, net_server_nconns(d->net),
 	    (unsigned long long)d->conf->limits.shutdown_grace_ms);
+	notify_drain(d->notify);	/* pending ones go after the restart */
 	net_server_on_empty(d->net, finish, d);
 	net_server_drain(d->net);
 	tv = net_tv_ms(d->conf->limits.shutdown_grace_ms);
@@ -422,6 +425,7 @@ reload(struct daemon *d)
 	 * copied at start (listeners, data dir); the rest read the new
 	 * config from here on. */
 	net_server_set_conf(d->net, nc);
+	notify_set_conf(d->notify, nc);
 	resolve_peers(d->net, nc);
 	conf_free(d->conf);
 	d->conf = nc;
@@ -510,7 +514,7 @@ on_ckpt_timer(evutil_socket_t fd, short what, void *arg)
 	    "state.checkpoint", "object", "name", name, "reason", "schedule",
 	    "audit_size", (json_int_t)info.audit_size, "audit_root",
 	    info.audit_root, "outcome", "ok");
-	store_loop_event(d->state, ev, NULL, NULL);
+	notify_event(d->notify, d->state, ev);	/* leaf + webhooks */
 	json_decref(ev);
 }
 
@@ -697,6 +701,11 @@ open_state(struct daemon *d)
 		}
 	}
 	net_server_set_intake(d->net, intake_gate, d);
+	if ((d->notify = notify_new(d->net, d->state, d->conf, d->metrics,
+	    err, sizeof(err))) == NULL) {
+		log_err("startup-failed", "error=%s", log_q(err));
+		return -1;
+	}
 	if ((d->api = api_new(d, err, sizeof(err))) == NULL) {
 		log_err("startup-failed", "error=%s", log_q(err));
 		return -1;
@@ -920,6 +929,12 @@ daemon_api(struct daemon *d)
 	return d->api;
 }
 
+struct notify *
+daemon_notify(struct daemon *d)
+{
+	return d->notify;
+}
+
 struct metrics *
 daemon_metrics(struct daemon *d)
 {
@@ -1039,6 +1054,7 @@ daemon_free_(struct daemon *d)
 {
 	if (d == NULL)
 		return;
+	notify_free(d->notify);	/* its connections and units first */
 	net_server_free(d->net);
 	api_free(d->api);
 	if (d->api_timer)

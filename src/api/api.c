@@ -26,6 +26,7 @@
 #include "src/daemon.h"
 #include "src/net/net.h"
 #include "src/net/store_loop.h"
+#include "src/notify.h"
 #include "src/util/log.h"
 #include "src/util/metrics.h"
 #include "store/audit.h"
@@ -323,8 +324,9 @@ add_actor(struct api_req *q, json_t *ev)
 }
 
 struct commit {
-	struct api_req	*q;
-	api_done_fn	*done;
+	struct api_req		*q;
+	api_done_fn		*done;
+	struct notify_ticket	*notes;		/* webhooks out */
 };
 
 static void
@@ -334,6 +336,7 @@ committed(void *arg, int err)
 	struct api_req *q = c->q;
 	api_done_fn *done = c->done;
 
+	notify_settle(c->notes, err);	/* delivered once durable */
 	free(c);
 	done(q, err);
 }
@@ -350,6 +353,8 @@ api_commit(struct api_req *q, struct store_batch *b, json_t *ev,
 	c->done = done;
 	add_actor(q, ev);
 	audit_append(api_audit_log(q), b, ev);
+	/* the notifications of the change, in its unit (outbox) */
+	c->notes = notify_emit(daemon_notify(q->d), b, ev);
 	json_decref(ev);
 	store_end(b, committed, c);
 }

@@ -182,8 +182,8 @@ cmd_watch(struct ctl *c, char **args, int n)
 		} else if (rc == CTL_OK)
 			plain_line(a.json, line, sizeof(line));
 		else if (tty) {
-			snprintf(line, sizeof(line), "(%s; retrying every "
-			    "%gs)", err, every);
+			snprintf(line, sizeof(line), "(%.900s; retrying "
+			    "every %gs)", err, every);
 			clip(line, sizeof(line));
 			printf("\r\033[K%s", line);
 		}

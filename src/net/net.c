@@ -410,9 +410,10 @@ tls_established(struct net_conn *c)
 		X509_free(cert);
 	}
 	log_info("tls-established", "proto=%s conn=%llu peer=%s version=%s "
-	    "cipher=%s client_cert=%s", c->l->ops->name,
+	    "cipher=%s %s=%s", c->l->ops->name,
 	    (unsigned long long)c->id, c->peer, ssl ? SSL_get_version(ssl) :
-	    "?", ssl ? SSL_get_cipher_name(ssl) : "?", log_q(subject));
+	    "?", ssl ? SSL_get_cipher_name(ssl) : "?", c->outbound ?
+	    "server_cert" : "client_cert", log_q(subject));
 }
 
 /* tls_failed: say why a handshake failed: the certificate verification
@@ -431,8 +432,8 @@ tls_failed(struct net_conn *c, struct bufferevent *bev, short what)
 	while ((e = ERR_get_error()) != 0)
 		last = e;
 	if (vr != X509_V_OK)
-		snprintf(buf, sizeof(buf), "client certificate: %s",
-		    X509_verify_cert_error_string(vr));
+		snprintf(buf, sizeof(buf), "%s certificate: %s", c->outbound ?
+		    "server" : "client", X509_verify_cert_error_string(vr));
 	else if (last != 0)
 		ERR_error_string_n(last, buf, sizeof(buf));
 	else
@@ -445,8 +446,21 @@ tls_failed(struct net_conn *c, struct bufferevent *bev, short what)
 	    log_q(buf), log_q(strstr(buf, "http request") || strstr(buf,
 	    "wrong version number") || strstr(buf, "packet length too long")
 	    ? "plain text on a TLS port" : strstr(buf, "certificate") ?
-	    "check the client certificate and listen.*.tls.ca" :
-	    "see the peer's log"));
+	    (c->outbound ? "check the server's certificate (its name, its "
+	    "CA) and the CA we trust" : "check the client certificate and "
+	    "listen.*.tls.ca") : "see the peer's log"));
+}
+
+/* tcp_connected: whether an outbound socket got as far as a connection
+ * (a TLS failure after it is the handshake's, before it the connect's). */
+static int
+tcp_connected(struct bufferevent *bev)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	evutil_socket_t fd = bufferevent_getfd(bev);
+
+	return fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &len) == 0;
 }
 
 static void
@@ -482,9 +496,16 @@ on_event(struct bufferevent *bev, short what, void *arg)
 			    "failed: %s", evutil_gai_strerror(dnserr));
 			why = dwhy;
 		}
-		if (bufferevent_openssl_get_ssl(bev) != NULL) {
-			tls_failed(c, bev, what);
-			why = "TLS handshake failed";
+		/* TLS: only a handshake over a connection that came up
+		 * failed as TLS; a lookup, connect or timeout keeps its own
+		 * reason */
+		if (bufferevent_openssl_get_ssl(bev) != NULL && dnserr == 0) {
+			if (what & BEV_EVENT_TIMEOUT)
+				why = "connect or TLS handshake timed out";
+			else if (tcp_connected(bev)) {
+				tls_failed(c, bev, what);
+				why = "TLS handshake failed";
+			}
 		}
 		net_conn_close(c, why, 0);
 		return;

@@ -346,7 +346,6 @@ policy(struct dicom_conn *dc)
 	}
 	copy(dc->a.peer_name, sizeof(dc->a.peer_name), peer->name);
 	net_conn_set_label(dc->c, peer->name);
-	net_conn_set_label(dc->c, peer->name);
 	dc->a.peer_max_pdu = rq->max_length;
 	dul_assoc_init(ac, DUL_ASSOCIATE_AC);
 	copy(ac->called_ae, sizeof(ac->called_ae), rq->called_ae);
@@ -1117,7 +1116,6 @@ dicom_connect(struct net_server *s, const struct conf *conf,
 	copy(dc->a.called, sizeof(dc->a.called), peer->ae_title);
 	copy(dc->a.calling, sizeof(dc->a.calling), conf->node.ae_title);
 	copy(dc->a.peer_name, sizeof(dc->a.peer_name), peer->name);
-	net_conn_set_label(dc->c, peer->name);
 	dc->a.requestor = 1;
 	dul_sm_init(&dc->sm);
 	dul_sm_step(&dc->sm, DUL_EVT1, NULL, &st);	/* AE-1: connect */
@@ -1129,6 +1127,7 @@ dicom_connect(struct net_server *s, const struct conf *conf,
 		free(dc);
 		return NULL;
 	}
+	net_conn_set_label(dc->c, peer->name);
 	hold_one_pdu(dc);
 	dc->pdu_timer = evtimer_new(net_server_base(s), on_pdu_timer, dc);
 	if (dc->pdu_timer == NULL)
