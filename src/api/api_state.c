@@ -350,15 +350,18 @@ verify_thread(void *arg)
 void
 api_backup_verify(struct api_req *q)
 {
-	const char *dir = backup_dir(q), *ids = http_match_param(&q->m, "id");
+	const char *dir, *ids;
 	struct verify *v;
 	pthread_t t;
 	pthread_attr_t at;
 	char *end;
 	unsigned long id;
 
-	if (dir == NULL)
+	/* backup_dir answers (and frees q) when there is none: nothing of
+	 * q may be read after that */
+	if ((dir = backup_dir(q)) == NULL)
 		return;
+	ids = http_match_param(&q->m, "id");
 	if (verifying) {
 		api_error(q, 409, "busy", NULL, "a backup is being verified; "
 		    "one runs at a time (each is a trial restore): try again "
