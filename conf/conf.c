@@ -23,6 +23,7 @@
 
 #include "conf/conf.h"
 #include "conf/conf_yaml.h"
+#include "src/hl7/hl7.h"
 #include "http/http_url.h"
 
 enum ct {
@@ -235,6 +236,30 @@ static const struct ckey webhook_keys[] = {
 	{ .name = "hmac_secret" },	/* text, never rendered */
 	{ .name = "hmac_secret_file" },
 	{ .name = "allow" },		/* a list of addresses / CIDRs */
+	{ .name = NULL }
+};
+
+static const struct ckey hl7_keys[] = {
+	{ K("catch_all", CT_NAME, struct conf, hl7.catch_all) },
+	{ K("retention", CT_DURATION, struct conf, hl7.retention_ms),
+	    .min = 60000, .max = SEC(10ULL * 365 * 86400) },
+	{ K("max_inbox", CT_U32, struct conf, hl7.max_inbox), .min = 100,
+	    .max = 100000000 },
+	{ .name = "senders" },	/* a list, handled by load_hl7() */
+	{ .name = NULL }
+};
+
+static const struct ckey sender_keys[] = {
+	{ K("name", CT_NAME, struct conf_hl7_sender, name), .required = 1 },
+	{ K("app", CT_STR, struct conf_hl7_sender, app), .required = 1 },
+	{ K("facility", CT_STR, struct conf_hl7_sender, facility) },
+	{ K("source", CT_NAME, struct conf_hl7_sender, source) },
+	{ K("target", CT_NAME, struct conf_hl7_sender, target) },
+	{ K("priority", CT_U32, struct conf_hl7_sender, priority), .max = 9 },
+	{ K("accession", CT_STR, struct conf_hl7_sender, accession) },
+	{ K("mrn", CT_STR, struct conf_hl7_sender, mrn) },
+	{ K("study_uid", CT_STR, struct conf_hl7_sender, study_uid) },
+	{ K("charset", CT_STR, struct conf_hl7_sender, charset) },
 	{ .name = NULL }
 };
 
@@ -1305,6 +1330,96 @@ load_hooks(struct ctx *x, const struct cy_node *s)
 }
 
 static void
+load_hl7(struct ctx *x, const struct cy_node *m)
+{
+	const struct cy_node *s, *f;
+	char where[64], err[256];
+	static const char *const pathk[3] = { "accession", "mrn",
+	    "study_uid" };
+
+	walk_map(x, m, hl7_keys, x->c, "hl7");
+	if (m->kind != CY_MAP || (s = find_key(m, "senders")) == NULL ||
+	    cy_is_null(s))
+		return;
+	if (s->kind != CY_SEQ) {
+		ERR(x, s, "hl7.senders must be a list, found %s",
+		    cy_kind_name(s->kind));
+		return;
+	}
+	if ((x->c->hl7.senders = calloc(s->nkids ? s->nkids : 1,
+	    sizeof(*x->c->hl7.senders))) == NULL)
+		abort();
+	for (size_t i = 0; i < s->nkids; i++) {
+		struct conf_hl7_sender *h =
+		    &x->c->hl7.senders[x->c->hl7.nsenders++];
+		char **paths[3];
+
+		snprintf(where, sizeof(where), "hl7.senders[%zu]", i);
+		h->priority = 5;
+		walk_map(x, s->kids[i], sender_keys, h, where);
+		paths[0] = &h->accession;
+		paths[1] = &h->mrn;
+		paths[2] = &h->study_uid;
+		for (int k = 0; k < 3; k++)
+			if (*paths[k] != NULL && hl7_path_check(*paths[k], err,
+			    sizeof(err)) < 0 && (f = find_key(s->kids[i],
+			    pathk[k])) != NULL)
+				ERR(x, f, "%s.%s \"%.64s\": %s; expected a path "
+				    "like OBR-3.1 or OBR-3.1|OBR-2.1", where,
+				    pathk[k], *paths[k], err);
+		if (h->charset != NULL && hl7_charset_check(h->charset) < 0 &&
+		    (f = find_key(s->kids[i], "charset")) != NULL)
+			ERR(x, f, "%s.charset \"%.64s\" is not a character "
+			    "set we decode; expected e.g. 8859/1 or UNICODE "
+			    "UTF-8", where, h->charset);
+		if (h->source != NULL && h->target == NULL)
+			ERR(x, s->kids[i], "%s gives a source but no target; "
+			    "a batch needs both", where);
+		for (size_t j = 0; h->name && j < i; j++)
+			if (x->c->hl7.senders[j].name && strcmp(
+			    x->c->hl7.senders[j].name, h->name) == 0)
+				ERR(x, s->kids[i], "HL7 sender name \"%s\" is "
+				    "given twice; names must be unique",
+				    h->name);
+	}
+	/* the defaults every sender gets unless it says otherwise */
+	for (size_t i = 0; i < x->c->hl7.nsenders; i++) {
+		struct conf_hl7_sender *h = &x->c->hl7.senders[i];
+
+		if (h->accession == NULL)
+			h->accession = xstrdup("OBR-3.1|OBR-2.1");
+		if (h->mrn == NULL)
+			h->mrn = xstrdup("PID-3.1");
+		if (h->study_uid == NULL)
+			h->study_uid = xstrdup("OBR-29.1|ZDS-1.1");
+	}
+}
+
+const struct conf_hl7_sender *
+conf_hl7_sender(const struct conf *c, const char *app, const char *facility)
+{
+	const struct conf_hl7_sender *by_app = NULL;
+
+	for (size_t i = 0; i < c->hl7.nsenders; i++) {
+		const struct conf_hl7_sender *h = &c->hl7.senders[i];
+
+		if (app == NULL || strcmp(h->app, app) != 0)
+			continue;
+		if (h->facility != NULL && facility != NULL &&
+		    strcmp(h->facility, facility) == 0)
+			return h;
+		if (h->facility == NULL && by_app == NULL)
+			by_app = h;
+	}
+	if (by_app != NULL || c->hl7.catch_all == NULL)
+		return by_app;
+	for (size_t i = 0; i < c->hl7.nsenders; i++)
+		if (strcmp(c->hl7.senders[i].name, c->hl7.catch_all) == 0)
+			return &c->hl7.senders[i];
+	return NULL;
+}
+
+static void
 load_notify(struct ctx *x, const struct cy_node *m)
 {
 	const struct cy_node *hooks;
@@ -1361,6 +1476,8 @@ set_defaults(struct conf *c)
 	c->audit.checkpoint_ms = SEC(300);
 	c->api.health_open = 1;
 	c->api.max_keys = 256;
+	c->hl7.retention_ms = SEC(30ULL * 86400);
+	c->hl7.max_inbox = 1000000;
 	c->api.max_batch_items = 100000;
 	c->notify.max_outbox = 100000;
 	c->logging.level = 2;	/* info */
@@ -1419,6 +1536,34 @@ cross_checks(struct ctx *x, const struct cy_node *root)
 			abort();
 		snprintf(c->storage.spool_dir, n, "%s/spool", c->node.data_dir);
 	}
+	for (size_t i = 0; i < c->hl7.nsenders; i++) {
+		const struct conf_hl7_sender *h = &c->hl7.senders[i];
+		const struct conf_peer *p;
+
+		snprintf(path, sizeof(path), "hl7.senders[%zu].source", i);
+		if (h->source != NULL && ((p = conf_peer_by_name(c,
+		    h->source)) == NULL || !(p->role & CONF_ROLE_SOURCE)))
+			ERR(x, pos_at(x, path, root, &tmp), "%s \"%s\" is not "
+			    "a configured peer with role source or both", path,
+			    h->source);
+		snprintf(path, sizeof(path), "hl7.senders[%zu].target", i);
+		if (h->target != NULL && ((p = conf_peer_by_name(c,
+		    h->target)) == NULL || !(p->role & CONF_ROLE_TARGET)))
+			ERR(x, pos_at(x, path, root, &tmp), "%s \"%s\" is not "
+			    "a configured peer with role target or both", path,
+			    h->target);
+	}
+	if (c->hl7.catch_all != NULL) {
+		int found = 0;
+
+		for (size_t i = 0; i < c->hl7.nsenders; i++)
+			found |= strcmp(c->hl7.senders[i].name,
+			    c->hl7.catch_all) == 0;
+		if (!found)
+			ERR(x, pos_at(x, "hl7.catch_all", root, &tmp),
+			    "hl7.catch_all \"%s\" names no sender in "
+			    "hl7.senders", c->hl7.catch_all);
+	}
 	if (c->audit.key_file == NULL)
 		c->audit.key_file = xprintf("%s-audit.pem", c->node.data_dir);
 	if (c->audit.checkpoint_file == NULL)
@@ -1441,9 +1586,10 @@ load_root(struct ctx *x, const struct cy_node *root)
 		{ .name = "node" }, { .name = "listen" }, { .name = "limits" },
 		{ .name = "peers" }, { .name = "storage" }, { .name = "api" },
 		{ .name = "logging" }, { .name = "audit" }, { .name = "notify" },
+		{ .name = "hl7" },
 		{ .name = NULL }
 	};
-	const struct cy_node *seen[9] = { NULL };
+	const struct cy_node *seen[10] = { NULL };
 
 	if (root->kind != CY_MAP) {
 		ERR(x, root, "the file must be a mapping (node:, listen:, "
@@ -1484,6 +1630,7 @@ load_root(struct ctx *x, const struct cy_node *root)
 		case 5: load_api(x, v); break;
 		case 7: walk_map(x, v, audit_keys, x->c, "audit"); break;
 		case 8: load_notify(x, v); break;
+		case 9: load_hl7(x, v); break;
 		default: walk_map(x, v, logging_keys, x->c, "logging"); break;
 		}
 	}
@@ -1624,6 +1771,21 @@ conf_free_(struct conf *c)
 	}
 	free(c->notify.webhooks);
 	free(c->storage.backup_dir);
+	for (size_t i = 0; i < c->hl7.nsenders; i++) {
+		struct conf_hl7_sender *h = &c->hl7.senders[i];
+
+		free(h->name);
+		free(h->app);
+		free(h->facility);
+		free(h->source);
+		free(h->target);
+		free(h->accession);
+		free(h->mrn);
+		free(h->study_uid);
+		free(h->charset);
+	}
+	free(c->hl7.senders);
+	free(c->hl7.catch_all);
 	free(c->node.data_dir);
 	free(c->storage.spool_dir);
 	free(c->audit.key_file);
@@ -1846,6 +2008,12 @@ render_all(const struct conf *c, struct lines *ls)
 		snprintf(where, sizeof(where), "api.webhooks.%s.allow",
 		    w->channel);
 		lines_add(ls, where, w->nallow ? val : "any", 0);
+	}
+	render_map(ls, "hl7", hl7_keys, c, 0);
+	for (size_t i = 0; i < c->hl7.nsenders; i++) {
+		snprintf(where, sizeof(where), "hl7.senders.%s",
+		    c->hl7.senders[i].name);
+		render_map(ls, where, sender_keys, &c->hl7.senders[i], 0);
 	}
 	render_map(ls, "logging", logging_keys, c, 0);
 	render_map(ls, "audit", audit_keys, c, 0);

@@ -102,6 +102,20 @@ struct conf_notify_hook {
 	uint64_t		 backoff_min_ms, backoff_max_ms;
 };
 
+/* An HL7 sender (MSH-3 / MSH-4) and what its messages become. */
+struct conf_hl7_sender {
+	char			*name;		/* batch channel "hl7:NAME" */
+	char			*app;		/* MSH-3.1 to match */
+	char			*facility;	/* MSH-4.1; NULL = any */
+	char			*source;	/* peer; NULL = inbox only */
+	char			*target;	/* peer */
+	uint32_t		 priority;	/* 0-9 */
+	char			*accession;	/* field paths */
+	char			*mrn;
+	char			*study_uid;
+	char			*charset;	/* when MSH-18 is absent */
+};
+
 enum conf_sync { CONF_SYNC_ALWAYS = 0, CONF_SYNC_GROUP = 1 };
 
 struct conf {
@@ -169,6 +183,16 @@ struct conf {
 	} api;
 
 	struct {
+		struct conf_hl7_sender	*senders;
+		size_t			 nsenders;
+		char			*catch_all;	/* a sender's name for
+							 * unmapped senders;
+							 * NULL = inbox only */
+		uint64_t		 retention_ms;	/* inbox records */
+		uint32_t		 max_inbox;	/* records kept at most */
+	} hl7;
+
+	struct {
 		struct conf_notify_hook	*webhooks;
 		size_t			 nwebhooks;
 		uint32_t		 max_outbox;	/* records kept */
@@ -233,5 +257,10 @@ int conf_event_match(const char *pattern, const char *event);
 /* The webhook channel of that name, or NULL. */
 const struct conf_webhook *conf_webhook(const struct conf *c,
     const char *channel);
+/* The sender of an HL7 message: (MSH-3, MSH-4) matched exactly, then by
+ * application alone (facility not given), then hl7.catch_all; NULL = none
+ * (inbox only). */
+const struct conf_hl7_sender *conf_hl7_sender(const struct conf *c,
+    const char *app, const char *facility);
 
 #endif

@@ -22,6 +22,7 @@
 #include "conf/conf.h"
 #include "src/api/api.h"
 #include "src/daemon.h"
+#include "src/hl7in.h"
 #include "src/net/net.h"
 #include "src/net/net_proto.h"
 #include "src/net/store_loop.h"
@@ -64,6 +65,7 @@ struct daemon {
 	int			 exit_status;
 	int			 restart;	/* execv again when done */
 	struct api		*api;		/* REST API */
+	struct hl7in		*hl7in;		/* HL7 intake */
 	struct notify		*notify;	/* webhooks out */
 	struct metrics		*metrics;	/* GET /metrics */
 	struct metric_series	*s_lag;		/* loop lag histogram */
@@ -550,6 +552,8 @@ on_store_reset(void *arg)
 
 	if (d->api != NULL)
 		api_reload(d->api);
+	if (d->hl7in != NULL)
+		hl7in_reload(d->hl7in);
 }
 
 static void
@@ -560,6 +564,7 @@ on_api_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	api_tick(d->api);
+	hl7in_tick(d->hl7in);
 }
 
 #define RESTORE_PENDING	"restore-pending"
@@ -706,7 +711,8 @@ open_state(struct daemon *d)
 		log_err("startup-failed", "error=%s", log_q(err));
 		return -1;
 	}
-	if ((d->api = api_new(d, err, sizeof(err))) == NULL) {
+	if ((d->api = api_new(d, err, sizeof(err))) == NULL ||
+	    (d->hl7in = hl7in_new(d, err, sizeof(err))) == NULL) {
 		log_err("startup-failed", "error=%s", log_q(err));
 		return -1;
 	}
@@ -923,6 +929,12 @@ daemon_conf(const struct daemon *d)
 	return d->conf;
 }
 
+struct hl7in *
+daemon_hl7in(struct daemon *d)
+{
+	return d->hl7in;
+}
+
 struct api *
 daemon_api(struct daemon *d)
 {
@@ -1057,6 +1069,7 @@ daemon_free_(struct daemon *d)
 	notify_free(d->notify);	/* its connections and units first */
 	net_server_free(d->net);
 	api_free(d->api);
+	hl7in_free(d->hl7in);
 	if (d->api_timer)
 		event_free(d->api_timer);
 	store_committer_stop();	/* queued instances made durable first */

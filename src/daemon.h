@@ -43,6 +43,8 @@ struct notify;
 struct spool;
 struct store_loop;
 struct api *daemon_api(struct daemon *d);
+struct hl7in;
+struct hl7in *daemon_hl7in(struct daemon *d);
 struct notify *daemon_notify(struct daemon *d);
 struct metrics *daemon_metrics(struct daemon *d);
 struct net_server *daemon_net(struct daemon *d);

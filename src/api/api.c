@@ -147,6 +147,12 @@ api_keys_of(struct api_req *q)
 }
 
 struct api_batches *
+api_batches(struct api *a)
+{
+	return a->batches;
+}
+
+struct api_batches *
 api_batches_of(struct api_req *q)
 {
 	return q->api->batches;
@@ -543,7 +549,7 @@ api_dispatch(struct api_req *q)
 		    "most %" PRIu64, blen, q->method, q->m.route->pattern, max);
 		return;
 	}
-	if (!(rt->flags & (API_JSON | API_WEBHOOK)) && blen > 0 &&
+	if (!(rt->flags & (API_JSON | API_WEBHOOK | API_RAW)) && blen > 0 &&
 	    strcmp(q->method, "POST") != 0) {
 		api_error(q, 400, "unexpected_body", NULL, "%s %s takes no "
 		    "body", q->method, q->m.route->pattern);
@@ -551,7 +557,7 @@ api_dispatch(struct api_req *q)
 	}
 	if ((rt->flags & API_JSON) && parse_body(q) < 0)
 		return;
-	if (rt->flags & API_WEBHOOK)
+	if (rt->flags & (API_WEBHOOK | API_RAW))
 		q->raw = http_req_body(q->http, &q->rawlen);
 	rt->fn(q);
 }

@@ -41,6 +41,7 @@ struct net_conn;
 #define API_MUTATES	0x08	/* changes state: audited */
 #define API_WEBHOOK	0x10	/* authenticated per webhook channel */
 #define API_OPTJSON	0x20	/* an empty body is allowed */
+#define API_RAW		0x40	/* takes a non-JSON body (q->raw) */
 
 struct api_req;
 typedef void api_fn(struct api_req *q);
@@ -190,6 +191,9 @@ api_fn api_audit_checkpoint, api_audit_leaf, api_audit_proof,
 api_fn api_ckpt_list, api_ckpt_create, api_ckpt_restore,
     api_backup_list, api_backup_create, api_backup_verify;
 
+/* api_hl7.c */
+api_fn api_hl7_messages, api_hl7_ingest, api_hl7_preview;
+
 /* api_batch.c */
 struct api_batches;
 struct api_batches *api_batches_new(void);
@@ -200,6 +204,21 @@ int api_batches_load(struct api_batches *b, struct store *st);
 void api_batches_expire(struct api_batches *b, struct store *st,
     uint64_t max_age_ms);
 json_t *api_batches_counts(struct api_batches *b);
+/* HL7 intake: a batch from a seed built there (source, target, priority,
+ * accession_numbers, study_instance_uids, patient_id), its record put in
+ * unit b; returns its id (*out: the record, when wanted). Call
+ * api_batches_created once b is durable. */
+uint64_t api_batches_put(struct api_batches *bs, struct store_batch *b,
+    json_t *seed, const char *channel, const char *by, json_t **out);
+void api_batches_created(struct api_batches *bs);
+/* Each batch of patient pid not started yet (queued, paused), or already
+ * under way or done (not_started 0): fn(arg, id, record) returns 1 when
+ * it changed the record, which is then written in b. The count changed,
+ * or -1. */
+int api_batches_of_patient(struct store *st, struct store_batch *b,
+    const char *pid, int not_started, int (*fn)(void *, uint64_t, json_t *),
+    void *arg);
+struct api_batches *api_batches(struct api *a);
 api_fn api_batch_list, api_batch_get, api_batch_create, api_batch_webhook,
     api_batch_pause, api_batch_resume, api_batch_cancel, api_batch_report,
     api_quarantine;

@@ -568,11 +568,11 @@ list_or_empty(json_t *o, const char *k)
 	return json_is_array(v) ? json_deep_copy(v) : json_array();
 }
 
-/* The batch record for a checked seed. */
+/* The batch record for a checked seed (body), made by `by`. */
 static json_t *
-new_batch(struct api_req *q, uint64_t id, const char *channel)
+new_batch_of(json_t *b, uint64_t id, const char *channel, const char *by)
 {
-	json_t *b = q->body, *pr = json_object_get(b, "priority");
+	json_t *pr = json_object_get(b, "priority");
 	char t[32];
 
 	api_time((int64_t)time(NULL), t);
@@ -595,7 +595,89 @@ new_batch(struct api_req *q, uint64_t id, const char *channel)
 	    "patient_id", str_or(b, "patient_id", ""),
 	    "counts", "studies", 0, "instances", 0, "done", 0, "quarantined",
 	    0,
-	    "created_by", q->who.key);
+	    "created_by", by);
+}
+
+static json_t *
+new_batch(struct api_req *q, uint64_t id, const char *channel)
+{
+	return new_batch_of(q->body, id, channel, q->who.key);
+}
+
+uint64_t
+api_batches_put(struct api_batches *bs, struct store_batch *b,
+    json_t *seed, const char *channel, const char *by, json_t **out)
+{
+	uint64_t id = bs->next_id++;
+	json_t *j = new_batch_of(seed, id, channel, by);
+	uint8_t k[8];
+	char *val = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+
+	id_key(k, id);
+	store_put(b, STORE_CF_BATCHES, k, 8, val, strlen(val));
+	free(val);
+	if (out != NULL)
+		*out = j;
+	else
+		json_decref(j);
+	return id;
+}
+
+void
+api_batches_created(struct api_batches *bs)
+{
+	bs->count[B_QUEUED]++;
+}
+
+/* Batches of a patient in a given state set, for HL7 merges: calls fn
+ * with each (id, record); fn may change the record (it is then written
+ * in b). Returns how many were changed, or -1 on a read error. */
+struct by_patient {
+	const char		*pid;
+	unsigned		 states;
+	struct store_batch	*b;
+	int			(*fn)(void *, uint64_t, json_t *);
+	void			*arg;
+	int			 n;
+};
+
+static int
+by_patient_one(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	struct by_patient *x = arg;
+	json_t *j;
+	int s;
+
+	if (klen != 8 || (j = json_loadb(val, vlen, 0, NULL)) == NULL)
+		return 0;
+	s = state_of(json_string_value(json_object_get(j, "state")));
+	if (s >= 0 && (x->states & (1u << s)) && strcmp(json_string_value(
+	    json_object_get(j, "patient_id")) ? json_string_value(
+	    json_object_get(j, "patient_id")) : "", x->pid) == 0 &&
+	    x->fn(x->arg, store_be64_get(key), j)) {
+		char *v = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+
+		store_put(x->b, STORE_CF_BATCHES, key, klen, v, strlen(v));
+		free(v);
+		x->n++;
+	}
+	json_decref(j);
+	return 0;
+}
+
+int
+api_batches_of_patient(struct store *st, struct store_batch *b,
+    const char *pid, int not_started, int (*fn)(void *, uint64_t, json_t *),
+    void *arg)
+{
+	struct by_patient x = { pid, not_started ? (1u << B_QUEUED |
+	    1u << B_PAUSED) : (1u << B_RUNNING | 1u << B_DONE |
+	    1u << B_FAILED), b, fn, arg, 0 };
+
+	if (store_scan(st, STORE_CF_BATCHES, "", 0, by_patient_one, &x) < 0)
+		return -1;
+	return x.n;
 }
 
 static void

@@ -39,6 +39,12 @@ API_ROUTE("POST", "/api/batch_sources/webhook", api_batch_webhook,
     CONF_API_OPERATOR, API_WEBHOOK | API_MUTATES, KB(16384), "webhook")
 API_ROUTE("POST", "/api/batch_sources/webhook/{channel}", api_batch_webhook,
     CONF_API_OPERATOR, API_WEBHOOK | API_MUTATES, KB(16384), "webhook")
+API_ROUTE("GET", "/api/hl7/messages", api_hl7_messages, CONF_API_VIEWER, 0,
+    0, "hl7.messages")
+API_ROUTE("POST", "/api/hl7/ingest", api_hl7_ingest, CONF_API_OPERATOR,
+    API_RAW | API_MUTATES, KB(65536), "hl7.ingest")
+API_ROUTE("POST", "/api/hl7/preview", api_hl7_preview, CONF_API_VIEWER,
+    API_RAW, KB(1024), "hl7.preview")
 API_ROUTE("GET", "/api/quarantine", api_quarantine, CONF_API_VIEWER, 0, 0,
     "quarantine")
 API_ROUTE("GET", "/api/audit/checkpoint", api_audit_checkpoint,

@@ -1,0 +1,834 @@
+/*
+ * hl7in.c — see hl7in.h.
+ *
+ * Store (CF hl7, store/SCHEMA.md):
+ *	("ack", app, facility, control_id) → the ACK sent (AA and AE only:
+ *	                                      an AR is not final)
+ *	("msg", u64 seq)                    → the inbox record (JSON)
+ *	("xw", old MRN)                     → JSON {new, control_id, time}
+ * all written in the message's one unit with its audit leaf (and the
+ * batch, and its webhook notifications).
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "conf/conf.h"
+#include "src/api/api.h"
+#include "src/daemon.h"
+#include "src/hl7/hl7.h"
+#include "src/hl7in.h"
+#include "src/net/net.h"
+#include "src/net/store_loop.h"
+#include "src/notify.h"
+#include "src/util/log.h"
+#include "src/util/metrics.h"
+#include "store/audit.h"
+#include "store/store.h"
+#include "store/store_key.h"
+
+#define ACK_MAX		8192	/* our ACKs: MSH + MSA + ERR */
+#define VAL_MAX		256	/* an extracted value */
+
+struct hl7in {
+	struct daemon	*d;
+	uint64_t	 next_seq;	/* inbox */
+	struct hl7in_call *pending;	/* messages being committed */
+	struct metric	*m_msgs;	/* {sender, type, ack} */
+	struct metric	*m_dups;
+};
+
+struct hl7in_call {
+	struct hl7in		*h;
+	hl7in_done_fn		*done;
+	void			*arg;
+	int			 cancelled;
+	struct hl7in_call	*next;		/* in h->pending */
+	struct hl7in_call	*waiters;	/* same message meanwhile */
+	struct store_key	 key;		/* dedup */
+	char			*ack;
+	size_t			 acklen;
+	char			 code[3];
+	int			 keep;		/* the ACK is final (AA/AE) */
+	int			 batch;		/* a batch was made */
+	struct notify_ticket	*notes;
+	char			 sender[80], type[16];
+};
+
+struct hl7in *
+hl7in_new(struct daemon *d, char *err, size_t errlen)
+{
+	struct hl7in *h = calloc(1, sizeof(*h));
+
+	if (h == NULL)
+		abort();
+	h->d = d;
+	h->m_msgs = metrics_counter(daemon_metrics(d),
+	    "vnamig_hl7_messages_total", "HL7 messages answered, by sender "
+	    "(\"-\": unmapped), message type and acknowledgment code.",
+	    "sender,type,ack");
+	h->m_dups = metrics_counter(daemon_metrics(d),
+	    "vnamig_hl7_duplicates_total", "HL7 messages seen before (same "
+	    "MSH-3, MSH-4, MSH-10): their stored ACK was sent again.", NULL);
+	hl7in_reload(h);
+	(void)err;
+	(void)errlen;
+	return h;
+}
+
+void
+hl7in_free_(struct hl7in *h)
+{
+	if (h == NULL)
+		return;
+	/* calls still pending end with their store units (drained first) */
+	free(h);
+}
+
+static struct store *
+hst(struct hl7in *h)
+{
+	return store_loop_store(daemon_state(h->d));
+}
+
+static void
+msg_key(struct store_key *k, uint64_t seq)
+{
+	store_key_init(k);
+	store_key_cstr(k, "msg");
+	if (seq != UINT64_MAX)
+		store_key_u64(k, seq);
+}
+
+void
+hl7in_reload(struct hl7in *h)
+{
+	struct store_key k;
+	void *key = NULL, *val = NULL;
+	size_t kn, vn;
+
+	msg_key(&k, UINT64_MAX);
+	h->next_seq = 1;
+	if (store_last(hst(h), STORE_CF_HL7, k.b, k.len, &key, &kn, &val,
+	    &vn) == 1 && kn >= 8)
+		h->next_seq = store_be64_get((uint8_t *)key + kn - 8) + 1;
+	free(key);
+	free(val);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Answers. */
+
+static void
+utc_hl7(char out[32])
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y%m%d%H%M%S+0000", &tm);
+}
+
+/* The ACK for m into c (AA: e NULL). */
+static void
+make_ack(struct hl7in_call *c, const struct hl7_msg *m, const char *code,
+    const struct hl7_err *e, uint64_t seq)
+{
+	char ts[32], ctl[32];
+	size_t n;
+
+	utc_hl7(ts);
+	snprintf(ctl, sizeof(ctl), "VN%" PRIu64, seq);
+	free(c->ack);
+	if ((c->ack = malloc(ACK_MAX)) == NULL)
+		abort();
+	n = hl7_ack(m, code, ctl, ts, e, c->ack, ACK_MAX);
+	if (n >= ACK_MAX) {
+		char *big = realloc(c->ack, n + 1);
+
+		if (big == NULL)
+			abort();
+		c->ack = big;
+		n = hl7_ack(m, code, ctl, ts, e, c->ack, n + 1);
+	}
+	c->acklen = n;
+	snprintf(c->code, sizeof(c->code), "%s", code);
+}
+
+static void
+count(struct hl7in *h, struct hl7in_call *c)
+{
+	const char *v[3] = { c->sender[0] ? c->sender : "-",
+	    c->type[0] ? c->type : "-", c->code[0] ? c->code : "none" };
+
+	metric_add(h->m_msgs, v, 1);
+}
+
+/* Answer c (and whoever waits on it) and free them. */
+static void
+finish(struct hl7in_call *c)
+{
+	struct hl7in_call *w, *next;
+
+	count(c->h, c);
+	for (w = c->waiters; w != NULL; w = next) {
+		next = w->next;
+		if (!w->cancelled)
+			w->done(w->arg, c->ack, c->acklen, c->code);
+		free(w);
+	}
+	if (!c->cancelled)
+		c->done(c->arg, c->ack, c->acklen, c->code);
+	free(c->ack);
+	free(c);
+}
+
+void
+hl7in_cancel(struct hl7in_call *c)
+{
+	if (c != NULL)
+		c->cancelled = 1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* One message. */
+
+struct merge {
+	const char	*from, *to;
+	json_t		*rewritten, *started;
+};
+
+static int
+merge_rewrite(void *arg, uint64_t id, json_t *b)
+{
+	struct merge *x = arg;
+
+	json_object_set_new(b, "patient_id", json_string(x->to));
+	json_array_append_new(x->rewritten, json_integer((json_int_t)id));
+	return 1;
+}
+
+static int
+merge_started(void *arg, uint64_t id, json_t *b)
+{
+	struct merge *x = arg;
+
+	(void)b;
+	json_array_append_new(x->started, json_integer((json_int_t)id));
+	return 0;
+}
+
+static void
+set_err(struct hl7_err *e, int code, const char *seg, uint32_t field,
+    const char *text)
+{
+	memset(e, 0, sizeof(*e));
+	e->code = code;
+	snprintf(e->seg, sizeof(e->seg), "%s", seg);
+	e->seq = seg[0] ? 1 : 0;
+	e->field = field;
+	snprintf(e->text, sizeof(e->text), "%s", text);
+}
+
+/* A DICOM UID: digits and dots, at most 64. */
+static int
+uid_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64 || s[0] == '.' || s[n - 1] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] == '.' &&
+		    s[i + 1] != '.')))
+			return 0;
+	return 1;
+}
+
+static void
+committed(void *arg, int err)
+{
+	struct hl7in_call *c = arg;
+	struct hl7in *h = c->h;
+	struct hl7in_call **pp;
+
+	for (pp = &h->pending; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	c->next = NULL;
+	if (c->notes != NULL)
+		notify_settle(c->notes, err);
+	if (err) {
+		/* nothing was kept: AR, the sender sends it again later */
+		log_warn("hl7-not-stored", "sender=%s type=%s error=%s",
+		    log_q(c->sender), c->type, log_q(store_error(hst(h))));
+		/* the ACK already built names the outcome we meant; a
+		 * failed store turns it into a transient refusal */
+		if (c->ack != NULL && c->acklen > 0) {
+			char *p = strstr(c->ack, "MSA|A");
+
+			if (p != NULL && (p[5] == 'A' || p[5] == 'E'))
+				p[5] = 'R';
+		}
+		snprintf(c->code, sizeof(c->code), "AR");
+	} else if (c->batch)
+		api_batches_created(api_batches(daemon_api(h->d)));
+	finish(c);
+}
+
+static void
+put_json(struct store_batch *b, enum store_cf cf, const struct store_key *k,
+    json_t *j)
+{
+	char *v = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+
+	store_put(b, cf, k->b, k->len, v, strlen(v));
+	free(v);
+}
+
+struct hl7in_call *
+hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
+    const char *via, hl7in_done_fn *done, void *arg)
+{
+	const struct conf *cf = daemon_conf(h->d);
+	struct audit *au = store_loop_audit(daemon_state(h->d));
+	struct hl7_limits lim = { .max_bytes = (uint32_t)cf->limits.mllp_frame };
+	const struct conf_hl7_sender *snd = NULL;
+	struct hl7in_call *c = calloc(1, sizeof(*c));
+	struct hl7_msg *m = NULL, *msh;
+	struct hl7_err e;
+	struct store_batch *b;
+	struct store_key k;
+	const char *app, *fac, *ctl, *type, *trig, *code = "AA";
+	const char *outcome = "inbox";
+	char acc[VAL_MAX] = "", mrn[VAL_MAX] = "", uid[VAL_MAX] = "";
+	char phi[65] = "", chan[96];
+	json_t *rec, *ev, *batch = NULL;
+	uint64_t seq, bid = 0;
+	void *v;
+	size_t vn;
+	int r;
+
+	if (c == NULL)
+		abort();
+	c->h = h;
+	c->done = done;
+	c->arg = arg;
+	memset(&e, 0, sizeof(e));
+	if ((msh = hl7_parse_msh(raw, len, &lim, &e)) == NULL) {
+		/* no MSH to address an ACK to: log and drop */
+		log_warn("hl7-unaddressable", "peer=%s via=%s bytes=%zu "
+		    "error=%s", peer, via, len, log_q(e.text));
+		finish(c);
+		return NULL;
+	}
+	app = hl7_sending_app(msh);
+	fac = hl7_sending_facility(msh);
+	snd = conf_hl7_sender(cf, app, fac);
+	snprintf(c->sender, sizeof(c->sender), "%s", snd ? snd->name : "");
+	lim.charset = snd ? snd->charset : NULL;
+	snprintf(c->type, sizeof(c->type), "%s^%s", hl7_msg_type(msh),
+	    hl7_trigger(msh));
+	ctl = hl7_control_id(msh);
+
+	if ((m = hl7_parse(raw, len, &lim, &e)) == NULL) {
+		/* the message refused, addressed from its MSH: AR */
+		log_warn("hl7-refused", "peer=%s sender=%s type=%s control=%s "
+		    "error=%s", peer, log_q(app), c->type, log_q(ctl),
+		    log_q(e.text));
+		make_ack(c, msh, "AR", &e, 0);
+		hl7_free(msh);
+		finish(c);
+		return NULL;
+	}
+	hl7_free(msh);
+	if (ctl == NULL || hl7_control_id(m)[0] == '\0') {
+		set_err(&e, HL7_E_REQUIRED_MISSING, "MSH", 10, "MSH-10 (the "
+		    "message control ID) is empty: the message cannot be "
+		    "acknowledged or deduplicated");
+		make_ack(c, m, "AR", &e, 0);
+		hl7_free(m);
+		finish(c);
+		return NULL;
+	}
+	app = hl7_sending_app(m);
+	fac = hl7_sending_facility(m);
+	ctl = hl7_control_id(m);
+	type = hl7_msg_type(m);
+	trig = hl7_trigger(m);
+
+	/* seen before? (durable, or being stored right now) */
+	store_key_init(&c->key);
+	store_key_cstr(&c->key, "ack");
+	store_key_cstr(&c->key, app ? app : "");
+	store_key_cstr(&c->key, fac ? fac : "");
+	store_key_cstr(&c->key, ctl);
+	for (struct hl7in_call *p = h->pending; p != NULL; p = p->next)
+		if (p->key.len == c->key.len &&
+		    memcmp(p->key.b, c->key.b, c->key.len) == 0) {
+			metric_add(h->m_dups, NULL, 1);
+			c->next = p->waiters;
+			p->waiters = c;
+			hl7_free(m);
+			return c;
+		}
+	r = store_get(hst(h), STORE_CF_HL7, c->key.b, c->key.len, &v, &vn);
+	if (r == 1) {
+		metric_add(h->m_dups, NULL, 1);
+		log_info("hl7-duplicate", "peer=%s sender=%s control=%s",
+		    peer, log_q(app), log_q(ctl));
+		c->ack = v;
+		c->acklen = vn;
+		snprintf(c->code, sizeof(c->code), "%.2s", vn > 0 &&
+		    strstr(v, "MSA|") ? strstr(v, "MSA|") + 4 : "AA");
+		hl7_free(m);
+		finish(c);
+		return NULL;
+	}
+	if (r < 0 || store_state(hst(h)) != STORE_OK ||
+	    net_server_intake(daemon_net(h->d)) != NULL) {
+		set_err(&e, HL7_E_INTERNAL, "", 0, "the store cannot take "
+		    "messages now (disk space or a failing write); nothing "
+		    "was kept: send it again later");
+		make_ack(c, m, "AR", &e, 0);
+		hl7_free(m);
+		finish(c);
+		return NULL;
+	}
+
+	seq = h->next_seq++;
+	b = store_begin(hst(h));
+	rec = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
+	    "seq", (json_int_t)seq, "time", (json_int_t)time(NULL), "peer",
+	    peer, "via", via, "app", app ? app : "", "facility", fac ? fac :
+	    "", "type", c->type, "control_id", ctl, "bytes", (json_int_t)len);
+	json_object_set_new(rec, "sender", snd ? json_string(snd->name) :
+	    json_null());
+
+	if ((strcmp(type, "ORM") == 0 && strcmp(trig, "O01") == 0) ||
+	    (strcmp(type, "OMI") == 0 && strcmp(trig, "O23") == 0) ||
+	    (strcmp(type, "ADT") == 0 && strcmp(trig, "A08") == 0)) {
+		if (snd == NULL || snd->source == NULL) {
+			outcome = "inbox";	/* unmapped: kept, nothing made */
+		} else {
+			r = hl7_lookup(m, snd->accession, acc, sizeof(acc));
+			if (r != HL7_FOUND)
+				acc[0] = '\0';
+			if (hl7_lookup(m, snd->mrn, mrn, sizeof(mrn)) !=
+			    HL7_FOUND)
+				mrn[0] = '\0';
+			if (hl7_lookup(m, snd->study_uid, uid, sizeof(uid)) !=
+			    HL7_FOUND)
+				uid[0] = '\0';
+			if (uid[0] != '\0' && !uid_ok(uid)) {
+				char t[200];
+
+				snprintf(t, sizeof(t), "the study UID at %s is "
+				    "not a DICOM UID", snd->study_uid);
+				set_err(&e, HL7_E_DATA_TYPE, "OBR", 29, t);
+				code = "AE";
+				outcome = "error";
+			} else if (acc[0] == '\0' && uid[0] == '\0') {
+				char t[200];
+
+				snprintf(t, sizeof(t), "neither an accession "
+				    "number (%s) nor a study UID (%s) is in the "
+				    "message", snd->accession, snd->study_uid);
+				set_err(&e, HL7_E_REQUIRED_MISSING, "OBR", 3, t);
+				code = "AE";
+				outcome = "error";
+			} else {
+				json_t *seed = json_pack("{s:s, s:s, s:i, "
+				    "s:[], s:[], s:s, s:s}", "source",
+				    snd->source, "target", snd->target,
+				    "priority", (int)snd->priority,
+				    "accession_numbers", "study_instance_uids",
+				    "patient_id", mrn, "external_id", ctl);
+
+				if (acc[0] != '\0')
+					json_array_append_new(json_object_get(
+					    seed, "accession_numbers"),
+					    json_string(acc));
+				if (uid[0] != '\0')
+					json_array_append_new(json_object_get(
+					    seed, "study_instance_uids"),
+					    json_string(uid));
+				snprintf(chan, sizeof(chan), "hl7:%s",
+				    snd->name);
+				bid = api_batches_put(api_batches(daemon_api(
+				    h->d)), b, seed, chan, chan, &batch);
+				json_decref(seed);
+				c->batch = 1;
+				outcome = "batch";
+				json_object_set_new(rec, "batch_id",
+				    json_integer((json_int_t)bid));
+			}
+		}
+	} else if (strcmp(type, "ADT") == 0 && strcmp(trig, "A40") == 0) {
+		char old[VAL_MAX] = "", to[VAL_MAX] = "";
+		struct store_key xk;
+
+		if (hl7_lookup(m, "PID-3.1", to, sizeof(to)) != HL7_FOUND ||
+		    hl7_lookup(m, "MRG-1.1", old, sizeof(old)) != HL7_FOUND) {
+			set_err(&e, HL7_E_REQUIRED_MISSING, to[0] ? "MRG" :
+			    "PID", to[0] ? 1 : 3, "a merge needs the surviving "
+			    "ID in PID-3 and the merged one in MRG-1");
+			code = "AE";
+			outcome = "error";
+		} else {
+			store_key_init(&xk);
+			store_key_cstr(&xk, "xw");
+			store_key_cstr(&xk, to);
+			r = store_get(hst(h), STORE_CF_HL7, xk.b, xk.len, &v,
+			    &vn);
+			if (r == 1) {
+				json_t *x = json_loadb(v, vn, 0, NULL);
+				int inverted = x != NULL && strcmp(
+				    json_string_value(json_object_get(x,
+				    "new")) ? json_string_value(
+				    json_object_get(x, "new")) : "", old) == 0;
+
+				free(v);
+				json_decref(x);
+				if (inverted) {
+					set_err(&e, HL7_E_TABLE_VALUE, "MRG", 1,
+					    "inverted merge: the surviving ID "
+					    "was itself merged into the one "
+					    "given as merged (PID-3 and MRG-1 "
+					    "swapped?); not applied");
+					code = "AE";
+					outcome = "merge-inverted";
+				}
+			}
+			if (strcmp(code, "AA") == 0) {
+				store_key_init(&xk);
+				store_key_cstr(&xk, "xw");
+				store_key_cstr(&xk, old);
+				r = store_get(hst(h), STORE_CF_HL7, xk.b, xk.len,
+				    &v, &vn);
+				if (r == 1) {
+					json_t *x = json_loadb(v, vn, 0, NULL);
+					const char *was = json_string_value(
+					    json_object_get(x, "new"));
+
+					outcome = was && strcmp(was, to) == 0 ?
+					    "merge-duplicate" :
+					    "merge-conflict";
+					if (strcmp(outcome, "merge-conflict") ==
+					    0) {
+						set_err(&e, HL7_E_TABLE_VALUE,
+						    "MRG", 1, "this ID was "
+						    "already merged into "
+						    "another; not applied");
+						code = "AE";
+					}
+					free(v);
+					json_decref(x);
+				} else {
+					struct merge mg = { old, to,
+					    json_array(), json_array() };
+					json_t *xr = json_pack("{s:s, s:s, "
+					    "s:I}", "new", to, "control_id",
+					    ctl, "time",
+					    (json_int_t)time(NULL));
+					char p1[65], p2[65];
+
+					put_json(b, STORE_CF_HL7, &xk, xr);
+					json_decref(xr);
+					api_batches_of_patient(hst(h), b, old, 1,
+					    merge_rewrite, &mg);
+					api_batches_of_patient(hst(h), b, old, 0,
+					    merge_started, &mg);
+					audit_phi(au, old, p1);
+					audit_phi(au, to, p2);
+					json_object_set_new(rec, "merge",
+					    json_pack("{s:s, s:s, s:o, s:o}",
+					    "from_phi", p1, "to_phi", p2,
+					    "rewritten", mg.rewritten,
+					    "already_started", mg.started));
+					if (json_array_size(mg.started) > 0)
+						log_warn("hl7-merge-late",
+						    "control=%s batches=%zu "
+						    "action=%s", log_q(ctl),
+						    json_array_size(mg.started),
+						    "already under way or "
+						    "done: see the inbox "
+						    "record's merge list");
+					outcome = "merge";
+				}
+			}
+		}
+	} else {
+		int known = strcmp(type, "ORM") == 0 ||
+		    strcmp(type, "OMI") == 0 || strcmp(type, "ADT") == 0;
+		char t[160];
+
+		snprintf(t, sizeof(t), "%s^%s is not a message vnamig takes "
+		    "(ORM^O01, OMI^O23, ADT^A08, ADT^A40)", type, trig);
+		set_err(&e, known ? HL7_E_UNSUPPORTED_EVENT :
+		    HL7_E_UNSUPPORTED_TYPE, "MSH", 9, t);
+		code = "AR";
+		outcome = "unsupported";
+	}
+	if (strcmp(code, "AA") == 0 && hl7_charset_error(m) != NULL) {
+		set_err(&e, HL7_E_DATA_TYPE, "MSH", 18, hl7_charset_error(m));
+		code = "AE";
+		outcome = "error";
+		if (c->batch) {
+			/* decoded values are not to be trusted: no batch */
+			uint8_t ik[8];
+
+			store_be64_put(ik, bid);
+			store_del(b, STORE_CF_BATCHES, ik, 8);
+			c->batch = 0;
+			json_object_del(rec, "batch_id");
+		}
+	}
+	make_ack(c, m, code, strcmp(code, "AA") ? &e : NULL, seq);
+	c->keep = strcmp(code, "AR") != 0;
+	json_object_set_new(rec, "ack", json_string(code));
+	json_object_set_new(rec, "outcome", json_string(outcome));
+	if (strcmp(code, "AA") != 0)
+		json_object_set_new(rec, "error", json_string(e.text));
+	{
+		json_t *msg = json_stringn(raw, len);
+
+		if (msg == NULL) {
+			/* not UTF-8 (8859-1 senders): kept as base64 */
+			char *b64 = malloc(len / 3 * 4 + 8);
+
+			if (b64 == NULL)
+				abort();
+			EVP_EncodeBlock((unsigned char *)b64,
+			    (const unsigned char *)raw, (int)len);
+			json_object_set_new(rec, "message_base64",
+			    json_string(b64));
+			free(b64);
+		} else
+			json_object_set_new(rec, "message", msg);
+	}
+	msg_key(&k, seq);
+	put_json(b, STORE_CF_HL7, &k, rec);
+	json_decref(rec);
+	if (c->keep)
+		store_put(b, STORE_CF_HL7, c->key.b, c->key.len, c->ack,
+		    c->acklen);
+	if (mrn[0] != '\0')
+		audit_phi(au, mrn, phi);
+	ev = json_pack("{s:s, s:{s:s, s:s}, s:{s:I, s:s, s:s, s:s}, s:s}",
+	    "event", "hl7.message", "actor", "hl7", snd ? snd->name : "-",
+	    "addr", peer, "object", "inbox_seq", (json_int_t)seq, "type",
+	    c->type, "control_id", ctl, "outcome", outcome, "outcome", code);
+	if (strcmp(code, "AA") != 0)
+		json_object_set_new(ev, "reason", json_string(e.text));
+	audit_append(au, b, ev);
+	json_decref(ev);
+	if (c->batch) {
+		ev = json_pack("{s:s, s:{s:s, s:s}, s:{s:I, s:s, s:s, s:s, "
+		    "s:s, s:I, s:I}, s:s}", "event", "batch.created", "actor",
+		    "hl7", snd->name, "addr", peer, "object", "batch_id",
+		    (json_int_t)bid, "channel", chan, "external_id", ctl,
+		    "source", snd->source, "target", snd->target, "studies",
+		    (json_int_t)(uid[0] != '\0'), "accessions",
+		    (json_int_t)(acc[0] != '\0'), "outcome", "ok");
+		if (phi[0] != '\0')
+			json_object_set_new(json_object_get(ev, "object"),
+			    "patient_phi", json_string(phi));
+		audit_append(au, b, ev);
+		c->notes = notify_emit(daemon_notify(h->d), b, ev);
+		json_decref(ev);
+	}
+	json_decref(batch);
+	log_info("hl7-message", "peer=%s sender=%s type=%s control=%s ack=%s "
+	    "outcome=%s batch=%llu", peer, log_q(c->sender[0] ? c->sender :
+	    "-"), c->type, log_q(ctl), code, outcome,
+	    (unsigned long long)bid);
+	hl7_free(m);
+	c->next = h->pending;
+	h->pending = c;
+	store_end(b, committed, c);
+	return c;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Preview, list, retention. */
+
+json_t *
+hl7in_preview(struct hl7in *h, const char *raw, size_t len, char *err,
+    size_t errlen)
+{
+	const struct conf *cf = daemon_conf(h->d);
+	struct hl7_limits lim = { .max_bytes = (uint32_t)cf->limits.mllp_frame };
+	const struct conf_hl7_sender *snd;
+	struct hl7_err e;
+	struct hl7_msg *m;
+	json_t *out, *vals;
+	static const char *const names[3] = { "accession", "mrn",
+	    "study_uid" };
+
+	memset(&e, 0, sizeof(e));
+	if ((m = hl7_parse_msh(raw, len, &lim, &e)) == NULL) {
+		snprintf(err, errlen, "%s", e.text);
+		return NULL;
+	}
+	snd = conf_hl7_sender(cf, hl7_sending_app(m), hl7_sending_facility(m));
+	hl7_free(m);
+	lim.charset = snd ? snd->charset : NULL;
+	if ((m = hl7_parse(raw, len, &lim, &e)) == NULL) {
+		snprintf(err, errlen, "%s (segment %s #%u, field %u)", e.text,
+		    e.seg[0] ? e.seg : "-", e.seq, e.field);
+		return NULL;
+	}
+	vals = json_object();
+	for (int i = 0; snd != NULL && i < 3; i++) {
+		const char *path = i == 0 ? snd->accession : i == 1 ?
+		    snd->mrn : snd->study_uid;
+		char v[VAL_MAX];
+		enum hl7_get_result r = hl7_lookup(m, path, v, sizeof(v));
+
+		json_object_set_new(vals, names[i], json_pack("{s:s, s:o}",
+		    "path", path, "value", r == HL7_FOUND ? json_string(v) :
+		    json_null()));
+	}
+	out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}",
+	    "type", hl7_msg_type(m), "trigger", hl7_trigger(m),
+	    "control_id", hl7_control_id(m), "app", hl7_sending_app(m) ?
+	    hl7_sending_app(m) : "", "facility", hl7_sending_facility(m) ?
+	    hl7_sending_facility(m) : "",
+	    "sender", snd ? json_pack("{s:s, s:o, s:o}", "name", snd->name,
+	    "source", snd->source ? json_string(snd->source) : json_null(),
+	    "target", snd->target ? json_string(snd->target) : json_null()) :
+	    json_null(), "values", vals);
+	if (hl7_charset_error(m) != NULL)
+		json_object_set_new(out, "charset_error",
+		    json_string(hl7_charset_error(m)));
+	hl7_free(m);
+	return out;
+}
+
+struct list {
+	size_t		 limit;
+	const char	*sender, *type, *outcome;
+	json_t		*arr;
+	uint64_t	 last;
+	int		 more;
+};
+
+static int
+match(json_t *j, const char *k, const char *want)
+{
+	const char *v = json_string_value(json_object_get(j, k));
+
+	return want == NULL || (v != NULL && strcmp(v, want) == 0);
+}
+
+static int
+list_one(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	struct list *l = arg;
+	json_t *j = json_loadb(val, vlen, 0, NULL);
+
+	if (j == NULL)
+		return 0;
+	if (!match(j, "sender", l->sender) || !match(j, "type", l->type) ||
+	    !match(j, "ack", l->outcome)) {
+		json_decref(j);
+		return 0;
+	}
+	if (json_array_size(l->arr) == l->limit) {
+		json_decref(j);
+		l->more = 1;
+		return 1;
+	}
+	l->last = store_be64_get((const uint8_t *)key + klen - 8);
+	json_array_append_new(l->arr, j);
+	return 0;
+}
+
+json_t *
+hl7in_list(struct hl7in *h, uint64_t after, size_t limit,
+    const char *sender, const char *type, const char *outcome,
+    uint64_t *next)
+{
+	struct list l = { limit, sender, type, outcome, json_array(), 0, 0 };
+	struct store_key pre, start;
+
+	msg_key(&pre, UINT64_MAX);
+	msg_key(&start, after + 1);
+	if (store_scan_from(hst(h), STORE_CF_HL7, pre.b, pre.len, start.b,
+	    start.len, list_one, &l) < 0) {
+		json_decref(l.arr);
+		return NULL;
+	}
+	*next = l.more ? l.last : 0;
+	return l.arr;
+}
+
+struct purge {
+	struct store_batch	*b;
+	struct store		*st;
+	int64_t			 cutoff;
+	uint64_t		 over;	/* records beyond max_inbox */
+	size_t			 n;
+};
+
+static int
+purge_one(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	struct purge *p = arg;
+	json_t *j = json_loadb(val, vlen, 0, NULL);
+	int64_t t = j ? json_integer_value(json_object_get(j, "time")) : 0;
+
+	json_decref(j);
+	if (t >= p->cutoff && p->over == 0)
+		return 1;	/* oldest first: the rest are newer */
+	if (p->b == NULL)
+		p->b = store_begin(p->st);
+	store_del(p->b, STORE_CF_HL7, key, klen);
+	if (p->over > 0)
+		p->over--;
+	return ++p->n >= 10000;	/* the rest next minute */
+}
+
+void
+hl7in_tick(struct hl7in *h)
+{
+	const struct conf *cf = daemon_conf(h->d);
+	struct purge p = { NULL, hst(h), 0, 0, 0 };
+	struct store_key pre;
+	uint64_t first = 0, held;
+
+	if (store_state(p.st) != STORE_OK)
+		return;
+	p.cutoff = (int64_t)time(NULL) - (int64_t)(cf->hl7.retention_ms /
+	    1000);
+	msg_key(&pre, UINT64_MAX);
+	/* the oldest record's seq: how many are held */
+	{
+		struct list l = { 1, NULL, NULL, NULL, json_array(), 0, 0 };
+
+		store_scan(p.st, STORE_CF_HL7, pre.b, pre.len, list_one, &l);
+		if (json_array_size(l.arr) > 0)
+			first = (uint64_t)json_integer_value(json_object_get(
+			    json_array_get(l.arr, 0), "seq"));
+		json_decref(l.arr);
+	}
+	held = first ? h->next_seq - first : 0;
+	p.over = held > cf->hl7.max_inbox ? held - cf->hl7.max_inbox : 0;
+	store_scan(p.st, STORE_CF_HL7, pre.b, pre.len, purge_one, &p);
+	if (p.b != NULL) {
+		log_info("hl7-inbox-purged", "records=%zu", p.n);
+		store_end(p.b, NULL, NULL);
+	}
+}
