@@ -212,7 +212,7 @@ def static(doc_path, routes_path):
                 problems.append('%s: takes JSON, no application/json requestBody' % name)
             if ('API_OPTJSON' in f) != (rb.get('required') is not True):
                 problems.append('%s: requestBody.required does not match API_OPTJSON' % name)
-        elif 'API_WEBHOOK' not in f and op.get('requestBody'):
+        elif 'API_WEBHOOK' not in f and 'API_RAW' not in f and op.get('requestBody'):
             problems.append('%s: documents a body the route does not take' % name)
         if 'API_WEBHOOK' in f:
             names = [(deref(doc, p) or {}).get('name') for p in
