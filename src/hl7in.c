@@ -225,6 +225,26 @@ merge_started(void *arg, uint64_t id, json_t *b)
 	return 0;
 }
 
+/* Pre-fetch: an order for a patient moves that patient's waiting batches
+ * to the front (priority 9); the migration engine takes them first. */
+struct promote {
+	const char	*control;
+	json_t		*ids;
+};
+
+static int
+promote_one(void *arg, uint64_t id, json_t *b)
+{
+	struct promote *x = arg;
+
+	if (json_integer_value(json_object_get(b, "priority")) >= 9)
+		return 0;
+	json_object_set_new(b, "priority", json_integer(9));
+	json_object_set_new(b, "promoted_by", json_string(x->control));
+	json_array_append_new(x->ids, json_integer((json_int_t)id));
+	return 1;
+}
+
 static void
 set_err(struct hl7_err *e, int code, const char *seg, uint32_t field,
     const char *text)
@@ -414,7 +434,12 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 	json_object_set_new(rec, "sender", snd ? json_string(snd->name) :
 	    json_null());
 
-	if ((strcmp(type, "ORM") == 0 && strcmp(trig, "O01") == 0) ||
+	if (hl7_charset_error(m) != NULL) {
+		/* decoded values cannot be trusted: nothing is made */
+		set_err(&e, HL7_E_DATA_TYPE, "MSH", 18, hl7_charset_error(m));
+		code = "AE";
+		outcome = "error";
+	} else if ((strcmp(type, "ORM") == 0 && strcmp(trig, "O01") == 0) ||
 	    (strcmp(type, "OMI") == 0 && strcmp(trig, "O23") == 0) ||
 	    (strcmp(type, "ADT") == 0 && strcmp(trig, "A08") == 0)) {
 		if (snd == NULL || snd->source == NULL) {
@@ -471,6 +496,17 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 				outcome = "batch";
 				json_object_set_new(rec, "batch_id",
 				    json_integer((json_int_t)bid));
+				if (mrn[0] != '\0' && strcmp(type, "ADT") != 0) {
+					struct promote pr = { ctl,
+					    json_array() };
+
+					api_batches_of_patient(hst(h), b, mrn, 1,
+					    promote_one, &pr);
+					if (json_array_size(pr.ids) > 0)
+						json_object_set(rec,
+						    "promoted", pr.ids);
+					json_decref(pr.ids);
+				}
 			}
 		}
 	} else if (strcmp(type, "ADT") == 0 && strcmp(trig, "A40") == 0) {
@@ -578,20 +614,6 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 		    HL7_E_UNSUPPORTED_TYPE, "MSH", 9, t);
 		code = "AR";
 		outcome = "unsupported";
-	}
-	if (strcmp(code, "AA") == 0 && hl7_charset_error(m) != NULL) {
-		set_err(&e, HL7_E_DATA_TYPE, "MSH", 18, hl7_charset_error(m));
-		code = "AE";
-		outcome = "error";
-		if (c->batch) {
-			/* decoded values are not to be trusted: no batch */
-			uint8_t ik[8];
-
-			store_be64_put(ik, bid);
-			store_del(b, STORE_CF_BATCHES, ik, 8);
-			c->batch = 0;
-			json_object_del(rec, "batch_id");
-		}
 	}
 	make_ack(c, m, code, strcmp(code, "AA") ? &e : NULL, seq);
 	c->keep = strcmp(code, "AR") != 0;

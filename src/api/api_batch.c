@@ -604,6 +604,31 @@ new_batch(struct api_req *q, uint64_t id, const char *channel)
 	return new_batch_of(q->body, id, channel, q->who.key);
 }
 
+/* seeds ("pat", patient_id, u64 id) → "": a patient's batches, for HL7
+ * merges and pre-fetch without reading every batch. */
+static void
+pat_key(struct store_key *k, const char *pid, uint64_t id)
+{
+	store_key_init(k);
+	store_key_cstr(k, "pat");
+	store_key_cstr(k, pid);
+	if (id != 0)
+		store_key_u64(k, id);
+}
+
+static void
+index_patient(struct store_batch *b, json_t *batch, uint64_t id)
+{
+	const char *pid = json_string_value(json_object_get(batch,
+	    "patient_id"));
+	struct store_key k;
+
+	if (pid == NULL || pid[0] == '\0')
+		return;
+	pat_key(&k, pid, id);
+	store_put(b, STORE_CF_SEEDS, k.b, k.len, "", 0);
+}
+
 uint64_t
 api_batches_put(struct api_batches *bs, struct store_batch *b,
     json_t *seed, const char *channel, const char *by, json_t **out)
@@ -616,6 +641,7 @@ api_batches_put(struct api_batches *bs, struct store_batch *b,
 	id_key(k, id);
 	store_put(b, STORE_CF_BATCHES, k, 8, val, strlen(val));
 	free(val);
+	index_patient(b, j, id);
 	if (out != NULL)
 		*out = j;
 	else
@@ -629,16 +655,19 @@ api_batches_created(struct api_batches *bs)
 	bs->count[B_QUEUED]++;
 }
 
-/* Batches of a patient in a given state set, for HL7 merges: calls fn
- * with each (id, record); fn may change the record (it is then written
- * in b). Returns how many were changed, or -1 on a read error. */
+/* Batches of a patient in a given state set, for HL7 merges and
+ * pre-fetch, through the patient index: calls fn with each (id, record);
+ * fn may change the record (it is then written in b, and the index
+ * follows a changed patient_id). Returns how many were changed, or -1 on
+ * a read error. */
 struct by_patient {
+	struct store		*st;
 	const char		*pid;
 	unsigned		 states;
 	struct store_batch	*b;
 	int			(*fn)(void *, uint64_t, json_t *);
 	void			*arg;
-	int			 n;
+	int			 n, err;
 };
 
 static int
@@ -646,20 +675,33 @@ by_patient_one(void *arg, const void *key, size_t klen, const void *val,
     size_t vlen)
 {
 	struct by_patient *x = arg;
+	uint64_t id;
 	json_t *j;
-	int s;
+	int s, e;
 
-	if (klen != 8 || (j = json_loadb(val, vlen, 0, NULL)) == NULL)
+	(void)val;
+	(void)vlen;
+	if (klen < 8)
 		return 0;
+	id = store_be64_get((const uint8_t *)key + klen - 8);
+	if ((j = load_batch(x->st, id, &e)) == NULL) {
+		x->err |= e;
+		return 0;
+	}
 	s = state_of(json_string_value(json_object_get(j, "state")));
-	if (s >= 0 && (x->states & (1u << s)) && strcmp(json_string_value(
-	    json_object_get(j, "patient_id")) ? json_string_value(
-	    json_object_get(j, "patient_id")) : "", x->pid) == 0 &&
-	    x->fn(x->arg, store_be64_get(key), j)) {
+	if (s >= 0 && (x->states & (1u << s)) && x->fn(x->arg, id, j)) {
+		const char *now = json_string_value(json_object_get(j,
+		    "patient_id"));
 		char *v = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+		uint8_t k[8];
 
-		store_put(x->b, STORE_CF_BATCHES, key, klen, v, strlen(v));
+		id_key(k, id);
+		store_put(x->b, STORE_CF_BATCHES, k, 8, v, strlen(v));
 		free(v);
+		if (now == NULL || strcmp(now, x->pid) != 0) {
+			store_del(x->b, STORE_CF_SEEDS, key, klen);
+			index_patient(x->b, j, id);
+		}
 		x->n++;
 	}
 	json_decref(j);
@@ -671,11 +713,14 @@ api_batches_of_patient(struct store *st, struct store_batch *b,
     const char *pid, int not_started, int (*fn)(void *, uint64_t, json_t *),
     void *arg)
 {
-	struct by_patient x = { pid, not_started ? (1u << B_QUEUED |
+	struct by_patient x = { st, pid, not_started ? (1u << B_QUEUED |
 	    1u << B_PAUSED) : (1u << B_RUNNING | 1u << B_DONE |
-	    1u << B_FAILED), b, fn, arg, 0 };
+	    1u << B_FAILED), b, fn, arg, 0, 0 };
+	struct store_key k;
 
-	if (store_scan(st, STORE_CF_BATCHES, "", 0, by_patient_one, &x) < 0)
+	pat_key(&k, pid, 0);
+	if (store_scan(st, STORE_CF_SEEDS, k.b, k.len, by_patient_one, &x) < 0
+	    || x.err)
 		return -1;
 	return x.n;
 }
@@ -922,6 +967,7 @@ intake(struct api_req *q, const char *channel, const char *sig)
 	val = json_dumps(s->batch, JSON_COMPACT | JSON_SORT_KEYS);
 	store_put(b, STORE_CF_BATCHES, ik, 8, val, strlen(val));
 	free(val);
+	index_patient(b, s->batch, s->id);
 	if (json_string_length(json_object_get(s->batch, "patient_id")) > 0)
 		audit_phi(api_audit_log(q), json_string_value(json_object_get(
 		    s->batch, "patient_id")), phi);
