@@ -983,16 +983,13 @@ daemon_uptime_s(const struct daemon *d)
 	return (now_us() - d->started_us) / 1000000;
 }
 
-json_t *
-daemon_health(struct daemon *d, int *ready)
+/* The data directory: two system calls on a path, so probes share one
+ * reading a second. */
+static void
+disk_check(struct daemon *d)
 {
-	static const char *const protos[] = { "dicom", "http", "mllp" };
 	struct statvfs sv;
-	json_t *h, *ls, *dd;
-	uint64_t freeb = 0;
-	int writable, room;
 
-	/* two system calls on a path: probes share one reading a second */
 	if (d->disk_at == 0 || now_us() - d->disk_at >= 1000000) {
 		d->disk_at = now_us();
 		d->disk_writable = access(d->data_dir, W_OK) == 0;
@@ -1000,6 +997,33 @@ daemon_health(struct daemon *d, int *ready)
 		if (statvfs(d->data_dir, &sv) == 0)
 			d->disk_free = (uint64_t)sv.f_bavail * sv.f_frsize;
 	}
+}
+
+int
+daemon_ready(struct daemon *d)
+{
+	disk_check(d);
+	return d->disk_writable && d->disk_free >=
+	    d->conf->storage.min_free && store_state(store_loop_store(
+	    d->state)) == STORE_OK && !d->draining;
+}
+
+const char *
+daemon_status_word(struct daemon *d)
+{
+	return daemon_ready(d) ? "ok" : d->draining ? "shutting_down" :
+	    "degraded";
+}
+
+json_t *
+daemon_health(struct daemon *d, int *ready)
+{
+	static const char *const protos[] = { "dicom", "http", "mllp" };
+	json_t *h, *ls, *dd;
+	uint64_t freeb = 0;
+	int writable, room;
+
+	disk_check(d);
 	writable = d->disk_writable;
 	freeb = d->disk_free;
 	room = freeb >= d->conf->storage.min_free;

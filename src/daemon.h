@@ -52,6 +52,10 @@ struct spool *daemon_spool(struct daemon *d);
 struct store_loop *daemon_state(struct daemon *d);
 const char *daemon_data_dir(const struct daemon *d);
 uint64_t daemon_uptime_s(const struct daemon *d);
+/* What GET /api/health says in brief: ready for work (1/0), and its
+ * status word (ok, degraded, shutting_down). */
+int daemon_ready(struct daemon *d);
+const char *daemon_status_word(struct daemon *d);
 
 /*
  * daemon_restore: restore the named checkpoint: record the request

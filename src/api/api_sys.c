@@ -13,9 +13,11 @@
 
 #include "src/api/api.h"
 #include "src/daemon.h"
+#include "src/net/net.h"
 #include "src/net/store_loop.h"
 #include "src/util/metrics.h"
 #include "store/audit.h"
+#include "store/spool.h"
 
 /* http/openapi.json, NUL-terminated (src/api/openapi_doc.c, generated). */
 extern const char api_openapi_doc[];
@@ -33,29 +35,40 @@ api_health(struct api_req *q)
 void
 api_status(struct api_req *q)
 {
-	int ready;
-	json_t *h = daemon_health(q->d, &ready), *st;
+	int sready;
+	json_t *st;
 	struct audit *a = api_audit_log(q);
 
-	st = json_pack("{s:s, s:O, s:I, s:b, s:s, s:O, s:{s:I, s:I}, s:o, "
-	    "s:O}",
+	/* the parts of the health answer it shows, without building the
+	 * rest (the status route is polled by vnamigctl watch) */
+	st = json_pack("{s:s, s:s, s:I, s:b, s:s, s:o, s:{s:I, s:I}, s:o, "
+	    "s:i}",
 	    "version", PACKAGE_VERSION,
-	    "node", json_object_get(h, "ae_title"),
+	    "node", api_conf(q)->node.ae_title,
 	    "uptime_s", (json_int_t)daemon_uptime_s(q->d),
-	    "ready", ready,
-	    "status", json_string_value(json_object_get(h, "status")),
-	    "store", json_object_get(h, "store"),
+	    "ready", daemon_ready(q->d),
+	    "status", daemon_status_word(q->d),
+	    "store", store_loop_health(daemon_state(q->d), &sready),
 	    "audit", "size", (json_int_t)audit_size(a),
 	    "durable_size", (json_int_t)audit_durable_size(a),
 	    "batches", api_batches_counts(api_batches_of(q)),
-	    "connections", json_object_get(h, "connections"));
+	    "connections", (int)net_server_nconns(daemon_net(q->d)));
+	{
+		struct spool_stats sp;
+
+		spool_stats(daemon_spool(q->d), &sp);
+		json_object_set_new(json_object_get(st, "store"), "spool",
+		    json_pack("{s:s, s:I, s:I, s:I}", "dir",
+		    api_conf(q)->storage.spool_dir, "segments",
+		    (json_int_t)sp.segments, "bytes", (json_int_t)sp.bytes,
+		    "instances", (json_int_t)sp.live_records));
+	}
 	/* What the migration engine moves: no engine yet, so nothing is in
 	 * flight and the rate and ETA are unknown (null), not zero. */
 	json_object_set_new(st, "progress", json_pack("{s:i, s:i, s:i, s:i, "
 	    "s:i, s:n, s:n}", "studies_done", 0, "studies_total", 0,
 	    "instances_done", 0, "instances_total", 0, "bytes_done", 0,
 	    "rate_bytes_s", "eta_s"));
-	json_decref(h);
 	api_reply(q, 200, st);
 }
 
