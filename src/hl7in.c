@@ -180,6 +180,7 @@ finish(struct hl7in_call *c)
 	count(c->h, c);
 	for (w = c->waiters; w != NULL; w = next) {
 		next = w->next;
+		count(c->h, c);		/* each copy was answered too */
 		if (!w->cancelled)
 			w->done(w->arg, c->ack, c->acklen, c->code);
 		free(w);
@@ -315,6 +316,128 @@ put_json(struct store_batch *b, enum store_cf cf, const struct store_key *k,
 	free(v);
 }
 
+static void put_message(json_t *rec, const char *raw, size_t len);
+
+/*
+ * A message refused before it could be read (it does not parse, or has
+ * no MSH-10): AR, addressed from what of its MSH could be read, kept in
+ * the inbox with an audit leaf like any other — or, when the store cannot
+ * take even that, answered at once.
+ */
+static struct hl7in_call *
+refuse(struct hl7in *h, struct hl7in_call *c, struct hl7_msg *am,
+    const struct hl7_err *e, const char *outcome, const char *raw,
+    size_t len, const char *peer, const char *via)
+{
+	struct audit *au = store_loop_audit(daemon_state(h->d));
+	uint64_t seq = h->next_seq++;
+	struct store_batch *b;
+	struct store_key k;
+	json_t *rec, *ev;
+	char ctl[128], app[128], fac[128];
+
+	snprintf(ctl, sizeof(ctl), "%s", hl7_control_id(am) ?
+	    hl7_control_id(am) : "");
+	snprintf(app, sizeof(app), "%s", hl7_sending_app(am) ?
+	    hl7_sending_app(am) : "");
+	snprintf(fac, sizeof(fac), "%s", hl7_sending_facility(am) ?
+	    hl7_sending_facility(am) : "");
+	log_warn("hl7-refused", "peer=%s sender=%s type=%s control=%s "
+	    "error=%s", peer, log_q(app), c->type, log_q(ctl),
+	    log_q(e->text));
+	make_ack(c, am, "AR", e, seq);
+	hl7_free(am);
+	if (store_state(hst(h)) != STORE_OK) {
+		finish(c);
+		return NULL;
+	}
+	b = store_begin(hst(h));
+	rec = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
+	    "s:I}", "seq", (json_int_t)seq, "time", (json_int_t)time(NULL),
+	    "peer", peer, "via", via, "type", c->type, "control_id", ctl,
+	    "ack", "AR", "outcome", outcome, "error", e->text, "app", app,
+	    "bytes", (json_int_t)len);
+	json_object_set_new(rec, "facility", json_string(fac));
+	json_object_set_new(rec, "sender", c->sender[0] ?
+	    json_string(c->sender) : json_null());
+	put_message(rec, raw, len);
+	msg_key(&k, seq);
+	{
+		char *val = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+
+		store_put(b, STORE_CF_HL7, k.b, k.len, val, strlen(val));
+		free(val);
+	}
+	json_decref(rec);
+	ev = json_pack("{s:s, s:{s:s, s:s}, s:{s:I, s:s, s:s, s:s}, s:s, "
+	    "s:s}", "event", "hl7.message", "actor", "hl7", c->sender[0] ?
+	    c->sender : "-", "addr", peer, "object", "inbox_seq",
+	    (json_int_t)seq, "type", c->type, "control_id", ctl,
+	    "outcome", outcome, "outcome", "AR", "reason", e->text);
+	audit_append(au, b, ev);
+	json_decref(ev);
+	store_end(b, committed, c);
+	return c;
+}
+
+static void
+put_message(json_t *rec, const char *raw, size_t len)
+{
+	json_t *msg = json_stringn(raw, len);
+
+	if (msg == NULL) {
+		/* not UTF-8 (8859-1 senders): kept as base64 */
+		char *b64 = malloc(len / 3 * 4 + 8);
+
+		if (b64 == NULL)
+			abort();
+		EVP_EncodeBlock((unsigned char *)b64,
+		    (const unsigned char *)raw, (int)len);
+		json_object_set_new(rec, "message_base64", json_string(b64));
+		free(b64);
+	} else
+		json_object_set_new(rec, "message", msg);
+}
+
+/* The segment and field a path's first alternative names ("ZDS-1.1" →
+ * ZDS, 1), for the ERR segment. */
+static void
+path_loc(const char *path, struct hl7_err *e)
+{
+	size_t n = strcspn(path, "-|");
+
+	if (n == 3 && path[3] == '-') {
+		memcpy(e->seg, path, 3);
+		e->seg[3] = '\0';
+		e->seq = 1;
+		e->field = (uint32_t)strtoul(path + 4, NULL, 10);
+	}
+}
+
+/* The first alternative of path that finds a value in m (for locating
+ * it), or path itself. */
+static const char *
+found_alt(const struct hl7_msg *m, const char *path, char *buf, size_t cap)
+{
+	const char *p = path;
+	char v[VAL_MAX];
+
+	while (*p != '\0') {
+		size_t n = strcspn(p, "|");
+
+		if (n < cap) {
+			memcpy(buf, p, n);
+			buf[n] = '\0';
+			if (hl7_lookup(m, buf, v, sizeof(v)) == HL7_FOUND)
+				return buf;
+		}
+		p += n;
+		if (*p == '|')
+			p++;
+	}
+	return path;
+}
+
 struct hl7in_call *
 hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
     const char *via, hl7in_done_fn *done, void *arg)
@@ -360,25 +483,16 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 	    hl7_trigger(msh));
 	ctl = hl7_control_id(msh);
 
-	if ((m = hl7_parse(raw, len, &lim, &e)) == NULL) {
+	if ((m = hl7_parse(raw, len, &lim, &e)) == NULL)
 		/* the message refused, addressed from its MSH: AR */
-		log_warn("hl7-refused", "peer=%s sender=%s type=%s control=%s "
-		    "error=%s", peer, log_q(app), c->type, log_q(ctl),
-		    log_q(e.text));
-		make_ack(c, msh, "AR", &e, 0);
-		hl7_free(msh);
-		finish(c);
-		return NULL;
-	}
+		return refuse(h, c, msh, &e, "unparsed", raw, len, peer, via);
 	hl7_free(msh);
 	if (ctl == NULL || hl7_control_id(m)[0] == '\0') {
 		set_err(&e, HL7_E_REQUIRED_MISSING, "MSH", 10, "MSH-10 (the "
 		    "message control ID) is empty: the message cannot be "
 		    "acknowledged or deduplicated");
-		make_ack(c, m, "AR", &e, 0);
-		hl7_free(m);
-		finish(c);
-		return NULL;
+		return refuse(h, c, m, &e, "no-control-id", raw, len, peer,
+		    via);
 	}
 	app = hl7_sending_app(m);
 	fac = hl7_sending_facility(m);
@@ -419,7 +533,7 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 		set_err(&e, HL7_E_INTERNAL, "", 0, "the store cannot take "
 		    "messages now (disk space or a failing write); nothing "
 		    "was kept: send it again later");
-		make_ack(c, m, "AR", &e, 0);
+		make_ack(c, m, "AR", &e, h->next_seq++);
 		hl7_free(m);
 		finish(c);
 		return NULL;
@@ -451,15 +565,42 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 			if (hl7_lookup(m, snd->mrn, mrn, sizeof(mrn)) !=
 			    HL7_FOUND)
 				mrn[0] = '\0';
+			else {
+				/* an ID merged away (ADT^A40) names the
+				 * surviving patient now */
+				struct store_key xk;
+
+				store_key_init(&xk);
+				store_key_cstr(&xk, "xw");
+				store_key_cstr(&xk, mrn);
+				if (store_get(hst(h), STORE_CF_HL7, xk.b,
+				    xk.len, &v, &vn) == 1) {
+					json_t *x = json_loadb(v, vn, 0, NULL);
+					const char *to = json_string_value(
+					    json_object_get(x, "new"));
+
+					if (to != NULL && strlen(to) <
+					    sizeof(mrn)) {
+						json_object_set_new(rec,
+						    "patient_id_merged", json_true());
+						snprintf(mrn, sizeof(mrn), "%s", to);
+					}
+					json_decref(x);
+					free(v);
+				}
+			}
 			if (hl7_lookup(m, snd->study_uid, uid, sizeof(uid)) !=
 			    HL7_FOUND)
 				uid[0] = '\0';
 			if (uid[0] != '\0' && !uid_ok(uid)) {
-				char t[200];
+				char t[200], alt[96];
+				const char *at = found_alt(m, snd->study_uid,
+				    alt, sizeof(alt));
 
 				snprintf(t, sizeof(t), "the study UID at %s is "
-				    "not a DICOM UID", snd->study_uid);
-				set_err(&e, HL7_E_DATA_TYPE, "OBR", 29, t);
+				    "not a DICOM UID", at);
+				set_err(&e, HL7_E_DATA_TYPE, "", 0, t);
+				path_loc(at, &e);
 				code = "AE";
 				outcome = "error";
 			} else if (acc[0] == '\0' && uid[0] == '\0') {
@@ -468,7 +609,8 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 				snprintf(t, sizeof(t), "neither an accession "
 				    "number (%s) nor a study UID (%s) is in the "
 				    "message", snd->accession, snd->study_uid);
-				set_err(&e, HL7_E_REQUIRED_MISSING, "OBR", 3, t);
+				set_err(&e, HL7_E_REQUIRED_MISSING, "", 0, t);
+				path_loc(snd->accession, &e);
 				code = "AE";
 				outcome = "error";
 			} else {
@@ -621,23 +763,7 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 	json_object_set_new(rec, "outcome", json_string(outcome));
 	if (strcmp(code, "AA") != 0)
 		json_object_set_new(rec, "error", json_string(e.text));
-	{
-		json_t *msg = json_stringn(raw, len);
-
-		if (msg == NULL) {
-			/* not UTF-8 (8859-1 senders): kept as base64 */
-			char *b64 = malloc(len / 3 * 4 + 8);
-
-			if (b64 == NULL)
-				abort();
-			EVP_EncodeBlock((unsigned char *)b64,
-			    (const unsigned char *)raw, (int)len);
-			json_object_set_new(rec, "message_base64",
-			    json_string(b64));
-			free(b64);
-		} else
-			json_object_set_new(rec, "message", msg);
-	}
+	put_message(rec, raw, len);
 	msg_key(&k, seq);
 	put_json(b, STORE_CF_HL7, &k, rec);
 	json_decref(rec);

@@ -523,7 +523,12 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		why = evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
 	if (c->state == CONN_LINGER)
 		why = c->why;	/* the reason it was closed for */
-	net_conn_close(c, why, 0);
+	/* a peer that only shut its sending side can still read: what we
+	 * queued for it (an ACK answered after its last message) goes out
+	 * before we close */
+	net_conn_close(c, why, (what & BEV_EVENT_EOF) &&
+	    !(what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) &&
+	    c->state == CONN_OPEN);
 }
 
 static void
