@@ -76,6 +76,8 @@ struct daemon {
 	struct store_stats	 last_stats;	/* counted into metrics */
 	struct event		*api_timer;	/* api_tick */
 	uint64_t		 disk_at, disk_free;	/* health, cached */
+	uint64_t		 spool_at;	/* intake_gate, cached */
+	int			 spool_low;
 	int			 disk_writable;
 };
 
@@ -526,14 +528,21 @@ intake_gate(void *arg)
 {
 	struct daemon *d = arg;
 	struct statvfs sv;
+	uint64_t now;
 
 	switch (store_state(store_loop_store(d->state))) {
 	case STORE_OK:
-		/* the spool may be on a file system of its own */
-		if (d->conf->storage.min_free &&
-		    statvfs(d->conf->storage.spool_dir, &sv) == 0 &&
-		    (uint64_t)sv.f_bavail * sv.f_frsize <
-		    d->conf->storage.min_free)
+		/* the spool may be on a file system of its own; asked for
+		 * every instance and message, it is read every 100 ms */
+		now = now_us();
+		if (now - d->spool_at >= 100000) {
+			d->spool_at = now;
+			d->spool_low = d->conf->storage.min_free &&
+			    statvfs(d->conf->storage.spool_dir, &sv) == 0 &&
+			    (uint64_t)sv.f_bavail * sv.f_frsize <
+			    d->conf->storage.min_free;
+		}
+		if (d->spool_low)
 			return "the spool's disk is below storage.min_free; "
 			    "retry later";
 		return NULL;

@@ -796,7 +796,9 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 		json_decref(ev);
 	}
 	json_decref(batch);
-	log_info("hl7-message", "peer=%s sender=%s type=%s control=%s ack=%s "
+	/* the inbox and the audit log keep every message: a line each at
+	 * info would be thousands a second */
+	log_debug("hl7-message", "peer=%s sender=%s type=%s control=%s ack=%s "
 	    "outcome=%s batch=%llu", peer, log_q(c->sender[0] ? c->sender :
 	    "-"), c->type, log_q(ctl), code, outcome,
 	    (unsigned long long)bid);

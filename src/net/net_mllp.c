@@ -40,6 +40,7 @@ struct mconn {
 	int			 in_call;	/* hl7in_message on the stack */
 	int			 answered;	/* ... and it answered already */
 	uint64_t		 frames;
+	struct evbuffer		*scratch;	/* an ACK being framed */
 };
 
 static const struct conf *
@@ -53,7 +54,7 @@ mllp_open(struct net_conn *c)
 {
 	struct mconn *m = calloc(1, sizeof(*m));
 
-	if (m == NULL)
+	if (m == NULL || (m->scratch = evbuffer_new()) == NULL)
 		abort();
 	net_conn_set_data(c, m);
 	net_conn_set_label(c, "-");
@@ -70,6 +71,7 @@ mllp_free(struct net_conn *c)
 		return;
 	hl7in_cancel(m->cur);
 	free(m->msg);
+	evbuffer_free(m->scratch);
 	free(m);
 }
 
@@ -100,7 +102,7 @@ answered(void *arg, const char *ack, size_t len, const char *code)
 {
 	struct net_conn *c = arg;
 	struct mconn *m = net_conn_data(c);
-	struct evbuffer *out = bufferevent_get_output(net_conn_bev(c));
+	struct evbuffer *out = m->scratch;
 
 	(void)code;
 	m->cur = NULL;
@@ -111,6 +113,7 @@ answered(void *arg, const char *ack, size_t len, const char *code)
 		evbuffer_add(out, &start, 1);
 		evbuffer_add(out, ack, len);
 		evbuffer_add(out, end, 2);
+		net_conn_send(c, out);
 	}
 	if (m->in_call) {
 		m->answered = 1;
@@ -142,6 +145,8 @@ dispatch(struct net_conn *c, struct mconn *m)
 	m->len = 0;
 	if (m->answered || call == NULL)
 		return 0;
+	/* not read meanwhile: an EOF seen now would end the connection
+	 * before its ACK (a sender that half-closed after its message) */
 	m->cur = call;
 	bufferevent_disable(net_conn_bev(c), EV_READ);
 	return 1;

@@ -66,14 +66,17 @@ log_msg(enum log_level l, const char *event, const char *fmt, ...)
 	size_t n, body;
 	int r;
 	va_list ap;
+	static long pid;	/* a system call per line otherwise */
 
 	if (!log_enabled(l))
 		return;
+	if (pid == 0)
+		pid = (long)getpid();
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
 	r = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s[%ld] %s ",
-	    ts.tv_nsec / 1000000, cur_ident, (long)getpid(), level_names[l]);
+	    ts.tv_nsec / 1000000, cur_ident, pid, level_names[l]);
 	n += r > 0 ? (size_t)r : 0;
 	body = n;
 	r = snprintf(line + n, sizeof(line) - n, "%s", event);
