@@ -23,6 +23,7 @@
 
 #include "conf/conf.h"
 #include "conf/conf_yaml.h"
+#include "src/util/hex.h"
 #include "src/hl7/hl7.h"
 #include "http/http_url.h"
 
@@ -505,18 +506,6 @@ sha256(const void *p, size_t n, uint8_t out[32])
 		abort();
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Read a small secret file (a token), newline-trimmed. -1 + errno-ish
  * message on failure. */
 static int
@@ -627,16 +616,8 @@ set_secret(struct ctx *x, const struct cy_node *v, const struct ckey *d,
 		sha256(v->value, v->len, out);
 		return 0;
 	case CT_SECRET_HEX:
-		if (v->len != 64)
+		if (v->len != 64 || hex_decode(v->value, out, 32) < 0)
 			goto badhex;
-		for (int i = 0; i < 32; i++) {
-			int hi = hexval(v->value[2 * i]);
-			int lo = hexval(v->value[2 * i + 1]);
-
-			if (hi < 0 || lo < 0)
-				goto badhex;
-			out[i] = (uint8_t)(hi << 4 | lo);
-		}
 		return 0;
 	default:
 		if (read_token_file(v->value, buf, sizeof(buf), &why) < 0) {

@@ -10,18 +10,7 @@
 #include <string.h>
 
 #include "http/http_route.h"
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "src/util/hex.h"
 
 int
 http_pct_decode(const char *s, size_t len, int plus, char *out, size_t cap)
@@ -36,8 +25,8 @@ http_pct_decode(const char *s, size_t len, int plus, char *out, size_t cap)
 
 			if (i + 2 >= len)
 				return -1;
-			h = hexval((unsigned char)s[i + 1]);
-			l = hexval((unsigned char)s[i + 2]);
+			h = hex_digit((unsigned char)s[i + 1]);
+			l = hex_digit((unsigned char)s[i + 2]);
 			if (h < 0 || l < 0)
 				return -1;
 			c = h << 4 | l;

@@ -132,11 +132,12 @@ load_one(void *arg, const void *key, size_t klen, const void *val,
 	a = add(k);
 	snprintf(a->id, sizeof(a->id), "%s", id);
 	a->role = role;
-	for (int i = 0; i < 32; i++) {
-		unsigned x;
-
-		sscanf(sha + 2 * i, "%2x", &x);
-		a->sha[i] = (uint8_t)x;
+	if (hex_decode(sha, a->sha, 32) < 0) {
+		log_err("api-key-unreadable", "id=%s detail=%s", log_q(id),
+		    log_q("its stored SHA-256 is not 64 hex digits; ignored"));
+		k->n--;
+		json_decref(j);
+		return 0;
 	}
 	a->created = json_integer_value(json_object_get(j, "created"));
 	snprintf(a->by, sizeof(a->by), "%s", by ? by : "");

@@ -39,6 +39,7 @@
 #include <openssl/pem.h>
 
 #include "src/ctl/ctl.h"
+#include "src/util/hex.h"
 
 #define HASH		32
 #define MAX_PROOF	64	/* hashes in a proof of a 2^64 tree */
@@ -83,35 +84,6 @@ to_hex(const uint8_t *p, size_t n, char *out)
 		out[2 * i + 1] = hx[p[i] & 15];
 	}
 	out[2 * n] = '\0';
-}
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* from_hex: exactly 2n hex digits into n bytes; 0 or -1. */
-static int
-from_hex(const char *s, uint8_t *out, size_t n)
-{
-	size_t i;
-	int h, l;
-
-	if (s == NULL || strlen(s) != 2 * n)
-		return -1;
-	for (i = 0; i < n; i++) {
-		if ((h = hexval(s[2 * i])) < 0 || (l = hexval(s[2 * i + 1])) < 0)
-			return -1;
-		out[i] = (uint8_t)(h << 4 | l);
-	}
-	return 0;
 }
 
 static int
@@ -251,7 +223,7 @@ static uint8_t (*hashes(const json_t *a, size_t *n))[HASH]
 	if ((h = calloc(*n + 1, HASH)) == NULL)
 		return NULL;
 	json_array_foreach(a, i, v)
-		if (from_hex(json_string_value(v), h[i], HASH) < 0) {
+		if (hex_decode(json_string_value(v), h[i], HASH) < 0) {
 			free(h);
 			return NULL;
 		}
@@ -517,7 +489,7 @@ witness_load(struct ctl *c, struct witness *w)
 	k = json_string_value(json_object_get(j, "public_key"));
 	sz = json_integer_value(json_object_get(j, "size"));
 	if (o == NULL || strlen(o) >= sizeof(w->origin) ||
-	    from_hex(r, w->root, HASH) < 0 || k == NULL ||
+	    hex_decode(r, w->root, HASH) < 0 || k == NULL ||
 	    !json_is_integer(json_object_get(j, "size")) || sz < 0) {
 		fprintf(stderr, PROG ": witness state %s: origin, size, root "
 		    "(64 hex digits) or public_key missing or malformed; it is "
@@ -726,7 +698,7 @@ consistency(struct ctl *c, const struct witness *w, const struct note *n,
 		    "in the answer");
 	else if (!consistency_ok(w->size, n->size, w->root, n->root,
 	    (const uint8_t (*)[HASH])p, *nproof)) {
-		if (from_hex(json_string_value(ctl_jget(a.json, "from_root")),
+		if (hex_decode(json_string_value(ctl_jget(a.json, "from_root")),
 		    theirs, HASH) == 0 && memcmp(theirs, w->root, HASH) != 0) {
 			to_hex(theirs, HASH, srv);
 			rc = FAILED(path, "consistency: root mismatch at size %"
@@ -767,7 +739,7 @@ signed_checkpoint(struct ctl *c, struct ctl_answer *a, struct note *n,
 	    (json_is_integer(json_object_get(a->json, "size")) &&
 	    (uint64_t)json_integer_value(json_object_get(a->json, "size")) !=
 	    n->size) || (json_is_string(json_object_get(a->json, "root")) &&
-	    (from_hex(json_string_value(json_object_get(a->json, "root")), r,
+	    (hex_decode(json_string_value(json_object_get(a->json, "root")), r,
 	    HASH) < 0 || memcmp(r, n->root, HASH) != 0)))
 		return FAILED(P_CKPT, "the answer's origin, size or root differ "
 		    "from its signed note's");
@@ -1012,8 +984,8 @@ cmd_audit_proof(struct ctl *c, char **args, int n)
 	if (!json_is_integer(ctl_jget(a.json, "size")) ||
 	    (size != 0 && (uint64_t)json_integer_value(ctl_jget(a.json,
 	    "size")) != size) || (uint64_t)json_integer_value(ctl_jget(a.json,
-	    "seq")) != seq || from_hex(json_string_value(ctl_jget(a.json,
-	    "leaf_hash")), lh, HASH) < 0 || from_hex(json_string_value(
+	    "seq")) != seq || hex_decode(json_string_value(ctl_jget(a.json,
+	    "leaf_hash")), lh, HASH) < 0 || hex_decode(json_string_value(
 	    ctl_jget(a.json, "root")), root, HASH) < 0 ||
 	    (p = hashes(ctl_jget(a.json, "path"), &np)) == NULL) {
 		rc = FAILED(path, "the answer lacks seq, size, leaf_hash, root "
