@@ -273,6 +273,18 @@ uid_ok(const char *s)
 	return 1;
 }
 
+/* The MSA-1 code in an ACK we built (segments end in CR; the field
+ * separator is the message's own, not always '|'), or NULL. */
+static char *
+msa_code(char *ack, size_t len)
+{
+	for (size_t i = 0; i + 7 <= len; i++)
+		if ((i == 0 || ack[i - 1] == '\r') &&
+		    memcmp(ack + i, "MSA", 3) == 0 && ack[i + 4] == 'A')
+			return ack + i + 4;
+	return NULL;
+}
+
 static void
 committed(void *arg, int err)
 {
@@ -294,12 +306,10 @@ committed(void *arg, int err)
 		    log_q(c->sender), c->type, log_q(store_error(hst(h))));
 		/* the ACK already built names the outcome we meant; a
 		 * failed store turns it into a transient refusal */
-		if (c->ack != NULL && c->acklen > 0) {
-			char *p = strstr(c->ack, "MSA|A");
+		char *code = c->ack ? msa_code(c->ack, c->acklen) : NULL;
 
-			if (p != NULL && (p[5] == 'A' || p[5] == 'E'))
-				p[5] = 'R';
-		}
+		if (code != NULL && (code[1] == 'A' || code[1] == 'E'))
+			code[1] = 'R';
 		snprintf(c->code, sizeof(c->code), "AR");
 	} else if (c->batch)
 		api_batches_created(api_batches(daemon_api(h->d)));
@@ -522,8 +532,13 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 		    peer, log_q(app), log_q(ctl));
 		c->ack = v;
 		c->acklen = vn;
-		snprintf(c->code, sizeof(c->code), "%.2s", vn > 0 &&
-		    strstr(v, "MSA|") ? strstr(v, "MSA|") + 4 : "AA");
+		{
+			/* the stored value is not NUL-terminated */
+			const char *was = msa_code(v, vn);
+
+			snprintf(c->code, sizeof(c->code), "%.2s", was ?
+			    was : "AA");
+		}
 		hl7_free(m);
 		finish(c);
 		return NULL;
