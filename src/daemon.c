@@ -1101,6 +1101,11 @@ daemon_free_(struct daemon *d)
 		return;
 	notify_free(d->notify);	/* its connections and units first */
 	net_server_free(d->net);
+	/* answers finished as connections closed may have ended units (a
+	 * signed webhook repeat records its signature): they complete while
+	 * the API and HL7 intake they call back into still exist */
+	if (d->state != NULL)
+		store_drain(store_loop_store(d->state));
 	api_free(d->api);
 	hl7in_free(d->hl7in);
 	if (d->api_timer)
