@@ -49,6 +49,7 @@
 #include <llhttp.h>
 
 #include "http/http_req.h"
+#include "http/http_util.h"
 
 enum req_state {
 	RS_READING,	/* between or inside requests, llhttp running */
@@ -141,61 +142,6 @@ static const char E_EOF[] = "connection closed in the middle of a request";
 
 static const char empty[] = "";
 
-/* Out of memory is not survivable here: the contract is "never NULL". */
-static void *
-xrealloc(void *p, size_t n)
-{
-	void *q;
-
-	q = realloc(p, n ? n : 1);
-	if (q == NULL)
-		abort();
-	return q;
-}
-
-/*
- * grow: make *buf hold at least need bytes, doubling from at least min
- * but never past max (need <= max). Aborts on out of memory.
- */
-static void
-grow(char **buf, size_t *cap, size_t need, size_t min, size_t max)
-{
-	size_t n;
-
-	if (need <= *cap)
-		return;
-	n = *cap < min ? min : *cap;
-	while (n < need && n <= SIZE_MAX / 2)
-		n *= 2;
-	if (n < need)
-		n = need;
-	if (n > max)
-		n = max;
-	if (n < need)		/* callers keep need <= max; stay safe */
-		n = need;
-	*buf = xrealloc(*buf, n);
-	*cap = n;
-}
-
-static int
-ascii_lower(int c)
-{
-	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
-}
-
-/* ascii_caseeq: 1 when s[0..len) equals lower-case word, ignoring case. */
-static int
-ascii_caseeq(const char *s, size_t len, const char *word)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (word[i] == '\0' || ascii_lower((unsigned char)s[i]) !=
-		    word[i])
-			return 0;
-	return word[len] == '\0';
-}
-
 static struct http_req *
 req_of(llhttp_t *p)
 {
@@ -227,16 +173,6 @@ fail_at(struct http_req *r, int status, const char *what, uint64_t at)
 	return fail(r, status, what);
 }
 
-/* RFC 9110 section 5.6.2: tchar, the characters of a header name. */
-static int
-is_tchar(unsigned char c)
-{
-	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-	    (c >= 'A' && c <= 'Z'))
-		return 1;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
 /* The largest buffer sizes the limits allow, overflow-checked. */
 static size_t
 hbuf_max(const struct http_req *r)
@@ -260,7 +196,7 @@ url_max(const struct http_req *r)
 static void
 hbuf_put(struct http_req *r, const char *at, size_t len)
 {
-	grow(&r->hbuf, &r->hbuf_cap, r->hbuf_len + len, 256, hbuf_max(r));
+	http_grow(&r->hbuf, &r->hbuf_cap, r->hbuf_len + len, 256, hbuf_max(r));
 	memcpy(r->hbuf + r->hbuf_len, at, len);
 	r->hbuf_len += len;
 }
@@ -299,7 +235,7 @@ on_url(llhttp_t *p, const char *at, size_t len)
 			return fail_at(r, 400, E_URL_CHAR,
 			    offset_of(r, at + i));
 	}
-	grow(&r->url, &r->url_cap, r->url_len + len, 64, url_max(r));
+	http_grow(&r->url, &r->url_cap, r->url_len + len, 64, url_max(r));
 	memcpy(r->url + r->url_len, at, len);
 	r->url_len += len;
 	return 0;
@@ -325,7 +261,7 @@ on_url_complete(llhttp_t *p)
 	if (q < n && r->url[q] == '?')
 		for (q++; q + qlen < n && r->url[q + qlen] != '#'; qlen++)
 			;
-	grow(&r->url, &r->url_cap, n + 1 + plen + 1 + qlen + 1, 64,
+	http_grow(&r->url, &r->url_cap, n + 1 + plen + 1 + qlen + 1, 64,
 	    url_max(r));
 	r->url[n] = '\0';
 	r->path_off = n + 1;
@@ -383,8 +319,8 @@ close_value(struct http_req *r)
 	hbuf_put(r, "", 1);
 	name = r->hbuf + h->name_off;
 	v = r->hbuf + h->value_off;
-	if (ascii_caseeq(name, strlen(name), "expect") &&
-	    ascii_caseeq(v, vlen, "100-continue"))
+	if (http_ascii_caseeq(name, strlen(name), "expect") &&
+	    http_ascii_caseeq(v, vlen, "100-continue"))
 		r->expect_continue = 1;
 }
 
@@ -401,7 +337,7 @@ new_field(struct http_req *r, const char *at)
 		n = r->hdrs_cap ? r->hdrs_cap * 2 : 16;
 		if (n > r->lim.max_headers)
 			n = r->lim.max_headers;
-		r->hdrs = xrealloc(r->hdrs, n * sizeof(*r->hdrs));
+		r->hdrs = http_xrealloc(r->hdrs, n * sizeof(*r->hdrs));
 		r->hdrs_cap = n;
 	}
 	r->field_at = offset_of(r, at);
@@ -441,7 +377,7 @@ on_header_field(llhttp_t *p, const char *at, size_t len)
 		if (*count + i >= r->lim.max_header_bytes)
 			return fail_at(r, 431, r->trailers ? E_TRAILER_BIG :
 			    E_HEAD_BIG, offset_of(r, at + i));
-		if (!is_tchar((unsigned char)at[i]))
+		if (!http_is_tchar((unsigned char)at[i]))
 			return fail_at(r, 400, E_NAME_CHAR,
 			    offset_of(r, at + i));
 	}
@@ -473,14 +409,14 @@ on_header_field_complete(llhttp_t *p)
 	h = &r->hdrs[r->nhdrs - 1];
 	name = r->hbuf + h->name_off;
 	nlen = r->hbuf_len - h->name_off;
-	if (ascii_caseeq(name, nlen, "content-length")) {
+	if (http_ascii_caseeq(name, nlen, "content-length")) {
 		if (r->saw_cl)
 			return fail_at(r, 400, E_CL_DUP, r->field_at);
 		if (r->saw_te)
 			return fail_at(r, 400, E_CL_TE, r->field_at);
 		r->saw_cl = 1;
 		r->in_cl = 1;
-	} else if (ascii_caseeq(name, nlen, "transfer-encoding")) {
+	} else if (http_ascii_caseeq(name, nlen, "transfer-encoding")) {
 		if (r->saw_cl)
 			return fail_at(r, 400, E_CL_TE, r->field_at);
 		r->saw_te = 1;
@@ -627,7 +563,7 @@ on_body(llhttp_t *p, const char *at, size_t len)
 	/* Grow towards the whole body (+ NUL), as far as it is known. */
 	total = r->body_hint ? r->body_hint : r->body_max;
 	max = total >= SIZE_MAX ? SIZE_MAX : (size_t)total + 1;
-	grow(&r->body, &r->body_cap, need, BODY_MIN_CAP, max);
+	http_grow(&r->body, &r->body_cap, need, BODY_MIN_CAP, max);
 	memcpy(r->body + r->body_len, at, len);
 	r->body_len += len;
 	r->body[r->body_len] = '\0';
@@ -941,8 +877,8 @@ http_req_header(const struct http_req *r, const char *name)
 		    (r->value_open || r->in_field))
 			break;
 		h = r->hbuf + r->hdrs[i].name_off;
-		for (j = 0; h[j] != '\0' && ascii_lower((unsigned char)h[j]) ==
-		    ascii_lower((unsigned char)name[j]); j++)
+		for (j = 0; h[j] != '\0' && http_ascii_lower((unsigned char)h[j]) ==
+		    http_ascii_lower((unsigned char)name[j]); j++)
 			;
 		if (h[j] == '\0' && name[j] == '\0')
 			return r->hbuf + r->hdrs[i].value_off;

@@ -57,6 +57,7 @@
 #include <llhttp.h>
 
 #include "http/http_resp.h"
+#include "http/http_util.h"
 
 enum resp_state {
 	RS_READING,	/* between or inside responses, llhttp running */
@@ -166,69 +167,6 @@ static const char E_EOF_INTERIM[] =
 
 static const char empty[] = "";
 
-/* Out of memory is not survivable here: the contract is "never NULL". */
-static void *
-xrealloc(void *p, size_t n)
-{
-	void *q;
-
-	q = realloc(p, n ? n : 1);
-	if (q == NULL)
-		abort();
-	return q;
-}
-
-/*
- * grow: make *buf hold at least need bytes, doubling from at least min
- * but not past max unless need is. Aborts on out of memory.
- */
-static void
-grow(char **buf, size_t *cap, size_t need, size_t min, size_t max)
-{
-	size_t n;
-
-	if (need <= *cap)
-		return;
-	n = *cap < min ? min : *cap;
-	while (n < need && n <= SIZE_MAX / 2)
-		n *= 2;
-	if (n > max)
-		n = max;
-	if (n < need)
-		n = need;
-	*buf = xrealloc(*buf, n);
-	*cap = n;
-}
-
-static int
-ascii_lower(int c)
-{
-	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
-}
-
-/* ascii_caseeq: 1 when s[0..len) equals lower-case word, ignoring case. */
-static int
-ascii_caseeq(const char *s, size_t len, const char *word)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (word[i] == '\0' || ascii_lower((unsigned char)s[i]) !=
-		    word[i])
-			return 0;
-	return word[len] == '\0';
-}
-
-/* RFC 9110 section 5.6.2: tchar, the characters of a header name. */
-static int
-is_tchar(unsigned char c)
-{
-	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-	    (c >= 'A' && c <= 'Z'))
-		return 1;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
 /* VCHAR, obs-text, SP and HTAB: field values and the reason phrase. */
 static int
 is_text(unsigned char c)
@@ -280,7 +218,7 @@ hbuf_max(const struct http_resp *r)
 static void
 hbuf_put(struct http_resp *r, const char *at, size_t len)
 {
-	grow(&r->hbuf, &r->hbuf_cap, r->hbuf_len + len, 256, hbuf_max(r));
+	http_grow(&r->hbuf, &r->hbuf_cap, r->hbuf_len + len, 256, hbuf_max(r));
 	memcpy(r->hbuf + r->hbuf_len, at, len);
 	r->hbuf_len += len;
 }
@@ -370,7 +308,7 @@ on_status(llhttp_t *p, const char *at, size_t len)
 		if (!is_text((unsigned char)at[i]))
 			return fail_at(r, E_REASON_CHAR, offset_of(r, at + i));
 	/* Bounded: the whole head is at most max_header_bytes. */
-	grow(&r->rbuf, &r->rcap, r->rlen + len + 1, 64,
+	http_grow(&r->rbuf, &r->rcap, r->rlen + len + 1, 64,
 	    (size_t)r->lim.max_header_bytes + 1);
 	memcpy(r->rbuf + r->rlen, at, len);
 	r->rlen += len;
@@ -421,7 +359,7 @@ new_field(struct http_resp *r, const char *at)
 		n = r->hdrs_cap ? r->hdrs_cap * 2 : 16;
 		if (n > cap)
 			n = cap;
-		r->hdrs = xrealloc(r->hdrs, n * sizeof(*r->hdrs));
+		r->hdrs = http_xrealloc(r->hdrs, n * sizeof(*r->hdrs));
 		r->hdrs_cap = n;
 	}
 	r->field_at = offset_of(r, at);
@@ -451,7 +389,7 @@ on_header_field(llhttp_t *p, const char *at, size_t len)
 		if (*count + i >= r->lim.max_header_bytes)
 			return fail_at(r, r->trailers ? E_TRAILER_BIG :
 			    E_HEAD_BIG, offset_of(r, at + i));
-		if (!is_tchar((unsigned char)at[i]))
+		if (!http_is_tchar((unsigned char)at[i]))
 			return fail_at(r, E_NAME_CHAR, offset_of(r, at + i));
 	}
 	*count += len;
@@ -479,7 +417,7 @@ on_header_field_complete(llhttp_t *p)
 	h = &r->hdrs[r->nhdrs - 1];
 	name = r->hbuf + h->name_off;
 	nlen = r->hbuf_len - h->name_off;
-	if (!r->trailers && ascii_caseeq(name, nlen, "content-length")) {
+	if (!r->trailers && http_ascii_caseeq(name, nlen, "content-length")) {
 		if (r->saw_cl)
 			return fail_at(r, E_CL_DUP, r->field_at);
 		if (r->saw_te)
@@ -487,7 +425,7 @@ on_header_field_complete(llhttp_t *p)
 		r->saw_cl = 1;
 		r->in_cl = 1;
 	} else if (!r->trailers &&
-	    ascii_caseeq(name, nlen, "transfer-encoding")) {
+	    http_ascii_caseeq(name, nlen, "transfer-encoding")) {
 		if (r->saw_te)
 			return fail_at(r, E_TE_DUP, r->field_at);
 		if (r->saw_cl)
@@ -568,8 +506,8 @@ find(const struct http_resp *r, size_t from, size_t to, const char *name)
 		if (i == r->nhdrs - 1 && (r->value_open || r->in_field))
 			break;
 		h = r->hbuf + r->hdrs[i].name_off;
-		for (j = 0; h[j] != '\0' && ascii_lower((unsigned char)h[j]) ==
-		    ascii_lower((unsigned char)name[j]); j++)
+		for (j = 0; h[j] != '\0' && http_ascii_lower((unsigned char)h[j]) ==
+		    http_ascii_lower((unsigned char)name[j]); j++)
 			;
 		if (h[j] == '\0' && name[j] == '\0')
 			return r->hbuf + r->hdrs[i].value_off;
@@ -610,7 +548,7 @@ on_headers_complete(llhttp_t *p)
 	if (r->saw_te) {
 		te = find(r, 0, r->nheaders, "transfer-encoding");
 		if (!chunked || te == NULL ||
-		    !ascii_caseeq(te, strlen(te), "chunked"))
+		    !http_ascii_caseeq(te, strlen(te), "chunked"))
 			return fail(r, E_TE_CODING);
 	}
 	if (!chunked && (p->flags & F_CONTENT_LENGTH)) {
@@ -674,7 +612,7 @@ on_body(llhttp_t *p, const char *at, size_t len)
 	/* Grow towards the whole body (+ NUL), as far as it is known. */
 	total = r->body_hint ? r->body_hint : r->lim.max_body;
 	max = total >= SIZE_MAX ? SIZE_MAX : (size_t)total + 1;
-	grow(&r->body, &r->body_cap, r->body_len + len + 1, BODY_MIN_CAP, max);
+	http_grow(&r->body, &r->body_cap, r->body_len + len + 1, BODY_MIN_CAP, max);
 	memcpy(r->body + r->body_len, at, len);
 	r->body_len += len;
 	r->body[r->body_len] = '\0';
