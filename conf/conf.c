@@ -76,6 +76,7 @@ struct ctx {
 
 static const char *const roles[] = { "", "source", "target", "both", NULL };
 static const char *const retrieves[] = { "move", "get", NULL };
+static const char *const verifies[] = { "counts", "none", NULL };
 static const char *const syncs[] = { "always", "group", NULL };
 static const char *const api_roles[] = { "viewer", "operator", "admin", NULL };
 static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
@@ -170,6 +171,22 @@ static const struct ckey peer_keys[] = {
 	{ K("priority", CT_U32, struct conf_peer, priority), .max = 1000 },
 	{ K("max_pdu", CT_SIZE32, struct conf_peer, max_pdu), .min = 4096,
 	    .max = MB(16) },
+	{ K("verify", CT_ENUM, struct conf_peer, verify),
+	    .choices = verifies },
+	{ .name = NULL }
+};
+
+#define MIG(n, t, f) K(n, t, struct conf, migration.f)
+static const struct ckey migration_keys[] = {
+	{ MIG("max_studies", CT_U32, max_studies), .min = 1, .max = 10000 },
+	{ MIG("retrieve_attempts", CT_U32, retrieve_attempts), .min = 1,
+	    .max = 100 },
+	{ MIG("send_attempts", CT_U32, send_attempts), .min = 1, .max = 100 },
+	{ MIG("retry_backoff", CT_DURATION, retry_ms), .min = 100,
+	    .max = SEC(3600) },
+	{ MIG("retry_backoff_max", CT_DURATION, retry_max_ms), .min = 100,
+	    .max = SEC(86400) },
+	{ MIG("quarantine_dir", CT_PATH, quarantine_dir), .restart = 1 },
 	{ .name = NULL }
 };
 
@@ -1461,6 +1478,11 @@ set_defaults(struct conf *c)
 	c->hl7.max_inbox = 1000000;
 	c->api.max_batch_items = 100000;
 	c->notify.max_outbox = 100000;
+	c->migration.max_studies = 8;
+	c->migration.retrieve_attempts = 3;
+	c->migration.send_attempts = 5;
+	c->migration.retry_ms = SEC(5);
+	c->migration.retry_max_ms = SEC(300);
 	c->logging.level = 2;	/* info */
 	c->logging.ident = xstrdup("vnamigd");
 }
@@ -1517,6 +1539,9 @@ cross_checks(struct ctx *x, const struct cy_node *root)
 			abort();
 		snprintf(c->storage.spool_dir, n, "%s/spool", c->node.data_dir);
 	}
+	if (c->migration.quarantine_dir == NULL)
+		c->migration.quarantine_dir = xprintf("%s/quarantine",
+		    c->node.data_dir);
 	for (size_t i = 0; i < c->hl7.nsenders; i++) {
 		const struct conf_hl7_sender *h = &c->hl7.senders[i];
 		const struct conf_peer *p;
@@ -1567,10 +1592,10 @@ load_root(struct ctx *x, const struct cy_node *root)
 		{ .name = "node" }, { .name = "listen" }, { .name = "limits" },
 		{ .name = "peers" }, { .name = "storage" }, { .name = "api" },
 		{ .name = "logging" }, { .name = "audit" }, { .name = "notify" },
-		{ .name = "hl7" },
+		{ .name = "hl7" }, { .name = "migration" },
 		{ .name = NULL }
 	};
-	const struct cy_node *seen[10] = { NULL };
+	const struct cy_node *seen[11] = { NULL };
 
 	if (root->kind != CY_MAP) {
 		ERR(x, root, "the file must be a mapping (node:, listen:, "
@@ -1612,6 +1637,8 @@ load_root(struct ctx *x, const struct cy_node *root)
 		case 7: walk_map(x, v, audit_keys, x->c, "audit"); break;
 		case 8: load_notify(x, v); break;
 		case 9: load_hl7(x, v); break;
+		case 10: walk_map(x, v, migration_keys, x->c, "migration");
+			break;
 		default: walk_map(x, v, logging_keys, x->c, "logging"); break;
 		}
 	}
@@ -1752,6 +1779,7 @@ conf_free_(struct conf *c)
 	}
 	free(c->notify.webhooks);
 	free(c->storage.backup_dir);
+	free(c->migration.quarantine_dir);
 	for (size_t i = 0; i < c->hl7.nsenders; i++) {
 		struct conf_hl7_sender *h = &c->hl7.senders[i];
 
@@ -1966,6 +1994,7 @@ render_all(const struct conf *c, struct lines *ls)
 		render_map(ls, where, peer_keys, &c->peers[i], 0);
 	}
 	render_map(ls, "storage", storage_keys, c, 0);
+	render_map(ls, "migration", migration_keys, c, 0);
 	render_map(ls, "api", api_keys, c, 0);
 	for (size_t i = 0; i < c->api.nkeys; i++) {
 		snprintf(where, sizeof(where), "api.keys.%s", c->api.keys[i].id);

@@ -43,6 +43,8 @@ struct conf_sched {
 enum conf_role { CONF_ROLE_SOURCE = 1, CONF_ROLE_TARGET = 2,
 	CONF_ROLE_BOTH = 3 };
 enum conf_retrieve { CONF_RETRIEVE_MOVE = 0, CONF_RETRIEVE_GET = 1 };
+/* How a target's copies are checked (DESIGN.md "Verification levels"). */
+enum conf_verify { CONF_VERIFY_COUNTS = 0, CONF_VERIFY_NONE = 1 };
 
 struct conf_peer {
 	char			*name;
@@ -57,6 +59,7 @@ struct conf_peer {
 	struct conf_sched	 window;	/* when work may run */
 	uint32_t		 priority;	/* higher goes first */
 	uint32_t		 max_pdu;	/* 0 = limits.max_pdu */
+	enum conf_verify	 verify;	/* targets */
 };
 
 enum conf_api_role { CONF_API_VIEWER = 0, CONF_API_OPERATOR = 1,
@@ -197,6 +200,14 @@ struct conf {
 		size_t			 nwebhooks;
 		uint32_t		 max_outbox;	/* records kept */
 	} notify;
+
+	struct {
+		uint32_t	 max_studies;	/* worked at once */
+		uint32_t	 retrieve_attempts;
+		uint32_t	 send_attempts;
+		uint64_t	 retry_ms, retry_max_ms;	/* backoff */
+		char		*quarantine_dir;	/* DATA_DIR/quarantine */
+	} migration;
 
 	struct {
 		int		 level;		/* enum log_level */

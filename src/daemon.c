@@ -23,6 +23,7 @@
 #include "src/api/api.h"
 #include "src/daemon.h"
 #include "src/hl7in.h"
+#include "src/mig/mig.h"
 #include "src/net/net.h"
 #include "src/net/net_proto.h"
 #include "src/net/store_loop.h"
@@ -66,6 +67,7 @@ struct daemon {
 	int			 restart;	/* execv again when done */
 	struct api		*api;		/* REST API */
 	struct hl7in		*hl7in;		/* HL7 intake */
+	struct mig		*mig;		/* the migration engine */
 	struct notify		*notify;	/* webhooks out */
 	struct metrics		*metrics;	/* GET /metrics */
 	struct metric_series	*s_lag;		/* loop lag histogram */
@@ -331,6 +333,7 @@ begin_shutdown(struct daemon *d, const char *sig)
 	    sig, net_server_nconns(d->net),
 	    (unsigned long long)d->conf->limits.shutdown_grace_ms);
 	notify_drain(d->notify);	/* pending ones go after the restart */
+	mig_drain(d->mig);	/* its studies resume at the next start */
 	net_server_on_empty(d->net, finish, d);
 	net_server_drain(d->net);
 	tv = net_tv_ms(d->conf->limits.shutdown_grace_ms);
@@ -721,7 +724,8 @@ open_state(struct daemon *d)
 		return -1;
 	}
 	if ((d->api = api_new(d, err, sizeof(err))) == NULL ||
-	    (d->hl7in = hl7in_new(d, err, sizeof(err))) == NULL) {
+	    (d->hl7in = hl7in_new(d, err, sizeof(err))) == NULL ||
+	    (d->mig = mig_new(d, err, sizeof(err))) == NULL) {
 		log_err("startup-failed", "error=%s", log_q(err));
 		return -1;
 	}
@@ -968,6 +972,18 @@ daemon_net(struct daemon *d)
 	return d->net;
 }
 
+struct mig *
+daemon_mig(struct daemon *d)
+{
+	return d->mig;
+}
+
+struct event_base *
+daemon_base(struct daemon *d)
+{
+	return d->base;
+}
+
 struct spool *
 daemon_spool(struct daemon *d)
 {
@@ -1106,6 +1122,7 @@ daemon_free_(struct daemon *d)
 	 * the API and HL7 intake they call back into still exist */
 	if (d->state != NULL)
 		store_drain(store_loop_store(d->state));
+	mig_free(d->mig);	/* its units' callbacks reach the API */
 	api_free(d->api);
 	hl7in_free(d->hl7in);
 	if (d->api_timer)

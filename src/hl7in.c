@@ -25,6 +25,7 @@
 #include "src/daemon.h"
 #include "src/hl7/hl7.h"
 #include "src/hl7in.h"
+#include "src/mig/mig.h"
 #include "src/net/net.h"
 #include "src/net/store_loop.h"
 #include "src/notify.h"
@@ -311,8 +312,10 @@ committed(void *arg, int err)
 		if (code != NULL && (code[1] == 'A' || code[1] == 'E'))
 			code[1] = 'R';
 		snprintf(c->code, sizeof(c->code), "AR");
-	} else if (c->batch)
+	} else if (c->batch) {
 		api_batches_created(api_batches(daemon_api(h->d)));
+		mig_kick(daemon_mig(h->d), 0);	/* the new batch */
+	}
 	finish(c);
 }
 

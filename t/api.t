@@ -43,7 +43,9 @@ storage:
   min_free: 1MiB
 $3
 peers:
-  - { name: src, ae_title: LEGACY, host: 127.0.0.1, port: 11113, role: source }
+  # window never: the engine leaves these batches queued (t/mig.t
+  # migrates; here only the API is under test)
+  - { name: src, ae_title: LEGACY, host: 127.0.0.1, port: 11113, role: source, window: never }
   - { name: dst, ae_title: NEWPACS, host: 127.0.0.1, port: 11114, role: target }
 api:
   keys:
@@ -148,7 +150,8 @@ POST /api/batches/999999/resume {} operator 404
 POST /api/batches/999999/cancel {} operator 404
 POST /api/batch_sources/webhook {} operator 422
 POST /api/batch_sources/webhook/default {} operator 422
-GET /api/quarantine - viewer 501
+GET /api/quarantine - viewer 200
+GET /api/quarantine/999999 - viewer 404
 GET /api/audit/checkpoint - viewer 200
 GET /api/audit/leaf/0 - viewer 200
 GET /api/audit/proof?seq=0 - viewer 200

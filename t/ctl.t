@@ -161,7 +161,8 @@ c batch "$id" --json
 is "$(sorted "$out")" "$(cu "/api/batches/$id")" "batch --json: as curl sees it"
 c report "$id"
 is "$rc" 0 "report: exit 0"
-like "$out" "STUDY_INSTANCE_UID +STATE +INSTANCES +REASON" "  the studies table"
+like "$out" "STUDY_UID +STATE +EXPECTED +MIGRATED +SKIPPED +QUARANTINED +FAILED +REASON" "  the studies table"
+like "$out" "^expected 0: migrated 0, .*100% accounted" "  the reconciliation line"
 c report "$id" --json
 is "$(sorted "$out")" "$(cu "/api/batches/$id/report")" "report --json: as curl sees it"
 c batch 999999

@@ -44,7 +44,9 @@ $4
 storage:
   min_free: 1MiB
 peers:
-  - { name: legacy, ae_title: LEGACY, host: 127.0.0.1, port: 11113, role: source }
+  # window never: the migration engine starts no work against it (the
+  # scripts that migrate configure their own peers)
+  - { name: legacy, ae_title: LEGACY, host: 127.0.0.1, port: 11113, role: source, window: never }
   - { name: newpacs, ae_title: NEWPACS, host: 127.0.0.1, port: 11114, role: target }
 api:
   keys:

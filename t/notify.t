@@ -59,7 +59,7 @@ limits:
 storage:
   min_free: 1MiB
 peers:
-  - { name: src, ae_title: LEGACY, host: 127.0.0.1, port: 11113, role: source }
+  - { name: src, ae_title: LEGACY, host: 127.0.0.1, port: 11113, role: source, window: never }
   - { name: dst, ae_title: NEWPACS, host: 127.0.0.1, port: 11114, role: target }
 api:
   keys:

@@ -220,8 +220,18 @@ int api_batches_of_patient(struct store *st, struct store_batch *b,
     void *arg);
 struct api_batches *api_batches(struct api *a);
 api_fn api_batch_list, api_batch_get, api_batch_create, api_batch_webhook,
-    api_batch_pause, api_batch_resume, api_batch_cancel, api_batch_report,
-    api_quarantine;
+    api_batch_pause, api_batch_resume, api_batch_cancel;
+/* The engine's side: the batch may be changed by the engine now (1: it
+ * is marked busy until api_batches_release), or not (0: a request is
+ * changing it). */
+int api_batches_claim(struct api_batches *bs, uint64_t id);
+/* Done (a state change from `from` to `to` was written, or nothing when
+ * from < 0). */
+void api_batches_release(struct api_batches *bs, uint64_t id, int changed,
+    const char *from, const char *to);
+
+/* api_mig.c: the engine's reports and quarantine */
+api_fn api_batch_report, api_quarantine, api_quarantine_get;
 
 /* The parts' state, for the handlers. */
 struct api_keys *api_keys_of(struct api_req *q);

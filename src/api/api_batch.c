@@ -37,6 +37,8 @@
 #include "conf/conf.h"
 #include "http/http_req.h"
 #include "src/api/api.h"
+#include "src/daemon.h"
+#include "src/mig/mig.h"
 #include "src/net/net.h"
 #include "src/util/hex.h"
 #include "src/util/log.h"
@@ -260,23 +262,14 @@ void
 api_batch_get(struct api_req *q)
 {
 	uint64_t id;
-	json_t *j = get_or_answer(q, &id);
+	json_t *j = get_or_answer(q, &id), *p;
 
-	if (j != NULL)
-		api_reply(q, 200, json_pack("{s:o}", "batch", j));
-}
-
-void
-api_batch_report(struct api_req *q)
-{
-	uint64_t id;
-	json_t *j = get_or_answer(q, &id);
-
-	/* The studies are the migration engine's to fill in; until it
-	 * runs a batch holds none. */
-	if (j != NULL)
-		api_reply(q, 200, json_pack("{s:o, s:[]}", "batch", j,
-		    "studies"));
+	if (j == NULL)
+		return;
+	/* the engine's live counts while it works the batch */
+	if ((p = mig_progress(daemon_mig(q->d), id)) != NULL)
+		json_object_set_new(j, "progress", p);
+	api_reply(q, 200, json_pack("{s:o}", "batch", j));
 }
 
 struct list {
@@ -356,14 +349,6 @@ api_batch_list(struct api_req *q)
 	}
 	api_reply(q, 200, json_pack("{s:o, s:o}", "batches", l.arr, "next",
 	    l.more ? json_integer((json_int_t)l.last) : json_null()));
-}
-
-void
-api_quarantine(struct api_req *q)
-{
-	api_error(q, 501, "not_implemented", NULL, "the quarantine is kept by "
-	    "the migration engine, which this build does not have yet; "
-	    "nothing has been quarantined");
 }
 
 /* ---------------------------------------------------------------------- */
@@ -795,6 +780,7 @@ created(struct api_req *q, int err)
 		}
 	} else {
 		bs->count[B_QUEUED]++;
+		mig_kick(daemon_mig(q->d), s->id);
 		log_info("batch-created", "id=%llu channel=%s key=%s peer=%s",
 		    (unsigned long long)s->id, log_q(json_string_value(
 		    json_object_get(s->batch, "channel"))), log_q(q->who.key),
@@ -1255,6 +1241,40 @@ unbusy(struct api_batches *bs, uint64_t id)
 		}
 }
 
+int
+api_batches_claim(struct api_batches *bs, uint64_t id)
+{
+	for (size_t i = 0; i < bs->nbusy; i++)
+		if (bs->busy[i] == id)
+			return 0;
+	if (bs->nbusy == bs->capbusy) {
+		size_t cap = bs->capbusy ? 2 * bs->capbusy : 8;
+		uint64_t *v = realloc(bs->busy, cap * sizeof(*v));
+
+		if (v == NULL)
+			abort();
+		bs->busy = v;
+		bs->capbusy = cap;
+	}
+	bs->busy[bs->nbusy++] = id;
+	return 1;
+}
+
+void
+api_batches_release(struct api_batches *bs, uint64_t id, int changed,
+    const char *from, const char *to)
+{
+	int f, t;
+
+	unbusy(bs, id);
+	if (!changed || from == NULL || to == NULL ||
+	    (f = state_of(from)) < 0 || (t = state_of(to)) < 0 || f == t)
+		return;
+	if (bs->count[f] > 0)
+		bs->count[f]--;
+	bs->count[t]++;
+}
+
 static void
 changed(struct api_req *q, int err)
 {
@@ -1271,6 +1291,7 @@ changed(struct api_req *q, int err)
 	else {
 		bs->count[c->from]--;
 		bs->count[c->to]++;
+		mig_kick(daemon_mig(q->d), c->id);
 		log_info("batch-state", "id=%llu from=%s to=%s key=%s",
 		    (unsigned long long)c->id, bstate_names[c->from],
 		    bstate_names[c->to], log_q(q->who.key));

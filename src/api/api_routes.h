@@ -46,7 +46,9 @@ API_ROUTE("POST", "/api/hl7/ingest", api_hl7_ingest, CONF_API_OPERATOR,
 API_ROUTE("POST", "/api/hl7/preview", api_hl7_preview, CONF_API_VIEWER,
     API_RAW, KB(1024), "hl7.preview")
 API_ROUTE("GET", "/api/quarantine", api_quarantine, CONF_API_VIEWER, 0, 0,
-    "quarantine")
+    "quarantine.list")
+API_ROUTE("GET", "/api/quarantine/{id}", api_quarantine_get, CONF_API_VIEWER,
+    0, 0, "quarantine.get")
 API_ROUTE("GET", "/api/audit/checkpoint", api_audit_checkpoint,
     CONF_API_VIEWER, 0, 0, "audit.checkpoint")
 API_ROUTE("GET", "/api/audit/leaf/{seq}", api_audit_leaf, CONF_API_VIEWER, 0,

@@ -13,6 +13,7 @@
 
 #include "src/api/api.h"
 #include "src/daemon.h"
+#include "src/mig/mig.h"
 #include "src/net/net.h"
 #include "src/net/store_loop.h"
 #include "src/util/metrics.h"
@@ -63,12 +64,8 @@ api_status(struct api_req *q)
 		    (json_int_t)sp.segments, "bytes", (json_int_t)sp.bytes,
 		    "instances", (json_int_t)sp.live_records));
 	}
-	/* What the migration engine moves: no engine yet, so nothing is in
-	 * flight and the rate and ETA are unknown (null), not zero. */
-	json_object_set_new(st, "progress", json_pack("{s:i, s:i, s:i, s:i, "
-	    "s:i, s:n, s:n}", "studies_done", 0, "studies_total", 0,
-	    "instances_done", 0, "instances_total", 0, "bytes_done", 0,
-	    "rate_bytes_s", "eta_s"));
+	/* What the migration engine is moving now (the batches it works) */
+	json_object_set_new(st, "progress", mig_status(daemon_mig(q->d)));
 	api_reply(q, 200, st);
 }
 

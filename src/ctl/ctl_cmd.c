@@ -307,11 +307,11 @@ cmd_batch(struct ctl *c, char **args, int n)
 int
 cmd_report(struct ctl *c, char **args, int n)
 {
-	static const char *const h[] = { "STUDY_INSTANCE_UID", "STATE",
-	    "INSTANCES", "REASON", NULL };
+	static const char *const h[] = { "STUDY_UID", "STATE", "EXPECTED",
+	    "MIGRATED", "SKIPPED", "QUARANTINED", "FAILED", "REASON", NULL };
 	struct ctl_answer a;
 	struct ctl_table *t;
-	json_t *s;
+	json_t *s, *sum;
 	char path[80];
 	uint64_t id;
 	size_t i;
@@ -324,13 +324,30 @@ cmd_report(struct ctl *c, char **args, int n)
 	if ((rc = get(c, path, &a)) != CTL_OK || print_json_or(c, &a))
 		goto out;
 	batch_kv(ctl_jget(a.json, "batch"));
-	printf("\n");
+	/* the reconciliation: every expected instance is accounted for */
+	sum = ctl_jget(a.json, "summary");
+	printf("\nexpected %s: migrated %s, skipped (already at the target) "
+	    "%s, quarantined %s, failed %s, pending %s (%s%% accounted); "
+	    "unresolved items %s\n\n", T(sum, "expected"), T(sum, "migrated"),
+	    T(sum, "skipped_present"), T(sum, "quarantined"), T(sum, "failed"),
+	    T(sum, "pending"), T(sum, "accounted_percent"),
+	    T(sum, "unresolved"));
 	t = ctl_table_new(h);
 	json_array_foreach(ctl_jget(a.json, "studies"), i, s) {
-		const char *row[] = { T(s, "study_instance_uid"),
-		    T(s, "state"), T(s, "instances"), T(s, "reason") };
+		const json_t *k = ctl_jget(s, "counts");
+		char mig[32];
 
-		ctl_table_row(t, row);
+		snprintf(mig, sizeof(mig), "%lld", (long long)(
+		    json_integer_value(ctl_jget(k, "verified")) +
+		    json_integer_value(ctl_jget(k, "sent"))));
+		{
+			const char *row[] = { T(s, "study_uid"),
+			    T(s, "state"), T(s, "expected"), mig,
+			    T(k, "present"), T(k, "quarantined"),
+			    T(k, "failed"), T(s, "reason") };
+
+			ctl_table_row(t, row);
+		}
 	}
 	ctl_table_print(t, stdout);
 out:
@@ -491,7 +508,7 @@ cmd_cancel(struct ctl *c, char **args, int n)
 int
 cmd_quarantine(struct ctl *c, char **args, int n)
 {
-	static const char *const h[] = { "STUDY_INSTANCE_UID",
+	static const char *const h[] = { "ID", "BATCH", "STUDY_UID",
 	    "SOP_INSTANCE_UID", "REASON", "TIME", "DETAIL", NULL };
 	struct ctl_answer a;
 	struct ctl_table *t;
@@ -511,8 +528,8 @@ cmd_quarantine(struct ctl *c, char **args, int n)
 		goto out;
 	t = ctl_table_new(h);
 	json_array_foreach(ctl_jget(a.json, "items"), i, q) {
-		const char *row[] = { T(q, "study_instance_uid"),
-		    T(q, "sop_instance_uid"), T(q, "reason"), T(q, "time"),
+		const char *row[] = { T(q, "id"), T(q, "batch"),
+		    T(q, "study_uid"), T(q, "sop_instance_uid"), T(q, "reason"), T(q, "time"),
 		    T(q, "detail") };
 
 		ctl_table_row(t, row);

@@ -1,0 +1,2923 @@
+/*
+ * mig.c — the migration engine (mig.h says what it does and what it
+ * stores). Layout of this file:
+ *
+ *   state names, records, the store rows        (rows of studies/instances)
+ *   operations on pooled associations           (struct mop)
+ *   study scans: STUDY, SERIES, IMAGE C-FINDs   (query, preflight, verify)
+ *   the study's steps                           (retrieve, send, finish)
+ *   batches: resolving, starting, finishing
+ *   the scheduler and the public functions
+ *
+ * One study holds one slot (migration.max_studies) from the moment a step
+ * starts until the unit recording its outcome is durable; the next step
+ * starts from that unit's callback. The pool keeps the per-peer and
+ * global association limits, so a study waiting for an association holds
+ * its slot but costs nothing else.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "conf/conf.h"
+#include "dimse/dimse_cmd.h"
+#include "dimse/dimse_ident.h"
+#include "src/api/api.h"
+#include "src/daemon.h"
+#include "src/mig/mig.h"
+#include "src/net/dicom_pool.h"
+#include "src/net/dicom_qr.h"
+#include "src/net/net.h"
+#include "src/net/store_loop.h"
+#include "src/notify.h"
+#include "src/util/hex.h"
+#include "src/util/log.h"
+#include "src/util/metrics.h"
+#include "store/audit.h"
+#include "store/spool.h"
+#include "store/store.h"
+#include "store/store_key.h"
+
+#define TAG_SOP_CLASS	DS_TAG(0x0008, 0x0016)
+#define TAG_SOP_INST	DS_TAG(0x0008, 0x0018)
+#define TAG_ACCESSION	DS_TAG(0x0008, 0x0050)
+#define TAG_PATIENT_ID	DS_TAG(0x0010, 0x0020)
+#define TAG_STUDY_UID	DS_TAG(0x0020, 0x000d)
+#define TAG_SERIES_UID	DS_TAG(0x0020, 0x000e)
+#define TAG_NSTUDY_INST	DS_TAG(0x0020, 0x1208)
+
+#define TS_ILE	"1.2.840.10008.1.2"
+#define TS_ELE	"1.2.840.10008.1.2.1"
+
+#define TICK_MS		250
+#define WINDOW_MAX	64
+#define UIDSZ		(SPOOL_UID_MAX + 1)
+
+/* ---------------------------------------------------------------------- */
+/* States. */
+
+enum sst { S_QUEUED, S_QUERYING, S_PREFLIGHT, S_RETRIEVING, S_SENDING,
+	S_VERIFYING, S_DONE, S_QUARANTINED, S_FAILED, S_CANCELLED, S__N };
+static const char *const sst_names[S__N] = { "queued", "querying",
+	"preflight", "retrieving", "sending", "verifying", "done",
+	"quarantined", "failed", "cancelled" };
+
+enum ist { I_EXPECTED, I_PRESENT, I_RECEIVED, I_SENT, I_VERIFIED,
+	I_QUARANTINED, I_FAILED, I__N };
+static const char *const ist_names[I__N] = { "expected", "present",
+	"received", "sent", "verified", "quarantined", "failed" };
+
+static int
+name_index(const char *const *names, int n, const char *s)
+{
+	for (int i = 0; i < n; i++)
+		if (s != NULL && strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static int
+sst_final(int s)
+{
+	return s >= S_DONE;
+}
+
+/* An instance that ended: nothing more happens to it in this batch. */
+static int
+ist_final(int s)
+{
+	return s == I_PRESENT || s == I_VERIFIED || s == I_QUARANTINED ||
+	    s == I_FAILED;
+}
+
+struct minst {
+	char		 sop[UIDSZ], cls[UIDSZ], series[UIDSZ], ts[UIDSZ];
+	int		 st;
+	int		 has_sha;
+	uint8_t		 sha[32];	/* the source hash (spool) */
+	int		 status;	/* last DIMSE status, -1: none */
+	unsigned	 attempts;	/* sends that could be retried */
+	char		 reason[32];
+	char		 detail[200];
+	char		 level[8];	/* "count", "status" */
+	uint64_t	 qid;		/* quarantine item */
+	int		 dirty;		/* to be written */
+	int		 ended;		/* its audit leaf is due */
+	/* in flight (sending) */
+	int		 fd;
+	uint16_t	 msgid;
+	uint64_t	 bytes;
+};
+
+struct mig;
+struct mbatch;
+struct mop;
+
+/* One operation's association and what its owner hears. */
+struct mop {
+	struct mig		*m;
+	void			*owner;
+	struct dicom_lease	*l;
+	struct dicom_conn	*dc;
+	struct dicom_qr		*qr;
+	uint16_t		 msgid;
+	void	(*ready)(struct mop *);
+	void	(*failed)(struct mop *, const char *why);
+	void	(*match)(struct mop *, const struct dimse_ident *);
+	void	(*done)(struct mop *, const struct dicom_qr_result *);
+	void	(*store_rsp)(struct mop *, const struct dimse_cmd *);
+};
+
+/* A scan of one study at one peer: STUDY level (the source's count),
+ * SERIES level, IMAGE level per series. */
+struct found {
+	char	 sop[UIDSZ], cls[UIDSZ], series[UIDSZ];
+};
+
+struct scan {
+	int		 want_count;	/* ask the STUDY level first */
+	int		 phase;		/* 0 study, 1 series, 2 images */
+	char		(*series)[UIDSZ];
+	size_t		 nseries, capseries, iseries;
+	struct found	*f;
+	size_t		 nf, capf;
+	long		 count;		/* NumberOfStudyRelatedInstances */
+	void		(*then)(struct mig *, void *, int ok, const char *why);
+};
+
+struct mstudy {
+	struct mbatch	*b;
+	char		 uid[UIDSZ];
+	char		 acc[65];
+	int		 st;
+	unsigned	 attempts;	/* of the current step */
+	uint64_t	 retry_at;	/* ms, net_now_ms */
+	long		 source_count;	/* -1: not said */
+	char		 reason[256];
+	char		 created[32];
+	uint64_t	 counts[I__N];	/* as last written */
+	struct minst	*in;
+	size_t		 nin, capin;
+	int		 loaded;	/* in[] holds the stored rows */
+	int		 active;	/* holds a slot */
+	int		 writing;	/* a unit in flight */
+	int		 ended;		/* the study leaf is due */
+	struct store_batch *ub;		/* the unit being built */
+	struct mop	 op;
+	struct scan	 sc;
+	/* retrieving */
+	unsigned	 round;
+	size_t		 imiss;
+	int		 last_status;
+	char		 last_why[200];
+	/* sending */
+	size_t		 next;
+	unsigned	 nout;
+	size_t		 out[WINDOW_MAX];
+	char		 send_why[200];
+};
+
+struct mbatch {
+	struct mbatch	*next;
+	uint64_t	 id;
+	char		 state[16];
+	int		 prio;
+	char		 source[CONF_NAME_MAX + 1];
+	char		 target[CONF_NAME_MAX + 1];
+	int		 force;
+	int		 resolved;
+	struct mstudy	**st;
+	size_t		 nst, capst;
+	/* resolving */
+	int		 resolving, rwriting;
+	unsigned	 rattempts;
+	uint64_t	 retry_at;
+	struct mop	 op;
+	json_t		*todo;		/* [{"accession_number"|"patient_id"}] */
+	size_t		 itodo;
+	json_t		*unresolved;
+	json_t		*found;		/* [{"uid", "acc"}] */
+	int		 rstatus_ok;
+	char		 rwhy[200];
+	int		 writing;	/* the record is being written */
+	uint64_t	 started_ms;
+	uint64_t	 bytes;		/* sent */
+};
+
+struct mig {
+	struct daemon		*d;
+	struct store_loop	*sl;
+	struct store		*st;
+	struct spool		*sp;
+	struct dicom_pool	*pool;
+	struct event		*tick, *soon;
+	struct mbatch		*batches;
+	uint64_t		 max_id;	/* highest batch id seen */
+	uint64_t		 next_qid;
+	unsigned		 active;	/* slots held */
+	int			 draining;
+	int			 rescan;	/* mig_kick(0) */
+	struct metric		*m_inst, *m_bytes, *m_studies, *m_qdepth,
+				*m_active;
+	json_t			*qdepth;	/* open items by reason */
+	int			 node_paused;
+	json_t			*paused_sources;	/* name → record */
+};
+
+static void schedule(struct mig *m);
+static void study_step(struct mstudy *s);
+static void study_commit(struct mstudy *s, int st);
+static void batch_kick(struct mig *m, uint64_t id);
+
+static const struct conf *
+cf(const struct mig *m)
+{
+	return daemon_conf(m->d);
+}
+
+static void
+iso_now(char out[32])
+{
+	api_time((int64_t)time(NULL), out);
+}
+
+static void
+soon(struct mig *m)
+{
+	if (!m->draining)
+		event_active(m->soon, 0, 0);
+}
+
+static uint64_t
+backoff_ms(const struct mig *m, unsigned attempt)
+{
+	uint64_t ms = cf(m)->migration.retry_ms;
+
+	while (attempt-- > 1 && ms < cf(m)->migration.retry_max_ms)
+		ms *= 2;
+	return ms < cf(m)->migration.retry_max_ms ? ms :
+	    cf(m)->migration.retry_max_ms;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Rows. */
+
+static void
+study_key(struct store_key *k, uint64_t batch, const char *uid)
+{
+	store_key_init(k);
+	store_key_cstr(k, "st");
+	store_key_u64(k, batch);
+	if (uid != NULL)
+		store_key_cstr(k, uid);
+}
+
+static void
+inst_key(struct store_key *k, uint64_t batch, const char *study,
+    const char *sop)
+{
+	store_key_init(k);
+	store_key_u64(k, batch);
+	store_key_cstr(k, study);
+	if (sop != NULL)
+		store_key_cstr(k, sop);
+}
+
+static json_t *
+hex_or_null(const uint8_t *h, int have)
+{
+	char x[65];
+
+	if (!have)
+		return json_null();
+	hex_encode(h, 32, x);
+	return json_string(x);
+}
+
+static void
+put_json(struct store_batch *b, enum store_cf cfam, const struct store_key *k,
+    json_t *j)
+{
+	char *v = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+
+	if (v == NULL)
+		abort();
+	store_put(b, cfam, k->b, k->len, v, strlen(v));
+	free(v);
+}
+
+static json_t *
+inst_json(const struct mstudy *s, const struct minst *in)
+{
+	char t[32];
+	json_t *j;
+
+	iso_now(t);
+	j = json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:o, s:n, s:I, s:s}",
+	    "v", 1, "sop_instance_uid", in->sop, "sop_class_uid", in->cls,
+	    "series_uid", in->series, "state", ist_names[in->st],
+	    "source_sha256", hex_or_null(in->sha, in->has_sha),
+	    "sent_sha256", hex_or_null(in->sha, in->has_sha &&
+	    (in->st == I_SENT || in->st == I_VERIFIED || (in->st ==
+	    I_QUARANTINED && in->status >= 0))),
+	    "target_sha256", "attempts", (json_int_t)in->attempts, "time", t);
+	json_object_set_new(j, "level", in->level[0] ? json_string(in->level) :
+	    json_null());
+	json_object_set_new(j, "status", in->status >= 0 ?
+	    json_integer(in->status) : json_null());
+	if (in->ts[0])
+		json_object_set_new(j, "transfer_syntax", json_string(in->ts));
+	if (in->reason[0])
+		json_object_set_new(j, "reason", json_string(in->reason));
+	if (in->detail[0])
+		json_object_set_new(j, "detail", json_string(in->detail));
+	if (in->qid)
+		json_object_set_new(j, "quarantine_id",
+		    json_integer((json_int_t)in->qid));
+	(void)s;
+	return j;
+}
+
+static void
+count_instances(struct mstudy *s)
+{
+	memset(s->counts, 0, sizeof(s->counts));
+	for (size_t i = 0; i < s->nin; i++)
+		s->counts[s->in[i].st]++;
+}
+
+static json_t *
+study_json(const struct mstudy *s)
+{
+	char t[32];
+	const uint64_t *c = s->counts;
+	uint64_t n = 0;
+	json_t *j;
+
+	for (int i = 0; i < I__N; i++)
+		n += c[i];
+	iso_now(t);
+	j = json_pack("{s:i, s:I, s:s, s:s, s:i, s:{s:I, s:I, s:I, s:I, s:I, "
+	    "s:I, s:I}, s:s, s:s}",
+	    "v", 1, "batch", (json_int_t)s->b->id, "study_uid", s->uid,
+	    "state", sst_names[s->st], "attempts", (int)s->attempts,
+	    "counts", "expected", (json_int_t)n,
+	    "present", (json_int_t)c[I_PRESENT],
+	    "received", (json_int_t)c[I_RECEIVED],
+	    "sent", (json_int_t)c[I_SENT],
+	    "verified", (json_int_t)c[I_VERIFIED],
+	    "quarantined", (json_int_t)c[I_QUARANTINED],
+	    "failed", (json_int_t)c[I_FAILED],
+	    "created", s->created, "updated", t);
+	json_object_set_new(j, "source_count", s->source_count >= 0 ?
+	    json_integer(s->source_count) : json_null());
+	if (s->reason[0])
+		json_object_set_new(j, "reason", json_string(s->reason));
+	if (s->acc[0])
+		json_object_set_new(j, "accession_number", json_string(s->acc));
+	return j;
+}
+
+static struct minst *
+inst_add(struct mstudy *s, const char *sop, const char *cls,
+    const char *series)
+{
+	struct minst *in;
+
+	if (s->nin == s->capin) {
+		size_t cap = s->capin ? 2 * s->capin : 16;
+		struct minst *v = realloc(s->in, cap * sizeof(*v));
+
+		if (v == NULL)
+			abort();
+		s->in = v;
+		s->capin = cap;
+	}
+	in = &s->in[s->nin++];
+	memset(in, 0, sizeof(*in));
+	snprintf(in->sop, sizeof(in->sop), "%s", sop);
+	snprintf(in->cls, sizeof(in->cls), "%s", cls ? cls : "");
+	snprintf(in->series, sizeof(in->series), "%s", series ? series : "");
+	in->status = -1;
+	in->fd = -1;
+	in->st = I_EXPECTED;
+	in->dirty = 1;
+	return in;
+}
+
+static int
+load_inst_one(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	struct mstudy *s = arg;
+	json_t *j = json_loadb(val, vlen, 0, NULL), *v;
+	struct minst *in;
+	const char *sop = json_string_value(json_object_get(j,
+	    "sop_instance_uid")), *h;
+	int st;
+
+	(void)key;
+	(void)klen;
+	st = name_index(ist_names, I__N, json_string_value(json_object_get(j,
+	    "state")));
+	if (j == NULL || sop == NULL || st < 0) {
+		log_err("mig-row-bad", "batch=%llu study=%s what=%s",
+		    (unsigned long long)s->b->id, s->uid,
+		    "an instance row does not decode; skipped");
+		json_decref(j);
+		return 0;
+	}
+	in = inst_add(s, sop, json_string_value(json_object_get(j,
+	    "sop_class_uid")), json_string_value(json_object_get(j,
+	    "series_uid")));
+	in->dirty = 0;
+	in->st = st;
+	if ((h = json_string_value(json_object_get(j, "source_sha256"))) !=
+	    NULL && hex_decode(h, in->sha, 32) == 0)
+		in->has_sha = 1;
+	if ((v = json_object_get(j, "status")) != NULL && json_is_integer(v))
+		in->status = (int)json_integer_value(v);
+	in->attempts = (unsigned)json_integer_value(json_object_get(j,
+	    "attempts"));
+	snprintf(in->ts, sizeof(in->ts), "%s", json_string_value(
+	    json_object_get(j, "transfer_syntax")) ?: "");
+	snprintf(in->reason, sizeof(in->reason), "%s", json_string_value(
+	    json_object_get(j, "reason")) ?: "");
+	snprintf(in->detail, sizeof(in->detail), "%s", json_string_value(
+	    json_object_get(j, "detail")) ?: "");
+	snprintf(in->level, sizeof(in->level), "%s", json_string_value(
+	    json_object_get(j, "level")) ?: "");
+	in->qid = (uint64_t)json_integer_value(json_object_get(j,
+	    "quarantine_id"));
+	json_decref(j);
+	return 0;
+}
+
+/* study_load: the study's instance rows, once, when it becomes active. */
+static int
+study_load(struct mstudy *s)
+{
+	struct store_key k;
+
+	if (s->loaded)
+		return 0;
+	s->nin = 0;
+	inst_key(&k, s->b->id, s->uid, NULL);
+	if (store_scan(s->b->op.m->st, STORE_CF_INSTANCES, k.b, k.len,
+	    load_inst_one, s) < 0)
+		return -1;
+	s->loaded = 1;
+	return 0;
+}
+
+/* study_unload: an idle study keeps its counts, not its instances. */
+static void
+study_unload(struct mstudy *s)
+{
+	free(s->in);
+	s->in = NULL;
+	s->nin = s->capin = 0;
+	s->loaded = 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Operations on pooled associations. */
+
+static void
+op_ready(struct dicom_lease *l, struct dicom_conn *dc, void *arg)
+{
+	struct mop *op = arg;
+
+	(void)l;
+	op->dc = dc;
+	op->ready(op);
+}
+
+static void
+op_message(struct dicom_lease *l, void *arg, enum dimse_asm_result r,
+    const struct dimse_asm_event *ev)
+{
+	struct mop *op = arg;
+
+	(void)l;
+	if (op->qr != NULL && dicom_qr_message(op->qr, r, ev))
+		return;
+	if (r == DIMSE_ASM_COMMAND && !ev->has_dataset && op->store_rsp &&
+	    ev->cmd->command == DIMSE_C_STORE_RSP)
+		op->store_rsp(op, ev->cmd);
+}
+
+static void
+op_failed(struct dicom_lease *l, void *arg, const char *why)
+{
+	struct mop *op = arg;
+
+	(void)l;
+	op->l = NULL;
+	op->dc = NULL;
+	if (op->qr != NULL)
+		dicom_qr_ended(op->qr, why);	/* done() hears of it */
+	else
+		op->failed(op, why);
+}
+
+static const struct dicom_lease_user op_user = {
+	.ready = op_ready,
+	.message = op_message,
+	.failed = op_failed,
+};
+
+static void
+op_qr_match(void *arg, const struct dimse_ident *id, const uint8_t *raw,
+    size_t n, const struct ds_ts *ts)
+{
+	struct mop *op = arg;
+
+	(void)raw;
+	(void)n;
+	(void)ts;
+	if (op->match != NULL)
+		op->match(op, id);
+}
+
+static void
+op_qr_done(void *arg, const struct dicom_qr_result *r)
+{
+	struct mop *op = arg;
+
+	op->done(op, r);
+}
+
+static const struct dicom_qr_user op_qr_user = {
+	.match = op_qr_match,
+	.done = op_qr_done,
+};
+
+static int
+op_lease(struct mop *op, const struct conf_peer *peer,
+    const struct dicom_propose *prop, unsigned nprop, char *err, size_t cap)
+{
+	op->l = dicom_pool_lease(op->m->pool, peer, prop, nprop, &op_user, op,
+	    err, cap);
+	return op->l != NULL ? 0 : -1;
+}
+
+/* op_qr: start a Q/R operation on the leased association. */
+static int
+op_qr(struct mop *op, enum dicom_qr_kind kind, const char *cls,
+    const struct dimse_ident *id, char *err, size_t cap)
+{
+	const struct conf *c = cf(op->m);
+	struct dicom_qr_limits lim = {
+		.dimse_ms = c->limits.dimse_ms,
+		.stall_ms = c->limits.stall_ms,
+		.total_ms = kind == DICOM_QR_FIND ? 0 : c->limits.retrieve_ms,
+		.max_matches = c->limits.find_matches,
+	};
+
+	op->qr = dicom_qr_start(op->dc, kind, cls, id, kind == DICOM_QR_MOVE ?
+	    c->node.ae_title : NULL, ++op->msgid, &lim, &op_qr_user, op, err,
+	    cap);
+	return op->qr != NULL ? 0 : -1;
+}
+
+/* op_end: the operation is over: its association goes back to the pool
+ * (ok) or is dropped. */
+static void
+op_end(struct mop *op, int ok, const char *why)
+{
+	if (op->qr != NULL)
+		dicom_qr_free(op->qr);
+	if (op->l != NULL) {
+		if (ok)
+			dicom_lease_return(op->l);
+		else
+			dicom_lease_drop(op->l, why);
+	}
+	op->l = NULL;
+	op->dc = NULL;
+}
+
+static const struct conf_peer *
+peer_named(const struct mig *m, const char *name)
+{
+	return conf_peer_by_name(cf(m), name);
+}
+
+/* peer_open: new work may start against peer now: its window (local
+ * time) is open and, for a source, it is not paused. */
+static int
+peer_open(const struct mig *m, const struct conf_peer *p, int source)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (p == NULL)
+		return 1;	/* the step itself reports the missing peer */
+	if (source && json_object_get(m->paused_sources, p->name) != NULL)
+		return 0;
+	if (!p->window.set)
+		return 1;
+	localtime_r(&now, &tm);
+	return conf_window_contains(&p->window.win,
+	    conf_window_minute(tm.tm_wday, tm.tm_hour, tm.tm_min));
+}
+
+/* study_may_step: the peers the study's next step talks to accept work
+ * now (a step under way always finishes). */
+static int
+study_may_step(const struct mig *m, const struct mstudy *s)
+{
+	int src = s->st <= S_QUERYING || s->st == S_RETRIEVING;
+
+	return peer_open(m, peer_named(m, src ? s->b->source : s->b->target),
+	    src);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Scans: the study at a peer, level by level. */
+
+static void scan_next(struct mop *op);
+
+static int
+ident_set(struct dimse_ident *id, uint32_t tag, const char *v)
+{
+	char err[128];
+
+	return dimse_ident_set(id, tag, DS_VR_NONE, v, err, sizeof(err));
+}
+
+static void
+scan_match(struct mop *op, const struct dimse_ident *id)
+{
+	struct mstudy *s = op->owner;
+	struct scan *sc = &s->sc;
+	const char *v;
+
+	if (sc->phase == 0) {
+		if ((v = dimse_ident_get(id, TAG_NSTUDY_INST)) != NULL &&
+		    v[0] != '\0')
+			sc->count = strtol(v, NULL, 10);
+		return;
+	}
+	if (sc->phase == 1) {
+		v = dimse_ident_get(id, TAG_SERIES_UID);
+		if (v == NULL || !spool_uid_valid(v))
+			return;
+		for (size_t i = 0; i < sc->nseries; i++)
+			if (strcmp(sc->series[i], v) == 0)
+				return;
+		if (sc->nseries == sc->capseries) {
+			size_t cap = sc->capseries ? 2 * sc->capseries : 8;
+			char (*n)[UIDSZ] = realloc(sc->series, cap *
+			    sizeof(*n));
+
+			if (n == NULL)
+				abort();
+			sc->series = n;
+			sc->capseries = cap;
+		}
+		snprintf(sc->series[sc->nseries++], UIDSZ, "%s", v);
+		return;
+	}
+	v = dimse_ident_get(id, TAG_SOP_INST);
+	if (v == NULL || !spool_uid_valid(v))
+		return;
+	if (sc->nf == sc->capf) {
+		size_t cap = sc->capf ? 2 * sc->capf : 64;
+		struct found *n = realloc(sc->f, cap * sizeof(*n));
+
+		if (n == NULL)
+			abort();
+		sc->f = n;
+		sc->capf = cap;
+	}
+	snprintf(sc->f[sc->nf].sop, UIDSZ, "%s", v);
+	v = dimse_ident_get(id, TAG_SOP_CLASS);
+	snprintf(sc->f[sc->nf].cls, UIDSZ, "%s", v && spool_uid_valid(v) ? v :
+	    "");
+	snprintf(sc->f[sc->nf].series, UIDSZ, "%s", sc->series[sc->iseries]);
+	sc->nf++;
+}
+
+static void
+scan_end(struct mstudy *s, int ok, const char *why)
+{
+	struct scan *sc = &s->sc;
+
+	op_end(&s->op, ok, why);
+	sc->then(s->op.m, s, ok, why);
+}
+
+static void
+scan_done(struct mop *op, const struct dicom_qr_result *r)
+{
+	struct mstudy *s = op->owner;
+	struct scan *sc = &s->sc;
+	char why[320];
+
+	if (!r->final || r->status != DIMSE_STATUS_SUCCESS) {
+		/* a STUDY-level count is a nicety: a source that will not
+		 * say is asked for the series anyway */
+		if (sc->phase == 0 && r->final) {
+			dicom_qr_free(op->qr);
+			sc->phase = 1;
+			scan_next(op);
+			return;
+		}
+		if (r->final)
+			snprintf(why, sizeof(why), "C-FIND %s level: 0x%04x "
+			    "(%s)%s%s", sc->phase == 1 ? "SERIES" : "IMAGE",
+			    r->status, dimse_status_name(r->status),
+			    r->why[0] ? ": " : "", r->why);
+		else
+			snprintf(why, sizeof(why), "C-FIND: %s", r->why);
+		dicom_qr_free(op->qr);
+		scan_end(s, r->final && op->l != NULL, why);
+		return;
+	}
+	dicom_qr_free(op->qr);
+	if (sc->phase == 2)
+		sc->iseries++;
+	else
+		sc->phase++;
+	if (sc->phase == 2 && sc->iseries >= sc->nseries) {
+		scan_end(s, 1, NULL);
+		return;
+	}
+	scan_next(op);
+}
+
+static void
+scan_next(struct mop *op)
+{
+	struct mstudy *s = op->owner;
+	struct scan *sc = &s->sc;
+	struct dimse_ident *id = malloc(sizeof(*id));
+	char err[256];
+
+	if (id == NULL)
+		abort();
+	dimse_ident_init(id);
+	if (sc->phase == 0) {
+		ident_set(id, DIMSE_TAG_QR_LEVEL, "STUDY");
+		ident_set(id, TAG_STUDY_UID, s->uid);
+		ident_set(id, TAG_NSTUDY_INST, NULL);
+	} else if (sc->phase == 1) {
+		ident_set(id, DIMSE_TAG_QR_LEVEL, "SERIES");
+		ident_set(id, TAG_STUDY_UID, s->uid);
+		ident_set(id, TAG_SERIES_UID, NULL);
+	} else {
+		ident_set(id, DIMSE_TAG_QR_LEVEL, "IMAGE");
+		ident_set(id, TAG_STUDY_UID, s->uid);
+		ident_set(id, TAG_SERIES_UID, sc->series[sc->iseries]);
+		ident_set(id, TAG_SOP_INST, NULL);
+		ident_set(id, TAG_SOP_CLASS, NULL);
+	}
+	if (op_qr(op, DICOM_QR_FIND, DICOM_QR_STUDY_FIND, id, err,
+	    sizeof(err)) < 0) {
+		free(id);
+		scan_end(s, 0, err);
+		return;
+	}
+	free(id);
+}
+
+static void
+scan_ready(struct mop *op)
+{
+	scan_next(op);
+}
+
+static void
+scan_failed(struct mop *op, const char *why)
+{
+	struct mstudy *s = op->owner;
+	char w[300];
+
+	snprintf(w, sizeof(w), "no association: %s", why);
+	scan_end(s, 0, w);
+}
+
+/* scan_start: scan study s at peer; then(m, s, ok, why) with s->sc. */
+static void
+scan_start(struct mstudy *s, const struct conf_peer *peer, int want_count,
+    void (*then)(struct mig *, void *, int, const char *))
+{
+	static const struct dicom_propose prop = { DICOM_QR_STUDY_FIND,
+		{ TS_ELE, TS_ILE }, 2, 0 };
+	struct scan *sc = &s->sc;
+	char err[256];
+
+	free(sc->series);
+	free(sc->f);
+	memset(sc, 0, sizeof(*sc));
+	sc->want_count = want_count;
+	sc->phase = want_count ? 0 : 1;
+	sc->count = -1;
+	sc->then = then;
+	memset(&s->op, 0, sizeof(s->op));
+	s->op.m = s->b->op.m;
+	s->op.owner = s;
+	s->op.ready = scan_ready;
+	s->op.failed = scan_failed;
+	s->op.match = scan_match;
+	s->op.done = scan_done;
+	if (op_lease(&s->op, peer, &prop, 1, err, sizeof(err)) < 0)
+		then(s->op.m, s, 0, err);
+}
+
+static void
+scan_free(struct scan *sc)
+{
+	free(sc->series);
+	free(sc->f);
+	sc->series = NULL;
+	sc->f = NULL;
+	sc->nseries = sc->capseries = sc->nf = sc->capf = 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Ending a step: the unit. */
+
+enum { O_MIGRATED, O_SKIPPED, O_QUARANTINED, O_FAILED, O__N };
+static const char *const outcome_names[O__N] = { "migrated",
+	"skipped_present", "quarantined", "failed" };
+
+struct unit {
+	struct mstudy	*s;
+	int		 reclaim;
+	uint64_t	 outcomes[O__N];	/* instances that ended */
+	uint64_t	 bytes;			/* sent in the step */
+	json_t		*quarantined;		/* reasons, one per item */
+};
+
+/* study_fail_step: the step could not be done now: try again after a
+ * backoff, or, after max attempts, end the study as failed. */
+static void
+study_fail_step(struct mstudy *s, unsigned max, const char *what,
+    const char *why)
+{
+	struct mig *m = s->b->op.m;
+
+	s->attempts++;
+	log_warn("mig-step-failed", "batch=%llu study=%s step=%s attempt=%u "
+	    "of=%u error=%s", (unsigned long long)s->b->id, s->uid,
+	    sst_names[s->st], s->attempts, max, log_q(why));
+	if (s->attempts >= max) {
+		snprintf(s->reason, sizeof(s->reason), "%s: %s", what, why);
+		/* whatever did not end, fails with the study */
+		for (size_t i = 0; i < s->nin; i++)
+			if (!ist_final(s->in[i].st)) {
+				struct minst *in = &s->in[i];
+
+				in->st = I_FAILED;
+				snprintf(in->reason, sizeof(in->reason), "%s",
+				    s->st == S_VERIFYING ? "verify_failed" :
+				    s->st == S_SENDING ? "target_unavailable" :
+				    "source_unavailable");
+				snprintf(in->detail, sizeof(in->detail),
+				    "%.199s", s->reason);
+				in->dirty = in->ended = 1;
+			}
+		s->ended = 1;
+		study_commit(s, S_FAILED);
+		return;
+	}
+	s->retry_at = net_now_ms() + backoff_ms(m, s->attempts);
+	study_commit(s, s->st);
+}
+
+static void
+leaf_instance(struct mig *m, struct store_batch *b, struct mstudy *s,
+    struct minst *in)
+{
+	const char *ev = in->st == I_PRESENT ? "instance.skipped" :
+	    in->st == I_VERIFIED || in->st == I_SENT ? "instance.migrated" :
+	    in->st == I_QUARANTINED ? "instance.quarantined" :
+	    "instance.failed";
+	json_t *j = json_pack("{s:s, s:{s:I, s:s, s:s, s:s, s:s, s:s}, "
+	    "s:{s:o, s:o, s:n}, s:n, s:s}",
+	    "event", ev, "object", "batch_id", (json_int_t)s->b->id,
+	    "study_uid", s->uid, "sop_instance_uid", in->sop,
+	    "sop_class_uid", in->cls, "source", s->b->source,
+	    "target", s->b->target,
+	    "hashes", "source_sha256", hex_or_null(in->sha, in->has_sha),
+	    "sent_sha256", hex_or_null(in->sha, in->has_sha && (in->st ==
+	    I_VERIFIED || in->st == I_SENT)), "target_sha256",
+	    "transform",
+	    "outcome", in->st == I_PRESENT ? "skipped_present" :
+	    in->st == I_VERIFIED || in->st == I_SENT ? "migrated" :
+	    in->st == I_QUARANTINED ? "quarantined" : "failed");
+	json_object_set_new(json_object_get(j, "object"), "level",
+	    json_string(in->level[0] ? in->level : "none"));
+	if (in->reason[0])
+		json_object_set_new(j, "reason", json_string(in->reason));
+	if (in->status >= 0)
+		json_object_set_new(json_object_get(j, "object"), "status",
+		    json_integer(in->status));
+	audit_append(store_loop_audit(m->sl), b, j);
+	json_decref(j);
+}
+
+static void
+study_committed(void *arg, int err)
+{
+	struct unit *u = arg;
+	struct mstudy *s = u->s;
+	struct mig *m = s->b->op.m;
+
+	if (u->reclaim && !err)
+		spool_reclaim(m->sp, m->st);
+	if (!err) {
+		const char *v[3] = { NULL, s->b->source, s->b->target };
+		size_t i;
+		json_t *r;
+
+		for (int k = 0; k < O__N; k++)
+			if (u->outcomes[k]) {
+				v[0] = outcome_names[k];
+				metric_add(m->m_inst, v, (double)u->outcomes[k]);
+			}
+		if (u->bytes)
+			metric_add(m->m_bytes, v + 2, (double)u->bytes);
+		json_array_foreach(u->quarantined, i, r) {
+			const char *reason = json_string_value(r);
+
+			json_object_set_new(m->qdepth, reason, json_integer(
+			    json_integer_value(json_object_get(m->qdepth,
+			    reason)) + 1));
+		}
+	}
+	json_decref(u->quarantined);
+	free(u);
+	s->writing = 0;
+	if (err) {
+		/* nothing of it was written: the next start (or the store's
+		 * recovery) resumes from the state before */
+		log_err("mig-write-failed", "batch=%llu study=%s error=%s",
+		    (unsigned long long)s->b->id, s->uid,
+		    log_q(store_error(m->st)));
+		s->loaded = 0;
+		s->retry_at = net_now_ms() + backoff_ms(m, 1);
+		s->active = 0;
+		m->active--;
+		soon(m);
+		return;
+	}
+	if (sst_final(s->st) || s->retry_at > net_now_ms() || m->draining ||
+	    m->node_paused || strcmp(s->b->state, "running") != 0 ||
+	    !study_may_step(m, s)) {
+		s->active = 0;
+		m->active--;
+		if (sst_final(s->st) || m->draining)
+			study_unload(s);
+		soon(m);
+		return;
+	}
+	study_step(s);
+}
+
+/* study_commit: write the study in state st with its changed instances,
+ * their spool releases and quarantine copies, and the audit leaves of
+ * what ended, in one unit; the next step starts once it is durable. */
+static void
+study_commit(struct mstudy *s, int st)
+{
+	struct mig *m = s->b->op.m;
+	struct store_batch *b = s->ub ? s->ub : store_begin(m->st);
+	struct unit *u = calloc(1, sizeof(*u));
+	struct store_key k;
+	json_t *j;
+
+	if (u == NULL)
+		abort();
+	u->s = s;
+	u->quarantined = json_array();
+	s->st = st;
+	for (size_t i = 0; i < s->nin; i++) {
+		struct minst *in = &s->in[i];
+
+		if (!in->dirty)
+			continue;
+		if (in->ended && (in->st == I_VERIFIED || (in->st == I_SENT &&
+		    strcmp(in->level, "status") == 0))) {
+			struct spool_info si;
+
+			/* the copy at the target is proven (as far as the
+			 * target's policy goes): the spool's is not needed */
+			if (spool_lookup(m->sp, m->st, in->sop, &si) == 1 &&
+			    spool_release(m->sp, m->st, b, si.seg, si.off) == 1)
+				u->reclaim = 1;
+		}
+		inst_key(&k, s->b->id, s->uid, in->sop);
+		j = inst_json(s, in);
+		put_json(b, STORE_CF_INSTANCES, &k, j);
+		json_decref(j);
+		if (in->ended) {
+			leaf_instance(m, b, s, in);
+			u->outcomes[in->st == I_PRESENT ? O_SKIPPED :
+			    in->st == I_QUARANTINED ? O_QUARANTINED :
+			    in->st == I_FAILED ? O_FAILED : O_MIGRATED]++;
+			if (in->st == I_QUARANTINED)
+				json_array_append_new(u->quarantined,
+				    json_string(in->reason));
+		}
+		if (in->st == I_SENT && in->bytes) {
+			u->bytes += in->bytes;
+			in->bytes = 0;
+		}
+		in->dirty = in->ended = 0;
+	}
+	count_instances(s);
+	study_key(&k, s->b->id, s->uid);
+	j = study_json(s);
+	put_json(b, STORE_CF_STUDIES, &k, j);
+	json_decref(j);
+	if (s->ended) {
+		json_t *ev = json_pack("{s:s, s:{s:I, s:s, s:s, s:s, s:{s:I, "
+		    "s:I, s:I, s:I, s:I}}, s:s}",
+		    "event", s->st == S_DONE ? "study.done" : s->st ==
+		    S_QUARANTINED ? "study.quarantined" : s->st == S_FAILED ?
+		    "study.failed" : "study.cancelled",
+		    "object", "batch_id", (json_int_t)s->b->id,
+		    "study_uid", s->uid, "source", s->b->source,
+		    "target", s->b->target, "counts",
+		    "expected", (json_int_t)s->nin,
+		    "migrated", (json_int_t)(s->counts[I_VERIFIED] +
+		    s->counts[I_SENT]),
+		    "skipped_present", (json_int_t)s->counts[I_PRESENT],
+		    "quarantined", (json_int_t)s->counts[I_QUARANTINED],
+		    "failed", (json_int_t)s->counts[I_FAILED],
+		    "outcome", sst_names[s->st]);
+
+		if (s->reason[0])
+			json_object_set_new(ev, "reason",
+			    json_string(s->reason));
+		if (s->source_count >= 0)
+			json_object_set_new(json_object_get(ev, "object"),
+			    "source_count", json_integer(s->source_count));
+		audit_append(store_loop_audit(m->sl), b, ev);
+		json_decref(ev);
+		s->ended = 0;
+		log_info("mig-study-end", "batch=%llu study=%s state=%s "
+		    "expected=%zu migrated=%llu skipped=%llu quarantined=%llu "
+		    "failed=%llu", (unsigned long long)s->b->id, s->uid,
+		    sst_names[s->st], s->nin, (unsigned long long)
+		    (s->counts[I_VERIFIED] + s->counts[I_SENT]),
+		    (unsigned long long)s->counts[I_PRESENT],
+		    (unsigned long long)s->counts[I_QUARANTINED],
+		    (unsigned long long)s->counts[I_FAILED]);
+	}
+	s->writing = 1;
+	s->ub = NULL;
+	store_end(b, study_committed, u);
+}
+
+/* quarantine: instance in ends quarantined for reason: an item row, and
+ * the spooled bytes (if any) kept aside, zstd-compressed, by the unit
+ * that commits the study. Quarantine is rare; spool_quarantine's disk
+ * work runs here, on the loop. */
+static void
+quarantine(struct mstudy *s, struct minst *in, const char *reason,
+    const char *detail, int with_bytes)
+{
+	struct mig *m = s->b->op.m;
+	struct store_batch *b;
+	struct spool_info si;
+	struct store_key k;
+	char err[256], file[4096] = "", t[32];
+	json_t *j;
+
+	in->st = I_QUARANTINED;
+	in->dirty = in->ended = 1;
+	snprintf(in->reason, sizeof(in->reason), "%s", reason);
+	snprintf(in->detail, sizeof(in->detail), "%s", detail);
+	in->qid = m->next_qid++;
+	if (s->ub == NULL)
+		s->ub = store_begin(m->st);
+	b = s->ub;
+	if (with_bytes && spool_lookup(m->sp, m->st, in->sop, &si) == 1) {
+		if (spool_quarantine(m->sp, m->st, b, si.seg, si.off, reason,
+		    cf(m)->migration.quarantine_dir, err, sizeof(err)) == 0)
+			snprintf(file, sizeof(file), "%s/%s-%016" PRIx64 "-%"
+			    PRIu64 ".dcm.zst", cf(m)->migration.quarantine_dir,
+			    si.sop_instance, si.seg, si.off);
+		else
+			log_err("mig-quarantine-copy", "batch=%llu sop=%s "
+			    "error=%s", (unsigned long long)s->b->id, in->sop,
+			    log_q(err));
+	}
+	iso_now(t);
+	j = json_pack("{s:i, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:o, "
+	    "s:n, s:s, s:s}",
+	    "v", 1, "id", (json_int_t)in->qid, "batch", (json_int_t)s->b->id,
+	    "study_uid", s->uid, "sop_instance_uid", in->sop,
+	    "series_uid", in->series, "sop_class_uid", in->cls,
+	    "reason", reason, "detail", detail,
+	    "source_sha256", hex_or_null(in->sha, in->has_sha),
+	    "target_sha256", "time", t, "state", "open");
+	json_object_set_new(j, "status", in->status >= 0 ?
+	    json_integer(in->status) : json_null());
+	json_object_set_new(j, "file", file[0] ? json_string(file) :
+	    json_null());
+	store_key_init(&k);
+	store_key_cstr(&k, "q");
+	store_key_u64(&k, in->qid);
+	put_json(b, STORE_CF_STUDIES, &k, j);
+	json_decref(j);
+	log_warn("mig-quarantined", "batch=%llu study=%s sop=%s reason=%s "
+	    "detail=%s", (unsigned long long)s->b->id, s->uid, in->sop,
+	    reason, log_q(detail));
+}
+
+/* study_finish: every instance ended: the study's final state. */
+static void
+study_finish(struct mstudy *s)
+{
+	int failed = 0, quar = 0;
+
+	for (size_t i = 0; i < s->nin; i++) {
+		failed |= s->in[i].st == I_FAILED;
+		quar |= s->in[i].st == I_QUARANTINED;
+	}
+	s->ended = 1;
+	s->attempts = 0;
+	study_commit(s, failed ? S_FAILED : quar ? S_QUARANTINED : S_DONE);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Querying the source. */
+
+static void
+query_then(struct mig *m, void *arg, int ok, const char *why)
+{
+	struct mstudy *s = arg;
+	struct scan *sc = &s->sc;
+
+	(void)m;
+	if (!ok) {
+		study_fail_step(s, cf(m)->migration.retrieve_attempts,
+		    "query at the source failed", why);
+		scan_free(sc);
+		return;
+	}
+	s->source_count = sc->count;
+	s->nin = 0;
+	for (size_t i = 0; i < sc->nf; i++) {
+		int dup = 0;
+
+		for (size_t j = 0; j < s->nin && !dup; j++)
+			dup = strcmp(s->in[j].sop, sc->f[i].sop) == 0;
+		if (!dup)
+			inst_add(s, sc->f[i].sop, sc->f[i].cls,
+			    sc->f[i].series);
+	}
+	scan_free(sc);
+	s->loaded = 1;
+	s->attempts = 0;
+	if (s->nin == 0) {
+		snprintf(s->reason, sizeof(s->reason), "the source has no "
+		    "instances of this study (C-FIND IMAGE level found none)");
+		s->ended = 1;
+		study_commit(s, S_FAILED);
+		return;
+	}
+	if (s->source_count >= 0 && (size_t)s->source_count != s->nin)
+		log_warn("mig-count-mismatch", "batch=%llu study=%s "
+		    "source_says=%ld found=%zu", (unsigned long long)s->b->id,
+		    s->uid, s->source_count, s->nin);
+	study_commit(s, S_PREFLIGHT);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Pre-flight at the target. */
+
+static int
+found_has(const struct scan *sc, const char *sop)
+{
+	for (size_t i = 0; i < sc->nf; i++)
+		if (strcmp(sc->f[i].sop, sop) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+preflight_then(struct mig *m, void *arg, int ok, const char *why)
+{
+	struct mstudy *s = arg;
+
+	if (!ok) {
+		study_fail_step(s, cf(m)->migration.send_attempts,
+		    "pre-flight query at the target failed", why);
+		scan_free(&s->sc);
+		return;
+	}
+	for (size_t i = 0; i < s->nin; i++)
+		if (s->in[i].st == I_EXPECTED && found_has(&s->sc,
+		    s->in[i].sop)) {
+			s->in[i].st = I_PRESENT;
+			snprintf(s->in[i].level, sizeof(s->in[i].level),
+			    "count");
+			s->in[i].dirty = s->in[i].ended = 1;
+		}
+	scan_free(&s->sc);
+	s->attempts = 0;
+	study_commit(s, S_RETRIEVING);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Retrieving. */
+
+/* retrieve_check: the instances now in the spool. Returns how many are
+ * still missing. */
+static size_t
+retrieve_check(struct mstudy *s)
+{
+	struct mig *m = s->b->op.m;
+	size_t missing = 0;
+
+	for (size_t i = 0; i < s->nin; i++) {
+		struct minst *in = &s->in[i];
+		struct spool_info si;
+
+		if (in->st != I_EXPECTED)
+			continue;
+		if (spool_lookup(m->sp, m->st, in->sop, &si) == 1) {
+			in->st = I_RECEIVED;
+			memcpy(in->sha, si.sha256, 32);
+			in->has_sha = 1;
+			snprintf(in->ts, sizeof(in->ts), "%s", si.ts_uid);
+			if (si.sop_class[0])
+				snprintf(in->cls, sizeof(in->cls), "%s",
+				    si.sop_class);
+			in->dirty = 1;
+		} else
+			missing++;
+	}
+	return missing;
+}
+
+static void retrieve_next(struct mop *op);
+
+static void
+retrieve_end(struct mstudy *s, int ok, const char *why)
+{
+	struct mig *m = s->b->op.m;
+	size_t missing;
+	char detail[320];
+
+	op_end(&s->op, ok, why ? why : "");
+	if (why != NULL)
+		snprintf(s->last_why, sizeof(s->last_why), "%s", why);
+	missing = retrieve_check(s);
+	s->round++;
+	if (missing == 0) {
+		s->attempts = 0;
+		s->round = 0;
+		study_commit(s, S_SENDING);
+		return;
+	}
+	if (s->round < cf(m)->migration.retrieve_attempts) {
+		log_warn("mig-missing", "batch=%llu study=%s missing=%zu "
+		    "round=%u of=%u last=%s", (unsigned long long)s->b->id,
+		    s->uid, missing, s->round,
+		    cf(m)->migration.retrieve_attempts, log_q(s->last_why));
+		s->retry_at = net_now_ms() + backoff_ms(m, s->round);
+		study_commit(s, S_RETRIEVING);
+		return;
+	}
+	snprintf(detail, sizeof(detail), "not received after %u retrieve "
+	    "round(s)%s%s", s->round, s->last_why[0] ? "; last: " : "",
+	    s->last_why);
+	for (size_t i = 0; i < s->nin; i++)
+		if (s->in[i].st == I_EXPECTED) {
+			if (s->last_status >= 0)
+				s->in[i].status = s->last_status;
+			quarantine(s, &s->in[i], "missing_at_source", detail,
+			    0);
+		}
+	s->round = 0;
+	s->attempts = 0;
+	study_commit(s, S_SENDING);
+}
+
+static enum dicom_qr_kind
+retrieve_kind(const struct mig *m, const struct mstudy *s)
+{
+	const struct conf_peer *p = peer_named(m, s->b->source);
+
+	return p != NULL && p->retrieve == CONF_RETRIEVE_GET ? DICOM_QR_GET :
+	    DICOM_QR_MOVE;
+}
+
+static void
+retrieve_done(struct mop *op, const struct dicom_qr_result *r)
+{
+	struct mstudy *s = op->owner;
+
+	if (r->final) {
+		s->last_status = r->status;
+		if (r->status != DIMSE_STATUS_SUCCESS || r->failed > 0)
+			snprintf(s->last_why, sizeof(s->last_why), "%s "
+			    "0x%04x (%s), %ld failed, %ld completed%s%s",
+			    dicom_qr_kind_name(retrieve_kind(op->m, s)),
+			    r->status, dimse_status_name(r->status),
+			    r->failed, r->completed, r->comment[0] ? ": " : "",
+			    r->comment);
+	} else
+		snprintf(s->last_why, sizeof(s->last_why), "%.199s", r->why);
+	dicom_qr_free(op->qr);
+	if (!r->final || op->l == NULL) {
+		retrieve_end(s, 0, s->last_why);
+		return;
+	}
+	retrieve_next(op);
+}
+
+/* retrieve_next: the next C-MOVE/C-GET on the association: the study
+ * (first round), else each instance still missing. */
+static void
+retrieve_next(struct mop *op)
+{
+	struct mstudy *s = op->owner;
+	const struct conf_peer *p = peer_named(op->m, s->b->source);
+	int get = p != NULL && p->retrieve == CONF_RETRIEVE_GET;
+	struct dimse_ident *id;
+	char err[256];
+	struct minst *in = NULL;
+
+	if (s->imiss == (size_t)-1) {	/* the study-level one was sent */
+		retrieve_end(s, 1, NULL);
+		return;
+	}
+	if (s->round > 0) {
+		while (s->imiss < s->nin && s->in[s->imiss].st != I_EXPECTED)
+			s->imiss++;
+		if (s->imiss == s->nin) {
+			retrieve_end(s, 1, NULL);
+			return;
+		}
+		in = &s->in[s->imiss++];
+	}
+	if ((id = malloc(sizeof(*id))) == NULL)
+		abort();
+	dimse_ident_init(id);
+	ident_set(id, DIMSE_TAG_QR_LEVEL, in ? "IMAGE" : "STUDY");
+	ident_set(id, TAG_STUDY_UID, s->uid);
+	if (in != NULL) {
+		ident_set(id, TAG_SERIES_UID, in->series);
+		ident_set(id, TAG_SOP_INST, in->sop);
+	} else
+		s->imiss = (size_t)-1;
+	if (op_qr(op, get ? DICOM_QR_GET : DICOM_QR_MOVE, get ?
+	    DICOM_QR_STUDY_GET : DICOM_QR_STUDY_MOVE, id, err,
+	    sizeof(err)) < 0) {
+		free(id);
+		retrieve_end(s, 0, err);
+		return;
+	}
+	free(id);
+}
+
+static void
+retrieve_ready(struct mop *op)
+{
+	retrieve_next(op);
+}
+
+static void
+retrieve_failed(struct mop *op, const char *why)
+{
+	struct mstudy *s = op->owner;
+	char w[300];
+
+	snprintf(w, sizeof(w), "no association with the source: %s", why);
+	retrieve_end(s, 0, w);
+}
+
+/* The transfer syntaxes a C-GET proposes for each storage class: what
+ * archives keep; the source picks what it has (no transcoding). */
+static const char *const get_ts[] = {
+	TS_ELE, TS_ILE,
+	"1.2.840.10008.1.2.4.70",	/* JPEG Lossless SV1 */
+	"1.2.840.10008.1.2.4.50",	/* JPEG Baseline */
+	"1.2.840.10008.1.2.4.90",	/* JPEG 2000 Lossless */
+	"1.2.840.10008.1.2.4.91",	/* JPEG 2000 */
+	"1.2.840.10008.1.2.5",		/* RLE */
+	"1.2.840.10008.1.2.4.80",	/* JPEG-LS Lossless */
+};
+
+static void
+study_retrieve(struct mstudy *s)
+{
+	struct mig *m = s->b->op.m;
+	const struct conf_peer *p = peer_named(m, s->b->source);
+	struct dicom_propose prop[DICOM_MAX_PCTX];
+	unsigned np = 0;
+	char err[256];
+
+	if (retrieve_check(s) == 0) {
+		s->round = 0;
+		study_commit(s, S_SENDING);
+		return;
+	}
+	if (p == NULL) {
+		study_fail_step(s, 1, "retrieve", "the source peer is no longer "
+		    "configured");
+		return;
+	}
+	memset(prop, 0, sizeof(prop));
+	memset(&s->op, 0, sizeof(s->op));
+	s->op.m = m;
+	s->op.owner = s;
+	s->op.ready = retrieve_ready;
+	s->op.failed = retrieve_failed;
+	s->op.done = retrieve_done;
+	s->imiss = 0;
+	s->last_status = -1;
+	s->last_why[0] = '\0';
+	prop[np].abstract = p->retrieve == CONF_RETRIEVE_GET ?
+	    DICOM_QR_STUDY_GET : DICOM_QR_STUDY_MOVE;
+	prop[np].ts[0] = TS_ELE;
+	prop[np].ts[1] = TS_ILE;
+	prop[np++].nts = 2;
+	if (p->retrieve == CONF_RETRIEVE_GET) {
+		/* the classes the source named, each with every syntax
+		 * kept in archives, with our SCP role */
+		for (size_t i = 0; i < s->nin; i++) {
+			int dup = s->in[i].cls[0] == '\0';
+
+			for (unsigned k = 1; k < np && !dup; k++)
+				dup = strcmp(prop[k].abstract,
+				    s->in[i].cls) == 0;
+			for (unsigned k = 0; !dup && k < sizeof(get_ts) /
+			    sizeof(get_ts[0]) && np < DICOM_MAX_PCTX; k++) {
+				prop[np].abstract = s->in[i].cls;
+				prop[np].ts[0] = get_ts[k];
+				prop[np].nts = 1;
+				prop[np++].scp_role = 1;
+			}
+		}
+	}
+	if (op_lease(&s->op, p, prop, np, err, sizeof(err)) < 0)
+		retrieve_end(s, 0, err);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Sending to the target. */
+
+static void send_fill(struct mstudy *s);
+
+static unsigned
+send_window(const struct mstudy *s)
+{
+	unsigned n = dicom_conn_assoc(s->op.dc)->window;
+
+	return n < 1 ? 1 : n > WINDOW_MAX ? WINDOW_MAX : n;
+}
+
+/* send_result: instance i's C-STORE ended: status, or no response (why). */
+static void
+send_result(struct mstudy *s, size_t i, int status, const char *why)
+{
+	struct mig *m = s->b->op.m;
+	struct minst *in = &s->in[i];
+	char d[300];
+
+	if (in->fd >= 0)
+		close(in->fd);
+	in->fd = -1;
+	in->dirty = 1;
+	if (status >= 0)
+		in->status = status;
+	if (why != NULL || (status >= 0 && (status & 0xff00) == 0xa700)) {
+		/* retryable: out of resources, or no response */
+		in->attempts++;
+		snprintf(s->send_why, sizeof(s->send_why), "%s", why ? why :
+		    dimse_status_name((uint16_t)status));
+		if (in->attempts >= cf(m)->migration.send_attempts) {
+			snprintf(d, sizeof(d), "not stored after %u attempts: "
+			    "%s", in->attempts, s->send_why);
+			if (why != NULL) {
+				in->st = I_FAILED;
+				snprintf(in->reason, sizeof(in->reason),
+				    "target_unavailable");
+				snprintf(in->detail, sizeof(in->detail),
+				    "%.199s", d);
+				in->ended = 1;
+			} else
+				quarantine(s, in, "target_rejected", d, 1);
+		}
+		return;
+	}
+	switch (dimse_status_class((uint16_t)status)) {
+	case DIMSE_CLASS_SUCCESS:
+	case DIMSE_CLASS_WARNING:
+		in->st = I_SENT;
+		s->b->bytes += in->bytes;
+		if (status != 0)
+			snprintf(in->detail, sizeof(in->detail), "stored with "
+			    "warning 0x%04x (%s)", status,
+			    dimse_status_name((uint16_t)status));
+		break;
+	default:
+		snprintf(d, sizeof(d), "the target answered 0x%04x (%s)",
+		    status, dimse_status_name((uint16_t)status));
+		quarantine(s, in, "target_rejected", d, 1);
+		break;
+	}
+}
+
+static void
+send_end(struct mstudy *s, int ok, const char *why)
+{
+	struct mig *m = s->b->op.m;
+	const struct conf_peer *t = peer_named(m, s->b->target);
+	int retry = 0;
+
+	while (s->nout > 0)
+		send_result(s, s->out[--s->nout], -1, why ? why :
+		    "the association ended");
+	op_end(&s->op, ok, why ? why : "");
+	for (size_t i = 0; i < s->nin; i++)
+		retry |= s->in[i].st == I_RECEIVED;
+	if (retry) {
+		s->attempts++;
+		s->retry_at = net_now_ms() + backoff_ms(m, s->attempts);
+		log_warn("mig-send-retry", "batch=%llu study=%s attempt=%u "
+		    "last=%s", (unsigned long long)s->b->id, s->uid,
+		    s->attempts, log_q(s->send_why));
+		study_commit(s, S_SENDING);
+		return;
+	}
+	s->attempts = 0;
+	if (t != NULL && t->verify == CONF_VERIFY_NONE) {
+		/* no C-FIND at this target: its status is the proof */
+		for (size_t i = 0; i < s->nin; i++)
+			if (s->in[i].st == I_SENT) {
+				snprintf(s->in[i].level,
+				    sizeof(s->in[i].level), "status");
+				s->in[i].dirty = s->in[i].ended = 1;
+			}
+		study_finish(s);
+		return;
+	}
+	study_commit(s, S_VERIFYING);
+}
+
+static void
+send_rsp(struct mop *op, const struct dimse_cmd *c)
+{
+	struct mstudy *s = op->owner;
+
+	for (unsigned k = 0; k < s->nout; k++)
+		if (s->in[s->out[k]].msgid == c->msgid_rsp) {
+			size_t i = s->out[k];
+
+			s->out[k] = s->out[--s->nout];
+			send_result(s, i, c->status, NULL);
+			send_fill(s);
+			return;
+		}
+}
+
+/* send_fill: C-STOREs up to the window; the end when none is left. */
+static void
+send_fill(struct mstudy *s)
+{
+	struct mig *m = s->b->op.m;
+	unsigned win = send_window(s);
+
+	while (s->nout < win && s->next < s->nin) {
+		size_t i = s->next++;
+		struct minst *in = &s->in[i];
+		const struct dicom_pctx *pc;
+		struct spool_info si;
+		struct dimse_cmd rq;
+		uint8_t buf[1024];
+		char path[4096];
+		size_t len;
+
+		if (in->st != I_RECEIVED || in->attempts >=
+		    cf(m)->migration.send_attempts)
+			continue;
+		if (spool_lookup(m->sp, m->st, in->sop, &si) != 1) {
+			/* released meanwhile (another batch verified the
+			 * same instance): fetch it again */
+			in->st = I_EXPECTED;
+			in->dirty = 1;
+			continue;
+		}
+		if ((pc = dicom_pctx_for(s->op.dc, si.sop_class,
+		    si.ts_uid)) == NULL) {
+			char d[256];
+
+			snprintf(d, sizeof(d), "the target accepted no "
+			    "presentation context for %s in %s (vnamig does "
+			    "not transcode)", si.sop_class, si.ts_uid);
+			quarantine(s, in, "target_rejected", d, 1);
+			continue;
+		}
+		spool_seg_path(m->sp, si.seg, path, sizeof(path));
+		in->msgid = ++s->op.msgid;
+		in->bytes = si.len - si.data_off;
+		if ((in->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
+		    dimse_store_rq(in->msgid, si.sop_class, si.sop_instance,
+		    DIMSE_PRIORITY_MEDIUM, &rq) < 0 ||
+		    (len = dimse_cmd_encode(&rq, buf, sizeof(buf))) == 0 ||
+		    len > sizeof(buf) || dicom_send_pdv(s->op.dc, pc->id, 1, 1,
+		    buf, (uint32_t)len) < 0 || dicom_send_file_pdvs(s->op.dc,
+		    pc->id, in->fd, si.off + si.data_off, si.len -
+		    si.data_off) < 0) {
+			char why[300];
+
+			snprintf(why, sizeof(why), "cannot send from %.200s: %s",
+			    path, errno ? strerror(errno) :
+			    "the association is not ready");
+			s->out[s->nout++] = i;
+			send_end(s, 0, why);
+			return;
+		}
+		s->out[s->nout++] = i;
+	}
+	if (s->nout == 0)
+		send_end(s, 1, NULL);
+}
+
+static void
+send_ready(struct mop *op)
+{
+	struct mstudy *s = op->owner;
+
+	s->next = 0;
+	s->nout = 0;
+	send_fill(s);
+}
+
+static void
+send_failed(struct mop *op, const char *why)
+{
+	struct mstudy *s = op->owner;
+	char w[300];
+
+	snprintf(w, sizeof(w), "no association with the target: %s", why);
+	send_end(s, 0, w);
+}
+
+static void
+study_send(struct mstudy *s)
+{
+	struct mig *m = s->b->op.m;
+	const struct conf_peer *t = peer_named(m, s->b->target);
+	struct dicom_propose prop[DICOM_MAX_PCTX];
+	unsigned np = 0;
+	int any = 0;
+	char err[256];
+
+	for (size_t i = 0; i < s->nin; i++) {
+		struct minst *in = &s->in[i];
+		int dup = 0;
+
+		if (in->st != I_RECEIVED)
+			continue;
+		any = 1;
+		if (in->cls[0] == '\0' || in->ts[0] == '\0')
+			continue;
+		for (unsigned k = 0; k < np && !dup; k++)
+			dup = strcmp(prop[k].abstract, in->cls) == 0 &&
+			    strcmp(prop[k].ts[0], in->ts) == 0;
+		if (!dup && np < DICOM_MAX_PCTX) {
+			memset(&prop[np], 0, sizeof(prop[np]));
+			prop[np].abstract = in->cls;
+			prop[np].ts[0] = in->ts;
+			prop[np++].nts = 1;
+		}
+	}
+	if (!any) {
+		/* nothing to send (all present, quarantined, or received
+		 * and released by another batch: those go back) */
+		for (size_t i = 0; i < s->nin; i++)
+			if (s->in[i].st == I_EXPECTED) {
+				study_commit(s, S_RETRIEVING);
+				return;
+			}
+		send_end(s, 1, NULL);
+		return;
+	}
+	if (t == NULL) {
+		study_fail_step(s, 1, "send", "the target peer is no longer "
+		    "configured");
+		return;
+	}
+	memset(&s->op, 0, sizeof(s->op));
+	s->op.m = m;
+	s->op.owner = s;
+	s->op.ready = send_ready;
+	s->op.failed = send_failed;
+	s->op.store_rsp = send_rsp;
+	s->send_why[0] = '\0';
+	s->nout = 0;
+	if (op_lease(&s->op, t, prop, np, err, sizeof(err)) < 0)
+		send_end(s, 0, err);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Verifying at the target. */
+
+static void
+verify_then(struct mig *m, void *arg, int ok, const char *why)
+{
+	struct mstudy *s = arg;
+
+	if (!ok) {
+		study_fail_step(s, cf(m)->migration.send_attempts,
+		    "verification query at the target failed", why);
+		scan_free(&s->sc);
+		return;
+	}
+	for (size_t i = 0; i < s->nin; i++) {
+		struct minst *in = &s->in[i];
+
+		if (in->st != I_SENT)
+			continue;
+		if (found_has(&s->sc, in->sop)) {
+			in->st = I_VERIFIED;
+			snprintf(in->level, sizeof(in->level), "count");
+			in->dirty = in->ended = 1;
+		} else
+			quarantine(s, in, "verify_mismatch", "the target "
+			    "answered the C-STORE with success but an "
+			    "IMAGE-level C-FIND there does not find the "
+			    "instance", 1);
+	}
+	scan_free(&s->sc);
+	study_finish(s);
+}
+
+/* ---------------------------------------------------------------------- */
+/* A study's next step. */
+
+static void
+study_step(struct mstudy *s)
+{
+	struct mig *m = s->b->op.m;
+	const struct conf_peer *src = peer_named(m, s->b->source),
+	    *tgt = peer_named(m, s->b->target);
+
+	if (s->st >= S_PREFLIGHT && study_load(s) < 0) {
+		study_fail_step(s, cf(m)->migration.send_attempts, "state",
+		    store_error(m->st));
+		return;
+	}
+	if (src == NULL || tgt == NULL) {
+		s->loaded = 1;
+		snprintf(s->reason, sizeof(s->reason), "peer \"%s\" is no "
+		    "longer configured", src == NULL ? s->b->source :
+		    s->b->target);
+		s->ended = 1;
+		study_commit(s, S_FAILED);
+		return;
+	}
+	switch (s->st) {
+	case S_QUEUED:
+	case S_QUERYING:
+		s->st = S_QUERYING;
+		scan_start(s, src, 1, query_then);
+		break;
+	case S_PREFLIGHT:
+		if (s->b->force || tgt->verify == CONF_VERIFY_NONE) {
+			s->st = S_RETRIEVING;
+			study_step(s);
+			return;
+		}
+		scan_start(s, tgt, 0, preflight_then);
+		break;
+	case S_RETRIEVING:
+		study_retrieve(s);
+		break;
+	case S_SENDING:
+		study_send(s);
+		break;
+	case S_VERIFYING:
+		if (tgt->verify == CONF_VERIFY_NONE) {
+			send_end(s, 1, NULL);
+			return;
+		}
+		scan_start(s, tgt, 0, verify_then);
+		break;
+	default:
+		s->active = 0;
+		m->active--;
+		break;
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Batches. */
+
+static struct mbatch *
+batch_find(struct mig *m, uint64_t id)
+{
+	for (struct mbatch *b = m->batches; b != NULL; b = b->next)
+		if (b->id == id)
+			return b;
+	return NULL;
+}
+
+static struct mstudy *
+study_add(struct mbatch *b, const char *uid)
+{
+	struct mstudy *s;
+
+	for (size_t i = 0; i < b->nst; i++)
+		if (strcmp(b->st[i]->uid, uid) == 0)
+			return NULL;
+	if (b->nst == b->capst) {
+		size_t cap = b->capst ? 2 * b->capst : 8;
+		struct mstudy **v = realloc(b->st, cap * sizeof(*v));
+
+		if (v == NULL)
+			abort();
+		b->st = v;
+		b->capst = cap;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		abort();
+	s->b = b;
+	snprintf(s->uid, sizeof(s->uid), "%s", uid);
+	s->source_count = -1;
+	s->last_status = -1;
+	iso_now(s->created);
+	b->st[b->nst++] = s;
+	return s;
+}
+
+static int
+load_study_one(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	struct mbatch *b = arg;
+	json_t *j = json_loadb(val, vlen, 0, NULL), *c, *v;
+	const char *uid = json_string_value(json_object_get(j, "study_uid"));
+	struct mstudy *s;
+	int st = name_index(sst_names, S__N, json_string_value(
+	    json_object_get(j, "state")));
+
+	(void)key;
+	(void)klen;
+	if (j == NULL || uid == NULL || st < 0 || (s = study_add(b, uid)) ==
+	    NULL) {
+		log_err("mig-row-bad", "batch=%llu what=%s",
+		    (unsigned long long)b->id, "a study row does not decode; "
+		    "skipped");
+		json_decref(j);
+		return 0;
+	}
+	s->st = st;
+	s->attempts = (unsigned)json_integer_value(json_object_get(j,
+	    "attempts"));
+	if ((v = json_object_get(j, "source_count")) != NULL &&
+	    json_is_integer(v))
+		s->source_count = (long)json_integer_value(v);
+	snprintf(s->reason, sizeof(s->reason), "%s", json_string_value(
+	    json_object_get(j, "reason")) ?: "");
+	snprintf(s->acc, sizeof(s->acc), "%s", json_string_value(
+	    json_object_get(j, "accession_number")) ?: "");
+	snprintf(s->created, sizeof(s->created), "%s", json_string_value(
+	    json_object_get(j, "created")) ?: "");
+	c = json_object_get(j, "counts");
+	s->counts[I_PRESENT] = (uint64_t)json_integer_value(json_object_get(c,
+	    "present"));
+	s->counts[I_RECEIVED] = (uint64_t)json_integer_value(
+	    json_object_get(c, "received"));
+	s->counts[I_SENT] = (uint64_t)json_integer_value(json_object_get(c,
+	    "sent"));
+	s->counts[I_VERIFIED] = (uint64_t)json_integer_value(
+	    json_object_get(c, "verified"));
+	s->counts[I_QUARANTINED] = (uint64_t)json_integer_value(
+	    json_object_get(c, "quarantined"));
+	s->counts[I_FAILED] = (uint64_t)json_integer_value(json_object_get(c,
+	    "failed"));
+	s->counts[I_EXPECTED] = (uint64_t)json_integer_value(
+	    json_object_get(c, "expected"));
+	for (int i = 1; i < I__N; i++)
+		s->counts[I_EXPECTED] -= s->counts[I_EXPECTED] >= s->counts[i] ?
+		    s->counts[i] : s->counts[I_EXPECTED];
+	json_decref(j);
+	return 0;
+}
+
+static void
+batch_free(struct mbatch *b)
+{
+	for (size_t i = 0; i < b->nst; i++) {
+		struct mstudy *s = b->st[i];
+
+		op_end(&s->op, 0, "shutting down");
+		scan_free(&s->sc);
+		for (size_t k = 0; k < s->nin; k++)
+			if (s->in[k].fd >= 0)
+				close(s->in[k].fd);
+		free(s->in);
+		free(s);
+	}
+	op_end(&b->op, 0, "shutting down");
+	json_decref(b->todo);
+	json_decref(b->unresolved);
+	json_decref(b->found);
+	free(b->st);
+	free(b);
+}
+
+/* batch_read: (re)load the engine's view of batch id from its record. */
+static void
+batch_read(struct mig *m, uint64_t id, json_t *rec)
+{
+	struct mbatch *b = batch_find(m, id), **pp;
+	const char *state = json_string_value(json_object_get(rec, "state"));
+
+	if (id > m->max_id)
+		m->max_id = id;
+	if (state == NULL)
+		return;
+	if (b == NULL) {
+		struct store_key k;
+
+		if (strcmp(state, "queued") != 0 && strcmp(state, "running") !=
+		    0 && strcmp(state, "paused") != 0)
+			return;		/* ended before this start */
+		if ((b = calloc(1, sizeof(*b))) == NULL)
+			abort();
+		b->id = id;
+		b->op.m = m;
+		study_key(&k, id, NULL);
+		if (store_scan(m->st, STORE_CF_STUDIES, k.b, k.len,
+		    load_study_one, b) < 0)
+			log_err("mig-load-failed", "batch=%llu error=%s",
+			    (unsigned long long)id, log_q(store_error(m->st)));
+		/* in priority order (higher first), then oldest first */
+		b->prio = (int)json_integer_value(json_object_get(rec,
+		    "priority"));
+		for (pp = &m->batches; *pp != NULL && ((*pp)->prio > b->prio ||
+		    ((*pp)->prio == b->prio && (*pp)->id < id));
+		    pp = &(*pp)->next)
+			;
+		b->next = *pp;
+		*pp = b;
+	}
+	snprintf(b->state, sizeof(b->state), "%s", state);
+	snprintf(b->source, sizeof(b->source), "%s", json_string_value(
+	    json_object_get(rec, "source")) ?: "");
+	snprintf(b->target, sizeof(b->target), "%s", json_string_value(
+	    json_object_get(rec, "target")) ?: "");
+	b->force = json_is_true(json_object_get(rec, "force_full_repull"));
+	b->resolved = json_is_true(json_object_get(rec, "resolved"));
+	if ((int)json_integer_value(json_object_get(rec, "priority")) !=
+	    b->prio) {
+		/* promoted (HL7 pre-fetch): move it up the list */
+		b->prio = (int)json_integer_value(json_object_get(rec,
+		    "priority"));
+		for (pp = &m->batches; *pp != b; pp = &(*pp)->next)
+			;
+		*pp = b->next;
+		for (pp = &m->batches; *pp != NULL && ((*pp)->prio > b->prio ||
+		    ((*pp)->prio == b->prio && (*pp)->id < id));
+		    pp = &(*pp)->next)
+			;
+		b->next = *pp;
+		*pp = b;
+	}
+}
+
+static void
+batch_drop(struct mig *m, struct mbatch *b)
+{
+	struct mbatch **pp;
+
+	for (pp = &m->batches; *pp != b; pp = &(*pp)->next)
+		;
+	*pp = b->next;
+	batch_free(b);
+}
+
+/* A write of the batch's record by the engine. */
+struct bwrite {
+	struct mig	*m;
+	uint64_t	 id;
+	char		 from[16], to[16];
+	json_t		*rec;
+	struct notify_ticket *note;
+};
+
+static void
+batch_written(void *arg, int err)
+{
+	struct bwrite *w = arg;
+	struct mig *m = w->m;
+	struct mbatch *b = batch_find(m, w->id);
+
+	notify_settle(w->note, err);
+	api_batches_release(api_batches(daemon_api(m->d)), w->id, !err,
+	    w->from, w->to);
+	if (b != NULL) {
+		b->writing = 0;
+		b->rwriting = 0;
+		if (!err)
+			batch_read(m, w->id, w->rec);
+		else {
+			log_err("mig-write-failed", "batch=%llu error=%s",
+			    (unsigned long long)w->id,
+			    log_q(store_error(m->st)));
+			if (!b->resolved) {
+				/* the studies added are not stored */
+				for (size_t i = 0; i < b->nst; i++)
+					free(b->st[i]);
+				b->nst = 0;
+				b->retry_at = net_now_ms() + backoff_ms(m, 1);
+			}
+		}
+		if (!err && (strcmp(w->to, "done") == 0 || strcmp(w->to,
+		    "failed") == 0))
+			batch_drop(m, b);
+	}
+	json_decref(w->rec);
+	free(w);
+	soon(m);
+}
+
+/* batch_write: the batch's record, read now (durable), changed by fn,
+ * with the studies of a resolution and the audit leaf, in one unit.
+ * 0 when the write went out; -1 when the API is changing the batch (try
+ * at the next tick). */
+static int
+batch_write(struct mig *m, struct mbatch *b, const char *to,
+    void (*fn)(struct mig *, struct mbatch *, json_t *, struct store_batch *,
+    json_t *ev), json_t *ev)
+{
+	struct bwrite *w;
+	struct store_batch *sb;
+	uint8_t k[8];
+	void *val;
+	size_t vlen;
+	json_t *rec;
+	char t[32], *v;
+
+	if (!api_batches_claim(api_batches(daemon_api(m->d)), b->id))
+		return -1;
+	store_be64_put(k, b->id);
+	if (store_get(m->st, STORE_CF_BATCHES, k, 8, &val, &vlen) != 1 ||
+	    (rec = json_loadb(val, vlen, 0, NULL)) == NULL) {
+		if (val != NULL)
+			free(val);
+		api_batches_release(api_batches(daemon_api(m->d)), b->id, 0,
+		    NULL, NULL);
+		return -1;
+	}
+	free(val);
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		abort();
+	w->m = m;
+	w->id = b->id;
+	snprintf(w->from, sizeof(w->from), "%s", json_string_value(
+	    json_object_get(rec, "state")) ?: "");
+	/* a pause or cancel that came while the engine worked stands */
+	if (strcmp(w->from, "paused") == 0 || strcmp(w->from, "cancelled") ==
+	    0)
+		to = w->from;
+	snprintf(w->to, sizeof(w->to), "%s", to);
+	iso_now(t);
+	json_object_set_new(rec, "state", json_string(to));
+	json_object_set_new(rec, "updated", json_string(t));
+	sb = store_begin(m->st);
+	if (fn != NULL)
+		fn(m, b, rec, sb, ev);
+	v = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+	store_put(sb, STORE_CF_BATCHES, k, 8, v, strlen(v));
+	free(v);
+	json_object_set_new(ev, "actor", json_pack("{s:s}", "engine",
+	    cf(m)->node.ae_title));
+	audit_append(store_loop_audit(m->sl), sb, ev);
+	w->note = notify_emit(daemon_notify(m->d), sb, ev);
+	json_decref(ev);
+	w->rec = rec;
+	b->writing = 1;
+	store_end(sb, batch_written, w);
+	return 0;
+}
+
+/* ---- resolving: the batch's studies ---- */
+
+static void
+resolved_fill(struct mig *m, struct mbatch *b, json_t *rec,
+    struct store_batch *sb, json_t *ev)
+{
+	struct store_key k;
+	size_t i, n = 0;
+	json_t *f;
+	char t[32];
+
+	(void)m;
+	iso_now(t);
+	json_array_foreach(b->found, i, f) {
+		struct mstudy *s = study_add(b, json_string_value(
+		    json_object_get(f, "uid")));
+		json_t *j;
+
+		if (s == NULL)
+			continue;	/* named twice */
+		n++;
+		snprintf(s->acc, sizeof(s->acc), "%s", json_string_value(
+		    json_object_get(f, "acc")) ?: "");
+		study_key(&k, b->id, s->uid);
+		j = study_json(s);
+		put_json(sb, STORE_CF_STUDIES, &k, j);
+		json_decref(j);
+	}
+	json_object_set_new(rec, "resolved", json_true());
+	json_object_set(rec, "unresolved", b->unresolved);
+	json_object_set_new(rec, "started", json_string(t));
+	json_object_set_new(json_object_get(rec, "counts"), "studies",
+	    json_integer((json_int_t)b->nst));
+	json_object_set_new(json_object_get(ev, "object"), "studies",
+	    json_integer((json_int_t)n));
+	json_object_set_new(json_object_get(ev, "object"), "unresolved",
+	    json_integer((json_int_t)json_array_size(b->unresolved)));
+}
+
+static void resolve_next(struct mop *op);
+
+static void
+resolve_end(struct mbatch *b, int ok, const char *why)
+{
+	struct mig *m = b->op.m;
+	json_t *ev;
+
+	op_end(&b->op, ok, why ? why : "");
+	b->resolving = 0;
+	m->active--;
+	if (!ok) {
+		b->rattempts++;
+		if (b->rattempts < cf(m)->migration.retrieve_attempts) {
+			log_warn("mig-resolve-failed", "batch=%llu attempt=%u "
+			    "error=%s", (unsigned long long)b->id,
+			    b->rattempts, log_q(why));
+			b->retry_at = net_now_ms() + backoff_ms(m,
+			    b->rattempts);
+			json_decref(b->found);
+			json_decref(b->unresolved);
+			b->found = b->unresolved = NULL;
+			soon(m);
+			return;
+		}
+		/* what could not be asked is unresolved, with why */
+		for (; b->itodo < json_array_size(b->todo); b->itodo++) {
+			json_t *o = json_deep_copy(json_array_get(b->todo,
+			    b->itodo));
+
+			json_object_set_new(o, "reason", json_sprintf("the "
+			    "source could not be queried: %s", why));
+			json_array_append_new(b->unresolved, o);
+		}
+	}
+	ev = json_pack("{s:s, s:{s:I, s:s, s:s}, s:s}", "event",
+	    "batch.started", "object", "batch_id", (json_int_t)b->id,
+	    "source", b->source, "target", b->target, "outcome", "ok");
+	b->rwriting = 1;
+	if (batch_write(m, b, "running", resolved_fill, ev) < 0) {
+		/* the API holds it: resolve again later */
+		b->rwriting = 0;
+		json_decref(ev);
+		json_decref(b->found);
+		json_decref(b->unresolved);
+		b->found = b->unresolved = NULL;
+		b->retry_at = net_now_ms() + 500;
+	}
+	soon(m);
+}
+
+static void
+resolve_match(struct mop *op, const struct dimse_ident *id)
+{
+	struct mbatch *b = op->owner;
+	const char *uid = dimse_ident_get(id, TAG_STUDY_UID);
+	const char *acc = dimse_ident_get(id, TAG_ACCESSION);
+
+	if (uid != NULL && spool_uid_valid(uid))
+		json_array_append_new(b->found, json_pack("{s:s, s:s}", "uid",
+		    uid, "acc", acc ? acc : ""));
+	b->rstatus_ok = 1;	/* at least one match */
+}
+
+static void
+resolve_done(struct mop *op, const struct dicom_qr_result *r)
+{
+	struct mbatch *b = op->owner;
+	json_t *item = json_array_get(b->todo, b->itodo);
+	char why[320];
+
+	if (!r->final || r->status != DIMSE_STATUS_SUCCESS) {
+		if (r->final)
+			snprintf(why, sizeof(why), "C-FIND STUDY level: 0x%04x "
+			    "(%s)", r->status, dimse_status_name(r->status));
+		else
+			snprintf(why, sizeof(why), "C-FIND: %s", r->why);
+		dicom_qr_free(op->qr);
+		resolve_end(b, 0, why);
+		return;
+	}
+	dicom_qr_free(op->qr);
+	if (!b->rstatus_ok) {
+		json_t *o = json_deep_copy(item);
+
+		json_object_set_new(o, "reason", json_sprintf("no study at "
+		    "source %s matches", b->source));
+		json_array_append_new(b->unresolved, o);
+	}
+	b->itodo++;
+	resolve_next(op);
+}
+
+static void
+resolve_next(struct mop *op)
+{
+	struct mbatch *b = op->owner;
+	json_t *item = json_array_get(b->todo, b->itodo);
+	struct dimse_ident *id;
+	const char *v;
+	char err[256];
+
+	if (item == NULL) {
+		resolve_end(b, 1, NULL);
+		return;
+	}
+	if ((id = malloc(sizeof(*id))) == NULL)
+		abort();
+	dimse_ident_init(id);
+	ident_set(id, DIMSE_TAG_QR_LEVEL, "STUDY");
+	if ((v = json_string_value(json_object_get(item,
+	    "accession_number"))) != NULL)
+		dimse_ident_set(id, TAG_ACCESSION, DS_VR_NONE, v, err,
+		    sizeof(err));
+	else {
+		dimse_ident_set(id, TAG_PATIENT_ID, DS_VR_NONE,
+		    json_string_value(json_object_get(item, "patient_id")),
+		    err, sizeof(err));
+		ident_set(id, TAG_ACCESSION, NULL);
+	}
+	ident_set(id, TAG_STUDY_UID, NULL);
+	b->rstatus_ok = 0;
+	if (op_qr(op, DICOM_QR_FIND, DICOM_QR_STUDY_FIND, id, err,
+	    sizeof(err)) < 0) {
+		free(id);
+		resolve_end(b, 0, err);
+		return;
+	}
+	free(id);
+}
+
+static void
+resolve_ready(struct mop *op)
+{
+	resolve_next(op);
+}
+
+static void
+resolve_failed(struct mop *op, const char *why)
+{
+	char w[300];
+
+	snprintf(w, sizeof(w), "no association with the source: %s", why);
+	resolve_end(op->owner, 0, w);
+}
+
+/* batch_resolve: the batch's studies: its UIDs as given, its accession
+ * numbers (or, naming neither, its patient) by STUDY-level C-FIND at the
+ * source. Holds a slot while it runs. */
+static void
+batch_resolve(struct mig *m, struct mbatch *b)
+{
+	static const struct dicom_propose prop = { DICOM_QR_STUDY_FIND,
+		{ TS_ELE, TS_ILE }, 2, 0 };
+	uint8_t k[8];
+	void *val = NULL;
+	size_t vlen, i;
+	json_t *rec, *v;
+	const struct conf_peer *p = peer_named(m, b->source);
+	char err[256];
+
+	store_be64_put(k, b->id);
+	if (store_get(m->st, STORE_CF_BATCHES, k, 8, &val, &vlen) != 1 ||
+	    (rec = json_loadb(val, vlen, 0, NULL)) == NULL) {
+		free(val);
+		return;
+	}
+	free(val);
+	json_decref(b->todo);
+	json_decref(b->found);
+	json_decref(b->unresolved);
+	b->todo = json_array();
+	b->found = json_array();
+	b->unresolved = json_array();
+	b->itodo = 0;
+	json_array_foreach(json_object_get(rec, "study_instance_uids"), i, v)
+		json_array_append_new(b->found, json_pack("{s:O, s:s}", "uid",
+		    v, "acc", ""));
+	json_array_foreach(json_object_get(rec, "accession_numbers"), i, v)
+		json_array_append_new(b->todo, json_pack("{s:O}",
+		    "accession_number", v));
+	if (json_array_size(b->found) == 0 && json_array_size(b->todo) == 0 &&
+	    json_string_length(json_object_get(rec, "patient_id")) > 0)
+		json_array_append_new(b->todo, json_pack("{s:O}",
+		    "patient_id", json_object_get(rec, "patient_id")));
+	json_decref(rec);
+	b->resolving = 1;
+	m->active++;
+	if (json_array_size(b->todo) == 0) {
+		resolve_end(b, 1, NULL);
+		return;
+	}
+	memset(&b->op, 0, sizeof(b->op));
+	b->op.m = m;
+	b->op.owner = b;
+	b->op.ready = resolve_ready;
+	b->op.failed = resolve_failed;
+	b->op.match = resolve_match;
+	b->op.done = resolve_done;
+	if (p == NULL) {
+		resolve_end(b, 0, "the source peer is not configured");
+		return;
+	}
+	if (op_lease(&b->op, p, &prop, 1, err, sizeof(err)) < 0)
+		resolve_end(b, 0, err);
+}
+
+/* ---- finishing ---- */
+
+static void
+finished_fill(struct mig *m, struct mbatch *b, json_t *rec,
+    struct store_batch *sb, json_t *ev)
+{
+	uint64_t c[I__N] = { 0 }, sc[S__N] = { 0 }, n = 0;
+	char t[32];
+	json_t *o = json_object_get(ev, "object");
+
+	(void)m;
+	(void)sb;
+	for (size_t i = 0; i < b->nst; i++) {
+		sc[b->st[i]->st]++;
+		for (int k = 0; k < I__N; k++) {
+			c[k] += b->st[i]->counts[k];
+			n += b->st[i]->counts[k];
+		}
+	}
+	iso_now(t);
+	json_object_set_new(rec, "finished", json_string(t));
+	json_object_set_new(rec, "counts", json_pack("{s:I, s:I, s:I, s:I, "
+	    "s:I, s:I, s:I, s:I}", "studies", (json_int_t)b->nst,
+	    "instances", (json_int_t)n,
+	    "migrated", (json_int_t)(c[I_VERIFIED] + c[I_SENT]),
+	    "skipped_present", (json_int_t)c[I_PRESENT],
+	    "quarantined", (json_int_t)c[I_QUARANTINED],
+	    "failed", (json_int_t)c[I_FAILED],
+	    "studies_failed", (json_int_t)sc[S_FAILED],
+	    "done", (json_int_t)sc[S_DONE]));
+	json_object_set(o, "counts", json_object_get(rec, "counts"));
+	json_object_set_new(ev, "outcome", json_string(c[I_QUARANTINED] ||
+	    c[I_FAILED] || sc[S_FAILED] || json_array_size(json_object_get(
+	    rec, "unresolved")) ? "incomplete" : "complete"));
+}
+
+static void
+batch_finish(struct mig *m, struct mbatch *b)
+{
+	json_t *ev = json_pack("{s:s, s:{s:I, s:s, s:s}}", "event",
+	    "batch.done", "object", "batch_id", (json_int_t)b->id, "source",
+	    b->source, "target", b->target);
+
+	if (batch_write(m, b, "done", finished_fill, ev) < 0)
+		json_decref(ev);
+	else
+		log_info("mig-batch-done", "batch=%llu studies=%zu",
+		    (unsigned long long)b->id, b->nst);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Scheduling. */
+
+static void
+batch_cancel_studies(struct mbatch *b)
+{
+	for (size_t i = 0; i < b->nst; i++) {
+		struct mstudy *s = b->st[i];
+
+		if (sst_final(s->st) || s->active || s->writing)
+			continue;
+		/* one unit per study: its state and leaf; instances are
+		 * left as they were (the report shows them pending) */
+		s->active = 1;
+		b->op.m->active++;
+		snprintf(s->reason, sizeof(s->reason), "the batch was "
+		    "cancelled");
+		s->ended = 1;
+		if (study_load(s) < 0) {
+			s->active = 0;
+			b->op.m->active--;
+			continue;
+		}
+		study_commit(s, S_CANCELLED);
+	}
+}
+
+static void
+schedule(struct mig *m)
+{
+	const struct conf *c = cf(m);
+	uint64_t now = net_now_ms();
+	struct mbatch *b, *next;
+
+	if (m->draining || m->node_paused || store_state(m->st) ==
+	    STORE_FAILED)
+		return;
+	if (m->rescan)
+		batch_kick(m, 0);
+	for (b = m->batches; b != NULL; b = next) {
+		int all_final = 1, busy = 0;
+
+		next = b->next;
+		if (b->writing || b->rwriting)
+			continue;
+		if (strcmp(b->state, "cancelled") == 0) {
+			batch_cancel_studies(b);
+			for (size_t i = 0; i < b->nst; i++)
+				busy |= b->st[i]->active || b->st[i]->writing;
+			if (!busy && !b->resolving)
+				batch_drop(m, b);
+			continue;
+		}
+		if (strcmp(b->state, "paused") == 0)
+			continue;
+		if (!b->resolved) {
+			if (!b->resolving && now >= b->retry_at &&
+			    m->active < c->migration.max_studies &&
+			    store_state(m->st) == STORE_OK &&
+			    peer_open(m, peer_named(m, b->source), 1))
+				batch_resolve(m, b);
+			continue;
+		}
+		if (strcmp(b->state, "queued") == 0) {
+			/* resumed after a pause, or resolved before a
+			 * restart: running again */
+			json_t *ev = json_pack("{s:s, s:{s:I}, s:s}", "event",
+			    "batch.running", "object", "batch_id",
+			    (json_int_t)b->id, "outcome", "ok");
+
+			if (batch_write(m, b, "running", NULL, ev) < 0)
+				json_decref(ev);
+			continue;
+		}
+		for (size_t i = 0; i < b->nst; i++) {
+			struct mstudy *s = b->st[i];
+
+			if (sst_final(s->st))
+				continue;
+			all_final = 0;
+			if (s->active || s->writing || now < s->retry_at ||
+			    m->active >= c->migration.max_studies ||
+			    !study_may_step(m, s))
+				continue;
+			s->active = 1;
+			m->active++;
+			if (b->started_ms == 0)
+				b->started_ms = now;
+			study_step(s);
+		}
+		if (all_final)
+			batch_finish(m, b);
+	}
+}
+
+static void
+on_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	schedule(arg);
+}
+
+struct kick {
+	struct mig	*m;
+	uint64_t	 only;	/* 0: every batch above max_id */
+};
+
+static int
+kick_one(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	struct kick *k = arg;
+	json_t *j;
+
+	if (klen != 8)
+		return 0;
+	if ((j = json_loadb(val, vlen, 0, NULL)) == NULL) {
+		log_err("mig-row-bad", "batch=%llu what=%s",
+		    (unsigned long long)store_be64_get(key),
+		    "the batch record does not decode; skipped");
+		return 0;
+	}
+	batch_read(k->m, store_be64_get(key), j);
+	json_decref(j);
+	return k->only != 0;
+}
+
+static void
+batch_kick(struct mig *m, uint64_t id)
+{
+	struct kick k = { m, id };
+	uint8_t start[8];
+
+	m->rescan = 0;
+	store_be64_put(start, id ? id : m->max_id + 1);
+	if (store_scan_from(m->st, STORE_CF_BATCHES, "", 0, start, 8,
+	    kick_one, &k) < 0) {
+		log_err("mig-read-failed", "error=%s",
+		    log_q(store_error(m->st)));
+		m->rescan = 1;
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Public. */
+
+static int
+count_q(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	struct mig *m = arg;
+	json_t *j = json_loadb(val, vlen, 0, NULL);
+	const char *reason = json_string_value(json_object_get(j, "reason"));
+	struct store_kreader r;
+	char tag[4];
+	uint64_t id;
+
+	store_kreader_init(&r, key, klen);
+	store_kreader_str(&r, tag, sizeof(tag));
+	id = store_kreader_u64(&r);
+	if (!r.err && id >= m->next_qid)
+		m->next_qid = id + 1;
+	if (reason != NULL && strcmp(json_string_value(json_object_get(j,
+	    "state")) ?: "", "open") == 0)
+		json_object_set_new(m->qdepth, reason, json_integer(
+		    json_integer_value(json_object_get(m->qdepth, reason)) + 1));
+	json_decref(j);
+	return 0;
+}
+
+static void
+collect(struct metrics *reg, void *arg)
+{
+	struct mig *m = arg;
+	uint64_t n[S__N] = { 0 };
+	const char *reason;
+	json_t *v;
+
+	(void)reg;
+	for (struct mbatch *b = m->batches; b != NULL; b = b->next)
+		for (size_t i = 0; i < b->nst; i++)
+			n[b->st[i]->st]++;
+	for (int k = 0; k < S__N; k++) {
+		const char *l[1] = { sst_names[k] };
+
+		metric_set(m->m_studies, l, (double)n[k]);
+	}
+	json_object_foreach(m->qdepth, reason, v) {
+		const char *l[1] = { reason };
+
+		metric_set(m->m_qdepth, l, (double)json_integer_value(v));
+	}
+	metric_set(m->m_active, NULL, m->active);
+}
+
+static void
+register_metrics(struct mig *m, struct metrics *reg)
+{
+	m->m_inst = metrics_counter(reg, "vnamig_mig_instances_total",
+	    "Instances that ended a migration step, by outcome (migrated, "
+	    "skipped_present, quarantined, failed), source and target.",
+	    "outcome,source,target");
+	m->m_bytes = metrics_counter(reg, "vnamig_mig_bytes_sent_total",
+	    "Dataset bytes C-STOREd to targets and answered with success.",
+	    "target");
+	m->m_studies = metrics_gauge(reg, "vnamig_mig_studies",
+	    "Studies of the batches being worked, by state.", "state");
+	m->m_qdepth = metrics_gauge(reg, "vnamig_quarantine_depth",
+	    "Open quarantine items, by reason.", "reason");
+	m->m_active = metrics_gauge(reg, "vnamig_mig_studies_active",
+	    "Studies (and batch resolutions) holding a slot now "
+	    "(migration.max_studies).", NULL);
+	metrics_on_collect(reg, collect, m);
+}
+
+/* ---- pauses of the node and of sources: meta ("pause", "node") and
+ * ("pause", "source", name) → JSON {by, time, reason} ---- */
+
+static void
+pause_key(struct store_key *k, const char *source)
+{
+	store_key_init(k);
+	store_key_cstr(k, "pause");
+	if (source == NULL)
+		store_key_cstr(k, "node");
+	else {
+		store_key_cstr(k, "source");
+		store_key_cstr(k, source);
+	}
+}
+
+void
+mig_pause_put(struct store_batch *b, const char *source, json_t *rec)
+{
+	struct store_key k;
+
+	pause_key(&k, source);
+	if (rec != NULL)
+		put_json(b, STORE_CF_META, &k, rec);
+	else
+		store_del(b, STORE_CF_META, k.b, k.len);
+}
+
+void
+mig_pause_apply(struct mig *m, const char *source, json_t *rec)
+{
+	if (m == NULL)
+		return;
+	if (source == NULL)
+		m->node_paused = rec != NULL;
+	else if (rec != NULL)
+		json_object_set(m->paused_sources, source, rec);
+	else
+		json_object_del(m->paused_sources, source);
+	log_info(rec ? "mig-paused" : "mig-resumed", "scope=%s source=%s",
+	    source ? "source" : "node", source ? log_q(source) : "-");
+	soon(m);
+}
+
+json_t *
+mig_pauses(struct mig *m, const char *source)
+{
+	json_t *r;
+
+	if (m == NULL)
+		return NULL;
+	if (source != NULL) {
+		r = json_object_get(m->paused_sources, source);
+		return r ? json_incref(r) : NULL;
+	}
+	return m->node_paused ? json_pack("{s:b}", "paused", 1) : NULL;
+}
+
+static int
+load_pause(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	struct mig *m = arg;
+	struct store_kreader r;
+	char tag[8], scope[8], name[CONF_NAME_MAX + 1];
+	json_t *j = json_loadb(val, vlen, 0, NULL);
+
+	store_kreader_init(&r, key, klen);
+	store_kreader_str(&r, tag, sizeof(tag));
+	store_kreader_str(&r, scope, sizeof(scope));
+	if (!r.err && strcmp(scope, "node") == 0)
+		m->node_paused = 1;
+	else if (!r.err && store_kreader_str(&r, name, sizeof(name)) !=
+	    (size_t)-1 && j != NULL)
+		json_object_set(m->paused_sources, name, j);
+	json_decref(j);
+	return 0;
+}
+
+struct mig *
+mig_new(struct daemon *d, char *err, size_t cap)
+{
+	struct mig *m = calloc(1, sizeof(*m));
+	struct store_key k;
+
+	if (m == NULL)
+		abort();
+	m->qdepth = json_object();
+	m->paused_sources = json_object();
+	m->d = d;
+	m->sl = daemon_state(d);
+	m->st = store_loop_store(m->sl);
+	m->sp = daemon_spool(d);
+	m->pool = dicom_pool_new(daemon_net(d), daemon_conf(d));
+	store_key_init(&k);
+	store_key_cstr(&k, "q");
+	m->next_qid = 1;
+	if (store_scan(m->st, STORE_CF_STUDIES, k.b, k.len, count_q, m) < 0) {
+		snprintf(err, cap, "the quarantine cannot be read: %s",
+		    store_error(m->st));
+		mig_free(m);
+		return NULL;
+	}
+	store_key_init(&k);
+	store_key_cstr(&k, "pause");
+	if (store_scan(m->st, STORE_CF_META, k.b, k.len, load_pause, m) < 0) {
+		snprintf(err, cap, "the pauses cannot be read: %s",
+		    store_error(m->st));
+		mig_free(m);
+		return NULL;
+	}
+	if (m->node_paused)
+		log_warn("mig-paused", "scope=node hint=%s", log_q("the node "
+		    "was paused before this start: POST /api/node/resume"));
+	register_metrics(m, daemon_metrics(d));
+	batch_kick(m, 0);
+	if (m->rescan) {
+		snprintf(err, cap, "the batches cannot be read: %s",
+		    store_error(m->st));
+		mig_free(m);
+		return NULL;
+	}
+	m->tick = event_new(daemon_base(d), -1, EV_PERSIST, on_tick, m);
+	m->soon = event_new(daemon_base(d), -1, 0, on_tick, m);
+	if (m->tick == NULL || m->soon == NULL)
+		abort();
+	net_timer_arm(m->tick, TICK_MS);
+	soon(m);
+	return m;
+}
+
+void
+mig_kick(struct mig *m, uint64_t id)
+{
+	if (m == NULL)
+		return;
+	batch_kick(m, id);
+	soon(m);
+}
+
+static void
+pool_closed(void *arg)
+{
+	(void)arg;
+}
+
+void
+mig_drain(struct mig *m)
+{
+	if (m == NULL || m->draining)
+		return;
+	m->draining = 1;
+	for (struct mbatch *b = m->batches; b != NULL; b = b->next) {
+		for (size_t i = 0; i < b->nst; i++) {
+			struct mstudy *s = b->st[i];
+
+			/* the durable state is where the next start picks
+			 * the study up; what is in flight now is redone */
+			if (s->op.qr != NULL || s->op.l != NULL)
+				op_end(&s->op, 0, "shutting down");
+			for (size_t k = 0; k < s->nin; k++)
+				if (s->in[k].fd >= 0) {
+					close(s->in[k].fd);
+					s->in[k].fd = -1;
+				}
+		}
+		op_end(&b->op, 0, "shutting down");
+	}
+	dicom_pool_close(m->pool, pool_closed, NULL);
+}
+
+void
+mig_free_(struct mig *m)
+{
+	struct mbatch *b, *n;
+
+	if (m == NULL)
+		return;
+	for (b = m->batches; b != NULL; b = n) {
+		n = b->next;
+		batch_free(b);
+	}
+	if (m->tick != NULL)
+		event_free(m->tick);
+	if (m->soon != NULL)
+		event_free(m->soon);
+	dicom_pool_free(m->pool);
+	json_decref(m->qdepth);
+	json_decref(m->paused_sources);
+	free(m);
+}
+
+json_t *
+mig_progress(struct mig *m, uint64_t id)
+{
+	struct mbatch *b = m ? batch_find(m, id) : NULL;
+	uint64_t c[I__N] = { 0 }, sc[S__N] = { 0 }, n = 0, ended = 0;
+	json_t *j, *js, *ji;
+	double secs, rate;
+
+	if (b == NULL)
+		return NULL;
+	for (size_t i = 0; i < b->nst; i++) {
+		struct mstudy *s = b->st[i];
+
+		sc[s->st]++;
+		if (s->loaded) {
+			uint64_t t[I__N] = { 0 };
+
+			for (size_t k = 0; k < s->nin; k++)
+				t[s->in[k].st]++;
+			for (int k = 0; k < I__N; k++)
+				c[k] += t[k];
+		} else
+			for (int k = 0; k < I__N; k++)
+				c[k] += s->counts[k];
+	}
+	js = json_object();
+	ji = json_object();
+	for (int k = 0; k < S__N; k++)
+		if (sc[k])
+			json_object_set_new(js, sst_names[k],
+			    json_integer((json_int_t)sc[k]));
+	for (int k = 0; k < I__N; k++) {
+		n += c[k];
+		if (ist_final(k))
+			ended += c[k];
+		json_object_set_new(ji, ist_names[k],
+		    json_integer((json_int_t)c[k]));
+	}
+	secs = b->started_ms ? (double)(net_now_ms() - b->started_ms) / 1000 :
+	    0;
+	rate = secs > 0 ? (double)b->bytes / secs : 0;
+	j = json_pack("{s:b, s:I, s:o, s:o, s:I, s:f}",
+	    "resolved", b->resolved, "studies_total", (json_int_t)b->nst,
+	    "studies", js, "instances", ji, "bytes_sent",
+	    (json_int_t)b->bytes, "bytes_per_second", rate);
+	/* ETA from the instances ended so far, at their rate */
+	json_object_set_new(j, "eta_seconds", ended > 0 && n > ended &&
+	    secs > 0 ? json_integer((json_int_t)((double)(n - ended) * secs /
+	    (double)ended)) : json_null());
+	return j;
+}
+
+json_t *
+mig_status(struct mig *m)
+{
+	uint64_t sdone = 0, stotal = 0, idone = 0, itotal = 0, bytes = 0,
+	    t0 = 0;
+	unsigned nb = 0;
+	double secs, rate;
+	json_t *j;
+
+	for (struct mbatch *b = m ? m->batches : NULL; b != NULL;
+	    b = b->next) {
+		nb++;
+		bytes += b->bytes;
+		if (b->started_ms && (t0 == 0 || b->started_ms < t0))
+			t0 = b->started_ms;
+		for (size_t i = 0; i < b->nst; i++) {
+			struct mstudy *s = b->st[i];
+			uint64_t c[I__N] = { 0 };
+
+			stotal++;
+			sdone += sst_final(s->st);
+			if (s->loaded)
+				for (size_t k = 0; k < s->nin; k++)
+					c[s->in[k].st]++;
+			else
+				memcpy(c, s->counts, sizeof(c));
+			for (int k = 0; k < I__N; k++) {
+				itotal += c[k];
+				idone += ist_final(k) ? c[k] : 0;
+			}
+		}
+	}
+	secs = t0 ? (double)(net_now_ms() - t0) / 1000 : 0;
+	rate = secs > 0 ? (double)bytes / secs : 0;
+	/* rate and ETA are unknown (null) until something moved, not 0 */
+	j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:i}",
+	    "studies_done", (json_int_t)sdone, "studies_total",
+	    (json_int_t)stotal, "instances_done", (json_int_t)idone,
+	    "instances_total", (json_int_t)itotal, "bytes_done",
+	    (json_int_t)bytes, "batches_active", (int)nb, "studies_active",
+	    m ? (int)m->active : 0, "associations_out", m ?
+	    (int)dicom_pool_count(m->pool, NULL) : 0);
+	json_object_set_new(j, "rate_bytes_s", rate > 0 ? json_real(rate) :
+	    json_null());
+	json_object_set_new(j, "eta_s", idone > 0 && itotal > idone && secs >
+	    0 ? json_integer((json_int_t)((double)(itotal - idone) * secs /
+	    (double)idone)) : json_null());
+	return j;
+}
