@@ -233,6 +233,13 @@ void api_batches_release(struct api_batches *bs, uint64_t id, int changed,
 /* api_mig.c: the engine's reports and quarantine */
 api_fn api_batch_report, api_quarantine, api_quarantine_get;
 
+/* api_node.c: pausing the node or a source */
+api_fn api_node_get, api_node_pause, api_node_resume, api_sources_list,
+    api_source_get, api_source_pause, api_source_resume;
+/* A named checkpoint "pause-LABEL-TIME" of the whole state, audited (a
+ * failure is logged and audited, not answered: the pause stands). */
+void api_pause_checkpoint(struct api_req *q, const char *label);
+
 /* The parts' state, for the handlers. */
 struct api_keys *api_keys_of(struct api_req *q);
 struct api_batches *api_batches_of(struct api_req *q);

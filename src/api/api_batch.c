@@ -1292,6 +1292,14 @@ changed(struct api_req *q, int err)
 		bs->count[c->from]--;
 		bs->count[c->to]++;
 		mig_kick(daemon_mig(q->d), c->id);
+		if (c->to == B_PAUSED) {
+			char label[32];
+
+			/* the state at the pause, to come back to */
+			snprintf(label, sizeof(label), "batch-%llu",
+			    (unsigned long long)c->id);
+			api_pause_checkpoint(q, label);
+		}
 		log_info("batch-state", "id=%llu from=%s to=%s key=%s",
 		    (unsigned long long)c->id, bstate_names[c->from],
 		    bstate_names[c->to], log_q(q->who.key));

@@ -49,6 +49,21 @@ API_ROUTE("GET", "/api/quarantine", api_quarantine, CONF_API_VIEWER, 0, 0,
     "quarantine.list")
 API_ROUTE("GET", "/api/quarantine/{id}", api_quarantine_get, CONF_API_VIEWER,
     0, 0, "quarantine.get")
+API_ROUTE("GET", "/api/node", api_node_get, CONF_API_VIEWER, 0, 0, "node.get")
+API_ROUTE("POST", "/api/node/pause", api_node_pause, CONF_API_OPERATOR,
+    API_JSON | API_OPTJSON | API_MUTATES, KB(4), "node.pause")
+API_ROUTE("POST", "/api/node/resume", api_node_resume, CONF_API_OPERATOR,
+    API_JSON | API_OPTJSON | API_MUTATES, KB(4), "node.resume")
+API_ROUTE("GET", "/api/sources", api_sources_list, CONF_API_VIEWER, 0, 0,
+    "sources.list")
+API_ROUTE("GET", "/api/sources/{name}", api_source_get, CONF_API_VIEWER, 0, 0,
+    "sources.get")
+API_ROUTE("POST", "/api/sources/{name}/pause", api_source_pause,
+    CONF_API_OPERATOR, API_JSON | API_OPTJSON | API_MUTATES, KB(4),
+    "sources.pause")
+API_ROUTE("POST", "/api/sources/{name}/resume", api_source_resume,
+    CONF_API_OPERATOR, API_JSON | API_OPTJSON | API_MUTATES, KB(4),
+    "sources.resume")
 API_ROUTE("GET", "/api/audit/checkpoint", api_audit_checkpoint,
     CONF_API_VIEWER, 0, 0, "audit.checkpoint")
 API_ROUTE("GET", "/api/audit/leaf/{seq}", api_audit_leaf, CONF_API_VIEWER, 0,

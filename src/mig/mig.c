@@ -231,6 +231,7 @@ struct mig {
 				*m_active;
 	json_t			*qdepth;	/* open items by reason */
 	int			 node_paused;
+	json_t			*node_rec;	/* its pause record */
 	json_t			*paused_sources;	/* name → record */
 };
 
@@ -2661,9 +2662,11 @@ mig_pause_apply(struct mig *m, const char *source, json_t *rec)
 {
 	if (m == NULL)
 		return;
-	if (source == NULL)
+	if (source == NULL) {
 		m->node_paused = rec != NULL;
-	else if (rec != NULL)
+		json_decref(m->node_rec);
+		m->node_rec = rec ? json_incref(rec) : NULL;
+	} else if (rec != NULL)
 		json_object_set(m->paused_sources, source, rec);
 	else
 		json_object_del(m->paused_sources, source);
@@ -2683,7 +2686,7 @@ mig_pauses(struct mig *m, const char *source)
 		r = json_object_get(m->paused_sources, source);
 		return r ? json_incref(r) : NULL;
 	}
-	return m->node_paused ? json_pack("{s:b}", "paused", 1) : NULL;
+	return m->node_paused ? json_incref(m->node_rec) : NULL;
 }
 
 static int
@@ -2698,8 +2701,11 @@ load_pause(void *arg, const void *key, size_t klen, const void *val,
 	store_kreader_init(&r, key, klen);
 	store_kreader_str(&r, tag, sizeof(tag));
 	store_kreader_str(&r, scope, sizeof(scope));
-	if (!r.err && strcmp(scope, "node") == 0)
+	if (!r.err && strcmp(scope, "node") == 0) {
 		m->node_paused = 1;
+		json_decref(m->node_rec);
+		m->node_rec = j ? json_incref(j) : json_object();
+	}
 	else if (!r.err && store_kreader_str(&r, name, sizeof(name)) !=
 	    (size_t)-1 && j != NULL)
 		json_object_set(m->paused_sources, name, j);
@@ -2817,6 +2823,7 @@ mig_free_(struct mig *m)
 	dicom_pool_free(m->pool);
 	json_decref(m->qdepth);
 	json_decref(m->paused_sources);
+	json_decref(m->node_rec);
 	free(m);
 }
 
