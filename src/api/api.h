@@ -231,7 +231,8 @@ void api_batches_release(struct api_batches *bs, uint64_t id, int changed,
     const char *from, const char *to);
 
 /* api_mig.c: the engine's reports and quarantine */
-api_fn api_batch_report, api_quarantine, api_quarantine_get;
+api_fn api_batch_report, api_quarantine, api_quarantine_get,
+    api_quarantine_retry, api_quarantine_release, api_quarantine_reject;
 
 /* api_node.c: pausing the node or a source */
 api_fn api_node_get, api_node_pause, api_node_resume, api_sources_list,

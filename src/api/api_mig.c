@@ -10,11 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include "http/http_req.h"
 #include "src/api/api.h"
+#include "src/daemon.h"
 #include "src/mig/mig.h"
 #include "store/store.h"
 #include "store/store_key.h"
@@ -176,4 +178,198 @@ api_quarantine_get(struct api_req *q)
 		    "its record does not parse");
 	else
 		api_reply(q, 200, json_pack("{s:o}", "item", item));
+}
+
+/* ---------------------------------------------------------------------- */
+/* Acting on an item: POST /api/quarantine/{id}/{retry|release|reject}.
+ * Each is one durable, audited unit: the item's new state with who did
+ * it (adjudicated), and for a retry the instance and study rows put back
+ * into the pipeline and the batch running again. */
+
+struct qact {
+	json_t		*item;
+	uint64_t	 batch;
+	char		 from[16];	/* the batch's state before a retry */
+	int		 retried;
+	int		 held;		/* the batch is claimed */
+};
+
+static void
+acted(struct api_req *q, int err)
+{
+	struct qact *a = q->priv;
+
+	q->priv = NULL;
+	if (a->held)
+		api_batches_release(api_batches_of(q), a->batch, !err,
+		    a->from, "running");
+	if (err)
+		api_error(q, 503, "store_unavailable", NULL, "the change could "
+		    "not be stored: %s; the item is still open",
+		    store_error(api_store(q)));
+	else {
+		mig_quarantine_closed(daemon_mig(q->d), a->item, a->retried);
+		api_reply(q, 200, json_pack("{s:O}", "item", a->item));
+	}
+	json_decref(a->item);
+	free(a);
+}
+
+static void
+act(struct api_req *q, const char *verb)
+{
+	struct store_batch *b;
+	struct store_key k;
+	struct qact *a;
+	uint64_t id;
+	json_t *item, *note = json_object_get(q->body, "note"), *rec = NULL;
+	uint8_t bk[8];
+	const char *state;
+	char t[32], err[256], ev[32];
+	int r;
+
+	if (note != NULL && (!json_is_string(note) ||
+	    json_string_length(note) > 1024)) {
+		api_error(q, 422, "invalid_field", json_pack("{s:s}", "field",
+		    "note"), "note must be a string of at most 1024 "
+		    "characters");
+		return;
+	}
+	if (path_id(q, "quarantine item", &id) < 0)
+		return;
+	if ((r = mig_quarantine_get(api_store(q), id, &item)) <= 0) {
+		if (r == 0)
+			api_error(q, 404, "not_found", NULL, "no quarantine "
+			    "item %" PRIu64, id);
+		else
+			api_error(q, 500, "read_failed", NULL, "quarantine "
+			    "item %" PRIu64 " could not be read", id);
+		return;
+	}
+	state = json_string_value(json_object_get(item, "state"));
+	if (state == NULL || strcmp(state, "open") != 0) {
+		api_error(q, 409, "invalid_transition", json_pack("{s:s}",
+		    "state", state ? state : "?"), "quarantine item %" PRIu64
+		    " is %s, not open: it was adjudicated already", id,
+		    state ? state : "in an unknown state");
+		json_decref(item);
+		return;
+	}
+	if (strcmp(verb, "release") == 0) {
+		/* release sends as it is what a gate or a transform held
+		 * back; nothing this engine quarantines is held that way */
+		api_error(q, 409, "invalid_transition", json_pack("{s:s}",
+		    "reason", json_string_value(json_object_get(item,
+		    "reason")) ?: ""), "quarantine item %" PRIu64 " (%s) holds "
+		    "nothing to send as it is (release is for instances a "
+		    "gate or a transform held back); use retry to fetch and "
+		    "send it again, or reject to close it", id,
+		    json_string_value(json_object_get(item, "reason")) ?: "?");
+		json_decref(item);
+		return;
+	}
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		abort();
+	a->item = item;
+	a->batch = (uint64_t)json_integer_value(json_object_get(item,
+	    "batch"));
+	if (strcmp(verb, "retry") == 0) {
+		void *v;
+		size_t vn;
+
+		if (!api_batches_claim(api_batches_of(q), a->batch)) {
+			api_error(q, 409, "busy", NULL, "batch %" PRIu64 " is "
+			    "being changed; try again", a->batch);
+			goto fail;
+		}
+		a->held = 1;
+		store_be64_put(bk, a->batch);
+		if (store_get(api_store(q), STORE_CF_BATCHES, bk, 8, &v, &vn) !=
+		    1 || (rec = json_loadb(v, vn, 0, NULL)) == NULL) {
+			api_error(q, 500, "read_failed", NULL, "batch %" PRIu64
+			    " could not be read", a->batch);
+			goto fail;
+		}
+		free(v);
+		snprintf(a->from, sizeof(a->from), "%s", json_string_value(
+		    json_object_get(rec, "state")) ?: "");
+		if (strcmp(a->from, "cancelled") == 0) {
+			api_error(q, 409, "invalid_transition", NULL, "batch %"
+			    PRIu64 " was cancelled; its items can only be "
+			    "rejected", a->batch);
+			goto fail;
+		}
+	}
+	if ((b = api_begin(q)) == NULL)
+		goto fail;
+	if (rec != NULL) {
+		if (mig_quarantine_retry(daemon_mig(q->d), b, item, err,
+		    sizeof(err)) < 0) {
+			store_end(b, NULL, NULL);	/* empty: it failed
+							 * before writing */
+			api_error(q, 409, "busy", NULL, "%s", err);
+			goto fail;
+		}
+		a->retried = 1;
+		if (strcmp(a->from, "done") == 0) {
+			char *s;
+
+			/* the batch runs again for the retried instance */
+			json_object_set_new(rec, "state", json_string(
+			    "running"));
+			json_object_del(rec, "finished");
+			s = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+			store_put(b, STORE_CF_BATCHES, bk, 8, s, strlen(s));
+			free(s);
+		}
+	}
+	api_time((int64_t)time(NULL), t);
+	json_object_set_new(item, "state", json_string(strcmp(verb, "retry") ==
+	    0 ? "retried" : "rejected"));
+	json_object_set_new(item, "adjudicated", json_pack("{s:s, s:s, s:s}",
+	    "by", q->who.key, "time", t, "note", note ? json_string_value(note) :
+	    ""));
+	store_key_init(&k);
+	store_key_cstr(&k, "q");
+	store_key_u64(&k, id);
+	{
+		char *s = json_dumps(item, JSON_COMPACT | JSON_SORT_KEYS);
+
+		store_put(b, STORE_CF_STUDIES, k.b, k.len, s, strlen(s));
+		free(s);
+	}
+	json_decref(rec);
+	q->priv = a;
+	snprintf(ev, sizeof(ev), "quarantine.%s", verb);
+	api_commit(q, b, json_pack("{s:s, s:{s:I, s:I, s:O, s:O, s:O}, s:s}",
+	    "event", ev, "object", "id", (json_int_t)id, "batch_id",
+	    (json_int_t)a->batch, "study_uid", json_object_get(item,
+	    "study_uid"), "sop_instance_uid", json_object_get(item,
+	    "sop_instance_uid"), "reason", json_object_get(item, "reason"),
+	    "outcome", "ok"), acted);
+	return;
+fail:
+	if (a->held)
+		api_batches_release(api_batches_of(q), a->batch, 0, NULL, NULL);
+	json_decref(rec);
+	json_decref(a->item);
+	free(a);
+}
+
+void
+api_quarantine_retry(struct api_req *q)
+{
+	act(q, "retry");
+}
+
+void
+api_quarantine_release(struct api_req *q)
+{
+	act(q, "release");
+}
+
+void
+api_quarantine_reject(struct api_req *q)
+{
+	act(q, "reject");
 }

@@ -49,6 +49,15 @@ API_ROUTE("GET", "/api/quarantine", api_quarantine, CONF_API_VIEWER, 0, 0,
     "quarantine.list")
 API_ROUTE("GET", "/api/quarantine/{id}", api_quarantine_get, CONF_API_VIEWER,
     0, 0, "quarantine.get")
+API_ROUTE("POST", "/api/quarantine/{id}/retry", api_quarantine_retry,
+    CONF_API_OPERATOR, API_JSON | API_OPTJSON | API_MUTATES, KB(4),
+    "quarantine.retry")
+API_ROUTE("POST", "/api/quarantine/{id}/release", api_quarantine_release,
+    CONF_API_OPERATOR, API_JSON | API_OPTJSON | API_MUTATES, KB(4),
+    "quarantine.release")
+API_ROUTE("POST", "/api/quarantine/{id}/reject", api_quarantine_reject,
+    CONF_API_OPERATOR, API_JSON | API_OPTJSON | API_MUTATES, KB(4),
+    "quarantine.reject")
 API_ROUTE("GET", "/api/node", api_node_get, CONF_API_VIEWER, 0, 0, "node.get")
 API_ROUTE("POST", "/api/node/pause", api_node_pause, CONF_API_OPERATOR,
     API_JSON | API_OPTJSON | API_MUTATES, KB(4), "node.pause")

@@ -739,7 +739,8 @@ scan_done(struct mop *op, const struct dicom_qr_result *r)
 		if (r->final)
 			snprintf(why, sizeof(why), "C-FIND %s level: 0x%04x "
 			    "(%s)%s%s", sc->phase == 1 ? "SERIES" : "IMAGE",
-			    r->status, dimse_status_name(r->status),
+			    r->status, dimse_status_name_for(DIMSE_C_FIND_RSP,
+			    r->status),
 			    r->why[0] ? ": " : "", r->why);
 		else
 			snprintf(why, sizeof(why), "C-FIND: %s", r->why);
@@ -1333,7 +1334,9 @@ retrieve_done(struct mop *op, const struct dicom_qr_result *r)
 			snprintf(s->last_why, sizeof(s->last_why), "%s "
 			    "0x%04x (%s), %ld failed, %ld completed%s%s",
 			    dicom_qr_kind_name(retrieve_kind(op->m, s)),
-			    r->status, dimse_status_name(r->status),
+			    r->status, dimse_status_name_for(retrieve_kind(
+			    op->m, s) == DICOM_QR_GET ? DIMSE_C_GET_RSP :
+			    DIMSE_C_MOVE_RSP, r->status),
 			    r->failed, r->completed, r->comment[0] ? ": " : "",
 			    r->comment);
 	} else
@@ -2627,6 +2630,121 @@ register_metrics(struct mig *m, struct metrics *reg)
 	    "Studies (and batch resolutions) holding a slot now "
 	    "(migration.max_studies).", NULL);
 	metrics_on_collect(reg, collect, m);
+}
+
+/* ---- quarantine actions ---- */
+
+static struct mstudy *
+study_find(struct mig *m, uint64_t batch, const char *uid)
+{
+	struct mbatch *b = batch_find(m, batch);
+
+	for (size_t i = 0; b != NULL && i < b->nst; i++)
+		if (strcmp(b->st[i]->uid, uid) == 0)
+			return b->st[i];
+	return NULL;
+}
+
+int
+mig_quarantine_retry(struct mig *m, struct store_batch *b,
+    const json_t *item, char *err, size_t cap)
+{
+	uint64_t batch = (uint64_t)json_integer_value(json_object_get(item,
+	    "batch"));
+	const char *study = json_string_value(json_object_get(item,
+	    "study_uid")), *sop = json_string_value(json_object_get(item,
+	    "sop_instance_uid"));
+	struct mstudy *s = study != NULL ? study_find(m, batch, study) : NULL;
+	struct store_key k;
+	void *v;
+	size_t vn;
+	json_t *row, *st, *c;
+	char t[32];
+
+	if (study == NULL || sop == NULL) {
+		snprintf(err, cap, "the item names no study or instance");
+		return -1;
+	}
+	if (s != NULL && (s->active || s->writing || !sst_final(s->st))) {
+		snprintf(err, cap, "study %s is being worked now; retry the "
+		    "item once it has ended", study);
+		return -1;
+	}
+	inst_key(&k, batch, study, sop);
+	if (store_get(m->st, STORE_CF_INSTANCES, k.b, k.len, &v, &vn) != 1 ||
+	    (row = json_loadb(v, vn, 0, NULL)) == NULL) {
+		snprintf(err, cap, "the instance row of %s cannot be read", sop);
+		return -1;
+	}
+	free(v);
+	study_key(&k, batch, study);
+	if (store_get(m->st, STORE_CF_STUDIES, k.b, k.len, &v, &vn) != 1 ||
+	    (st = json_loadb(v, vn, 0, NULL)) == NULL) {
+		snprintf(err, cap, "the study row of %s cannot be read", study);
+		json_decref(row);
+		return -1;
+	}
+	free(v);
+	/* both read: nothing is written into b before this point */
+	iso_now(t);
+	json_object_set_new(row, "state", json_string("expected"));
+	json_object_set_new(row, "attempts", json_integer(0));
+	json_object_set_new(row, "status", json_null());
+	json_object_set_new(row, "level", json_null());
+	json_object_set_new(row, "sent_sha256", json_null());
+	json_object_set_new(row, "time", json_string(t));
+	json_object_del(row, "reason");
+	json_object_del(row, "detail");
+	json_object_del(row, "quarantine_id");
+	inst_key(&k, batch, study, sop);
+	put_json(b, STORE_CF_INSTANCES, &k, row);
+	json_decref(row);
+	study_key(&k, batch, study);
+	json_object_set_new(st, "state", json_string("retrieving"));
+	json_object_set_new(st, "attempts", json_integer(0));
+	json_object_set_new(st, "updated", json_string(t));
+	json_object_del(st, "reason");
+	if ((c = json_object_get(st, "counts")) != NULL &&
+	    json_integer_value(json_object_get(c, "quarantined")) > 0)
+		json_object_set_new(c, "quarantined", json_integer(
+		    json_integer_value(json_object_get(c, "quarantined")) - 1));
+	put_json(b, STORE_CF_STUDIES, &k, st);
+	json_decref(st);
+	return 0;
+}
+
+void
+mig_quarantine_closed(struct mig *m, const json_t *item, int retried)
+{
+	const char *reason = json_string_value(json_object_get(item,
+	    "reason"));
+	json_int_t n = json_integer_value(json_object_get(m->qdepth,
+	    reason ? reason : ""));
+	struct mstudy *s;
+
+	if (reason != NULL && n > 0)
+		json_object_set_new(m->qdepth, reason, json_integer(n - 1));
+	if (!retried)
+		return;
+	s = study_find(m, (uint64_t)json_integer_value(json_object_get(item,
+	    "batch")), json_string_value(json_object_get(item, "study_uid")) ?:
+	    "");
+	if (s != NULL && !s->active && !s->writing) {
+		/* the batch is still in memory: its study starts again
+		 * from the rows just written */
+		study_unload(s);
+		s->st = S_RETRIEVING;
+		s->attempts = 0;
+		s->round = 0;
+		s->retry_at = 0;
+		s->reason[0] = '\0';
+		if (s->counts[I_QUARANTINED] > 0) {
+			s->counts[I_QUARANTINED]--;
+			s->counts[I_EXPECTED]++;
+		}
+	}
+	mig_kick(m, (uint64_t)json_integer_value(json_object_get(item,
+	    "batch")));
 }
 
 /* ---- pauses of the node and of sources: meta ("pause", "node") and

@@ -78,6 +78,19 @@ void mig_pause_put(struct store_batch *b, const char *source, json_t *rec);
 void mig_pause_apply(struct mig *m, const char *source, json_t *rec);
 json_t *mig_pauses(struct mig *m, const char *source);
 
+/*
+ * Quarantine actions (the API's handlers hold the batch and write the
+ * item and the batch record). mig_quarantine_retry puts into b what
+ * re-feeds item's instance through the pipeline: its row back to
+ * expected, its study back to retrieving (fetched again from the
+ * source). -1 with err when the study is being worked now (try when it
+ * has ended). mig_quarantine_closed: once b is durable, the item left
+ * the open quarantine (retried: its study is picked up again).
+ */
+int mig_quarantine_retry(struct mig *m, struct store_batch *b,
+    const json_t *item, char *err, size_t cap);
+void mig_quarantine_closed(struct mig *m, const json_t *item, int retried);
+
 /* mig_status: the engine's part of GET /api/status. */
 json_t *mig_status(struct mig *m);
 
