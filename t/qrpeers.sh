@@ -13,7 +13,8 @@
 # loopback clients). Peers log under $T_DIR and are quiet on success;
 # failures print diag lines with the log's tail and return 1. Each start_*
 # first checks its port is free, so a stray listener is not mistaken for
-# the peer.
+# the peer. Without lib.sh (contrib/quickstart), set T_DIR before sourcing
+# this file; diag lines then go to stderr.
 #
 # gen_studies DIR NSTUDIES NSERIES NINST [FIRST]
 #	Part 10 files, deterministic, into DIR/stNNN/seNN/inNNNN.dcm: studies
@@ -29,12 +30,15 @@
 #
 # start_dcmqrscp AET PORT STOREDIR CLIENT_AET CLIENT_PORT
 #	dcmqrscp (forking, +B: stores received bytes as they came) with
-#	$T_DIR/dcmqrscp.cfg: AE AET on STOREDIR (RW, 500 studies at most,
-#	1 GB per study; more studies and it deletes the oldest), any calling
-#	AE accepted; move destinations CLIENT_AET at 127.0.0.1:CLIENT_PORT and,
-#	if $QR_OTHER_PORT is set, OTHER at 127.0.0.1:$QR_OTHER_PORT. C-GET on.
+#	$T_DIR/$QR_NAME.cfg ($QR_NAME: default dcmqrscp): AE AET on STOREDIR
+#	(RW, 500 studies at most, 1 GB per study; more studies and it
+#	deletes the oldest), any calling AE accepted; move destinations
+#	CLIENT_AET at 127.0.0.1:CLIENT_PORT and, if $QR_OTHER_PORT is set,
+#	OTHER at 127.0.0.1:$QR_OTHER_PORT. C-GET on.
 #	$QR_ARGS: extra dcmqrscp options (e.g. +xs to accept JPEG lossless).
-#	Sets QR_PID; log $T_DIR/dcmqrscp.log; waits until C-ECHO answers.
+#	Sets QR_PID (and adds it to QR_PIDS); log $T_DIR/$QR_NAME.log;
+#	waits until C-ECHO answers. Give each of several dcmqrscp its own
+#	QR_NAME (a source and a target archive).
 #
 # load_dcmqrscp AET PORT DIR
 #	C-STORE every DIR/**/*.dcm with storescu, one association per transfer
@@ -59,15 +63,21 @@
 #	at least that many instances.
 #
 # stop_peers [SIGNAL]
-#	Send SIGNAL (default TERM; then KILL after 10 s) to QR_PID with its
-#	association children and to ORTHANC_PID, wait for them, clear both;
+#	Send SIGNAL (default TERM; then KILL after 10 s) to every dcmqrscp
+#	started (QR_PIDS, QR_PID) with its association children and to
+#	ORTHANC_PID, wait for them, clear them;
 #	safe to call twice. Orthanc takes 2-3 s to stop on TERM; KILL is
 #	instant when its storage no longer matters.
 
 export TCP_NODELAY=1
 QR_PID=
+QR_PIDS=
 ORTHANC_PID=
 QP_PY=/usr/bin/python3
+
+# Without lib.sh: diag lines on stderr.
+command -v diag >/dev/null 2>&1 ||
+	diag() { printf '%s\n' "$@" | sed 's/^/# /' >&2; }
 
 # qp_fail MESSAGE [LOG]: diag the message and the log's last lines; 1.
 qp_fail() {
@@ -224,6 +234,7 @@ EOF
 }
 
 start_dcmqrscp() {
+	qp_name=${QR_NAME:-dcmqrscp}
 	qp_store=$(qp_abs "$3")
 	mkdir -p "$qp_store" || return 1
 	{
@@ -240,18 +251,19 @@ start_dcmqrscp() {
 		echo "AETable BEGIN"
 		echo "$1 $qp_store RW (500, 1024mb) ANY"
 		echo "AETable END"
-	} >"$T_DIR/dcmqrscp.cfg"
+	} >"$T_DIR/$qp_name.cfg"
 	qp_port_free "$2" || return 1
 	# shellcheck disable=SC2086
-	dcmqrscp -c "$T_DIR/dcmqrscp.cfg" -dhl +B ${QR_ARGS:-} "$2" \
-		</dev/null >"$T_DIR/dcmqrscp.log" 2>&1 &
+	dcmqrscp -c "$T_DIR/$qp_name.cfg" -dhl +B ${QR_ARGS:-} "$2" \
+		</dev/null >"$T_DIR/$qp_name.log" 2>&1 &
 	QR_PID=$!
+	QR_PIDS="$QR_PIDS $QR_PID"
 	if qp_wait "$QR_PID" 10 echoscu -aet "$4" -aec "$1" 127.0.0.1 "$2" &&
 	    qp_alive "$QR_PID"; then
 		return 0
 	fi
 	qp_fail "dcmqrscp $1 on port $2 does not answer C-ECHO" \
-		"$T_DIR/dcmqrscp.log"
+		"$T_DIR/$qp_name.log"
 }
 
 load_dcmqrscp() {
@@ -399,11 +411,16 @@ qp_stop() {
 }
 
 stop_peers() {
-	if [ -n "${QR_PID:-}" ]; then
-		pkill -"${1:-TERM}" -P "$QR_PID" 2>/dev/null	# forked associations
-		qp_stop "$QR_PID" "${1:-TERM}"
-		QR_PID=
-	fi
+	case " ${QR_PIDS:-} " in
+	*" ${QR_PID:-} "*) ;;
+	*) QR_PIDS="${QR_PIDS:-} $QR_PID" ;;
+	esac
+	for qp_p in $QR_PIDS; do
+		pkill -"${1:-TERM}" -P "$qp_p" 2>/dev/null	# forked associations
+		qp_stop "$qp_p" "${1:-TERM}"
+	done
+	QR_PID=
+	QR_PIDS=
 	if [ -n "${ORTHANC_PID:-}" ]; then
 		qp_stop "$ORTHANC_PID" "${1:-TERM}"
 		ORTHANC_PID=
