@@ -141,6 +141,9 @@ report_study(void *arg, const void *key, size_t klen, const void *val,
 	    "accession_number"));
 	json_object_set_new(row, "state", member(j, "state"));
 	json_object_set_new(row, "reason", member(j, "reason"));
+	/* retries of the send, and the quarantine item to act on */
+	json_object_set_new(row, "attempts", member(j, "attempts"));
+	json_object_set_new(row, "quarantine_id", member(j, "quarantine_id"));
 	json_object_set_new(row, "attempts", member(j, "attempts"));
 	json_object_set_new(row, "expected", json_integer((json_int_t)
 	    expected));
