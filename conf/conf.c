@@ -76,7 +76,9 @@ struct ctx {
 
 static const char *const roles[] = { "", "source", "target", "both", NULL };
 static const char *const retrieves[] = { "move", "get", NULL };
-static const char *const verifies[] = { "counts", "none", NULL };
+static const char *const verifies[] = { "counts", "none", "readback",
+	NULL };
+static const char *const vlevels[] = { "bytes", "dataset", "pixel", NULL };
 static const char *const syncs[] = { "always", "group", NULL };
 static const char *const api_roles[] = { "viewer", "operator", "admin", NULL };
 static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
@@ -173,6 +175,10 @@ static const struct ckey peer_keys[] = {
 	    .max = MB(16) },
 	{ K("verify", CT_ENUM, struct conf_peer, verify),
 	    .choices = verifies },
+	{ K("readback_percent", CT_U32, struct conf_peer, readback_percent),
+	    .min = 1, .max = 100 },
+	{ K("verify_level", CT_ENUM, struct conf_peer, verify_level),
+	    .choices = vlevels },
 	{ .name = NULL }
 };
 
@@ -948,6 +954,8 @@ peer_defaults(struct conf_peer *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->retrieve = CONF_RETRIEVE_MOVE;
+	p->readback_percent = 100;
+	p->verify_level = CONF_VLEVEL_DATASET;
 	p->max_associations = 4;
 	p->priority = 100;
 }

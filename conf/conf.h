@@ -44,7 +44,12 @@ enum conf_role { CONF_ROLE_SOURCE = 1, CONF_ROLE_TARGET = 2,
 	CONF_ROLE_BOTH = 3 };
 enum conf_retrieve { CONF_RETRIEVE_MOVE = 0, CONF_RETRIEVE_GET = 1 };
 /* How a target's copies are checked (DESIGN.md "Verification levels"). */
-enum conf_verify { CONF_VERIFY_COUNTS = 0, CONF_VERIFY_NONE = 1 };
+enum conf_verify { CONF_VERIFY_COUNTS = 0, CONF_VERIFY_NONE = 1,
+	CONF_VERIFY_READBACK = 2 };
+/* The least match a read-back must show (DESIGN.md "Verification
+ * levels"): the same bytes, the same dataset, or the same pixels. */
+enum conf_vlevel { CONF_VLEVEL_BYTES = 0, CONF_VLEVEL_DATASET = 1,
+	CONF_VLEVEL_PIXEL = 2 };
 
 struct conf_peer {
 	char			*name;
@@ -60,6 +65,8 @@ struct conf_peer {
 	uint32_t		 priority;	/* higher goes first */
 	uint32_t		 max_pdu;	/* 0 = limits.max_pdu */
 	enum conf_verify	 verify;	/* targets */
+	uint32_t		 readback_percent;	/* verify: readback */
+	enum conf_vlevel	 verify_level;
 };
 
 enum conf_api_role { CONF_API_VIEWER = 0, CONF_API_OPERATOR = 1,

@@ -1188,6 +1188,43 @@ spool_lookup(struct spool *sp, struct store *st, const char *sop_instance,
 	return spool_get(st, l.seg, l.off, out);
 }
 
+struct each_uid {
+	int	(*fn)(void *, uint64_t, uint64_t);
+	void	*arg;
+	int	 n;
+};
+
+static int
+each_uid_fn(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	struct each_uid *e = arg;
+
+	(void)val;
+	(void)vlen;
+	if (klen < 16)
+		return 0;
+	e->n++;
+	return e->fn(e->arg, store_be64_get((const uint8_t *)key + klen - 16),
+	    store_be64_get((const uint8_t *)key + klen - 8));
+}
+
+int
+spool_each(struct store *st, const char *sop_instance,
+    int (*fn)(void *, uint64_t, uint64_t), void *arg)
+{
+	struct store_key k;
+	struct each_uid e = { fn, arg, 0 };
+
+	store_key_init(&k);
+	store_key_u8(&k, ROW_UID);
+	store_key_cstr(&k, sop_instance);
+	if (k.overflow ||
+	    store_scan(st, STORE_CF_SPOOL, k.b, k.len, each_uid_fn, &e) < 0)
+		return -1;
+	return e.n;
+}
+
 int
 spool_release(struct spool *sp, struct store *st, struct store_batch *b,
     uint64_t seg, uint64_t off)

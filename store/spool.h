@@ -136,6 +136,11 @@ int spool_lookup(struct spool *sp, struct store *st, const char *sop_instance,
     struct spool_info *out);
 int spool_get(struct store *st, uint64_t seg, uint64_t off,
     struct spool_info *out);
+/* spool_each: fn(arg, seg, off) for every committed record of an
+ * instance (a read-back from a target adds one beside the source's),
+ * oldest index key first; fn returns nonzero to stop. How many, or -1. */
+int spool_each(struct store *st, const char *sop_instance,
+    int (*fn)(void *, uint64_t, uint64_t), void *arg);
 int spool_release(struct spool *sp, struct store *st, struct store_batch *b,
     uint64_t seg, uint64_t off);
 /* After the unit with the releases is durable: delete emptied segments.

@@ -111,6 +111,11 @@ struct minst {
 	char		 detail[200];
 	char		 level[8];	/* "count", "status" */
 	uint64_t	 qid;		/* quarantine item */
+	int		 has_tsha;
+	uint8_t		 tsha[32];	/* the target's copy (read-back) */
+	int		 rb;		/* to be read back now */
+	unsigned	 npre;		/* its spool records before that */
+	uint64_t	 pre[4][2];
 	int		 dirty;		/* to be written */
 	int		 ended;		/* its audit leaf is due */
 	/* in flight (sending) */
@@ -332,6 +337,8 @@ inst_json(const struct mstudy *s, const struct minst *in)
 	    (in->st == I_SENT || in->st == I_VERIFIED || (in->st ==
 	    I_QUARANTINED && in->status >= 0))),
 	    "target_sha256", "attempts", (json_int_t)in->attempts, "time", t);
+	json_object_set_new(j, "target_sha256", hex_or_null(in->tsha,
+	    in->has_tsha));
 	json_object_set_new(j, "level", in->level[0] ? json_string(in->level) :
 	    json_null());
 	json_object_set_new(j, "status", in->status >= 0 ?
@@ -448,6 +455,9 @@ load_inst_one(void *arg, const void *key, size_t klen, const void *val,
 		in->has_sha = 1;
 	if ((v = json_object_get(j, "status")) != NULL && json_is_integer(v))
 		in->status = (int)json_integer_value(v);
+	if ((h = json_string_value(json_object_get(j, "target_sha256"))) !=
+	    NULL && hex_decode(h, in->tsha, 32) == 0)
+		in->has_tsha = 1;
 	in->attempts = (unsigned)json_integer_value(json_object_get(j,
 	    "attempts"));
 	snprintf(in->ts, sizeof(in->ts), "%s", json_string_value(
@@ -923,6 +933,8 @@ leaf_instance(struct mig *m, struct store_batch *b, struct mstudy *s,
 	    in->st == I_QUARANTINED ? "quarantined" : "failed");
 	json_object_set_new(json_object_get(j, "object"), "level",
 	    json_string(in->level[0] ? in->level : "none"));
+	json_object_set_new(json_object_get(j, "hashes"), "target_sha256",
+	    hex_or_null(in->tsha, in->has_tsha));
 	if (in->reason[0])
 		json_object_set_new(j, "reason", json_string(in->reason));
 	if (in->status >= 0)
@@ -930,6 +942,40 @@ leaf_instance(struct mig *m, struct store_batch *b, struct mstudy *s,
 		    json_integer(in->status));
 	audit_append(store_loop_audit(m->sl), b, j);
 	json_decref(j);
+}
+
+struct rel {
+	struct mig		*m;
+	struct store_batch	*b;
+	int			 skip;
+	uint64_t		 skip_seg, skip_off;
+	int			 n;
+};
+
+static int
+release_one(void *arg, uint64_t seg, uint64_t off)
+{
+	struct rel *r = arg;
+
+	if (r->skip && seg == r->skip_seg && off == r->skip_off)
+		return 0;
+	if (spool_release(r->m->sp, r->m->st, r->b, seg, off) == 1)
+		r->n++;
+	return 0;
+}
+
+/* release_all: every spool record of sop (the source's, and a read-back
+ * copy), but the one at skip[0], skip[1] when skip is given, released in
+ * b. How many. */
+static int
+release_all(struct mig *m, struct store_batch *b, const char *sop,
+    const uint64_t *skip)
+{
+	struct rel r = { m, b, skip != NULL, skip ? skip[0] : 0,
+	    skip ? skip[1] : 0, 0 };
+
+	spool_each(m->st, sop, release_one, &r);
+	return r.n;
 }
 
 static void
@@ -1018,8 +1064,8 @@ study_commit(struct mstudy *s, int st)
 
 			/* the copy at the target is proven (as far as the
 			 * target's policy goes): the spool's is not needed */
-			if (spool_lookup(m->sp, m->st, in->sop, &si) == 1 &&
-			    spool_release(m->sp, m->st, b, si.seg, si.off) == 1)
+			(void)si;
+			if (release_all(m, b, in->sop, NULL) > 0)
 				u->reclaim = 1;
 		}
 		inst_key(&k, s->b->id, s->uid, in->sop);
@@ -1111,10 +1157,14 @@ quarantine(struct mstudy *s, struct minst *in, const char *reason,
 	b = s->ub;
 	if (with_bytes && spool_lookup(m->sp, m->st, in->sop, &si) == 1) {
 		if (spool_quarantine(m->sp, m->st, b, si.seg, si.off, reason,
-		    cf(m)->migration.quarantine_dir, err, sizeof(err)) == 0)
+		    cf(m)->migration.quarantine_dir, err, sizeof(err)) == 0) {
 			snprintf(file, sizeof(file), "%s/%s-%016" PRIx64 "-%"
 			    PRIu64 ".dcm.zst", cf(m)->migration.quarantine_dir,
 			    si.sop_instance, si.seg, si.off);
+			/* a read-back copy beside it is not needed */
+			release_all(m, b, in->sop, (const uint64_t[2]){
+			    si.seg, si.off });
+		}
 		else
 			log_err("mig-quarantine-copy", "batch=%llu sop=%s "
 			    "error=%s", (unsigned long long)s->b->id, in->sop,
@@ -1131,6 +1181,8 @@ quarantine(struct mstudy *s, struct minst *in, const char *reason,
 	    "target_sha256", "time", t, "state", "open");
 	json_object_set_new(j, "status", in->status >= 0 ?
 	    json_integer(in->status) : json_null());
+	json_object_set_new(j, "target_sha256", hex_or_null(in->tsha,
+	    in->has_tsha));
 	json_object_set_new(j, "file", file[0] ? json_string(file) :
 	    json_null());
 	store_key_init(&k);
@@ -1739,10 +1791,259 @@ study_send(struct mstudy *s)
 /* ---------------------------------------------------------------------- */
 /* Verifying at the target. */
 
+/* ---- read-back: the target's copy fetched back and compared ---- */
+
+static const char *const vlevel_names[] = { "bytes", "dataset", "pixel" };
+
+/* sampled: whether sop is in the read-back sample of percent; the same
+ * instances at every try and after a restart (FNV-1a of the UID). */
+static int
+sampled(const char *sop, unsigned percent)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *sop; sop++)
+		h = (h ^ (uint8_t)*sop) * 16777619u;
+	return h % 100 < percent;
+}
+
+static int
+pre_one(void *arg, uint64_t seg, uint64_t off)
+{
+	struct minst *in = arg;
+
+	if (in->npre < 4) {
+		in->pre[in->npre][0] = seg;
+		in->pre[in->npre][1] = off;
+	}
+	in->npre++;
+	return 0;
+}
+
+struct newrec {
+	struct minst	*in;
+	int		 found;
+	uint64_t	 seg, off;
+};
+
+static int
+new_one(void *arg, uint64_t seg, uint64_t off)
+{
+	struct newrec *n = arg;
+
+	for (unsigned k = 0; k < n->in->npre && k < 4; k++)
+		if (n->in->pre[k][0] == seg && n->in->pre[k][1] == off)
+			return 0;
+	n->found = 1;
+	n->seg = seg;
+	n->off = off;
+	return 0;
+}
+
+/* readback_compare: instance in came back (or not): its level, or the
+ * quarantine. */
+static void
+readback_compare(struct mstudy *s, struct minst *in, const char *why)
+{
+	struct mig *m = s->b->op.m;
+	const struct conf_peer *t = peer_named(m, s->b->target);
+	struct newrec n = { in, 0, 0, 0 };
+	struct spool_info src, got;
+	char d[400], hs[65], ht[65];
+	int level = -1, have_src;
+
+	in->rb = 0;
+	spool_each(m->st, in->sop, new_one, &n);
+	if (!n.found || spool_get(m->st, n.seg, n.off, &got) != 1) {
+		snprintf(d, sizeof(d), "the target did not return the instance "
+		    "when it was read back%s%.300s", why ? ": " : "",
+		    why ? why : "");
+		quarantine(s, in, "verify_mismatch", d, 1);
+		return;
+	}
+	memcpy(in->tsha, got.sha256, 32);
+	in->has_tsha = 1;
+	have_src = in->npre > 0 && spool_get(m->st, in->pre[0][0],
+	    in->pre[0][1], &src) == 1;
+	if (in->has_sha && memcmp(in->sha, got.sha256, 32) == 0)
+		level = CONF_VLEVEL_BYTES;
+	else if (have_src && src.digest_ok && got.digest_ok &&
+	    memcmp(src.canonical, got.canonical, 32) == 0)
+		level = CONF_VLEVEL_DATASET;
+	else if (have_src && src.digest_ok && got.digest_ok &&
+	    src.has_pixels && got.has_pixels &&
+	    memcmp(src.pixel, got.pixel, 32) == 0)
+		level = CONF_VLEVEL_PIXEL;
+	if (level >= 0 && t != NULL && level <= (int)t->verify_level) {
+		in->st = I_VERIFIED;
+		snprintf(in->level, sizeof(in->level), "%s",
+		    vlevel_names[level]);
+		in->dirty = in->ended = 1;
+		return;
+	}
+	hex_encode(in->sha, 32, hs);
+	hex_encode(got.sha256, 32, ht);
+	snprintf(d, sizeof(d), "read back from the target, it matches %s "
+	    "(required: %s); sent SHA-256 %s, target SHA-256 %s",
+	    level < 0 ? "neither the bytes nor the dataset nor the pixels" :
+	    vlevel_names[level], t ? vlevel_names[t->verify_level] : "?",
+	    hs, ht);
+	quarantine(s, in, "verify_mismatch", d, 1);
+}
+
+static void readback_next(struct mop *op);
+
+static void
+readback_end(struct mstudy *s, int ok, const char *why)
+{
+	int any = 0;
+
+	op_end(&s->op, ok, why ? why : "");
+	if (!ok) {
+		/* nothing may have come: try the whole step again, later */
+		for (size_t i = 0; i < s->nin; i++)
+			any |= s->in[i].rb;
+		if (any) {
+			for (size_t i = 0; i < s->nin; i++)
+				s->in[i].rb = 0;
+			study_fail_step(s, s->b->op.m ?
+			    cf(s->b->op.m)->migration.send_attempts : 1,
+			    "read-back from the target failed", why ? why :
+			    "?");
+			return;
+		}
+	}
+	for (size_t i = 0; i < s->nin; i++)
+		if (s->in[i].rb)
+			readback_compare(s, &s->in[i], why);
+	study_finish(s);
+}
+
+static void
+readback_done(struct mop *op, const struct dicom_qr_result *r)
+{
+	struct mstudy *s = op->owner;
+	struct minst *in = &s->in[s->imiss - 1];
+	char why[300];
+
+	if (!r->final || r->status != DIMSE_STATUS_SUCCESS)
+		snprintf(why, sizeof(why), "%s", r->final ? dimse_status_name(
+		    r->status) : r->why);
+	else
+		why[0] = '\0';
+	dicom_qr_free(op->qr);
+	if (!r->final || op->l == NULL) {
+		readback_end(s, 0, why);
+		return;
+	}
+	/* this one is compared now, with the final status as the why */
+	readback_compare(s, in, why[0] ? why : NULL);
+	readback_next(op);
+}
+
+static void
+readback_next(struct mop *op)
+{
+	struct mstudy *s = op->owner;
+	const struct conf_peer *t = peer_named(op->m, s->b->target);
+	int get = t != NULL && t->retrieve == CONF_RETRIEVE_GET;
+	struct dimse_ident *id;
+	struct minst *in;
+	char err[256];
+
+	while (s->imiss < s->nin && !s->in[s->imiss].rb)
+		s->imiss++;
+	if (s->imiss == s->nin) {
+		readback_end(s, 1, NULL);
+		return;
+	}
+	in = &s->in[s->imiss++];
+	if ((id = malloc(sizeof(*id))) == NULL)
+		abort();
+	dimse_ident_init(id);
+	ident_set(id, DIMSE_TAG_QR_LEVEL, "IMAGE");
+	ident_set(id, TAG_STUDY_UID, s->uid);
+	ident_set(id, TAG_SERIES_UID, in->series);
+	ident_set(id, TAG_SOP_INST, in->sop);
+	if (op_qr(op, get ? DICOM_QR_GET : DICOM_QR_MOVE, get ?
+	    DICOM_QR_STUDY_GET : DICOM_QR_STUDY_MOVE, id, err,
+	    sizeof(err)) < 0) {
+		free(id);
+		readback_end(s, 0, err);
+		return;
+	}
+	free(id);
+}
+
+static void
+readback_ready(struct mop *op)
+{
+	readback_next(op);
+}
+
+static void
+readback_failed(struct mop *op, const char *why)
+{
+	char w[300];
+
+	snprintf(w, sizeof(w), "no association with the target: %s", why);
+	readback_end(op->owner, 0, w);
+}
+
+/* readback_start: fetch the instances marked rb back from the target (to
+ * our AE, as a retrieve from a source), then compare each. */
+static void
+readback_start(struct mstudy *s)
+{
+	struct mig *m = s->b->op.m;
+	const struct conf_peer *t = peer_named(m, s->b->target);
+	struct dicom_propose prop[DICOM_MAX_PCTX];
+	unsigned np = 0;
+	char err[256];
+
+	memset(prop, 0, sizeof(prop));
+	for (size_t i = 0; i < s->nin; i++)
+		if (s->in[i].rb) {
+			s->in[i].npre = 0;
+			spool_each(m->st, s->in[i].sop, pre_one, &s->in[i]);
+		}
+	memset(&s->op, 0, sizeof(s->op));
+	s->op.m = m;
+	s->op.owner = s;
+	s->op.ready = readback_ready;
+	s->op.failed = readback_failed;
+	s->op.done = readback_done;
+	s->imiss = 0;
+	prop[np].abstract = t->retrieve == CONF_RETRIEVE_GET ?
+	    DICOM_QR_STUDY_GET : DICOM_QR_STUDY_MOVE;
+	prop[np].ts[0] = TS_ELE;
+	prop[np].ts[1] = TS_ILE;
+	prop[np++].nts = 2;
+	if (t->retrieve == CONF_RETRIEVE_GET)
+		for (size_t i = 0; i < s->nin; i++) {
+			int dup = !s->in[i].rb || s->in[i].cls[0] == '\0';
+
+			for (unsigned k = 1; k < np && !dup; k++)
+				dup = strcmp(prop[k].abstract,
+				    s->in[i].cls) == 0;
+			for (unsigned k = 0; !dup && k < sizeof(get_ts) /
+			    sizeof(get_ts[0]) && np < DICOM_MAX_PCTX; k++) {
+				prop[np].abstract = s->in[i].cls;
+				prop[np].ts[0] = get_ts[k];
+				prop[np].nts = 1;
+				prop[np++].scp_role = 1;
+			}
+		}
+	if (op_lease(&s->op, t, prop, np, err, sizeof(err)) < 0)
+		readback_end(s, 0, err);
+}
+
 static void
 verify_then(struct mig *m, void *arg, int ok, const char *why)
 {
 	struct mstudy *s = arg;
+	const struct conf_peer *t = peer_named(m, s->b->target);
+	int rb = 0;
 
 	if (!ok) {
 		study_fail_step(s, cf(m)->migration.send_attempts,
@@ -1755,18 +2056,25 @@ verify_then(struct mig *m, void *arg, int ok, const char *why)
 
 		if (in->st != I_SENT)
 			continue;
-		if (found_has(&s->sc, in->sop)) {
-			in->st = I_VERIFIED;
-			snprintf(in->level, sizeof(in->level), "count");
-			in->dirty = in->ended = 1;
-		} else
+		if (!found_has(&s->sc, in->sop))
 			quarantine(s, in, "verify_mismatch", "the target "
 			    "answered the C-STORE with success but an "
 			    "IMAGE-level C-FIND there does not find the "
 			    "instance", 1);
+		else if (t != NULL && t->verify == CONF_VERIFY_READBACK &&
+		    sampled(in->sop, t->readback_percent))
+			rb = in->rb = 1;	/* counted; now compared */
+		else {
+			in->st = I_VERIFIED;
+			snprintf(in->level, sizeof(in->level), "count");
+			in->dirty = in->ended = 1;
+		}
 	}
 	scan_free(&s->sc);
-	study_finish(s);
+	if (rb)
+		readback_start(s);
+	else
+		study_finish(s);
 }
 
 /* ---------------------------------------------------------------------- */
