@@ -7,26 +7,46 @@ sockets (PS3.8 Upper Layer, PS3.7 DIMSE), with faults on demand.
 Listens on 127.0.0.1:PORT and accepts associations called AET from any
 calling AE, one thread each: every proposed presentation context with its
 first transfer syntax, an asynchronous operations window of 1, the SCP/SCU
-roles as proposed. C-ECHO; C-STORE (the dataset bytes are kept in memory
-by SOP Instance UID, and written to D/<SOPInstanceUID>.dcm with --dir);
+roles as proposed (each SCP/SCU Role Selection item answered with the
+roles it asked for, PS3.7 D.3.3.4). C-ECHO; C-STORE (the dataset bytes
+are kept in memory by SOP Instance UID with the SOP class and the transfer
+syntax they came in, and written to D/<SOPInstanceUID>.dcm with --dir);
 C-FIND in the Study Root at STUDY, SERIES and IMAGE level over what it
 kept (matching on the Study/Series/SOP Instance UIDs given; the other keys
 requested are filled from a matching instance): one pending 0xFF00 per
-match, then 0x0000. A request it cannot handle gets a failure status or
-an A-ABORT and a line in LOG, never a crash.
+match, then 0x0000. C-GET in the Study Root (1.2.840.10008.5.1.4.1.2.2.3)
+at the same levels, matching the same way: each matching instance goes
+back as it was kept (bytes, SOP class, transfer syntax) in a C-STORE
+sub-operation on the same association, on an accepted context of its SOP
+class and transfer syntax for which the requestor took the SCP role (none:
+that sub-operation fails); a pending 0xFF00 with the counts after each but
+the last, then 0x0000, or 0xB000 with the counts and the Failed SOP
+Instance UID List when any failed (C-CANCEL: 0xFE00). A request it cannot
+handle gets a failure status or an A-ABORT and a line in LOG, never a
+crash.
 
 Faults (each may be repeated; SUFFIX matches the end of the SOP UID):
   --a700-once SUFFIX  the first C-STORE of such an instance: 0xA700
   --a700 SUFFIX       every C-STORE of such an instance: 0xA700
   --reject SUFFIX     0xC000, not kept
   --lose SUFFIX       0x0000, not kept (C-FIND does not find it)
-  --corrupt SUFFIX    kept with its last byte flipped (C-FIND finds it)
+  --corrupt SUFFIX    kept with its last byte flipped (C-FIND finds it,
+                      C-GET sends it so)
+  --reencode SUFFIX   kept re-encoded: Explicit VR LE in, Implicit VR LE
+                      kept (or back: VRs from pydicom's dictionary); the
+                      same elements, values and order, sequences and items
+                      with undefined lengths: other bytes, the same
+                      canonical digest (dimse/ds_digest.h); C-GET sends it
+                      in the kept transfer syntax
+  --hide SUFFIX       kept (C-FIND finds it) but C-GET does not send it
   --abort-after N     A-ABORT once the Nth C-STORE of an association is
                       answered (only the first association to get there)
 
 LOG, one line per event: "assoc CALLING", "store SOPUID 0xSTATUS",
-"find LEVEL n", "echo", "release", "abort" (ours), "peer-abort",
-"closed" (EOF without release), "error WHAT".
+"find LEVEL n", "get LEVEL n" (n: instances to send), "substore SOPUID
+0xSTATUS" (a C-GET sub-operation's C-STORE-RSP; "none" when no context
+fits), "cancel", "echo", "release", "abort" (ours), "peer-abort", "closed"
+(EOF without release), "error WHAT".
 """
 import argparse
 import io
@@ -49,7 +69,8 @@ ap.add_argument('port', type=int)
 ap.add_argument('aet')
 ap.add_argument('log')
 ap.add_argument('--dir')
-for o in ('a700-once', 'a700', 'reject', 'lose', 'corrupt'):
+for o in ('a700-once', 'a700', 'reject', 'lose', 'corrupt', 'reencode',
+          'hide'):
     ap.add_argument('--' + o, action='append', default=[])
 ap.add_argument('--abort-after', type=int, action='append', default=[])
 opt = ap.parse_args()
@@ -64,11 +85,13 @@ def log(line):
 
 
 lock = threading.Lock()
-kept = {}            # SOP Instance UID -> (header Dataset, bytes)
+kept = {}            # SOP Instance UID -> (header Dataset, bytes, SOP class,
+                     # transfer syntax)
 a700_seen = set()
 abort_done = [False]
 
 TS_IMPLICIT = '1.2.840.10008.1.2'
+TS_EXPLICIT_LE = '1.2.840.10008.1.2.1'
 TS_EXPLICIT_BE = '1.2.840.10008.1.2.2'
 LEVELS = ('STUDY', 'SERIES', 'IMAGE')
 UID_KEY = {'STUDY': 'StudyInstanceUID', 'SERIES': 'SeriesInstanceUID',
@@ -78,6 +101,10 @@ COUNTS = {0x00201206: 'SERIES', 0x00201208: 'IMAGE', 0x00201209: 'IMAGE'}
 
 def has(suffixes, uid):
     return any(uid.endswith(s) for s in suffixes)
+
+
+class PeerAbort(Exception):
+    """The peer sent an A-ABORT."""
 
 
 class Abort(Exception):
@@ -159,10 +186,97 @@ def header(b, ts):
                         stop_when=lambda tag, vr, n: tag >= 0x7FE00010)
 
 
+LONG_VRS = {b'OB', b'OD', b'OF', b'OL', b'OV', b'OW', b'SQ', b'SV', b'UC',
+            b'UN', b'UR', b'UT', b'UV'}
+UNDEF = 0xFFFFFFFF
+
+
+def dict_vr(tag):
+    """The VR an Implicit VR element gets in Explicit VR: the dictionary's
+    (its first choice), UN when unknown."""
+    from pydicom.datadict import dictionary_VR
+    try:
+        vr = dictionary_VR(tag)
+    except KeyError:
+        return b'UN'
+    return {'OB or OW': b'OW', 'US or SS': b'US',
+            'US or SS or OW': b'US'}.get(vr, vr.encode()[:2])
+
+
+def el_head(tag, vr, n, ex):
+    h = struct.pack('<HH', tag >> 16, tag & 0xffff)
+    if not ex:
+        return h + struct.pack('<I', n)
+    if vr in LONG_VRS or n == UNDEF or n > 0xffff:
+        return h + (vr if vr in LONG_VRS else b'UN') + b'\0\0' + \
+            struct.pack('<I', n)
+    return h + vr + struct.pack('<H', n)
+
+
+def walk(b, i, end, ex, out):
+    """Converts b's little endian elements from i to end, or to the first
+    item or delimiter tag, from explicit VR (ex) to implicit or back, into
+    out; returns where it stopped."""
+    while i + 8 <= end:
+        g, e = struct.unpack('<HH', b[i:i + 4])
+        tag = g << 16 | e
+        if g == 0xFFFE:
+            return i
+        if ex:
+            vr = b[i + 4:i + 6]
+            if vr in LONG_VRS:
+                n, i = struct.unpack('<I', b[i + 8:i + 12])[0], i + 12
+            else:
+                n, i = struct.unpack('<H', b[i + 6:i + 8])[0], i + 8
+        else:
+            n, i = struct.unpack('<I', b[i + 4:i + 8])[0], i + 8
+            vr = dict_vr(tag)
+        if vr != b'SQ' and n != UNDEF:
+            out += el_head(tag, vr, n, not ex) + b[i:i + n]
+            i += n
+            continue
+        if vr != b'SQ':
+            raise ValueError('(%04x,%04x): undefined length, not SQ' % (g, e))
+        out += el_head(tag, b'SQ', UNDEF, not ex)
+        send = len(b) if n == UNDEF else i + n
+        while i + 8 <= send:
+            it, m = struct.unpack('<I', b[i:i + 4])[0], \
+                struct.unpack('<I', b[i + 4:i + 8])[0]
+            i += 8
+            if it == 0xE0DDFFFE:            # sequence delimiter
+                break
+            if it != 0xE000FFFE:
+                raise ValueError('(%04x,%04x): no item' % (g, e))
+            out += struct.pack('<HHI', 0xFFFE, 0xE000, UNDEF)
+            i = walk(b, i, len(b) if m == UNDEF else i + m, ex, out)
+            if m == UNDEF:
+                i += 8                      # the item delimiter
+            out += struct.pack('<HHI', 0xFFFE, 0xE00D, 0)
+        out += struct.pack('<HHI', 0xFFFE, 0xE0DD, 0)
+    return i
+
+
+def reencode(b, ts):
+    """(bytes, transfer syntax): dataset b (in ts) in the other VR form."""
+    ex = ts == TS_EXPLICIT_LE
+    if ts not in (TS_EXPLICIT_LE, TS_IMPLICIT):
+        raise ValueError('cannot re-encode from %s' % ts)
+    out = bytearray()
+    if walk(b, 0, len(b), ex, out) != len(b):
+        raise ValueError('stray item or delimiter')
+    return bytes(out), TS_IMPLICIT if ex else TS_EXPLICIT_LE
+
+
 class Assoc:
     def __init__(self, s):
         self.s = s
         self.ts = {}          # pcid -> accepted transfer syntax
+        self.abs = {}         # pcid -> abstract syntax
+        self.scp = set()      # SOP classes the requestor may be SCP for
+        self.resp = []        # responses received: (pcid, fields, data)
+        self.busy = False     # in a C-GET (sending sub-operations)
+        self.cancel = False   # C-CANCEL received during it
+        self.msgid = 0        # our requests' message IDs
         self.maxlen = 0       # the requestor's max PDU length (0: none)
         self.cmd = {}         # pcid -> command fragments
         self.data = {}        # pcid -> dataset fragments
@@ -218,9 +332,13 @@ class Assoc:
             if t == 0x10:
                 out += item(0x10, body)
             elif t == 0x20:
-                tss = [sb for st, sb in items(body[4:]) if st == 0x40]
-                if not tss:
+                subs = list(items(body[4:]))
+                tss = [sb for st, sb in subs if st == 0x40]
+                ab = [sb for st, sb in subs if st == 0x30]
+                if not tss or not ab:
                     raise Abort('presentation context without syntax', 6)
+                self.abs[body[0]] = ab[0].rstrip(b'\0 ').decode('ascii',
+                                                               'replace')
                 self.ts[body[0]] = tss[0].rstrip(b'\0 ').decode('ascii',
                                                                 'replace')
                 out += item(0x21, bytes([body[0], 0, 0, 0]) +
@@ -234,6 +352,15 @@ class Assoc:
                     elif st == 0x53:
                         uinfo += item(0x53, struct.pack('>HH', 1, 1))
                     elif st == 0x54:
+                        # the roles proposed, accepted as they are
+                        if len(sb) < 4:
+                            raise Abort('short role selection item', 6)
+                        n = struct.unpack('>H', sb[:2])[0]
+                        if len(sb) != n + 4:
+                            raise Abort('role selection item length', 6)
+                        if sb[n + 3]:
+                            self.scp.add(sb[2:n + 2].rstrip(b'\0 ').decode(
+                                'ascii', 'replace'))
                         uinfo += item(0x54, sb)
                 out += item(0x50, uinfo)
         body = struct.pack('>HH', 1, 0) + rq[4:68] + out
@@ -257,10 +384,11 @@ class Assoc:
                     self.s.sendall(struct.pack('>BBII', 6, 0, 4, 0))
                     return
                 elif t == 7:
-                    log('peer-abort')
-                    return
+                    raise PeerAbort()
                 else:
                     raise Abort('PDU type 0x%02x' % t, 1)
+        except PeerAbort:
+            log('peer-abort')
         except EOFError:
             log('closed')
         except OSError as e:
@@ -295,7 +423,7 @@ class Assoc:
                 if mch & 2:
                     f = parse_cmd(b''.join(self.cmd.pop(pcid)))
                     if us(f, 0x00000800) == 0x0101:
-                        self.dispatch(pcid, f, None)
+                        self.message(pcid, f, None)
                     else:
                         self.pending = (pcid, f)
             else:
@@ -304,7 +432,24 @@ class Assoc:
                 self.data.setdefault(pcid, []).append(data)
                 if mch & 2:
                     f, self.pending = self.pending[1], None
-                    self.dispatch(pcid, f, b''.join(self.data.pop(pcid)))
+                    self.message(pcid, f, b''.join(self.data.pop(pcid)))
+
+    def message(self, pcid, f, ds):
+        """A whole message: a response is queued for the C-GET waiting
+        for it; a request dispatched (only C-CANCEL during a C-GET)."""
+        cf = us(f, 0x00000100)
+        if cf & 0x8000:
+            if self.busy:
+                self.resp.append((pcid, f, ds))
+            else:
+                log('error unexpected response 0x%04x' % cf)
+        elif self.busy:
+            if cf != 0x0FFF:
+                raise Abort('request 0x%04x during a C-GET' % cf)
+            log('cancel')
+            self.cancel = True
+        else:
+            self.dispatch(pcid, f, ds)
 
     def dispatch(self, pcid, f, ds):
         cf = us(f, 0x00000100)
@@ -315,6 +460,8 @@ class Assoc:
             self.store(pcid, f, ds or b'')
         elif cf == 0x0020:
             self.find(pcid, f, ds or b'')
+        elif cf == 0x0010:
+            self.get(pcid, f, ds or b'')
         elif cf == 0x0FFF:
             pass                    # C-CANCEL: every C-FIND already ended
         else:
@@ -342,11 +489,17 @@ class Assoc:
                 ok = False
             if not ok or not re.fullmatch(r'[0-9]+(\.[0-9]+)*', sop):
                 st, keep = 0xC000, False
+        ts = self.ts[pcid]
+        if keep and has(opt.reencode, sop):
+            try:
+                ds, ts = reencode(ds, ts)
+            except Exception as e:
+                log('error re-encoding %s: %s' % (sop, e))
         if keep:
             if has(opt.corrupt, sop) and ds:
                 ds = ds[:-1] + bytes([ds[-1] ^ 0xFF])
             with lock:
-                kept[sop] = (h, ds)
+                kept[sop] = (h, ds, ui(f, 0x00000002), ts)
             if opt.dir:
                 with open(os.path.join(opt.dir, sop + '.dcm'), 'wb') as w:
                     w.write(ds)
@@ -360,29 +513,39 @@ class Assoc:
         if go:
             raise Abort('fault', 0, 0)     # A-ABORT by the user
 
-    def find(self, pcid, f, ds):
-        ts = self.ts[pcid]
+    def query(self, pcid, f, ds, cf):
+        """The identifier of a C-FIND or C-GET: (identifier, level, {key:
+        UIDs wanted}), or None once answered 0xA900."""
         try:
-            q = decode(ds, ts)
+            q = decode(ds, self.ts[pcid])
             level = str(q.get('QueryRetrieveLevel', '')).strip().upper()
         except Exception as e:
             log('error identifier: %s' % e)
-            self.respond(pcid, f, 0x0020, 0xA900)
-            return
+            self.respond(pcid, f, cf, 0xA900)
+            return None
         if level not in LEVELS:
-            log('find %r 0 (bad level)' % level)
-            self.respond(pcid, f, 0x0020, 0xA900)
-            return
+            log('%s %r 0 (bad level)' % ('get' if cf == 0x0010 else 'find',
+                                         level))
+            self.respond(pcid, f, cf, 0xA900)
+            return None
         want = {}
         for lv in LEVELS[:LEVELS.index(level) + 1]:
             v = str(q.get(UID_KEY[lv], '') or '').strip()
             if v:
                 want[UID_KEY[lv]] = set(v.split('\\'))
+        return q, level, want
+
+    def find(self, pcid, f, ds):
+        ts = self.ts[pcid]
+        qlw = self.query(pcid, f, ds, 0x0020)
+        if qlw is None:
+            return
+        q, level, want = qlw
         with lock:
-            insts = [h for h, _ in kept.values()]
+            insts = [v[0] for v in kept.values()]
         groups = {}
         for h in insts:
-            if all(str(h.get(k, '')) in v for k, v in want.items()):
+            if matches(h, want):
                 key = tuple(str(h.get(UID_KEY[lv], ''))
                             for lv in LEVELS[:LEVELS.index(level) + 1])
                 groups.setdefault(key, []).append(h)
@@ -405,6 +568,85 @@ class Assoc:
             self.respond(pcid, f, 0x0020, 0xFF00, ds=encode(r, ts))
         log('find %s %d' % (level, len(groups)))
         self.respond(pcid, f, 0x0020, 0x0000)
+
+
+    def get(self, pcid, f, ds):
+        qlw = self.query(pcid, f, ds, 0x0010)
+        if qlw is None:
+            return
+        _, level, want = qlw
+        with lock:
+            todo = sorted((sop, v) for sop, v in kept.items()
+                          if matches(v[0], want) and not has(opt.hide, sop))
+        log('get %s %d' % (level, len(todo)))
+        done = warn = 0
+        failed = []
+        self.busy, self.cancel, self.resp = True, False, []
+        try:
+            for k, (sop, (_, b, cls, ts)) in enumerate(todo):
+                if self.cancel:
+                    break
+                st = self.substore(sop, cls, ts, b)
+                if st == 0x0000:
+                    done += 1
+                elif st is not None and st & 0xF000 == 0xB000:
+                    warn += 1
+                else:
+                    failed.append(sop)
+                if k + 1 < len(todo):
+                    self.respond(pcid, f, 0x0010, 0xFF00, {
+                        0x00001020: len(todo) - k - 1, 0x00001021: done,
+                        0x00001022: len(failed), 0x00001023: warn})
+        finally:
+            self.busy = False
+        counts = {0x00001021: done, 0x00001022: len(failed),
+                  0x00001023: warn}
+        if self.cancel:
+            counts[0x00001020] = len(todo) - done - warn - len(failed)
+            self.respond(pcid, f, 0x0010, 0xFE00, counts)
+        elif failed or warn:
+            r = Dataset()
+            r.FailedSOPInstanceUIDList = failed
+            self.respond(pcid, f, 0x0010, 0xB000, counts,
+                         ds=encode(r, self.ts[pcid]) if failed else None)
+        else:
+            self.respond(pcid, f, 0x0010, 0x0000, counts)
+
+    def substore(self, sop, cls, ts, b):
+        """One C-GET sub-operation: C-STORE-RQ of sop, its C-STORE-RSP
+        status (None: no accepted context for it)."""
+        pcs = [p for p in sorted(self.abs) if self.abs[p] == cls and
+               self.ts[p] == ts and cls in self.scp]
+        if not pcs:
+            log('substore %s none' % sop)
+            return None
+        self.msgid = self.msgid % 0xFFFF + 1
+        self.send_pdvs(pcs[0], 3, command({
+            0x00000002: cls, 0x00000100: 0x0001, 0x00000110: self.msgid,
+            0x00000700: 0x0000, 0x00000800: 0x0000, 0x00001000: sop}))
+        self.send_pdvs(pcs[0], 2, b)
+        while True:
+            for r in self.resp:
+                if us(r[1], 0x00000100) == 0x8001 and \
+                        us(r[1], 0x00000120) == self.msgid:
+                    self.resp.remove(r)
+                    st = us(r[1], 0x00000900)
+                    log('substore %s 0x%04x' % (sop, st))
+                    return st
+            for r in self.resp:
+                log('error unexpected response 0x%04x' % us(r[1], 0x100))
+            self.resp = []
+            t, p = self.pdu()
+            if t == 4:
+                self.pdata(p)
+            elif t == 7:
+                raise PeerAbort()
+            else:
+                raise Abort('PDU type 0x%02x during a C-GET' % t, 1)
+
+
+def matches(h, want):
+    return all(str(h.get(k, '')) in v for k, v in want.items())
 
 
 def main():

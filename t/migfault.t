@@ -16,6 +16,25 @@
 #   g  FAKEA killed and restarted empty while the pool may hold an idle
 #      association with it: study 1 again, all migrated
 #
+# Read-back verification (verify: readback, readback_percent 100,
+# retrieve: get: each instance fetched back with an IMAGE-level C-GET and
+# compared with what was sent):
+#
+#   h  a clean target, verify_level bytes: studies 1 (explicit VR LE) and
+#      2 (implicit VR LE) migrated, every row level "bytes" with
+#      target_sha256 == source_sha256
+#   i  one instance kept with a byte flipped, verify_level bytes:
+#      quarantined verify_mismatch naming both SHA-256s, the others "bytes"
+#   j  one instance kept re-encoded (explicit VR LE in, implicit VR LE
+#      kept and returned: other bytes, the same dataset): verify_level
+#      dataset migrates it at level "dataset"; verify_level bytes
+#      quarantines it verify_mismatch
+#   k  one instance the C-FIND finds but the C-GET does not return:
+#      quarantined verify_mismatch, "did not return"
+#
+# h to k run one after the other; should vnamigd die in one, it is
+# started again on a fresh data dir so that the next is judged on its own.
+#
 # Every batch's report must account for each instance once and add up to
 # 100%.
 . "$top_srcdir/t/lib.sh"
@@ -68,6 +87,7 @@ answer C-ECHO" "$T_DIR/fake-$sf_n.err"
 # api METHOD PATH [BODY]: one request with the operator key; sets code
 # and out (the body).
 api() {
+	rm -f "$T_DIR/b"
 	if [ $# -ge 3 ]; then
 		code=$(curl -s -m 10 -o "$T_DIR/b" -w '%{http_code}' -X "$1" \
 		    -H "Authorization: Bearer $TOK" \
@@ -110,6 +130,10 @@ wait_batch() {
 		case $BSTATE in
 		done|failed|cancelled) break ;;
 		esac
+		if [ "$code" = 000 ]; then
+			BSTATE="$BSTATE (vnamigd does not answer)"
+			break
+		fi
 		wb_n=$((wb_n - 1))
 		if [ "$wb_n" -le 0 ]; then
 			BSTATE="$BSTATE (timeout)"
@@ -262,20 +286,34 @@ S_A700=$ROOT.3.1.1.2		# a: 0xA700 once
 S_REJ=$ROOT.3.2.1.2		# b: 0xC000
 S_LOST=$ROOT.3.3.2.1		# c: success, not kept
 S_FULL=$ROOT.3.5.2.3		# f: 0xA700 always
+S_COR=$ROOT.3.3.1.2		# i: kept corrupted
+S_RE=$ROOT.3.5.1.1		# j: kept re-encoded (study 5: explicit VR LE)
+S_HIDE=$ROOT.3.4.2.3		# k: kept, not returned by C-GET
 pa=$(free_port)
 pbc=$(free_port)
 pd=$(free_port)
 pf=$(free_port)
+ph=$(free_port)
+pi=$(free_port)
+pjd=$(free_port)
+pjb=$(free_port)
+pk=$(free_port)
 start_fake A "$pa" --a700-once "$S_A700" &&
     pid_a=$FT_PID &&
     start_fake BC "$pbc" --reject "$S_REJ" --lose "$S_LOST" &&
     start_fake D "$pd" --abort-after 2 &&
-    start_fake F "$pf" --a700 "$S_FULL" ||
+    start_fake F "$pf" --a700 "$S_FULL" &&
+    start_fake H "$ph" &&
+    start_fake I "$pi" --corrupt "$S_COR" &&
+    start_fake JD "$pjd" --reencode "$S_RE" &&
+    start_fake JB "$pjb" --reencode "$S_RE" &&
+    start_fake K "$pk" --hide "$S_HIDE" ||
     bail "the faketargets run"
-pass "4 faketargets run (A $pa, BC $pbc, D $pd, F $pf)"
+pass "9 faketargets run (A $pa, BC $pbc, D $pd, F $pf, H $ph, I $pi, JD $pjd, JB $pjb, K $pk)"
 
 # ---- vnamigd ----
 conf=$T_DIR/vnamigd.yaml
+CONF0=$conf		# start_daemon sets conf
 cat >"$conf" <<YAML
 node:
   ae_title: VNAMIG
@@ -300,6 +338,11 @@ peers:
   - { name: fbc, ae_title: FAKEBC, host: 127.0.0.1, port: $pbc, role: target }
   - { name: fd, ae_title: FAKED, host: 127.0.0.1, port: $pd, role: target }
   - { name: ff, ae_title: FAKEF, host: 127.0.0.1, port: $pf, role: target }
+  - { name: fh, ae_title: FAKEH, host: 127.0.0.1, port: $ph, role: target, retrieve: get, verify: readback, readback_percent: 100, verify_level: bytes }
+  - { name: fi, ae_title: FAKEI, host: 127.0.0.1, port: $pi, role: target, retrieve: get, verify: readback, readback_percent: 100, verify_level: bytes }
+  - { name: fjd, ae_title: FAKEJD, host: 127.0.0.1, port: $pjd, role: target, retrieve: get, verify: readback, readback_percent: 100, verify_level: dataset }
+  - { name: fjb, ae_title: FAKEJB, host: 127.0.0.1, port: $pjb, role: target, retrieve: get, verify: readback, readback_percent: 100, verify_level: bytes }
+  - { name: fk, ae_title: FAKEK, host: 127.0.0.1, port: $pk, role: target, retrieve: get, verify: readback, readback_percent: 100 }
 api:
   keys:
     - { id: ops, role: operator, token: "$TOK" }
@@ -448,6 +491,217 @@ report "$b_g"
 check "$b_g" g 6 migrated
 is "$(grep -c '^store .* 0x0000$' "$T_DIR/fake-A.log")" 6 \
     "g: the new FAKEA stored the 6 instances once each"
+
+# ---- read-back verification (h to k) ----
+# levels ID: "SOP=LEVEL" for each row of batch ID's report, sorted.
+levels() {
+	rj "$1" '.instances[] | "\(.sop_instance_uid)=\(.level)"' | sort |
+	    tr '\n' ' ' | sed 's/ $//'
+}
+# want_levels ID N LEVEL [SOP=LEVEL...]: what levels should give for
+# batch ID's N instances ("N rows" when there are not N): every row at
+# LEVEL but the SOPs named.
+want_levels() {
+	wl_id=$1
+	wl_n=$2
+	wl_l=$3
+	shift 3
+	if [ "$(rj "$wl_id" '.instances | length')" != "$wl_n" ]; then
+		echo "$wl_n rows"
+		return
+	fi
+	rj "$wl_id" '.instances[].sop_instance_uid' | while read -r wl_s; do
+		wl_v=$wl_l
+		for wl_a in "$@"; do
+			[ "${wl_a%%=*}" = "$wl_s" ] && wl_v=${wl_a#*=}
+		done
+		echo "$wl_s=$wl_v"
+	done | sort | tr '\n' ' ' | sed 's/ $//'
+}
+# same_sha ID [SOP...]: the rows, but the SOPs named, whose target_sha256
+# is not their source_sha256 (or either is missing); empty when none,
+# "no rows" when the report has none.
+same_sha() {
+	ss_id=$1
+	shift
+	ss_x=$(printf '%s\n' "$@" | jq -R . | jq -sc .)
+	if [ "$(rj "$ss_id" '.instances | length')" = 0 ] ||
+	    [ -z "$(rj "$ss_id" '.instances | length')" ]; then
+		echo "no rows"
+		return
+	fi
+	rj "$ss_id" '.instances[] | select(.sop_instance_uid as $s |
+	    '"$ss_x"' | index($s) | not) | select(.source_sha256 == null or
+	    .target_sha256 != .source_sha256) | .sop_instance_uid' |
+	    tr '\n' ' ' | sed 's/ $//'
+}
+# file_sha FILE: the SHA-256 of a faketarget's kept dataset bytes, padded
+# to an even length as sent.
+file_sha() {
+	"$PY" -c 'import hashlib, sys
+d = open(sys.argv[1], "rb").read()
+print(hashlib.sha256(d + b"\0" * (len(d) & 1)).hexdigest())' "$1" 2>/dev/null
+}
+# both_shas NAME DETAIL SRC TGT: a TAP line: DETAIL names both SHA-256s.
+both_shas() {
+	case $2 in
+	*"$3"*"$4"*|*"$4"*"$3"*)
+		like "$3/$4" '^[0-9a-f]{64}/[0-9a-f]{64}$' "$1: its detail names both SHA-256s"
+		;;
+	*)
+		fail "$1: its detail names both SHA-256s"
+		diag "detail: $2" "source_sha256: $3" "target_sha256: $4"
+		;;
+	esac
+}
+# gets NAME: the faketarget's C-GETs, "N LEVEL n" for each kind, sorted
+# ("1 IMAGE 0, 5 IMAGE 1": five sent one instance, one none).
+gets() {
+	sed -n 's/^get //p' "$T_DIR/fake-$1.log" | sort | uniq -c |
+	    awk '{printf "%s%s %s %s", (NR > 1 ? ", " : ""), $1, $2, $3}'
+}
+# substores NAME: the faketarget's C-GET sub-operations, "STATUS n" each.
+substores() {
+	sed -n 's/^substore [^ ]* //p' "$T_DIR/fake-$1.log" | sort | uniq -c |
+	    awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $1}'
+}
+
+# survived NAME: a TAP line: vnamigd still runs after scenario NAME. If
+# it died: its exit status and its last warn, error and mig- lines as
+# diag, its log kept as daemon-died-N.log, and vnamigd started again on
+# a fresh data dir (var-N; the same ports for DICOM), so that the
+# scenarios after NAME are judged on their own; 1.
+N_DIED=0
+survived() {
+	if qp_alive "$DAEMON_PID"; then
+		pass "$1: vnamigd still runs"
+		return 0
+	fi
+	wait "$DAEMON_PID"
+	sv_rc=$?
+	DAEMON_PID=
+	N_DIED=$((N_DIED + 1))
+	fail "$1: vnamigd still runs"
+	diag "it exited with status $sv_rc; the last warn, error and mig- lines of its log:"
+	grep -E ' (warn|error) | info mig-' "$T_DIR/daemon.log" | tail -n 6 |
+	    sed 's/^/#   /'
+	mv "$T_DIR/daemon.log" "$T_DIR/daemon-died-$N_DIED.log"
+	sed "s|data_dir: $T_DIR/var\$|data_dir: $T_DIR/var-$N_DIED|" "$CONF0" \
+	    >"$CONF0-$N_DIED"
+	start_daemon "$CONF0-$N_DIED" || bail "vnamigd starts again (var-$N_DIED)"
+	base="http://127.0.0.1:$HTTP_PORT"
+	diag "vnamigd started again on $T_DIR/var-$N_DIED"
+	return 1
+}
+
+# h to k one after the other, as vnamigd may die in one (see survived):
+# each scenario's report is checked only if it did not. The instance with
+# the fault is read back first (j), in the middle (i) or last (k) in its
+# study.
+
+# ---- h: a clean target: every instance at level bytes ----
+submit "h: studies 1 and 2 to FAKEH (clean; readback, bytes)" fh "$ROOT.1.1" "$ROOT.1.2"
+b_h=$BID
+wait_batch "$b_h" H 30
+if survived h; then
+	is "$BSTATE" "done" "h: batch $b_h reaches done"
+	report "$b_h"
+	check "$b_h" h 12 migrated
+	is "$(levels "$b_h")" "$(want_levels "$b_h" 12 bytes)" \
+	    "h: every row's level is bytes"
+	is "$(same_sha "$b_h")" "" "h: every row's target_sha256 is its source_sha256"
+fi
+is "$(gets H)" "12 IMAGE 1" "h: FAKEH answered 12 IMAGE-level C-GETs, one instance each"
+is "$(substores H)" "0x0000 12" "h: each sent back in a C-STORE sub-operation, 0x0000"
+is "$(grep -c '^store .* 0x0000$' "$T_DIR/fake-H.log")" 12 \
+    "h: FAKEH stored the 12 instances once each"
+
+# ---- i: a corrupted copy: verify_mismatch, both SHA-256s ----
+submit "i: study 3 to FAKEI (...${S_COR#"$ROOT"} corrupted; readback, bytes)" fi "$ROOT.1.3"
+b_i=$BID
+wait_batch "$b_i" I 30
+if survived i; then
+	is "$BSTATE" "done" "i: batch $b_i reaches done"
+	report "$b_i"
+	check "$b_i" i 6 migrated "$S_COR=quarantined:verify_mismatch:0"
+	is "$(levels "$b_i")" "$(want_levels "$b_i" 6 bytes "$S_COR=null")" \
+	    "i: the others' level is bytes (the quarantined one has none)"
+	is "$(same_sha "$b_i" "$S_COR")" "" \
+	    "i: the others' target_sha256 is their source_sha256"
+	i_src=$(row "$b_i" "$S_COR" source_sha256)
+	i_tgt=$(row "$b_i" "$S_COR" target_sha256)
+	[ -n "$i_tgt" ] && [ "$i_src" != "$i_tgt" ]
+	ok $? "i: its target_sha256 is not its source_sha256 ($i_tgt)"
+	is "$i_tgt" "$(file_sha "$T_DIR/fake-I/$S_COR.dcm")" \
+	    "i: its target_sha256 is that of the corrupted bytes FAKEI kept"
+	both_shas i "$(row "$b_i" "$S_COR" detail)" "$i_src" "$i_tgt"
+	api GET "/api/quarantine?reason=verify_mismatch&batch=$b_i"
+	is "$code/$(j '[.items[] | "\(.sop_instance_uid) \(.target_sha256)"] | join(",")')" \
+	    "200/$S_COR $i_tgt" "i: the quarantine lists it alone, with its target_sha256"
+fi
+is "$(substores I)" "0x0000 6" "i: FAKEI sent the 6 back (the corrupted one as kept)"
+
+# ---- j: a re-encoded copy: dataset passes, bytes does not ----
+submit "j: study 5 to FAKEJD (...${S_RE#"$ROOT"} re-encoded; readback, dataset)" fjd "$ROOT.1.5"
+b_jd=$BID
+wait_batch "$b_jd" JD 30
+jd_src=
+jd_tgt=
+if survived "j (dataset)"; then
+	is "$BSTATE" "done" "j: batch $b_jd (dataset) reaches done"
+	report "$b_jd"
+	check "$b_jd" "j (dataset)" 6 migrated
+	is "$(levels "$b_jd")" "$(want_levels "$b_jd" 6 bytes "$S_RE=dataset")" \
+	    "j (dataset): its level is dataset, the others' bytes"
+	jd_src=$(row "$b_jd" "$S_RE" source_sha256)
+	jd_tgt=$(row "$b_jd" "$S_RE" target_sha256)
+	[ -n "$jd_tgt" ] && [ "$jd_tgt" != null ] && [ "$jd_src" != "$jd_tgt" ]
+	ok $? "j (dataset): its target_sha256 is not its source_sha256 ($jd_tgt)"
+	is "$jd_tgt" "$(file_sha "$T_DIR/fake-JD/$S_RE.dcm")" \
+	    "j (dataset): its target_sha256 is that of the re-encoded bytes FAKEJD kept"
+	is "$(same_sha "$b_jd" "$S_RE")" "" \
+	    "j (dataset): the others' target_sha256 is their source_sha256"
+fi
+is "$(substores JD)" "0x0000 6" "j (dataset): FAKEJD sent the 6 back"
+
+submit "j: study 5 to FAKEJB (...${S_RE#"$ROOT"} re-encoded; readback, bytes)" fjb "$ROOT.1.5"
+b_jb=$BID
+wait_batch "$b_jb" JB 30
+if survived "j (bytes)"; then
+	is "$BSTATE" "done" "j: batch $b_jb (bytes) reaches done"
+	report "$b_jb"
+	check "$b_jb" "j (bytes)" 6 migrated "$S_RE=quarantined:verify_mismatch:0"
+	is "$(levels "$b_jb")" "$(want_levels "$b_jb" 6 bytes "$S_RE=null")" \
+	    "j (bytes): the others' level is bytes"
+	jb_src=$(row "$b_jb" "$S_RE" source_sha256)
+	jb_tgt=$(row "$b_jb" "$S_RE" target_sha256)
+	is "$jb_tgt" "$(file_sha "$T_DIR/fake-JB/$S_RE.dcm")" \
+	    "j (bytes): its target_sha256 is that of the re-encoded bytes FAKEJB kept"
+	[ -z "$jd_src" ] || is "$jb_src/$jb_tgt" "$jd_src/$jd_tgt" \
+	    "j (bytes): its SHA-256s are those of j (dataset)"
+	jb_det=$(row "$b_jb" "$S_RE" detail)
+	both_shas "j (bytes)" "$jb_det" "$jb_src" "$jb_tgt"
+	like "$jb_det" 'matches dataset' "j (bytes): its detail says it matches the dataset"
+fi
+is "$(substores JB)" "0x0000 6" "j (bytes): FAKEJB sent the 6 back"
+
+# ---- k: found by C-FIND, not returned by C-GET ----
+submit "k: study 4 to FAKEK (...${S_HIDE#"$ROOT"} hidden from C-GET; readback)" fk "$ROOT.1.4"
+b_k=$BID
+wait_batch "$b_k" K 30
+if survived k; then
+	is "$BSTATE" "done" "k: batch $b_k reaches done"
+	report "$b_k"
+	check "$b_k" k 6 migrated "$S_HIDE=quarantined:verify_mismatch:0"
+	like "$(row "$b_k" "$S_HIDE" detail)" 'did not return' \
+	    "k: its detail says the target did not return it"
+	is "$(row "$b_k" "$S_HIDE" target_sha256)" null "k: its row has no target_sha256"
+	is "$(levels "$b_k")" "$(want_levels "$b_k" 6 bytes "$S_HIDE=null")" \
+	    "k: the others' level is bytes (verify_level dataset, met by the bytes)"
+fi
+is "$(gets K)" "1 IMAGE 0, 5 IMAGE 1" "k: FAKEK's C-GETs: 5 sent one instance, its own none"
+grep -q '^find IMAGE ' "$T_DIR/fake-K.log"
+ok $? "k: FAKEK answered IMAGE-level C-FINDs (they find it)"
 
 stop_daemon
 is "$DAEMON_RC" 0 "vnamigd stops cleanly"

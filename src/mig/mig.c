@@ -108,12 +108,13 @@ struct minst {
 	int		 status;	/* last DIMSE status, -1: none */
 	unsigned	 attempts;	/* sends that could be retried */
 	char		 reason[32];
-	char		 detail[200];
+	char		 detail[320];
 	char		 level[8];	/* "count", "status" */
 	uint64_t	 qid;		/* quarantine item */
 	int		 has_tsha;
 	uint8_t		 tsha[32];	/* the target's copy (read-back) */
 	int		 rb;		/* to be read back now */
+	int		 qpend, qbytes;	/* quarantine_write is due */
 	unsigned	 npre;		/* its spool records before that */
 	uint64_t	 pre[4][2];
 	int		 dirty;		/* to be written */
@@ -177,7 +178,6 @@ struct mstudy {
 	int		 active;	/* holds a slot */
 	int		 writing;	/* a unit in flight */
 	int		 ended;		/* the study leaf is due */
-	struct store_batch *ub;		/* the unit being built */
 	struct mop	 op;
 	struct scan	 sc;
 	/* retrieving */
@@ -243,6 +243,8 @@ struct mig {
 static void schedule(struct mig *m);
 static void study_step(struct mstudy *s);
 static void study_commit(struct mstudy *s, int st);
+static void quarantine_write(struct mstudy *s, struct minst *in,
+    struct store_batch *b);
 static void batch_kick(struct mig *m, uint64_t id);
 
 static const struct conf *
@@ -736,6 +738,7 @@ scan_done(struct mop *op, const struct dicom_qr_result *r)
 	struct mstudy *s = op->owner;
 	struct scan *sc = &s->sc;
 	char why[320];
+	int final = r->final;	/* r goes with the operation */
 
 	if (!r->final || r->status != DIMSE_STATUS_SUCCESS) {
 		/* a STUDY-level count is a nicety: a source that will not
@@ -755,7 +758,7 @@ scan_done(struct mop *op, const struct dicom_qr_result *r)
 		else
 			snprintf(why, sizeof(why), "C-FIND: %s", r->why);
 		dicom_qr_free(op->qr);
-		scan_end(s, r->final && op->l != NULL, why);
+		scan_end(s, final && op->l != NULL, why);
 		return;
 	}
 	dicom_qr_free(op->qr);
@@ -1043,7 +1046,7 @@ static void
 study_commit(struct mstudy *s, int st)
 {
 	struct mig *m = s->b->op.m;
-	struct store_batch *b = s->ub ? s->ub : store_begin(m->st);
+	struct store_batch *b = store_begin(m->st);
 	struct unit *u = calloc(1, sizeof(*u));
 	struct store_key k;
 	json_t *j;
@@ -1058,6 +1061,8 @@ study_commit(struct mstudy *s, int st)
 
 		if (!in->dirty)
 			continue;
+		if (in->qpend)
+			quarantine_write(s, in, b);
 		if (in->ended && (in->st == I_VERIFIED || (in->st == I_SENT &&
 		    strcmp(in->level, "status") == 0))) {
 			struct spool_info si;
@@ -1128,7 +1133,6 @@ study_commit(struct mstudy *s, int st)
 		    (unsigned long long)s->counts[I_FAILED]);
 	}
 	s->writing = 1;
-	s->ub = NULL;
 	store_end(b, study_committed, u);
 }
 
@@ -1141,21 +1145,34 @@ quarantine(struct mstudy *s, struct minst *in, const char *reason,
     const char *detail, int with_bytes)
 {
 	struct mig *m = s->b->op.m;
-	struct store_batch *b;
-	struct spool_info si;
-	struct store_key k;
-	char err[256], file[4096] = "", t[32];
-	json_t *j;
 
 	in->st = I_QUARANTINED;
 	in->dirty = in->ended = 1;
 	snprintf(in->reason, sizeof(in->reason), "%s", reason);
 	snprintf(in->detail, sizeof(in->detail), "%s", detail);
 	in->qid = m->next_qid++;
-	if (s->ub == NULL)
-		s->ub = store_begin(m->st);
-	b = s->ub;
-	if (with_bytes && spool_lookup(m->sp, m->st, in->sop, &si) == 1) {
+	in->qbytes = with_bytes;
+	in->qpend = 1;
+	log_warn("mig-quarantined", "batch=%llu study=%s sop=%s reason=%s "
+	    "detail=%s", (unsigned long long)s->b->id, s->uid, in->sop,
+	    reason, log_q(detail));
+}
+
+/* quarantine_write: the item row and the bytes' copy of a quarantined
+ * instance, into the study's unit b (study_commit: a unit is only ever
+ * built within one call, never across turns of the loop). */
+static void
+quarantine_write(struct mstudy *s, struct minst *in, struct store_batch *b)
+{
+	struct mig *m = s->b->op.m;
+	const char *reason = in->reason, *detail = in->detail;
+	struct spool_info si;
+	struct store_key k;
+	char err[256], file[4096] = "", t[32];
+	json_t *j;
+
+	in->qpend = 0;
+	if (in->qbytes && spool_lookup(m->sp, m->st, in->sop, &si) == 1) {
 		if (spool_quarantine(m->sp, m->st, b, si.seg, si.off, reason,
 		    cf(m)->migration.quarantine_dir, err, sizeof(err)) == 0) {
 			snprintf(file, sizeof(file), "%s/%s-%016" PRIx64 "-%"
@@ -1190,9 +1207,6 @@ quarantine(struct mstudy *s, struct minst *in, const char *reason,
 	store_key_u64(&k, in->qid);
 	put_json(b, STORE_CF_STUDIES, &k, j);
 	json_decref(j);
-	log_warn("mig-quarantined", "batch=%llu study=%s sop=%s reason=%s "
-	    "detail=%s", (unsigned long long)s->b->id, s->uid, in->sop,
-	    reason, log_q(detail));
 }
 
 /* study_finish: every instance ended: the study's final state. */
@@ -1379,6 +1393,7 @@ static void
 retrieve_done(struct mop *op, const struct dicom_qr_result *r)
 {
 	struct mstudy *s = op->owner;
+	int final;
 
 	if (r->final) {
 		s->last_status = r->status;
@@ -1393,8 +1408,9 @@ retrieve_done(struct mop *op, const struct dicom_qr_result *r)
 			    r->comment);
 	} else
 		snprintf(s->last_why, sizeof(s->last_why), "%.199s", r->why);
+	final = r->final;	/* r goes with the operation */
 	dicom_qr_free(op->qr);
-	if (!r->final || op->l == NULL) {
+	if (!final || op->l == NULL) {
 		retrieve_end(s, 0, s->last_why);
 		return;
 	}
@@ -1925,14 +1941,16 @@ readback_done(struct mop *op, const struct dicom_qr_result *r)
 	struct mstudy *s = op->owner;
 	struct minst *in = &s->in[s->imiss - 1];
 	char why[300];
+	int final;
 
 	if (!r->final || r->status != DIMSE_STATUS_SUCCESS)
 		snprintf(why, sizeof(why), "%s", r->final ? dimse_status_name(
 		    r->status) : r->why);
 	else
 		why[0] = '\0';
+	final = r->final;	/* r goes with the operation */
 	dicom_qr_free(op->qr);
-	if (!r->final || op->l == NULL) {
+	if (!final || op->l == NULL) {
 		readback_end(s, 0, why);
 		return;
 	}
