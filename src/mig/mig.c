@@ -178,6 +178,10 @@ struct mstudy {
 	int		 active;	/* holds a slot */
 	int		 writing;	/* a unit in flight */
 	int		 ended;		/* the study leaf is due */
+	int		 src_held;	/* counted in its source's active */
+	uint64_t	 op_t0;		/* ms: the C-FIND under way began */
+	uint64_t	 got_bytes;	/* received in this retrieve */
+	struct event	*pace;		/* bandwidth: send again after */
 	struct mop	 op;
 	struct scan	 sc;
 	/* retrieving */
@@ -219,8 +223,29 @@ struct mbatch {
 	uint64_t	 bytes;		/* sent */
 };
 
+/*
+ * What the engine keeps per peer for pacing: a token bucket for
+ * peers[].bandwidth (bytes/s; a send or retrieve may start while the
+ * bucket is not in debt, and its bytes are charged when known, so the
+ * average holds and one large instance is never split), and for sources
+ * the AIMD limit on studies querying or retrieving there at once: halved
+ * when the source answers 0xA7xx or its C-FIND responses take over three
+ * times their usual time, grown by one per limit's worth of successes.
+ */
+struct flow {
+	char		 peer[CONF_NAME_MAX + 1];
+	double		 tokens;	/* bytes; negative: in debt */
+	uint64_t	 at_ms;		/* last refill */
+	double		 limit;		/* studies at the source at once */
+	double		 base_ms;	/* usual C-FIND response time (EWMA) */
+	unsigned	 active;	/* studies at the source now */
+	uint64_t	 backoffs;	/* times the limit was cut */
+	struct flow	*next;
+};
+
 struct mig {
 	struct daemon		*d;
+	struct flow		*flows;
 	struct store_loop	*sl;
 	struct store		*st;
 	struct spool		*sp;
@@ -627,6 +652,84 @@ peer_named(const struct mig *m, const char *name)
 	return conf_peer_by_name(cf(m), name);
 }
 
+static struct flow *
+flow_of(struct mig *m, const struct conf_peer *p)
+{
+	struct flow *f;
+
+	for (f = m->flows; f != NULL; f = f->next)
+		if (strcmp(f->peer, p->name) == 0)
+			return f;
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		abort();
+	snprintf(f->peer, sizeof(f->peer), "%s", p->name);
+	f->at_ms = net_now_ms();
+	f->tokens = (double)p->bandwidth;	/* a second's burst */
+	f->limit = p->max_associations ? p->max_associations :
+	    cf(m)->migration.max_studies;
+	f->next = m->flows;
+	m->flows = f;
+	return f;
+}
+
+/* flow_ms: how long until p's bucket is out of debt (0: now). */
+static uint64_t
+flow_ms(struct mig *m, const struct conf_peer *p)
+{
+	struct flow *f;
+	uint64_t now = net_now_ms();
+
+	if (p == NULL || p->bandwidth == 0)
+		return 0;
+	f = flow_of(m, p);
+	f->tokens += (double)(now - f->at_ms) * (double)p->bandwidth / 1000;
+	if (f->tokens > (double)p->bandwidth)
+		f->tokens = (double)p->bandwidth;
+	f->at_ms = now;
+	return f->tokens >= 0 ? 0 : (uint64_t)(-f->tokens * 1000 /
+	    (double)p->bandwidth) + 1;
+}
+
+static void
+flow_charge(struct mig *m, const struct conf_peer *p, uint64_t bytes)
+{
+	if (p != NULL && p->bandwidth > 0) {
+		flow_ms(m, p);
+		flow_of(m, p)->tokens -= (double)bytes;
+	}
+}
+
+/* AIMD on a source's answers: ok 0 when it pushed back (0xA7xx, a slow
+ * answer), else 1; ms: a C-FIND's response time (0: not one). */
+static void
+flow_answer(struct mig *m, const struct conf_peer *p, int ok, double ms)
+{
+	struct flow *f;
+	double max;
+
+	if (p == NULL)
+		return;
+	f = flow_of(m, p);
+	max = p->max_associations ? p->max_associations :
+	    cf(m)->migration.max_studies;
+	if (ms > 0) {
+		if (f->base_ms > 0 && ms > 3 * f->base_ms && ms > 50)
+			ok = 0;		/* slower than usual: back off */
+		else	/* the baseline follows the calm answers */
+			f->base_ms = f->base_ms > 0 ? 0.9 * f->base_ms +
+			    0.1 * ms : ms;
+	}
+	if (!ok) {
+		f->limit = f->limit / 2 < 1 ? 1 : f->limit / 2;
+		f->backoffs++;
+		log_warn("mig-throttle", "peer=%s limit=%.1f why=%s",
+		    log_q(p->name), f->limit, ms > 0 ? "slow answers" :
+		    "out of resources (0xA7xx)");
+	} else if (f->limit < max)
+		f->limit = f->limit + 1 / f->limit > max ? max : f->limit +
+		    1 / f->limit;
+}
+
 /* peer_open: new work may start against peer now: its window (local
  * time) is open and, for a source, it is not paused. */
 static int
@@ -649,12 +752,17 @@ peer_open(const struct mig *m, const struct conf_peer *p, int source)
 /* study_may_step: the peers the study's next step talks to accept work
  * now (a step under way always finishes). */
 static int
-study_may_step(const struct mig *m, const struct mstudy *s)
+study_may_step(struct mig *m, const struct mstudy *s)
 {
 	int src = s->st <= S_QUERYING || s->st == S_RETRIEVING;
+	const struct conf_peer *p = peer_named(m, src ? s->b->source :
+	    s->b->target);
 
-	return peer_open(m, peer_named(m, src ? s->b->source : s->b->target),
-	    src);
+	if (!peer_open(m, p, src) || flow_ms(m, p) > 0)
+		return 0;
+	/* the source's AIMD limit: studies querying or retrieving there */
+	return !src || p == NULL || flow_of(m, p)->active <
+	    (unsigned)flow_of(m, p)->limit;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -740,6 +848,12 @@ scan_done(struct mop *op, const struct dicom_qr_result *r)
 	char why[320];
 	int final = r->final;	/* r goes with the operation */
 
+	/* the source's answer time feeds its AIMD limit (the source scan
+	 * is the one that asks for the count) */
+	if (sc->want_count && r->final)
+		flow_answer(op->m, peer_named(op->m, s->b->source),
+		    (r->status & 0xff00) != 0xa700, (double)(net_now_ms() -
+		    s->op_t0) + 0.001);
 	if (!r->final || r->status != DIMSE_STATUS_SUCCESS) {
 		/* a STUDY-level count is a nicety: a source that will not
 		 * say is asked for the series anyway */
@@ -799,6 +913,7 @@ scan_next(struct mop *op)
 		ident_set(id, TAG_SOP_INST, NULL);
 		ident_set(id, TAG_SOP_CLASS, NULL);
 	}
+	s->op_t0 = net_now_ms();
 	if (op_qr(op, DICOM_QR_FIND, DICOM_QR_STUDY_FIND, id, err,
 	    sizeof(err)) < 0) {
 		free(id);
@@ -1053,6 +1168,13 @@ study_commit(struct mstudy *s, int st)
 
 	if (u == NULL)
 		abort();
+	if (s->src_held) {
+		const struct conf_peer *p = peer_named(m, s->b->source);
+
+		if (p != NULL && flow_of(m, p)->active > 0)
+			flow_of(m, p)->active--;
+		s->src_held = 0;
+	}
 	u->s = s;
 	u->quarantined = json_array();
 	s->st = st;
@@ -1322,6 +1444,7 @@ retrieve_check(struct mstudy *s)
 		if (in->st != I_EXPECTED)
 			continue;
 		if (spool_lookup(m->sp, m->st, in->sop, &si) == 1) {
+			s->got_bytes += si.len - si.data_off;
 			in->st = I_RECEIVED;
 			memcpy(in->sha, si.sha256, 32);
 			in->has_sha = 1;
@@ -1348,7 +1471,11 @@ retrieve_end(struct mstudy *s, int ok, const char *why)
 	op_end(&s->op, ok, why ? why : "");
 	if (why != NULL)
 		snprintf(s->last_why, sizeof(s->last_why), "%s", why);
+	s->got_bytes = 0;
 	missing = retrieve_check(s);
+	/* what came is charged to the source's bandwidth: the next
+	 * retrieve there waits until the bucket is out of debt */
+	flow_charge(m, peer_named(m, s->b->source), s->got_bytes);
 	s->round++;
 	if (missing == 0) {
 		s->attempts = 0;
@@ -1396,6 +1523,8 @@ retrieve_done(struct mop *op, const struct dicom_qr_result *r)
 	int final;
 
 	if (r->final) {
+		flow_answer(op->m, peer_named(op->m, s->b->source),
+		    (r->status & 0xff00) != 0xa700, 0);
 		s->last_status = r->status;
 		if (r->status != DIMSE_STATUS_SUCCESS || r->failed > 0)
 			snprintf(s->last_why, sizeof(s->last_why), "%s "
@@ -1550,6 +1679,7 @@ study_retrieve(struct mstudy *s)
 /* Sending to the target. */
 
 static void send_fill(struct mstudy *s);
+static void pace_fire(evutil_socket_t fd, short ev, void *arg);
 
 static unsigned
 send_window(const struct mstudy *s)
@@ -1618,6 +1748,8 @@ send_end(struct mstudy *s, int ok, const char *why)
 	const struct conf_peer *t = peer_named(m, s->b->target);
 	int retry = 0;
 
+	if (why != NULL && s->send_why[0] == '\0')
+		snprintf(s->send_why, sizeof(s->send_why), "%.190s", why);
 	while (s->nout > 0)
 		send_result(s, s->out[--s->nout], -1, why ? why :
 		    "the association ended");
@@ -1670,8 +1802,22 @@ send_fill(struct mstudy *s)
 {
 	struct mig *m = s->b->op.m;
 	unsigned win = send_window(s);
+	const struct conf_peer *t = peer_named(m, s->b->target);
+	uint64_t wait;
 
 	while (s->nout < win && s->next < s->nin) {
+		if ((wait = flow_ms(m, t)) > 0) {
+			/* over the target's bandwidth: the next C-STORE
+			 * goes when the bucket is out of debt (a response
+			 * due sends nothing new meanwhile) */
+			if (s->nout == 0) {
+				if (s->pace == NULL && (s->pace = evtimer_new(
+				    daemon_base(m->d), pace_fire, s)) == NULL)
+					abort();
+				net_timer_arm(s->pace, wait);
+			}
+			return;
+		}
 		size_t i = s->next++;
 		struct minst *in = &s->in[i];
 		const struct dicom_pctx *pc;
@@ -1722,9 +1868,21 @@ send_fill(struct mstudy *s)
 			return;
 		}
 		s->out[s->nout++] = i;
+		flow_charge(m, t, in->bytes);
 	}
 	if (s->nout == 0)
 		send_end(s, 1, NULL);
+}
+
+static void
+pace_fire(evutil_socket_t fd, short ev, void *arg)
+{
+	struct mstudy *s = arg;
+
+	(void)fd;
+	(void)ev;
+	if (s->op.dc != NULL && !s->b->op.m->draining)
+		send_fill(s);
 }
 
 static void
@@ -2119,6 +2277,10 @@ study_step(struct mstudy *s)
 		study_commit(s, S_FAILED);
 		return;
 	}
+	if (!s->src_held && (s->st <= S_QUERYING || s->st == S_RETRIEVING)) {
+		flow_of(m, src)->active++;
+		s->src_held = 1;
+	}
 	switch (s->st) {
 	case S_QUEUED:
 	case S_QUERYING:
@@ -2256,6 +2418,8 @@ batch_free(struct mbatch *b)
 
 		op_end(&s->op, 0, "shutting down");
 		scan_free(&s->sc);
+		if (s->pace != NULL)
+			event_free(s->pace);
 		for (size_t k = 0; k < s->nin; k++)
 			if (s->in[k].fd >= 0)
 				close(s->in[k].fd);
@@ -3265,6 +3429,12 @@ mig_free_(struct mig *m)
 	if (m->soon != NULL)
 		event_free(m->soon);
 	dicom_pool_free(m->pool);
+	while (m->flows != NULL) {
+		struct flow *f = m->flows;
+
+		m->flows = f->next;
+		free(f);
+	}
 	json_decref(m->qdepth);
 	json_decref(m->paused_sources);
 	json_decref(m->node_rec);
