@@ -1417,8 +1417,10 @@ spool_quarantine(struct spool *sp, struct store *st, struct store_batch *b,
 	snprintf(name, sizeof(name), "%s/%s-%016" PRIx64 "-%" PRIu64
 	    ".dcm.zst", qdir, in.sop_instance, seg, off);
 	snprintf(tmpname, sizeof(tmpname), "%s.tmp", name);
+	/* level 3: this runs on the loop (quarantine is rare); 9 costs
+	 * several times the CPU on large instances for little gain */
 	if ((raw = fopen(tmpname, "we")) == NULL ||
-	    (z = zfile_writer(raw, 9)) == NULL) {
+	    (z = zfile_writer(raw, 3)) == NULL) {
 		snprintf(err, errlen, "cannot create %s: %s", tmpname,
 		    strerror(errno));
 		if (raw != NULL)
