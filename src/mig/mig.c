@@ -1619,6 +1619,40 @@ static const char *const get_ts[] = {
 	"1.2.840.10008.1.2.4.80",	/* JPEG-LS Lossless */
 };
 
+/* retrieve_props: what a retrieve from peer proposes: its MOVE or GET
+ * class and, for a C-GET, the storage classes of the study's instances
+ * (those marked rb only, with rb_only), each in every syntax archives
+ * keep, with our SCP role. Returns how many. */
+static unsigned
+retrieve_props(const struct conf_peer *p, const struct mstudy *s,
+    int rb_only, struct dicom_propose prop[DICOM_MAX_PCTX])
+{
+	unsigned np = 0;
+
+	memset(prop, 0, DICOM_MAX_PCTX * sizeof(*prop));
+	prop[np].abstract = p->retrieve == CONF_RETRIEVE_GET ?
+	    DICOM_QR_STUDY_GET : DICOM_QR_STUDY_MOVE;
+	prop[np].ts[0] = TS_ELE;
+	prop[np].ts[1] = TS_ILE;
+	prop[np++].nts = 2;
+	if (p->retrieve != CONF_RETRIEVE_GET)
+		return np;
+	for (size_t i = 0; i < s->nin; i++) {
+		int dup = (rb_only && !s->in[i].rb) || s->in[i].cls[0] == '\0';
+
+		for (unsigned k = 1; k < np && !dup; k++)
+			dup = strcmp(prop[k].abstract, s->in[i].cls) == 0;
+		for (unsigned k = 0; !dup && k < sizeof(get_ts) /
+		    sizeof(get_ts[0]) && np < DICOM_MAX_PCTX; k++) {
+			prop[np].abstract = s->in[i].cls;
+			prop[np].ts[0] = get_ts[k];
+			prop[np].nts = 1;
+			prop[np++].scp_role = 1;
+		}
+	}
+	return np;
+}
+
 static void
 study_retrieve(struct mstudy *s)
 {
@@ -1648,29 +1682,7 @@ study_retrieve(struct mstudy *s)
 	s->imiss = 0;
 	s->last_status = -1;
 	s->last_why[0] = '\0';
-	prop[np].abstract = p->retrieve == CONF_RETRIEVE_GET ?
-	    DICOM_QR_STUDY_GET : DICOM_QR_STUDY_MOVE;
-	prop[np].ts[0] = TS_ELE;
-	prop[np].ts[1] = TS_ILE;
-	prop[np++].nts = 2;
-	if (p->retrieve == CONF_RETRIEVE_GET) {
-		/* the classes the source named, each with every syntax
-		 * kept in archives, with our SCP role */
-		for (size_t i = 0; i < s->nin; i++) {
-			int dup = s->in[i].cls[0] == '\0';
-
-			for (unsigned k = 1; k < np && !dup; k++)
-				dup = strcmp(prop[k].abstract,
-				    s->in[i].cls) == 0;
-			for (unsigned k = 0; !dup && k < sizeof(get_ts) /
-			    sizeof(get_ts[0]) && np < DICOM_MAX_PCTX; k++) {
-				prop[np].abstract = s->in[i].cls;
-				prop[np].ts[0] = get_ts[k];
-				prop[np].nts = 1;
-				prop[np++].scp_role = 1;
-			}
-		}
-	}
+	np = retrieve_props(p, s, 0, prop);
 	if (op_lease(&s->op, p, prop, np, err, sizeof(err)) < 0)
 		retrieve_end(s, 0, err);
 }
@@ -2190,26 +2202,7 @@ readback_start(struct mstudy *s)
 	s->op.failed = readback_failed;
 	s->op.done = readback_done;
 	s->imiss = 0;
-	prop[np].abstract = t->retrieve == CONF_RETRIEVE_GET ?
-	    DICOM_QR_STUDY_GET : DICOM_QR_STUDY_MOVE;
-	prop[np].ts[0] = TS_ELE;
-	prop[np].ts[1] = TS_ILE;
-	prop[np++].nts = 2;
-	if (t->retrieve == CONF_RETRIEVE_GET)
-		for (size_t i = 0; i < s->nin; i++) {
-			int dup = !s->in[i].rb || s->in[i].cls[0] == '\0';
-
-			for (unsigned k = 1; k < np && !dup; k++)
-				dup = strcmp(prop[k].abstract,
-				    s->in[i].cls) == 0;
-			for (unsigned k = 0; !dup && k < sizeof(get_ts) /
-			    sizeof(get_ts[0]) && np < DICOM_MAX_PCTX; k++) {
-				prop[np].abstract = s->in[i].cls;
-				prop[np].ts[0] = get_ts[k];
-				prop[np].nts = 1;
-				prop[np++].scp_role = 1;
-			}
-		}
+	np = retrieve_props(t, s, 1, prop);
 	if (op_lease(&s->op, t, prop, np, err, sizeof(err)) < 0)
 		readback_end(s, 0, err);
 }
