@@ -2,8 +2,10 @@
 # t/ctl.t — vnamigctl against a real vnamigd, each command's exit status,
 # table and --json output checked against curl's view of the same route:
 # status, health, batches (pages, filters), submit (idempotent, refused),
-# pause/resume/cancel, quarantine, keys, checkpoints, backups, metrics,
-# watch; configuration precedence (flag > environment > ctl.yaml) and the
+# pause/resume/cancel, node and sources (pause, resume), quarantine (list,
+# pages and actions, against the daemon and a fake with items), report
+# --csv byte for byte, keys, checkpoints, backups, metrics, watch (all,
+# or one batch to its end); configuration precedence (flag > environment > ctl.yaml) and the
 # refusal of a ctl.yaml or key file others may read; a wrong key (exit 3),
 # a dead port (exit 2), HTTPS with --cacert / untrusted / --insecure; the
 # audit witness: first use recorded, a real consistency proof after more
@@ -75,6 +77,18 @@ done
 raw batches --help
 ok "$([ "$rc" = 0 ] && printf '%s' "$out" | grep -q 'vnamigctl \[OPTIONS\] batches \[--state S\]'; echo $?)" \
 	"batches --help: that command's synopsis"
+raw --help
+for s in 'node' 'node pause \[--reason R\]' 'node resume \[--reason R\]' 'sources' 'source NAME' \
+    'source pause NAME \[--reason R\]' 'source resume NAME \[--reason R\]' \
+    'quarantine \[--reason R\] \[--batch ID\] \[--limit N\] \[--all\]' 'quarantine show ID' \
+    'quarantine retry ID \[--note N\]' 'quarantine reject ID \[--note N\]' 'report ID \[--csv\]' \
+    'watch \[ID\] \[--interval S\] \[--count N\]'; do
+	printf '%s\n' "$out" | grep -Eqx "    $s"
+	ok $? "  --help describes: $s"
+done
+raw quarantine retry --help
+ok "$([ "$rc" = 0 ] && printf '%s' "$out" | grep -q 'vnamigctl \[OPTIONS\] quarantine retry ID \[--note N\]'; echo $?)" \
+	"quarantine retry --help: that command's synopsis (two words)"
 raw frobnicate
 is "$rc" 1 "unknown command: exit 1"
 like "$err" 'unknown command "frobnicate"' "  naming it"
@@ -181,16 +195,196 @@ c cancel "$id"
 is "$rc:$out" "0:batch $id: cancelled" "cancel: cancelled"
 is "$(cu "/api/batches/$id" | jq -r .batch.state)" cancelled "  as curl sees it"
 
-# --- quarantine (501 until the migration engine exists) ------------------
-qs=$(curl -s -o "$T_DIR/q" -w '%{http_code}' -H "Authorization: Bearer $OPS" "$base/api/quarantine")
+# --- node, sources (peers with window: never: the engine starts nothing) ---
+c node
+is "$rc" 0 "node: exit 0"
+like "$out" "^ae_title +VNAMIG$" "  the AE title"
+like "$out" "^paused +no$" "  not paused"
+like "$out" "^engine +studies [0-9]+/[0-9]+, instances [0-9]+/[0-9]+, .*, ETA " "  what the engine moves"
+like "$out" "^active +batches [0-9]+, studies [0-9]+, associations out [0-9]+$" "  what is under way"
+c node --json
+is "$(printf '%s' "$out" | jq -c '.node | [.ae_title, .paused, .pause, (.engine | has("studies_total"))]')" \
+	"$(cu /api/node | jq -c '.node | [.ae_title, .paused, .pause, (.engine | has("studies_total"))]')" \
+	"node --json: the server's JSON"
+c node pause --reason "PACS maintenance"
+is "$rc" 0 "node pause --reason: exit 0"
+like "$out" "^node: paused by ops at [0-9T:Z-]+: PACS maintenance$" "  who, when, why"
+is "$(cu /api/node | jq -c '[.node.paused, .node.pause.by, .node.pause.reason]')" '[true,"ops","PACS maintenance"]' \
+	"  as curl sees it"
+c node
+like "$out" "^paused +yes, by ops at [0-9T:Z-]+: PACS maintenance$" "node: paused, by whom and why"
+c node pause
+is "$rc" 3 "node pause twice: exit 3"
+like "$err" "^vnamigctl: POST $base/api/node/pause: 409 invalid_transition: " "  409 with the server's words"
+c node resume
+is "$rc:$out" "0:node: not paused" "node resume: exit 0"
+c node resume
+is "$rc" 3 "node resume when not paused: exit 3 (409)"
+c node pause --note x
+is "$rc" 1 "node pause --note: exit 1"
+c sources
+is "$rc" 0 "sources: exit 0"
+like "$(printf '%s\n' "$out" | head -1)" "^NAME +AE_TITLE +HOST +PORT +RETRIEVE +WINDOW +PAUSED +BY +SINCE +REASON$" \
+	"  a table with headings"
+like "$out" "^legacy +LEGACY +127\.0\.0\.1 +11113 +move +never +no " "  the source's row, its window as configured"
+is "$(($(printf '%s\n' "$out" | wc -l) - 1))" "$(cu /api/sources | jq '.sources | length')" \
+	"  one row per source (not the target)"
+c sources --json
+is "$(sorted "$out")" "$(cu /api/sources)" "sources --json: as curl sees it"
+c source legacy
+is "$rc" 0 "source NAME: exit 0"
+like "$out" "^address +127\.0\.0\.1 port 11113$" "  its address"
+like "$out" "^window +never$" "  its window"
+c source vna
+is "$rc" 3 "source that is a target: exit 3"
+like "$err" "GET $base/api/sources/vna: 404 not_found: " "  404 with the server's words"
+c source pause legacy --reason "PACS maintenance"
+is "$rc" 0 "source pause NAME --reason: exit 0"
+like "$out" "^source legacy: paused by ops at [0-9T:Z-]+: PACS maintenance$" "  who, when, why"
+c sources
+like "$out" "^legacy .* yes +ops +[0-9T:Z-]+ +PACS maintenance$" "sources: paused, by whom, since, why"
+is "$(cu /api/sources/legacy | jq -c '[.source.paused, .source.pause.reason]')" '[true,"PACS maintenance"]' \
+	"  as curl sees it"
+c source pause legacy
+is "$rc" 3 "source pause twice: exit 3 (409)"
+c source resume legacy
+is "$rc:$out" "0:source legacy: not paused" "source resume: exit 0"
+c source pause pacs9
+is "$rc" 3 "source pause of an unknown source: exit 3 (404)"
+c source pause
+is "$rc" 1 "source pause without NAME: exit 1"
+like "$err" "usage: vnamigctl source pause NAME \[--reason R\]" "  the usage line"
+
+# --- quarantine: empty here; pages, items and actions from a fake below ----
 c quarantine
-if [ "$qs" = 501 ]; then
-	is "$rc" 4 "quarantine while the server has no engine (501): exit 4"
-	like "$err" "GET $base/api/quarantine: 501 $(jq -r .error.code "$T_DIR/q"): " "  with the server's message"
-else
-	is "$rc" 0 "quarantine: exit 0"
-	is "$(($(printf '%s\n' "$out" | wc -l) - 1))" "$(jq '.items | length' "$T_DIR/q")" "  one row per item"
-fi
+is "$rc" 0 "quarantine: exit 0"
+is "$out" "ID  BATCH  STUDY_UID  SOP_INSTANCE_UID  REASON  STATE  TIME  DETAIL" "  the headings, no rows"
+c quarantine --json
+is "$(sorted "$out")" "$(cu /api/quarantine)" "quarantine --json: as curl sees it"
+c quarantine --batch "$id" --reason verify_mismatch --limit 5
+is "$rc" 0 "quarantine --batch --reason --limit: exit 0"
+c quarantine --batch x
+is "$rc" 1 "quarantine --batch x: exit 1"
+c quarantine show 424242
+is "$rc" 3 "quarantine show of an unknown item: exit 3"
+like "$err" "^vnamigctl: GET $base/api/quarantine/424242: 404 not_found: no quarantine item 424242$" \
+	"  404, saying which"
+c quarantine retry 424242 --note "target fixed"
+is "$rc" 3 "quarantine retry of an unknown item: exit 3"
+like "$err" "POST $base/api/quarantine/424242/retry: 404 not_found: " "  404"
+c quarantine reject 424242
+is "$rc" 3 "quarantine reject of an unknown item: exit 3"
+like "$err" "POST $base/api/quarantine/424242/reject: 404 not_found: " "  404"
+c quarantine show nine
+is "$rc" 1 "quarantine show with an ID that is not a number: exit 1"
+c quarantine reject 1 --reason x
+is "$rc" 1 "quarantine reject --reason (it takes --note): exit 1"
+
+# A fake quarantine of 5 items in pages of 2, that logs what it is asked.
+cat >"$T_DIR/fakeq.py" <<'PY'
+import http.server, json, sys, urllib.parse
+log = open(sys.argv[1], "a")
+items = [{"id": i, "batch": 7, "study_uid": "1.2.3.%d" % i,
+          "series_uid": "1.2.3.%d.1" % i, "sop_instance_uid": "1.2.3.%d.1.1" % i,
+          "sop_class_uid": "1.2.840.10008.5.1.4.1.1.2", "reason": "verify_mismatch",
+          "detail": "dataset digest differs", "status": None,
+          "source_sha256": "ab" * 32, "target_sha256": "cd" * 32,
+          "file": "/var/q/%d.dcm.zst" % i, "time": "2026-01-01T00:00:0%dZ" % i,
+          "state": "open"} for i in range(5, 0, -1)]
+class H(http.server.BaseHTTPRequestHandler):
+    def reply(self, code, j):
+        body = json.dumps(j).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def item(self, path):
+        n = int(path.split("/")[3])
+        return [dict(i) for i in items if i["id"] == n]
+    def do_GET(self):
+        log.write("GET %s\n" % self.path)
+        log.flush()
+        u = urllib.parse.urlsplit(self.path)
+        q = dict(urllib.parse.parse_qsl(u.query))
+        if u.path == "/api/quarantine":
+            older = [i for i in items if i["id"] < int(q.get("before", 99))]
+            page = older[:int(q.get("limit", 2))]
+            more = len(older) > len(page) and page
+            self.reply(200, {"items": page, "next": page[-1]["id"] if more else None})
+        elif self.item(u.path):
+            self.reply(200, {"item": self.item(u.path)[0]})
+        else:
+            self.reply(404, {"error": {"code": "not_found", "message": "no item"}})
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        log.write("POST %s %s\n" % (self.path, body.decode()))
+        log.flush()
+        it = self.item(self.path)[0]
+        it["state"] = "retried" if self.path.endswith("/retry") else "rejected"
+        it["adjudicated"] = {"by": "ops", "time": "2026-01-02T00:00:00Z"}
+        if body:
+            it["adjudicated"]["note"] = json.loads(body)["note"]
+        self.reply(200, {"item": it})
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+PY
+python3 "$T_DIR/fakeq.py" "$T_DIR/fakeq.log" >"$T_DIR/fakeq.port" 2>/dev/null &
+fqpid=$!
+wait_file "$T_DIR/fakeq.port" 5
+fq="http://127.0.0.1:$(cat "$T_DIR/fakeq.port")"
+q() {
+	out=$("$CTL" --url "$fq" --key "$OPS" "$@" 2>"$T_DIR/err")
+	rc=$?
+	err=$(cat "$T_DIR/err")
+}
+q quarantine
+is "$rc:$(printf '%s\n' "$out" | tail -n +2 | cut -c1 | tr -d '\n')" "0:54" "quarantine: one page (the server's), newest first"
+like "$out" "^5 +7 +1\.2\.3\.5 +1\.2\.3\.5\.1\.1 +verify_mismatch +open +2026-01-01T00:00:05Z +dataset digest differs$" \
+	"  the row: id, batch, UIDs, reason, state, time, detail"
+like "$err" "more items after 4: use --all or --limit N" "  and a note that there are more"
+q quarantine --all
+is "$(printf '%s\n' "$out" | tail -n +2 | cut -c1 | tr -d '\n')" 54321 "quarantine --all: every page"
+is "$(grep -c 'before=' "$T_DIR/fakeq.log")" 2 "  following next as before= (twice)"
+q quarantine --all --json
+is "$(printf '%s' "$out" | jq -c '[[.items[].id], .next]')" '[[5,4,3,2,1],null]' "quarantine --all --json: the pages joined"
+: >"$T_DIR/fakeq.log"
+q quarantine --limit 3 --batch 7 --reason verify_mismatch
+is "$(printf '%s\n' "$out" | tail -n +2 | wc -l | tr -d ' ')" 3 "quarantine --limit 3: three rows"
+like "$err" "3 shown, more after 3" "  and where more begin"
+like "$(head -1 "$T_DIR/fakeq.log")" "^GET /api/quarantine\?reason=verify_mismatch&batch=7&limit=3$" \
+	"  --reason and --batch are the server's filters"
+q quarantine show 3
+is "$rc" 0 "quarantine show: exit 0"
+like "$out" "^source_sha256 +(ab){32}$" "  the source's hash"
+like "$out" "^file +/var/q/3\.dcm\.zst$" "  where the copy is"
+like "$out" "^status +-$" "  a null as -"
+q quarantine retry 3 --note "target fixed"
+is "$rc:$out" "0:quarantine item 3: retried (by ops at 2026-01-02T00:00:00Z)" "quarantine retry --note: exit 0"
+like "$(tail -1 "$T_DIR/fakeq.log")" '^POST /api/quarantine/3/retry \{"note": ?"target fixed"\}$' "  the note sent"
+q quarantine reject 2
+is "$rc:$out" "0:quarantine item 2: rejected (by ops at 2026-01-02T00:00:00Z)" "quarantine reject: exit 0"
+like "$(tail -1 "$T_DIR/fakeq.log")" '^POST /api/quarantine/2/reject $' "  no body without --note"
+q quarantine show 2 --json
+is "$(printf '%s' "$out" | jq -r .item.sop_instance_uid)" 1.2.3.2.1.1 "quarantine show --json"
+kill "$fqpid" 2>/dev/null
+wait "$fqpid" 2>/dev/null
+
+# --- report --csv ------------------------------------------------------------
+curl -s -H "Authorization: Bearer $OPS" "$base/api/batches/$fid/report?format=csv" >"$T_DIR/curl.csv"
+"$CTL" --url "$base" --key "$OPS" report "$fid" --csv >"$T_DIR/ctl.csv"
+is "$?" 0 "report --csv: exit 0"
+cmp -s "$T_DIR/curl.csv" "$T_DIR/ctl.csv"
+ok $? "  byte for byte what the daemon sends"
+like "$(head -1 "$T_DIR/ctl.csv")" "^study_uid,series_uid,sop_instance_uid,sop_class_uid,.*,outcome,status,reason,detail$(printf '\r')$" \
+	"  the header line, CRLF-ended"
+c report "$fid" --csv --json
+is "$rc" 1 "report --csv --json: exit 1"
+c report 999999 --csv
+is "$rc" 3 "report --csv of a batch that does not exist: exit 3"
 
 # --- keys ------------------------------------------------------------------
 c keys
@@ -245,6 +439,18 @@ c watch --count 2 --interval 0.2
 is "$rc" 0 "watch --count 2: exit 0"
 is "$(printf '%s\n' "$out" | grep -Ec '^[0-9T:-]+Z studies=[0-9-]+/[0-9-]+ instances=')" 2 \
 	"  not a terminal: one plain line per poll"
+c watch "$fid" --count 2 --interval 0.2
+is "$rc" 0 "watch ID --count 2: exit 0"
+is "$(printf '%s\n' "$out" | grep -Ec "^[0-9T:-]+Z batch=$fid state=queued studies=[0-9-]+/[0-9-]+ instances=")" 2 \
+	"  that batch's state and progress, one line per poll"
+c watch "$fid" --count 1 --json
+is "$(printf '%s' "$out" | jq -r .batch.id)" "$fid" "watch ID --json: the batch's JSON"
+c watch "$id"
+is "$rc" 6 "watch ID of a cancelled batch: it ends at once, exit 6"
+like "$out" "^[0-9T:-]+Z batch=$id state=cancelled " "  with its last line"
+c watch 999999 --interval 0.2
+is "$rc" 3 "watch ID of a batch that does not exist: exit 3"
+like "$err" "GET $base/api/batches/999999: 404 not_found: " "  saying so"
 "$CTL" --url "$base" --key "$OPS" watch --interval 5 >"$T_DIR/watch.out" 2>&1 &
 wpid=$!
 wait_file "$T_DIR/watch.out" 5
@@ -257,8 +463,12 @@ if command -v script >/dev/null 2>&1; then
 	    grep -q "$(printf '\r\033\\[K')\\[[#-]*\\]" "$T_DIR/tty.out" &&
 	    grep -q "$(printf '\033\\[?25h')" "$T_DIR/tty.out"; echo $?)" \
 	    "watch on a terminal: a bar redrawn in place, the cursor hidden and shown again"
+	script -qec "$CTL --url $base --key $OPS watch $fid --count 2 --interval 0.2" /dev/null >"$T_DIR/tty.out" 2>&1
+	ok "$(grep -q "$(printf '\r\033\\[K')\\[[#-]*\\] *[0-9-]*%  batch $fid queued  studies " "$T_DIR/tty.out"; echo $?)" \
+	    "watch ID on a terminal: the batch's bar and state redrawn in place"
 else
 	skip "watch on a terminal: no script(1)"
+	skip "watch ID on a terminal: no script(1)"
 fi
 
 # --- where the URL and the key come from ----------------------------------

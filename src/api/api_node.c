@@ -139,8 +139,8 @@ pause_or_resume(struct api_req *q, const char *source, int on)
 	now = mig_pauses(daemon_mig(q->d), source);
 	if ((now != NULL) == on) {
 		json_decref(now);
-		api_error(q, 409, "invalid_transition", NULL, "%s %s is already "
-		    "%s", source ? "source" : "the node", source ? source : "",
+		api_error(q, 409, "invalid_transition", NULL, "%s%s is already "
+		    "%s", source ? "source " : "the node", source ? source : "",
 		    on ? "paused" : "running");
 		return;
 	}

@@ -7,8 +7,11 @@
  *	ctl_http.c	one blocking HTTP/1.1 exchange (TLS via OpenSSL),
  *			parsed with http/http_resp.h; the exit-code mapping
  *	ctl_fmt.c	tables and the words around numbers
- *	ctl_cmd.c	the commands over batches, keys, state, metrics
- *	ctl_watch.c	watch: the live progress line
+ *	ctl_cmd.c	the commands over batches, keys, state, metrics;
+ *			following pages
+ *	ctl_mig.c	the commands over the migration engine: node,
+ *			sources, quarantine
+ *	ctl_watch.c	watch: the live progress line (all, or one batch)
  *	ctl_audit.c	audit: signed checkpoints, proofs, the witness
  *
  * Every error is one line on stderr, "vnamigctl: " and what and where;
@@ -33,6 +36,7 @@ enum {
 	CTL_REFUSED = 3,	/* the server said 4xx */
 	CTL_SERVER = 4,		/* the server said 5xx */
 	CTL_VERIFY = 5,		/* a verification failed */
+	CTL_ENDED = 6,		/* watch ID: the batch failed or was cancelled */
 };
 
 /* The options a command may take (struct cmd's opts mask). */
@@ -43,7 +47,8 @@ enum {
 	O_STUDY = 1u << 9, O_PATIENT = 1u << 10, O_REPULL = 1u << 11,
 	O_FILE = 1u << 12, O_REASON = 1u << 13, O_ROLE = 1u << 14,
 	O_YES = 1u << 15, O_PUBKEY = 1u << 16, O_SIZE = 1u << 17,
-	O_INTERVAL = 1u << 18, O_COUNT = 1u << 19,
+	O_INTERVAL = 1u << 18, O_COUNT = 1u << 19, O_BATCH = 1u << 20,
+	O_NOTE = 1u << 21, O_CSV = 1u << 22,
 };
 
 #define CTL_MAX_LIST	1000	/* --accession / --study values */
@@ -52,14 +57,15 @@ enum {
 struct ctl_opts {
 	unsigned	 given;		/* O_* seen */
 	const char	*state;		/* batches: filter; audit: file */
+	const char	*reason;	/* quarantine: filter; pause: text */
 	const char	*limit, *source, *target, *name, *external_id;
-	const char	*priority, *patient_id, *file, *reason, *role;
-	const char	*pubkey, *size, *interval, *count;
+	const char	*priority, *patient_id, *file, *role;
+	const char	*pubkey, *size, *interval, *count, *batch, *note;
 	const char	*acc[CTL_MAX_LIST];
 	size_t		 nacc;
 	const char	*study[CTL_MAX_LIST];
 	size_t		 nstudy;
-	int		 all, repull, yes;
+	int		 all, repull, yes, csv;
 };
 
 /* Where the server is and how to talk to it (ctl_conf.c). */
@@ -156,6 +162,11 @@ const char *ctl_bytes(double v, char *buf, size_t n);
 const char *ctl_duration(double s, char *buf, size_t n);
 /* Print JSON pretty on stdout. */
 void	ctl_print_json(const json_t *j);
+/* With --json print A's JSON (or its body) and return 1; else 0. */
+int	ctl_json_or(const struct ctl *c, const struct ctl_answer *a);
+/* GET /api/status's progress (or a node's engine) in words: "studies
+ * 3/10, instances 120/400, 1.2 GiB, 4.0 MiB/s, ETA 5m 10s". */
+void	ctl_progress_words(const json_t *p, char *out, size_t n);
 
 struct ctl_table;
 /* A table with the given column headings (NULL-terminated). */
@@ -178,7 +189,17 @@ int	cmd_submit(struct ctl *c, char **args, int n);
 int	cmd_pause(struct ctl *c, char **args, int n);
 int	cmd_resume(struct ctl *c, char **args, int n);
 int	cmd_cancel(struct ctl *c, char **args, int n);
+int	cmd_node(struct ctl *c, char **args, int n);
+int	cmd_node_pause(struct ctl *c, char **args, int n);
+int	cmd_node_resume(struct ctl *c, char **args, int n);
+int	cmd_sources(struct ctl *c, char **args, int n);
+int	cmd_source(struct ctl *c, char **args, int n);
+int	cmd_source_pause(struct ctl *c, char **args, int n);
+int	cmd_source_resume(struct ctl *c, char **args, int n);
 int	cmd_quarantine(struct ctl *c, char **args, int n);
+int	cmd_quarantine_show(struct ctl *c, char **args, int n);
+int	cmd_quarantine_retry(struct ctl *c, char **args, int n);
+int	cmd_quarantine_reject(struct ctl *c, char **args, int n);
 int	cmd_keys(struct ctl *c, char **args, int n);
 int	cmd_key_create(struct ctl *c, char **args, int n);
 int	cmd_key_delete(struct ctl *c, char **args, int n);
@@ -193,6 +214,21 @@ int	cmd_watch(struct ctl *c, char **args, int n);
 int	cmd_audit_checkpoint(struct ctl *c, char **args, int n);
 int	cmd_audit_verify(struct ctl *c, char **args, int n);
 int	cmd_audit_proof(struct ctl *c, char **args, int n);
+
+/*
+ * ctl_pages: GET PATH (its query without paging parameters) and the
+ * pages after it, appending the members of the array MEMBER of each
+ * answer to OUT; an answer's "next" goes back as query parameter
+ * CURSOR. WANT > 0: stop once OUT has WANT (asking for 1000 at most at
+ * a time); else ALL: every page; else the first page alone. *NEXT gets
+ * the last answer's next (a new reference, or NULL). CTL_*.
+ */
+int	ctl_pages(struct ctl *c, const char *path, const char *member,
+	    const char *cursor, uint64_t want, int all, json_t *out,
+	    json_t **next);
+/* After ctl_pages: the note on stderr that WHAT continue after next. */
+void	ctl_pages_note(const char *what, const json_t *next, uint64_t have,
+	    uint64_t want, int all);
 
 /* Parse a decimal count in [min, max]: 0, or -1 after saying what. */
 int	ctl_parse_u64(const char *s, uint64_t min, uint64_t max,

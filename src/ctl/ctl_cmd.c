@@ -1,8 +1,8 @@
 /*
- * ctl_cmd.c — the commands over status, batches, quarantine, keys,
+ * ctl_cmd.c — the commands over status, batches, reports, keys,
  * checkpoints, backups and metrics: one request each (batches may
- * follow pages), the answer as a table, or as the server's JSON with
- * --json. Members the server does not (yet) send print as "-".
+ * follow pages: ctl_pages), the answer as a table, or as the server's
+ * JSON with --json. Members the server does not (yet) send print as "-".
  */
 #include "config.h"
 
@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "src/ctl/ctl.h"
@@ -41,35 +42,7 @@ batch_id(const char *arg, uint64_t *id)
 	return ctl_parse_u64(arg, 1, INT64_MAX, "batch ID", id);
 }
 
-/* print_json_or: with --json the answer's JSON; 1 when printed. */
-static int
-print_json_or(struct ctl *c, const struct ctl_answer *a)
-{
-	if (!c->json)
-		return 0;
-	if (a->json != NULL)
-		ctl_print_json(a->json);
-	else if (a->len > 0)
-		printf("%s\n", a->body);
-	return 1;
-}
-
 /* --- status, health ------------------------------------------------ */
-
-static void
-progress_line(const json_t *p, char *out, size_t n)
-{
-	char b1[32], b2[40], b3[32], r[32];
-
-	snprintf(b2, sizeof(b2), "%s%s", ctl_bytes(ctl_jnum(p,
-	    "rate_bytes_s"), r, sizeof(r)), ctl_jnum(p, "rate_bytes_s") >= 0 ?
-	    "/s" : " per s");
-	snprintf(out, n, "studies %s/%s, instances %s/%s, %s, %s, ETA %s",
-	    T(p, "studies_done"), T(p, "studies_total"),
-	    T(p, "instances_done"), T(p, "instances_total"),
-	    ctl_bytes(ctl_jnum(p, "bytes_done"), b1, sizeof(b1)), b2,
-	    ctl_duration(ctl_jnum(p, "eta_s"), b3, sizeof(b3)));
-}
 
 int
 cmd_status(struct ctl *c, char **args, int n)
@@ -83,7 +56,7 @@ cmd_status(struct ctl *c, char **args, int n)
 
 	(void)args;
 	(void)n;
-	if ((rc = get(c, "/api/status", &a)) != CTL_OK || print_json_or(c, &a))
+	if ((rc = get(c, "/api/status", &a)) != CTL_OK || ctl_json_or(c, &a))
 		goto out;
 	j = a.json;
 	ctl_kv("version", T(j, "version"), 9);
@@ -108,7 +81,7 @@ cmd_status(struct ctl *c, char **args, int n)
 		sep = ",";
 	}
 	ctl_kv("batches", line, 9);
-	progress_line(ctl_jget(j, "progress"), line, sizeof(line));
+	ctl_progress_words(ctl_jget(j, "progress"), line, sizeof(line));
 	ctl_kv("progress", line, 9);
 out:
 	ctl_answer_free(&a);
@@ -149,7 +122,7 @@ cmd_health(struct ctl *c, char **args, int n)
 		rc = ctl_refusal(c, "GET", "/api/health", &a);
 		goto out;
 	}
-	if (!print_json_or(c, &a))
+	if (!ctl_json_or(c, &a))
 		flatten(a.json, "");
 	if (a.status == 503) {
 		ctl_err(c, "GET", "/api/health", "503: %s", ctl_jtext(a.json,
@@ -159,6 +132,76 @@ cmd_health(struct ctl *c, char **args, int n)
 out:
 	ctl_answer_free(&a);
 	return rc;
+}
+
+/* --- pages --------------------------------------------------------- */
+
+int
+ctl_pages(struct ctl *c, const char *path, const char *member,
+    const char *cursor, uint64_t want, int all, json_t *out, json_t **next)
+{
+	struct ctl_answer a;
+	json_t *page, *x;
+	uint64_t have = 0, at = 0;
+	char p[1024];
+	size_t i, got;
+	int rc, len;
+
+	*next = NULL;
+	for (;;) {
+		const char *sep = strchr(path, '?') ? "&" : "?";
+
+		len = snprintf(p, sizeof(p), "%s", path);
+		if (want && len > 0 && (size_t)len < sizeof(p)) {
+			/* the server's pages hold 1000 at most */
+			len += snprintf(p + len, sizeof(p) - (size_t)len,
+			    "%slimit=%" PRIu64, sep, want - have > 1000 ?
+			    1000 : want - have);
+			sep = "&";
+		}
+		if (at && len > 0 && (size_t)len < sizeof(p))
+			len += snprintf(p + len, sizeof(p) - (size_t)len,
+			    "%s%s=%" PRIu64, sep, cursor, at);
+		if (len < 0 || (size_t)len >= sizeof(p)) {
+			ctl_err(c, "GET", path, "the query is too long");
+			return CTL_USAGE;
+		}
+		if ((rc = ctl_api(c, "GET", p, NULL, 0, &a)) != CTL_OK) {
+			ctl_answer_free(&a);
+			break;
+		}
+		page = ctl_jget(a.json, member);
+		json_array_foreach(page, i, x) {
+			if (want && have >= want)
+				break;
+			json_array_append(out, x);
+			have++;
+		}
+		json_decref(*next);
+		*next = json_incref(ctl_jget(a.json, "next"));
+		got = json_array_size(page);
+		ctl_answer_free(&a);
+		if (!json_is_integer(*next) || json_integer_value(*next) <= 0 ||
+		    (want && have >= want) || (!want && !all) || got == 0)
+			break;
+		at = (uint64_t)json_integer_value(*next);
+	}
+	return rc;
+}
+
+void
+ctl_pages_note(const char *what, const json_t *next, uint64_t have,
+    uint64_t want, int all)
+{
+	if (!json_is_integer(next) || all)
+		return;
+	if (want && have >= want)
+		fprintf(stderr, PROG ": %" PRIu64 " shown, more after %"
+		    JSON_INTEGER_FORMAT "\n", have, json_integer_value(next));
+	else if (!want)
+		fprintf(stderr, PROG ": more %s after %" JSON_INTEGER_FORMAT
+		    ": use --all or --limit N\n", what,
+		    json_integer_value(next));
 }
 
 /* --- batches ------------------------------------------------------- */
@@ -174,15 +217,6 @@ batch_row(struct ctl_table *t, const json_t *b)
 	ctl_table_row(t, row);
 }
 
-static struct ctl_table *
-batch_table(void)
-{
-	static const char *const h[] = { "ID", "STATE", "PRIO", "SOURCE",
-	    "TARGET", "STUDIES", "DONE", "QUAR", "UPDATED", "NAME", NULL };
-
-	return ctl_table_new(h);
-}
-
 /*
  * batches: one page (the server's size) by default; --limit N asks for
  * N and follows "next" until it has them; --all follows every page.
@@ -191,13 +225,14 @@ batch_table(void)
 int
 cmd_batches(struct ctl *c, char **args, int n)
 {
-	struct ctl_answer a;
-	struct ctl_table *t = NULL;
-	json_t *all = json_array(), *page, *next = NULL, *b;
-	uint64_t want = 0, have = 0, after = 0;
+	static const char *const h[] = { "ID", "STATE", "PRIO", "SOURCE",
+	    "TARGET", "STUDIES", "DONE", "QUAR", "UPDATED", "NAME", NULL };
+	struct ctl_table *t;
+	json_t *all = json_array(), *next = NULL, *b;
+	uint64_t want = 0;
 	char path[512], *st = NULL;
-	size_t i, got;
-	int rc = CTL_OK;
+	size_t i;
+	int rc;
 
 	(void)args;
 	(void)n;
@@ -208,39 +243,11 @@ cmd_batches(struct ctl *c, char **args, int n)
 	}
 	if (c->o.state != NULL)
 		st = ctl_escape(c->o.state);
-	for (;;) {
-		size_t len = (size_t)snprintf(path, sizeof(path),
-		    "/api/batches?");
-
-		if (st != NULL)
-			len += (size_t)snprintf(path + len, sizeof(path) - len,
-			    "state=%s&", st);
-		if (want)	/* the server's pages hold 1000 at most */
-			len += (size_t)snprintf(path + len, sizeof(path) - len,
-			    "limit=%" PRIu64 "&", want - have > 1000 ? 1000 :
-			    want - have);
-		if (after)
-			len += (size_t)snprintf(path + len, sizeof(path) - len,
-			    "after=%" PRIu64 "&", after);
-		path[len - 1] = '\0';
-		if ((rc = get(c, path, &a)) != CTL_OK)
-			break;
-		page = ctl_jget(a.json, "batches");
-		json_array_foreach(page, i, b) {
-			if (want && have >= want)
-				break;
-			json_array_append(all, b);
-			have++;
-		}
-		json_decref(next);
-		next = json_incref(ctl_jget(a.json, "next"));
-		got = json_array_size(page);
-		ctl_answer_free(&a);
-		if (!json_is_integer(next) || json_integer_value(next) <= 0 ||
-		    (want && have >= want) || (!want && !c->o.all) || got == 0)
-			break;
-		after = (uint64_t)json_integer_value(next);
-	}
+	snprintf(path, sizeof(path), "/api/batches%s%s", st ? "?state=" : "",
+	    st ? st : "");
+	free(st);
+	rc = ctl_pages(c, path, "batches", "after", want, c->o.all, all,
+	    &next);
 	if (rc == CTL_OK && c->json) {
 		json_t *o = json_pack("{s:O, s:O}", "batches", all, "next",
 		    next ? next : json_null());
@@ -248,23 +255,15 @@ cmd_batches(struct ctl *c, char **args, int n)
 		ctl_print_json(o);
 		json_decref(o);
 	} else if (rc == CTL_OK) {
-		t = batch_table();
+		t = ctl_table_new(h);
 		json_array_foreach(all, i, b)
 			batch_row(t, b);
 		ctl_table_print(t, stdout);
-		if (json_is_integer(next) && !c->o.all && !(want &&
-		    have >= want))
-			fprintf(stderr, PROG ": more batches after %"
-			    JSON_INTEGER_FORMAT ": use --all or --limit N\n",
-			    json_integer_value(next));
-		else if (json_is_integer(next) && want && have >= want)
-			fprintf(stderr, PROG ": %" PRIu64 " shown, more after "
-			    "%" JSON_INTEGER_FORMAT "\n", have,
-			    json_integer_value(next));
+		ctl_pages_note("batches", next, json_array_size(all), want,
+		    c->o.all);
 	}
 	json_decref(next);
 	json_decref(all);
-	free(st);
 	return rc;
 }
 
@@ -298,8 +297,41 @@ cmd_batch(struct ctl *c, char **args, int n)
 	if (batch_id(args[0], &id) < 0)
 		return CTL_USAGE;
 	snprintf(path, sizeof(path), "/api/batches/%" PRIu64, id);
-	if ((rc = get(c, path, &a)) == CTL_OK && !print_json_or(c, &a))
+	if ((rc = get(c, path, &a)) == CTL_OK && !ctl_json_or(c, &a))
 		batch_kv(ctl_jget(a.json, "batch"));
+	ctl_answer_free(&a);
+	return rc;
+}
+
+/*
+ * report_csv: GET PATH?format=csv and write the body to stdout as it
+ * came (RFC 4180, CRLF line ends: for spreadsheets), refusing an answer
+ * that is not text/csv rather than passing it on as if it were.
+ */
+static int
+report_csv(struct ctl *c, const char *path)
+{
+	struct ctl_answer a;
+	char p[128];
+	int rc;
+
+	snprintf(p, sizeof(p), "%s?format=csv", path);
+	if ((rc = ctl_api(c, "GET", p, NULL, CTL_RAW, &a)) != CTL_OK)
+		goto out;
+	if (a.content_type == NULL || strncasecmp(a.content_type, "text/csv",
+	    8) != 0) {
+		ctl_err(c, "GET", p, "%d, but the answer is %s, not text/csv",
+		    a.status, a.content_type ? a.content_type :
+		    "without a Content-Type");
+		rc = CTL_CONN;
+		goto out;
+	}
+	if (fwrite(a.body, 1, a.len, stdout) != a.len || fflush(stdout) != 0) {
+		fprintf(stderr, PROG ": writing the report: %s\n",
+		    strerror(errno));
+		rc = CTL_CONN;
+	}
+out:
 	ctl_answer_free(&a);
 	return rc;
 }
@@ -321,7 +353,13 @@ cmd_report(struct ctl *c, char **args, int n)
 	if (batch_id(args[0], &id) < 0)
 		return CTL_USAGE;
 	snprintf(path, sizeof(path), "/api/batches/%" PRIu64 "/report", id);
-	if ((rc = get(c, path, &a)) != CTL_OK || print_json_or(c, &a))
+	if (c->o.csv && c->json) {
+		fprintf(stderr, PROG ": report: --csv or --json, not both\n");
+		return CTL_USAGE;
+	}
+	if (c->o.csv)
+		return report_csv(c, path);
+	if ((rc = get(c, path, &a)) != CTL_OK || ctl_json_or(c, &a))
 		goto out;
 	batch_kv(ctl_jget(a.json, "batch"));
 	/* the reconciliation: every expected instance is accounted for */
@@ -442,7 +480,7 @@ cmd_submit(struct ctl *c, char **args, int n)
 		return CTL_USAGE;
 	rc = ctl_api(c, "POST", "/api/batches", body, 0, &a);
 	json_decref(body);
-	if (rc != CTL_OK || print_json_or(c, &a))
+	if (rc != CTL_OK || ctl_json_or(c, &a))
 		goto out;
 	b = ctl_jget(a.json, "batch");
 	snprintf(acc, sizeof(acc), "%zu", json_array_size(ctl_jget(b,
@@ -475,7 +513,7 @@ batch_action(struct ctl *c, const char *arg, const char *action)
 	snprintf(path, sizeof(path), "/api/batches/%" PRIu64 "/%s", id,
 	    action);
 	if ((rc = ctl_api(c, "POST", path, NULL, 0, &a)) == CTL_OK &&
-	    !print_json_or(c, &a))
+	    !ctl_json_or(c, &a))
 		printf("batch %" PRIu64 ": %s\n", id,
 		    T(a.json, "batch.state"));
 	ctl_answer_free(&a);
@@ -503,43 +541,6 @@ cmd_cancel(struct ctl *c, char **args, int n)
 	return batch_action(c, args[0], "cancel");
 }
 
-/* --- quarantine ---------------------------------------------------- */
-
-int
-cmd_quarantine(struct ctl *c, char **args, int n)
-{
-	static const char *const h[] = { "ID", "BATCH", "STUDY_UID",
-	    "SOP_INSTANCE_UID", "REASON", "TIME", "DETAIL", NULL };
-	struct ctl_answer a;
-	struct ctl_table *t;
-	json_t *q;
-	char path[512], *r = NULL;
-	size_t i;
-	int rc;
-
-	(void)args;
-	(void)n;
-	if (c->o.reason != NULL)
-		r = ctl_escape(c->o.reason);
-	snprintf(path, sizeof(path), "/api/quarantine%s%s", r ? "?reason=" :
-	    "", r ? r : "");
-	free(r);
-	if ((rc = get(c, path, &a)) != CTL_OK || print_json_or(c, &a))
-		goto out;
-	t = ctl_table_new(h);
-	json_array_foreach(ctl_jget(a.json, "items"), i, q) {
-		const char *row[] = { T(q, "id"), T(q, "batch"),
-		    T(q, "study_uid"), T(q, "sop_instance_uid"), T(q, "reason"), T(q, "time"),
-		    T(q, "detail") };
-
-		ctl_table_row(t, row);
-	}
-	ctl_table_print(t, stdout);
-out:
-	ctl_answer_free(&a);
-	return rc;
-}
-
 /* --- keys ---------------------------------------------------------- */
 
 int
@@ -555,7 +556,7 @@ cmd_keys(struct ctl *c, char **args, int n)
 
 	(void)args;
 	(void)n;
-	if ((rc = get(c, "/api/keys", &a)) != CTL_OK || print_json_or(c, &a))
+	if ((rc = get(c, "/api/keys", &a)) != CTL_OK || ctl_json_or(c, &a))
 		goto out;
 	t = ctl_table_new(h);
 	json_array_foreach(ctl_jget(a.json, "keys"), i, k) {
@@ -590,7 +591,7 @@ cmd_key_create(struct ctl *c, char **args, int n)
 	if (rc != CTL_OK)
 		goto out;
 	tok = json_string_value(ctl_jget(a.json, "token"));
-	if (!print_json_or(c, &a)) {
+	if (!ctl_json_or(c, &a)) {
 		printf("key \"%s\" created, role %s\n", T(a.json, "key.id"),
 		    T(a.json, "key.role"));
 		printf("token: %s\n", tok ? tok : "-");
@@ -614,7 +615,7 @@ cmd_key_delete(struct ctl *c, char **args, int n)
 	snprintf(path, sizeof(path), "/api/keys/%s", id);
 	free(id);
 	if ((rc = ctl_api(c, "DELETE", path, NULL, 0, &a)) == CTL_OK &&
-	    !print_json_or(c, &a))
+	    !ctl_json_or(c, &a))
 		printf("key \"%s\" deleted\n", args[0]);
 	ctl_answer_free(&a);
 	return rc;
@@ -636,7 +637,7 @@ cmd_checkpoints(struct ctl *c, char **args, int n)
 	(void)args;
 	(void)n;
 	if ((rc = get(c, "/api/checkpoints", &a)) != CTL_OK ||
-	    print_json_or(c, &a))
+	    ctl_json_or(c, &a))
 		goto out;
 	t = ctl_table_new(h);
 	json_array_foreach(ctl_jget(a.json, "checkpoints"), i, k) {
@@ -661,7 +662,7 @@ cmd_checkpoint(struct ctl *c, char **args, int n)
 	(void)n;
 	rc = ctl_api(c, "POST", "/api/checkpoints", body, 0, &a);
 	json_decref(body);
-	if (rc == CTL_OK && !print_json_or(c, &a))
+	if (rc == CTL_OK && !ctl_json_or(c, &a))
 		printf("checkpoint \"%s\" created (%s, audit size %s)\n",
 		    T(a.json, "checkpoint.name"),
 		    T(a.json, "checkpoint.created"),
@@ -710,7 +711,7 @@ cmd_restore(struct ctl *c, char **args, int n)
 	snprintf(path, sizeof(path), "/api/checkpoints/%s/restore", name);
 	free(name);
 	if ((rc = ctl_api(c, "POST", path, NULL, 0, &a)) == CTL_OK &&
-	    !print_json_or(c, &a))
+	    !ctl_json_or(c, &a))
 		printf("restore of checkpoint \"%s\": %s\n%s\n",
 		    T(a.json, "restore.name"), T(a.json, "restore.state"),
 		    T(a.json, "message"));
@@ -742,7 +743,7 @@ cmd_backups(struct ctl *c, char **args, int n)
 	(void)args;
 	(void)n;
 	if ((rc = get(c, "/api/backups", &a)) != CTL_OK ||
-	    print_json_or(c, &a))
+	    ctl_json_or(c, &a))
 		goto out;
 	t = ctl_table_new(h);
 	json_array_foreach(ctl_jget(a.json, "backups"), i, k) {
@@ -767,7 +768,7 @@ cmd_backup(struct ctl *c, char **args, int n)
 	(void)args;
 	(void)n;
 	if ((rc = ctl_api(c, "POST", "/api/backups", NULL, 0, &a)) ==
-	    CTL_OK && !print_json_or(c, &a)) {
+	    CTL_OK && !ctl_json_or(c, &a)) {
 		backup_words(ctl_jget(a.json, "backup"), line, sizeof(line));
 		printf("%s created\n", line);
 	}
@@ -789,7 +790,7 @@ cmd_backup_verify(struct ctl *c, char **args, int n)
 	snprintf(path, sizeof(path), "/api/backups/%" PRIu64 "/verify", id);
 	if ((rc = ctl_api(c, "POST", path, NULL, 0, &a)) != CTL_OK)
 		goto out;
-	if (!print_json_or(c, &a)) {
+	if (!ctl_json_or(c, &a)) {
 		backup_words(ctl_jget(a.json, "backup"), line, sizeof(line));
 		if (json_is_true(ctl_jget(a.json, "ok")))
 			printf("%s verified\n", line);

@@ -136,6 +136,35 @@ ctl_print_json(const json_t *j)
 	free(s);
 }
 
+int
+ctl_json_or(const struct ctl *c, const struct ctl_answer *a)
+{
+	if (!c->json)
+		return 0;
+	if (a->json != NULL)
+		ctl_print_json(a->json);
+	else if (a->len > 0)
+		printf("%s\n", a->body);
+	return 1;
+}
+
+void
+ctl_progress_words(const json_t *p, char *out, size_t n)
+{
+	char t[4][32], b1[32], b2[40], b3[32], r[32];
+	double rate = ctl_jnum(p, "rate_bytes_s");
+
+	snprintf(b2, sizeof(b2), "%s%s", ctl_bytes(rate, r, sizeof(r)),
+	    rate >= 0 ? "/s" : " per s");
+	snprintf(out, n, "studies %s/%s, instances %s/%s, %s, %s, ETA %s",
+	    ctl_jtext(p, "studies_done", t[0], sizeof(t[0])),
+	    ctl_jtext(p, "studies_total", t[1], sizeof(t[1])),
+	    ctl_jtext(p, "instances_done", t[2], sizeof(t[2])),
+	    ctl_jtext(p, "instances_total", t[3], sizeof(t[3])),
+	    ctl_bytes(ctl_jnum(p, "bytes_done"), b1, sizeof(b1)), b2,
+	    ctl_duration(ctl_jnum(p, "eta_s"), b3, sizeof(b3)));
+}
+
 /* --- tables -------------------------------------------------------- */
 
 struct ctl_table {

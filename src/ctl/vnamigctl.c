@@ -44,10 +44,14 @@ static const struct cmd cmds[] = {
 "        page, and a note on stderr when there are more.\n" },
 { "batch", 1, 1, 0, cmd_batch, "batch ID",
 "        One batch, every field (GET /api/batches/ID).\n" },
-{ "report", 1, 1, 0, cmd_report, "report ID",
+{ "report", 1, 1, O_CSV, cmd_report, "report ID [--csv]",
 "        The batch and each of its studies: UID, state, instances and,\n"
 "        for those that did not make it, why (GET\n"
-"        /api/batches/ID/report).\n" },
+"        /api/batches/ID/report). --csv writes instead one line per\n"
+"        instance, as the daemon sends it (RFC 4180 with CRLF line\n"
+"        ends and a header line: study_uid,series_uid,sop_instance_uid,\n"
+"        ..., outcome, status, reason, detail), for a spreadsheet:\n"
+"        vnamigctl report 12 --csv > batch-12.csv\n" },
 { "submit", 0, 0, SUBMIT_OPTS, cmd_submit,
   "submit --source PEER --target PEER [--name N] [--external-id X]\n"
   "                  [--priority P] [--accession A]... [--study UID]...\n"
@@ -67,8 +71,64 @@ static const struct cmd cmds[] = {
 "        Resume a paused batch.\n" },
 { "cancel", 1, 1, 0, cmd_cancel, "cancel ID",
 "        Cancel batch ID for good.\n" },
-{ "quarantine", 0, 0, O_REASON, cmd_quarantine, "quarantine [--reason R]",
-"        Instances held back, with the reason and its detail.\n" },
+{ "node", 0, 0, 0, cmd_node, "node",
+"        The node's migration state (GET /api/node): AE title, whether\n"
+"        it is paused (by whom, when, why), what the engine is moving\n"
+"        (studies and instances done of all, bytes, rate, ETA) and how\n"
+"        much is under way (batches, studies, outbound associations).\n" },
+{ "node pause", 0, 0, O_REASON, cmd_node_pause, "node pause [--reason R]",
+"        Pause all migration work on this node: no new step starts,\n"
+"        steps under way finish. Who, when and R are recorded and\n"
+"        audited, and survive restarts; the daemon also takes a\n"
+"        checkpoint. Exit 3 when it is paused already (409).\n" },
+{ "node resume", 0, 0, O_REASON, cmd_node_resume,
+  "node resume [--reason R]",
+"        Let migration work start again on this node (exit 3 when it\n"
+"        is not paused: 409).\n" },
+{ "sources", 0, 0, 0, cmd_sources, "sources",
+"        The source archives from vnamigd's configuration: name, AE\n"
+"        title, host, port, retrieve (move or get), window (outside it\n"
+"        no new step against the source starts; never: none at all),\n"
+"        paused, and by whom, since when and why.\n" },
+{ "source", 1, 1, 0, cmd_source, "source NAME",
+"        One source, every field (GET /api/sources/NAME; exit 3 when\n"
+"        there is no source peer NAME: 404).\n" },
+{ "source pause", 1, 1, O_REASON, cmd_source_pause,
+  "source pause NAME [--reason R]",
+"        Pause migration work against source NAME (its queries and\n"
+"        retrieves); the other sources go on. Recorded, audited and\n"
+"        checkpointed as node pause. Exit 3 when it is paused\n"
+"        already (409) or there is no such source (404).\n" },
+{ "source resume", 1, 1, O_REASON, cmd_source_resume,
+  "source resume NAME [--reason R]",
+"        Let migration work against source NAME start again.\n" },
+{ "quarantine", 0, 0, O_REASON | O_BATCH | O_LIMIT | O_ALL,
+  cmd_quarantine,
+  "quarantine [--reason R] [--batch ID] [--limit N] [--all]",
+"        Instances held back, newest first: item ID, batch, study and\n"
+"        SOP instance UIDs, reason, state (open, retried, rejected),\n"
+"        time and detail. --reason R (missing_at_source,\n"
+"        target_rejected, verify_mismatch, source_status, ...) and\n"
+"        --batch ID filter; --limit and --all follow the server's pages\n"
+"        as for batches.\n" },
+{ "quarantine show", 1, 1, 0, cmd_quarantine_show, "quarantine show ID",
+"        One item, every field: the UIDs and SOP class, the DIMSE\n"
+"        status, the SHA-256 of the bytes from the source and at the\n"
+"        target, the file holding a copy of them on the daemon's host,\n"
+"        and who acted on it, when, with what note. Exit 3 when there\n"
+"        is no item ID (404).\n" },
+{ "quarantine retry", 1, 1, O_NOTE, cmd_quarantine_retry,
+  "quarantine retry ID [--note N]",
+"        Feed the instance through the pipeline again (fetched from the\n"
+"        source, sent, verified; its batch runs again if it was done).\n"
+"        N is kept with the item and in the audit log. Exit 3 when the\n"
+"        item is not open or its study is being worked (409).\n" },
+{ "quarantine reject", 1, 1, O_NOTE, cmd_quarantine_reject,
+  "quarantine reject ID [--note N]",
+"        Close the item as adjudicated: it is accepted as it is (the\n"
+"        instance stays quarantined in the batch's report). N is kept\n"
+"        with the item and in the audit log. Exit 3 when the item is\n"
+"        not open (409).\n" },
 { "keys", 0, 0, 0, cmd_keys, "keys",
 "        API keys: id, role, source (config or api), created. No\n"
 "        tokens: the server keeps only their hashes. Needs an admin key.\n" },
@@ -122,14 +182,18 @@ static const struct cmd cmds[] = {
 "        Exit 5 when any of that fails.\n" },
 { "metrics", 0, 0, 0, cmd_metrics, "metrics",
 "        GET /metrics: the Prometheus text, as is.\n" },
-{ "watch", 0, 0, O_INTERVAL | O_COUNT, cmd_watch,
-  "watch [--interval S] [--count N]",
+{ "watch", 0, 1, O_INTERVAL | O_COUNT, cmd_watch,
+  "watch [ID] [--interval S] [--count N]",
 "        Poll /api/status every S seconds (default 2). On a terminal one\n"
 "        line redrawn in place: a bar, studies and instances done of\n"
 "        all, bytes, rate, ETA, batches running; otherwise one plain\n"
 "        key=value line per poll (with --json, the status as one JSON\n"
 "        line). Failed polls are reported and retried. Ctrl-C ends it\n"
-"        (exit 0); --count N after N polls.\n" },
+"        (exit 0); --count N after N polls. With a batch ID, poll\n"
+"        /api/batches/ID instead and show that batch's state and\n"
+"        progress the same way, until it ends: exit 0 when it is done,\n"
+"        6 when it failed or was cancelled; 3 when there is no such\n"
+"        batch (404).\n" },
 };
 
 #define NCMDS	(sizeof(cmds) / sizeof(cmds[0]))
@@ -151,8 +215,9 @@ usage(FILE *f)
 "DESCRIPTION\n"
 "    vnamigctl talks to a running vnamigd over HTTP or HTTPS with an API\n"
 "    key: it reads status and progress, submits and steers batches,\n"
-"    manages keys, checkpoints and backups, and checks the audit log as\n"
-"    an independent witness. Answers are tables for people; --json\n"
+"    pauses the node or a source, handles the quarantine, manages keys,\n"
+"    checkpoints and backups, and checks the audit log as an\n"
+"    independent witness. Answers are tables for people; --json\n"
 "    prints the server's JSON as it is (indented) for scripts.\n"
 "\n"
 "COMMANDS\n");
@@ -223,14 +288,16 @@ usage(FILE *f)
 "       not confirmed)\n"
 "    2  no exchange with the server: cannot resolve or connect, TLS\n"
 "       (certificate not trusted), timeout, an answer that is not HTTP\n"
-"       or not the JSON expected\n"
+"       or not the JSON (or CSV) expected\n"
 "    3  the server refused the request (4xx: the error code and message\n"
-"       are printed: bad key 401, role too low 403, no such batch 404,\n"
-"       a transition not allowed 409, an invalid field 422 ...)\n"
+"       are printed: bad key 401, role too low 403, no such batch,\n"
+"       source or quarantine item 404, a transition not allowed 409,\n"
+"       an invalid field 422 ...)\n"
 "    4  the server failed or is unavailable (5xx; health: degraded)\n"
 "    5  a verification failed: audit verify or audit proof (signature,\n"
 "       proof, root, size going backwards, or the server would not give\n"
 "       the consistency proof), backup verify\n"
+"    6  watch ID: the batch ended failed or cancelled\n"
 "    Errors are one line each on stderr: what, and where\n"
 "    (vnamigctl: METHOD URL: ...).\n"
 "\n"
@@ -242,6 +309,11 @@ usage(FILE *f)
 "        --accession A124 --priority 7 --external-id RIS-4711\n"
 "    vnamigctl pause 12 && vnamigctl resume 12\n"
 "    vnamigctl report 12 --json | jq '.studies[] | select(.state != \"done\")'\n"
+"    vnamigctl report 12 --csv > batch-12.csv\n"
+"    vnamigctl source pause legacy --reason \"PACS maintenance\"\n"
+"    vnamigctl quarantine --batch 12 --reason verify_mismatch\n"
+"    vnamigctl quarantine retry 31 --note \"target fixed\"\n"
+"    vnamigctl watch 12 && echo batch 12 done\n"
 "    vnamigctl checkpoint before-cutover\n"
 "    vnamigctl restore before-cutover --yes\n"
 "    vnamigctl audit verify --pubkey vnamig-audit.pem.pub   # from cron\n"
@@ -262,6 +334,7 @@ static const struct { unsigned bit; const char *name; } optnames[] = {
 	{ O_REASON, "--reason" }, { O_ROLE, "--role" }, { O_YES, "--yes" },
 	{ O_PUBKEY, "--pubkey" }, { O_SIZE, "--size" },
 	{ O_INTERVAL, "--interval" }, { O_COUNT, "--count" },
+	{ O_BATCH, "--batch" }, { O_NOTE, "--note" }, { O_CSV, "--csv" },
 };
 
 static void
@@ -301,6 +374,7 @@ enum {
 	L_TIMEOUT, L_CONFIG, L_STATE, L_LIMIT, L_ALL, L_SOURCE, L_TARGET,
 	L_NAME, L_EXTID, L_PRIO, L_ACC, L_STUDY, L_PATIENT, L_REPULL,
 	L_FILE, L_REASON, L_ROLE, L_PUBKEY, L_SIZE, L_INTERVAL, L_COUNT,
+	L_BATCH, L_NOTE, L_CSV,
 };
 
 static const struct option longopts[] = {
@@ -332,6 +406,9 @@ static const struct option longopts[] = {
 	{ "size", required_argument, NULL, L_SIZE },
 	{ "interval", required_argument, NULL, L_INTERVAL },
 	{ "count", required_argument, NULL, L_COUNT },
+	{ "batch", required_argument, NULL, L_BATCH },
+	{ "note", required_argument, NULL, L_NOTE },
+	{ "csv", no_argument, NULL, L_CSV },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -375,6 +452,9 @@ one_opt(struct ctl *c, int ch, const char *arg)
 	case L_SIZE: o->size = arg; o->given |= O_SIZE; break;
 	case L_INTERVAL: o->interval = arg; o->given |= O_INTERVAL; break;
 	case L_COUNT: o->count = arg; o->given |= O_COUNT; break;
+	case L_BATCH: o->batch = arg; o->given |= O_BATCH; break;
+	case L_NOTE: o->note = arg; o->given |= O_NOTE; break;
+	case L_CSV: o->csv = 1; o->given |= O_CSV; break;
 	case L_ACC:
 	case L_STUDY:
 		if ((ch == L_ACC ? o->nacc : o->nstudy) >= CTL_MAX_LIST) {
