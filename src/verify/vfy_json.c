@@ -4,6 +4,8 @@
  * for UTF-8 (RFC 3629: no overlong forms, no surrogates, at most
  * U+10FFFF) and escapes (a \u high surrogate must be followed by a \u low
  * one). Only the top-level keys are decoded, to find "seq" and "prev".
+ * The cursor functions at the end (vfy_jcur_*) expose the same grammar,
+ * piece by piece, to readers of larger documents (vfy_report.c).
  */
 #include "config.h"
 
@@ -13,15 +15,6 @@
 
 #include "src/verify/vfy_json.h"
 
-struct jp {
-	const unsigned char	*p;
-	size_t			 n, i;
-	unsigned		 depth;
-	char			*err;
-	size_t			 errlen;
-	int			 failed;
-};
-
 /* A decoded string, kept only up to CAP bytes. */
 struct jstr {
 	char	*buf;
@@ -29,14 +22,14 @@ struct jstr {
 	int	 over;		/* longer than cap */
 };
 
-static int	value(struct jp *);
+static int	value(struct vfy_jcur *);
 
 static int
-bad(struct jp *j, const char *fmt, ...)
+bad(struct vfy_jcur *j, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 static int
-bad(struct jp *j, const char *fmt, ...)
+bad(struct vfy_jcur *j, const char *fmt, ...)
 {
 	va_list ap;
 	int k;
@@ -54,7 +47,7 @@ bad(struct jp *j, const char *fmt, ...)
 }
 
 static void
-ws(struct jp *j)
+ws(struct vfy_jcur *j)
 {
 	while (j->i < j->n && (j->p[j->i] == ' ' || j->p[j->i] == '\t' ||
 	    j->p[j->i] == '\n' || j->p[j->i] == '\r'))
@@ -62,7 +55,7 @@ ws(struct jp *j)
 }
 
 static int
-peek(const struct jp *j)
+peek(const struct vfy_jcur *j)
 {
 	return j->i < j->n ? j->p[j->i] : -1;
 }
@@ -144,7 +137,7 @@ utf8_len(const unsigned char *p, size_t n)
 
 /* Four hex digits after "\u"; -1 when they are not. */
 static long
-hex4(struct jp *j)
+hex4(struct vfy_jcur *j)
 {
 	long v = 0;
 
@@ -169,7 +162,7 @@ hex4(struct jp *j)
 
 /* The escape after a backslash (j->i at the character after it). */
 static int
-escape(struct jp *j, struct jstr *out)
+escape(struct vfy_jcur *j, struct jstr *out)
 {
 	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
 	const char *e;
@@ -207,7 +200,7 @@ escape(struct jp *j, struct jstr *out)
 
 /* A string (j->i at its opening quote), decoded into OUT when not NULL. */
 static int
-string(struct jp *j, struct jstr *out)
+string(struct vfy_jcur *j, struct jstr *out)
 {
 	size_t len;
 
@@ -216,7 +209,7 @@ string(struct jp *j, struct jstr *out)
 		int c = peek(j);
 
 		if (c < 0)
-			return bad(j, "the line ends inside a string");
+			return bad(j, "the input ends inside a string");
 		if (c == '"') {
 			j->i++;
 			return 0;
@@ -238,7 +231,7 @@ string(struct jp *j, struct jstr *out)
 }
 
 static int
-digits(struct jp *j)
+digits(struct vfy_jcur *j)
 {
 	size_t start = j->i;
 
@@ -253,7 +246,7 @@ digits(struct jp *j)
  * without sign, fraction or exponent.
  */
 static int
-number(struct jp *j, uint64_t *u, int *is_u)
+number(struct vfy_jcur *j, uint64_t *u, int *is_u)
 {
 	size_t start = j->i;
 	int plain = 1;
@@ -298,7 +291,7 @@ number(struct jp *j, uint64_t *u, int *is_u)
 }
 
 static int
-literal(struct jp *j, const char *word)
+literal(struct vfy_jcur *j, const char *word)
 {
 	size_t n = strlen(word);
 
@@ -310,7 +303,7 @@ literal(struct jp *j, const char *word)
 
 /* A top-level member's value: "seq" and "prev" are kept. */
 static int
-top_member(struct jp *j, const struct jstr *key, struct vfy_leaf *leaf)
+top_member(struct vfy_jcur *j, const struct jstr *key, struct vfy_leaf *leaf)
 {
 	if (key->len == 3 && memcmp(key->buf, "seq", 3) == 0) {
 		if (leaf->has_seq)
@@ -339,7 +332,7 @@ top_member(struct jp *j, const struct jstr *key, struct vfy_leaf *leaf)
 
 /* An object (j->i at '{'); LEAF is set for the top level only. */
 static int
-object(struct jp *j, struct vfy_leaf *leaf)
+object(struct vfy_jcur *j, struct vfy_leaf *leaf)
 {
 	char kb[8];
 	int r;
@@ -381,7 +374,7 @@ object(struct jp *j, struct vfy_leaf *leaf)
 }
 
 static int
-array(struct jp *j)
+array(struct vfy_jcur *j)
 {
 	j->i++;
 	ws(j);
@@ -405,13 +398,13 @@ array(struct jp *j)
 }
 
 static int
-value(struct jp *j)
+value(struct vfy_jcur *j)
 {
 	int c = peek(j), r;
 
 	switch (c) {
 	case -1:
-		return bad(j, "the line ends where a value should be");
+		return bad(j, "the input ends where a value should be");
 	case '{':
 	case '[':
 		if (j->depth >= VFY_JSON_DEPTH)
@@ -442,7 +435,10 @@ int
 vfy_json_leaf(const char *p, size_t n, struct vfy_leaf *leaf, char *err,
     size_t errlen)
 {
-	struct jp j = { (const unsigned char *)p, n, 0, 1, err, errlen, 0 };
+	struct vfy_jcur j;
+
+	vfy_jcur_init(&j, p, n, err, errlen);
+	j.depth = 1;
 
 	memset(leaf, 0, sizeof(*leaf));
 	ws(&j);
@@ -454,4 +450,132 @@ vfy_json_leaf(const char *p, size_t n, struct vfy_leaf *leaf, char *err,
 	if (j.i != j.n)
 		return bad(&j, "data after the object");
 	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The cursor (vfy_json.h). */
+
+void
+vfy_jcur_init(struct vfy_jcur *j, const void *p, size_t n, char *err,
+    size_t errlen)
+{
+	memset(j, 0, sizeof(*j));
+	j->p = p;
+	j->n = n;
+	j->err = err;
+	j->errlen = errlen;
+	if (errlen > 0)
+		err[0] = '\0';
+}
+
+int
+vfy_jcur_peek(struct vfy_jcur *j)
+{
+	ws(j);
+	return peek(j);
+}
+
+int
+vfy_jcur_skip(struct vfy_jcur *j)
+{
+	ws(j);
+	return value(j);
+}
+
+int
+vfy_jcur_string(struct vfy_jcur *j, char *buf, size_t cap, size_t *len)
+{
+	struct jstr s = { buf, cap > 0 ? cap - 1 : 0, 0, 0 };
+
+	ws(j);
+	if (peek(j) != '"')
+		return bad(j, "expected a string");
+	if (string(j, buf != NULL ? &s : NULL) < 0)
+		return -1;
+	if (buf != NULL && cap > 0)
+		buf[s.over ? 0 : s.len] = '\0';
+	if (len != NULL)
+		*len = s.len;
+	return s.over ? 1 : 0;
+}
+
+int
+vfy_jcur_u64(struct vfy_jcur *j, uint64_t *v)
+{
+	int is_u = 0, c = vfy_jcur_peek(j);
+
+	if (c != '-' && (c < '0' || c > '9'))
+		return value(j) < 0 ? -1 : 1;
+	if (number(j, v, &is_u) < 0)
+		return -1;
+	return is_u ? 0 : 1;
+}
+
+int
+vfy_jcur_open(struct vfy_jcur *j, int c)
+{
+	if (vfy_jcur_peek(j) != c)
+		return bad(j, "expected '%c'", c);
+	if (j->depth >= VFY_JSON_DEPTH)
+		return bad(j, "nested deeper than %d", VFY_JSON_DEPTH);
+	j->depth++;
+	j->i++;
+	j->first = 1;
+	return 0;
+}
+
+int
+vfy_jcur_next(struct vfy_jcur *j, int close, char *key, size_t cap)
+{
+	int c = vfy_jcur_peek(j), r;
+
+	if (c == close) {
+		j->i++;
+		j->depth--;
+		j->first = 0;
+		return 0;
+	}
+	if (!j->first) {
+		if (c != ',')
+			return bad(j, "expected ',' or '%c'", close);
+		j->i++;
+	}
+	j->first = 0;
+	if (close == ']')
+		return 1;
+	if ((r = vfy_jcur_string(j, key, cap, NULL)) < 0)
+		return -1;
+	if (r == 1 && key != NULL && cap > 0)
+		key[0] = '\0';		/* too long: no key we look for */
+	if (vfy_jcur_peek(j) != ':')
+		return bad(j, "expected ':' after an object key");
+	j->i++;
+	return 1;
+}
+
+int
+vfy_jcur_end(struct vfy_jcur *j)
+{
+	ws(j);
+	if (j->i != j->n)
+		return bad(j, "data after the value");
+	return 0;
+}
+
+int
+vfy_jcur_fail(struct vfy_jcur *j, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[512];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return bad(j, "%s", msg);
+}
+
+size_t
+vfy_utf8_len(const unsigned char *p, size_t n)
+{
+	return n == 0 ? 0 : utf8_len(p, n);
 }

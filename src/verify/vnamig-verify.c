@@ -1,10 +1,17 @@
 /*
- * vnamig-verify — the independent verifier of vnamigd's audit log. It
- * shares no code with the daemon (only config.h): it re-implements the
- * leaf, tree and checkpoint formats from their specifications, so that an
- * auditor can read it on its own. vfy_json.c is the JSON validator,
- * vfy_tree.c the RFC 9162 tree hash, vfy_note.c the signed checkpoints,
- * vfy_lines.c the (zstd) line reader; this file checks an export.
+ * vnamig-verify — the independent verifier of vnamigd's audit log and of
+ * its migrations. It shares no code with the daemon (only config.h): it
+ * re-implements the leaf, tree and checkpoint formats, the batch report
+ * and the Part 10 file meta group from their specifications, so that an
+ * auditor can read it on its own. Two commands:
+ *	audit	 checks an audit export (this file): vfy_json.c is the
+ *		 JSON validator, vfy_tree.c the RFC 9162 tree hash,
+ *		 vfy_note.c the signed checkpoints, vfy_lines.c the (zstd)
+ *		 line reader;
+ *	migration re-checks a finished batch against copies fetched from
+ *		 the target by another tool (vfy_mig.c): vfy_report.c reads
+ *		 the batch report (with vfy_json.c's cursor), vfy_dcm.c the
+ *		 Part 10 files and the SHA-256 of their datasets.
  */
 #include "config.h"
 
@@ -18,6 +25,7 @@
 
 #include "src/verify/vfy_json.h"
 #include "src/verify/vfy_lines.h"
+#include "src/verify/vfy_mig.h"
 #include "src/verify/vfy_note.h"
 #include "src/verify/vfy_tree.h"
 
@@ -53,19 +61,25 @@ static void
 usage(FILE *f)
 {
 	fputs("NAME\n"
-"    vnamig-verify - check an export of vnamigd's audit log, independently\n"
+"    vnamig-verify - check vnamigd's audit log and its migrations,\n"
+"    independently\n"
 "\n"
 "SYNOPSIS\n"
 "    vnamig-verify audit EXPORT [--key PUB]... [--checkpoint FILE]...\n"
 "        [--quiet]\n"
+"    vnamig-verify migration --report REPORT.json --dir DIR\n"
+"        [--level bytes|dataset] [--json] [--verbose]\n"
 "    vnamig-verify --version | --help\n"
 "\n"
 "DESCRIPTION\n"
+"    vnamig-verify shares no code with vnamigd (only OpenSSL): it\n"
+"    implements the formats below on its own, so that an auditor can\n"
+"    read it alone (src/verify/ in the sources).\n"
+"\n"
+"  audit\n"
 "    Checks an export written by vnamigd --audit-export: that no leaf of\n"
 "    the audit log was altered, removed, reordered or inserted since it\n"
-"    was signed, and names the first bad one. vnamig-verify shares no\n"
-"    code with vnamigd: it implements the formats below on its own, so\n"
-"    that an auditor can read it alone (src/verify/ in the sources).\n"
+"    was signed, and names the first bad one.\n"
 "\n"
 "    EXPORT is an export directory (DIR/leaves.jsonl or\n"
 "    DIR/leaves.jsonl.zst, DIR/checkpoints, DIR/audit-key.pub), or a\n"
@@ -132,6 +146,66 @@ usage(FILE *f)
 "    in hex; it warns on stderr about the U = N - S leaves after the\n"
 "    largest checkpoint, which no signature covers.\n"
 "\n"
+"  migration\n"
+"    Re-checks a finished migration batch against copies of its\n"
+"    instances fetched from the target by any other tool (DCMTK getscu\n"
+"    or movescu into a directory, the target archive's own storage\n"
+"    directory, ...), and says whether they agree with vnamigd's\n"
+"    verification report.\n"
+"\n"
+"    REPORT.json is what GET /api/batches/{id}/report answers (JSON).\n"
+"    Of each row of .instances[] it reads sop_instance_uid, study_uid,\n"
+"    outcome, level, sent_sha256 (SHA-256 of the dataset bytes vnamigd\n"
+"    sent: all that follows the Part 10 file meta group, as received\n"
+"    from the source) and target_sha256 (its own read-back's, or\n"
+"    null); of .summary the counts expected, migrated,\n"
+"    skipped_present, quarantined, failed and pending.\n"
+"\n"
+"    DIR is searched recursively for files of any name; symbolic links\n"
+"    to files are followed, to directories not. For each file it\n"
+"    checks the 128-byte preamble and \"DICM\", then walks the file\n"
+"    meta group (group 0002, explicit VR little endian) element by\n"
+"    element: (0002,0000) is not trusted, a group length that\n"
+"    disagrees with the elements is a META warning. It takes\n"
+"    MediaStorageSOPInstanceUID (0002,0003) and TransferSyntaxUID\n"
+"    (0002,0010); the dataset is every byte after the group, hashed\n"
+"    with SHA-256 as it is in the file, whatever its transfer syntax.\n"
+"    A deflated dataset (1.2.840.10008.1.2.1.99) is hashed compressed,\n"
+"    as stored: a target that deflated it anew will differ. A dataset\n"
+"    of odd length (only a deflated one can be) is hashed with one\n"
+"    zero byte added, as it is padded in transfer (PS3.5 A.5). A file\n"
+"    that is not Part 10 is a NOT-PART10 warning; a DICOMDIR is\n"
+"    ignored.\n"
+"\n"
+"    Each row whose outcome is migrated must have a file with its SOP\n"
+"    Instance UID whose dataset hashes to its sent_sha256. Rows with\n"
+"    another outcome are counted by outcome, not checked. The report's\n"
+"    own arithmetic is checked too: each summary count equals the\n"
+"    number of rows with that outcome, the five add up to expected,\n"
+"    every row has a SOP Instance UID and a known outcome, and no UID\n"
+"    is in two rows.\n"
+"\n"
+"    It prints one line per finding on stdout, KIND [UID] [PATH]:\n"
+"    DETAIL, where KIND is one of\n"
+"        MISSING     no file has the UID of a migrated row (failure)\n"
+"        DIFFERS     the file's dataset hash is not sent_sha256; the\n"
+"                    line gives both, and what vnamigd's read-back had\n"
+"                    (failure)\n"
+"        DIFFERS (re-encoded?)\n"
+"                    the same with --level dataset (warning)\n"
+"        UNCHECKED   a migrated row without a sent_sha256 (failure)\n"
+"        REPORT      the report does not add up, or a row is malformed\n"
+"                    (failure)\n"
+"        EXTRA       a file that no migrated row names; the line says\n"
+"                    whether the report has its UID with another\n"
+"                    outcome (warning)\n"
+"        DUPLICATE   several files with one UID: one with the bytes sent\n"
+"                    is enough (warning)\n"
+"        NOT-PART10, META, SKIPPED   about files of DIR (warnings)\n"
+"    then the files read, the rows not checked by outcome, and\n"
+"        N migrated: N ok, N missing, N differ; report adds up: yes|no\n"
+"    (\", N unchecked\" before the \";\" when there are any).\n"
+"\n"
 "OPTIONS\n"
 "    --key PUB\n"
 "        Trust the Ed25519 public key in PUB (PEM, \"BEGIN PUBLIC KEY\").\n"
@@ -147,22 +221,53 @@ usage(FILE *f)
 "        checkpoint larger than the exported log is how a log cut short\n"
 "        or rolled back to an older export is caught.\n"
 "    -q, --quiet\n"
-"        Print nothing but the FAIL line and errors.\n"
+"        audit: print nothing but the FAIL line and errors.\n"
+"    --report REPORT.json\n"
+"        migration: the batch report (required).\n"
+"    --dir DIR\n"
+"        migration: the copies fetched from the target (required).\n"
+"    --level bytes|dataset\n"
+"        migration: bytes (the default) requires the very bytes sent.\n"
+"        dataset is for a target that re-encodes what it stores (it\n"
+"        changes the transfer syntax or the encoding): a file that\n"
+"        differs is then reported as DIFFERS (re-encoded?) and counted\n"
+"        as a warning, not a failure. vnamigd's canonical dataset\n"
+"        digest (its level dataset) is not recomputed here: that needs\n"
+"        a full dataset parser, which vnamig-verify does not have; at\n"
+"        this level only the presence of each instance is proved.\n"
+"    --json\n"
+"        migration: print one JSON object instead of the lines: the\n"
+"        counts, \"report_adds_up\", \"not_checked\" by outcome,\n"
+"        \"problems\" (kind, failure, subject, path, detail) and \"exit\".\n"
+"    -v, --verbose\n"
+"        migration: also a line \"OK bytes UID PATH: SHA256\" for each\n"
+"        migrated instance that is there as sent.\n"
 "    -V, --version\n"
 "        Print the version and exit.\n"
 "    -h, --help\n"
 "        Print this page and exit.\n"
 "\n"
 "EXIT STATUS\n"
-"    0 verified; 1 tampering or an inconsistency found (the FAIL line\n"
-"    says where); 2 bad command line; 3 an input cannot be read (a\n"
+"    audit: 0 verified; 1 tampering or an inconsistency found (the FAIL\n"
+"    line says where); 2 bad command line; 3 an input cannot be read (a\n"
 "    missing file, bad zstd data, a key that is not an Ed25519 public\n"
 "    key in PEM).\n"
+"    migration: 0 every migrated instance is there with the bytes sent\n"
+"    (with --level dataset: is there) and the report adds up; 1 an\n"
+"    instance is missing, differs or cannot be checked, or the report\n"
+"    does not add up; 2 bad command line; 3 the report cannot be read\n"
+"    or is not a batch report (not JSON, no instances array), or DIR\n"
+"    or a file in it cannot be read (the findings are still printed).\n"
 "\n"
 "EXAMPLES\n"
 "    vnamigd -c /etc/vnamigd.yaml --audit-export /tmp/audit\n"
 "    vnamig-verify audit /tmp/audit --key /root/vnamig-audit.pem.pub \\\n"
 "        --checkpoint /var/lib/vnamig/audit-checkpoints\n"
+"    curl -H 'Authorization: Bearer TOKEN' \\\n"
+"        http://vnamig:8080/api/batches/7/report > report.json\n"
+"    getscu -aet ME -aec ARCHIVE -od /tmp/fetched archive 104 \\\n"
+"        -k QueryRetrieveLevel=STUDY -k StudyInstanceUID=1.2.3\n"
+"    vnamig-verify migration --report report.json --dir /tmp/fetched\n"
 "\n"
 "SEE ALSO\n"
 "    vnamigd(8), RFC 9162, https://c2sp.org/signed-note,\n"
@@ -738,61 +843,157 @@ verify_audit(const char *export, char **keys, size_t nkeys, char **cks,
 	return rc;
 }
 
-enum { OPT_KEY = 256, OPT_CHECKPOINT };
+enum { OPT_KEY = 256, OPT_CHECKPOINT, OPT_REPORT, OPT_DIR, OPT_LEVEL,
+	OPT_JSON };
 
 static const struct option longopts[] = {
 	{ "key",	required_argument, NULL, OPT_KEY },
 	{ "checkpoint",	required_argument, NULL, OPT_CHECKPOINT },
+	{ "report",	required_argument, NULL, OPT_REPORT },
+	{ "dir",	required_argument, NULL, OPT_DIR },
+	{ "level",	required_argument, NULL, OPT_LEVEL },
+	{ "json",	no_argument,	   NULL, OPT_JSON },
+	{ "verbose",	no_argument,	   NULL, 'v' },
 	{ "quiet",	no_argument,	   NULL, 'q' },
 	{ "version",	no_argument,	   NULL, 'V' },
 	{ "help",	no_argument,	   NULL, 'h' },
 	{ NULL,		0,		   NULL, 0 },
 };
 
+#define AUDIT_USAGE	"usage: " PROG " audit EXPORT [--key PUB]... " \
+	"[--checkpoint FILE]... [--quiet]\n"
+#define MIG_USAGE	"usage: " PROG " migration --report REPORT.json " \
+	"--dir DIR [--level bytes|dataset] [--json] [--verbose]\n"
+
+/* The command line after the options. */
+struct cmdline {
+	char			**keys, **cks;
+	size_t			  nkeys, ncks;
+	int			  quiet;
+	int			  level_set;
+	struct vfy_mig_opts	  mo;
+};
+
+/* migration: its options only; EXIT_USAGE or 0. */
+static int
+check_migration(const struct cmdline *c, int nargs)
+{
+	const char *why = NULL;
+
+	if (nargs != 1)
+		why = "migration takes no argument but its options";
+	else if (c->mo.report == NULL)
+		why = "migration needs --report REPORT.json";
+	else if (c->mo.dir == NULL)
+		why = "migration needs --dir DIR";
+	else if (c->nkeys > 0 || c->ncks > 0 || c->quiet)
+		why = "--key, --checkpoint and --quiet are for audit";
+	if (why == NULL)
+		return 0;
+	say_error("%s", why);
+	fputs(MIG_USAGE, stderr);
+	return EXIT_USAGE;
+}
+
+/* audit: its options only; EXIT_USAGE or 0. */
+static int
+check_audit(const struct cmdline *c, int nargs)
+{
+	const char *why = NULL;
+
+	if (nargs != 2)
+		why = nargs == 1 ? "audit needs EXPORT" :
+		    "audit takes one EXPORT";
+	else if (c->mo.report != NULL || c->mo.dir != NULL || c->level_set ||
+	    c->mo.json || c->mo.verbose)
+		why = "--report, --dir, --level, --json and --verbose are "
+		    "for migration";
+	if (why == NULL)
+		return 0;
+	say_error("%s", why);
+	fputs(AUDIT_USAGE, stderr);
+	return EXIT_USAGE;
+}
+
+/* Parse the options into C; -1 to exit with *RC. */
+static int
+options(int argc, char **argv, struct cmdline *c, int *rc)
+{
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "qvVh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_KEY: c->keys[c->nkeys++] = optarg; break;
+		case OPT_CHECKPOINT: c->cks[c->ncks++] = optarg; break;
+		case OPT_REPORT: c->mo.report = optarg; break;
+		case OPT_DIR: c->mo.dir = optarg; break;
+		case OPT_JSON: c->mo.json = 1; break;
+		case 'v': c->mo.verbose = 1; break;
+		case 'q': c->quiet = 1; break;
+		case OPT_LEVEL:
+			c->level_set = 1;
+			if (strcmp(optarg, "bytes") == 0)
+				c->mo.level = VFY_LEVEL_BYTES;
+			else if (strcmp(optarg, "dataset") == 0)
+				c->mo.level = VFY_LEVEL_DATASET;
+			else {
+				say_error("--level %s: bytes or dataset (pixel "
+				    "needs a dataset parser, which this tool "
+				    "does not have)", optarg);
+				fputs(MIG_USAGE, stderr);
+				*rc = EXIT_USAGE;
+				return -1;
+			}
+			break;
+		case 'V':
+			printf(PROG " %s\n", PACKAGE_VERSION);
+			*rc = EXIT_OK;
+			return -1;
+		case 'h':
+			usage(stdout);
+			*rc = EXIT_OK;
+			return -1;
+		default:
+			usage(stderr);
+			*rc = EXIT_USAGE;
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
-	char **keys, **cks;
-	size_t nkeys = 0, ncks = 0;
-	int ch, quiet = 0, rc;
+	struct cmdline c = { 0 };
+	const char *cmd;
+	int nargs, rc;
 
 	/* At most one of each per argument. */
-	if ((keys = calloc((size_t)argc + 1, sizeof(*keys))) == NULL ||
-	    (cks = calloc((size_t)argc + 1, sizeof(*cks))) == NULL)
+	if ((c.keys = calloc((size_t)argc + 1, sizeof(*c.keys))) == NULL ||
+	    (c.cks = calloc((size_t)argc + 1, sizeof(*c.cks))) == NULL)
 		abort();
-	while ((ch = getopt_long(argc, argv, "qVh", longopts, NULL)) != -1) {
-		switch (ch) {
-		case OPT_KEY: keys[nkeys++] = optarg; break;
-		case OPT_CHECKPOINT: cks[ncks++] = optarg; break;
-		case 'q': quiet = 1; break;
-		case 'V':
-			printf(PROG " %s\n", PACKAGE_VERSION);
-			rc = EXIT_OK;
-			goto out;
-		case 'h':
-			usage(stdout);
-			rc = EXIT_OK;
-			goto out;
-		default:
-			usage(stderr);
-			rc = EXIT_USAGE;
-			goto out;
-		}
-	}
-	if (argc - optind != 2 || strcmp(argv[optind], "audit") != 0) {
-		say_error(argc - optind == 0 ? "no command (audit)" :
-		    strcmp(argv[optind], "audit") != 0 ? "unknown command: "
-		    "only audit" : argc - optind == 1 ? "audit needs EXPORT" :
-		    "audit takes one EXPORT");
-		fprintf(stderr, "usage: " PROG " audit EXPORT [--key PUB]... "
-		    "[--checkpoint FILE]... [--quiet]\n");
-		rc = EXIT_USAGE;
+	if (options(argc, argv, &c, &rc) < 0)
 		goto out;
+	nargs = argc - optind;
+	cmd = nargs > 0 ? argv[optind] : NULL;
+	if (cmd != NULL && strcmp(cmd, "migration") == 0) {
+		if ((rc = check_migration(&c, nargs)) == 0)
+			rc = vfy_migration(&c.mo);
+	} else if (cmd != NULL && strcmp(cmd, "audit") == 0) {
+		if ((rc = check_audit(&c, nargs)) == 0)
+			rc = verify_audit(argv[optind + 1], c.keys, c.nkeys,
+			    c.cks, c.ncks, c.quiet);
+	} else {
+		say_error(cmd == NULL ? "no command (audit or migration)" :
+		    "unknown command: audit or migration");
+		fputs(AUDIT_USAGE, stderr);
+		fputs(MIG_USAGE, stderr);
+		rc = EXIT_USAGE;
 	}
-	rc = verify_audit(argv[optind + 1], keys, nkeys, cks, ncks, quiet);
 out:
-	free(keys);
-	free(cks);
+	free(c.keys);
+	free(c.cks);
 	vfy_sha256_done();
 	return rc;
 }
