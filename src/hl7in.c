@@ -227,11 +227,21 @@ merge_started(void *arg, uint64_t id, json_t *b)
 	return 0;
 }
 
+static json_int_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Pre-fetch: an order for a patient moves that patient's waiting batches
  * to the front (priority 9); the migration engine takes them first. */
 struct promote {
 	const char	*control;
 	json_t		*ids;
+	json_int_t	 at_ms;		/* the order's arrival, wall clock */
 };
 
 static int
@@ -243,6 +253,7 @@ promote_one(void *arg, uint64_t id, json_t *b)
 		return 0;
 	json_object_set_new(b, "priority", json_integer(9));
 	json_object_set_new(b, "promoted_by", json_string(x->control));
+	json_object_set_new(b, "prefetch_at_ms", json_integer(x->at_ms));
 	json_array_append_new(x->ids, json_integer((json_int_t)id));
 	return 1;
 }
@@ -633,11 +644,19 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 				outcome = "error";
 			} else {
 				json_t *seed = json_pack("{s:s, s:s, s:i, "
-				    "s:[], s:[], s:s, s:s}", "source",
+				    "s:[], s:[], s:s, s:s, s:I}", "source",
 				    snd->source, "target", snd->target,
 				    "priority", (int)snd->priority,
 				    "accession_numbers", "study_instance_uids",
-				    "patient_id", mrn, "external_id", ctl);
+				    "patient_id", mrn, "external_id", ctl,
+				    "prefetch_at_ms", wall_ms());
+
+				/* an order: the patient's priors come along
+				 * (pre-fetch: every other study of theirs at
+				 * the source) */
+				if (mrn[0] != '\0' && strcmp(type, "ADT") != 0)
+					json_object_set_new(seed,
+					    "include_priors", json_true());
 
 				if (acc[0] != '\0')
 					json_array_append_new(json_object_get(
@@ -658,7 +677,7 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 				    json_integer((json_int_t)bid));
 				if (mrn[0] != '\0' && strcmp(type, "ADT") != 0) {
 					struct promote pr = { ctl,
-					    json_array() };
+					    json_array(), wall_ms() };
 
 					api_batches_of_patient(hst(h), b, mrn, 1,
 					    promote_one, &pr);

@@ -84,7 +84,9 @@ api() {
 	case "$1 $code $2" in
 	"GET "*) ;;
 	*" 201 "*|*" 202 "*|*" 204 "*) LEAVES_WANT=$((LEAVES_WANT + 1)) ;;
-	*" 200 "*/pause|*" 200 "*/resume|*" 200 "*/cancel) LEAVES_WANT=$((LEAVES_WANT + 1)) ;;
+	# a pause takes a named checkpoint, audited too (state.checkpoint)
+	*" 200 "*/pause) LEAVES_WANT=$((LEAVES_WANT + 2)) ;;
+	*" 200 "*/resume|*" 200 "*/cancel) LEAVES_WANT=$((LEAVES_WANT + 1)) ;;
 	esac
 }
 j() { printf '%s' "$out" | jq -r "$1" 2>/dev/null; }

@@ -394,7 +394,7 @@ text_ok(const char *s, size_t max)
 
 static const char *const fields[] = { "external_id", "batch_name",
 	"source", "target", "accession_numbers", "study_instance_uids",
-	"patient_id", "priority", "force_full_repull", NULL };
+	"patient_id", "priority", "force_full_repull", "include_priors", NULL };
 
 static int
 bad(struct api_req *q, const char *field, const char *fmt, ...)
@@ -488,7 +488,8 @@ check_seed(struct api_req *q)
 			return bad(q, k, "unknown field \"%.64s\"; a batch takes "
 			    "external_id, batch_name, source, target, "
 			    "accession_numbers, study_instance_uids, "
-			    "patient_id, priority, force_full_repull", k);
+			    "patient_id, priority, force_full_repull, "
+			    "include_priors", k);
 	}
 	if (check_peer(q, "source", CONF_ROLE_SOURCE) < 0 ||
 	    check_peer(q, "target", CONF_ROLE_TARGET) < 0)
@@ -517,6 +518,15 @@ check_seed(struct api_req *q)
 	    !json_is_null(v) && !json_is_boolean(v))
 		return bad(q, "force_full_repull", "%s must be true or false",
 		    "force_full_repull");
+	if ((v = json_object_get(q->body, "include_priors")) != NULL &&
+	    !json_is_null(v) && !json_is_boolean(v))
+		return bad(q, "include_priors", "%s must be true or false",
+		    "include_priors");
+	if (json_is_true(v) && json_string_length(json_object_get(q->body,
+	    "patient_id")) == 0)
+		return bad(q, "include_priors", "%s", "include_priors needs "
+		    "patient_id: the priors are that patient's other studies "
+		    "at the source");
 	if (check_list(q, "accession_numbers", 0, &na) < 0 ||
 	    check_list(q, "study_instance_uids", 1, &nu) < 0)
 		return -1;
@@ -557,11 +567,11 @@ list_or_empty(json_t *o, const char *k)
 static json_t *
 new_batch_of(json_t *b, uint64_t id, const char *channel, const char *by)
 {
-	json_t *pr = json_object_get(b, "priority");
+	json_t *pr = json_object_get(b, "priority"), *j;
 	char t[32];
 
 	api_time((int64_t)time(NULL), t);
-	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:b, s:s, s:s, s:s, "
+	j = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:b, s:s, s:s, s:s, "
 	    "s:s, s:o, s:o, s:s, s:{s:i, s:i, s:i, s:i}, s:s}",
 	    "id", (json_int_t)id,
 	    "name", str_or(b, "batch_name", ""),
@@ -581,6 +591,15 @@ new_batch_of(json_t *b, uint64_t id, const char *channel, const char *by)
 	    "counts", "studies", 0, "instances", 0, "done", 0, "quarantined",
 	    0,
 	    "created_by", by);
+	/* every study of the patient at the source too (HL7 pre-fetch) */
+	if (json_is_true(json_object_get(b, "include_priors")))
+		json_object_set_new(j, "include_priors", json_true());
+	/* when the order that asked for it arrived (HL7 intake), for the
+	 * arrival-to-first-retrieval metric */
+	if (json_is_integer(json_object_get(b, "prefetch_at_ms")))
+		json_object_set(j, "prefetch_at_ms", json_object_get(b,
+		    "prefetch_at_ms"));
+	return j;
 }
 
 static json_t *

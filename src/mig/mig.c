@@ -219,6 +219,8 @@ struct mbatch {
 	int		 rstatus_ok;
 	char		 rwhy[200];
 	int		 writing;	/* the record is being written */
+	int64_t		 prefetch_ms;	/* wall ms of the order that asked */
+	int		 prefetch_seen;	/* its first retrieval was timed */
 	uint64_t	 started_ms;
 	uint64_t	 bytes;		/* sent */
 };
@@ -258,7 +260,7 @@ struct mig {
 	int			 draining;
 	int			 rescan;	/* mig_kick(0) */
 	struct metric		*m_inst, *m_bytes, *m_studies, *m_qdepth,
-				*m_active;
+				*m_active, *m_prefetch;
 	json_t			*qdepth;	/* open items by reason */
 	int			 node_paused;
 	json_t			*node_rec;	/* its pause record */
@@ -1662,6 +1664,20 @@ study_retrieve(struct mstudy *s)
 	unsigned np = 0;
 	char err[256];
 
+	if (s->b->prefetch_ms > 0 && !s->b->prefetch_seen) {
+		struct timespec ts;
+		double secs;
+
+		/* an HL7 order asked for this batch: how long it took */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		secs = ((double)ts.tv_sec * 1000 + (double)ts.tv_nsec / 1e6 -
+		    (double)s->b->prefetch_ms) / 1000;
+		s->b->prefetch_seen = 1;
+		metric_observe(m->m_prefetch, NULL, secs < 0 ? 0 : secs);
+		log_info("mig-prefetch", "batch=%llu first_retrieval_s=%.3f",
+		    (unsigned long long)s->b->id, secs);
+	}
+
 	if (retrieve_check(s) == 0) {
 		s->round = 0;
 		study_commit(s, S_SENDING);
@@ -2469,6 +2485,13 @@ batch_read(struct mig *m, uint64_t id, json_t *rec)
 	snprintf(b->target, sizeof(b->target), "%s", json_string_value(
 	    json_object_get(rec, "target")) ?: "");
 	b->force = json_is_true(json_object_get(rec, "force_full_repull"));
+	if (json_integer_value(json_object_get(rec, "prefetch_at_ms")) !=
+	    b->prefetch_ms) {
+		/* a new order asked for it (HL7 pre-fetch): time again */
+		b->prefetch_ms = json_integer_value(json_object_get(rec,
+		    "prefetch_at_ms"));
+		b->prefetch_seen = 0;
+	}
 	b->resolved = json_is_true(json_object_get(rec, "resolved"));
 	if ((int)json_integer_value(json_object_get(rec, "priority")) !=
 	    b->prio) {
@@ -2823,7 +2846,8 @@ batch_resolve(struct mig *m, struct mbatch *b)
 	json_array_foreach(json_object_get(rec, "accession_numbers"), i, v)
 		json_array_append_new(b->todo, json_pack("{s:O}",
 		    "accession_number", v));
-	if (json_array_size(b->found) == 0 && json_array_size(b->todo) == 0 &&
+	if (((json_array_size(b->found) == 0 && json_array_size(b->todo) ==
+	    0) || json_is_true(json_object_get(rec, "include_priors"))) &&
 	    json_string_length(json_object_get(rec, "patient_id")) > 0)
 		json_array_append_new(b->todo, json_pack("{s:O}",
 		    "patient_id", json_object_get(rec, "patient_id")));
@@ -3112,6 +3136,16 @@ register_metrics(struct mig *m, struct metrics *reg)
 	m->m_active = metrics_gauge(reg, "vnamig_mig_studies_active",
 	    "Studies (and batch resolutions) holding a slot now "
 	    "(migration.max_studies).", NULL);
+	{
+		static const double b[] = { 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+		    60, 120, 300, 900, 3600 };
+
+		m->m_prefetch = metrics_histogram(reg,
+		    "vnamig_prefetch_first_retrieval_seconds", "From an HL7 "
+		    "order's arrival to the first retrieval it asked for "
+		    "(its batch or a promoted one) starting.", NULL, b,
+		    sizeof(b) / sizeof(b[0]));
+	}
 	metrics_on_collect(reg, collect, m);
 }
 
