@@ -236,7 +236,7 @@ api_fn api_batch_report, api_quarantine, api_quarantine_get,
 
 /* api_node.c: pausing the node or a source */
 api_fn api_node_get, api_node_pause, api_node_resume, api_sources_list,
-    api_source_get, api_source_pause, api_source_resume;
+    api_source_get, api_source_pause, api_source_resume, api_progress;
 /* A named checkpoint "pause-LABEL-TIME" of the whole state, audited (a
  * failure is logged and audited, not answered: the pause stands). */
 void api_pause_checkpoint(struct api_req *q, const char *label);

@@ -181,6 +181,12 @@ source_or_answer(struct api_req *q)
 }
 
 void
+api_progress(struct api_req *q)
+{
+	api_reply(q, 200, mig_progress_all(daemon_mig(q->d)));
+}
+
+void
 api_node_get(struct api_req *q)
 {
 	api_reply(q, 200, json_pack("{s:o}", "node", node_json(q)));

@@ -59,6 +59,8 @@ API_ROUTE("POST", "/api/quarantine/{id}/reject", api_quarantine_reject,
     CONF_API_OPERATOR, API_JSON | API_OPTJSON | API_MUTATES, KB(4),
     "quarantine.reject")
 API_ROUTE("GET", "/api/node", api_node_get, CONF_API_VIEWER, 0, 0, "node.get")
+API_ROUTE("GET", "/api/progress", api_progress, CONF_API_VIEWER, 0, 0,
+    "progress")
 API_ROUTE("POST", "/api/node/pause", api_node_pause, CONF_API_OPERATOR,
     API_JSON | API_OPTJSON | API_MUTATES, KB(4), "node.pause")
 API_ROUTE("POST", "/api/node/resume", api_node_resume, CONF_API_OPERATOR,

@@ -55,6 +55,8 @@
 #define TAG_STUDY_UID	DS_TAG(0x0020, 0x000d)
 #define TAG_SERIES_UID	DS_TAG(0x0020, 0x000e)
 #define TAG_NSTUDY_INST	DS_TAG(0x0020, 0x1208)
+#define TAG_STUDY_DATE	DS_TAG(0x0008, 0x0020)
+#define TAG_MODALITIES	DS_TAG(0x0008, 0x0061)
 
 #define TS_ILE	"1.2.840.10008.1.2"
 #define TS_ELE	"1.2.840.10008.1.2.1"
@@ -165,6 +167,8 @@ struct mstudy {
 	struct mbatch	*b;
 	char		 uid[UIDSZ];
 	char		 acc[65];
+	char		 modalities[33];	/* ModalitiesInStudy, "CT\\SR" */
+	char		 year[5];	/* of StudyDate, "" unknown */
 	int		 st;
 	unsigned	 attempts;	/* of the current step */
 	uint64_t	 retry_at;	/* ms, net_now_ms */
@@ -242,6 +246,9 @@ struct flow {
 	double		 base_ms;	/* usual C-FIND response time (EWMA) */
 	unsigned	 active;	/* studies at the source now */
 	uint64_t	 backoffs;	/* times the limit was cut */
+	uint64_t	 studies;	/* ended here since this start */
+	uint64_t	 bytes;		/* retrieved from / sent to it */
+	uint64_t	 first_ms;	/* the first of them began */
 	struct flow	*next;
 };
 
@@ -422,6 +429,10 @@ study_json(const struct mstudy *s)
 		json_object_set_new(j, "reason", json_string(s->reason));
 	if (s->acc[0])
 		json_object_set_new(j, "accession_number", json_string(s->acc));
+	if (s->modalities[0])
+		json_object_set_new(j, "modalities", json_string(s->modalities));
+	if (s->year[0])
+		json_object_set_new(j, "study_year", json_string(s->year));
 	return j;
 }
 
@@ -791,6 +802,13 @@ scan_match(struct mop *op, const struct dimse_ident *id)
 		if ((v = dimse_ident_get(id, TAG_NSTUDY_INST)) != NULL &&
 		    v[0] != '\0')
 			sc->count = strtol(v, NULL, 10);
+		/* for GET /api/progress: by modality and study year */
+		if ((v = dimse_ident_get(id, TAG_MODALITIES)) != NULL)
+			snprintf(s->modalities, sizeof(s->modalities), "%.32s",
+			    v);
+		if ((v = dimse_ident_get(id, TAG_STUDY_DATE)) != NULL &&
+		    strlen(v) >= 4 && v[0] >= '1' && v[0] <= '2')
+			snprintf(s->year, sizeof(s->year), "%.4s", v);
 		return;
 	}
 	if (sc->phase == 1) {
@@ -904,6 +922,8 @@ scan_next(struct mop *op)
 		ident_set(id, DIMSE_TAG_QR_LEVEL, "STUDY");
 		ident_set(id, TAG_STUDY_UID, s->uid);
 		ident_set(id, TAG_NSTUDY_INST, NULL);
+		ident_set(id, TAG_STUDY_DATE, NULL);
+		ident_set(id, TAG_MODALITIES, NULL);
 	} else if (sc->phase == 1) {
 		ident_set(id, DIMSE_TAG_QR_LEVEL, "SERIES");
 		ident_set(id, TAG_STUDY_UID, s->uid);
@@ -992,6 +1012,7 @@ struct unit {
 	uint64_t	 outcomes[O__N];	/* instances that ended */
 	uint64_t	 bytes;			/* sent in the step */
 	json_t		*quarantined;		/* reasons, one per item */
+	int		 study_ended;		/* the study's last unit */
 };
 
 /* study_fail_step: the step could not be done now: try again after a
@@ -1119,6 +1140,17 @@ study_committed(void *arg, int err)
 			}
 		if (u->bytes)
 			metric_add(m->m_bytes, v + 2, (double)u->bytes);
+		{
+			const struct conf_peer *sp = peer_named(m,
+			    s->b->source), *tp = peer_named(m, s->b->target);
+
+			if (tp != NULL)
+				flow_of(m, tp)->bytes += u->bytes;
+			if (u->study_ended && sp != NULL)
+				flow_of(m, sp)->studies++;
+			if (u->study_ended && tp != NULL)
+				flow_of(m, tp)->studies++;
+		}
 		json_array_foreach(u->quarantined, i, r) {
 			const char *reason = json_string_value(r);
 
@@ -1238,6 +1270,7 @@ study_commit(struct mstudy *s, int st)
 		    "failed", (json_int_t)s->counts[I_FAILED],
 		    "outcome", sst_names[s->st]);
 
+		u->study_ended = 1;
 		if (s->reason[0])
 			json_object_set_new(ev, "reason",
 			    json_string(s->reason));
@@ -1478,6 +1511,8 @@ retrieve_end(struct mstudy *s, int ok, const char *why)
 	/* what came is charged to the source's bandwidth: the next
 	 * retrieve there waits until the bucket is out of debt */
 	flow_charge(m, peer_named(m, s->b->source), s->got_bytes);
+	if (peer_named(m, s->b->source) != NULL)
+		flow_of(m, peer_named(m, s->b->source))->bytes += s->got_bytes;
 	s->round++;
 	if (missing == 0) {
 		s->attempts = 0;
@@ -2286,6 +2321,10 @@ study_step(struct mstudy *s)
 		study_commit(s, S_FAILED);
 		return;
 	}
+	if (flow_of(m, src)->first_ms == 0)
+		flow_of(m, src)->first_ms = net_now_ms();
+	if (flow_of(m, tgt)->first_ms == 0)
+		flow_of(m, tgt)->first_ms = net_now_ms();
 	if (!s->src_held && (s->st <= S_QUERYING || s->st == S_RETRIEVING)) {
 		flow_of(m, src)->active++;
 		s->src_held = 1;
@@ -2395,6 +2434,10 @@ load_study_one(void *arg, const void *key, size_t klen, const void *val,
 	    json_object_get(j, "reason")) ?: "");
 	snprintf(s->acc, sizeof(s->acc), "%s", json_string_value(
 	    json_object_get(j, "accession_number")) ?: "");
+	snprintf(s->modalities, sizeof(s->modalities), "%.32s",
+	    json_string_value(json_object_get(j, "modalities")) ?: "");
+	snprintf(s->year, sizeof(s->year), "%.4s", json_string_value(
+	    json_object_get(j, "study_year")) ?: "");
 	snprintf(s->created, sizeof(s->created), "%s", json_string_value(
 	    json_object_get(j, "created")) ?: "");
 	c = json_object_get(j, "counts");
@@ -3518,6 +3561,107 @@ mig_progress(struct mig *m, uint64_t id)
 	    secs > 0 ? json_integer((json_int_t)((double)(n - ended) * secs /
 	    (double)ended)) : json_null());
 	return j;
+}
+
+/* One peer's line of GET /api/progress. */
+static json_t *
+peer_progress(struct mig *m, const struct conf_peer *p, int source)
+{
+	struct flow *f = flow_of(m, p);
+	uint64_t queued = 0, ended = 0;
+	double hours = f->first_ms ? (double)(net_now_ms() - f->first_ms) /
+	    3.6e6 : 0, per_h;
+	json_t *j;
+
+	for (struct mbatch *b = m->batches; b != NULL; b = b->next) {
+		if (strcmp(source ? b->source : b->target, p->name) != 0)
+			continue;
+		for (size_t i = 0; i < b->nst; i++) {
+			if (sst_final(b->st[i]->st))
+				ended++;
+			else
+				queued++;
+		}
+	}
+	per_h = hours > 0 ? (double)f->studies / hours : 0;
+	j = json_pack("{s:s, s:I, s:I, s:I, s:I, s:f, s:i}",
+	    "role", source ? "source" : "target",
+	    "studies_done", (json_int_t)f->studies,
+	    "bytes", (json_int_t)f->bytes,
+	    "queue_depth", (json_int_t)queued,
+	    "studies_ended_in_active_batches", (json_int_t)ended,
+	    "throttle_limit", f->limit, "active", (int)f->active);
+	/* rates since its first study this start; null until known */
+	json_object_set_new(j, "studies_per_hour", per_h > 0 ?
+	    json_real(per_h) : json_null());
+	json_object_set_new(j, "bytes_per_hour", hours > 0 && f->bytes ?
+	    json_real((double)f->bytes / hours) : json_null());
+	json_object_set_new(j, "eta_seconds", per_h > 0 && queued ?
+	    json_integer((json_int_t)((double)queued / per_h * 3600)) :
+	    json_null());
+	return j;
+}
+
+static void
+tally(json_t *by, const char *key, const struct mstudy *s)
+{
+	json_t *e = json_object_get(by, key);
+
+	if (e == NULL) {
+		e = json_pack("{s:i, s:i, s:i}", "studies", 0, "done", 0,
+		    "instances", 0);
+		json_object_set_new(by, key, e);
+	}
+	json_object_set_new(e, "studies", json_integer(json_integer_value(
+	    json_object_get(e, "studies")) + 1));
+	if (sst_final(s->st))
+		json_object_set_new(e, "done", json_integer(json_integer_value(
+		    json_object_get(e, "done")) + 1));
+	{
+		uint64_t n = s->loaded ? s->nin : 0;
+
+		for (int k = 0; !s->loaded && k < I__N; k++)
+			n += s->counts[k];
+		json_object_set_new(e, "instances", json_integer(
+		    json_integer_value(json_object_get(e, "instances")) +
+		    (json_int_t)n));
+	}
+}
+
+json_t *
+mig_progress_all(struct mig *m)
+{
+	const struct conf *c = cf(m);
+	json_t *src = json_object(), *tgt = json_object(),
+	    *mod = json_object(), *year = json_object();
+
+	for (size_t i = 0; i < c->npeers; i++) {
+		const struct conf_peer *p = &c->peers[i];
+
+		if (p->role & CONF_ROLE_SOURCE)
+			json_object_set_new(src, p->name,
+			    peer_progress(m, p, 1));
+		if (p->role & CONF_ROLE_TARGET)
+			json_object_set_new(tgt, p->name,
+			    peer_progress(m, p, 0));
+	}
+	for (struct mbatch *b = m->batches; b != NULL; b = b->next)
+		for (size_t i = 0; i < b->nst; i++) {
+			const struct mstudy *s = b->st[i];
+			char mods[33], *tok, *save = NULL;
+
+			/* a study with CT and SR counts under each */
+			snprintf(mods, sizeof(mods), "%s", s->modalities);
+			if (mods[0] == '\0')
+				tally(mod, "unknown", s);
+			for (tok = strtok_r(mods, "\\", &save); tok != NULL;
+			    tok = strtok_r(NULL, "\\", &save))
+				tally(mod, tok, s);
+			tally(year, s->year[0] ? s->year : "unknown", s);
+		}
+	return json_pack("{s:o, s:o, s:o, s:o, s:o}", "sources", src,
+	    "targets", tgt, "by_modality", mod, "by_study_year", year,
+	    "engine", mig_status(m));
 }
 
 json_t *

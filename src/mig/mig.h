@@ -91,6 +91,12 @@ int mig_quarantine_retry(struct mig *m, struct store_batch *b,
     const json_t *item, char *err, size_t cap);
 void mig_quarantine_closed(struct mig *m, const json_t *item, int retried);
 
+/* mig_progress_all: GET /api/progress: per source and per target
+ * (studies done and per hour, bytes, queue depth, ETA, the AIMD limit),
+ * and the studies of the batches being worked by modality and by study
+ * year. */
+json_t *mig_progress_all(struct mig *m);
+
 /* mig_status: the engine's part of GET /api/status. */
 json_t *mig_status(struct mig *m);
 
