@@ -417,6 +417,18 @@ serve_one(struct dicom_pool *p, struct dicom_lease *l)
 	}
 	if (stat_for(p, l->peer)->open < peer->max_associations &&
 	    p->open < p->conf->limits.associations_out) {
+		/* An idle association to the same peer that cannot serve
+		 * this lease goes first: a peer that serves one association
+		 * at a time (storescp without --fork) would otherwise never
+		 * answer the new one while it waits for the idle one. */
+		if (spare != NULL && strcmp(spare->peer, l->peer) == 0) {
+			log_info("pool-release", "peer=%s uses=%u why=\"room "
+			    "for an association with other contexts\"",
+			    spare->peer, spare->uses);
+			spare->st = PC_CLOSING;
+			evtimer_del(spare->idle);
+			dicom_release(spare->dc);
+		}
 		dequeue(p, l);
 		open_for(p, l, peer);
 		return 1;
