@@ -79,6 +79,7 @@ static const char *const retrieves[] = { "move", "get", NULL };
 static const char *const verifies[] = { "counts", "none", "readback",
 	NULL };
 static const char *const vlevels[] = { "bytes", "dataset", "pixel", NULL };
+static const char *const acks[] = { "durable", "early", NULL };
 static const char *const syncs[] = { "always", "group", NULL };
 static const char *const api_roles[] = { "viewer", "operator", "admin", NULL };
 static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
@@ -193,6 +194,7 @@ static const struct ckey migration_keys[] = {
 	{ MIG("retry_backoff_max", CT_DURATION, retry_max_ms), .min = 100,
 	    .max = SEC(86400) },
 	{ MIG("quarantine_dir", CT_PATH, quarantine_dir), .restart = 1 },
+	{ MIG("retrieve_ack", CT_ENUM, retrieve_ack_early), .choices = acks },
 	{ .name = NULL }
 };
 
@@ -1491,6 +1493,7 @@ set_defaults(struct conf *c)
 	c->migration.send_attempts = 5;
 	c->migration.retry_ms = SEC(5);
 	c->migration.retry_max_ms = SEC(300);
+	c->migration.retrieve_ack_early = 1;
 	c->logging.level = 2;	/* info */
 	c->logging.ident = xstrdup("vnamigd");
 }

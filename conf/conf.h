@@ -214,6 +214,7 @@ struct conf {
 		uint32_t	 send_attempts;
 		uint64_t	 retry_ms, retry_max_ms;	/* backoff */
 		char		*quarantine_dir;	/* DATA_DIR/quarantine */
+		int		 retrieve_ack_early;	/* retrieve_ack: early */
 	} migration;
 
 	struct {

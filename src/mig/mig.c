@@ -116,6 +116,7 @@ struct minst {
 	int		 has_tsha;
 	uint8_t		 tsha[32];	/* the target's copy (read-back) */
 	int		 rb;		/* to be read back now */
+	char		 rbwhy[96];	/* its retrieve's status, if not ok */
 	int		 qpend, qbytes;	/* quarantine_write is due */
 	unsigned	 npre;		/* its spool records before that */
 	uint64_t	 pre[4][2];
@@ -186,6 +187,8 @@ struct mstudy {
 	uint64_t	 op_t0;		/* ms: the C-FIND under way began */
 	uint64_t	 got_bytes;	/* received in this retrieve */
 	struct event	*pace;		/* bandwidth: send again after */
+	struct event	*settle_ev;	/* retrieve_settle again after */
+	unsigned	 settle;
 	struct mop	 op;
 	struct scan	 sc;
 	/* retrieving */
@@ -235,8 +238,9 @@ struct mbatch {
  * bucket is not in debt, and its bytes are charged when known, so the
  * average holds and one large instance is never split), and for sources
  * the AIMD limit on studies querying or retrieving there at once: halved
- * when the source answers 0xA7xx or its C-FIND responses take over three
- * times their usual time, grown by one per limit's worth of successes.
+ * when the source answers 0xA7xx or its C-FIND responses take over four
+ * times their usual time (and over 250 ms), grown by one per limit's
+ * worth of successes.
  */
 struct flow {
 	char		 peer[CONF_NAME_MAX + 1];
@@ -726,8 +730,10 @@ flow_answer(struct mig *m, const struct conf_peer *p, int ok, double ms)
 	max = p->max_associations ? p->max_associations :
 	    cf(m)->migration.max_studies;
 	if (ms > 0) {
-		if (f->base_ms > 0 && ms > 3 * f->base_ms && ms > 50)
-			ok = 0;		/* slower than usual: back off */
+		/* slower than usual: back off; a busy host's jitter on
+		 * quick answers is not a signal (4x, and a quarter second) */
+		if (f->base_ms > 0 && ms > 4 * f->base_ms && ms > 250)
+			ok = 0;
 		else	/* the baseline follows the calm answers */
 			f->base_ms = f->base_ms > 0 ? 0.9 * f->base_ms +
 			    0.1 * ms : ms;
@@ -1495,19 +1501,44 @@ retrieve_check(struct mstudy *s)
 }
 
 static void retrieve_next(struct mop *op);
+static void retrieve_settle(evutil_socket_t fd, short evw, void *arg);
 
 static void
 retrieve_end(struct mstudy *s, int ok, const char *why)
 {
+	op_end(&s->op, ok, why ? why : "");
+	if (why != NULL)
+		snprintf(s->last_why, sizeof(s->last_why), "%.199s", why);
+	s->got_bytes = 0;
+	s->settle = 0;
+	retrieve_settle(0, 0, s);
+}
+
+/* retrieve_settle: what the retrieve brought. Sub-operations answered
+ * before they were durable (migration.retrieve_ack early) may still be
+ * on their way to the disk when the final response comes: the check is
+ * repeated for up to a second before anything counts as missing. */
+static void
+retrieve_settle(evutil_socket_t fd, short evw, void *arg)
+{
+	struct mstudy *s = arg;
 	struct mig *m = s->b->op.m;
 	size_t missing;
 	char detail[320];
 
-	op_end(&s->op, ok, why ? why : "");
-	if (why != NULL)
-		snprintf(s->last_why, sizeof(s->last_why), "%s", why);
-	s->got_bytes = 0;
+	(void)fd;
+	(void)evw;
+	if (m->draining)
+		return;
 	missing = retrieve_check(s);
+	if (missing > 0 && cf(m)->migration.retrieve_ack_early &&
+	    s->settle++ < 20) {
+		if (s->settle_ev == NULL && (s->settle_ev = evtimer_new(
+		    daemon_base(m->d), retrieve_settle, s)) == NULL)
+			abort();
+		net_timer_arm(s->settle_ev, 50);
+		return;
+	}
 	/* what came is charged to the source's bandwidth: the next
 	 * retrieve there waits until the bucket is out of debt */
 	flow_charge(m, peer_named(m, s->b->source), s->got_bytes);
@@ -2129,6 +2160,7 @@ readback_compare(struct mstudy *s, struct minst *in, const char *why)
 }
 
 static void readback_next(struct mop *op);
+static void readback_settle(evutil_socket_t fd, short evw, void *arg);
 
 static void
 readback_end(struct mstudy *s, int ok, const char *why)
@@ -2150,9 +2182,43 @@ readback_end(struct mstudy *s, int ok, const char *why)
 			return;
 		}
 	}
+	s->settle = 0;
+	readback_settle(0, 0, s);
+}
+
+/* readback_settle: compare what came back once it is durable: copies
+ * answered early (migration.retrieve_ack) may still be on their way to
+ * the disk; up to a second is given to them. */
+static void
+readback_settle(evutil_socket_t fd, short evw, void *arg)
+{
+	struct mstudy *s = arg;
+	struct mig *m = s->b->op.m;
+	int waiting = 0;
+
+	(void)fd;
+	(void)evw;
+	if (m->draining)
+		return;
+	for (size_t i = 0; i < s->nin && !waiting; i++)
+		if (s->in[i].rb) {
+			struct newrec n = { &s->in[i], 0, 0, 0 };
+
+			spool_each(m->st, s->in[i].sop, new_one, &n);
+			waiting = !n.found;
+		}
+	if (waiting && cf(m)->migration.retrieve_ack_early &&
+	    s->settle++ < 20) {
+		if (s->settle_ev == NULL && (s->settle_ev = evtimer_new(
+		    daemon_base(m->d), readback_settle, s)) == NULL)
+			abort();
+		net_timer_arm(s->settle_ev, 50);
+		return;
+	}
 	for (size_t i = 0; i < s->nin; i++)
 		if (s->in[i].rb)
-			readback_compare(s, &s->in[i], why);
+			readback_compare(s, &s->in[i], s->in[i].rbwhy[0] ?
+			    s->in[i].rbwhy : NULL);
 	study_finish(s);
 }
 
@@ -2175,8 +2241,8 @@ readback_done(struct mop *op, const struct dicom_qr_result *r)
 		readback_end(s, 0, why);
 		return;
 	}
-	/* this one is compared now, with the final status as the why */
-	readback_compare(s, in, why[0] ? why : NULL);
+	/* compared at the end, with the final status as the why */
+	snprintf(in->rbwhy, sizeof(in->rbwhy), "%.95s", why);
 	readback_next(op);
 }
 
@@ -2472,6 +2538,8 @@ batch_free(struct mbatch *b)
 		scan_free(&s->sc);
 		if (s->pace != NULL)
 			event_free(s->pace);
+		if (s->settle_ev != NULL)
+			event_free(s->settle_ev);
 		for (size_t k = 0; k < s->nin; k++)
 			if (s->in[k].fd >= 0)
 				close(s->in[k].fd);

@@ -62,6 +62,8 @@ struct pending {
 	uint64_t		 bytes;
 	struct store_commit	*commit;
 	struct store_sink	*sink;		/* until committed() */
+	int			 early;		/* answered before it was
+						 * durable (a retrieve's) */
 };
 
 #define DICOM_REPORT_MAX	(64u * 1024 * 1024)
@@ -82,7 +84,8 @@ struct dicom_svc {
 	int			 sink_failed;
 	struct timespec		 t0;
 	struct pending		*pending;	/* being made durable */
-	unsigned		 npending;
+	unsigned		 npending;	/* responses owed */
+	unsigned		 nearly;	/* answered, not durable yet */
 	uint64_t		 bytes;		/* of the instance */
 	char			*dir;		/* NULL: DATA_DIR/incoming */
 	struct evbuffer		*rbuf;		/* SVC_REPORT: the dataset */
@@ -156,6 +159,7 @@ drop_work(struct dicom_svc *s)
 		free(p);
 	}
 	s->npending = 0;
+	s->nearly = 0;
 	store_sink_abort(s->sink);
 	s->sink = NULL;
 	ds_parser_free(s->p);
@@ -199,7 +203,7 @@ dicom_svc_set_dir(struct dicom_svc *s, const char *dir)
 int
 dicom_svc_idle(const struct dicom_svc *s)
 {
-	return s->st == SVC_IDLE && s->npending == 0 &&
+	return s->st == SVC_IDLE && s->npending == 0 && s->nearly == 0 &&
 	    dimse_asm_idle(s->as);
 }
 
@@ -371,6 +375,20 @@ committed(void *arg, int rc, const char *err)
 			*pp = p->next;
 			break;
 		}
+	if (p->early) {
+		s->nearly--;
+		/* answered already: a failure here means the migration
+		 * engine does not find the instance and retrieves it again */
+		if (rc != 0)
+			log_warn("store-not-durable", "conn=%llu peer_ae=%s "
+			    "sop_instance=%s error=%s action=%s", svc_cid(s),
+			    peer_ae(s), p->rq.affected_instance, log_q(err),
+			    "retrieved again by the engine");
+		free(p);
+		if (dicom_svc_idle(s))
+			dicom_svc_done(s->dc);
+		return;
+	}
 	s->npending--;
 	r = stored(s, &p->rq, p->pcid, &p->t0, p->bytes, rc == 0 ?
 	    DIMSE_STATUS_SUCCESS : DIMSE_STATUS_OUT_OF_RESOURCES, rc == 0 ?
@@ -429,6 +447,17 @@ store_end(struct dicom_svc *s)
 		p->t0 = s->t0;
 		p->bytes = bytes;
 		p->sink = sink;
+		/* A sub-operation of a retrieve we asked for (our C-MOVE:
+		 * its MoveOriginator is our AE title; a C-GET on our own
+		 * association) leaves the source with its copy: with
+		 * migration.retrieve_ack early it is answered now, and the
+		 * engine counts the instance received only once its record
+		 * is durable (else it is retrieved again). */
+		p->early = svc_conf(s)->migration.retrieve_ack_early &&
+		    (dicom_conn_assoc(s->dc)->requestor ||
+		    ((s->rq.present & DIMSE_F_MOVE_ORIG_AE) &&
+		    strcmp(s->rq.move_orig_ae, svc_conf(s)->node.ae_title) ==
+		    0));
 		if ((p->commit = store_sink_commit_async(sink, committed,
 		    p)) != NULL) {
 			/* the next requests are read while this one is made
@@ -436,6 +465,12 @@ store_end(struct dicom_svc *s)
 			p->next = s->pending;
 			s->pending = p;
 			s->st = SVC_IDLE;
+			if (p->early) {
+				/* owed to the disk, not to the peer */
+				s->nearly++;
+				return stored(s, &p->rq, p->pcid, &p->t0,
+				    bytes, DIMSE_STATUS_SUCCESS, "");
+			}
 			if (++s->npending >= dicom_conn_assoc(s->dc)->window)
 				dicom_conn_hold(s->dc, DICOM_HOLD_WINDOW, 1);
 			return 0;
