@@ -36,6 +36,10 @@ hexval(int c)
 static int
 unhex(const char *s, uint8_t out[VFY_HASH])
 {
+	uint8_t tmp[VFY_HASH];
+
+	/* decoded aside first: a bad second copy of a member must not
+	 * leave half of itself over the good first one */
 	if (strlen(s) != 2 * VFY_HASH)
 		return -1;
 	for (size_t i = 0; i < VFY_HASH; i++) {
@@ -43,8 +47,9 @@ unhex(const char *s, uint8_t out[VFY_HASH])
 
 		if (hi < 0 || lo < 0)
 			return -1;
-		out[i] = (uint8_t)(hi << 4 | lo);
+		tmp[i] = (uint8_t)(hi << 4 | lo);
 	}
+	memcpy(out, tmp, VFY_HASH);
 	return 0;
 }
 
@@ -200,7 +205,7 @@ static int
 summary(struct vfy_jcur *j, struct vfy_report *r)
 {
 	char key[32];
-	uint64_t v;
+	uint64_t v = 0;
 	int k, got;
 
 	if (vfy_jcur_open(j, '{') < 0)
