@@ -180,6 +180,7 @@ static const struct ckey peer_keys[] = {
 	    .min = 1, .max = 100 },
 	{ K("verify_level", CT_ENUM, struct conf_peer, verify_level),
 	    .choices = vlevels },
+	{ K("commit", CT_BOOL, struct conf_peer, commit) },
 	{ .name = NULL }
 };
 

@@ -66,6 +66,7 @@ struct conf_peer {
 	uint32_t		 max_pdu;	/* 0 = limits.max_pdu */
 	enum conf_verify	 verify;	/* targets */
 	uint32_t		 readback_percent;	/* verify: readback */
+	int			 commit;	/* ask storage commitment */
 	enum conf_vlevel	 verify_level;
 };
 

@@ -18,7 +18,7 @@ cleanup() {
 	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
 		kill -KILL "$DAEMON_PID" 2>/dev/null
 	fi
-	rm -rf "$T_DIR"
+	[ -n "${KEEP_T_DIR:-}" ] || rm -rf "$T_DIR"
 }
 trap cleanup EXIT
 

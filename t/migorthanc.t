@@ -434,7 +434,7 @@ migration:
   retry_backoff_max: 2s
 peers:
   - { name: orthsrc, ae_title: ORTHSRC, host: 127.0.0.1, port: $src_dicom, role: source, retrieve: move }
-  - { name: orthdst, ae_title: ORTHDST, host: 127.0.0.1, port: $dst_dicom, role: target, verify: counts }
+  - { name: orthdst, ae_title: ORTHDST, host: 127.0.0.1, port: $dst_dicom, role: target, verify: counts, commit: true }
   - { name: orthdst2, ae_title: ORTHDST2, host: 127.0.0.1, port: $dst_dicom, role: target, verify: readback, readback_percent: 100, verify_level: bytes, retrieve: get }
 api:
   keys:
@@ -463,6 +463,8 @@ check "$b_a" migrated "a"
 is "$LEVELS" "count=9" "a: every instance verified by the count at ORTHDST (level count)"
 is "$(rj "$b_a" '[.studies[] | select(.state != "done")] | length')" 0 \
     "a: every study of the batch is done"
+is "$(rj "$b_a" '[.instances[] | select(.committed != true)] | length')" 0 \
+    "a: ORTHDST took every instance under storage commitment (commit: true)"
 
 # ---- b: ORTHSRC -> orthdst2 (the same Orthanc), read back by C-GET ----
 # shellcheck disable=SC2086

@@ -36,6 +36,7 @@
 #include "src/daemon.h"
 #include "src/mig/mig.h"
 #include "src/net/dicom_pool.h"
+#include "src/net/dicom_commit.h"
 #include "src/net/dicom_qr.h"
 #include "src/net/net.h"
 #include "src/net/store_loop.h"
@@ -118,6 +119,7 @@ struct minst {
 	int		 rb;		/* to be read back now */
 	char		 rbwhy[96];	/* its retrieve's status, if not ok */
 	int		 qpend, qbytes;	/* quarantine_write is due */
+	int		 committed;	/* the target's commitment report */
 	unsigned	 npre;		/* its spool records before that */
 	uint64_t	 pre[4][2];
 	int		 dirty;		/* to be written */
@@ -145,6 +147,7 @@ struct mop {
 	void	(*match)(struct mop *, const struct dimse_ident *);
 	void	(*done)(struct mop *, const struct dicom_qr_result *);
 	void	(*store_rsp)(struct mop *, const struct dimse_cmd *);
+	struct dicom_commit *cm;	/* a storage commitment under way */
 };
 
 /* A scan of one study at one peer: STUDY level (the source's count),
@@ -385,6 +388,8 @@ inst_json(const struct mstudy *s, const struct minst *in)
 	    json_integer(in->status) : json_null());
 	if (in->ts[0])
 		json_object_set_new(j, "transfer_syntax", json_string(in->ts));
+	if (in->committed)
+		json_object_set_new(j, "committed", json_true());
 	if (in->reason[0])
 		json_object_set_new(j, "reason", json_string(in->reason));
 	if (in->detail[0])
@@ -514,6 +519,7 @@ load_inst_one(void *arg, const void *key, size_t klen, const void *val,
 	    json_object_get(j, "level")) ?: "");
 	in->qid = (uint64_t)json_integer_value(json_object_get(j,
 	    "quarantine_id"));
+	in->committed = json_is_true(json_object_get(j, "committed"));
 	json_decref(j);
 	return 0;
 }
@@ -567,6 +573,8 @@ op_message(struct dicom_lease *l, void *arg, enum dimse_asm_result r,
 	(void)l;
 	if (op->qr != NULL && dicom_qr_message(op->qr, r, ev))
 		return;
+	if (op->cm != NULL && dicom_commit_message(op->cm, r, ev))
+		return;
 	if (r == DIMSE_ASM_COMMAND && !ev->has_dataset && op->store_rsp &&
 	    ev->cmd->command == DIMSE_C_STORE_RSP)
 		op->store_rsp(op, ev->cmd);
@@ -582,6 +590,8 @@ op_failed(struct dicom_lease *l, void *arg, const char *why)
 	op->dc = NULL;
 	if (op->qr != NULL)
 		dicom_qr_ended(op->qr, why);	/* done() hears of it */
+	else if (op->cm != NULL)
+		dicom_commit_conn_ended(op->cm, why);	/* the same */
 	else
 		op->failed(op, why);
 }
@@ -653,6 +663,8 @@ op_end(struct mop *op, int ok, const char *why)
 {
 	if (op->qr != NULL)
 		dicom_qr_free(op->qr);
+	if (op->cm != NULL)
+		dicom_commit_free(op->cm);
 	if (op->l != NULL) {
 		if (ok)
 			dicom_lease_return(op->l);
@@ -1507,7 +1519,7 @@ static void
 retrieve_end(struct mstudy *s, int ok, const char *why)
 {
 	op_end(&s->op, ok, why ? why : "");
-	if (why != NULL)
+	if (why != NULL && why != s->last_why)
 		snprintf(s->last_why, sizeof(s->last_why), "%.199s", why);
 	s->got_bytes = 0;
 	s->settle = 0;
@@ -1773,6 +1785,7 @@ study_retrieve(struct mstudy *s)
 /* Sending to the target. */
 
 static void send_fill(struct mstudy *s);
+static void verify_end(struct mstudy *s);
 static void pace_fire(evutil_socket_t fd, short ev, void *arg);
 
 static unsigned
@@ -1868,7 +1881,7 @@ send_end(struct mstudy *s, int ok, const char *why)
 				    sizeof(s->in[i].level), "status");
 				s->in[i].dirty = s->in[i].ended = 1;
 			}
-		study_finish(s);
+		verify_end(s);
 		return;
 	}
 	study_commit(s, S_VERIFYING);
@@ -2219,7 +2232,7 @@ readback_settle(evutil_socket_t fd, short evw, void *arg)
 		if (s->in[i].rb)
 			readback_compare(s, &s->in[i], s->in[i].rbwhy[0] ?
 			    s->in[i].rbwhy : NULL);
-	study_finish(s);
+	verify_end(s);
 }
 
 static void
@@ -2324,6 +2337,157 @@ readback_start(struct mstudy *s)
 		readback_end(s, 0, err);
 }
 
+/* ---- storage commitment: the target takes responsibility ---- */
+
+static void
+commit_answered(void *arg, uint16_t status)
+{
+	struct mstudy *s = arg;
+
+	/* the report may come on an association of the target's own; ours
+	 * goes back to the pool (a report on it reaches the services too) */
+	if (status == DIMSE_STATUS_SUCCESS && s->op.l != NULL) {
+		dicom_lease_return(s->op.l);
+		s->op.l = NULL;
+		s->op.dc = NULL;
+	}
+}
+
+static void
+commit_done(void *arg, const struct dicom_commit_result *r)
+{
+	struct mstudy *s = arg;
+	struct mig *m = s->b->op.m;
+	const struct dimse_commit_report *rep = r->report;
+	char why[300], d[300];
+
+	if (rep == NULL) {
+		snprintf(why, sizeof(why), "%s", r->why[0] ? r->why :
+		    "no report");
+		op_end(&s->op, 0, why);
+		/* nothing is said of the instances: ask again later */
+		study_fail_step(s, cf(m)->migration.send_attempts,
+		    "storage commitment", why);
+		return;
+	}
+	for (size_t i = 0; i < s->nin; i++) {
+		struct minst *in = &s->in[i];
+		const struct dimse_commit_ref *f = NULL;
+
+		if (!in->rb)
+			continue;
+		in->rb = 0;
+		for (size_t k = 0; k < rep->n && f == NULL; k++)
+			if (strcmp(rep->refs[k].sop_instance, in->sop) == 0)
+				f = &rep->refs[k];
+		if (f != NULL && !f->failed) {
+			in->committed = 1;
+			in->dirty = 1;
+			continue;
+		}
+		if (f != NULL)
+			snprintf(d, sizeof(d), "the target's storage commitment "
+			    "report lists it failed: 0x%04x (%s)", f->reason,
+			    dimse_commit_reason_name(f->reason));
+		else
+			snprintf(d, sizeof(d), "the target's storage commitment "
+			    "report (transaction %.64s) does not name it",
+			    rep->transaction);
+		quarantine(s, in, "commit_failed", d, 1);
+	}
+	op_end(&s->op, s->op.l != NULL, "");	/* frees the commitment */
+	study_finish(s);
+}
+
+static const struct dicom_commit_user commit_user = {
+	.answered = commit_answered,
+	.done = commit_done,
+};
+
+static void
+commit_ready(struct mop *op)
+{
+	struct mstudy *s = op->owner;
+	struct mig *m = op->m;
+	struct dimse_commit_ref *refs = calloc(s->nin ? s->nin : 1,
+	    sizeof(*refs));
+	size_t n = 0;
+	char err[256];
+
+	if (refs == NULL)
+		abort();
+	for (size_t i = 0; i < s->nin; i++)
+		if (s->in[i].rb) {
+			snprintf(refs[n].sop_class, sizeof(refs[n].sop_class),
+			    "%s", s->in[i].cls);
+			snprintf(refs[n].sop_instance,
+			    sizeof(refs[n].sop_instance), "%s", s->in[i].sop);
+			n++;
+		}
+	op->cm = dicom_commit_start(op->dc, refs, n, ++op->msgid,
+	    cf(m)->limits.dimse_ms, cf(m)->limits.commit_ms, &commit_user, s,
+	    err, sizeof(err));
+	free(refs);
+	if (op->cm == NULL) {
+		for (size_t i = 0; i < s->nin; i++)
+			s->in[i].rb = 0;
+		op_end(op, 0, err);
+		study_fail_step(s, cf(m)->migration.send_attempts,
+		    "storage commitment", err);
+	}
+}
+
+static void
+commit_failed(struct mop *op, const char *why)
+{
+	struct mstudy *s = op->owner;
+	char w[300];
+
+	for (size_t i = 0; i < s->nin; i++)
+		s->in[i].rb = 0;
+	snprintf(w, sizeof(w), "no association with the target: %s", why);
+	study_fail_step(s, cf(op->m)->migration.send_attempts,
+	    "storage commitment", w);
+}
+
+/* verify_end: the verification of the study is done; with the target's
+ * commit, the instances it holds are first put under its storage
+ * commitment (those it fails or does not name are quarantined
+ * commit_failed), then the study ends. */
+static void
+verify_end(struct mstudy *s)
+{
+	static const struct dicom_propose prop = { DIMSE_COMMIT_CLASS,
+		{ TS_ELE, TS_ILE }, 2, 0 };
+	struct mig *m = s->b->op.m;
+	const struct conf_peer *t = peer_named(m, s->b->target);
+	size_t n = 0;
+	char err[256];
+
+	if (t == NULL || !t->commit) {
+		study_finish(s);
+		return;
+	}
+	for (size_t i = 0; i < s->nin; i++) {
+		struct minst *in = &s->in[i];
+
+		in->rb = !in->committed && (in->st == I_VERIFIED ||
+		    in->st == I_SENT);
+		n += in->rb;
+	}
+	if (n == 0) {
+		study_finish(s);
+		return;
+	}
+	memset(&s->op, 0, sizeof(s->op));
+	s->op.m = m;
+	s->op.owner = s;
+	s->op.ready = commit_ready;
+	s->op.failed = commit_failed;
+	if (op_lease(&s->op, t, &prop, 1, err, sizeof(err)) < 0)
+		commit_failed(&s->op, err);
+}
+
 static void
 verify_then(struct mig *m, void *arg, int ok, const char *why)
 {
@@ -2360,7 +2524,7 @@ verify_then(struct mig *m, void *arg, int ok, const char *why)
 	if (rb)
 		readback_start(s);
 	else
-		study_finish(s);
+		verify_end(s);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -141,9 +141,6 @@ report_study(void *arg, const void *key, size_t klen, const void *val,
 	    "accession_number"));
 	json_object_set_new(row, "state", member(j, "state"));
 	json_object_set_new(row, "reason", member(j, "reason"));
-	/* retries of the send, and the quarantine item to act on */
-	json_object_set_new(row, "attempts", member(j, "attempts"));
-	json_object_set_new(row, "quarantine_id", member(j, "quarantine_id"));
 	json_object_set_new(row, "attempts", member(j, "attempts"));
 	json_object_set_new(row, "expected", json_integer((json_int_t)
 	    expected));
@@ -209,6 +206,12 @@ report_instance(void *arg, const void *key, size_t klen, const void *val,
 	json_object_set_new(row, "outcome", json_string(outcome_names[o]));
 	json_object_set_new(row, "status", member(j, "status"));
 	json_object_set_new(row, "reason", member(j, "reason"));
+	/* retries of the send, and the quarantine item to act on */
+	json_object_set_new(row, "attempts", member(j, "attempts"));
+	json_object_set_new(row, "quarantine_id", member(j, "quarantine_id"));
+	/* the target's storage commitment report named it committed */
+	json_object_set_new(row, "committed", json_boolean(json_is_true(
+	    json_object_get(j, "committed"))));
 	json_object_set_new(row, "detail", member(j, "detail"));
 	json_array_append_new(r->instances, row);
 
