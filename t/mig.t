@@ -532,7 +532,24 @@ else
 	skip "e: the batch ended before it could be killed"
 	stop_daemon
 fi
-restart_daemon || bail "vnamigd starts again on the same data dir"
+# and again at arbitrary moments, in a loop: a restart, a fraction of a
+# second of work (a study querying, retrieving, sending or verifying),
+# kill -9
+kills=${killed:+1}
+for delay in 0.08 0.05 0.12 0.03 0.1 0.06 0.15; do
+	[ -n "$killed" ] || break
+	restart_daemon || bail "vnamigd restarts after kill -9"
+	sleep "$delay"
+	api GET "/api/batches/$b_kill"
+	[ "$(j '.batch.state')" = done ] && break
+	stop_daemon KILL 2>/dev/null
+	kills=$((kills + 1))
+done
+[ -n "$killed" ] && diag "e: vnamigd was killed $kills times during the batch"
+# (the loop may have ended with the batch done and vnamigd running)
+if [ -z "$DAEMON_PID" ] || ! qp_alive "$DAEMON_PID"; then
+	restart_daemon || bail "vnamigd starts again on the same data dir"
+fi
 wait_batch "$b_kill" 60
 is "$BSTATE" done "e: batch $b_kill reaches done after the restart"
 report "$b_kill"
