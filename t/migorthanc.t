@@ -39,6 +39,7 @@
 # own configuration, modelled on start_orthanc's.
 . "$top_srcdir/t/lib.sh"
 . "$top_srcdir/t/qrpeers.sh"
+. "$top_srcdir/t/miglib.sh"
 export LC_ALL=C
 
 ROOT=1.2.826.0.1.3680043.10.1297.9
@@ -112,92 +113,6 @@ JSON
 		qp_fail "Orthanc $1 (DICOM $2, HTTP $3) does not answer GET /system" \
 			"$T_DIR/orthdst.log"
 }
-
-# api METHOD PATH [BODY]: one request with the operator key; sets code
-# and out (the body).
-api() {
-	rm -f "$T_DIR/b"
-	if [ $# -ge 3 ]; then
-		code=$(curl -s -o "$T_DIR/b" -w '%{http_code}' -X "$1" \
-		    -H "Authorization: Bearer $TOK" \
-		    -H 'Content-Type: application/json' \
-		    --data-binary "$3" "$base$2")
-	else
-		code=$(curl -s -o "$T_DIR/b" -w '%{http_code}' -X "$1" \
-		    -H "Authorization: Bearer $TOK" "$base$2")
-	fi
-	out=$(cat "$T_DIR/b" 2>/dev/null)
-}
-j() { printf '%s' "$out" | jq -r "$1" 2>/dev/null; }
-
-# submit NAME BODY: POST /api/batches; sets BID (empty when refused).
-submit() {
-	api POST /api/batches "$2"
-	BID=$(j '.batch_id // empty')
-	if [ "$code" = 201 ] && [ -n "$BID" ]; then
-		pass "$1: 201, batch $BID"
-	else
-		fail "$1: 201 with a batch_id"
-		diag "HTTP $code: $out"
-		BID=
-	fi
-}
-
-# wait_batch ID [SECONDS]: poll until the batch ends (done, failed,
-# cancelled) or vnamigd is gone; sets BSTATE. On a timeout or another end
-# than done: the batch JSON and the daemon log's tail as diag.
-wait_batch() {
-	wb_n=$((${2:-60} * 5))
-	while :; do
-		api GET "/api/batches/$1"
-		BSTATE=$(j '.batch.state // empty')
-		case $BSTATE in
-		done|failed|cancelled) break ;;
-		esac
-		if ! qp_alive "$DAEMON_PID"; then
-			BSTATE="$BSTATE (vnamigd is not running)"
-			break
-		fi
-		wb_n=$((wb_n - 1))
-		if [ "$wb_n" -le 0 ]; then
-			BSTATE="$BSTATE (timeout)"
-			break
-		fi
-		sleep 0.2
-	done
-	if [ "$BSTATE" != "done" ]; then
-		diag "batch $1: $BSTATE; GET /api/batches/$1:" "$out"
-		log_tail
-	fi
-	if ! qp_alive "$DAEMON_PID"; then
-		is "$BSTATE" "done" "batch $1 reaches done"
-		bail "vnamigd keeps running"
-	fi
-}
-
-# log_tail: diag the daemon log's mig- lines and last lines, or a
-# sanitizer's report.
-log_tail() {
-	lt_at=$(grep -n -m1 -E 'ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer' \
-	    "$T_DIR/daemon.log" | cut -d: -f1)
-	if [ -n "$lt_at" ]; then
-		diag "the daemon log, from the sanitizer's report:"
-		sed -n "$((lt_at > 3 ? lt_at - 3 : 1)),$((lt_at + 40))p" \
-		    "$T_DIR/daemon.log" | sed 's/^/#   /'
-	else
-		diag "last lines of the daemon log:"
-		tail -n 30 "$T_DIR/daemon.log" | sed 's/^/#   /'
-	fi
-}
-
-# report ID: GET /api/batches/ID/report into $T_DIR/report-ID.json.
-report() {
-	api GET "/api/batches/$1/report"
-	printf '%s' "$out" >"$T_DIR/report-$1.json"
-	[ "$code" = 200 ] || diag "report of batch $1: HTTP $code: $out"
-}
-# rj ID JQ: a value from batch ID's saved report.
-rj() { jq -r "$2" "$T_DIR/report-$1.json" 2>/dev/null; }
 
 # check ID OUTCOME NAME: the saved report of batch ID against both
 # Orthancs (REST): the instances expected are those ORTHSRC holds for
