@@ -41,6 +41,7 @@
 struct hl7in {
 	struct daemon	*d;
 	uint64_t	 next_seq;	/* inbox */
+	uint64_t	 purged;	/* no inbox record below this seq */
 	struct hl7in_call *pending;	/* messages being committed */
 	struct metric	*m_msgs;	/* {sender, type, ack} */
 	struct metric	*m_dups;
@@ -117,6 +118,7 @@ hl7in_reload(struct hl7in *h)
 
 	msg_key(&k, UINT64_MAX);
 	h->next_seq = 1;
+	h->purged = 0;
 	if (store_last(hst(h), STORE_CF_HL7, k.b, k.len, &key, &kn, &val,
 	    &vn) == 1 && kn >= 8)
 		h->next_seq = store_be64_get((uint8_t *)key + kn - 8) + 1;
@@ -993,7 +995,7 @@ hl7in_tick(struct hl7in *h)
 {
 	const struct conf *cf = daemon_conf(h->d);
 	struct purge p = { NULL, hst(h), 0, 0, 0 };
-	struct store_key pre;
+	struct store_key pre, from;
 	uint64_t first = 0, held;
 
 	if (store_state(p.st) != STORE_OK)
@@ -1001,11 +1003,16 @@ hl7in_tick(struct hl7in *h)
 	p.cutoff = (int64_t)time(NULL) - (int64_t)(cf->hl7.retention_ms /
 	    1000);
 	msg_key(&pre, UINT64_MAX);
+	/* Both scans start past what earlier ticks purged: RocksDB would
+	 * otherwise step over every deleted record's tombstone again until
+	 * compaction drops them. */
+	msg_key(&from, h->purged);
 	/* the oldest record's seq: how many are held */
 	{
 		struct list l = { 1, NULL, NULL, NULL, json_array(), 0, 0 };
 
-		store_scan(p.st, STORE_CF_HL7, pre.b, pre.len, list_one, &l);
+		store_scan_from(p.st, STORE_CF_HL7, pre.b, pre.len, from.b,
+		    from.len, list_one, &l);
 		if (json_array_size(l.arr) > 0)
 			first = (uint64_t)json_integer_value(json_object_get(
 			    json_array_get(l.arr, 0), "seq"));
@@ -1013,7 +1020,11 @@ hl7in_tick(struct hl7in *h)
 	}
 	held = first ? h->next_seq - first : 0;
 	p.over = held > cf->hl7.max_inbox ? held - cf->hl7.max_inbox : 0;
-	store_scan(p.st, STORE_CF_HL7, pre.b, pre.len, purge_one, &p);
+	if (first > h->purged)
+		h->purged = first;
+	msg_key(&from, h->purged);
+	store_scan_from(p.st, STORE_CF_HL7, pre.b, pre.len, from.b, from.len,
+	    purge_one, &p);
 	if (p.b != NULL) {
 		log_info("hl7-inbox-purged", "records=%zu", p.n);
 		store_end(p.b, NULL, NULL);
