@@ -4,7 +4,8 @@
 # status, health, batches (pages, filters), submit (idempotent, refused),
 # pause/resume/cancel, node and sources (pause, resume), quarantine (list,
 # pages and actions, against the daemon and a fake with items), report
-# --csv byte for byte, keys, checkpoints, backups, metrics, watch (all,
+# --csv byte for byte, hl7 (ingest of a file of two messages, one refused:
+# its lines and exit 7; the inbox and its filters; preview), keys, checkpoints, backups, metrics, watch (all,
 # or one batch to its end); configuration precedence (flag > environment > ctl.yaml) and the
 # refusal of a ctl.yaml or key file others may read; a wrong key (exit 3),
 # a dead port (exit 2), HTTPS with --cacert / untrusted / --insecure; the
@@ -24,7 +25,11 @@ OPS=plain-for-tests
 ADM=admin-token-for-tests
 
 conf=$T_DIR/vnamigd.yaml
-write_conf "$conf"
+# An HL7 sender whose orders make batches from the source (window: never:
+# they stay queued).
+write_conf "$conf" "hl7:
+  senders:
+    - { name: ris, app: RIS, source: legacy, target: vna }"
 # An admin key, a target peer, a backup directory.
 sed -i -e "s|^    - { id: ops, role: operator, token: \"$OPS\" }|&\n    - { id: root, role: admin, token: \"$ADM\" }|" \
 	-e 's|^  - { name: legacy, .*|&\n  - { name: vna, ae_title: VNA, host: 127.0.0.1, port: 11114, role: target }|' \
@@ -82,7 +87,9 @@ for s in 'node' 'node pause \[--reason R\]' 'node resume \[--reason R\]' 'source
     'source pause NAME \[--reason R\]' 'source resume NAME \[--reason R\]' \
     'quarantine \[--reason R\] \[--batch ID\] \[--limit N\] \[--all\]' 'quarantine show ID' \
     'quarantine retry ID \[--note N\]' 'quarantine reject ID \[--note N\]' 'report ID \[--csv\]' \
-    'watch \[ID\] \[--interval S\] \[--count N\]'; do
+    'watch \[ID\] \[--interval S\] \[--count N\]' \
+    'hl7 messages \[--sender S\] \[--type T\] \[--ack AA\|AE\|AR\] \[--limit N\] \[--all\]' \
+    'hl7 ingest FILE\|-' 'hl7 preview FILE\|-'; do
 	printf '%s\n' "$out" | grep -Eqx "    $s"
 	ok $? "  --help describes: $s"
 done
@@ -385,6 +392,100 @@ c report "$fid" --csv --json
 is "$rc" 1 "report --csv --json: exit 1"
 c report 999999 --csv
 is "$rc" 3 "report --csv of a batch that does not exist: exit 3"
+
+# --- hl7: ingest, the inbox, preview ----------------------------------------
+H=$T_DIR/hl7
+mkdir -p "$H"
+# Segments end in CR. An order from the RIS (MRN in PID-3, accession in
+# OBR-3), and a message of a type vnamig does not take.
+printf 'MSH|^~\\&|RIS|MAINHOSP|VNAMIG|PACS|20240501100000||ORM^O01|CTL0001|P|2.3\rPID|1||MRN777^^^MAINHOSP^MR||DOE^JANE\rORC|NW|PL777\rOBR|1|PL777|ACC777|CT^HEAD\r' >"$H/orm.hl7"
+printf 'MSH|^~\\&|RIS|MAINHOSP|VNAMIG|PACS|20240501100001||ZZZ^Z99|CTL0002|P|2.3\rPID|1||MRN777\r' >"$H/bad.hl7"
+cat "$H/orm.hl7" "$H/bad.hl7" >"$H/two.hl7"
+c hl7 ingest "$H/two.hl7"
+is "$rc" 7 "hl7 ingest, one of two messages refused: exit 7"
+like "$(printf '%s\n' "$out" | head -1)" "^# +CONTROL_ID +ACK +OUTCOME +BATCH +ERROR$" "  a table with headings"
+is "$(printf '%s\n' "$out" | tail -n +2 | wc -l | tr -d ' ')" 2 "  one line per message"
+hb=$(cu '/api/hl7/messages?limit=1000' | jq -r '.messages[] | select(.control_id == "CTL0001") | .batch_id')
+like "$hb" '^[0-9]+$' "  the order made batch $hb"
+like "$out" "^1 +CTL0001 +AA +batch +$hb +-$" "  the order: its control id, AA, outcome batch and the batch"
+like "$out" "^2 +CTL0002 +AR +unsupported +- +ZZZ\\^Z99 is not a message vnamig takes" \
+	"  the other: AR, unsupported, and why"
+like "$err" "^vnamigctl: POST $base/api/hl7/ingest: 1 of 2 messages not accepted" "  the count on stderr"
+is "$(cu "/api/batches/$hb" | jq -c '[.batch.accession_numbers, .batch.patient_id, .batch.source, .batch.target, .batch.state]')" \
+	'[["ACC777"],"MRN777","legacy","vna","queued"]' "  the batch as curl sees it"
+c hl7 ingest - <"$H/orm.hl7"
+is "$rc" 0 "hl7 ingest - (standard input), every message AA: exit 0"
+like "$out" "^1 +CTL0001 +AA +batch +$hb +-$" "  sent again: its first ACK back, the same batch"
+c --json hl7 ingest "$H/bad.hl7"
+is "$rc" 7 "hl7 ingest --json, refused: exit 7 still"
+is "$(printf '%s' "$out" | jq -r '[.count, .accepted, .messages[0].ack] | join(" ")')" "1 0 AR" \
+	"  the server's answer, each ACK"
+: >"$H/empty.hl7"
+c hl7 ingest "$H/empty.hl7"
+is "$rc" 3 "hl7 ingest of an empty file: exit 3"
+like "$err" "POST $base/api/hl7/ingest: 400 no_message: " "  the server's 400"
+c hl7 ingest "$H/nonexistent.hl7"
+is "$rc" 1 "hl7 ingest of a file that is not there: exit 1"
+like "$err" "nonexistent.hl7: No such file" "  saying so"
+c hl7 ingest
+is "$rc" 1 "hl7 ingest without FILE: exit 1"
+like "$err" "usage: vnamigctl hl7 ingest FILE\\|-" "  the usage line"
+c hl7 ingest "$H/orm.hl7" --ack AA
+is "$rc" 1 "hl7 ingest --ack: exit 1"
+
+c hl7 messages
+is "$rc" 0 "hl7 messages: exit 0"
+like "$(printf '%s\n' "$out" | head -1)" "^SEQ +TIME +SENDER +TYPE +CONTROL_ID +ACK +OUTCOME +BATCH +ERROR$" \
+	"  a table with headings"
+like "$out" "^[0-9]+ +[0-9T:-]+Z +ris +ORM\\^O01 +CTL0001 +AA +batch +$hb +-$" "  the order's row"
+like "$out" "^[0-9]+ +[0-9T:-]+Z +ris +ZZZ\\^Z99 +CTL0002 +AR +unsupported +- +ZZZ\\^Z99 is not" "  the refused one's row"
+is "$(printf '%s\n' "$out" | tail -n +2 | wc -l | tr -d ' ')" "$(cu /api/hl7/messages | jq '.messages | length')" \
+	"  a row per record"
+c hl7 messages --json
+is "$(sorted "$out")" "$(cu /api/hl7/messages)" "hl7 messages --json: as curl sees /api/hl7/messages"
+c hl7 messages --ack AR --json
+is "$(printf '%s' "$out" | jq -c '[.messages[] | [.control_id, .ack]] | unique')" '[["CTL0002","AR"]]' \
+	"hl7 messages --ack AR: only the refused"
+is "$(sorted "$out")" "$(cu '/api/hl7/messages?ack=AR')" "  as curl sees ?ack=AR"
+c hl7 messages --type 'ORM^O01'
+is "$(printf '%s\n' "$out" | tail -n +2 | awk '{ print $5 }' | sort -u)" CTL0001 "hl7 messages --type ORM^O01: only the order"
+c hl7 messages --type 'ORM^O01' --sender ris --ack AA --json
+is "$(sorted "$out")" "$(cu '/api/hl7/messages?type=ORM%5EO01&sender=ris&ack=AA')" \
+	"  --type --sender --ack --json: as curl sees the filters"
+c hl7 messages --sender nobody
+is "$rc:$(printf '%s\n' "$out" | wc -l | tr -d ' ')" "0:1" "hl7 messages --sender nobody: the headings, no rows"
+c hl7 messages --limit 1
+is "$(printf '%s\n' "$out" | tail -n +2 | wc -l | tr -d ' ')" 1 "hl7 messages --limit 1: one row"
+like "$err" "1 shown, more after [0-9]+" "  and a note that there are more"
+c hl7 messages --all --json
+is "$(printf '%s' "$out" | jq -c '[.messages[].seq]')" "$(cu '/api/hl7/messages?limit=1000' | jq -c '[.messages[].seq]')" \
+	"hl7 messages --all --json: every record"
+c hl7 messages --ack XX
+is "$rc" 1 "hl7 messages --ack XX: exit 1"
+like "$err" "--ack XX: expected AA, AE or AR" "  saying so"
+c hl7 messages --state done
+is "$rc" 1 "hl7 messages --state: exit 1"
+
+c hl7 preview "$H/orm.hl7"
+is "$rc" 0 "hl7 preview: exit 0"
+like "$out" "^type +ORM\\^O01$" "  the type"
+like "$out" "^control_id +CTL0001$" "  the control id"
+like "$out" "^sender +ris \\(source legacy, target vna\\)$" "  the sender it maps to, with its peers"
+like "$out" "^accession +ACC777 \\(OBR-3\\.1\\|OBR-2\\.1\\)$" "  the accession, and the path"
+like "$out" "^mrn +MRN777 \\(PID-3\\.1\\)$" "  the MRN, and the path"
+like "$out" "^study_uid +- \\(OBR-29\\.1\\|ZDS-1\\.1\\)$" "  no study UID in it: -"
+c --json hl7 preview - <"$H/orm.hl7"
+is "$(sorted "$out")" "$(curl -s -H "Authorization: Bearer $OPS" -H 'Content-Type: application/hl7-v2' \
+	--data-binary "@$H/orm.hl7" "$base/api/hl7/preview" | jq -S .)" "hl7 preview - --json: as curl sees it"
+printf 'MSH|^~\\&|PACSX|H|VNAMIG|PACS|20240501100000||ORM^O01|X1|P|2.3\rPID|1||M1\r' >"$H/unmapped.hl7"
+c hl7 preview "$H/unmapped.hl7"
+like "$out" "^sender +none: " "hl7 preview of an unmapped sender: none"
+printf 'this is not HL7\n' >"$H/junk.hl7"
+c hl7 preview "$H/junk.hl7"
+is "$rc" 3 "hl7 preview of what does not parse: exit 3"
+like "$err" "POST $base/api/hl7/preview: 422 bad_message: " "  the server's 422"
+c hl7 preview
+is "$rc" 1 "hl7 preview without FILE: exit 1"
 
 # --- keys ------------------------------------------------------------------
 c keys

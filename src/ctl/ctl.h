@@ -11,6 +11,7 @@
  *			following pages
  *	ctl_mig.c	the commands over the migration engine: node,
  *			sources, quarantine
+ *	ctl_hl7.c	hl7: the inbox, back-loading messages, a preview
  *	ctl_watch.c	watch: the live progress line (all, or one batch)
  *	ctl_audit.c	audit: signed checkpoints, proofs, the witness
  *
@@ -37,6 +38,7 @@ enum {
 	CTL_SERVER = 4,		/* the server said 5xx */
 	CTL_VERIFY = 5,		/* a verification failed */
 	CTL_ENDED = 6,		/* watch ID: the batch failed or was cancelled */
+	CTL_NOT_AA = 7,		/* hl7 ingest: a message not accepted (AA) */
 };
 
 /* The options a command may take (struct cmd's opts mask). */
@@ -48,7 +50,8 @@ enum {
 	O_FILE = 1u << 12, O_REASON = 1u << 13, O_ROLE = 1u << 14,
 	O_YES = 1u << 15, O_PUBKEY = 1u << 16, O_SIZE = 1u << 17,
 	O_INTERVAL = 1u << 18, O_COUNT = 1u << 19, O_BATCH = 1u << 20,
-	O_NOTE = 1u << 21, O_CSV = 1u << 22,
+	O_NOTE = 1u << 21, O_CSV = 1u << 22, O_SENDER = 1u << 23,
+	O_TYPE = 1u << 24, O_ACK = 1u << 25,
 };
 
 #define CTL_MAX_LIST	1000	/* --accession / --study values */
@@ -61,6 +64,7 @@ struct ctl_opts {
 	const char	*limit, *source, *target, *name, *external_id;
 	const char	*priority, *patient_id, *file, *role;
 	const char	*pubkey, *size, *interval, *count, *batch, *note;
+	const char	*sender, *type, *ack;	/* hl7 messages: filters */
 	const char	*acc[CTL_MAX_LIST];
 	size_t		 nacc;
 	const char	*study[CTL_MAX_LIST];
@@ -136,6 +140,11 @@ enum {
  */
 int	ctl_api(struct ctl *c, const char *method, const char *path,
 	    const json_t *body, unsigned flags, struct ctl_answer *a);
+/* ctl_api with a body that is not JSON: BLEN bytes of BODY (borrowed,
+ * or NULL) sent as Content-Type CTYPE; the answer handled alike. */
+int	ctl_api_body(struct ctl *c, const char *method, const char *path,
+	    const char *ctype, const char *body, size_t blen, unsigned flags,
+	    struct ctl_answer *a);
 void	ctl_answer_free(struct ctl_answer *a);
 /* Print the error line for a non-2xx answer; its exit status. */
 int	ctl_refusal(struct ctl *c, const char *method, const char *path,
@@ -200,6 +209,9 @@ int	cmd_quarantine(struct ctl *c, char **args, int n);
 int	cmd_quarantine_show(struct ctl *c, char **args, int n);
 int	cmd_quarantine_retry(struct ctl *c, char **args, int n);
 int	cmd_quarantine_reject(struct ctl *c, char **args, int n);
+int	cmd_hl7_messages(struct ctl *c, char **args, int n);
+int	cmd_hl7_ingest(struct ctl *c, char **args, int n);
+int	cmd_hl7_preview(struct ctl *c, char **args, int n);
 int	cmd_keys(struct ctl *c, char **args, int n);
 int	cmd_key_create(struct ctl *c, char **args, int n);
 int	cmd_key_delete(struct ctl *c, char **args, int n);

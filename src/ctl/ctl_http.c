@@ -334,10 +334,11 @@ conn_read(struct conn *k, char *buf, size_t n, char *why, size_t wn)
 	}
 }
 
-/* build_request: the request head and body (malloc'd, *len bytes). */
+/* build_request: the request head and body (malloc'd, *len bytes);
+ * CTYPE is the body's Content-Type. */
 static char *
 build_request(struct ctl *c, const char *method, const char *path,
-    const char *body, size_t blen, int json, size_t *len)
+    const char *body, size_t blen, const char *ctype, int json, size_t *len)
 {
 	char *head = NULL, host[300];
 	size_t hlen = 0;
@@ -361,7 +362,7 @@ build_request(struct ctl *c, const char *method, const char *path,
 	if (c->key != NULL)
 		fprintf(f, "Authorization: Bearer %s\r\n", c->key);
 	if (body != NULL)
-		fprintf(f, "Content-Type: application/json\r\n");
+		fprintf(f, "Content-Type: %s\r\n", ctype);
 	if (body != NULL || strcmp(method, "POST") == 0 ||
 	    strcmp(method, "PUT") == 0)
 		fprintf(f, "Content-Length: %zu\r\n", blen);
@@ -382,7 +383,8 @@ build_request(struct ctl *c, const char *method, const char *path,
  */
 static int
 exchange(struct ctl *c, const char *method, const char *path,
-    const char *body, size_t blen, int json, struct ctl_answer *a)
+    const char *body, size_t blen, const char *ctype, int json,
+    struct ctl_answer *a)
 {
 	static const struct http_resp_limits lim = {
 		.max_header_bytes = HEAD_MAX,
@@ -398,7 +400,7 @@ exchange(struct ctl *c, const char *method, const char *path,
 	ssize_t got;
 	int ret = -1;
 
-	if ((req = build_request(c, method, path, body, blen, json,
+	if ((req = build_request(c, method, path, body, blen, ctype, json,
 	    &len)) == NULL) {
 		ctl_err(c, method, path, "out of memory");
 		return -1;
@@ -509,7 +511,6 @@ int
 ctl_api(struct ctl *c, const char *method, const char *path,
     const json_t *body, unsigned flags, struct ctl_answer *a)
 {
-	json_error_t jerr;
 	char *text = NULL;
 	int rc;
 
@@ -518,10 +519,22 @@ ctl_api(struct ctl *c, const char *method, const char *path,
 		ctl_err(c, method, path, "out of memory");
 		return CTL_CONN;
 	}
-	rc = exchange(c, method, path, text, text ? strlen(text) : 0,
-	    !(flags & CTL_RAW), a);
+	rc = ctl_api_body(c, method, path, "application/json", text, text ?
+	    strlen(text) : 0, flags, a);
 	free(text);
-	if (rc < 0)
+	return rc;
+}
+
+int
+ctl_api_body(struct ctl *c, const char *method, const char *path,
+    const char *ctype, const char *body, size_t blen, unsigned flags,
+    struct ctl_answer *a)
+{
+	json_error_t jerr;
+
+	memset(a, 0, sizeof(*a));
+	if (exchange(c, method, path, body, blen, ctype, !(flags & CTL_RAW),
+	    a) < 0)
 		return CTL_CONN;
 	if ((a->status < 200 || a->status > 299) &&
 	    !(flags & CTL_ANY_STATUS))

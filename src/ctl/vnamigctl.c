@@ -129,6 +129,47 @@ static const struct cmd cmds[] = {
 "        instance stays quarantined in the batch's report). N is kept\n"
 "        with the item and in the audit log. Exit 3 when the item is\n"
 "        not open (409).\n" },
+{ "hl7 messages", 0, 0, O_SENDER | O_TYPE | O_ACK | O_LIMIT | O_ALL,
+  cmd_hl7_messages,
+  "hl7 messages [--sender S] [--type T] [--ack AA|AE|AR] [--limit N] [--all]",
+"        The HL7 inbox (GET /api/hl7/messages), oldest first: every\n"
+"        message received over MLLP or by hl7 ingest, with its record\n"
+"        number (SEQ), arrival time (UTC), sender (the hl7.senders entry\n"
+"        it matched; - for none), type, control id (MSH-10), the ACK\n"
+"        code it got, the outcome (batch, inbox, merge, error,\n"
+"        unsupported, ...), the batch it made and, for AE and AR, what\n"
+"        was wrong. --sender S, --type T (ORM^O01) and --ack filter;\n"
+"        --limit N and --all follow the server's pages as for batches.\n"
+"        --json prints one object with every record fetched (each with\n"
+"        the message as received) and the last next. The refusals of\n"
+"        the last night, for the RIS team:\n"
+"        vnamigctl hl7 messages --sender ris --ack AR --all\n" },
+{ "hl7 ingest", 1, 1, 0, cmd_hl7_ingest, "hl7 ingest FILE|-",
+"        Back-load HL7 messages that did not come over MLLP (POST\n"
+"        /api/hl7/ingest): the bytes of FILE (-: standard input) as they\n"
+"        are, one message or a file of them, separated by their MSH\n"
+"        segments or by MLLP frames (10,000 at most per run). Each is\n"
+"        handled exactly as if it had come over MLLP: sender mapping,\n"
+"        dedup (a message sent again gets its first ACK back), batches,\n"
+"        the inbox and the audit log. One line per message, in the\n"
+"        file's order: its number, control id, ACK code (none: no usable\n"
+"        MSH to answer), and from the inbox the outcome, the batch made\n"
+"        and what was wrong. Exit 7 unless every message got AA (the\n"
+"        count said on stderr); --json prints the server's answer, each\n"
+"        ACK whole. Example:\n"
+"        vnamigctl hl7 ingest orders-may.hl7 || vnamigctl hl7 messages \\\n"
+"            --ack AE\n" },
+{ "hl7 preview", 1, 1, 0, cmd_hl7_preview, "hl7 preview FILE|-",
+"        What vnamigd takes from one message, changing nothing (POST\n"
+"        /api/hl7/preview with the bytes of FILE, -: standard input):\n"
+"        its type, control id, sending application and facility, the\n"
+"        hl7.senders entry it maps to with that sender's source and\n"
+"        target peers (none: it would only be kept in the inbox), and\n"
+"        for each of the sender's paths (accession, mrn, study_uid) the\n"
+"        value it extracts and the path (- when the message has none).\n"
+"        Exit 3 when the message does not parse (422, saying where).\n"
+"        Check a sender's paths before pointing its RIS at vnamigd:\n"
+"        vnamigctl hl7 preview sample-orm.hl7\n" },
 { "keys", 0, 0, 0, cmd_keys, "keys",
 "        API keys: id, role, source (config or api), created. No\n"
 "        tokens: the server keeps only their hashes. Needs an admin key.\n" },
@@ -215,7 +256,8 @@ usage(FILE *f)
 "DESCRIPTION\n"
 "    vnamigctl talks to a running vnamigd over HTTP or HTTPS with an API\n"
 "    key: it reads status and progress, submits and steers batches,\n"
-"    pauses the node or a source, handles the quarantine, manages keys,\n"
+"    pauses the node or a source, handles the quarantine, reads the HL7\n"
+"    inbox and back-loads HL7 messages, manages keys,\n"
 "    checkpoints and backups, and checks the audit log as an\n"
 "    independent witness. Answers are tables for people; --json\n"
 "    prints the server's JSON as it is (indented) for scripts.\n"
@@ -298,6 +340,8 @@ usage(FILE *f)
 "       proof, root, size going backwards, or the server would not give\n"
 "       the consistency proof), backup verify\n"
 "    6  watch ID: the batch ended failed or cancelled\n"
+"    7  hl7 ingest: not every message got AA (some got AE or AR, or no\n"
+"       ACK at all); each message's line says which\n"
 "    Errors are one line each on stderr: what, and where\n"
 "    (vnamigctl: METHOD URL: ...).\n"
 "\n"
@@ -314,6 +358,8 @@ usage(FILE *f)
 "    vnamigctl quarantine --batch 12 --reason verify_mismatch\n"
 "    vnamigctl quarantine retry 31 --note \"target fixed\"\n"
 "    vnamigctl watch 12 && echo batch 12 done\n"
+"    vnamigctl hl7 ingest - < ris-backlog.hl7\n"
+"    vnamigctl hl7 messages --type ORM^O01 --ack AE --limit 20\n"
 "    vnamigctl checkpoint before-cutover\n"
 "    vnamigctl restore before-cutover --yes\n"
 "    vnamigctl audit verify --pubkey vnamig-audit.pem.pub   # from cron\n"
@@ -335,6 +381,7 @@ static const struct { unsigned bit; const char *name; } optnames[] = {
 	{ O_PUBKEY, "--pubkey" }, { O_SIZE, "--size" },
 	{ O_INTERVAL, "--interval" }, { O_COUNT, "--count" },
 	{ O_BATCH, "--batch" }, { O_NOTE, "--note" }, { O_CSV, "--csv" },
+	{ O_SENDER, "--sender" }, { O_TYPE, "--type" }, { O_ACK, "--ack" },
 };
 
 static void
@@ -374,7 +421,7 @@ enum {
 	L_TIMEOUT, L_CONFIG, L_STATE, L_LIMIT, L_ALL, L_SOURCE, L_TARGET,
 	L_NAME, L_EXTID, L_PRIO, L_ACC, L_STUDY, L_PATIENT, L_REPULL,
 	L_FILE, L_REASON, L_ROLE, L_PUBKEY, L_SIZE, L_INTERVAL, L_COUNT,
-	L_BATCH, L_NOTE, L_CSV,
+	L_BATCH, L_NOTE, L_CSV, L_SENDER, L_TYPE, L_ACK,
 };
 
 static const struct option longopts[] = {
@@ -409,6 +456,9 @@ static const struct option longopts[] = {
 	{ "batch", required_argument, NULL, L_BATCH },
 	{ "note", required_argument, NULL, L_NOTE },
 	{ "csv", no_argument, NULL, L_CSV },
+	{ "sender", required_argument, NULL, L_SENDER },
+	{ "type", required_argument, NULL, L_TYPE },
+	{ "ack", required_argument, NULL, L_ACK },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -455,6 +505,9 @@ one_opt(struct ctl *c, int ch, const char *arg)
 	case L_BATCH: o->batch = arg; o->given |= O_BATCH; break;
 	case L_NOTE: o->note = arg; o->given |= O_NOTE; break;
 	case L_CSV: o->csv = 1; o->given |= O_CSV; break;
+	case L_SENDER: o->sender = arg; o->given |= O_SENDER; break;
+	case L_TYPE: o->type = arg; o->given |= O_TYPE; break;
+	case L_ACK: o->ack = arg; o->given |= O_ACK; break;
 	case L_ACC:
 	case L_STUDY:
 		if ((ch == L_ACC ? o->nacc : o->nstudy) >= CTL_MAX_LIST) {
