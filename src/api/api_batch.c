@@ -1343,15 +1343,15 @@ transition(struct api_req *q, const char *verb, int to, unsigned from_ok)
 	if (j == NULL)
 		return;
 	from = state_of(json_string_value(json_object_get(j, "state")));
-	for (size_t i = 0; i < bs->nbusy; i++)
-		if (bs->busy[i] == id) {
-			json_decref(j);
-			api_error(q, 409, "busy", NULL, "batch %llu is being "
-			    "changed by another request; try again",
-			    (unsigned long long)id);
-			return;
-		}
+	if (!api_batches_claim(bs, id)) {
+		json_decref(j);
+		api_error(q, 409, "busy", NULL, "batch %llu is being "
+		    "changed by another request; try again",
+		    (unsigned long long)id);
+		return;
+	}
 	if (from < 0 || !(from_ok & (1u << from))) {
+		unbusy(bs, id);
 		api_error(q, 409, "invalid_transition", json_pack("{s:s}",
 		    "state", from < 0 ? "?" : bstate_names[from]), "batch %llu "
 		    "is %s; it cannot be %s", (unsigned long long)id,
@@ -1361,6 +1361,7 @@ transition(struct api_req *q, const char *verb, int to, unsigned from_ok)
 		return;
 	}
 	if ((b = api_begin(q)) == NULL) {
+		unbusy(bs, id);
 		json_decref(j);
 		return;
 	}
@@ -1376,16 +1377,6 @@ transition(struct api_req *q, const char *verb, int to, unsigned from_ok)
 	id_key(k, id);
 	store_put(b, STORE_CF_BATCHES, k, 8, val, strlen(val));
 	free(val);
-	if (bs->nbusy == bs->capbusy) {
-		size_t cap = bs->capbusy ? 2 * bs->capbusy : 8;
-		uint64_t *v = realloc(bs->busy, cap * sizeof(*v));
-
-		if (v == NULL)
-			abort();
-		bs->busy = v;
-		bs->capbusy = cap;
-	}
-	bs->busy[bs->nbusy++] = id;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		abort();
 	c->id = id;

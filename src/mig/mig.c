@@ -409,6 +409,19 @@ count_instances(struct mstudy *s)
 		s->counts[s->in[i].st]++;
 }
 
+/* study_tally: add the study's instances by state to c: from its rows
+ * in memory while it is loaded, else from the counts last written. */
+static void
+study_tally(const struct mstudy *s, uint64_t c[I__N])
+{
+	if (s->loaded)
+		for (size_t k = 0; k < s->nin; k++)
+			c[s->in[k].st]++;
+	else
+		for (int k = 0; k < I__N; k++)
+			c[k] += s->counts[k];
+}
+
 static json_t *
 study_json(const struct mstudy *s)
 {
@@ -3757,16 +3770,7 @@ mig_progress(struct mig *m, uint64_t id)
 		struct mstudy *s = b->st[i];
 
 		sc[s->st]++;
-		if (s->loaded) {
-			uint64_t t[I__N] = { 0 };
-
-			for (size_t k = 0; k < s->nin; k++)
-				t[s->in[k].st]++;
-			for (int k = 0; k < I__N; k++)
-				c[k] += t[k];
-		} else
-			for (int k = 0; k < I__N; k++)
-				c[k] += s->counts[k];
+		study_tally(s, c);
 	}
 	js = json_object();
 	ji = json_object();
@@ -3850,10 +3854,11 @@ tally(json_t *by, const char *key, const struct mstudy *s)
 		json_object_set_new(e, "done", json_integer(json_integer_value(
 		    json_object_get(e, "done")) + 1));
 	{
-		uint64_t n = s->loaded ? s->nin : 0;
+		uint64_t c[I__N] = { 0 }, n = 0;
 
-		for (int k = 0; !s->loaded && k < I__N; k++)
-			n += s->counts[k];
+		study_tally(s, c);
+		for (int k = 0; k < I__N; k++)
+			n += c[k];
 		json_object_set_new(e, "instances", json_integer(
 		    json_integer_value(json_object_get(e, "instances")) +
 		    (json_int_t)n));
@@ -3917,11 +3922,7 @@ mig_status(struct mig *m)
 
 			stotal++;
 			sdone += sst_final(s->st);
-			if (s->loaded)
-				for (size_t k = 0; k < s->nin; k++)
-					c[s->in[k].st]++;
-			else
-				memcpy(c, s->counts, sizeof(c));
+			study_tally(s, c);
 			for (int k = 0; k < I__N; k++) {
 				itotal += c[k];
 				idone += ist_final(k) ? c[k] : 0;
