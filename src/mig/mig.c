@@ -190,7 +190,7 @@ struct mstudy {
 	uint64_t	 op_t0;		/* ms: the C-FIND under way began */
 	uint64_t	 got_bytes;	/* received in this retrieve */
 	struct event	*pace;		/* bandwidth: send again after */
-	struct event	*settle_ev;	/* retrieve_settle again after */
+	struct event	*settle_ev;	/* a settle check again after */
 	unsigned	 settle;
 	struct mop	 op;
 	struct scan	 sc;
@@ -1528,6 +1528,22 @@ retrieve_check(struct mstudy *s)
 static void retrieve_next(struct mop *op);
 static void retrieve_settle(evutil_socket_t fd, short evw, void *arg);
 
+/* settle_later: cb(s) again in 50 ms. The study's one timer is made
+ * anew when it last served the other check (a timer keeps the callback
+ * it was made with: a read-back's wait ran the retrieve's check). */
+static void
+settle_later(struct mstudy *s, event_callback_fn cb)
+{
+	if (s->settle_ev != NULL && event_get_callback(s->settle_ev) != cb) {
+		event_free(s->settle_ev);
+		s->settle_ev = NULL;
+	}
+	if (s->settle_ev == NULL && (s->settle_ev = evtimer_new(
+	    daemon_base(s->b->op.m->d), cb, s)) == NULL)
+		abort();
+	net_timer_arm(s->settle_ev, 50);
+}
+
 static void
 retrieve_end(struct mstudy *s, int ok, const char *why)
 {
@@ -1558,10 +1574,7 @@ retrieve_settle(evutil_socket_t fd, short evw, void *arg)
 	missing = retrieve_check(s);
 	if (missing > 0 && cf(m)->migration.retrieve_ack_early &&
 	    s->settle++ < 20) {
-		if (s->settle_ev == NULL && (s->settle_ev = evtimer_new(
-		    daemon_base(m->d), retrieve_settle, s)) == NULL)
-			abort();
-		net_timer_arm(s->settle_ev, 50);
+		settle_later(s, retrieve_settle);
 		return;
 	}
 	/* what came is charged to the source's bandwidth: the next
@@ -2235,10 +2248,7 @@ readback_settle(evutil_socket_t fd, short evw, void *arg)
 		}
 	if (waiting && cf(m)->migration.retrieve_ack_early &&
 	    s->settle++ < 20) {
-		if (s->settle_ev == NULL && (s->settle_ev = evtimer_new(
-		    daemon_base(m->d), readback_settle, s)) == NULL)
-			abort();
-		net_timer_arm(s->settle_ev, 50);
+		settle_later(s, readback_settle);
 		return;
 	}
 	for (size_t i = 0; i < s->nin; i++)
