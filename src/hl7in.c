@@ -47,6 +47,8 @@ struct hl7in {
 	struct metric	*m_dups;
 };
 
+#define KICK_MAX	16	/* batches named to the engine per message */
+
 struct hl7in_call {
 	struct hl7in		*h;
 	hl7in_done_fn		*done;
@@ -60,6 +62,8 @@ struct hl7in_call {
 	char			 code[3];
 	int			 keep;		/* the ACK is final (AA/AE) */
 	int			 batch;		/* a batch was made */
+	uint64_t		 kick[KICK_MAX];	/* made or promoted */
+	size_t			 nkick;
 	struct notify_ticket	*notes;
 	char			 sender[80], type[16];
 };
@@ -241,6 +245,7 @@ wall_ms(void)
 /* Pre-fetch: an order for a patient moves that patient's waiting batches
  * to the front (priority 9); the migration engine takes them first. */
 struct promote {
+	struct hl7in_call *c;
 	const char	*control;
 	json_t		*ids;
 	json_int_t	 at_ms;		/* the order's arrival, wall clock */
@@ -257,6 +262,9 @@ promote_one(void *arg, uint64_t id, json_t *b)
 	json_object_set_new(b, "promoted_by", json_string(x->control));
 	json_object_set_new(b, "prefetch_at_ms", json_integer(x->at_ms));
 	json_array_append_new(x->ids, json_integer((json_int_t)id));
+	if (x->c->nkick < KICK_MAX)
+		x->c->kick[x->c->nkick] = id;
+	x->c->nkick++;
 	return 1;
 }
 
@@ -327,7 +335,12 @@ committed(void *arg, int err)
 		snprintf(c->code, sizeof(c->code), "AR");
 	} else if (c->batch) {
 		api_batches_created(api_batches(daemon_api(h->d)));
-		mig_kick(daemon_mig(h->d), 0);	/* the new batch */
+		/* the engine rereads the new batch and the promoted ones;
+		 * more promoted than kick[] holds: it rereads them all */
+		if (c->nkick > KICK_MAX)
+			mig_kick(daemon_mig(h->d), MIG_KICK_ALL);
+		for (size_t i = 0; i < c->nkick && i < KICK_MAX; i++)
+			mig_kick(daemon_mig(h->d), c->kick[i]);
 	}
 	finish(c);
 }
@@ -674,11 +687,12 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 				    h->d)), b, seed, chan, chan, &batch);
 				json_decref(seed);
 				c->batch = 1;
+				c->kick[c->nkick++] = bid;
 				outcome = "batch";
 				json_object_set_new(rec, "batch_id",
 				    json_integer((json_int_t)bid));
 				if (mrn[0] != '\0' && strcmp(type, "ADT") != 0) {
-					struct promote pr = { ctl,
+					struct promote pr = { c, ctl,
 					    json_array(), wall_ms() };
 
 					api_batches_of_patient(hst(h), b, mrn, 1,

@@ -63,6 +63,8 @@
 #define TS_ELE	"1.2.840.10008.1.2.1"
 
 #define TICK_MS		250
+#define BHASH		4096	/* batch id hash buckets */
+#define FRESH_MAX	256	/* batches kicked before a targeted pass */
 #define WINDOW_MAX	64
 #define UIDSZ		(SPOOL_UID_MAX + 1)
 
@@ -207,7 +209,8 @@ struct mstudy {
 };
 
 struct mbatch {
-	struct mbatch	*next;
+	struct mbatch	*next, *prev;	/* the scheduling order */
+	struct mbatch	*hnext;		/* mig.bhash chain */
 	uint64_t	 id;
 	char		 state[16];
 	int		 prio;
@@ -267,7 +270,14 @@ struct mig {
 	struct spool		*sp;
 	struct dicom_pool	*pool;
 	struct event		*tick, *soon;
-	struct mbatch		*batches;
+	struct mbatch		*batches, *btail;
+	struct mbatch		*bhash[BHASH];	/* by id */
+	uint64_t		 fresh[FRESH_MAX];	/* kicked since the last
+						 * pass (see mig_kick) */
+	size_t			 nfresh;
+	struct event		*fresh_ev;
+	time_t			 tm_at;	/* wall second of tm_min */
+	unsigned		 tm_min;	/* its minute of the week */
 	uint64_t		 max_id;	/* highest batch id seen */
 	uint64_t		 next_qid;
 	unsigned		 active;	/* slots held */
@@ -777,7 +787,7 @@ flow_answer(struct mig *m, const struct conf_peer *p, int ok, double ms)
 /* peer_open: new work may start against peer now: its window (local
  * time) is open and, for a source, it is not paused. */
 static int
-peer_open(const struct mig *m, const struct conf_peer *p, int source)
+peer_open(struct mig *m, const struct conf_peer *p, int source)
 {
 	time_t now = time(NULL);
 	struct tm tm;
@@ -788,9 +798,13 @@ peer_open(const struct mig *m, const struct conf_peer *p, int source)
 		return 0;
 	if (!p->window.set)
 		return 1;
-	localtime_r(&now, &tm);
-	return conf_window_contains(&p->window.win,
-	    conf_window_minute(tm.tm_wday, tm.tm_hour, tm.tm_min));
+	if (now != m->tm_at) {	/* local time once a second, not per call */
+		localtime_r(&now, &tm);
+		m->tm_min = conf_window_minute(tm.tm_wday, tm.tm_hour,
+		    tm.tm_min);
+		m->tm_at = now;
+	}
+	return conf_window_contains(&p->window.win, m->tm_min);
 }
 
 /* study_may_step: the peers the study's next step talks to accept work
@@ -2622,10 +2636,47 @@ study_step(struct mstudy *s)
 static struct mbatch *
 batch_find(struct mig *m, uint64_t id)
 {
-	for (struct mbatch *b = m->batches; b != NULL; b = b->next)
+	for (struct mbatch *b = m->bhash[id % BHASH]; b != NULL; b = b->hnext)
 		if (b->id == id)
 			return b;
 	return NULL;
+}
+
+/* batch_place: put b into the scheduling order (higher priority first,
+ * then oldest first), searching from the tail, where a new batch almost
+ * always goes, so a feed of thousands of batches costs O(1) each. */
+static void
+batch_place(struct mig *m, struct mbatch *b)
+{
+	struct mbatch *a = m->btail;
+
+	while (a != NULL && (a->prio < b->prio || (a->prio == b->prio &&
+	    a->id > b->id)))
+		a = a->prev;
+	b->prev = a;
+	b->next = a != NULL ? a->next : m->batches;
+	if (b->next != NULL)
+		b->next->prev = b;
+	else
+		m->btail = b;
+	if (a != NULL)
+		a->next = b;
+	else
+		m->batches = b;
+}
+
+static void
+batch_unplace(struct mig *m, struct mbatch *b)
+{
+	if (b->prev != NULL)
+		b->prev->next = b->next;
+	else
+		m->batches = b->next;
+	if (b->next != NULL)
+		b->next->prev = b->prev;
+	else
+		m->btail = b->prev;
+	b->next = b->prev = NULL;
 }
 
 static struct mstudy *
@@ -2745,7 +2796,7 @@ batch_free(struct mbatch *b)
 static void
 batch_read(struct mig *m, uint64_t id, json_t *rec)
 {
-	struct mbatch *b = batch_find(m, id), **pp;
+	struct mbatch *b = batch_find(m, id);
 	const char *state = json_string_value(json_object_get(rec, "state"));
 
 	if (id > m->max_id)
@@ -2767,15 +2818,11 @@ batch_read(struct mig *m, uint64_t id, json_t *rec)
 		    load_study_one, b) < 0)
 			log_err("mig-load-failed", "batch=%llu error=%s",
 			    (unsigned long long)id, log_q(store_error(m->st)));
-		/* in priority order (higher first), then oldest first */
 		b->prio = (int)json_integer_value(json_object_get(rec,
 		    "priority"));
-		for (pp = &m->batches; *pp != NULL && ((*pp)->prio > b->prio ||
-		    ((*pp)->prio == b->prio && (*pp)->id < id));
-		    pp = &(*pp)->next)
-			;
-		b->next = *pp;
-		*pp = b;
+		batch_place(m, b);
+		b->hnext = m->bhash[id % BHASH];
+		m->bhash[id % BHASH] = b;
 	}
 	snprintf(b->state, sizeof(b->state), "%s", state);
 	snprintf(b->source, sizeof(b->source), "%s", json_string_value(
@@ -2794,17 +2841,10 @@ batch_read(struct mig *m, uint64_t id, json_t *rec)
 	if ((int)json_integer_value(json_object_get(rec, "priority")) !=
 	    b->prio) {
 		/* promoted (HL7 pre-fetch): move it up the list */
+		batch_unplace(m, b);
 		b->prio = (int)json_integer_value(json_object_get(rec,
 		    "priority"));
-		for (pp = &m->batches; *pp != b; pp = &(*pp)->next)
-			;
-		*pp = b->next;
-		for (pp = &m->batches; *pp != NULL && ((*pp)->prio > b->prio ||
-		    ((*pp)->prio == b->prio && (*pp)->id < id));
-		    pp = &(*pp)->next)
-			;
-		b->next = *pp;
-		*pp = b;
+		batch_place(m, b);
 	}
 }
 
@@ -2813,9 +2853,10 @@ batch_drop(struct mig *m, struct mbatch *b)
 {
 	struct mbatch **pp;
 
-	for (pp = &m->batches; *pp != b; pp = &(*pp)->next)
+	for (pp = &m->bhash[b->id % BHASH]; *pp != b; pp = &(*pp)->hnext)
 		;
-	*pp = b->next;
+	*pp = b->hnext;
+	batch_unplace(m, b);
 	batch_free(b);
 }
 
@@ -3248,71 +3289,90 @@ batch_cancel_studies(struct mbatch *b)
 	}
 }
 
+/* schedule_batch: what batch b may do now: drop it when cancelled and
+ * idle, resolve it, mark it running, or give free slots to its studies.
+ * It may free b. */
+static void
+schedule_batch(struct mig *m, struct mbatch *b, uint64_t now)
+{
+	const struct conf *c = cf(m);
+	int all_final = 1, busy = 0;
+
+	if (b->writing || b->rwriting)
+		return;
+	if (strcmp(b->state, "cancelled") == 0) {
+		batch_cancel_studies(b);
+		for (size_t i = 0; i < b->nst; i++)
+			busy |= b->st[i]->active || b->st[i]->writing;
+		if (!busy && !b->resolving)
+			batch_drop(m, b);
+		return;
+	}
+	if (strcmp(b->state, "paused") == 0)
+		return;
+	if (!b->resolved) {
+		if (!b->resolving && now >= b->retry_at &&
+		    m->active < c->migration.max_studies &&
+		    store_state(m->st) == STORE_OK &&
+		    peer_open(m, peer_named(m, b->source), 1))
+			batch_resolve(m, b);
+		return;
+	}
+	if (strcmp(b->state, "queued") == 0) {
+		/* resumed after a pause, or resolved before a restart:
+		 * running again */
+		json_t *ev = json_pack("{s:s, s:{s:I}, s:s}", "event",
+		    "batch.running", "object", "batch_id", (json_int_t)b->id,
+		    "outcome", "ok");
+
+		if (batch_write(m, b, "running", NULL, ev) < 0)
+			json_decref(ev);
+		return;
+	}
+	for (size_t i = 0; i < b->nst; i++) {
+		struct mstudy *s = b->st[i];
+
+		if (sst_final(s->st))
+			continue;
+		all_final = 0;
+		if (s->active || s->writing || now < s->retry_at ||
+		    m->active >= c->migration.max_studies ||
+		    !study_may_step(m, s))
+			continue;
+		s->active = 1;
+		m->active++;
+		if (b->started_ms == 0)
+			b->started_ms = now;
+		study_step(s);
+	}
+	if (all_final)
+		batch_finish(m, b);
+}
+
+static int
+schedule_may(struct mig *m)
+{
+	return !m->draining && !m->node_paused && store_state(m->st) !=
+	    STORE_FAILED;
+}
+
+/* schedule: one pass over every batch in priority order.  It runs on the
+ * tick and after every step, pause or resume; a batch that is only new
+ * gets the targeted pass of on_fresh. */
 static void
 schedule(struct mig *m)
 {
-	const struct conf *c = cf(m);
 	uint64_t now = net_now_ms();
 	struct mbatch *b, *next;
 
-	if (m->draining || m->node_paused || store_state(m->st) ==
-	    STORE_FAILED)
+	m->nfresh = 0;		/* this pass sees them too */
+	if (!schedule_may(m))
 		return;
 	if (m->rescan)
 		batch_kick(m, 0);
 	for (b = m->batches; b != NULL; b = next) {
-		int all_final = 1, busy = 0;
-
 		next = b->next;
-		if (b->writing || b->rwriting)
-			continue;
-		if (strcmp(b->state, "cancelled") == 0) {
-			batch_cancel_studies(b);
-			for (size_t i = 0; i < b->nst; i++)
-				busy |= b->st[i]->active || b->st[i]->writing;
-			if (!busy && !b->resolving)
-				batch_drop(m, b);
-			continue;
-		}
-		if (strcmp(b->state, "paused") == 0)
-			continue;
-		if (!b->resolved) {
-			if (!b->resolving && now >= b->retry_at &&
-			    m->active < c->migration.max_studies &&
-			    store_state(m->st) == STORE_OK &&
-			    peer_open(m, peer_named(m, b->source), 1))
-				batch_resolve(m, b);
-			continue;
-		}
-		if (strcmp(b->state, "queued") == 0) {
-			/* resumed after a pause, or resolved before a
-			 * restart: running again */
-			json_t *ev = json_pack("{s:s, s:{s:I}, s:s}", "event",
-			    "batch.running", "object", "batch_id",
-			    (json_int_t)b->id, "outcome", "ok");
-
-			if (batch_write(m, b, "running", NULL, ev) < 0)
-				json_decref(ev);
-			continue;
-		}
-		for (size_t i = 0; i < b->nst; i++) {
-			struct mstudy *s = b->st[i];
-
-			if (sst_final(s->st))
-				continue;
-			all_final = 0;
-			if (s->active || s->writing || now < s->retry_at ||
-			    m->active >= c->migration.max_studies ||
-			    !study_may_step(m, s))
-				continue;
-			s->active = 1;
-			m->active++;
-			if (b->started_ms == 0)
-				b->started_ms = now;
-			study_step(s);
-		}
-		if (all_final)
-			batch_finish(m, b);
+		schedule_batch(m, b, now);
 	}
 }
 
@@ -3322,6 +3382,29 @@ on_tick(evutil_socket_t fd, short ev, void *arg)
 	(void)fd;
 	(void)ev;
 	schedule(arg);
+}
+
+/* on_fresh: the targeted pass over the batches kicked since the last
+ * one: a feed of thousands of new batches (HL7 orders, the webhook) then
+ * costs a visit each, not a walk of every queued batch each. */
+static void
+on_fresh(evutil_socket_t fd, short ev, void *arg)
+{
+	struct mig *m = arg;
+	uint64_t now = net_now_ms();
+	size_t n = m->nfresh;
+	uint64_t ids[FRESH_MAX];
+	struct mbatch *b;
+
+	(void)fd;
+	(void)ev;
+	memcpy(ids, m->fresh, n * sizeof(ids[0]));	/* a kick may add */
+	m->nfresh = 0;
+	if (!schedule_may(m))
+		return;
+	for (size_t i = 0; i < n; i++)
+		if ((b = batch_find(m, ids[i])) != NULL)
+			schedule_batch(m, b, now);
 }
 
 struct kick {
@@ -3352,11 +3435,12 @@ kick_one(void *arg, const void *key, size_t klen, const void *val,
 static void
 batch_kick(struct mig *m, uint64_t id)
 {
-	struct kick k = { m, id };
+	struct kick k = { m, id == MIG_KICK_ALL ? 0 : id };
 	uint8_t start[8];
 
 	m->rescan = 0;
-	store_be64_put(start, id ? id : m->max_id + 1);
+	store_be64_put(start, id == MIG_KICK_ALL ? 0 : id ? id : m->max_id +
+	    1);
 	if (store_scan_from(m->st, STORE_CF_BATCHES, "", 0, start, 8,
 	    kick_one, &k) < 0) {
 		log_err("mig-read-failed", "error=%s",
@@ -3691,7 +3775,8 @@ mig_new(struct daemon *d, char *err, size_t cap)
 	}
 	m->tick = event_new(daemon_base(d), -1, EV_PERSIST, on_tick, m);
 	m->soon = event_new(daemon_base(d), -1, 0, on_tick, m);
-	if (m->tick == NULL || m->soon == NULL)
+	m->fresh_ev = event_new(daemon_base(d), -1, 0, on_fresh, m);
+	if (m->tick == NULL || m->soon == NULL || m->fresh_ev == NULL)
 		abort();
 	net_timer_arm(m->tick, TICK_MS);
 	soon(m);
@@ -3704,7 +3789,14 @@ mig_kick(struct mig *m, uint64_t id)
 	if (m == NULL)
 		return;
 	batch_kick(m, id);
-	soon(m);
+	if (m->draining)
+		return;
+	if (id == 0 || id == MIG_KICK_ALL || m->nfresh == FRESH_MAX) {
+		soon(m);	/* a whole pass sees every batch */
+		return;
+	}
+	m->fresh[m->nfresh++] = id;
+	event_active(m->fresh_ev, 0, 0);
 }
 
 static void
@@ -3753,6 +3845,8 @@ mig_free_(struct mig *m)
 		event_free(m->tick);
 	if (m->soon != NULL)
 		event_free(m->soon);
+	if (m->fresh_ev != NULL)
+		event_free(m->fresh_ev);
 	dicom_pool_free(m->pool);
 	while (m->flows != NULL) {
 		struct flow *f = m->flows;

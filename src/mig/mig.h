@@ -55,7 +55,9 @@ struct store;
 /* mig_new: load every unfinished batch and its studies, and start. NULL
  * with err when the state cannot be read. */
 struct mig *mig_new(struct daemon *d, char *err, size_t cap);
-/* mig_kick: batch id was created or changed (durable): read it again. */
+/* mig_kick: batch id was created or changed (durable): read it again.
+ * 0: the batches created since the last kick; MIG_KICK_ALL: every one. */
+#define MIG_KICK_ALL	UINT64_MAX
 void mig_kick(struct mig *m, uint64_t id);
 /* mig_drain: shutting down: start nothing more, drop the associations
  * in use (the durable state is where the next start resumes). */
