@@ -154,6 +154,8 @@ static const struct ckey limits_keys[] = {
 	    .max = MB(1) },
 	{ LIM("mllp_frame", CT_SIZE, mllp_frame), .min = KB(1),
 	    .max = MB(256) },
+	{ LIM("mllp_pipeline", CT_U32, mllp_pipeline), .min = 1,
+	    .max = 1024 },
 	{ .name = NULL }
 };
 
@@ -1474,6 +1476,7 @@ set_defaults(struct conf *c)
 	c->limits.http_body = MB(64);
 	c->limits.http_header = KB(64);
 	c->limits.mllp_frame = MB(1);
+	c->limits.mllp_pipeline = 32;
 	c->storage.spool_segment = MB(256);
 	c->storage.sync = CONF_SYNC_GROUP;
 	c->storage.block_cache = MB(512);

@@ -157,6 +157,8 @@ struct conf {
 		uint64_t	 http_body;
 		uint32_t	 http_header;
 		uint64_t	 mllp_frame;
+		uint32_t	 mllp_pipeline;	/* messages in commit at once
+						 * per MLLP connection */
 	} limits;
 
 	struct conf_peer	*peers;
