@@ -186,6 +186,15 @@ static const struct ckey peer_keys[] = {
 	{ .name = NULL }
 };
 
+static const struct ckey export_keys[] = {
+	{ K("name", CT_NAME, struct conf_peer, name), .required = 1 },
+	{ K("path", CT_PATH, struct conf_peer, export_path), .required = 1 },
+	{ K("fsync", CT_BOOL, struct conf_peer, export_fsync) },
+	{ K("bandwidth", CT_RATE, struct conf_peer, bandwidth) },
+	{ K("window", CT_WINDOW, struct conf_peer, window) },
+	{ .name = NULL }
+};
+
 #define MIG(n, t, f) K(n, t, struct conf, migration.f)
 static const struct ckey migration_keys[] = {
 	{ MIG("max_studies", CT_U32, max_studies), .min = 1, .max = 10000 },
@@ -1011,6 +1020,46 @@ load_peers(struct ctx *x, const struct cy_node *s)
 }
 
 static void
+load_exports(struct ctx *x, const struct cy_node *s)
+{
+	char where[64];
+
+	if (s->kind != CY_SEQ) {
+		ERR(x, s, "exports must be a list (lines starting with "
+		    "\"- \"), found %s", cy_kind_name(s->kind));
+		return;
+	}
+	x->c->exports = calloc(s->nkids ? s->nkids : 1,
+	    sizeof(*x->c->exports));
+	if (x->c->exports == NULL)
+		abort();
+	for (size_t i = 0; i < s->nkids; i++) {
+		struct conf_peer *p = &x->c->exports[x->c->nexports++];
+
+		peer_defaults(p);
+		p->role = CONF_ROLE_TARGET;
+		p->verify = CONF_VERIFY_READBACK;	/* every file, re-read */
+		p->verify_level = CONF_VLEVEL_BYTES;
+		p->export_fsync = 1;
+		snprintf(where, sizeof(where), "exports[%zu]", i);
+		walk_map(x, s->kids[i], export_keys, p, where);
+		if (p->name == NULL)
+			continue;
+		for (size_t j = 0; j < x->c->npeers; j++)
+			if (x->c->peers[j].name != NULL &&
+			    strcmp(x->c->peers[j].name, p->name) == 0)
+				ERR(x, s->kids[i], "%s: name \"%s\" is already "
+				    "used by peers[%zu]; peer and export names "
+				    "share one namespace", where, p->name, j);
+		for (size_t j = 0; j < i; j++)
+			if (x->c->exports[j].name != NULL &&
+			    strcmp(x->c->exports[j].name, p->name) == 0)
+				ERR(x, s->kids[i], "%s: name \"%s\" is already "
+				    "used by exports[%zu]", where, p->name, j);
+	}
+}
+
+static void
 load_keys(struct ctx *x, const struct cy_node *s)
 {
 	char where[64];
@@ -1608,9 +1657,10 @@ load_root(struct ctx *x, const struct cy_node *root)
 		{ .name = "peers" }, { .name = "storage" }, { .name = "api" },
 		{ .name = "logging" }, { .name = "audit" }, { .name = "notify" },
 		{ .name = "hl7" }, { .name = "migration" },
+		{ .name = "exports" },
 		{ .name = NULL }
 	};
-	const struct cy_node *seen[11] = { NULL };
+	const struct cy_node *seen[12] = { NULL };
 
 	if (root->kind != CY_MAP) {
 		ERR(x, root, "the file must be a mapping (node:, listen:, "
@@ -1654,6 +1704,7 @@ load_root(struct ctx *x, const struct cy_node *root)
 		case 9: load_hl7(x, v); break;
 		case 10: walk_map(x, v, migration_keys, x->c, "migration");
 			break;
+		case 11: load_exports(x, v); break;
 		default: walk_map(x, v, logging_keys, x->c, "logging"); break;
 		}
 	}
@@ -1766,6 +1817,12 @@ conf_free_(struct conf *c)
 		free_tls(&c->peers[i].tls);
 	}
 	free(c->peers);
+	for (size_t i = 0; i < c->nexports; i++) {
+		free(c->exports[i].name);
+		free(c->exports[i].export_path);
+		free(c->exports[i].window.text);
+	}
+	free(c->exports);
 	for (size_t i = 0; i < c->api.nkeys; i++)
 		free(c->api.keys[i].id);
 	free(c->api.keys);
@@ -2008,6 +2065,11 @@ render_all(const struct conf *c, struct lines *ls)
 		snprintf(where, sizeof(where), "peers.%s", c->peers[i].name);
 		render_map(ls, where, peer_keys, &c->peers[i], 0);
 	}
+	for (size_t i = 0; i < c->nexports; i++) {
+		snprintf(where, sizeof(where), "exports.%s",
+		    c->exports[i].name);
+		render_map(ls, where, export_keys, &c->exports[i], 0);
+	}
 	render_map(ls, "storage", storage_keys, c, 0);
 	render_map(ls, "migration", migration_keys, c, 0);
 	render_map(ls, "api", api_keys, c, 0);
@@ -2111,6 +2173,9 @@ conf_peer_by_name(const struct conf *c, const char *name)
 	for (size_t i = 0; i < c->npeers; i++)
 		if (strcmp(c->peers[i].name, name) == 0)
 			return &c->peers[i];
+	for (size_t i = 0; i < c->nexports; i++)
+		if (strcmp(c->exports[i].name, name) == 0)
+			return &c->exports[i];
 	return NULL;
 }
 

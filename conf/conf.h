@@ -68,6 +68,10 @@ struct conf_peer {
 	uint32_t		 readback_percent;	/* verify: readback */
 	int			 commit;	/* ask storage commitment */
 	enum conf_vlevel	 verify_level;
+	/* exports: only (a file-system export target; see
+	 * src/mig/mig_export.h): no AE, host or port */
+	char			*export_path;
+	int			 export_fsync;
 };
 
 enum conf_api_role { CONF_API_VIEWER = 0, CONF_API_OPERATOR = 1,
@@ -163,6 +167,8 @@ struct conf {
 
 	struct conf_peer	*peers;
 	size_t			 npeers;
+	struct conf_peer	*exports;	/* role target, export_path */
+	size_t			 nexports;
 
 	struct {
 		char		*spool_dir;	/* default DATA_DIR/spool */
@@ -263,6 +269,8 @@ typedef void conf_diff_fn(const char *path, const char *old_value,
 size_t conf_diff(const struct conf *a, const struct conf *b,
     conf_diff_fn *fn, void *arg);
 
+/* conf_peer_by_name: a peer or, after them, an export (export_path set)
+ * of that name; NULL when neither. */
 const struct conf_peer *conf_peer_by_name(const struct conf *c,
     const char *name);
 const struct conf_peer *conf_peer_by_ae(const struct conf *c, const char *ae);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +36,7 @@
 #include "src/api/api.h"
 #include "src/daemon.h"
 #include "src/mig/mig.h"
+#include "src/mig/mig_export.h"
 #include "src/net/dicom_pool.h"
 #include "src/net/dicom_commit.h"
 #include "src/net/dicom_qr.h"
@@ -269,6 +271,7 @@ struct mig {
 	struct store		*st;
 	struct spool		*sp;
 	struct dicom_pool	*pool;
+	struct mig_export	*xp;	/* export targets' disk work */
 	struct event		*tick, *soon;
 	struct mbatch		*batches, *btail;
 	struct mbatch		*bhash[BHASH];	/* by id */
@@ -297,6 +300,7 @@ static void study_commit(struct mstudy *s, int st);
 static void quarantine_write(struct mstudy *s, struct minst *in,
     struct store_batch *b);
 static void batch_kick(struct mig *m, uint64_t id);
+static void export_send(struct mstudy *s, const struct conf_peer *t);
 
 static const struct conf *
 cf(const struct mig *m)
@@ -2097,6 +2101,10 @@ study_send(struct mstudy *s)
 		    "configured");
 		return;
 	}
+	if (t->export_path != NULL) {
+		export_send(s, t);
+		return;
+	}
 	memset(&s->op, 0, sizeof(s->op));
 	s->op.m = m;
 	s->op.owner = s;
@@ -2565,6 +2573,182 @@ verify_then(struct mig *m, void *arg, int ok, const char *why)
 }
 
 /* ---------------------------------------------------------------------- */
+/* File-system export targets (exports:, src/mig/mig_export.h): the send
+ * writes Part 10 files on the export thread, the verification reads
+ * them back from the disk. */
+
+/* export_preflight: a file already under an instance's name is present
+ * (it was written whole and renamed: see mig_export.c). */
+static void
+export_preflight(struct mstudy *s, const struct conf_peer *t)
+{
+	char path[8192];
+	struct stat sb;
+
+	for (size_t i = 0; i < s->nin; i++) {
+		struct minst *in = &s->in[i];
+
+		if (in->st != I_EXPECTED || mig_export_path(t->export_path,
+		    s->uid, in->series, in->sop, path, sizeof(path)) < 0 ||
+		    stat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
+			continue;
+		in->st = I_PRESENT;
+		snprintf(in->level, sizeof(in->level), "file");
+		in->dirty = in->ended = 1;
+	}
+	s->attempts = 0;
+	study_commit(s, S_RETRIEVING);
+}
+
+static void
+export_sent(void *arg, struct mig_xjob *j)
+{
+	struct mstudy *s = arg;
+	struct mig *m = s->b->op.m;
+	char d[400];
+
+	for (size_t k = 0; k < j->n; k++) {
+		struct mig_xfile *f = &j->f[k];
+		struct minst *in = &s->in[f->idx];
+
+		in->dirty = 1;
+		if (f->rc == 0) {
+			in->st = I_SENT;
+			in->bytes = f->len;
+			s->b->bytes += f->len;
+			continue;
+		}
+		if (f->rc == EINVAL) {	/* the UIDs: no retry helps */
+			quarantine(s, in, "target_rejected", f->why, 1);
+			continue;
+		}
+		in->attempts++;
+		snprintf(s->send_why, sizeof(s->send_why), "%.190s", f->why);
+		if (in->attempts >= cf(m)->migration.send_attempts) {
+			snprintf(d, sizeof(d), "not written after %u attempts: "
+			    "%.300s", in->attempts, f->why);
+			in->st = I_FAILED;
+			snprintf(in->reason, sizeof(in->reason),
+			    "target_unavailable");
+			snprintf(in->detail, sizeof(in->detail), "%.319s", d);
+			in->ended = 1;
+		}
+	}
+	send_end(s, 1, NULL);
+}
+
+static void
+export_send(struct mstudy *s, const struct conf_peer *t)
+{
+	struct mig *m = s->b->op.m;
+	struct mig_xjob *j;
+	struct spool_info si;
+	size_t n = 0;
+	uint64_t bytes = 0;
+
+	for (size_t i = 0; i < s->nin; i++)
+		n += s->in[i].st == I_RECEIVED;
+	j = mig_xjob_new(MIG_X_WRITE, t->export_path, t->export_fsync, n);
+	j->n = 0;
+	for (size_t i = 0; i < s->nin; i++) {
+		struct minst *in = &s->in[i];
+		struct mig_xfile *f;
+
+		if (in->st != I_RECEIVED || in->attempts >=
+		    cf(m)->migration.send_attempts)
+			continue;
+		if (spool_lookup(m->sp, m->st, in->sop, &si) != 1) {
+			/* released meanwhile: fetch it again */
+			in->st = I_EXPECTED;
+			in->dirty = 1;
+			continue;
+		}
+		f = &j->f[j->n++];
+		spool_seg_path(m->sp, si.seg, f->src, sizeof(f->src));
+		f->off = si.off + si.data_off;
+		f->len = si.len - si.data_off;
+		snprintf(f->cls, sizeof(f->cls), "%s", si.sop_class);
+		snprintf(f->sop, sizeof(f->sop), "%s", in->sop);
+		snprintf(f->ts, sizeof(f->ts), "%s", si.ts_uid);
+		snprintf(f->study, sizeof(f->study), "%s", s->uid);
+		snprintf(f->series, sizeof(f->series), "%s", in->series);
+		f->idx = i;
+		bytes += f->len;
+	}
+	flow_charge(m, t, bytes);
+	s->send_why[0] = '\0';
+	memset(&s->op, 0, sizeof(s->op));
+	s->op.m = m;
+	s->op.owner = s;
+	s->nout = 0;
+	j->done = export_sent;
+	j->arg = s;
+	mig_export_submit(m->xp, j);
+}
+
+static void
+export_checked(void *arg, struct mig_xjob *j)
+{
+	struct mstudy *s = arg;
+	char d[400], hs[65], ht[65];
+
+	for (size_t k = 0; k < j->n; k++) {
+		struct mig_xfile *f = &j->f[k];
+		struct minst *in = &s->in[f->idx];
+
+		if (f->rc != 0) {
+			snprintf(d, sizeof(d), "the exported file cannot be "
+			    "read back: %.300s", f->why);
+			quarantine(s, in, "verify_mismatch", d, 1);
+			continue;
+		}
+		memcpy(in->tsha, f->sha, 32);
+		in->has_tsha = 1;
+		if (in->has_sha && memcmp(in->sha, f->sha, 32) == 0) {
+			in->st = I_VERIFIED;
+			snprintf(in->level, sizeof(in->level), "bytes");
+			in->dirty = in->ended = 1;
+			continue;
+		}
+		hex_encode(in->sha, 32, hs);
+		hex_encode(f->sha, 32, ht);
+		snprintf(d, sizeof(d), "the exported file's dataset, read back "
+		    "from the disk, differs from the source's: source SHA-256 "
+		    "%s, file %s", in->has_sha ? hs : "unknown", ht);
+		quarantine(s, in, "verify_mismatch", d, 1);
+	}
+	verify_end(s);
+}
+
+static void
+export_verify(struct mstudy *s, const struct conf_peer *t)
+{
+	struct mig *m = s->b->op.m;
+	struct mig_xjob *j;
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->nin; i++)
+		n += s->in[i].st == I_SENT;
+	j = mig_xjob_new(MIG_X_CHECK, t->export_path, 0, n);
+	j->n = 0;
+	for (size_t i = 0; i < s->nin; i++) {
+		struct mig_xfile *f;
+
+		if (s->in[i].st != I_SENT)
+			continue;
+		f = &j->f[j->n++];
+		snprintf(f->sop, sizeof(f->sop), "%s", s->in[i].sop);
+		snprintf(f->study, sizeof(f->study), "%s", s->uid);
+		snprintf(f->series, sizeof(f->series), "%s",
+		    s->in[i].series);
+		f->idx = i;
+	}
+	j->done = export_checked;
+	j->arg = s;
+	mig_export_submit(m->xp, j);
+}
+
+/* ---------------------------------------------------------------------- */
 /* A study's next step. */
 
 static void
@@ -2608,7 +2792,10 @@ study_step(struct mstudy *s)
 			study_step(s);
 			return;
 		}
-		scan_start(s, tgt, 0, preflight_then);
+		if (tgt->export_path != NULL)
+			export_preflight(s, tgt);
+		else
+			scan_start(s, tgt, 0, preflight_then);
 		break;
 	case S_RETRIEVING:
 		study_retrieve(s);
@@ -2621,7 +2808,10 @@ study_step(struct mstudy *s)
 			send_end(s, 1, NULL);
 			return;
 		}
-		scan_start(s, tgt, 0, verify_then);
+		if (tgt->export_path != NULL)
+			export_verify(s, tgt);
+		else
+			scan_start(s, tgt, 0, verify_then);
 		break;
 	default:
 		s->active = 0;
@@ -3745,6 +3935,10 @@ mig_new(struct daemon *d, char *err, size_t cap)
 	m->st = store_loop_store(m->sl);
 	m->sp = daemon_spool(d);
 	m->pool = dicom_pool_new(daemon_net(d), daemon_conf(d));
+	if ((m->xp = mig_export_new(daemon_base(d), err, cap)) == NULL) {
+		mig_free(m);
+		return NULL;
+	}
 	store_key_init(&k);
 	store_key_cstr(&k, "q");
 	m->next_qid = 1;
@@ -3837,6 +4031,8 @@ mig_free_(struct mig *m)
 
 	if (m == NULL)
 		return;
+	/* first: a file job's callback names a study freed below */
+	mig_export_free(m->xp);
 	for (b = m->batches; b != NULL; b = n) {
 		n = b->next;
 		batch_free(b);

@@ -1,0 +1,468 @@
+/*
+ * mig_export.c — the file-system export target's writer and checker
+ * thread (see mig_export.h).
+ *
+ * One thread takes jobs in order; the loop hears of a finished job by a
+ * byte on a pipe (the pattern of src/net/store_sink.c). A job's files are
+ * written one after another: the disk is the bottleneck, not the CPU.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/evp.h>
+
+#include "dimse/ds_write.h"
+#include "src/mig/mig_export.h"
+#include "src/util/fsutil.h"
+
+#define CHUNK	(1u << 20)
+
+struct mig_export {
+	pthread_t		 thr;
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;
+	struct mig_xjob		*todo, **todo_tail;	/* loop -> thread */
+	struct mig_xjob		*done, **done_tail;	/* thread -> loop */
+	int			 pipe[2];
+	struct event		*ev;
+	int			 stopping;
+	uint8_t			*buf;		/* the thread's */
+};
+
+int
+mig_export_uid_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64 || s[0] == '.' || s[n - 1] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '.' && s[i + 1] == '.')
+			return 0;
+		if (s[i] != '.' && (s[i] < '0' || s[i] > '9'))
+			return 0;
+	}
+	return 1;
+}
+
+int
+mig_export_path(const char *root, const char *study, const char *series,
+    const char *sop, char *out, size_t cap)
+{
+	int n;
+
+	if (!mig_export_uid_ok(study) || !mig_export_uid_ok(series) ||
+	    !mig_export_uid_ok(sop))
+		return -1;
+	n = snprintf(out, cap, "%s/%s/%s/%s.dcm", root, study, series, sop);
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The thread's work. */
+
+struct hdr {
+	uint8_t		 b[1024];
+	size_t		 n;
+};
+
+static int
+hdr_sink(void *arg, const uint8_t *p, size_t n)
+{
+	struct hdr *h = arg;
+
+	if (h->n + n > sizeof(h->b))
+		return -1;
+	memcpy(h->b + h->n, p, n);
+	h->n += n;
+	return 0;
+}
+
+static int
+fail(struct mig_xfile *f, int e, const char *what, const char *path)
+{
+	f->rc = e ? e : EIO;
+	snprintf(f->why, sizeof(f->why), "%s %.250s: %s", what, path,
+	    strerror(f->rc));
+	return -1;
+}
+
+/* mkdir_sync: dir exists; when it was made now, its parent is fsynced
+ * so the new entry survives a crash. */
+static int
+mkdir_sync(const char *dir, int sync)
+{
+	char parent[8192], *slash;
+
+	if (mkdir(dir, 0755) == 0) {
+		if (!sync)
+			return 0;
+		snprintf(parent, sizeof(parent), "%s", dir);
+		if ((slash = strrchr(parent, '/')) != NULL && slash != parent)
+			*slash = '\0';
+		return fs_sync_dir(parent);
+	}
+	return errno == EEXIST ? 0 : -1;
+}
+
+static int
+write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void
+write_one(struct mig_export *x, const struct mig_xjob *j,
+    struct mig_xfile *f)
+{
+	char fin[4096 + 256], tmp[4096 + 400], dir[4096 + 200];
+	struct hdr h = { .n = 0 };
+	struct stat sb;
+	EVP_MD_CTX *md = NULL;
+	unsigned ml;
+	int in = -1, out = -1;
+	uint64_t left = f->len, pos = f->off;
+
+	errno = 0;
+	if (mig_export_path(j->root, f->study, f->series, f->sop, fin,
+	    sizeof(fin)) < 0) {
+		f->rc = EINVAL;
+		snprintf(f->why, sizeof(f->why), "a UID is not fit for a file "
+		    "name (study \"%.64s\", series \"%.64s\", instance "
+		    "\"%.64s\"): digits and dots only, at most 64", f->study,
+		    f->series, f->sop);
+		return;
+	}
+	if (stat(j->root, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+		/* never made: an unmounted share must not be written under
+		 * its mount point */
+		f->rc = errno ? errno : ENOTDIR;
+		snprintf(f->why, sizeof(f->why), "the export root %.200s is "
+		    "not a directory (%s); vnamig does not create it: make "
+		    "it, or mount it", j->root, strerror(f->rc));
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s/%s", j->root, f->study);
+	if (mkdir_sync(dir, j->fsync) < 0) {
+		fail(f, errno, "cannot make the directory", dir);
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s/%s/%s", j->root, f->study, f->series);
+	if (mkdir_sync(dir, j->fsync) < 0) {
+		fail(f, errno, "cannot make the directory", dir);
+		return;
+	}
+	snprintf(tmp, sizeof(tmp), "%s/.%s.dcm.%ld.tmp", dir, f->sop,
+	    (long)getpid());
+	if (ds_write_part10_header(hdr_sink, &h, f->cls, f->sop, f->ts) != 0) {
+		f->rc = EINVAL;
+		snprintf(f->why, sizeof(f->why), "cannot write the file meta "
+		    "group of %.64s", f->sop);
+		return;
+	}
+	if ((in = open(f->src, O_RDONLY | O_CLOEXEC)) < 0) {
+		fail(f, errno, "cannot open the spool segment", f->src);
+		return;
+	}
+	if ((out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0644)) < 0) {
+		fail(f, errno, "cannot create", tmp);
+		close(in);
+		return;
+	}
+	if ((md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex2(md, EVP_sha256(), NULL) != 1)
+		abort();
+	if (write_all(out, h.b, h.n) < 0) {
+		fail(f, errno, "cannot write", tmp);
+		goto out;
+	}
+	while (left > 0) {
+		size_t want = left < CHUNK ? (size_t)left : CHUNK;
+		ssize_t r = pread(in, x->buf, want, (off_t)pos);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			fail(f, r == 0 ? EIO : errno, "cannot read the spool "
+			    "segment", f->src);
+			goto out;
+		}
+		if (write_all(out, x->buf, (size_t)r) < 0) {
+			fail(f, errno, "cannot write", tmp);
+			goto out;
+		}
+		EVP_DigestUpdate(md, x->buf, (size_t)r);
+		left -= (uint64_t)r;
+		pos += (uint64_t)r;
+	}
+	if (j->fsync && fsync(out) < 0) {
+		fail(f, errno, "cannot fsync", tmp);
+		goto out;
+	}
+	if (close(out) < 0) {
+		out = -1;
+		fail(f, errno, "cannot close", tmp);
+		goto out;
+	}
+	out = -1;
+	if (rename(tmp, fin) < 0) {
+		fail(f, errno, "cannot rename to", fin);
+		goto out;
+	}
+	if (j->fsync && fs_sync_dir(dir) < 0) {
+		fail(f, errno, "cannot fsync the directory", dir);
+		goto out;
+	}
+	EVP_DigestFinal_ex(md, f->sha, &ml);
+	f->bytes = h.n + f->len;
+	f->rc = 0;
+out:
+	if (out >= 0)
+		close(out);
+	if (f->rc != 0)
+		unlink(tmp);
+	close(in);
+	EVP_MD_CTX_free(md);
+}
+
+/* check_one: read the file back and hash its dataset: what follows the
+ * meta group, whose length (0002,0000) UL comes first after "DICM". */
+static void
+check_one(struct mig_export *x, const struct mig_xjob *j,
+    struct mig_xfile *f)
+{
+	char fin[4096 + 256];
+	uint8_t head[144];
+	EVP_MD_CTX *md;
+	unsigned ml;
+	struct stat sb;
+	uint64_t skip;
+	ssize_t r;
+	int fd;
+
+	if (mig_export_path(j->root, f->study, f->series, f->sop, fin,
+	    sizeof(fin)) < 0) {
+		f->rc = EINVAL;
+		snprintf(f->why, sizeof(f->why), "a UID is not fit for a file "
+		    "name");
+		return;
+	}
+	if ((fd = open(fin, O_RDONLY | O_CLOEXEC)) < 0) {
+		fail(f, errno, "cannot open", fin);
+		return;
+	}
+	if (fstat(fd, &sb) < 0 || (r = pread(fd, head, sizeof(head), 0)) !=
+	    (ssize_t)sizeof(head) || memcmp(head + 128, "DICM", 4) != 0 ||
+	    memcmp(head + 132, "\x02\x00\x00\x00UL\x04\x00", 8) != 0) {
+		f->rc = EBADMSG;
+		snprintf(f->why, sizeof(f->why), "%.250s is not a Part 10 file "
+		    "that starts with its meta group length", fin);
+		close(fd);
+		return;
+	}
+	skip = 144 + ((uint64_t)head[140] | (uint64_t)head[141] << 8 |
+	    (uint64_t)head[142] << 16 | (uint64_t)head[143] << 24);
+	if (skip > (uint64_t)sb.st_size) {
+		f->rc = EBADMSG;
+		snprintf(f->why, sizeof(f->why), "%.250s: its meta group "
+		    "length runs past the end of the file", fin);
+		close(fd);
+		return;
+	}
+	if ((md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex2(md, EVP_sha256(), NULL) != 1)
+		abort();
+	for (uint64_t pos = skip;;) {
+		r = pread(fd, x->buf, CHUNK, (off_t)pos);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			fail(f, errno, "cannot read", fin);
+			break;
+		}
+		if (r == 0) {
+			EVP_DigestFinal_ex(md, f->sha, &ml);
+			f->bytes = (uint64_t)sb.st_size;
+			f->rc = 0;
+			break;
+		}
+		EVP_DigestUpdate(md, x->buf, (size_t)r);
+		pos += (uint64_t)r;
+	}
+	EVP_MD_CTX_free(md);
+	close(fd);
+}
+
+static void *
+run(void *arg)
+{
+	struct mig_export *x = arg;
+	struct mig_xjob *j;
+
+	pthread_mutex_lock(&x->mu);
+	for (;;) {
+		while (x->todo == NULL && !x->stopping)
+			pthread_cond_wait(&x->cv, &x->mu);
+		if (x->stopping)
+			break;
+		j = x->todo;
+		if ((x->todo = j->next) == NULL)
+			x->todo_tail = &x->todo;
+		pthread_mutex_unlock(&x->mu);
+		for (size_t i = 0; i < j->n; i++) {
+			j->f[i].rc = 0;
+			j->f[i].why[0] = '\0';
+			if (j->kind == MIG_X_WRITE)
+				write_one(x, j, &j->f[i]);
+			else
+				check_one(x, j, &j->f[i]);
+		}
+		pthread_mutex_lock(&x->mu);
+		j->next = NULL;
+		*x->done_tail = j;
+		x->done_tail = &j->next;
+		if (write(x->pipe[1], "", 1) < 0 && errno != EAGAIN)
+			abort();
+	}
+	pthread_mutex_unlock(&x->mu);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The loop's side. */
+
+static void
+job_free(struct mig_xjob *j)
+{
+	free(j->f);
+	free(j);
+}
+
+static void
+on_done(evutil_socket_t fd, short ev, void *arg)
+{
+	struct mig_export *x = arg;
+	struct mig_xjob *list, *j;
+	char drain[64];
+
+	(void)ev;
+	while (read(fd, drain, sizeof(drain)) > 0)
+		;
+	pthread_mutex_lock(&x->mu);
+	list = x->done;
+	x->done = NULL;
+	x->done_tail = &x->done;
+	pthread_mutex_unlock(&x->mu);
+	while ((j = list) != NULL) {
+		list = j->next;
+		j->done(j->arg, j);
+		job_free(j);
+	}
+}
+
+struct mig_export *
+mig_export_new(struct event_base *base, char *err, size_t errlen)
+{
+	struct mig_export *x = calloc(1, sizeof(*x));
+
+	if (x == NULL || (x->buf = malloc(CHUNK)) == NULL)
+		abort();
+	x->todo_tail = &x->todo;
+	x->done_tail = &x->done;
+	if (pipe2(x->pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		snprintf(err, errlen, "export worker: cannot make a pipe: %s",
+		    strerror(errno));
+		free(x->buf);
+		free(x);
+		return NULL;
+	}
+	pthread_mutex_init(&x->mu, NULL);
+	pthread_cond_init(&x->cv, NULL);
+	if ((x->ev = event_new(base, x->pipe[0], EV_READ | EV_PERSIST,
+	    on_done, x)) == NULL || event_add(x->ev, NULL) < 0)
+		abort();
+	if (pthread_create(&x->thr, NULL, run, x) != 0) {
+		snprintf(err, errlen, "export worker: cannot start a thread");
+		event_free(x->ev);
+		close(x->pipe[0]);
+		close(x->pipe[1]);
+		free(x->buf);
+		free(x);
+		return NULL;
+	}
+	return x;
+}
+
+void
+mig_export_free(struct mig_export *x)
+{
+	struct mig_xjob *j;
+
+	if (x == NULL)
+		return;
+	pthread_mutex_lock(&x->mu);
+	x->stopping = 1;
+	pthread_cond_signal(&x->cv);
+	pthread_mutex_unlock(&x->mu);
+	pthread_join(x->thr, NULL);
+	while ((j = x->todo) != NULL) {
+		x->todo = j->next;
+		job_free(j);
+	}
+	while ((j = x->done) != NULL) {
+		x->done = j->next;
+		job_free(j);
+	}
+	event_free(x->ev);
+	close(x->pipe[0]);
+	close(x->pipe[1]);
+	pthread_mutex_destroy(&x->mu);
+	pthread_cond_destroy(&x->cv);
+	free(x->buf);
+	free(x);
+}
+
+struct mig_xjob *
+mig_xjob_new(enum mig_xkind kind, const char *root, int fsync, size_t n)
+{
+	struct mig_xjob *j = calloc(1, sizeof(*j));
+
+	if (j == NULL || (j->f = calloc(n ? n : 1, sizeof(*j->f))) == NULL)
+		abort();
+	j->kind = kind;
+	snprintf(j->root, sizeof(j->root), "%s", root);
+	j->fsync = fsync;
+	j->n = n;
+	return j;
+}
+
+void
+mig_export_submit(struct mig_export *x, struct mig_xjob *j)
+{
+	pthread_mutex_lock(&x->mu);
+	j->next = NULL;
+	*x->todo_tail = j;
+	x->todo_tail = &j->next;
+	pthread_cond_signal(&x->cv);
+	pthread_mutex_unlock(&x->mu);
+}
