@@ -996,6 +996,12 @@ load_peers(struct ctx *x, const struct cy_node *s)
 		check_tls(x, s->kids[i], &p->tls, where, 0);
 		if (p->name == NULL)
 			continue;
+		for (size_t j = 0; j < x->c->nexports; j++)
+			if (x->c->exports[j].name != NULL &&
+			    strcmp(x->c->exports[j].name, p->name) == 0)
+				ERR(x, s->kids[i], "%s: name \"%s\" is already "
+				    "used by exports[%zu]; peer and export names "
+				    "share one namespace", where, p->name, j);
 		for (size_t j = 0; j < i; j++) {
 			const struct conf_peer *q = &x->c->peers[j];
 			struct cy_node tmp;
