@@ -218,6 +218,16 @@ merge_rewrite(void *arg, uint64_t id, json_t *b)
 {
 	struct merge *x = arg;
 
+	json_t *from = json_object_get(b, "merged_from");
+
+	/* the old ID is kept: a source that did not hear of the merge
+	 * still files the studies under it (the engine asks for both, and
+	 * rewrites PatientID on the way through the crosswalk) */
+	if (!json_is_array(from)) {
+		from = json_array();
+		json_object_set_new(b, "merged_from", from);
+	}
+	json_array_append(from, json_object_get(b, "patient_id"));
 	json_object_set_new(b, "patient_id", json_string(x->to));
 	json_array_append_new(x->rewritten, json_integer((json_int_t)id));
 	return 1;

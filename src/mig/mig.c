@@ -23,12 +23,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "conf/conf.h"
 #include "dimse/dimse_cmd.h"
@@ -120,6 +122,11 @@ struct minst {
 	uint64_t	 qid;		/* quarantine item */
 	int		 has_tsha;
 	uint8_t		 tsha[32];	/* the target's copy (read-back) */
+	/* transformed (the study's xw): what was sent instead */
+	int		 has_ssha, has_scanon;
+	uint8_t		 ssha[32];	/* SHA-256 of the edited dataset */
+	uint8_t		 scanon[32];	/* its canonical digest */
+	int		 xready;	/* the edited copy is on disk now */
 	int		 rb;		/* to be read back now */
 	char		 rbwhy[96];	/* its retrieve's status, if not ok */
 	int		 qpend, qbytes;	/* quarantine_write is due */
@@ -177,6 +184,12 @@ struct mstudy {
 	char		 acc[65];
 	char		 modalities[33];	/* ModalitiesInStudy, "CT\\SR" */
 	char		 year[5];	/* of StudyDate, "" unknown */
+	char		 pid[65];	/* PatientID at the source */
+	/* the patient-ID crosswalk (HL7 ADT^A40), decided once, when the
+	 * study first goes to sending: PatientID becomes xw ("" none) */
+	int		 xw_set;
+	char		 xw[65];
+	char		 xwctl[64];	/* the merge's control ID */
 	int		 st;
 	unsigned	 attempts;	/* of the current step */
 	uint64_t	 retry_at;	/* ms, net_now_ms */
@@ -232,6 +245,7 @@ struct mbatch {
 	json_t		*unresolved;
 	json_t		*found;		/* [{"uid", "acc"}] */
 	int		 rstatus_ok;
+	int		 ralias;	/* a merged-from ID found studies */
 	char		 rwhy[200];
 	int		 writing;	/* the record is being written */
 	int64_t		 prefetch_ms;	/* wall ms of the order that asked */
@@ -272,6 +286,7 @@ struct mig {
 	struct spool		*sp;
 	struct dicom_pool	*pool;
 	struct mig_export	*xp;	/* export targets' disk work */
+	char			 xdir[4096];	/* <spool>/xform: edited copies */
 	struct event		*tick, *soon;
 	struct mbatch		*batches, *btail;
 	struct mbatch		*bhash[BHASH];	/* by id */
@@ -301,6 +316,11 @@ static void quarantine_write(struct mstudy *s, struct minst *in,
     struct store_batch *b);
 static void batch_kick(struct mig *m, uint64_t id);
 static void export_send(struct mstudy *s, const struct conf_peer *t);
+static int xform_due(struct mstudy *s);
+static void xform_start(struct mstudy *s);
+static void xform_clean(struct mstudy *s);
+static void xform_path(const struct mstudy *s, const struct minst *in,
+    char *out, size_t cap);
 
 static const struct conf *
 cf(const struct mig *m)
@@ -379,6 +399,28 @@ put_json(struct store_batch *b, enum store_cf cfam, const struct store_key *k,
 	free(v);
 }
 
+/* transforms_json: the edits made to the study's instances on the way,
+ * for the report (full 0) or the audit (full 1: with keyed commitments
+ * to the old and new values, never the values themselves). */
+static json_t *
+transforms_json(const struct mstudy *s, int full)
+{
+	json_t *t = json_pack("{s:s, s:s, s:s, s:s}", "op", "set", "element",
+	    "(0010,0020)", "name", "PatientID", "reason", "HL7 ADT^A40 "
+	    "patient merge");
+
+	json_object_set_new(t, "merge_control_id", json_string(s->xwctl));
+	if (full) {
+		char a[65], b[65];
+
+		audit_phi(store_loop_audit(s->b->op.m->sl), s->pid, a);
+		audit_phi(store_loop_audit(s->b->op.m->sl), s->xw, b);
+		json_object_set_new(t, "old_phi", json_string(a));
+		json_object_set_new(t, "new_phi", json_string(b));
+	}
+	return json_pack("[o]", t);
+}
+
 static json_t *
 inst_json(const struct mstudy *s, const struct minst *in)
 {
@@ -390,10 +432,17 @@ inst_json(const struct mstudy *s, const struct minst *in)
 	    "v", 1, "sop_instance_uid", in->sop, "sop_class_uid", in->cls,
 	    "series_uid", in->series, "state", ist_names[in->st],
 	    "source_sha256", hex_or_null(in->sha, in->has_sha),
-	    "sent_sha256", hex_or_null(in->sha, in->has_sha &&
-	    (in->st == I_SENT || in->st == I_VERIFIED || (in->st ==
-	    I_QUARANTINED && in->status >= 0))),
+	    "sent_sha256", in->has_ssha ? hex_or_null(in->ssha, 1) :
+	    hex_or_null(in->sha, in->has_sha && (in->st == I_SENT ||
+	    in->st == I_VERIFIED || (in->st == I_QUARANTINED && in->status >=
+	    0))),
 	    "target_sha256", "attempts", (json_int_t)in->attempts, "time", t);
+	if (in->has_ssha) {
+		json_object_set_new(j, "transforms", transforms_json(s, 0));
+		if (in->has_scanon)
+			json_object_set_new(j, "sent_canonical",
+			    hex_or_null(in->scanon, 1));
+	}
 	json_object_set_new(j, "target_sha256", hex_or_null(in->tsha,
 	    in->has_tsha));
 	json_object_set_new(j, "level", in->level[0] ? json_string(in->level) :
@@ -411,7 +460,6 @@ inst_json(const struct mstudy *s, const struct minst *in)
 	if (in->qid)
 		json_object_set_new(j, "quarantine_id",
 		    json_integer((json_int_t)in->qid));
-	(void)s;
 	return j;
 }
 
@@ -469,6 +517,12 @@ study_json(const struct mstudy *s)
 		json_object_set_new(j, "modalities", json_string(s->modalities));
 	if (s->year[0])
 		json_object_set_new(j, "study_year", json_string(s->year));
+	if (s->pid[0])
+		json_object_set_new(j, "patient_id", json_string(s->pid));
+	if (s->xw_set)
+		json_object_set_new(j, "crosswalk", s->xw[0] ? json_pack(
+		    "{s:s, s:s}", "patient_id", s->xw, "merge_control_id",
+		    s->xwctl) : json_null());
 	return j;
 }
 
@@ -534,6 +588,13 @@ load_inst_one(void *arg, const void *key, size_t klen, const void *val,
 	if ((h = json_string_value(json_object_get(j, "target_sha256"))) !=
 	    NULL && hex_decode(h, in->tsha, 32) == 0)
 		in->has_tsha = 1;
+	if (json_object_get(j, "transforms") != NULL && (h =
+	    json_string_value(json_object_get(j, "sent_sha256"))) != NULL &&
+	    hex_decode(h, in->ssha, 32) == 0)
+		in->has_ssha = 1;
+	if ((h = json_string_value(json_object_get(j, "sent_canonical"))) !=
+	    NULL && hex_decode(h, in->scanon, 32) == 0)
+		in->has_scanon = 1;
 	in->attempts = (unsigned)json_integer_value(json_object_get(j,
 	    "attempts"));
 	snprintf(in->ts, sizeof(in->ts), "%s", json_string_value(
@@ -858,6 +919,9 @@ scan_match(struct mop *op, const struct dimse_ident *id)
 		if ((v = dimse_ident_get(id, TAG_STUDY_DATE)) != NULL &&
 		    strlen(v) >= 4 && v[0] >= '1' && v[0] <= '2')
 			snprintf(s->year, sizeof(s->year), "%.4s", v);
+		if (sc->want_count && (v = dimse_ident_get(id,
+		    TAG_PATIENT_ID)) != NULL)
+			snprintf(s->pid, sizeof(s->pid), "%.64s", v);
 		return;
 	}
 	if (sc->phase == 1) {
@@ -973,6 +1037,7 @@ scan_next(struct mop *op)
 		ident_set(id, TAG_NSTUDY_INST, NULL);
 		ident_set(id, TAG_STUDY_DATE, NULL);
 		ident_set(id, TAG_MODALITIES, NULL);
+		ident_set(id, TAG_PATIENT_ID, NULL);
 	} else if (sc->phase == 1) {
 		ident_set(id, DIMSE_TAG_QR_LEVEL, "SERIES");
 		ident_set(id, TAG_STUDY_UID, s->uid);
@@ -1115,8 +1180,9 @@ leaf_instance(struct mig *m, struct store_batch *b, struct mstudy *s,
 	    "sop_class_uid", in->cls, "source", s->b->source,
 	    "target", s->b->target,
 	    "hashes", "source_sha256", hex_or_null(in->sha, in->has_sha),
-	    "sent_sha256", hex_or_null(in->sha, in->has_sha && (in->st ==
-	    I_VERIFIED || in->st == I_SENT)), "target_sha256",
+	    "sent_sha256", in->has_ssha ? hex_or_null(in->ssha, 1) :
+	    hex_or_null(in->sha, in->has_sha && (in->st == I_VERIFIED ||
+	    in->st == I_SENT)), "target_sha256",
 	    "transform",
 	    "outcome", in->st == I_PRESENT ? "skipped_present" :
 	    in->st == I_VERIFIED || in->st == I_SENT ? "migrated" :
@@ -1130,6 +1196,20 @@ leaf_instance(struct mig *m, struct store_batch *b, struct mstudy *s,
 	if (in->status >= 0)
 		json_object_set_new(json_object_get(j, "object"), "status",
 		    json_integer(in->status));
+	if (in->has_ssha) {
+		/* the transform digest: SHA-256 of the edits, as listed */
+		json_t *t = transforms_json(s, 1);
+		char *txt = json_dumps(t, JSON_SORT_KEYS | JSON_COMPACT);
+		uint8_t d[32];
+		unsigned dl;
+
+		if (txt == NULL || EVP_Digest(txt, strlen(txt), d, &dl,
+		    EVP_sha256(), NULL) != 1)
+			abort();
+		json_object_set_new(j, "transform", hex_or_null(d, 1));
+		json_object_set_new(j, "transforms", t);
+		free(txt);
+	}
 	audit_append(store_loop_audit(m->sl), b, j);
 	json_decref(j);
 }
@@ -1917,6 +1997,7 @@ send_end(struct mstudy *s, int ok, const char *why)
 		return;
 	}
 	s->attempts = 0;
+	xform_clean(s);
 	if (t != NULL && t->verify == CONF_VERIFY_NONE) {
 		/* no C-FIND at this target: its status is the proof */
 		for (size_t i = 0; i < s->nin; i++)
@@ -1998,17 +2079,27 @@ send_fill(struct mstudy *s)
 			quarantine(s, in, "target_rejected", d, 1);
 			continue;
 		}
-		spool_seg_path(m->sp, si.seg, path, sizeof(path));
+		uint64_t off = si.off + si.data_off;
+
 		in->msgid = ++s->op.msgid;
 		in->bytes = si.len - si.data_off;
+		if (in->xready) {
+			/* transformed: its edited copy goes instead */
+			struct stat sb;
+
+			xform_path(s, in, path, sizeof(path));
+			off = 0;
+			in->bytes = stat(path, &sb) == 0 ? (uint64_t)sb.st_size :
+			    0;
+		} else
+			spool_seg_path(m->sp, si.seg, path, sizeof(path));
 		if ((in->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
 		    dimse_store_rq(in->msgid, si.sop_class, si.sop_instance,
 		    DIMSE_PRIORITY_MEDIUM, &rq) < 0 ||
 		    (len = dimse_cmd_encode(&rq, buf, sizeof(buf))) == 0 ||
 		    len > sizeof(buf) || dicom_send_pdv(s->op.dc, pc->id, 1, 1,
 		    buf, (uint32_t)len) < 0 || dicom_send_file_pdvs(s->op.dc,
-		    pc->id, in->fd, si.off + si.data_off, si.len -
-		    si.data_off) < 0) {
+		    pc->id, in->fd, off, in->bytes) < 0) {
 			char why[300];
 
 			snprintf(why, sizeof(why), "cannot send from %.200s: %s",
@@ -2099,6 +2190,10 @@ study_send(struct mstudy *s)
 	if (t == NULL) {
 		study_fail_step(s, 1, "send", "the target peer is no longer "
 		    "configured");
+		return;
+	}
+	if (xform_due(s)) {
+		xform_start(s);
 		return;
 	}
 	if (t->export_path != NULL) {
@@ -2194,10 +2289,13 @@ readback_compare(struct mstudy *s, struct minst *in, const char *why)
 	in->has_tsha = 1;
 	have_src = in->npre > 0 && spool_get(m->st, in->pre[0][0],
 	    in->pre[0][1], &src) == 1;
-	if (in->has_sha && memcmp(in->sha, got.sha256, 32) == 0)
+	if (in->has_ssha ? memcmp(in->ssha, got.sha256, 32) == 0 :
+	    in->has_sha && memcmp(in->sha, got.sha256, 32) == 0)
 		level = CONF_VLEVEL_BYTES;
-	else if (have_src && src.digest_ok && got.digest_ok &&
-	    memcmp(src.canonical, got.canonical, 32) == 0)
+	else if (in->has_ssha ? in->has_scanon && got.digest_ok &&
+	    memcmp(in->scanon, got.canonical, 32) == 0 : have_src &&
+	    src.digest_ok && got.digest_ok && memcmp(src.canonical,
+	    got.canonical, 32) == 0)
 		level = CONF_VLEVEL_DATASET;
 	else if (have_src && src.digest_ok && got.digest_ok &&
 	    src.has_pixels && got.has_pixels &&
@@ -2210,7 +2308,7 @@ readback_compare(struct mstudy *s, struct minst *in, const char *why)
 		in->dirty = in->ended = 1;
 		return;
 	}
-	hex_encode(in->sha, 32, hs);
+	hex_encode(in->has_ssha ? in->ssha : in->sha, 32, hs);
 	hex_encode(got.sha256, 32, ht);
 	snprintf(d, sizeof(d), "read back from the target, it matches %s "
 	    "(required: %s); sent SHA-256 %s, target SHA-256 %s",
@@ -2573,6 +2671,177 @@ verify_then(struct mig *m, void *arg, int ok, const char *why)
 }
 
 /* ---------------------------------------------------------------------- */
+/* Transforms: the patient-ID crosswalk of HL7 ADT^A40 merges (src/hl7in.c
+ * keeps ("xw", old ID) -> {"new", "control_id"} in the HL7 column family).
+ * A study whose source PatientID was merged into another is sent with
+ * PatientID rewritten: each instance is edited (src/mig/mig_export.c,
+ * EDIT) into a copy of its own under <spool>/xform, which is what goes
+ * to the target; the sent hash and canonical digest are the copy's, and
+ * verification compares the target with those. The decision is taken
+ * once, when the study first goes to sending, and kept in its row: a
+ * merge that comes later is not applied to a study already sent or half
+ * sent (the HL7 inbox record lists those batches instead). */
+
+static void
+xform_path(const struct mstudy *s, const struct minst *in, char *out,
+    size_t cap)
+{
+	int n = snprintf(out, cap, "%s/%" PRIu64 "-%s.ds", s->b->op.m->xdir,
+	    s->b->id, in->sop);
+
+	if (n < 0 || (size_t)n >= cap)
+		out[0] = '\0';	/* an open that fails: retried, then failed */
+}
+
+/* xw_decide: follow the crosswalk from the study's PatientID (merges of
+ * merges too, up to 8 steps); -1 when it cannot be read. */
+static int
+xw_decide(struct mstudy *s)
+{
+	struct mig *m = s->b->op.m;
+	char cur[65];
+	int hops;
+
+	snprintf(cur, sizeof(cur), "%s", s->pid);
+	s->xw[0] = s->xwctl[0] = '\0';
+	for (hops = 0; cur[0] != '\0' && hops < 8; hops++) {
+		struct store_key k;
+		void *v;
+		size_t vn;
+		json_t *j;
+		const char *to;
+		int r;
+
+		store_key_init(&k);
+		store_key_cstr(&k, "xw");
+		store_key_cstr(&k, cur);
+		if ((r = store_get(m->st, STORE_CF_HL7, k.b, k.len, &v, &vn)) <
+		    0)
+			return -1;
+		if (r == 0)
+			break;
+		j = json_loadb(v, vn, 0, NULL);
+		free(v);
+		to = json_string_value(json_object_get(j, "new"));
+		if (to == NULL || to[0] == '\0' || strcmp(to, s->pid) == 0) {
+			json_decref(j);
+			break;
+		}
+		snprintf(s->xw, sizeof(s->xw), "%.64s", to);
+		snprintf(s->xwctl, sizeof(s->xwctl), "%.63s", json_string_value(
+		    json_object_get(j, "control_id")) ?: "");
+		snprintf(cur, sizeof(cur), "%s", s->xw);
+		json_decref(j);
+	}
+	s->xw_set = 1;
+	if (s->xw[0] != '\0')
+		log_info("mig-crosswalk", "batch=%llu study=%s merge=%s "
+		    "hops=%d action=%s", (unsigned long long)s->b->id, s->uid,
+		    log_q(s->xwctl), hops, "PatientID rewritten on the way");
+	return 0;
+}
+
+/* xform_due: instances to be edited before the send (the decision is
+ * taken here the first time). */
+static int
+xform_due(struct mstudy *s)
+{
+	struct mig *m = s->b->op.m;
+
+	if (!s->xw_set && xw_decide(s) < 0) {
+		log_err("mig-crosswalk-unreadable", "batch=%llu study=%s "
+		    "error=%s action=%s", (unsigned long long)s->b->id, s->uid,
+		    log_q(store_error(m->st)), "sent as it is");
+		s->xw_set = 1;
+	}
+	if (s->xw[0] == '\0')
+		return 0;
+	for (size_t i = 0; i < s->nin; i++)
+		if (s->in[i].st == I_RECEIVED && !s->in[i].xready &&
+		    s->in[i].attempts < cf(m)->migration.send_attempts)
+			return 1;
+	return 0;
+}
+
+/* xform_clean: the edited copies are not needed any more. */
+static void
+xform_clean(struct mstudy *s)
+{
+	char path[4096];
+
+	for (size_t i = 0; i < s->nin; i++)
+		if (s->in[i].xready) {
+			xform_path(s, &s->in[i], path, sizeof(path));
+			unlink(path);
+			s->in[i].xready = 0;
+		}
+}
+
+static void study_send(struct mstudy *s);
+
+static void
+xform_done(void *arg, struct mig_xjob *j)
+{
+	struct mstudy *s = arg;
+
+	for (size_t k = 0; k < j->n; k++) {
+		struct mig_xfile *f = &j->f[k];
+		struct minst *in = &s->in[f->idx];
+
+		in->dirty = 1;
+		if (f->rc != 0) {
+			quarantine(s, in, "transform_error", f->why, 1);
+			continue;
+		}
+		in->xready = in->has_ssha = 1;
+		memcpy(in->ssha, f->sha, 32);
+		in->has_scanon = f->canon_ok;
+		memcpy(in->scanon, f->canon, 32);
+	}
+	study_send(s);
+}
+
+static void
+xform_start(struct mstudy *s)
+{
+	struct mig *m = s->b->op.m;
+	struct mig_xjob *j;
+	struct spool_info si;
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->nin; i++)
+		n += s->in[i].st == I_RECEIVED;
+	j = mig_xjob_new(MIG_X_EDIT, m->xdir, 0, n);
+	j->n = 0;
+	for (size_t i = 0; i < s->nin; i++) {
+		struct minst *in = &s->in[i];
+		struct mig_xfile *f;
+
+		if (in->st != I_RECEIVED || in->xready || in->attempts >=
+		    cf(m)->migration.send_attempts)
+			continue;
+		if (spool_lookup(m->sp, m->st, in->sop, &si) != 1) {
+			in->st = I_EXPECTED;	/* released: fetch again */
+			in->dirty = 1;
+			continue;
+		}
+		f = &j->f[j->n++];
+		spool_seg_path(m->sp, si.seg, f->src, sizeof(f->src));
+		f->off = si.off + si.data_off;
+		f->len = si.len - si.data_off;
+		snprintf(f->ts, sizeof(f->ts), "%s", si.ts_uid);
+		snprintf(f->sop, sizeof(f->sop), "%s", in->sop);
+		f->set_tag = TAG_PATIENT_ID;
+		snprintf(f->set_val, sizeof(f->set_val), "%s", s->xw);
+		xform_path(s, in, f->dst, sizeof(f->dst));
+		f->idx = i;
+	}
+	j->done = xform_done;
+	j->arg = s;
+	mig_export_submit(m->xp, j);
+}
+
+/* ---------------------------------------------------------------------- */
 /* File-system export targets (exports:, src/mig/mig_export.h): the send
  * writes Part 10 files on the export thread, the verification reads
  * them back from the disk. */
@@ -2667,6 +2936,14 @@ export_send(struct mstudy *s, const struct conf_peer *t)
 		spool_seg_path(m->sp, si.seg, f->src, sizeof(f->src));
 		f->off = si.off + si.data_off;
 		f->len = si.len - si.data_off;
+		if (in->xready) {
+			struct stat sb;
+
+			xform_path(s, in, f->src, sizeof(f->src));
+			f->off = 0;
+			f->len = stat(f->src, &sb) == 0 ? (uint64_t)sb.st_size :
+			    0;
+		}
 		snprintf(f->cls, sizeof(f->cls), "%s", si.sop_class);
 		snprintf(f->sop, sizeof(f->sop), "%s", in->sop);
 		snprintf(f->ts, sizeof(f->ts), "%s", si.ts_uid);
@@ -2704,17 +2981,19 @@ export_checked(void *arg, struct mig_xjob *j)
 		}
 		memcpy(in->tsha, f->sha, 32);
 		in->has_tsha = 1;
-		if (in->has_sha && memcmp(in->sha, f->sha, 32) == 0) {
+		if (in->has_ssha ? memcmp(in->ssha, f->sha, 32) == 0 :
+		    in->has_sha && memcmp(in->sha, f->sha, 32) == 0) {
 			in->st = I_VERIFIED;
 			snprintf(in->level, sizeof(in->level), "bytes");
 			in->dirty = in->ended = 1;
 			continue;
 		}
-		hex_encode(in->sha, 32, hs);
+		hex_encode(in->has_ssha ? in->ssha : in->sha, 32, hs);
 		hex_encode(f->sha, 32, ht);
 		snprintf(d, sizeof(d), "the exported file's dataset, read back "
-		    "from the disk, differs from the source's: source SHA-256 "
-		    "%s, file %s", in->has_sha ? hs : "unknown", ht);
+		    "from the disk, differs from what was written: sent SHA-256 "
+		    "%s, file %s", in->has_sha || in->has_ssha ? hs : "unknown",
+		    ht);
 		quarantine(s, in, "verify_mismatch", d, 1);
 	}
 	verify_end(s);
@@ -2934,6 +3213,16 @@ load_study_one(void *arg, const void *key, size_t klen, const void *val,
 	    json_object_get(j, "study_year")) ?: "");
 	snprintf(s->created, sizeof(s->created), "%s", json_string_value(
 	    json_object_get(j, "created")) ?: "");
+	snprintf(s->pid, sizeof(s->pid), "%.64s", json_string_value(
+	    json_object_get(j, "patient_id")) ?: "");
+	if ((v = json_object_get(j, "crosswalk")) != NULL) {
+		s->xw_set = 1;
+		snprintf(s->xw, sizeof(s->xw), "%.64s", json_string_value(
+		    json_object_get(v, "patient_id")) ?: "");
+		snprintf(s->xwctl, sizeof(s->xwctl), "%.63s",
+		    json_string_value(json_object_get(v,
+		    "merge_control_id")) ?: "");
+	}
 	c = json_object_get(j, "counts");
 	s->counts[I_PRESENT] = (uint64_t)json_integer_value(json_object_get(c,
 	    "present"));
@@ -3276,7 +3565,11 @@ resolve_done(struct mop *op, const struct dicom_qr_result *r)
 		return;
 	}
 	dicom_qr_free(op->qr);
-	if (!b->rstatus_ok) {
+	if (json_is_true(json_object_get(item, "merged"))) {
+		/* an old ID of the patient: nothing there is no news */
+		b->ralias |= b->rstatus_ok;
+	} else if (!b->rstatus_ok && !(b->ralias && json_object_get(item,
+	    "patient_id") != NULL)) {
 		json_t *o = json_deep_copy(item);
 
 		json_object_set_new(o, "reason", json_sprintf("no study at "
@@ -3377,9 +3670,19 @@ batch_resolve(struct mig *m, struct mbatch *b)
 		    "accession_number", v));
 	if (((json_array_size(b->found) == 0 && json_array_size(b->todo) ==
 	    0) || json_is_true(json_object_get(rec, "include_priors"))) &&
-	    json_string_length(json_object_get(rec, "patient_id")) > 0)
+	    json_string_length(json_object_get(rec, "patient_id")) > 0) {
+		/* IDs merged into it (HL7 ADT^A40) first: a source that
+		 * did not hear of the merge still files the studies under
+		 * them (their PatientID is rewritten on the way) */
+		json_array_foreach(json_object_get(rec, "merged_from"), i, v)
+			if (json_is_string(v))
+				json_array_append_new(b->todo, json_pack(
+				    "{s:O, s:b}", "patient_id", v, "merged",
+				    1));
 		json_array_append_new(b->todo, json_pack("{s:O}",
 		    "patient_id", json_object_get(rec, "patient_id")));
+	}
+	b->ralias = 0;
 	json_decref(rec);
 	b->resolving = 1;
 	m->active++;
@@ -3920,6 +4223,39 @@ load_pause(void *arg, const void *key, size_t klen, const void *val,
 	return 0;
 }
 
+/* xdir_open: <spool>/xform, emptied: an edited copy left by a stop is
+ * made again when its study sends again. */
+static int
+xdir_open(struct mig *m, char *err, size_t cap)
+{
+	char seg[4000], path[4096 + 300], *slash;
+	struct dirent *de;
+	DIR *d;
+
+	spool_seg_path(m->sp, 0, seg, sizeof(seg));
+	if ((slash = strrchr(seg, '/')) != NULL)
+		*slash = '\0';
+	snprintf(m->xdir, sizeof(m->xdir), "%s/xform", seg);
+	if (mkdir(m->xdir, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, cap, "cannot make %s: %s", m->xdir,
+		    strerror(errno));
+		return -1;
+	}
+	if ((d = opendir(m->xdir)) == NULL) {
+		snprintf(err, cap, "cannot read %s: %s", m->xdir,
+		    strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.') {
+			snprintf(path, sizeof(path), "%s/%s", m->xdir,
+			    de->d_name);
+			unlink(path);
+		}
+	closedir(d);
+	return 0;
+}
+
 struct mig *
 mig_new(struct daemon *d, char *err, size_t cap)
 {
@@ -3936,6 +4272,10 @@ mig_new(struct daemon *d, char *err, size_t cap)
 	m->sp = daemon_spool(d);
 	m->pool = dicom_pool_new(daemon_net(d), daemon_conf(d));
 	if ((m->xp = mig_export_new(daemon_base(d), err, cap)) == NULL) {
+		mig_free(m);
+		return NULL;
+	}
+	if (xdir_open(m, err, cap) < 0) {
 		mig_free(m);
 		return NULL;
 	}

@@ -20,6 +20,9 @@
 #include <event2/event.h>
 #include <openssl/evp.h>
 
+#include "dimse/ds_digest.h"
+#include "dimse/ds_edit.h"
+#include "dimse/ds_ts.h"
 #include "dimse/ds_write.h"
 #include "src/mig/mig_export.h"
 #include "src/util/fsutil.h"
@@ -313,6 +316,139 @@ check_one(struct mig_export *x, const struct mig_xjob *j,
 	close(fd);
 }
 
+/* What the editor writes goes to the file, the hash and the digest. */
+struct esink {
+	int			 fd;
+	EVP_MD_CTX		*md;
+	struct ds_parser	*p;
+	int			 parse_ok, werr;
+	uint64_t		 n;
+};
+
+static int
+edit_sink(void *arg, const uint8_t *p, size_t n)
+{
+	struct esink *e = arg;
+
+	if (write_all(e->fd, p, n) < 0) {
+		e->werr = errno ? errno : EIO;
+		return -1;
+	}
+	EVP_DigestUpdate(e->md, p, n);
+	if (e->parse_ok && ds_parse_feed(e->p, p, n) == DS_ERROR)
+		e->parse_ok = 0;
+	e->n += n;
+	return 0;
+}
+
+static void
+edit_one(struct mig_export *x, struct mig_xfile *f)
+{
+	char tmp[4096 + 16];
+	const struct ds_ts *ts = ds_ts_lookup(f->ts);
+	struct ds_limits lim;
+	struct ds_digest *dg = NULL;
+	struct ds_editor *ed = NULL;
+	struct ds_path path = { .n = 1 };
+	struct esink e = { .fd = -1, .parse_ok = 1 };
+	uint8_t val[MIG_X_UID + 1];
+	size_t vlen = strlen(f->set_val);
+	uint64_t left = f->len, pos = f->off;
+	unsigned ml;
+	int in = -1;
+
+	if (ts == NULL) {
+		f->rc = EINVAL;
+		snprintf(f->why, sizeof(f->why), "transfer syntax %.64s is not "
+		    "one vnamig can edit", f->ts);
+		return;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", f->dst);
+	memcpy(val, f->set_val, vlen);
+	if (vlen & 1)
+		val[vlen++] = ' ';	/* LO pads with a space */
+	ds_limits_default(&lim);
+	path.step[0].tag = f->set_tag;
+	if ((in = open(f->src, O_RDONLY | O_CLOEXEC)) < 0) {
+		fail(f, errno, "cannot open the spool segment", f->src);
+		return;
+	}
+	if ((e.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) < 0) {
+		fail(f, errno, "cannot create", tmp);
+		close(in);
+		return;
+	}
+	if ((e.md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex2(e.md, EVP_sha256(), NULL) != 1)
+		abort();
+	dg = ds_digest_new();
+	e.p = ds_parser_new_dataset(ts, &lim, ds_digest_callbacks(), dg);
+	ed = ds_editor_new(ts, &lim, edit_sink, &e);
+	if (ds_edit_set(ed, &path, DS_VR_LO, val, vlen) < 0) {
+		f->rc = EINVAL;
+		snprintf(f->why, sizeof(f->why), "the edit is refused: %.250s",
+		    ds_editor_error(ed));
+		goto out;
+	}
+	while (left > 0) {
+		size_t want = left < CHUNK ? (size_t)left : CHUNK;
+		ssize_t r = pread(in, x->buf, want, (off_t)pos);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			fail(f, r == 0 ? EIO : errno, "cannot read the spool "
+			    "segment", f->src);
+			goto out;
+		}
+		if (ds_editor_feed(ed, x->buf, (size_t)r) == DS_ERROR)
+			break;
+		left -= (uint64_t)r;
+		pos += (uint64_t)r;
+	}
+	if (left > 0 || ds_editor_finish(ed) == DS_ERROR) {
+		if (e.werr)
+			fail(f, e.werr, "cannot write", tmp);
+		else {
+			f->rc = EBADMSG;
+			snprintf(f->why, sizeof(f->why), "the dataset cannot "
+			    "be edited: %.250s", ds_editor_error(ed));
+		}
+		goto out;
+	}
+	if (ds_editor_applied(ed) != 1) {
+		f->rc = EBADMSG;
+		snprintf(f->why, sizeof(f->why), "the edit was not applied");
+		goto out;
+	}
+	if (close(e.fd) < 0) {
+		e.fd = -1;
+		fail(f, errno, "cannot close", tmp);
+		goto out;
+	}
+	e.fd = -1;
+	if (rename(tmp, f->dst) < 0) {
+		fail(f, errno, "cannot rename to", f->dst);
+		goto out;
+	}
+	EVP_DigestFinal_ex(e.md, f->sha, &ml);
+	f->canon_ok = e.parse_ok && ds_parse_finish(e.p) == DS_DONE &&
+	    ds_digest_final(dg, f->canon, f->pixel, &f->has_pixels) == 0;
+	f->bytes = e.n;
+	f->rc = 0;
+out:
+	if (e.fd >= 0)
+		close(e.fd);
+	if (f->rc != 0)
+		unlink(tmp);
+	close(in);
+	ds_editor_free(ed);
+	ds_parser_free(e.p);
+	ds_digest_free(dg);
+	EVP_MD_CTX_free(e.md);
+}
+
 static void *
 run(void *arg)
 {
@@ -334,6 +470,8 @@ run(void *arg)
 			j->f[i].why[0] = '\0';
 			if (j->kind == MIG_X_WRITE)
 				write_one(x, j, &j->f[i]);
+			else if (j->kind == MIG_X_EDIT)
+				edit_one(x, &j->f[i]);
 			else
 				check_one(x, j, &j->f[i]);
 		}

@@ -17,6 +17,12 @@
  * it wrote; a CHECK job reads files back from the disk and hashes their
  * dataset (after the meta group its group length names): that is the
  * export's verification, compared by the engine with the source hash.
+ *
+ * An EDIT job serves transforms (an HL7 merge's PatientID) for any
+ * target: it streams a spooled dataset through ds_edit into a file of
+ * its own (dataset bytes only, as C-STORE sends them), with the SHA-256
+ * and the canonical digest of what it wrote. Those copies can be made
+ * again at will, so they are not fsynced.
  */
 #ifndef VNAMIG_MIG_EXPORT_H
 #define VNAMIG_MIG_EXPORT_H
@@ -36,14 +42,23 @@ struct mig_xfile {
 	char		 cls[MIG_X_UID], sop[MIG_X_UID], ts[MIG_X_UID];
 	char		 study[MIG_X_UID], series[MIG_X_UID];
 	size_t		 idx;		/* the caller's, untouched */
+	/* EDIT: the dataset with element set_tag (a top-level LO, such
+	 * as PatientID) set to set_val, written to dst */
+	uint32_t	 set_tag;
+	char		 set_val[MIG_X_UID];
+	char		 dst[4096];
 	/* out */
 	int		 rc;		/* 0, or an errno value */
 	char		 why[320];	/* what failed, where */
 	uint8_t		 sha[32];	/* SHA-256 of the dataset bytes */
 	uint64_t	 bytes;		/* the file's size */
+	uint8_t		 canon[32];	/* EDIT: the canonical digest */
+	uint8_t		 pixel[32];	/* ... the pixel digest */
+	int		 has_pixels;
+	int		 canon_ok;	/* ... computed (the output parsed) */
 };
 
-enum mig_xkind { MIG_X_WRITE, MIG_X_CHECK };
+enum mig_xkind { MIG_X_WRITE, MIG_X_CHECK, MIG_X_EDIT };
 
 struct mig_xjob {
 	enum mig_xkind	 kind;

@@ -201,8 +201,9 @@ report_instance(void *arg, const void *key, size_t klen, const void *val,
 	json_object_set_new(row, "target_sha256", member(j, "target_sha256"));
 	json_object_set_new(row, "level", member(j, "level"));
 	json_object_set_new(row, "time", member(j, "time"));
-	/* the edits applied on the way (xf_): none yet */
-	json_object_set_new(row, "transforms", json_array());
+	/* the edits applied on the way (the HL7 merge crosswalk) */
+	json_object_set_new(row, "transforms", json_is_array(json_object_get(j,
+	    "transforms")) ? member(j, "transforms") : json_array());
 	json_object_set_new(row, "outcome", json_string(outcome_names[o]));
 	json_object_set_new(row, "status", member(j, "status"));
 	json_object_set_new(row, "reason", member(j, "reason"));
