@@ -174,8 +174,9 @@ write_one(struct mig_export *x, const struct mig_xjob *j,
 		fail(f, errno, "cannot make the directory", dir);
 		return;
 	}
-	snprintf(tmp, sizeof(tmp), "%s/.%s.dcm.%ld.tmp", dir, f->sop,
-	    (long)getpid());
+	/* one name per instance: what a killed process left is taken over
+	 * (truncated) by the next write of the same instance */
+	snprintf(tmp, sizeof(tmp), "%s/.%s.dcm.tmp", dir, f->sop);
 	if (ds_write_part10_header(hdr_sink, &h, f->cls, f->sop, f->ts) != 0) {
 		f->rc = EINVAL;
 		snprintf(f->why, sizeof(f->why), "cannot write the file meta "

@@ -10,9 +10,9 @@
  * checked before it becomes a name (digits and dots, at most 64, no
  * empty component), so nothing from the wire can climb out of the root.
  *
- * A file is written as ".<SOP>.dcm.<pid>.tmp" beside its final name,
- * fsynced, renamed, and its directory fsynced (storage.fsync of the
- * export: off skips both fsyncs, for scratch targets), so a file under
+ * A file is written as ".<SOP>.dcm.tmp" beside its final name,
+ * fsynced, renamed, and its directory fsynced (exports[].fsync: false
+ * skips both fsyncs, for scratch targets), so a file under
  * its final name is always whole. A WRITE job hashes the dataset bytes
  * it wrote; a CHECK job reads files back from the disk and hashes their
  * dataset (after the meta group its group length names): that is the
