@@ -183,6 +183,7 @@ static const struct ckey peer_keys[] = {
 	{ K("verify_level", CT_ENUM, struct conf_peer, verify_level),
 	    .choices = vlevels },
 	{ K("commit", CT_BOOL, struct conf_peer, commit) },
+	{ K("push_to", CT_NAME, struct conf_peer, push_to) },
 	{ .name = NULL }
 };
 
@@ -207,6 +208,8 @@ static const struct ckey migration_keys[] = {
 	    .max = SEC(86400) },
 	{ MIG("quarantine_dir", CT_PATH, quarantine_dir), .restart = 1 },
 	{ MIG("retrieve_ack", CT_ENUM, retrieve_ack_early), .choices = acks },
+	{ MIG("push_stable", CT_DURATION, push_stable_ms), .min = 1000,
+	    .max = SEC(86400) },
 	{ .name = NULL }
 };
 
@@ -1553,6 +1556,7 @@ set_defaults(struct conf *c)
 	c->migration.retry_ms = SEC(5);
 	c->migration.retry_max_ms = SEC(300);
 	c->migration.retrieve_ack_early = 1;
+	c->migration.push_stable_ms = SEC(30);
 	c->logging.level = 2;	/* info */
 	c->logging.ident = xstrdup("vnamigd");
 }
@@ -1583,6 +1587,23 @@ cross_checks(struct ctx *x, const struct cy_node *root)
 		    "node.shard_index %u is not below node.shard_count "
 		    "%u; shards are numbered 0 to count-1",
 		    c->node.shard_index, c->node.shard_count);
+	for (size_t i = 0; i < c->npeers; i++) {
+		const struct conf_peer *p = &c->peers[i], *t;
+
+		if (p->push_to == NULL)
+			continue;
+		snprintf(path, sizeof(path), "peers[%zu].push_to", i);
+		if (!(p->role & CONF_ROLE_SOURCE))
+			ERR(x, pos_at(x, path, root, &tmp), "peer \"%s\" has "
+			    "push_to but role %s; a push source needs role "
+			    "source or both", p->name ? p->name : "?",
+			    conf_role_name(p->role));
+		if ((t = conf_peer_by_name(c, p->push_to)) == NULL ||
+		    !(t->role & CONF_ROLE_TARGET))
+			ERR(x, pos_at(x, path, root, &tmp), "push_to \"%s\" of "
+			    "peer \"%s\" is not a target peer or an export",
+			    p->push_to, p->name ? p->name : "?");
+	}
 	for (size_t i = 0; i < c->npeers; i++) {
 		snprintf(path, sizeof(path), "peers[%zu].ae_title", i);
 		if (strcmp(c->peers[i].ae_title, c->node.ae_title) == 0)
@@ -1820,6 +1841,7 @@ conf_free_(struct conf *c)
 		free(c->peers[i].name);
 		free(c->peers[i].host);
 		free(c->peers[i].window.text);
+		free(c->peers[i].push_to);
 		free_tls(&c->peers[i].tls);
 	}
 	free(c->peers);

@@ -72,6 +72,9 @@ struct conf_peer {
 	 * src/mig/mig_export.h): no AE, host or port */
 	char			*export_path;
 	int			 export_fsync;
+	/* a push source: what it C-STOREs to us on its own goes here (a
+	 * target peer's or an export's name); NULL: not forwarded */
+	char			*push_to;
 };
 
 enum conf_api_role { CONF_API_VIEWER = 0, CONF_API_OPERATOR = 1,
@@ -224,6 +227,8 @@ struct conf {
 		uint64_t	 retry_ms, retry_max_ms;	/* backoff */
 		char		*quarantine_dir;	/* DATA_DIR/quarantine */
 		int		 retrieve_ack_early;	/* retrieve_ack: early */
+		uint64_t	 push_stable_ms;	/* a pushed study goes
+							 * after this quiet */
 	} migration;
 
 	struct {

@@ -127,6 +127,8 @@ struct minst {
 	uint8_t		 ssha[32];	/* SHA-256 of the edited dataset */
 	uint8_t		 scanon[32];	/* its canonical digest */
 	int		 xready;	/* the edited copy is on disk now */
+	int		 again;		/* pushed again with other bytes: sent
+					 * even if the target has it */
 	int		 rb;		/* to be read back now */
 	char		 rbwhy[96];	/* its retrieve's status, if not ok */
 	int		 qpend, qbytes;	/* quarantine_write is due */
@@ -185,6 +187,10 @@ struct mstudy {
 	char		 modalities[33];	/* ModalitiesInStudy, "CT\\SR" */
 	char		 year[5];	/* of StudyDate, "" unknown */
 	char		 pid[65];	/* PatientID at the source */
+	int		 push;		/* pushed to us: no query, no retrieve
+					 * unless something is missing */
+	uint64_t	 push_at;	/* ms: its last instance came */
+	int		 push_at_unit;	/* in the push drain being built */
 	/* the patient-ID crosswalk (HL7 ADT^A40), decided once, when the
 	 * study first goes to sending: PatientID becomes xw ("" none) */
 	int		 xw_set;
@@ -252,6 +258,10 @@ struct mbatch {
 	int		 prefetch_seen;	/* its first retrieval was timed */
 	uint64_t	 started_ms;
 	uint64_t	 bytes;		/* sent */
+	/* a push batch (peers[].push_to): its source and local day; it
+	 * takes that source's pushes until the day is over */
+	char		 push_src[CONF_NAME_MAX + 1];
+	char		 push_day[16];
 };
 
 /*
@@ -305,6 +315,7 @@ struct mig {
 				*m_active, *m_prefetch;
 	json_t			*qdepth;	/* open items by reason */
 	int			 node_paused;
+	int			 push_writing;	/* a push queue unit in flight */
 	json_t			*node_rec;	/* its pause record */
 	json_t			*paused_sources;	/* name → record */
 };
@@ -453,6 +464,8 @@ inst_json(const struct mstudy *s, const struct minst *in)
 		json_object_set_new(j, "transfer_syntax", json_string(in->ts));
 	if (in->committed)
 		json_object_set_new(j, "committed", json_true());
+	if (in->again)
+		json_object_set_new(j, "pushed_again", json_true());
 	if (in->reason[0])
 		json_object_set_new(j, "reason", json_string(in->reason));
 	if (in->detail[0])
@@ -519,6 +532,8 @@ study_json(const struct mstudy *s)
 		json_object_set_new(j, "study_year", json_string(s->year));
 	if (s->pid[0])
 		json_object_set_new(j, "patient_id", json_string(s->pid));
+	if (s->push)
+		json_object_set_new(j, "push", json_true());
 	if (s->xw_set)
 		json_object_set_new(j, "crosswalk", s->xw[0] ? json_pack(
 		    "{s:s, s:s}", "patient_id", s->xw, "merge_control_id",
@@ -608,6 +623,7 @@ load_inst_one(void *arg, const void *key, size_t klen, const void *val,
 	in->qid = (uint64_t)json_integer_value(json_object_get(j,
 	    "quarantine_id"));
 	in->committed = json_is_true(json_object_get(j, "committed"));
+	in->again = json_is_true(json_object_get(j, "pushed_again"));
 	json_decref(j);
 	return 0;
 }
@@ -880,6 +896,10 @@ study_may_step(struct mig *m, const struct mstudy *s)
 	int src = s->st <= S_QUERYING || s->st == S_RETRIEVING;
 	const struct conf_peer *p = peer_named(m, src ? s->b->source :
 	    s->b->target);
+
+	if (s->push && s->st == S_QUEUED && s->push_at != 0 && net_now_ms() <
+	    s->push_at + cf(m)->migration.push_stable_ms)
+		return 0;	/* more of it may be on its way */
 
 	if (!peer_open(m, p, src) || flow_ms(m, p) > 0)
 		return 0;
@@ -1578,8 +1598,8 @@ preflight_then(struct mig *m, void *arg, int ok, const char *why)
 		return;
 	}
 	for (size_t i = 0; i < s->nin; i++)
-		if (s->in[i].st == I_EXPECTED && found_has(&s->sc,
-		    s->in[i].sop)) {
+		if (s->in[i].st == I_EXPECTED && !s->in[i].again &&
+		    found_has(&s->sc, s->in[i].sop)) {
 			s->in[i].st = I_PRESENT;
 			snprintf(s->in[i].level, sizeof(s->in[i].level),
 			    "count");
@@ -1985,8 +2005,25 @@ send_end(struct mstudy *s, int ok, const char *why)
 		send_result(s, s->out[--s->nout], -1, why ? why :
 		    "the association ended");
 	op_end(&s->op, ok, why ? why : "");
-	for (size_t i = 0; i < s->nin; i++)
-		retry |= s->in[i].st == I_RECEIVED;
+	for (size_t i = 0; i < s->nin; i++) {
+		struct minst *in = &s->in[i];
+
+		if (in->st != I_RECEIVED)
+			continue;
+		if (in->attempts < cf(m)->migration.send_attempts) {
+			retry = 1;
+			continue;
+		}
+		/* out of attempts (send_attempts lowered meanwhile, or
+		 * spent on a path that did not end it): it fails here,
+		 * never retried for ever */
+		in->st = I_FAILED;
+		snprintf(in->reason, sizeof(in->reason), "target_unavailable");
+		snprintf(in->detail, sizeof(in->detail), "not stored after %u "
+		    "attempts: %.250s", in->attempts, s->send_why[0] ?
+		    s->send_why : "no answer");
+		in->dirty = in->ended = 1;
+	}
 	if (retry) {
 		s->attempts++;
 		s->retry_at = net_now_ms() + backoff_ms(m, s->attempts);
@@ -2857,7 +2894,8 @@ export_preflight(struct mstudy *s, const struct conf_peer *t)
 	for (size_t i = 0; i < s->nin; i++) {
 		struct minst *in = &s->in[i];
 
-		if (in->st != I_EXPECTED || mig_export_path(t->export_path,
+		if (in->st != I_EXPECTED || in->again ||
+		    mig_export_path(t->export_path,
 		    s->uid, in->series, in->sop, path, sizeof(path)) < 0 ||
 		    stat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
 			continue;
@@ -3062,6 +3100,13 @@ study_step(struct mstudy *s)
 	switch (s->st) {
 	case S_QUEUED:
 	case S_QUERYING:
+		if (s->push) {
+			/* what came is what is expected: the source is not
+			 * asked (a push source may not answer C-FIND) */
+			s->st = S_PREFLIGHT;
+			study_step(s);
+			return;
+		}
 		s->st = S_QUERYING;
 		scan_start(s, src, 1, query_then);
 		break;
@@ -3215,6 +3260,7 @@ load_study_one(void *arg, const void *key, size_t klen, const void *val,
 	    json_object_get(j, "created")) ?: "");
 	snprintf(s->pid, sizeof(s->pid), "%.64s", json_string_value(
 	    json_object_get(j, "patient_id")) ?: "");
+	s->push = json_is_true(json_object_get(j, "push"));
 	if ((v = json_object_get(j, "crosswalk")) != NULL) {
 		s->xw_set = 1;
 		snprintf(s->xw, sizeof(s->xw), "%.64s", json_string_value(
@@ -3309,6 +3355,10 @@ batch_read(struct mig *m, uint64_t id, json_t *rec)
 	snprintf(b->target, sizeof(b->target), "%s", json_string_value(
 	    json_object_get(rec, "target")) ?: "");
 	b->force = json_is_true(json_object_get(rec, "force_full_repull"));
+	snprintf(b->push_src, sizeof(b->push_src), "%s", json_string_value(
+	    json_object_get(json_object_get(rec, "push"), "source")) ?: "");
+	snprintf(b->push_day, sizeof(b->push_day), "%s", json_string_value(
+	    json_object_get(json_object_get(rec, "push"), "day")) ?: "");
 	if (json_integer_value(json_object_get(rec, "prefetch_at_ms")) !=
 	    b->prefetch_ms) {
 		/* a new order asked for it (HL7 pre-fetch): time again */
@@ -3782,6 +3832,305 @@ batch_cancel_studies(struct mbatch *b)
 	}
 }
 
+/* ---------------------------------------------------------------------- */
+/* Push sources (peers[].push_to). Every instance such a peer C-STOREs to
+ * us on its own is queued, durably with its spool record and before it
+ * is answered (src/net/store_sink.c), as studies ("pq", source, SOP UID).
+ * The tick drains the queue: each instance joins its study in the push
+ * batch of its source and local day (made when the first one comes),
+ * in one unit that also deletes the queue rows, so an instance is in the
+ * queue or in a batch, never neither. A study goes once nothing new came
+ * for it for migration.push_stable; an instance for a study already
+ * ended opens it again. */
+
+#define PUSH_MAX	512	/* queue rows per drain */
+
+static void
+local_day(char out[16])
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	localtime_r(&now, &tm);
+	strftime(out, 16, "%Y-%m-%d", &tm);
+}
+
+/* push_open: a push batch still takes pushes: not finished before its
+ * day is over. */
+static int
+push_open(const struct mbatch *b)
+{
+	char day[16];
+
+	if (b->push_day[0] == '\0')
+		return 0;
+	local_day(day);
+	return strcmp(day, b->push_day) <= 0;
+}
+
+struct pq {
+	char	 src[CONF_NAME_MAX + 1];
+	char	 sop[UIDSZ], study[UIDSZ], series[UIDSZ], cls[UIDSZ];
+};
+
+struct pqscan {
+	struct pq	*v;
+	size_t		 n;
+};
+
+static int
+pq_one(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	struct pqscan *x = arg;
+	struct store_kreader r;
+	struct pq *q = &x->v[x->n];
+	char tag[4];
+	json_t *j;
+
+	store_kreader_init(&r, key, klen);
+	store_kreader_str(&r, tag, sizeof(tag));
+	store_kreader_str(&r, q->src, sizeof(q->src));
+	store_kreader_str(&r, q->sop, sizeof(q->sop));
+	if (r.err || (j = json_loadb(val, vlen, 0, NULL)) == NULL)
+		return 0;
+	snprintf(q->study, sizeof(q->study), "%s", json_string_value(
+	    json_object_get(j, "study_uid")) ?: "");
+	snprintf(q->series, sizeof(q->series), "%s", json_string_value(
+	    json_object_get(j, "series_uid")) ?: "");
+	snprintf(q->cls, sizeof(q->cls), "%s", json_string_value(
+	    json_object_get(j, "sop_class_uid")) ?: "");
+	json_decref(j);
+	if (spool_uid_valid(q->study) && spool_uid_valid(q->sop))
+		x->n++;
+	return x->n >= PUSH_MAX;
+}
+
+/* What one drain changed, to be let go when its unit is durable. */
+struct pushu {
+	struct mig	*m;
+	struct mstudy	**st;
+	size_t		 nst;
+	uint64_t	 *made;		/* batches created */
+	size_t		 nmade;
+	int		 reclaim;	/* spool records were released */
+};
+
+static struct mbatch *
+push_batch(struct mig *m, struct store_batch *b, struct pushu *u,
+    const struct conf_peer *p, const char *day)
+{
+	struct mbatch *mb;
+	json_t *seed, *rec = NULL, *ev;
+	char name[128], chan[CONF_NAME_MAX + 8], *val;
+	uint8_t k[8];
+	uint64_t id;
+
+	for (mb = m->batches; mb != NULL; mb = mb->next)
+		if (strcmp(mb->push_src, p->name) == 0 &&
+		    strcmp(mb->push_day, day) == 0 &&
+		    strcmp(mb->state, "cancelled") != 0)
+			return mb;
+	snprintf(name, sizeof(name), "push from %s on %s", p->name, day);
+	snprintf(chan, sizeof(chan), "push:%s", p->name);
+	seed = json_pack("{s:s, s:s, s:s}", "source", p->name, "target",
+	    p->push_to, "batch_name", name);
+	id = api_batches_put(api_batches(daemon_api(m->d)), b, seed, chan,
+	    "push", &rec);
+	json_decref(seed);
+	/* no accession or UID to resolve: its studies come as pushed */
+	json_object_set_new(rec, "resolved", json_true());
+	json_object_set_new(rec, "push", json_pack("{s:s, s:s}", "source",
+	    p->name, "day", day));
+	val = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+	store_be64_put(k, id);
+	store_put(b, STORE_CF_BATCHES, k, 8, val, strlen(val));
+	free(val);
+	ev = json_pack("{s:s, s:{s:s}, s:{s:I, s:s, s:s, s:s, s:s}, s:s}",
+	    "event", "batch.created", "actor", "push", p->name, "object",
+	    "batch_id", (json_int_t)id, "channel", chan, "source", p->name,
+	    "target", p->push_to, "day", day, "outcome", "ok");
+	audit_append(store_loop_audit(m->sl), b, ev);
+	json_decref(ev);
+	batch_read(m, id, rec);
+	json_decref(rec);
+	if ((mb = batch_find(m, id)) == NULL)
+		abort();
+	mb->writing = 1;	/* not scheduled before it is durable */
+	if ((u->made = realloc(u->made, (u->nmade + 1) *
+	    sizeof(*u->made))) == NULL)
+		abort();
+	u->made[u->nmade++] = id;
+	log_info("mig-push-batch", "batch=%llu source=%s target=%s day=%s",
+	    (unsigned long long)id, p->name, p->push_to, day);
+	return mb;
+}
+
+/* push_again: an instance pushed once more. The same bytes again (or an
+ * instance the target had already, or one in quarantine, where the
+ * operator decides): the new copy is let go. Other bytes for one that
+ * ended: sent again. One still on its way: its copies all go when it is
+ * verified. */
+static void
+push_again(struct mig *m, struct store_batch *b, struct pushu *u,
+    struct minst *in)
+{
+	struct spool_info si;
+
+	if (!ist_final(in->st))
+		return;
+	if (in->st == I_PRESENT || in->st == I_QUARANTINED || (in->has_sha &&
+	    spool_lookup(m->sp, m->st, in->sop, &si) == 1 &&
+	    memcmp(si.sha256, in->sha, 32) == 0)) {
+		if (release_all(m, b, in->sop, NULL) > 0)
+			u->reclaim = 1;
+		return;
+	}
+	in->st = I_EXPECTED;
+	in->again = 1;
+	in->has_sha = in->has_tsha = in->has_ssha = in->has_scanon = 0;
+	in->attempts = 0;
+	in->status = -1;
+	in->level[0] = in->reason[0] = in->detail[0] = '\0';
+	in->dirty = 1;
+}
+
+static void
+push_written(void *arg, int err)
+{
+	struct pushu *u = arg;
+	struct mig *m = u->m;
+	struct mbatch *mb;
+
+	if (u->reclaim && !err)
+		spool_reclaim(m->sp, m->st);
+	m->push_writing = 0;
+	for (size_t i = 0; i < u->nst; i++)
+		u->st[i]->writing = 0;
+	for (size_t i = 0; i < u->nmade; i++)
+		if ((mb = batch_find(m, u->made[i])) != NULL) {
+			mb->writing = 0;
+			if (!err)
+				api_batches_created(api_batches(daemon_api(
+				    m->d)));
+		}
+	if (err)
+		/* the queue rows stay: a restart takes them again */
+		log_err("mig-push-write-failed", "error=%s action=%s",
+		    log_q(store_error(m->st)), "kept in the push queue");
+	free(u->st);
+	free(u->made);
+	free(u);
+	soon(m);
+}
+
+static void
+push_drain(struct mig *m)
+{
+	struct pqscan x = { NULL, 0 };
+	struct store_key k;
+	struct store_batch *b;
+	struct pushu *u;
+	struct mbatch *last = NULL;	/* the previous row's batch */
+	char day[16];
+	uint64_t now = net_now_ms();
+
+	if (m->push_writing || m->draining || store_state(m->st) != STORE_OK)
+		return;
+	if ((x.v = calloc(PUSH_MAX, sizeof(*x.v))) == NULL)
+		abort();
+	store_key_init(&k);
+	store_key_cstr(&k, "pq");
+	if (store_scan(m->st, STORE_CF_STUDIES, k.b, k.len, pq_one, &x) < 0 ||
+	    x.n == 0) {
+		free(x.v);
+		return;
+	}
+	if ((u = calloc(1, sizeof(*u))) == NULL ||
+	    (u->st = calloc(x.n, sizeof(*u->st))) == NULL)
+		abort();
+	u->m = m;
+	local_day(day);
+	b = store_begin(m->st);
+	for (size_t i = 0; i < x.n; i++) {
+		const struct pq *q = &x.v[i];
+		const struct conf_peer *p = peer_named(m, q->src);
+		struct mbatch *mb;
+		struct mstudy *s = NULL;
+		int have = 0;
+
+		if (p == NULL || p->push_to == NULL) {
+			/* kept: forwarded once the peer is configured so */
+			log_warn("mig-push-unrouted", "source=%s sop=%s "
+			    "action=%s", q->src, q->sop, "kept in the push "
+			    "queue; give the peer push_to");
+			continue;
+		}
+		mb = last != NULL && strcmp(last->push_src, p->name) == 0 ?
+		    last : push_batch(m, b, u, p, day);
+		last = mb;
+		for (size_t j = 0; j < mb->nst && s == NULL; j++)
+			if (strcmp(mb->st[j]->uid, q->study) == 0)
+				s = mb->st[j];
+		if (s == NULL) {
+			s = study_add(mb, q->study);
+			s->push = s->loaded = 1;
+			s->st = S_QUEUED;
+		} else if (s->active || (s->writing && !s->push_at_unit)) {
+			continue;	/* a step is under way: next tick */
+		} else if (!s->loaded && study_load(s) < 0)
+			continue;
+		for (size_t j = 0; j < s->nin && !have; j++)
+			if (strcmp(s->in[j].sop, q->sop) == 0) {
+				have = 1;
+				push_again(m, b, u, &s->in[j]);
+			}
+		if (!have)
+			inst_add(s, q->sop, q->cls, q->series);
+		for (size_t j = 0; j < s->nin; j++)
+			if (s->in[j].st == I_EXPECTED && sst_final(s->st)) {
+				/* more of a study that ended: again */
+				s->st = S_QUEUED;
+				s->reason[0] = '\0';
+				s->attempts = 0;
+				s->retry_at = 0;
+			}
+		s->push_at = now;
+		if (!s->push_at_unit) {
+			s->push_at_unit = 1;
+			s->writing = 1;
+			u->st[u->nst++] = s;
+		}
+		store_key_init(&k);
+		store_key_cstr(&k, "pq");
+		store_key_cstr(&k, q->src);
+		store_key_cstr(&k, q->sop);
+		store_del(b, STORE_CF_STUDIES, k.b, k.len);
+	}
+	for (size_t i = 0; i < u->nst; i++) {
+		struct mstudy *s = u->st[i];
+		json_t *j;
+
+		s->push_at_unit = 0;
+		for (size_t n = 0; n < s->nin; n++)
+			if (s->in[n].dirty) {
+				inst_key(&k, s->b->id, s->uid, s->in[n].sop);
+				j = inst_json(s, &s->in[n]);
+				put_json(b, STORE_CF_INSTANCES, &k, j);
+				json_decref(j);
+				s->in[n].dirty = 0;
+			}
+		count_instances(s);
+		study_key(&k, s->b->id, s->uid);
+		j = study_json(s);
+		put_json(b, STORE_CF_STUDIES, &k, j);
+		json_decref(j);
+	}
+	free(x.v);
+	m->push_writing = 1;
+	store_end(b, push_written, u);
+}
+
 /* schedule_batch: what batch b may do now: drop it when cancelled and
  * idle, resolve it, mark it running, or give free slots to its studies.
  * It may free b. */
@@ -3838,7 +4187,7 @@ schedule_batch(struct mig *m, struct mbatch *b, uint64_t now)
 			b->started_ms = now;
 		study_step(s);
 	}
-	if (all_final)
+	if (all_final && !push_open(b))
 		batch_finish(m, b);
 }
 
@@ -3875,6 +4224,19 @@ on_tick(evutil_socket_t fd, short ev, void *arg)
 	(void)fd;
 	(void)ev;
 	schedule(arg);
+}
+
+/* on_periodic: the tick: the push queue, then a pass. */
+static void
+on_periodic(evutil_socket_t fd, short ev, void *arg)
+{
+	struct mig *m = arg;
+
+	(void)fd;
+	(void)ev;
+	if (schedule_may(m))
+		push_drain(m);
+	schedule(m);
 }
 
 /* on_fresh: the targeted pass over the batches kicked since the last
@@ -4307,7 +4669,7 @@ mig_new(struct daemon *d, char *err, size_t cap)
 		mig_free(m);
 		return NULL;
 	}
-	m->tick = event_new(daemon_base(d), -1, EV_PERSIST, on_tick, m);
+	m->tick = event_new(daemon_base(d), -1, EV_PERSIST, on_periodic, m);
 	m->soon = event_new(daemon_base(d), -1, 0, on_tick, m);
 	m->fresh_ev = event_new(daemon_base(d), -1, 0, on_fresh, m);
 	if (m->tick == NULL || m->soon == NULL || m->fresh_ev == NULL)

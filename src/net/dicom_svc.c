@@ -42,6 +42,8 @@
 
 #define TAG_SOP_CLASS		DS_TAG(0x0008, 0x0016)
 #define TAG_SOP_INSTANCE	DS_TAG(0x0008, 0x0018)
+#define TAG_STUDY_UID		DS_TAG(0x0020, 0x000d)
+#define TAG_SERIES_UID		DS_TAG(0x0020, 0x000e)
 
 enum svc_state {
 	SVC_IDLE,	/* between messages */
@@ -80,6 +82,8 @@ struct dicom_svc {
 	struct ds_parser	*p;
 	char			 ds_class[DIMSE_UID_MAX + 1];
 	char			 ds_instance[DIMSE_UID_MAX + 1];
+	char			 ds_study[DIMSE_UID_MAX + 1];
+	char			 ds_series[DIMSE_UID_MAX + 1];
 	char			 err[256];	/* why the store failed */
 	int			 sink_failed;
 	struct timespec		 t0;
@@ -247,11 +251,14 @@ on_store_element(void *arg, const struct ds_elem *e, const uint8_t *v,
 {
 	struct dicom_svc *s = arg;
 
-	if (e->depth != 0 || (e->tag != TAG_SOP_CLASS &&
-	    e->tag != TAG_SOP_INSTANCE))
+	if (e->depth != 0)
 		return 0;
-	ds_uid_copy(e->tag == TAG_SOP_CLASS ? s->ds_class : s->ds_instance,
-	    v, n);
+	if (e->tag == TAG_SOP_CLASS || e->tag == TAG_SOP_INSTANCE)
+		ds_uid_copy(e->tag == TAG_SOP_CLASS ? s->ds_class :
+		    s->ds_instance, v, n);
+	else if (e->tag == TAG_STUDY_UID || e->tag == TAG_SERIES_UID)
+		ds_uid_copy(e->tag == TAG_STUDY_UID ? s->ds_study :
+		    s->ds_series, v, n);
 	return 0;
 }
 
@@ -321,6 +328,7 @@ store_begin(struct dicom_svc *s, const struct dicom_pctx *pc)
 	    conf->limits.sequence_depth : lim.max_depth;
 	s->p = ds_parser_new_dataset(pc->ts, &lim, &store_check_cb, s);
 	s->ds_class[0] = s->ds_instance[0] = '\0';
+	s->ds_study[0] = s->ds_series[0] = '\0';
 	s->sink_failed = 0;
 	clock_gettime(CLOCK_MONOTONIC, &s->t0);
 	s->st = SVC_STORE;
@@ -404,9 +412,25 @@ committed(void *arg, int rc, const char *err)
 		dicom_conn_hold(s->dc, DICOM_HOLD_WINDOW, 0);
 }
 
+/* push_source: the peer with push_to this C-STORE comes from when it is
+ * a push (not a sub-operation of our own C-MOVE or C-GET), else NULL. */
+static const struct conf_peer *
+push_source(struct dicom_svc *s)
+{
+	const struct conf_peer *p;
+
+	if (dicom_conn_assoc(s->dc)->requestor ||
+	    ((s->rq.present & DIMSE_F_MOVE_ORIG_AE) &&
+	    strcmp(s->rq.move_orig_ae, svc_conf(s)->node.ae_title) == 0))
+		return NULL;
+	p = conf_peer_by_ae(svc_conf(s), peer_ae(s));
+	return p != NULL && p->push_to != NULL ? p : NULL;
+}
+
 static int
 store_end(struct dicom_svc *s)
 {
+	const struct conf_peer *push = NULL;
 	uint64_t bytes = s->sink ? store_sink_bytes(s->sink) : 0;
 	uint16_t status = DIMSE_STATUS_SUCCESS;
 	const char *why = "";
@@ -428,6 +452,12 @@ store_end(struct dicom_svc *s)
 	} else if (s->sink_failed) {
 		why = s->err;
 		status = DIMSE_STATUS_OUT_OF_RESOURCES;
+	} else if ((push = push_source(s)) != NULL &&
+	    (!store_uid_valid(s->ds_study) || !store_uid_valid(s->ds_series))) {
+		snprintf(s->comment, sizeof(s->comment), "no valid Study/"
+		    "Series Instance UID: pushes go by study");
+		why = s->comment;
+		status = DIMSE_STATUS_CANNOT_UNDERSTAND;
 	}
 	ds_parser_free(s->p);
 	s->bytes = bytes;
@@ -458,6 +488,9 @@ store_end(struct dicom_svc *s)
 		    ((s->rq.present & DIMSE_F_MOVE_ORIG_AE) &&
 		    strcmp(s->rq.move_orig_ae, svc_conf(s)->node.ae_title) ==
 		    0));
+		if (push != NULL)
+			store_sink_set_push(sink, push->name, s->ds_study,
+			    s->ds_series);
 		if ((p->commit = store_sink_commit_async(sink, committed,
 		    p)) != NULL) {
 			/* the next requests are read while this one is made

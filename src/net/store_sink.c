@@ -10,17 +10,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "conf/conf.h"
 #include "dimse/ds_write.h"
 #include "src/net/store_loop.h"
 #include "src/net/store_sink.h"
 #include "src/util/hex.h"
 #include "src/util/log.h"
 #include "store/spool.h"
+#include "store/store.h"
+#include "store/store_key.h"
 
 /* With a spool attached (the daemon), instances go to spool records and
  * their index rows and audit leaves to the store; otherwise (the tools)
@@ -48,6 +52,10 @@ struct store_sink {
 	struct spool_rec *rec;		/* thread side */
 	char		*cls, *inst, *ts;
 	char		 origin[96];	/* "AE@address" of the sender */
+	/* a push source's instance: queued for the engine in the unit */
+	char		 push_src[CONF_NAME_MAX + 1];
+	char		 push_study[SPOOL_UID_MAX + 1];
+	char		 push_series[SPOOL_UID_MAX + 1];
 };
 
 int
@@ -68,6 +76,15 @@ store_sink_set_origin(struct store_sink *s, const char *ae,
     const char *addr)
 {
 	snprintf(s->origin, sizeof(s->origin), "%s@%s", ae, addr);
+}
+
+void
+store_sink_set_push(struct store_sink *s, const char *source,
+    const char *study, const char *series)
+{
+	snprintf(s->push_src, sizeof(s->push_src), "%s", source);
+	snprintf(s->push_study, sizeof(s->push_study), "%s", study);
+	snprintf(s->push_series, sizeof(s->push_series), "%s", series);
 }
 
 /* write_all: n bytes to the file; -1 (failed, err_no set) on error. */
@@ -671,6 +688,23 @@ index_spooled(struct store_commit *c)
 		    "did not parse whole: no canonical or pixel digest"));
 	audit_append(store_loop_audit(sink_state), b, ev);
 	json_decref(ev);
+	if (c->s->push_src[0] != '\0') {
+		/* the push queue: the migration engine forwards it */
+		struct store_key k;
+		json_t *q = json_pack("{s:s, s:s, s:s, s:s, s:I}", "study_uid",
+		    c->s->push_study, "series_uid", c->s->push_series,
+		    "sop_class_uid", in->sop_class, "origin", c->s->origin,
+		    "at", (json_int_t)time(NULL));
+		char *v = json_dumps(q, JSON_COMPACT);
+
+		store_key_init(&k);
+		store_key_cstr(&k, "pq");
+		store_key_cstr(&k, c->s->push_src);
+		store_key_cstr(&k, in->sop_instance);
+		store_put(b, STORE_CF_STUDIES, k.b, k.len, v, strlen(v));
+		free(v);
+		json_decref(q);
+	}
 	store_end(b, indexed, c);
 }
 

@@ -36,6 +36,12 @@ void store_sink_use_spool(struct spool *sp, struct store_loop *sl);
 /* The sender, for the audit leaf. */
 void store_sink_set_origin(struct store_sink *s, const char *ae,
     const char *addr);
+/* store_sink_set_push: the instance comes from push source SOURCE (a
+ * peer with push_to): its commit also queues it for the migration engine
+ * (studies ("pq", source, SOP UID) -> {study_uid, series_uid, ...}) in
+ * the same unit, so what was answered is never forgotten. Spool mode. */
+void store_sink_set_push(struct store_sink *s, const char *source,
+    const char *study, const char *series);
 
 /*
  * store_sink_begin: start the file for one instance in dir (created if
