@@ -64,6 +64,8 @@ struct hl7in_call {
 	int			 batch;		/* a batch was made */
 	uint64_t		 kick[KICK_MAX];	/* made or promoted */
 	size_t			 nkick;
+	struct api_held		 held;		/* batches changed: held
+						 * until the unit is done */
 	struct notify_ticket	*notes;
 	char			 sender[80], type[16];
 };
@@ -330,6 +332,7 @@ committed(void *arg, int err)
 			break;
 		}
 	c->next = NULL;
+	api_batches_unhold(api_batches(daemon_api(h->d)), &c->held);
 	if (c->notes != NULL)
 		notify_settle(c->notes, err);
 	if (err) {
@@ -705,8 +708,9 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 					struct promote pr = { c, ctl,
 					    json_array(), wall_ms() };
 
-					api_batches_of_patient(hst(h), b, mrn, 1,
-					    promote_one, &pr);
+					api_batches_of_patient(api_batches(
+					    daemon_api(h->d)), hst(h), b, mrn,
+					    1, promote_one, &pr, &c->held);
 					if (json_array_size(pr.ids) > 0)
 						json_object_set(rec,
 						    "promoted", pr.ids);
@@ -785,10 +789,12 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 
 					put_json(b, STORE_CF_HL7, &xk, xr);
 					json_decref(xr);
-					api_batches_of_patient(hst(h), b, old, 1,
-					    merge_rewrite, &mg);
-					api_batches_of_patient(hst(h), b, old, 0,
-					    merge_started, &mg);
+					api_batches_of_patient(api_batches(
+					    daemon_api(h->d)), hst(h), b, old,
+					    1, merge_rewrite, &mg, &c->held);
+					api_batches_of_patient(api_batches(
+					    daemon_api(h->d)), hst(h), b, old,
+					    0, merge_started, &mg, &c->held);
 					audit_phi(au, old, p1);
 					audit_phi(au, to, p2);
 					json_object_set_new(rec, "merge",

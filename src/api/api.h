@@ -215,9 +215,17 @@ void api_batches_created(struct api_batches *bs);
  * under way or done (not_started 0): fn(arg, id, record) returns 1 when
  * it changed the record, which is then written in b. The count changed,
  * or -1. */
-int api_batches_of_patient(struct store *st, struct store_batch *b,
-    const char *pid, int not_started, int (*fn)(void *, uint64_t, json_t *),
-    void *arg);
+struct api_held {
+	uint64_t	*id;
+	size_t		 n;
+};
+/* The batches changed are held (api_batches_claim) in held, to be let go
+ * with api_batches_unhold once b is durable (or failed); a batch with a
+ * write in flight is read as that write leaves it. */
+int api_batches_of_patient(struct api_batches *bs, struct store *st,
+    struct store_batch *b, const char *pid, int not_started,
+    int (*fn)(void *, uint64_t, json_t *), void *arg, struct api_held *held);
+void api_batches_unhold(struct api_batches *bs, struct api_held *held);
 struct api_batches *api_batches(struct api *a);
 api_fn api_batch_list, api_batch_get, api_batch_create, api_batch_webhook,
     api_batch_pause, api_batch_resume, api_batch_cancel;
@@ -225,6 +233,12 @@ api_fn api_batch_list, api_batch_get, api_batch_create, api_batch_webhook,
  * is marked busy until api_batches_release), or not (0: a request is
  * changing it). */
 int api_batches_claim(struct api_batches *bs, uint64_t id);
+/* api_batches_pending: the record as the claimed write will leave it
+ * (copied), for api_batches_of_patient's writes meanwhile. */
+void api_batches_pending(struct api_batches *bs, uint64_t id, json_t *rec);
+/* api_batches_hold: hold id once more (or claim it); a copy of its
+ * pending record, or NULL. Released by api_batches_release/unhold. */
+json_t *api_batches_hold(struct api_batches *bs, uint64_t id);
 /* Done (a state change from `from` to `to` was written, or nothing when
  * from < 0). */
 void api_batches_release(struct api_batches *bs, uint64_t id, int changed,

@@ -60,15 +60,29 @@ struct pending {
 	struct api_req	*waiters;
 };
 
+/* A batch with a write in flight: who holds it (the engine, a request,
+ * HL7 intake: each releases once) and the record as it will be when the
+ * writes land, so a second writer builds on it instead of on the older
+ * durable record (a lost update otherwise). */
+struct busy {
+	uint64_t	 id;
+	unsigned	 holds;
+	json_t		*rec;		/* NULL: not said */
+};
+
 struct api_batches {
 	uint64_t	 next_id;
 	uint64_t	 count[B__N];
 	struct pending	*pending;
-	uint64_t	*busy;		/* ids with a state change in flight */
+	struct busy	*busy;		/* ids with a change in flight */
 	size_t		 nbusy, capbusy;
 	char		(*sigs)[65];	/* signatures of requests in flight */
 	size_t		 nsigs, capsigs;
 };
+
+static struct busy *busy_find(struct api_batches *bs, uint64_t id);
+static void unbusy(struct api_batches *bs, uint64_t id);
+
 
 static int
 state_of(const char *s)
@@ -102,6 +116,8 @@ api_batches_free_(struct api_batches *b)
 		free(p->key);
 		free(p);
 	}
+	for (size_t i = 0; i < b->nbusy; i++)
+		json_decref(b->busy[i].rec);
 	free(b->busy);
 	free(b->sigs);
 	free(b);
@@ -665,6 +681,8 @@ api_batches_created(struct api_batches *bs)
  * follows a changed patient_id). Returns how many were changed, or -1 on
  * a read error. */
 struct by_patient {
+	struct api_batches	*bs;
+	struct api_held		*held;
 	struct store		*st;
 	const char		*pid;
 	unsigned		 states;
@@ -679,6 +697,7 @@ by_patient_one(void *arg, const void *key, size_t klen, const void *val,
     size_t vlen)
 {
 	struct by_patient *x = arg;
+	struct busy *bz;
 	uint64_t id;
 	json_t *j;
 	int s, e;
@@ -688,7 +707,9 @@ by_patient_one(void *arg, const void *key, size_t klen, const void *val,
 	if (klen < 8)
 		return 0;
 	id = store_be64_get((const uint8_t *)key + klen - 8);
-	if ((j = load_batch(x->st, id, &e)) == NULL) {
+	if ((bz = busy_find(x->bs, id)) != NULL && bz->rec != NULL)
+		j = json_deep_copy(bz->rec);	/* a write of it in flight */
+	else if ((j = load_batch(x->st, id, &e)) == NULL) {
 		x->err |= e;
 		return 0;
 	}
@@ -698,6 +719,15 @@ by_patient_one(void *arg, const void *key, size_t klen, const void *val,
 		    "patient_id"));
 		char *v = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 		uint8_t k[8];
+
+		/* held until the caller's unit is durable: a writer that
+		 * comes meanwhile waits (the engine) or builds on this */
+		json_decref(api_batches_hold(x->bs, id));
+		api_batches_pending(x->bs, id, j);
+		if ((x->held->id = realloc(x->held->id, (x->held->n + 1) *
+		    sizeof(*x->held->id))) == NULL)
+			abort();
+		x->held->id[x->held->n++] = id;
 
 		id_key(k, id);
 		store_put(x->b, STORE_CF_BATCHES, k, 8, v, strlen(v));
@@ -712,12 +742,23 @@ by_patient_one(void *arg, const void *key, size_t klen, const void *val,
 	return 0;
 }
 
-int
-api_batches_of_patient(struct store *st, struct store_batch *b,
-    const char *pid, int not_started, int (*fn)(void *, uint64_t, json_t *),
-    void *arg)
+void
+api_batches_unhold(struct api_batches *bs, struct api_held *h)
 {
-	struct by_patient x = { st, pid, not_started ? (1u << B_QUEUED |
+	for (size_t i = 0; i < h->n; i++)
+		unbusy(bs, h->id[i]);
+	free(h->id);
+	h->id = NULL;
+	h->n = 0;
+}
+
+int
+api_batches_of_patient(struct api_batches *bs, struct store *st,
+    struct store_batch *b, const char *pid, int not_started,
+    int (*fn)(void *, uint64_t, json_t *), void *arg, struct api_held *held)
+{
+	struct by_patient x = { bs, held, st, pid, not_started ?
+	    (1u << B_QUEUED |
 	    1u << B_PAUSED) : (1u << B_RUNNING | 1u << B_DONE |
 	    1u << B_FAILED), b, fn, arg, 0, 0 };
 	struct store_key k;
@@ -1250,33 +1291,75 @@ struct change {
 	json_t		*batch;
 };
 
-static void
-unbusy(struct api_batches *bs, uint64_t id)
+static struct busy *
+busy_find(struct api_batches *bs, uint64_t id)
 {
 	for (size_t i = 0; i < bs->nbusy; i++)
-		if (bs->busy[i] == id) {
-			bs->busy[i] = bs->busy[--bs->nbusy];
-			return;
-		}
+		if (bs->busy[i].id == id)
+			return &bs->busy[i];
+	return NULL;
 }
 
-int
-api_batches_claim(struct api_batches *bs, uint64_t id)
+static struct busy *
+busy_add(struct api_batches *bs, uint64_t id)
 {
-	for (size_t i = 0; i < bs->nbusy; i++)
-		if (bs->busy[i] == id)
-			return 0;
 	if (bs->nbusy == bs->capbusy) {
 		size_t cap = bs->capbusy ? 2 * bs->capbusy : 8;
-		uint64_t *v = realloc(bs->busy, cap * sizeof(*v));
+		struct busy *v = realloc(bs->busy, cap * sizeof(*v));
 
 		if (v == NULL)
 			abort();
 		bs->busy = v;
 		bs->capbusy = cap;
 	}
-	bs->busy[bs->nbusy++] = id;
+	bs->busy[bs->nbusy].id = id;
+	bs->busy[bs->nbusy].holds = 1;
+	bs->busy[bs->nbusy].rec = NULL;
+	return &bs->busy[bs->nbusy++];
+}
+
+static void
+unbusy(struct api_batches *bs, uint64_t id)
+{
+	struct busy *e = busy_find(bs, id);
+
+	if (e == NULL || --e->holds > 0)
+		return;
+	json_decref(e->rec);
+	*e = bs->busy[--bs->nbusy];
+}
+
+int
+api_batches_claim(struct api_batches *bs, uint64_t id)
+{
+	if (busy_find(bs, id) != NULL)
+		return 0;
+	busy_add(bs, id);
 	return 1;
+}
+
+void
+api_batches_pending(struct api_batches *bs, uint64_t id, json_t *rec)
+{
+	struct busy *e = busy_find(bs, id);
+
+	if (e == NULL)
+		return;
+	json_decref(e->rec);
+	e->rec = json_deep_copy(rec);
+}
+
+json_t *
+api_batches_hold(struct api_batches *bs, uint64_t id)
+{
+	struct busy *e = busy_find(bs, id);
+
+	if (e == NULL) {
+		busy_add(bs, id);
+		return NULL;
+	}
+	e->holds++;
+	return e->rec != NULL ? json_deep_copy(e->rec) : NULL;
 }
 
 void
@@ -1377,6 +1460,7 @@ transition(struct api_req *q, const char *verb, int to, unsigned from_ok)
 	id_key(k, id);
 	store_put(b, STORE_CF_BATCHES, k, 8, val, strlen(val));
 	free(val);
+	api_batches_pending(bs, id, j);
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		abort();
 	c->id = id;

@@ -251,6 +251,8 @@ struct mbatch {
 	json_t		*unresolved;
 	json_t		*found;		/* [{"uid", "acc"}] */
 	int		 rstatus_ok;
+	int		 rslot;		/* resolved: holds a slot until its
+					 * record is durable */
 	int		 ralias;	/* a merged-from ID found studies */
 	char		 rwhy[200];
 	int		 writing;	/* the record is being written */
@@ -3411,6 +3413,10 @@ batch_written(void *arg, int err)
 	if (b != NULL) {
 		b->writing = 0;
 		b->rwriting = 0;
+		if (b->rslot) {
+			b->rslot = 0;
+			m->active--;
+		}
 		if (!err)
 			batch_read(m, w->id, w->rec);
 		else {
@@ -3483,6 +3489,7 @@ batch_write(struct mig *m, struct mbatch *b, const char *to,
 	v = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
 	store_put(sb, STORE_CF_BATCHES, k, 8, v, strlen(v));
 	free(v);
+	api_batches_pending(api_batches(daemon_api(m->d)), b->id, rec);
 	json_object_set_new(ev, "actor", json_pack("{s:s}", "engine",
 	    cf(m)->node.ae_title));
 	audit_append(store_loop_audit(m->sl), sb, ev);
@@ -3543,10 +3550,10 @@ resolve_end(struct mbatch *b, int ok, const char *why)
 
 	op_end(&b->op, ok, why ? why : "");
 	b->resolving = 0;
-	m->active--;
 	if (!ok) {
 		b->rattempts++;
 		if (b->rattempts < cf(m)->migration.retrieve_attempts) {
+			m->active--;
 			log_warn("mig-resolve-failed", "batch=%llu attempt=%u "
 			    "error=%s", (unsigned long long)b->id,
 			    b->rattempts, log_q(why));
@@ -3572,9 +3579,16 @@ resolve_end(struct mbatch *b, int ok, const char *why)
 	    "batch.started", "object", "batch_id", (json_int_t)b->id,
 	    "source", b->source, "target", b->target, "outcome", "ok");
 	b->rwriting = 1;
+	/* the slot stays held until the record is durable: given back
+	 * before, a pass would hand it to a batch of lower priority while
+	 * this one cannot run yet (batch_written gives it back, then the
+	 * next pass, in priority order, offers it to this batch first) */
+	b->rslot = 1;
 	if (batch_write(m, b, "running", resolved_fill, ev) < 0) {
 		/* the API holds it: resolve again later */
 		b->rwriting = 0;
+		b->rslot = 0;
+		m->active--;
 		json_decref(ev);
 		json_decref(b->found);
 		json_decref(b->unresolved);
