@@ -1070,6 +1070,13 @@ info_encode(const struct spool_info *in, uint8_t *v, size_t cap)
 		memcpy(v + o, u[i], n);
 		o += n;
 	}
+	/* optional, after the UIDs (older rows end before it) */
+	n = strnlen(in->origin_ae, sizeof(in->origin_ae) - 1);
+	if (n > 0 && o + n + 1 <= cap) {
+		memcpy(v + o, in->origin_ae, n);
+		v[o + n] = '\0';
+		o += n + 1;
+	}
 	return o;
 }
 
@@ -1095,6 +1102,12 @@ info_decode(const uint8_t *v, size_t n, struct spool_info *out)
 			return -1;
 		memcpy(u[i], v + o, (size_t)(z - (v + o)) + 1);
 		o = (size_t)(z - v) + 1;
+	}
+	if (o < n) {
+		const uint8_t *z = memchr(v + o, 0, n - o);
+
+		if (z != NULL && (size_t)(z - (v + o)) < sizeof(out->origin_ae))
+			memcpy(out->origin_ae, v + o, (size_t)(z - (v + o)) + 1);
 	}
 	return 0;
 }

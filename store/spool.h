@@ -76,6 +76,10 @@ struct spool_info {
 	char		 sop_class[SPOOL_UID_MAX + 1];
 	char		 sop_instance[SPOOL_UID_MAX + 1];
 	char		 ts_uid[SPOOL_UID_MAX + 1];
+	/* the AE title that sent it ("" unknown: records indexed before
+	 * it was kept, or found again by recovery): a source's copy and a
+	 * target's read-back copy of one instance are told apart by it */
+	char		 origin_ae[17];
 };
 
 /*

@@ -787,6 +787,53 @@ peer_named(const struct mig *m, const char *name)
 	return conf_peer_by_name(cf(m), name);
 }
 
+/* A spool copy of an instance from a given sender: the newest record
+ * of sop whose origin AE title is ae (or not known: records from before
+ * it was kept). One SOP Instance may be in the spool several times at
+ * once: the source's copy for one batch, a target's read-back copy for
+ * another. */
+struct bysender {
+	struct mig		*m;
+	const char		*ae;
+	struct spool_info	*out;
+	int			 found;
+};
+
+static int
+bysender_one(void *arg, uint64_t seg, uint64_t off)
+{
+	struct bysender *x = arg;
+	struct spool_info si;
+
+	if (spool_get(x->m->st, seg, off, &si) == 1 && (si.origin_ae[0] ==
+	    '\0' || strcmp(si.origin_ae, x->ae) == 0)) {
+		*x->out = si;	/* in key order: the last is the newest */
+		x->found = 1;
+	}
+	return 0;
+}
+
+static int
+spool_from(struct mig *m, const char *sop, const char *ae,
+    struct spool_info *out)
+{
+	struct bysender x = { m, ae, out, 0 };
+
+	if (spool_each(m->st, sop, bysender_one, &x) < 0)
+		return -1;
+	return x.found;
+}
+
+/* src_copy: the study's source's copy of sop. */
+static int
+src_copy(const struct mstudy *s, const char *sop, struct spool_info *out)
+{
+	struct mig *m = s->b->op.m;
+	const struct conf_peer *p = peer_named(m, s->b->source);
+
+	return spool_from(m, sop, p != NULL ? p->ae_title : "", out);
+}
+
 static struct flow *
 flow_of(struct mig *m, const struct conf_peer *p)
 {
@@ -1102,8 +1149,12 @@ static void
 scan_start(struct mstudy *s, const struct conf_peer *peer, int want_count,
     void (*then)(struct mig *, void *, int, const char *))
 {
-	static const struct dicom_propose prop = { DICOM_QR_STUDY_FIND,
-		{ TS_ELE, TS_ILE }, 2, 0 };
+	/* at a source we C-MOVE from, the same association serves the
+	 * retrieve after the query (the pool reuses one that covers it):
+	 * no release and new association between the two */
+	static const struct dicom_propose prop[2] = {
+		{ DICOM_QR_STUDY_FIND, { TS_ELE, TS_ILE }, 2, 0 },
+		{ DICOM_QR_STUDY_MOVE, { TS_ELE, TS_ILE }, 2, 0 } };
 	struct scan *sc = &s->sc;
 	char err[256];
 
@@ -1121,7 +1172,8 @@ scan_start(struct mstudy *s, const struct conf_peer *peer, int want_count,
 	s->op.failed = scan_failed;
 	s->op.match = scan_match;
 	s->op.done = scan_done;
-	if (op_lease(&s->op, peer, &prop, 1, err, sizeof(err)) < 0)
+	if (op_lease(&s->op, peer, prop, want_count && peer->retrieve !=
+	    CONF_RETRIEVE_GET ? 2 : 1, err, sizeof(err)) < 0)
 		then(s->op.m, s, 0, err);
 }
 
@@ -1259,6 +1311,43 @@ release_one(void *arg, uint64_t seg, uint64_t off)
 /* release_all: every spool record of sop (the source's, and a read-back
  * copy), but the one at skip[0], skip[1] when skip is given, released in
  * b. How many. */
+/* sop_wanted: a study of another batch, loaded now, still needs sop's
+ * copies (it has not ended with it): they stay, and that study lets
+ * them go when it is done. A study not loaded that needs it later finds
+ * no copy and retrieves it again. */
+struct others {
+	int		 done;		/* collected */
+	struct mstudy	**v;
+	size_t		 n;
+};
+
+static int
+sop_wanted(struct mig *m, const struct mstudy *self, const char *sop,
+    struct others *o)
+{
+	if (!o->done) {
+		/* once per unit, and only when something is released */
+		o->done = 1;
+		for (struct mbatch *b = m->batches; b != NULL; b = b->next)
+			for (size_t i = 0; i < b->nst; i++) {
+				struct mstudy *x = b->st[i];
+
+				if (x == self || !x->loaded || sst_final(x->st))
+					continue;
+				if ((o->v = realloc(o->v, (o->n + 1) *
+				    sizeof(*o->v))) == NULL)
+					abort();
+				o->v[o->n++] = x;
+			}
+	}
+	for (size_t i = 0; i < o->n; i++)
+		for (size_t k = 0; k < o->v[i]->nin; k++)
+			if (!ist_final(o->v[i]->in[k].st) &&
+			    strcmp(o->v[i]->in[k].sop, sop) == 0)
+				return 1;
+	return 0;
+}
+
 static int
 release_all(struct mig *m, struct store_batch *b, const char *sop,
     const uint64_t *skip)
@@ -1348,6 +1437,7 @@ study_commit(struct mstudy *s, int st)
 	struct mig *m = s->b->op.m;
 	struct store_batch *b = store_begin(m->st);
 	struct unit *u = calloc(1, sizeof(*u));
+	struct others others = { 0, NULL, 0 };
 	struct store_key k;
 	json_t *j;
 
@@ -1377,7 +1467,8 @@ study_commit(struct mstudy *s, int st)
 			/* the copy at the target is proven (as far as the
 			 * target's policy goes): the spool's is not needed */
 			(void)si;
-			if (release_all(m, b, in->sop, NULL) > 0)
+			if (!sop_wanted(m, s, in->sop, &others) &&
+			    release_all(m, b, in->sop, NULL) > 0)
 				u->reclaim = 1;
 		}
 		inst_key(&k, s->b->id, s->uid, in->sop);
@@ -1399,6 +1490,7 @@ study_commit(struct mstudy *s, int st)
 		}
 		in->dirty = in->ended = 0;
 	}
+	free(others.v);
 	count_instances(s);
 	study_key(&k, s->b->id, s->uid);
 	j = study_json(s);
@@ -1480,7 +1572,7 @@ quarantine_write(struct mstudy *s, struct minst *in, struct store_batch *b)
 	json_t *j;
 
 	in->qpend = 0;
-	if (in->qbytes && spool_lookup(m->sp, m->st, in->sop, &si) == 1) {
+	if (in->qbytes && src_copy(s, in->sop, &si) == 1) {
 		if (spool_quarantine(m->sp, m->st, b, si.seg, si.off, reason,
 		    cf(m)->migration.quarantine_dir, err, sizeof(err)) == 0) {
 			snprintf(file, sizeof(file), "%s/%s-%016" PRIx64 "-%"
@@ -1620,7 +1712,6 @@ preflight_then(struct mig *m, void *arg, int ok, const char *why)
 static size_t
 retrieve_check(struct mstudy *s)
 {
-	struct mig *m = s->b->op.m;
 	size_t missing = 0;
 
 	for (size_t i = 0; i < s->nin; i++) {
@@ -1629,7 +1720,7 @@ retrieve_check(struct mstudy *s)
 
 		if (in->st != I_EXPECTED)
 			continue;
-		if (spool_lookup(m->sp, m->st, in->sop, &si) == 1) {
+		if (src_copy(s, in->sop, &si) == 1) {
 			s->got_bytes += si.len - si.data_off;
 			in->st = I_RECEIVED;
 			memcpy(in->sha, si.sha256, 32);
@@ -1861,8 +1952,17 @@ retrieve_props(const struct conf_peer *p, const struct mstudy *s,
 	prop[np].ts[0] = TS_ELE;
 	prop[np].ts[1] = TS_ILE;
 	prop[np++].nts = 2;
-	if (p->retrieve != CONF_RETRIEVE_GET)
+	if (p->retrieve != CONF_RETRIEVE_GET) {
+		if (!rb_only) {
+			/* as the source's query proposed: one association
+			 * for both (see scan_start) */
+			prop[np].abstract = DICOM_QR_STUDY_FIND;
+			prop[np].ts[0] = TS_ELE;
+			prop[np].ts[1] = TS_ILE;
+			prop[np++].nts = 2;
+		}
 		return np;
+	}
 	for (size_t i = 0; i < s->nin; i++) {
 		int dup = (rb_only && !s->in[i].rb) || s->in[i].cls[0] == '\0';
 
@@ -2035,6 +2135,19 @@ send_end(struct mstudy *s, int ok, const char *why)
 		study_commit(s, S_SENDING);
 		return;
 	}
+	for (size_t i = 0; i < s->nin; i++)
+		if (s->in[i].st == I_EXPECTED) {
+			/* its copy was let go meanwhile (another batch
+			 * verified the same instance): fetched again, never
+			 * left pending in a study that ends */
+			log_info("mig-refetch", "batch=%llu study=%s sop=%s",
+			    (unsigned long long)s->b->id, s->uid,
+			    s->in[i].sop);
+			s->attempts = 0;
+			xform_clean(s);
+			study_commit(s, S_RETRIEVING);
+			return;
+		}
 	s->attempts = 0;
 	xform_clean(s);
 	if (t != NULL && t->verify == CONF_VERIFY_NONE) {
@@ -2101,7 +2214,7 @@ send_fill(struct mstudy *s)
 		if (in->st != I_RECEIVED || in->attempts >=
 		    cf(m)->migration.send_attempts)
 			continue;
-		if (spool_lookup(m->sp, m->st, in->sop, &si) != 1) {
+		if (src_copy(s, in->sop, &si) != 1) {
 			/* released meanwhile (another batch verified the
 			 * same instance): fetch it again */
 			in->st = I_EXPECTED;
@@ -2287,16 +2400,24 @@ struct newrec {
 	struct minst	*in;
 	int		 found;
 	uint64_t	 seg, off;
+	struct mig	*m;
+	const char	*ae;		/* the target's: its copy only */
 };
 
 static int
 new_one(void *arg, uint64_t seg, uint64_t off)
 {
 	struct newrec *n = arg;
+	struct spool_info si;
 
 	for (unsigned k = 0; k < n->in->npre && k < 4; k++)
 		if (n->in->pre[k][0] == seg && n->in->pre[k][1] == off)
 			return 0;
+	/* another batch's copy from elsewhere (its source) is not the
+	 * target's answer */
+	if (spool_get(n->m->st, seg, off, &si) == 1 && si.origin_ae[0] !=
+	    '\0' && strcmp(si.origin_ae, n->ae) != 0)
+		return 0;
 	n->found = 1;
 	n->seg = seg;
 	n->off = off;
@@ -2310,7 +2431,7 @@ readback_compare(struct mstudy *s, struct minst *in, const char *why)
 {
 	struct mig *m = s->b->op.m;
 	const struct conf_peer *t = peer_named(m, s->b->target);
-	struct newrec n = { in, 0, 0, 0 };
+	struct newrec n = { in, 0, 0, 0, m, t != NULL ? t->ae_title : "" };
 	struct spool_info src, got;
 	char d[400], hs[65], ht[65];
 	int level = -1, have_src;
@@ -2326,8 +2447,7 @@ readback_compare(struct mstudy *s, struct minst *in, const char *why)
 	}
 	memcpy(in->tsha, got.sha256, 32);
 	in->has_tsha = 1;
-	have_src = in->npre > 0 && spool_get(m->st, in->pre[0][0],
-	    in->pre[0][1], &src) == 1;
+	have_src = src_copy(s, in->sop, &src) == 1;
 	if (in->has_ssha ? memcmp(in->ssha, got.sha256, 32) == 0 :
 	    in->has_sha && memcmp(in->sha, got.sha256, 32) == 0)
 		level = CONF_VLEVEL_BYTES;
@@ -2400,7 +2520,10 @@ readback_settle(evutil_socket_t fd, short evw, void *arg)
 		return;
 	for (size_t i = 0; i < s->nin && !waiting; i++)
 		if (s->in[i].rb) {
-			struct newrec n = { &s->in[i], 0, 0, 0 };
+			const struct conf_peer *t = peer_named(m,
+			    s->b->target);
+			struct newrec n = { &s->in[i], 0, 0, 0, m, t != NULL ?
+			    t->ae_title : "" };
 
 			spool_each(m->st, s->in[i].sop, new_one, &n);
 			waiting = !n.found;
@@ -2859,7 +2982,7 @@ xform_start(struct mstudy *s)
 		if (in->st != I_RECEIVED || in->xready || in->attempts >=
 		    cf(m)->migration.send_attempts)
 			continue;
-		if (spool_lookup(m->sp, m->st, in->sop, &si) != 1) {
+		if (src_copy(s, in->sop, &si) != 1) {
 			in->st = I_EXPECTED;	/* released: fetch again */
 			in->dirty = 1;
 			continue;
@@ -2966,7 +3089,7 @@ export_send(struct mstudy *s, const struct conf_peer *t)
 		if (in->st != I_RECEIVED || in->attempts >=
 		    cf(m)->migration.send_attempts)
 			continue;
-		if (spool_lookup(m->sp, m->st, in->sop, &si) != 1) {
+		if (src_copy(s, in->sop, &si) != 1) {
 			/* released meanwhile: fetch it again */
 			in->st = I_EXPECTED;
 			in->dirty = 1;
@@ -3987,14 +4110,14 @@ push_batch(struct mig *m, struct store_batch *b, struct pushu *u,
  * verified. */
 static void
 push_again(struct mig *m, struct store_batch *b, struct pushu *u,
-    struct minst *in)
+    struct minst *in, const char *ae)
 {
 	struct spool_info si;
 
 	if (!ist_final(in->st))
 		return;
 	if (in->st == I_PRESENT || in->st == I_QUARANTINED || (in->has_sha &&
-	    spool_lookup(m->sp, m->st, in->sop, &si) == 1 &&
+	    spool_from(m, in->sop, ae, &si) == 1 &&
 	    memcmp(si.sha256, in->sha, 32) == 0)) {
 		if (release_all(m, b, in->sop, NULL) > 0)
 			u->reclaim = 1;
@@ -4097,7 +4220,7 @@ push_drain(struct mig *m)
 		for (size_t j = 0; j < s->nin && !have; j++)
 			if (strcmp(s->in[j].sop, q->sop) == 0) {
 				have = 1;
-				push_again(m, b, u, &s->in[j]);
+				push_again(m, b, u, &s->in[j], p->ae_title);
 			}
 		if (!have)
 			inst_add(s, q->sop, q->cls, q->series);

@@ -658,8 +658,9 @@ indexed(void *arg, int err)
 static void
 index_spooled(struct store_commit *c)
 {
-	const struct spool_info *in = &c->info;
+	struct spool_info *in = &c->info;
 	struct store_batch *b = store_begin(store_loop_store(sink_state));
+	size_t an = strcspn(c->s->origin, "@");
 	char sha[65], canon[65], pix[65], seg[17];
 	json_t *ev;
 
@@ -667,6 +668,10 @@ index_spooled(struct store_commit *c)
 	hex_encode(in->canonical, 32, canon);
 	hex_encode(in->pixel, 32, pix);
 	snprintf(seg, sizeof(seg), "%016llx", (unsigned long long)in->seg);
+	/* the sender's AE title ("AE@address"), kept with the record */
+	snprintf(in->origin_ae, sizeof(in->origin_ae), "%.*s", (int)(an <
+	    sizeof(in->origin_ae) ? an : sizeof(in->origin_ae) - 1),
+	    c->s->origin);
 	spool_index(sink_spool, b, in);
 	ev = json_pack("{s:s, s:{s:s}, s:{s:s, s:s, s:s, s:s, s:I, s:I}, "
 	    "s:{s:s}, s:s}",
