@@ -80,6 +80,7 @@ static const char *const verifies[] = { "counts", "none", "readback",
 	NULL };
 static const char *const vlevels[] = { "bytes", "dataset", "pixel", NULL };
 static const char *const acks[] = { "durable", "early", NULL };
+static const char *const orders[] = { "oldest_first", "newest_first", NULL };
 static const char *const syncs[] = { "always", "group", NULL };
 static const char *const api_roles[] = { "viewer", "operator", "admin", NULL };
 static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
@@ -210,6 +211,7 @@ static const struct ckey migration_keys[] = {
 	{ MIG("retrieve_ack", CT_ENUM, retrieve_ack_early), .choices = acks },
 	{ MIG("push_stable", CT_DURATION, push_stable_ms), .min = 1000,
 	    .max = SEC(86400) },
+	{ MIG("order", CT_ENUM, newest_first), .choices = orders },
 	{ .name = NULL }
 };
 

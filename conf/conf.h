@@ -229,6 +229,8 @@ struct conf {
 		int		 retrieve_ack_early;	/* retrieve_ack: early */
 		uint64_t	 push_stable_ms;	/* a pushed study goes
 							 * after this quiet */
+		int		 newest_first;	/* order: studies of a
+						 * batch by StudyDate */
 	} migration;
 
 	struct {

@@ -410,7 +410,9 @@ text_ok(const char *s, size_t max)
 
 static const char *const fields[] = { "external_id", "batch_name",
 	"source", "target", "accession_numbers", "study_instance_uids",
-	"patient_id", "priority", "force_full_repull", "include_priors", NULL };
+	"patient_id", "priority", "force_full_repull", "include_priors",
+	"query", "order", NULL };
+
 
 static int
 bad(struct api_req *q, const char *field, const char *fmt, ...)
@@ -487,6 +489,73 @@ check_peer(struct api_req *q, const char *field, int role)
 }
 
 /* Validate the seed in q->body; -1 answered. */
+/* A DICOM date range as C-FIND matches it: YYYYMMDD, YYYYMMDD-,
+ * -YYYYMMDD or YYYYMMDD-YYYYMMDD. */
+static int
+date_range_ok(const char *s)
+{
+	size_t n = strlen(s), d = 0;
+	const char *dash = strchr(s, '-');
+
+	for (size_t i = 0; i < n; i++)
+		if (s[i] >= '0' && s[i] <= '9')
+			d++;
+		else if (s[i] != '-')
+			return 0;
+	if (dash == NULL)
+		return n == 8;
+	if (strchr(dash + 1, '-') != NULL)
+		return 0;
+	return (dash - s == 0 || dash - s == 8) && (strlen(dash + 1) == 0 ||
+	    strlen(dash + 1) == 8) && d >= 8;
+}
+
+/* check_query: {"study_date": range, "modality": code, "patient_id"},
+ * at least one. */
+static int
+check_query(struct api_req *q, json_t *v)
+{
+	const char *k;
+	json_t *x;
+	int n = 0;
+
+	if (!json_is_object(v))
+		return bad(q, "query", "%s", "query must be an object with "
+		    "study_date, modality and/or patient_id");
+	json_object_foreach(v, k, x) {
+		if (strcmp(k, "study_date") == 0) {
+			if (!json_is_string(x) || !date_range_ok(
+			    json_string_value(x)))
+				return bad(q, "query.study_date", "%s",
+				    "query.study_date must be YYYYMMDD or a "
+				    "range YYYYMMDD-YYYYMMDD (either end may "
+				    "be left out)");
+		} else if (strcmp(k, "modality") == 0) {
+			const char *m = json_string_value(x);
+
+			if (m == NULL || strlen(m) < 1 || strlen(m) > 16 ||
+			    strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
+			    strlen(m))
+				return bad(q, "query.modality", "%s",
+				    "query.modality must be a DICOM modality "
+				    "code such as CT or MR");
+		} else if (strcmp(k, "patient_id") == 0) {
+			if (!json_is_string(x) || json_string_length(x) == 0 ||
+			    !text_ok(json_string_value(x), 64))
+				return bad(q, "query.patient_id", "%s",
+				    "query.patient_id must be 1-64 characters "
+				    "without control characters or backslashes");
+		} else
+			return bad(q, "query", "unknown member \"%.64s\"; a "
+			    "query takes study_date, modality, patient_id", k);
+		n++;
+	}
+	if (n == 0)
+		return bad(q, "query", "%s", "query names nothing: give "
+		    "study_date, modality and/or patient_id");
+	return 0;
+}
+
 static int
 check_seed(struct api_req *q)
 {
@@ -505,7 +574,7 @@ check_seed(struct api_req *q)
 			    "external_id, batch_name, source, target, "
 			    "accession_numbers, study_instance_uids, "
 			    "patient_id, priority, force_full_repull, "
-			    "include_priors", k);
+			    "include_priors, query, order", k);
 	}
 	if (check_peer(q, "source", CONF_ROLE_SOURCE) < 0 ||
 	    check_peer(q, "target", CONF_ROLE_TARGET) < 0)
@@ -546,6 +615,15 @@ check_seed(struct api_req *q)
 	if (check_list(q, "accession_numbers", 0, &na) < 0 ||
 	    check_list(q, "study_instance_uids", 1, &nu) < 0)
 		return -1;
+	if ((v = json_object_get(q->body, "query")) != NULL &&
+	    !json_is_null(v) && check_query(q, v) < 0)
+		return -1;
+	if ((v = json_object_get(q->body, "order")) != NULL &&
+	    !json_is_null(v) && (!json_is_string(v) || (strcmp(
+	    json_string_value(v), "oldest_first") != 0 && strcmp(
+	    json_string_value(v), "newest_first") != 0)))
+		return bad(q, "order", "%s", "order must be oldest_first or "
+		    "newest_first (by StudyDate; migration.order when absent)");
 	if (na + nu > cf->api.max_batch_items) {
 		char msg[160];
 
@@ -556,10 +634,11 @@ check_seed(struct api_req *q)
 	}
 	v = json_object_get(q->body, "patient_id");
 	if (na + nu == 0 && (v == NULL || !json_is_string(v) ||
-	    json_string_length(v) == 0))
+	    json_string_length(v) == 0) && !json_is_object(json_object_get(
+	    q->body, "query")))
 		return bad(q, "study_instance_uids", "%s", "a batch needs at "
-		    "least one of accession_numbers, study_instance_uids or "
-		    "patient_id");
+		    "least one of accession_numbers, study_instance_uids, "
+		    "patient_id or query");
 	return 0;
 }
 
@@ -610,6 +689,10 @@ new_batch_of(json_t *b, uint64_t id, const char *channel, const char *by)
 	/* every study of the patient at the source too (HL7 pre-fetch) */
 	if (json_is_true(json_object_get(b, "include_priors")))
 		json_object_set_new(j, "include_priors", json_true());
+	if (json_is_object(json_object_get(b, "query")))
+		json_object_set(j, "query", json_object_get(b, "query"));
+	if (json_is_string(json_object_get(b, "order")))
+		json_object_set(j, "order", json_object_get(b, "order"));
 	/* when the order that asked for it arrived (HL7 intake), for the
 	 * arrival-to-first-retrieval metric */
 	if (json_is_integer(json_object_get(b, "prefetch_at_ms")))

@@ -62,6 +62,7 @@
 #define TAG_NSTUDY_INST	DS_TAG(0x0020, 0x1208)
 #define TAG_STUDY_DATE	DS_TAG(0x0008, 0x0020)
 #define TAG_MODALITIES	DS_TAG(0x0008, 0x0061)
+#define TAG_MODALITY	DS_TAG(0x0008, 0x0060)
 
 #define TS_ILE	"1.2.840.10008.1.2"
 #define TS_ELE	"1.2.840.10008.1.2.1"
@@ -186,6 +187,7 @@ struct mstudy {
 	char		 acc[65];
 	char		 modalities[33];	/* ModalitiesInStudy, "CT\\SR" */
 	char		 year[5];	/* of StudyDate, "" unknown */
+	char		 date[9];	/* StudyDate YYYYMMDD, "" unknown */
 	char		 pid[65];	/* PatientID at the source */
 	int		 push;		/* pushed to us: no query, no retrieve
 					 * unless something is missing */
@@ -264,6 +266,8 @@ struct mbatch {
 	 * takes that source's pushes until the day is over */
 	char		 push_src[CONF_NAME_MAX + 1];
 	char		 push_day[16];
+	int		 newest;	/* its studies newest first */
+	int		 rtrunc;	/* the query matched too many */
 };
 
 /*
@@ -534,6 +538,8 @@ study_json(const struct mstudy *s)
 		json_object_set_new(j, "study_year", json_string(s->year));
 	if (s->pid[0])
 		json_object_set_new(j, "patient_id", json_string(s->pid));
+	if (s->date[0])
+		json_object_set_new(j, "study_date", json_string(s->date));
 	if (s->push)
 		json_object_set_new(j, "push", json_true());
 	if (s->xw_set)
@@ -988,6 +994,9 @@ scan_match(struct mop *op, const struct dimse_ident *id)
 		if ((v = dimse_ident_get(id, TAG_STUDY_DATE)) != NULL &&
 		    strlen(v) >= 4 && v[0] >= '1' && v[0] <= '2')
 			snprintf(s->year, sizeof(s->year), "%.4s", v);
+		if (v != NULL && strlen(v) == 8 && strspn(v, "0123456789") ==
+		    8)
+			snprintf(s->date, sizeof(s->date), "%s", v);
 		if (sc->want_count && (v = dimse_ident_get(id,
 		    TAG_PATIENT_ID)) != NULL)
 			snprintf(s->pid, sizeof(s->pid), "%.64s", v);
@@ -1270,6 +1279,9 @@ leaf_instance(struct mig *m, struct store_batch *b, struct mstudy *s,
 	if (in->status >= 0)
 		json_object_set_new(json_object_get(j, "object"), "status",
 		    json_integer(in->status));
+	if (in->again)
+		json_object_set_new(json_object_get(j, "object"),
+		    "pushed_again", json_true());
 	if (in->has_ssha) {
 		/* the transform digest: SHA-256 of the edits, as listed */
 		json_t *t = transforms_json(s, 1);
@@ -3386,6 +3398,8 @@ load_study_one(void *arg, const void *key, size_t klen, const void *val,
 	snprintf(s->pid, sizeof(s->pid), "%.64s", json_string_value(
 	    json_object_get(j, "patient_id")) ?: "");
 	s->push = json_is_true(json_object_get(j, "push"));
+	snprintf(s->date, sizeof(s->date), "%.8s", json_string_value(
+	    json_object_get(j, "study_date")) ?: "");
 	if ((v = json_object_get(j, "crosswalk")) != NULL) {
 		s->xw_set = 1;
 		snprintf(s->xw, sizeof(s->xw), "%.64s", json_string_value(
@@ -3442,12 +3456,50 @@ batch_free(struct mbatch *b)
 	free(b);
 }
 
+/* The order studies are worked in: by StudyDate, oldest or newest first
+ * (migration.order, or the batch's own), unknown dates last, then by
+ * UID so that the order is the same after a restart. */
+static int
+date_older(const void *a, const void *b)
+{
+	const struct mstudy *x = *(struct mstudy *const *)a;
+	const struct mstudy *y = *(struct mstudy *const *)b;
+	int c;
+
+	if ((x->date[0] == '\0') != (y->date[0] == '\0'))
+		return x->date[0] == '\0' ? 1 : -1;
+	c = strcmp(x->date, y->date);
+	return c != 0 ? c : strcmp(x->uid, y->uid);
+}
+
+static int
+date_newer(const void *a, const void *b)
+{
+	const struct mstudy *x = *(struct mstudy *const *)a;
+	const struct mstudy *y = *(struct mstudy *const *)b;
+	int c;
+
+	if ((x->date[0] == '\0') != (y->date[0] == '\0'))
+		return x->date[0] == '\0' ? 1 : -1;
+	c = strcmp(y->date, x->date);
+	return c != 0 ? c : strcmp(x->uid, y->uid);
+}
+
+static void
+batch_sort(struct mbatch *b)
+{
+	if (b->nst > 1)
+		qsort(b->st, b->nst, sizeof(*b->st), b->newest ? date_newer :
+		    date_older);
+}
+
 /* batch_read: (re)load the engine's view of batch id from its record. */
 static void
 batch_read(struct mig *m, uint64_t id, json_t *rec)
 {
 	struct mbatch *b = batch_find(m, id);
 	const char *state = json_string_value(json_object_get(rec, "state"));
+	int fresh = 0;
 
 	if (id > m->max_id)
 		m->max_id = id;
@@ -3473,6 +3525,7 @@ batch_read(struct mig *m, uint64_t id, json_t *rec)
 		batch_place(m, b);
 		b->hnext = m->bhash[id % BHASH];
 		m->bhash[id % BHASH] = b;
+		fresh = 1;
 	}
 	snprintf(b->state, sizeof(b->state), "%s", state);
 	snprintf(b->source, sizeof(b->source), "%s", json_string_value(
@@ -3480,6 +3533,11 @@ batch_read(struct mig *m, uint64_t id, json_t *rec)
 	snprintf(b->target, sizeof(b->target), "%s", json_string_value(
 	    json_object_get(rec, "target")) ?: "");
 	b->force = json_is_true(json_object_get(rec, "force_full_repull"));
+	b->newest = json_is_string(json_object_get(rec, "order")) ?
+	    strcmp(json_string_value(json_object_get(rec, "order")),
+	    "newest_first") == 0 : cf(m)->migration.newest_first;
+	if (fresh)
+		batch_sort(b);
 	snprintf(b->push_src, sizeof(b->push_src), "%s", json_string_value(
 	    json_object_get(json_object_get(rec, "push"), "source")) ?: "");
 	snprintf(b->push_day, sizeof(b->push_day), "%s", json_string_value(
@@ -3647,11 +3705,18 @@ resolved_fill(struct mig *m, struct mbatch *b, json_t *rec,
 		n++;
 		snprintf(s->acc, sizeof(s->acc), "%s", json_string_value(
 		    json_object_get(f, "acc")) ?: "");
+		snprintf(s->date, sizeof(s->date), "%.8s", json_string_value(
+		    json_object_get(f, "date")) ?: "");
+		if (strlen(s->date) == 8)
+			snprintf(s->year, sizeof(s->year), "%.4s", s->date);
+		else
+			s->date[0] = '\0';
 		study_key(&k, b->id, s->uid);
 		j = study_json(s);
 		put_json(sb, STORE_CF_STUDIES, &k, j);
 		json_decref(j);
 	}
+	batch_sort(b);
 	json_object_set_new(rec, "resolved", json_true());
 	json_object_set(rec, "unresolved", b->unresolved);
 	json_object_set_new(rec, "started", json_string(t));
@@ -3698,6 +3763,22 @@ resolve_end(struct mbatch *b, int ok, const char *why)
 			json_array_append_new(b->unresolved, o);
 		}
 	}
+	if (ok) {
+		/* a query nothing matched (its modality checked per study
+		 * too) is said, as an accession nobody has is */
+		size_t i, j;
+		json_t *t, *f;
+		int any = 0;
+
+		json_array_foreach(b->found, j, f)
+			any |= json_is_true(json_object_get(f, "q"));
+		json_array_foreach(b->todo, i, t)
+			if (json_is_object(json_object_get(t, "query")) && !any)
+				json_array_append_new(b->unresolved, json_pack(
+				    "{s:O, s:o}", "query", json_object_get(t,
+				    "query"), "reason", json_sprintf("no study "
+				    "at source %s matches", b->source)));
+	}
 	ev = json_pack("{s:s, s:{s:I, s:s, s:s}, s:s}", "event",
 	    "batch.started", "object", "batch_id", (json_int_t)b->id,
 	    "source", b->source, "target", b->target, "outcome", "ok");
@@ -3727,10 +3808,47 @@ resolve_match(struct mop *op, const struct dimse_ident *id)
 	struct mbatch *b = op->owner;
 	const char *uid = dimse_ident_get(id, TAG_STUDY_UID);
 	const char *acc = dimse_ident_get(id, TAG_ACCESSION);
+	const char *date = dimse_ident_get(id, TAG_STUDY_DATE);
+	json_t *item = json_array_get(b->todo, b->itodo);
+	const char *mod = json_string_value(json_object_get(json_object_get(
+	    item, "query"), "modality"));
+	const char *mods = dimse_ident_get(id, TAG_MODALITIES);
+	int check = 0;
 
-	if (uid != NULL && spool_uid_valid(uid))
-		json_array_append_new(b->found, json_pack("{s:s, s:s}", "uid",
-		    uid, "acc", acc ? acc : ""));
+	if (json_object_get(item, "series_check") != NULL) {
+		b->rstatus_ok = 1;	/* a series of that modality */
+		return;
+	}
+	if (mod != NULL) {
+		/* a source that matches ModalitiesInStudy says which it
+		 * has; one that ignores the key (dcmqrscp) says nothing,
+		 * and a SERIES-level query settles it */
+		if (mods != NULL && mods[0] != '\0') {
+			char list[80], *t, *save = NULL;
+			int has = 0;
+
+			snprintf(list, sizeof(list), "%s", mods);
+			for (t = strtok_r(list, "\\", &save); t != NULL;
+			    t = strtok_r(NULL, "\\", &save))
+				has |= strcmp(t, mod) == 0;
+			if (!has)
+				return;
+		} else
+			check = 1;
+	}
+	if (json_array_size(b->found) >= cf(op->m)->api.max_batch_items) {
+		b->rtrunc = 1;	/* said in unresolved, not dropped unsaid */
+		b->rstatus_ok = 1;
+		return;
+	}
+	if (uid != NULL && spool_uid_valid(uid)) {
+		json_array_append_new(b->found, json_pack("{s:s, s:s, s:s, s:b}",
+		    "uid", uid, "acc", acc ? acc : "", "date", date ? date :
+		    "", "q", json_is_object(json_object_get(item, "query"))));
+		if (check)
+			json_array_append_new(b->todo, json_pack("{s:s, s:s}",
+			    "series_check", uid, "modality", mod));
+	}
 	b->rstatus_ok = 1;	/* at least one match */
 }
 
@@ -3752,16 +3870,47 @@ resolve_done(struct mop *op, const struct dicom_qr_result *r)
 		return;
 	}
 	dicom_qr_free(op->qr);
+	if (json_object_get(item, "series_check") != NULL) {
+		/* no series of the modality: not a study the query asked
+		 * for (nothing to report: the source just has it too) */
+		const char *uid = json_string_value(json_object_get(item,
+		    "series_check"));
+		size_t i;
+		json_t *f;
+
+		if (!b->rstatus_ok)
+			json_array_foreach(b->found, i, f)
+				if (strcmp(json_string_value(json_object_get(f,
+				    "uid")) ?: "", uid) == 0) {
+					json_array_remove(b->found, i);
+					break;
+				}
+		b->itodo++;
+		resolve_next(op);
+		return;
+	}
 	if (json_is_true(json_object_get(item, "merged"))) {
 		/* an old ID of the patient: nothing there is no news */
 		b->ralias |= b->rstatus_ok;
-	} else if (!b->rstatus_ok && !(b->ralias && json_object_get(item,
-	    "patient_id") != NULL)) {
+	} else if (!b->rstatus_ok && !json_is_object(json_object_get(item,
+	    "query")) && !(b->ralias && json_object_get(item, "patient_id") !=
+	    NULL)) {
 		json_t *o = json_deep_copy(item);
 
 		json_object_set_new(o, "reason", json_sprintf("no study at "
 		    "source %s matches", b->source));
 		json_array_append_new(b->unresolved, o);
+	}
+	if (b->rtrunc == 1) {
+		json_t *o = json_deep_copy(item);
+
+		json_object_set_new(o, "reason", json_sprintf("more studies "
+		    "match than api.max_batch_items (%u); the first %u were "
+		    "taken: narrow the query or split the batch",
+		    cf(op->m)->api.max_batch_items,
+		    cf(op->m)->api.max_batch_items));
+		json_array_append_new(b->unresolved, o);
+		b->rtrunc = 2;
 	}
 	b->itodo++;
 	resolve_next(op);
@@ -3783,18 +3932,48 @@ resolve_next(struct mop *op)
 	if ((id = malloc(sizeof(*id))) == NULL)
 		abort();
 	dimse_ident_init(id);
+	if ((v = json_string_value(json_object_get(item, "series_check"))) !=
+	    NULL) {
+		ident_set(id, DIMSE_TAG_QR_LEVEL, "SERIES");
+		ident_set(id, TAG_STUDY_UID, v);
+		ident_set(id, TAG_MODALITY, json_string_value(json_object_get(
+		    item, "modality")));
+		ident_set(id, TAG_SERIES_UID, NULL);
+		b->rstatus_ok = 0;
+		if (op_qr(op, DICOM_QR_FIND, DICOM_QR_STUDY_FIND, id, err,
+		    sizeof(err)) < 0) {
+			free(id);
+			resolve_end(b, 0, err);
+			return;
+		}
+		free(id);
+		return;
+	}
 	ident_set(id, DIMSE_TAG_QR_LEVEL, "STUDY");
 	if ((v = json_string_value(json_object_get(item,
 	    "accession_number"))) != NULL)
 		dimse_ident_set(id, TAG_ACCESSION, DS_VR_NONE, v, err,
 		    sizeof(err));
-	else {
+	else if (json_is_object(json_object_get(item, "query"))) {
+		/* date range, modality, patient: the source matches them */
+		json_t *qq = json_object_get(item, "query");
+
+		ident_set(id, TAG_STUDY_DATE, json_string_value(
+		    json_object_get(qq, "study_date")));
+		ident_set(id, TAG_MODALITIES, json_string_value(
+		    json_object_get(qq, "modality")));
+		ident_set(id, TAG_PATIENT_ID, json_string_value(
+		    json_object_get(qq, "patient_id")));
+		ident_set(id, TAG_ACCESSION, NULL);
+	} else {
 		dimse_ident_set(id, TAG_PATIENT_ID, DS_VR_NONE,
 		    json_string_value(json_object_get(item, "patient_id")),
 		    err, sizeof(err));
 		ident_set(id, TAG_ACCESSION, NULL);
 	}
 	ident_set(id, TAG_STUDY_UID, NULL);
+	if (!json_is_object(json_object_get(item, "query")))
+		ident_set(id, TAG_STUDY_DATE, NULL);
 	b->rstatus_ok = 0;
 	if (op_qr(op, DICOM_QR_FIND, DICOM_QR_STUDY_FIND, id, err,
 	    sizeof(err)) < 0) {
@@ -3855,6 +4034,10 @@ batch_resolve(struct mig *m, struct mbatch *b)
 	json_array_foreach(json_object_get(rec, "accession_numbers"), i, v)
 		json_array_append_new(b->todo, json_pack("{s:O}",
 		    "accession_number", v));
+	if (json_is_object(json_object_get(rec, "query")))
+		json_array_append_new(b->todo, json_pack("{s:O}", "query",
+		    json_object_get(rec, "query")));
+	b->rtrunc = 0;
 	if (((json_array_size(b->found) == 0 && json_array_size(b->todo) ==
 	    0) || json_is_true(json_object_get(rec, "include_priors"))) &&
 	    json_string_length(json_object_get(rec, "patient_id")) > 0) {

@@ -209,6 +209,9 @@ report_instance(void *arg, const void *key, size_t klen, const void *val,
 	json_object_set_new(row, "reason", member(j, "reason"));
 	/* retries of the send, and the quarantine item to act on */
 	json_object_set_new(row, "attempts", member(j, "attempts"));
+	/* a push source sent it again with other bytes: sent again */
+	if (json_is_true(json_object_get(j, "pushed_again")))
+		json_object_set_new(row, "pushed_again", json_true());
 	json_object_set_new(row, "quarantine_id", member(j, "quarantine_id"));
 	/* the target's storage commitment report named it committed */
 	json_object_set_new(row, "committed", json_boolean(json_is_true(

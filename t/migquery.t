@@ -1,0 +1,142 @@
+#!/bin/sh
+# migquery.t — batches by query (study date range, modality, patient) and
+# the order a batch's studies are worked in (oldest or newest first by
+# StudyDate), with DCMTK's dcmqrscp as the source and an export tree as
+# the target.
+#
+# The generated studies 1-6 are dated 2020-01-01 to 2020-01-06, odd ones
+# CT, even ones MR, patient PAT00n. dcmqrscp does not match
+# ModalitiesInStudy (it answers every study, without the attribute), so a
+# modality is settled by a SERIES-level C-FIND per study: the batch must
+# still hold only the studies of that modality.
+#
+#   a  query {study_date: 20200102-20200104}: studies 2, 3, 4
+#   b  query {modality: MR}, order newest_first: studies 6, 4, 2, worked
+#      in that order (the order of mig-study-end in the log)
+#   c  query {study_date: 20200101-20200105, modality: CT}, order
+#      oldest_first: studies 1, 3, 5 in that order
+#   d  query {modality: XA}: no study; unresolved names the query
+#   e  query {patient_id: PAT006, study_date: "20200106-"}: study 6
+#   f  refusals: a bad date range, a bad modality, an unknown member, an
+#      empty query, a bad order: 422 naming the field
+. "$top_srcdir/t/lib.sh"
+. "$top_srcdir/t/qrpeers.sh"
+. "$top_srcdir/t/miglib.sh"
+export LC_ALL=C
+
+ROOT=1.2.826.0.1.3680043.10.1297.9
+TOK=plain-for-tests
+EX=$T_DIR/export
+trap 'stop_peers; cleanup' EXIT
+
+bail() {
+	fail "$1"
+	[ -s "$T_DIR/daemon.log" ] && log_tail
+	stop_peers
+	done_testing
+}
+
+gen_studies "$T_DIR/gen" 6 1 2
+ok $? "12 instances generated (studies 1-6 x 1 series x 2)"
+src_port=$(free_port)
+d_port=$(free_port)
+QR_NAME=legacy
+start_dcmqrscp LEGACY "$src_port" "$T_DIR/legacy" VNAMIG "$d_port" ||
+    bail "the source dcmqrscp (LEGACY) runs"
+load_dcmqrscp LEGACY "$src_port" "$T_DIR/gen"
+ok $? "LEGACY loaded"
+
+conf=$T_DIR/vnamigd.yaml
+cat >"$conf" <<YAML
+node: { ae_title: VNAMIG, data_dir: $T_DIR/var }
+listen:
+  dicom: { address: 127.0.0.1, port: $d_port }
+  http:  { address: 127.0.0.1, port: 0 }
+storage: { min_free: 1MiB }
+migration: { max_studies: 1, retry_backoff: 200ms }
+peers:
+  - { name: legacy, ae_title: LEGACY, host: 127.0.0.1, port: $src_port, role: source }
+exports:
+  - { name: disk, path: $EX }
+api:
+  keys:
+    - { id: ops, role: operator, token: "$TOK" }
+YAML
+mkdir "$EX"
+start_daemon "$conf" || bail "vnamigd starts"
+base="http://127.0.0.1:$HTTP_PORT"
+
+# run NAME BODY: submit, wait, fetch the report; sets BID.
+run() {
+	submit "$1" "$2"
+	[ -n "$BID" ] || return 1
+	wait_batch "$BID" 30
+	is "$BSTATE" done "$1: the batch ends done"
+	report "$BID"
+}
+# studies ID: the batch's study numbers (the UIDs' last part), sorted.
+studies() {
+	rj "$1" '[.studies[].study_uid | split(".") | .[-1]] | sort | join(" ")'
+}
+# worked ID: the study numbers in the order the batch ended them.
+worked() {
+	grep "mig-study-end batch=$1 " "$T_DIR/daemon.log" |
+	    sed 's/.* study=[0-9.]*\.\([0-9]*\) .*/\1/' | tr '\n' ' ' |
+	    sed 's/ $//'
+}
+
+run "a: study_date 20200102-20200104" \
+    '{"source":"legacy","target":"disk","query":{"study_date":"20200102-20200104"}}'
+is "$(studies "$BID")" "2 3 4" "a: studies 2, 3, 4"
+is "$(rj "$BID" '.summary.migrated')" 6 "a: their 6 instances migrated"
+is "$(rj "$BID" '.unresolved | length')" 0 "a: nothing unresolved"
+
+run "b: modality MR, newest first" \
+    '{"source":"legacy","target":"disk","query":{"modality":"MR"},"order":"newest_first"}'
+b_b=$BID
+is "$(studies "$b_b")" "2 4 6" "b: the MR studies only (2, 4, 6), settled per study"
+is "$(worked "$b_b")" "6 4 2" "b: worked newest first: 6, 4, 2"
+api GET "/api/batches/$b_b"
+is "$(j '.batch.order')" newest_first "b: the batch keeps its order"
+
+run "c: CT in 20200101-20200105, oldest first" \
+    '{"source":"legacy","target":"disk","query":{"study_date":"20200101-20200105","modality":"CT"},"order":"oldest_first"}'
+is "$(studies "$BID")" "1 3 5" "c: studies 1, 3, 5"
+is "$(worked "$BID")" "1 3 5" "c: worked oldest first: 1, 3, 5"
+
+run "d: modality XA" \
+    '{"source":"legacy","target":"disk","query":{"modality":"XA"}}'
+is "$(rj "$BID" '.summary.expected')" 0 "d: no study"
+is "$(rj "$BID" '.unresolved[0].query.modality') $(rj "$BID" '.unresolved[0].reason')" \
+    "XA no study at source legacy matches" "d: unresolved names the query and why"
+
+run "e: patient PAT006 from 20200106" \
+    '{"source":"legacy","target":"disk","query":{"patient_id":"PAT006","study_date":"20200106-"}}'
+is "$(studies "$BID")" "6" "e: study 6"
+
+# f: refusals
+for case in \
+    'study_date|{"study_date":"2020-01-01"}' \
+    'study_date|{"study_date":"20200101-20200102-20200103"}' \
+    'modality|{"modality":"ct"}' \
+    'query|{"series":"1.2"}' \
+    'query|{}'; do
+	f=${case%%|*}
+	qv=${case#*|}
+	api POST /api/batches "{\"source\":\"legacy\",\"target\":\"disk\",\"query\":$qv}"
+	want=query
+	[ "$f" = query ] || want=query.$f
+	is "$code $(j '.error.detail.field')" "422 $want" "f: query $qv refused, naming $want"
+done
+api POST /api/batches '{"source":"legacy","target":"disk","query":{"modality":"CT"},"order":"random"}'
+is "$code $(j '.error.detail.field')" "422 order" "f: order random refused"
+
+# every exported file is an instance of a study some batch asked for
+n=$(find "$EX" -name '*.dcm' | wc -l)
+is "$n" 12 "the export holds each of the 12 instances once"
+stop_daemon
+is "$DAEMON_RC" 0 "vnamigd stops cleanly"
+! grep -qE 'runtime error:|ERROR: (Address|Leak)Sanitizer' "$T_DIR/daemon.log"
+ok $? "no sanitizer report in vnamigd's log"
+stop_peers
+done_testing
