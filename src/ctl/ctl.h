@@ -51,7 +51,8 @@ enum {
 	O_YES = 1u << 15, O_PUBKEY = 1u << 16, O_SIZE = 1u << 17,
 	O_INTERVAL = 1u << 18, O_COUNT = 1u << 19, O_BATCH = 1u << 20,
 	O_NOTE = 1u << 21, O_CSV = 1u << 22, O_SENDER = 1u << 23,
-	O_TYPE = 1u << 24, O_ACK = 1u << 25,
+	O_TYPE = 1u << 24, O_ACK = 1u << 25, O_DATE = 1u << 26,
+	O_MODALITY = 1u << 27, O_ORDER = 1u << 28,
 };
 
 #define CTL_MAX_LIST	1000	/* --accession / --study values */
@@ -65,6 +66,7 @@ struct ctl_opts {
 	const char	*priority, *patient_id, *file, *role;
 	const char	*pubkey, *size, *interval, *count, *batch, *note;
 	const char	*sender, *type, *ack;	/* hl7 messages: filters */
+	const char	*study_date, *modality, *order;	/* submit: query */
 	const char	*acc[CTL_MAX_LIST];
 	size_t		 nacc;
 	const char	*study[CTL_MAX_LIST];

@@ -447,6 +447,25 @@ submit_body(struct ctl *c)
 		    c->o.nstudy));
 	if (c->o.repull)
 		SET("force_full_repull", json_true());
+	if (c->o.order)
+		SET("order", json_string(c->o.order));
+	if (c->o.study_date || c->o.modality) {
+		/* a query: the patient narrows it rather than naming one */
+		json_t *q = json_object();
+
+		if (c->o.study_date)
+			json_object_set_new(q, "study_date",
+			    json_string(c->o.study_date));
+		if (c->o.modality)
+			json_object_set_new(q, "modality",
+			    json_string(c->o.modality));
+		if (c->o.patient_id) {
+			json_object_set_new(q, "patient_id",
+			    json_string(c->o.patient_id));
+			json_object_del(b, "patient_id");
+		}
+		SET("query", q);
+	}
 	if (c->o.priority) {
 		if (ctl_parse_u64(c->o.priority, 0, 9, "--priority",
 		    &prio) < 0) {

@@ -25,7 +25,8 @@ struct cmd {
 };
 
 #define SUBMIT_OPTS (O_SOURCE | O_TARGET | O_NAME | O_EXTID | O_PRIO | \
-	O_ACC | O_STUDY | O_PATIENT | O_REPULL | O_FILE)
+	O_ACC | O_STUDY | O_PATIENT | O_REPULL | O_FILE | O_DATE | O_MODALITY | \
+	O_ORDER)
 
 static const struct cmd cmds[] = {
 { "status", 0, 0, 0, cmd_status, "status",
@@ -56,10 +57,15 @@ static const struct cmd cmds[] = {
   "submit --source PEER --target PEER [--name N] [--external-id X]\n"
   "                  [--priority P] [--accession A]... [--study UID]...\n"
   "                  [--patient-id ID] [--force-full-repull]\n"
-  "                  [--file FILE.json]",
+  "                  [--study-date RANGE] [--modality M]\n"
+  "                  [--order oldest_first|newest_first] [--file FILE.json]",
 "        A new batch (POST /api/batches) from the peers named in\n"
 "        vnamigd's configuration. Give what to move with --accession\n"
-"        (repeat it), --study (repeat it) and/or --patient-id. --file\n"
+"        (repeat it), --study (repeat it), --patient-id, and/or a query\n"
+"        the source answers: --study-date (YYYYMMDD, or a range\n"
+"        YYYYMMDD-YYYYMMDD with either end left out) and --modality (CT,\n"
+"        MR, ...), with --patient-id narrowing it. --order works the\n"
+"        studies by StudyDate, oldest or newest first. --file\n"
 "        reads a batch seed (the JSON the API and the drop folder take);\n"
 "        the flags then add to it or override it. --priority 0 to 9.\n"
 "        --external-id makes the submission idempotent: a repeat gets\n"
@@ -382,6 +388,8 @@ static const struct { unsigned bit; const char *name; } optnames[] = {
 	{ O_INTERVAL, "--interval" }, { O_COUNT, "--count" },
 	{ O_BATCH, "--batch" }, { O_NOTE, "--note" }, { O_CSV, "--csv" },
 	{ O_SENDER, "--sender" }, { O_TYPE, "--type" }, { O_ACK, "--ack" },
+	{ O_DATE, "--study-date" }, { O_MODALITY, "--modality" },
+	{ O_ORDER, "--order" },
 };
 
 static void
@@ -421,7 +429,8 @@ enum {
 	L_TIMEOUT, L_CONFIG, L_STATE, L_LIMIT, L_ALL, L_SOURCE, L_TARGET,
 	L_NAME, L_EXTID, L_PRIO, L_ACC, L_STUDY, L_PATIENT, L_REPULL,
 	L_FILE, L_REASON, L_ROLE, L_PUBKEY, L_SIZE, L_INTERVAL, L_COUNT,
-	L_BATCH, L_NOTE, L_CSV, L_SENDER, L_TYPE, L_ACK,
+	L_BATCH, L_NOTE, L_CSV, L_SENDER, L_TYPE, L_ACK, L_DATE, L_MODALITY,
+	L_ORDER,
 };
 
 static const struct option longopts[] = {
@@ -459,6 +468,9 @@ static const struct option longopts[] = {
 	{ "sender", required_argument, NULL, L_SENDER },
 	{ "type", required_argument, NULL, L_TYPE },
 	{ "ack", required_argument, NULL, L_ACK },
+	{ "study-date", required_argument, NULL, L_DATE },
+	{ "modality", required_argument, NULL, L_MODALITY },
+	{ "order", required_argument, NULL, L_ORDER },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -508,6 +520,9 @@ one_opt(struct ctl *c, int ch, const char *arg)
 	case L_SENDER: o->sender = arg; o->given |= O_SENDER; break;
 	case L_TYPE: o->type = arg; o->given |= O_TYPE; break;
 	case L_ACK: o->ack = arg; o->given |= O_ACK; break;
+	case L_DATE: o->study_date = arg; o->given |= O_DATE; break;
+	case L_MODALITY: o->modality = arg; o->given |= O_MODALITY; break;
+	case L_ORDER: o->order = arg; o->given |= O_ORDER; break;
 	case L_ACC:
 	case L_STUDY:
 		if ((ch == L_ACC ? o->nacc : o->nstudy) >= CTL_MAX_LIST) {
