@@ -244,6 +244,15 @@ json_t *api_batches_hold(struct api_batches *bs, uint64_t id);
 void api_batches_release(struct api_batches *bs, uint64_t id, int changed,
     const char *from, const char *to);
 
+/* api_plan.c: plans (a named migration its batches join) */
+api_fn api_plan_create, api_plan_list, api_plan_get, api_plan_pause,
+    api_plan_resume, api_plan_cancel;
+/* api_plan_load: plan id's record, or NULL (*err 1: a read error). */
+json_t *api_plan_load(struct store *st, uint64_t id, int *err);
+/* api_batches_plan_id: the next plan id, above max (the highest
+ * stored) and every one handed out before. */
+uint64_t api_batches_plan_id(struct api_batches *bs, uint64_t max);
+
 /* api_mig.c: the engine's reports and quarantine */
 api_fn api_batch_report, api_quarantine, api_quarantine_get,
     api_quarantine_retry, api_quarantine_release, api_quarantine_reject;

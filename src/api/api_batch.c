@@ -75,6 +75,7 @@ struct api_batches {
 	uint64_t	 count[B__N];
 	struct pending	*pending;
 	struct busy	*busy;		/* ids with a change in flight */
+	uint64_t	 next_plan;	/* plan ids handed out */
 	size_t		 nbusy, capbusy;
 	char		(*sigs)[65];	/* signatures of requests in flight */
 	size_t		 nsigs, capsigs;
@@ -411,7 +412,7 @@ text_ok(const char *s, size_t max)
 static const char *const fields[] = { "external_id", "batch_name",
 	"source", "target", "accession_numbers", "study_instance_uids",
 	"patient_id", "priority", "force_full_repull", "include_priors",
-	"query", "order", NULL };
+	"query", "order", "plan_id", NULL };
 
 
 static int
@@ -574,7 +575,36 @@ check_seed(struct api_req *q)
 			    "external_id, batch_name, source, target, "
 			    "accession_numbers, study_instance_uids, "
 			    "patient_id, priority, force_full_repull, "
-			    "include_priors, query, order", k);
+			    "include_priors, query, order, plan_id", k);
+	}
+	if ((v = json_object_get(q->body, "plan_id")) != NULL &&
+	    !json_is_null(v)) {
+		/* a plan's batch: its source, target, priority and order
+		 * unless the request says otherwise */
+		static const char *const inherit[] = { "source", "target",
+			"priority", "order", NULL };
+		json_t *p;
+		int err;
+
+		if (!json_is_integer(v) || json_integer_value(v) < 1)
+			return bad(q, "plan_id", "%s", "plan_id must be the id "
+			    "of a plan (POST /api/plans)");
+		if ((p = api_plan_load(api_store(q), (uint64_t)
+		    json_integer_value(v), &err)) == NULL)
+			return bad(q, "plan_id", "%s", err ? "the plan could "
+			    "not be read" : "no such plan");
+		if (strcmp(json_string_value(json_object_get(p, "state")) ?:
+		    "", "cancelled") == 0) {
+			json_decref(p);
+			return bad(q, "plan_id", "%s", "the plan was cancelled: "
+			    "no batch joins it any more");
+		}
+		for (size_t i = 0; inherit[i]; i++)
+			if (json_is_null(json_object_get(q->body, inherit[i])) ||
+			    json_object_get(q->body, inherit[i]) == NULL)
+				json_object_set(q->body, inherit[i],
+				    json_object_get(p, inherit[i]));
+		json_decref(p);
 	}
 	if (check_peer(q, "source", CONF_ROLE_SOURCE) < 0 ||
 	    check_peer(q, "target", CONF_ROLE_TARGET) < 0)
@@ -693,6 +723,8 @@ new_batch_of(json_t *b, uint64_t id, const char *channel, const char *by)
 		json_object_set(j, "query", json_object_get(b, "query"));
 	if (json_is_string(json_object_get(b, "order")))
 		json_object_set(j, "order", json_object_get(b, "order"));
+	if (json_is_integer(json_object_get(b, "plan_id")))
+		json_object_set(j, "plan_id", json_object_get(b, "plan_id"));
 	/* when the order that asked for it arrived (HL7 intake), for the
 	 * arrival-to-first-retrieval metric */
 	if (json_is_integer(json_object_get(b, "prefetch_at_ms")))
@@ -750,6 +782,14 @@ api_batches_put(struct api_batches *bs, struct store_batch *b,
 	else
 		json_decref(j);
 	return id;
+}
+
+uint64_t
+api_batches_plan_id(struct api_batches *bs, uint64_t max)
+{
+	if (bs->next_plan <= max)
+		bs->next_plan = max + 1;
+	return bs->next_plan++;
 }
 
 void

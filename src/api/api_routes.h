@@ -58,6 +58,20 @@ API_ROUTE("POST", "/api/quarantine/{id}/release", api_quarantine_release,
 API_ROUTE("POST", "/api/quarantine/{id}/reject", api_quarantine_reject,
     CONF_API_OPERATOR, API_JSON | API_OPTJSON | API_MUTATES, KB(4),
     "quarantine.reject")
+API_ROUTE("GET", "/api/plans", api_plan_list, CONF_API_VIEWER, 0, 0,
+    "plans.list")
+API_ROUTE("POST", "/api/plans", api_plan_create, CONF_API_OPERATOR,
+    API_JSON | API_MUTATES, KB(16), "plans.create")
+API_ROUTE("GET", "/api/plans/{id}", api_plan_get, CONF_API_VIEWER, 0, 0,
+    "plans.get")
+API_ROUTE("POST", "/api/plans/{id}/pause", api_plan_pause, CONF_API_OPERATOR,
+    API_JSON | API_OPTJSON | API_MUTATES, KB(4), "plans.pause")
+API_ROUTE("POST", "/api/plans/{id}/resume", api_plan_resume,
+    CONF_API_OPERATOR, API_JSON | API_OPTJSON | API_MUTATES, KB(4),
+    "plans.resume")
+API_ROUTE("POST", "/api/plans/{id}/cancel", api_plan_cancel,
+    CONF_API_OPERATOR, API_JSON | API_OPTJSON | API_MUTATES, KB(4),
+    "plans.cancel")
 API_ROUTE("GET", "/api/node", api_node_get, CONF_API_VIEWER, 0, 0, "node.get")
 API_ROUTE("GET", "/api/progress", api_progress, CONF_API_VIEWER, 0, 0,
     "progress")

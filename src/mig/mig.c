@@ -267,6 +267,7 @@ struct mbatch {
 	char		 push_src[CONF_NAME_MAX + 1];
 	char		 push_day[16];
 	int		 newest;	/* its studies newest first */
+	uint64_t	 plan;		/* its plan (0: none) */
 	int		 rtrunc;	/* the query matched too many */
 };
 
@@ -324,6 +325,7 @@ struct mig {
 	int			 push_writing;	/* a push queue unit in flight */
 	json_t			*node_rec;	/* its pause record */
 	json_t			*paused_sources;	/* name → record */
+	json_t			*plans;		/* "id" → state, not active */
 };
 
 static void schedule(struct mig *m);
@@ -3533,6 +3535,7 @@ batch_read(struct mig *m, uint64_t id, json_t *rec)
 	snprintf(b->target, sizeof(b->target), "%s", json_string_value(
 	    json_object_get(rec, "target")) ?: "");
 	b->force = json_is_true(json_object_get(rec, "force_full_repull"));
+	b->plan = (uint64_t)json_integer_value(json_object_get(rec, "plan_id"));
 	b->newest = json_is_string(json_object_get(rec, "order")) ?
 	    strcmp(json_string_value(json_object_get(rec, "order")),
 	    "newest_first") == 0 : cf(m)->migration.newest_first;
@@ -3656,9 +3659,10 @@ batch_write(struct mig *m, struct mbatch *b, const char *to,
 	w->id = b->id;
 	snprintf(w->from, sizeof(w->from), "%s", json_string_value(
 	    json_object_get(rec, "state")) ?: "");
-	/* a pause or cancel that came while the engine worked stands */
-	if (strcmp(w->from, "paused") == 0 || strcmp(w->from, "cancelled") ==
-	    0)
+	/* a pause or cancel that came while the engine worked stands (a
+	 * cancel of the engine's own, for a cancelled plan, goes on) */
+	if ((strcmp(w->from, "paused") == 0 && strcmp(to, "cancelled") !=
+	    0) || strcmp(w->from, "cancelled") == 0)
 		to = w->from;
 	snprintf(w->to, sizeof(w->to), "%s", to);
 	iso_now(t);
@@ -4470,6 +4474,26 @@ schedule_batch(struct mig *m, struct mbatch *b, uint64_t now)
 			batch_drop(m, b);
 		return;
 	}
+	if (b->plan != 0) {
+		char k[24];
+		const char *ps;
+
+		snprintf(k, sizeof(k), "%" PRIu64, b->plan);
+		ps = json_string_value(json_object_get(m->plans, k));
+		if (ps != NULL && strcmp(ps, "cancelled") == 0) {
+			/* its plan was cancelled: so is the batch */
+			json_t *ev = json_pack("{s:s, s:{s:I, s:I}, s:s}",
+			    "event", "batch.cancel", "object", "batch_id",
+			    (json_int_t)b->id, "plan_id", (json_int_t)b->plan,
+			    "outcome", "ok");
+
+			if (batch_write(m, b, "cancelled", NULL, ev) < 0)
+				json_decref(ev);
+			return;
+		}
+		if (ps != NULL && strcmp(ps, "paused") == 0)
+			return;		/* no new step while its plan waits */
+	}
 	if (strcmp(b->state, "paused") == 0)
 		return;
 	if (!b->resolved) {
@@ -4867,6 +4891,42 @@ mig_pause_apply(struct mig *m, const char *source, json_t *rec)
 	soon(m);
 }
 
+void
+mig_plan_apply(struct mig *m, uint64_t id, const char *state)
+{
+	char k[24];
+
+	if (m == NULL)
+		return;
+	snprintf(k, sizeof(k), "%" PRIu64, id);
+	if (state == NULL || strcmp(state, "active") == 0)
+		json_object_del(m->plans, k);
+	else
+		json_object_set_new(m->plans, k, json_string(state));
+	log_info("mig-plan", "plan=%" PRIu64 " state=%s", id, state ?
+	    state : "-");
+	soon(m);
+}
+
+static int
+load_plan(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	struct mig *m = arg;
+	json_t *j = json_loadb(val, vlen, 0, NULL);
+	const char *st = json_string_value(json_object_get(j, "state"));
+
+	if (klen >= 8 && st != NULL && strcmp(st, "active") != 0) {
+		char k[24];
+
+		snprintf(k, sizeof(k), "%" PRIu64, store_be64_get(
+		    (const uint8_t *)key + klen - 8));
+		json_object_set_new(m->plans, k, json_string(st));
+	}
+	json_decref(j);
+	return 0;
+}
+
 json_t *
 mig_pauses(struct mig *m, const char *source)
 {
@@ -4948,6 +5008,7 @@ mig_new(struct daemon *d, char *err, size_t cap)
 		abort();
 	m->qdepth = json_object();
 	m->paused_sources = json_object();
+	m->plans = json_object();
 	m->d = d;
 	m->sl = daemon_state(d);
 	m->st = store_loop_store(m->sl);
@@ -4966,6 +5027,14 @@ mig_new(struct daemon *d, char *err, size_t cap)
 	m->next_qid = 1;
 	if (store_scan(m->st, STORE_CF_STUDIES, k.b, k.len, count_q, m) < 0) {
 		snprintf(err, cap, "the quarantine cannot be read: %s",
+		    store_error(m->st));
+		mig_free(m);
+		return NULL;
+	}
+	store_key_init(&k);
+	store_key_cstr(&k, "plan");
+	if (store_scan(m->st, STORE_CF_META, k.b, k.len, load_plan, m) < 0) {
+		snprintf(err, cap, "the plans cannot be read: %s",
 		    store_error(m->st));
 		mig_free(m);
 		return NULL;
@@ -5074,6 +5143,7 @@ mig_free_(struct mig *m)
 	}
 	json_decref(m->qdepth);
 	json_decref(m->paused_sources);
+	json_decref(m->plans);
 	json_decref(m->node_rec);
 	free(m);
 }

@@ -79,6 +79,10 @@ struct store_batch;
 void mig_pause_put(struct store_batch *b, const char *source, json_t *rec);
 void mig_pause_apply(struct mig *m, const char *source, json_t *rec);
 json_t *mig_pauses(struct mig *m, const char *source);
+/* mig_plan_apply: plan id is now in state ("active", "paused",
+ * "cancelled"): its batches start no new step while paused, and are
+ * cancelled once it is cancelled. */
+void mig_plan_apply(struct mig *m, uint64_t id, const char *state);
 
 /*
  * Quarantine actions (the API's handlers hold the batch and write the

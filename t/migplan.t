@@ -1,0 +1,156 @@
+#!/bin/sh
+# migplan.t — plans (src/api/api_plan.c, the engine's plan gate): a named
+# migration that batches join, taking its source, target, priority and
+# order; pause and resume (kept across a restart), cancel (its batches
+# cancelled by the engine, no batch joins any more). DCMTK's dcmqrscp is
+# the source, an export tree the target.
+#
+#   a  POST /api/plans: 201, the record; refusals (422 naming the field)
+#   b  a batch with plan_id only: source, target, priority, order from
+#      the plan; it migrates
+#   c  pause the plan: a new batch of it stays queued while a batch
+#      without a plan migrates; a pause checkpoint is taken; 409 for a
+#      second pause; a restart keeps the plan paused; resume: it migrates
+#   d  cancel: a queued batch of the plan (its source paused) ends
+#      cancelled; a new batch cannot join (422); resume is refused (409)
+#   e  GET /api/plans and /api/plans/{id}: the batches by state
+. "$top_srcdir/t/lib.sh"
+. "$top_srcdir/t/qrpeers.sh"
+. "$top_srcdir/t/miglib.sh"
+export LC_ALL=C
+
+TOK=plain-for-tests
+EX=$T_DIR/export
+trap 'stop_peers; cleanup' EXIT
+
+bail() {
+	fail "$1"
+	[ -s "$T_DIR/daemon.log" ] && log_tail
+	stop_peers
+	done_testing
+}
+
+gen_studies "$T_DIR/gen" 6 1 2
+ok $? "12 instances generated (studies 1-6)"
+src_port=$(free_port)
+d_port=$(free_port)
+QR_NAME=legacy
+start_dcmqrscp LEGACY "$src_port" "$T_DIR/legacy" VNAMIG "$d_port" ||
+    bail "the source dcmqrscp (LEGACY) runs"
+load_dcmqrscp LEGACY "$src_port" "$T_DIR/gen"
+ok $? "LEGACY loaded"
+
+conf=$T_DIR/vnamigd.yaml
+cat >"$conf" <<YAML
+node: { ae_title: VNAMIG, data_dir: $T_DIR/var }
+listen:
+  dicom: { address: 127.0.0.1, port: $d_port }
+  http:  { address: 127.0.0.1, port: 0 }
+storage: { min_free: 1MiB }
+migration: { max_studies: 2, retry_backoff: 200ms }
+peers:
+  - { name: legacy, ae_title: LEGACY, host: 127.0.0.1, port: $src_port, role: source }
+exports:
+  - { name: disk, path: $EX }
+api:
+  keys:
+    - { id: ops, role: operator, token: "$TOK" }
+YAML
+mkdir "$EX"
+start_daemon "$conf" || bail "vnamigd starts"
+base="http://127.0.0.1:$HTTP_PORT"
+
+# state ID: the batch's state now.
+bstate() { api GET "/api/batches/$1"; j '.batch.state'; }
+
+# ---- a ----
+api POST /api/plans '{"name":"legacy to disk","source":"legacy","target":"disk","priority":7,"order":"newest_first","description":"the CT archive"}'
+P=$(j '.plan.id')
+is "$code $(j '.plan.state') $(j '.plan.priority') $(j '.plan.order')" \
+    "201 active 7 newest_first" "a: plan $P created: active, priority 7, newest_first"
+for case in 'name|{"source":"legacy","target":"disk"}' \
+    'source|{"name":"x","source":"disk","target":"disk"}' \
+    'target|{"name":"x","source":"legacy","target":"legacy"}' \
+    'priority|{"name":"x","source":"legacy","target":"disk","priority":10}' \
+    'order|{"name":"x","source":"legacy","target":"disk","order":"random"}' \
+    'colour|{"name":"x","source":"legacy","target":"disk","colour":"red"}'; do
+	f=${case%%|*}
+	api POST /api/plans "${case#*|}"
+	is "$code $(j '.error.detail.field')" "422 $f" "a: a plan with a bad $f refused (422, naming it)"
+done
+
+# ---- b ----
+submit "b: a batch with plan_id only" "{\"plan_id\":$P,\"accession_numbers\":[\"ACC001\",\"ACC002\"]}"
+b_b=$BID
+api GET "/api/batches/$b_b"
+is "$(j '[.batch.source, .batch.target, .batch.priority, .batch.order, .batch.plan_id] | map(tostring) | join(" ")')" \
+    "legacy disk 7 newest_first $P" "b: source, target, priority and order from the plan"
+wait_batch "$b_b" 30
+is "$BSTATE" done "b: it migrates"
+report "$b_b"
+is "$(rj "$b_b" '.summary.migrated')" 4 "b: 4 instances migrated"
+api POST /api/batches '{"plan_id":999,"accession_numbers":["ACC003"]}'
+is "$code $(j '.error.detail.field')" "422 plan_id" "b: an unknown plan_id refused"
+
+# ---- c ----
+api POST "/api/plans/$P/pause" '{"reason":"night only"}'
+is "$code $(j '.plan.state') $(j '.plan.reason')" "200 paused night only" "c: paused, with its reason"
+api POST "/api/plans/$P/pause"
+is "$code" 409 "c: a second pause: 409"
+ls "$T_DIR/var/checkpoints" 2>/dev/null | grep -q "^pause-plan-$P-"
+ok $? "c: a checkpoint pause-plan-$P-… was taken"
+submit "c: a batch of the paused plan" "{\"plan_id\":$P,\"accession_numbers\":[\"ACC003\"]}"
+b_c=$BID
+submit "c: a batch without a plan" '{"source":"legacy","target":"disk","accession_numbers":["ACC004"]}'
+b_free=$BID
+wait_batch "$b_free" 30
+is "$BSTATE" done "c: the batch without a plan migrates meanwhile"
+sleep 1
+is "$(bstate "$b_c")" queued "c: the paused plan's batch is still queued"
+stop_daemon
+start_daemon "$conf" || bail "vnamigd starts again"
+base="http://127.0.0.1:$HTTP_PORT"
+sleep 1
+is "$(bstate "$b_c")" queued "c: after a restart the plan is still paused, its batch queued"
+api POST "/api/plans/$P/resume"
+is "$code $(j '.plan.state')" "200 active" "c: resumed"
+wait_batch "$b_c" 30
+is "$BSTATE" done "c: the plan's batch then migrates"
+
+# ---- d ----
+api POST /api/sources/legacy/pause
+is "$code" 200 "d: the source paused, to hold the next batch"
+submit "d: a batch of the plan" "{\"plan_id\":$P,\"accession_numbers\":[\"ACC005\"]}"
+b_d=$BID
+api POST "/api/plans/$P/cancel" '{"reason":"moved to another plan"}'
+is "$code $(j '.plan.state')" "200 cancelled" "d: cancelled"
+n=0
+while [ "$(bstate "$b_d")" != cancelled ] && [ $n -lt 50 ]; do
+	sleep 0.2
+	n=$((n + 1))
+done
+is "$(bstate "$b_d")" cancelled "d: its queued batch is cancelled by the engine"
+api POST /api/batches "{\"plan_id\":$P,\"accession_numbers\":[\"ACC006\"]}"
+is "$code $(j '.error.detail.field')" "422 plan_id" "d: no batch joins a cancelled plan"
+api POST "/api/plans/$P/resume"
+is "$code" 409 "d: a cancelled plan does not resume"
+api POST /api/sources/legacy/resume
+
+# ---- e ----
+api GET "/api/plans/$P"
+is "$(j '.plan.batches.by_state | to_entries | map("\(.key)=\(.value)") | sort | join(" ")')" \
+    "cancelled=1 done=2" "e: the plan's batches by state: 2 done, 1 cancelled"
+is "$(j '.plan.batches.ids | sort | map(tostring) | join(" ")')" \
+    "$(printf '%s\n' "$b_b" "$b_c" "$b_d" | sort -n | tr '\n' ' ' | sed 's/ $//')" \
+    "e: and their ids"
+api GET /api/plans
+is "$(j '.plans | length') $(j '.plans[0].id')" "1 $P" "e: GET /api/plans lists it"
+api GET /api/plans/77
+is "$code" 404 "e: an unknown plan: 404"
+
+stop_daemon
+is "$DAEMON_RC" 0 "vnamigd stops cleanly"
+! grep -qE 'runtime error:|ERROR: (Address|Leak)Sanitizer' "$T_DIR/daemon.log"
+ok $? "no sanitizer report in vnamigd's log"
+stop_peers
+done_testing
