@@ -52,7 +52,7 @@ enum {
 	O_INTERVAL = 1u << 18, O_COUNT = 1u << 19, O_BATCH = 1u << 20,
 	O_NOTE = 1u << 21, O_CSV = 1u << 22, O_SENDER = 1u << 23,
 	O_TYPE = 1u << 24, O_ACK = 1u << 25, O_DATE = 1u << 26,
-	O_MODALITY = 1u << 27, O_ORDER = 1u << 28,
+	O_MODALITY = 1u << 27, O_ORDER = 1u << 28, O_PLAN = 1u << 29,
 };
 
 #define CTL_MAX_LIST	1000	/* --accession / --study values */
@@ -67,6 +67,7 @@ struct ctl_opts {
 	const char	*pubkey, *size, *interval, *count, *batch, *note;
 	const char	*sender, *type, *ack;	/* hl7 messages: filters */
 	const char	*study_date, *modality, *order;	/* submit: query */
+	const char	*plan;		/* submit: the plan joined */
 	const char	*acc[CTL_MAX_LIST];
 	size_t		 nacc;
 	const char	*study[CTL_MAX_LIST];
@@ -207,6 +208,12 @@ int	cmd_sources(struct ctl *c, char **args, int n);
 int	cmd_source(struct ctl *c, char **args, int n);
 int	cmd_source_pause(struct ctl *c, char **args, int n);
 int	cmd_source_resume(struct ctl *c, char **args, int n);
+int	cmd_plans(struct ctl *c, char **args, int n);
+int	cmd_plan(struct ctl *c, char **args, int n);
+int	cmd_plan_create(struct ctl *c, char **args, int n);
+int	cmd_plan_pause(struct ctl *c, char **args, int n);
+int	cmd_plan_resume(struct ctl *c, char **args, int n);
+int	cmd_plan_cancel(struct ctl *c, char **args, int n);
 int	cmd_quarantine(struct ctl *c, char **args, int n);
 int	cmd_quarantine_show(struct ctl *c, char **args, int n);
 int	cmd_quarantine_retry(struct ctl *c, char **args, int n);

@@ -449,6 +449,16 @@ submit_body(struct ctl *c)
 		SET("force_full_repull", json_true());
 	if (c->o.order)
 		SET("order", json_string(c->o.order));
+	if (c->o.plan) {
+		uint64_t plan;
+
+		if (ctl_parse_u64(c->o.plan, 1, UINT32_MAX, "--plan",
+		    &plan) < 0) {
+			json_decref(b);
+			return NULL;
+		}
+		SET("plan_id", json_integer((json_int_t)plan));
+	}
 	if (c->o.study_date || c->o.modality) {
 		/* a query: the patient narrows it rather than naming one */
 		json_t *q = json_object();
@@ -475,8 +485,9 @@ submit_body(struct ctl *c)
 		SET("priority", json_integer((json_int_t)prio));
 	}
 #undef SET
-	if (!json_is_string(json_object_get(b, "source")) ||
-	    !json_is_string(json_object_get(b, "target"))) {
+	if (json_object_get(b, "plan_id") == NULL &&
+	    (!json_is_string(json_object_get(b, "source")) ||
+	    !json_is_string(json_object_get(b, "target")))) {
 		fprintf(stderr, PROG ": submit needs --source and --target "
 		    "(or source and target in --file)\n");
 		json_decref(b);

@@ -397,3 +397,197 @@ cmd_quarantine_reject(struct ctl *c, char **args, int n)
 	(void)n;
 	return item_action(c, args[0], "reject");
 }
+
+/* --- plans --------------------------------------------------------- */
+
+/* by_state: "done 2, cancelled 1" from {"done": 2, ...}, or "-". */
+static void
+by_state(json_t *p, char *out, size_t n)
+{
+	json_t *b = json_object_get(json_object_get(p, "batches"),
+	    "by_state");
+	const char *k;
+	json_t *v;
+	size_t o = 0;
+
+	out[0] = '\0';
+	json_object_foreach(b, k, v) {
+		int w = snprintf(out + o, n - o, "%s%s %lld", o ? ", " : "", k,
+		    (long long)json_integer_value(v));
+
+		if (w < 0 || (size_t)w >= n - o)
+			break;
+		o += (size_t)w;
+	}
+	if (o == 0)
+		snprintf(out, n, "-");
+}
+
+int
+cmd_plans(struct ctl *c, char **args, int n)
+{
+	static const char *const h[] = { "ID", "NAME", "SOURCE", "TARGET",
+	    "PRIORITY", "ORDER", "STATE", "BATCHES", NULL };
+	struct ctl_answer a;
+	struct ctl_table *t;
+	json_t *p;
+	size_t i;
+	char bs[256];
+	int rc;
+
+	(void)args;
+	(void)n;
+	if ((rc = ctl_api(c, "GET", "/api/plans", NULL, 0, &a)) != CTL_OK ||
+	    ctl_json_or(c, &a))
+		goto out;
+	t = ctl_table_new(h);
+	json_array_foreach(ctl_jget(a.json, "plans"), i, p) {
+		const char *row[] = { T(p, "id"), T(p, "name"), T(p, "source"),
+		    T(p, "target"), T(p, "priority"), T(p, "order"),
+		    T(p, "state"), bs };
+
+		by_state(p, bs, sizeof(bs));
+		ctl_table_row(t, row);
+	}
+	ctl_table_print(t, stdout);
+out:
+	ctl_answer_free(&a);
+	return rc;
+}
+
+static int
+plan_path(const char *id, const char *action, char *path, size_t n)
+{
+	char *end;
+
+	if (strtoull(id, &end, 10) == 0 || *end != '\0') {
+		fprintf(stderr, PROG ": \"%.32s\" is not a plan id\n", id);
+		return -1;
+	}
+	snprintf(path, n, "/api/plans/%s%s%s", id, action ? "/" : "",
+	    action ? action : "");
+	return 0;
+}
+
+static void
+plan_show(json_t *p)
+{
+	char bs[256];
+
+	by_state(p, bs, sizeof(bs));
+	ctl_kv("id", T(p, "id"), 11);
+	ctl_kv("name", T(p, "name"), 11);
+	ctl_kv("source", T(p, "source"), 11);
+	ctl_kv("target", T(p, "target"), 11);
+	ctl_kv("priority", T(p, "priority"), 11);
+	ctl_kv("order", T(p, "order"), 11);
+	ctl_kv("state", T(p, "state"), 11);
+	ctl_kv("reason", T(p, "reason"), 11);
+	ctl_kv("created", T(p, "created"), 11);
+	ctl_kv("created_by", T(p, "created_by"), 11);
+	ctl_kv("batches", bs, 11);
+}
+
+int
+cmd_plan(struct ctl *c, char **args, int n)
+{
+	struct ctl_answer a;
+	char path[128];
+	int rc;
+
+	(void)n;
+	if (plan_path(args[0], NULL, path, sizeof(path)) < 0)
+		return CTL_USAGE;
+	if ((rc = ctl_api(c, "GET", path, NULL, 0, &a)) == CTL_OK &&
+	    !ctl_json_or(c, &a))
+		plan_show(json_object_get(a.json, "plan"));
+	ctl_answer_free(&a);
+	return rc;
+}
+
+int
+cmd_plan_create(struct ctl *c, char **args, int n)
+{
+	struct ctl_answer a;
+	json_t *body;
+	uint64_t prio;
+	int rc;
+
+	(void)n;
+	if (c->o.source == NULL || c->o.target == NULL) {
+		fprintf(stderr, PROG ": plan create needs --source and "
+		    "--target\n");
+		return CTL_USAGE;
+	}
+	body = json_pack("{s:s, s:s, s:s}", "name", args[0], "source",
+	    c->o.source, "target", c->o.target);
+	if (c->o.priority != NULL) {
+		if (ctl_parse_u64(c->o.priority, 0, 9, "--priority",
+		    &prio) < 0) {
+			json_decref(body);
+			return CTL_USAGE;
+		}
+		json_object_set_new(body, "priority",
+		    json_integer((json_int_t)prio));
+	}
+	if (c->o.order != NULL)
+		json_object_set_new(body, "order", json_string(c->o.order));
+	if (c->o.note != NULL)
+		json_object_set_new(body, "description",
+		    json_string(c->o.note));
+	rc = ctl_api(c, "POST", "/api/plans", body, 0, &a);
+	json_decref(body);
+	if (rc == CTL_OK && !ctl_json_or(c, &a))
+		printf("plan %s created: %s -> %s, priority %s, %s; batches "
+		    "join it with vnamigctl submit --plan %s\n",
+		    T(ctl_jget(a.json, "plan"), "id"),
+		    T(ctl_jget(a.json, "plan"), "source"),
+		    T(ctl_jget(a.json, "plan"), "target"),
+		    T(ctl_jget(a.json, "plan"), "priority"),
+		    T(ctl_jget(a.json, "plan"), "order"),
+		    T(ctl_jget(a.json, "plan"), "id"));
+	ctl_answer_free(&a);
+	return rc;
+}
+
+static int
+plan_action(struct ctl *c, const char *id, const char *action)
+{
+	struct ctl_answer a;
+	json_t *body = NULL;
+	char path[128];
+	int rc;
+
+	if (plan_path(id, action, path, sizeof(path)) < 0)
+		return CTL_USAGE;
+	if (c->o.reason != NULL)
+		body = json_pack("{s:s}", "reason", c->o.reason);
+	rc = ctl_api(c, "POST", path, body, 0, &a);
+	json_decref(body);
+	if (rc == CTL_OK && !ctl_json_or(c, &a))
+		printf("plan %s: %s\n", id, T(ctl_jget(a.json, "plan"),
+		    "state"));
+	ctl_answer_free(&a);
+	return rc;
+}
+
+int
+cmd_plan_pause(struct ctl *c, char **args, int n)
+{
+	(void)n;
+	return plan_action(c, args[0], "pause");
+}
+
+int
+cmd_plan_resume(struct ctl *c, char **args, int n)
+{
+	(void)n;
+	return plan_action(c, args[0], "resume");
+}
+
+int
+cmd_plan_cancel(struct ctl *c, char **args, int n)
+{
+	(void)n;
+	return plan_action(c, args[0], "cancel");
+}

@@ -26,7 +26,7 @@ struct cmd {
 
 #define SUBMIT_OPTS (O_SOURCE | O_TARGET | O_NAME | O_EXTID | O_PRIO | \
 	O_ACC | O_STUDY | O_PATIENT | O_REPULL | O_FILE | O_DATE | O_MODALITY | \
-	O_ORDER)
+	O_ORDER | O_PLAN)
 
 static const struct cmd cmds[] = {
 { "status", 0, 0, 0, cmd_status, "status",
@@ -58,7 +58,8 @@ static const struct cmd cmds[] = {
   "                  [--priority P] [--accession A]... [--study UID]...\n"
   "                  [--patient-id ID] [--force-full-repull]\n"
   "                  [--study-date RANGE] [--modality M]\n"
-  "                  [--order oldest_first|newest_first] [--file FILE.json]",
+  "                  [--order oldest_first|newest_first] [--plan ID]\n"
+  "                  [--file FILE.json]",
 "        A new batch (POST /api/batches) from the peers named in\n"
 "        vnamigd's configuration. Give what to move with --accession\n"
 "        (repeat it), --study (repeat it), --patient-id, and/or a query\n"
@@ -108,6 +109,31 @@ static const struct cmd cmds[] = {
 { "source resume", 1, 1, O_REASON, cmd_source_resume,
   "source resume NAME [--reason R]",
 "        Let migration work against source NAME start again.\n" },
+{ "plans", 0, 0, 0, cmd_plans, "plans",
+"        The plans (GET /api/plans): id, name, source, target, priority,\n"
+"        order, state (active, paused, cancelled) and their batches by\n"
+"        state.\n" },
+{ "plan", 1, 1, 0, cmd_plan, "plan ID",
+"        One plan, every field (exit 3 when there is none: 404).\n" },
+{ "plan create", 1, 1, O_SOURCE | O_TARGET | O_PRIO | O_ORDER | O_NOTE,
+  cmd_plan_create,
+  "plan create NAME --source PEER --target PEER [--priority P]\n"
+  "                  [--order oldest_first|newest_first] [--note TEXT]",
+"        A new plan: a named migration from one source to one target\n"
+"        (a peer or an export). Batches join it with submit --plan ID\n"
+"        and take its source, target, priority and order. --note is\n"
+"        its description.\n" },
+{ "plan pause", 1, 1, O_REASON, cmd_plan_pause, "plan pause ID [--reason R]",
+"        No new step of the plan's batches starts; steps under way\n"
+"        finish. Audited and checkpointed (pause-plan-ID-...). Exit 3\n"
+"        when it is paused or cancelled already (409).\n" },
+{ "plan resume", 1, 1, O_REASON, cmd_plan_resume,
+  "plan resume ID [--reason R]",
+"        The plan's batches go on.\n" },
+{ "plan cancel", 1, 1, O_REASON, cmd_plan_cancel,
+  "plan cancel ID [--reason R]",
+"        Cancel the plan for good: the engine cancels its batches that\n"
+"        have not ended, and no batch joins it any more.\n" },
 { "quarantine", 0, 0, O_REASON | O_BATCH | O_LIMIT | O_ALL,
   cmd_quarantine,
   "quarantine [--reason R] [--batch ID] [--limit N] [--all]",
@@ -389,7 +415,7 @@ static const struct { unsigned bit; const char *name; } optnames[] = {
 	{ O_BATCH, "--batch" }, { O_NOTE, "--note" }, { O_CSV, "--csv" },
 	{ O_SENDER, "--sender" }, { O_TYPE, "--type" }, { O_ACK, "--ack" },
 	{ O_DATE, "--study-date" }, { O_MODALITY, "--modality" },
-	{ O_ORDER, "--order" },
+	{ O_ORDER, "--order" }, { O_PLAN, "--plan" },
 };
 
 static void
@@ -430,7 +456,7 @@ enum {
 	L_NAME, L_EXTID, L_PRIO, L_ACC, L_STUDY, L_PATIENT, L_REPULL,
 	L_FILE, L_REASON, L_ROLE, L_PUBKEY, L_SIZE, L_INTERVAL, L_COUNT,
 	L_BATCH, L_NOTE, L_CSV, L_SENDER, L_TYPE, L_ACK, L_DATE, L_MODALITY,
-	L_ORDER,
+	L_ORDER, L_PLAN,
 };
 
 static const struct option longopts[] = {
@@ -471,6 +497,7 @@ static const struct option longopts[] = {
 	{ "study-date", required_argument, NULL, L_DATE },
 	{ "modality", required_argument, NULL, L_MODALITY },
 	{ "order", required_argument, NULL, L_ORDER },
+	{ "plan", required_argument, NULL, L_PLAN },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -523,6 +550,7 @@ one_opt(struct ctl *c, int ch, const char *arg)
 	case L_DATE: o->study_date = arg; o->given |= O_DATE; break;
 	case L_MODALITY: o->modality = arg; o->given |= O_MODALITY; break;
 	case L_ORDER: o->order = arg; o->given |= O_ORDER; break;
+	case L_PLAN: o->plan = arg; o->given |= O_PLAN; break;
 	case L_ACC:
 	case L_STUDY:
 		if ((ch == L_ACC ? o->nacc : o->nstudy) >= CTL_MAX_LIST) {
