@@ -14,6 +14,8 @@
 #   d  cancel: a queued batch of the plan (its source paused) ends
 #      cancelled; a new batch cannot join (422); resume is refused (409)
 #   e  GET /api/plans and /api/plans/{id}: the batches by state
+#   f  vnamigctl plan create, submit --plan, plans, plan pause (twice:
+#      exit 3), plan ID, plan resume
 . "$top_srcdir/t/lib.sh"
 . "$top_srcdir/t/qrpeers.sh"
 . "$top_srcdir/t/miglib.sh"
@@ -147,6 +149,27 @@ api GET /api/plans
 is "$(j '.plans | length') $(j '.plans[0].id')" "1 $P" "e: GET /api/plans lists it"
 api GET /api/plans/77
 is "$code" 404 "e: an unknown plan: 404"
+
+# ---- f: vnamigctl ----
+CTL="${VNAMIGCTL:-$top_builddir/src/ctl/vnamigctl}"
+ctl() { "$CTL" --url "$base" --key "$TOK" "$@"; }
+out=$(ctl plan create "second" --source legacy --target disk --priority 3 2>&1)
+like "$out" "^plan [0-9]+ created: legacy -> disk, priority 3, oldest_first" \
+    "f: vnamigctl plan create"
+P2=$(printf '%s' "$out" | sed 's/^plan \([0-9]*\) .*/\1/')
+out=$(ctl submit --plan "$P2" --accession ACC006 2>&1)
+like "$out" "^batch [0-9]+ created: queued, legacy -> disk, 1 accession" \
+    "f: vnamigctl submit --plan takes the plan's peers"
+out=$(ctl plans 2>&1)
+like "$out" "$P2 +second +legacy +disk +3 +oldest_first +active" "f: vnamigctl plans lists it"
+out=$(ctl plan pause "$P2" --reason "f test" 2>&1)
+is "$out" "plan $P2: paused" "f: vnamigctl plan pause"
+ctl plan pause "$P2" >/dev/null 2>&1
+is "$?" 3 "f: pausing it again: exit 3 (409)"
+out=$(ctl plan "$P2" 2>&1)
+like "$out" "reason +f test" "f: vnamigctl plan ID shows the reason"
+ctl plan resume "$P2" >/dev/null 2>&1
+is "$?" 0 "f: vnamigctl plan resume"
 
 stop_daemon
 is "$DAEMON_RC" 0 "vnamigd stops cleanly"
