@@ -323,6 +323,7 @@ struct mig {
 	json_t			*qdepth;	/* open items by reason */
 	int			 node_paused;
 	int			 push_writing;	/* a push queue unit in flight */
+	uint64_t		 unrouted_at;	/* next mig-push-unrouted line */
 	json_t			*node_rec;	/* its pause record */
 	json_t			*paused_sources;	/* name → record */
 	json_t			*plans;		/* "id" → state, not active */
@@ -4198,8 +4199,11 @@ struct pq {
 };
 
 struct pqscan {
+	struct mig	*m;
 	struct pq	*v;
 	size_t		 n;
+	uint64_t	 unrouted;	/* rows of peers without push_to */
+	char		 usrc[CONF_NAME_MAX + 1];
 };
 
 static int
@@ -4225,6 +4229,18 @@ pq_one(void *arg, const void *key, size_t klen, const void *val,
 	snprintf(q->cls, sizeof(q->cls), "%s", json_string_value(
 	    json_object_get(j, "sop_class_uid")) ?: "");
 	json_decref(j);
+	{
+		const struct conf_peer *p = peer_named(x->m, q->src);
+
+		if (p == NULL || p->push_to == NULL) {
+			/* kept, not taken: it must not hold back the
+			 * rows of other sources behind it */
+			if (x->unrouted++ == 0)
+				snprintf(x->usrc, sizeof(x->usrc), "%s",
+				    q->src);
+			return 0;
+		}
+	}
 	if (spool_uid_valid(q->study) && spool_uid_valid(q->sop))
 		x->n++;
 	return x->n >= PUSH_MAX;
@@ -4351,7 +4367,7 @@ push_written(void *arg, int err)
 static void
 push_drain(struct mig *m)
 {
-	struct pqscan x = { NULL, 0 };
+	struct pqscan x = { m, NULL, 0, 0, "" };
 	struct store_key k;
 	struct store_batch *b;
 	struct pushu *u;
@@ -4365,8 +4381,19 @@ push_drain(struct mig *m)
 		abort();
 	store_key_init(&k);
 	store_key_cstr(&k, "pq");
-	if (store_scan(m->st, STORE_CF_STUDIES, k.b, k.len, pq_one, &x) < 0 ||
-	    x.n == 0) {
+	if (store_scan(m->st, STORE_CF_STUDIES, k.b, k.len, pq_one, &x) < 0) {
+		free(x.v);
+		return;
+	}
+	if (x.unrouted > 0 && now >= m->unrouted_at) {
+		/* kept: forwarded once the peer is configured so; said
+		 * once a minute, not at every tick */
+		log_warn("mig-push-unrouted", "source=%s instances=%llu "
+		    "action=%s", log_q(x.usrc), (unsigned long long)x.unrouted,
+		    "kept in the push queue; give the peer push_to");
+		m->unrouted_at = now + 60000;
+	}
+	if (x.n == 0) {
 		free(x.v);
 		return;
 	}
@@ -4383,13 +4410,8 @@ push_drain(struct mig *m)
 		struct mstudy *s = NULL;
 		int have = 0;
 
-		if (p == NULL || p->push_to == NULL) {
-			/* kept: forwarded once the peer is configured so */
-			log_warn("mig-push-unrouted", "source=%s sop=%s "
-			    "action=%s", q->src, q->sop, "kept in the push "
-			    "queue; give the peer push_to");
-			continue;
-		}
+		if (p == NULL || p->push_to == NULL)
+			continue;	/* gone since the scan */
 		mb = last != NULL && strcmp(last->push_src, p->name) == 0 ?
 		    last : push_batch(m, b, u, p, day);
 		last = mb;
