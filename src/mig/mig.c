@@ -3463,7 +3463,7 @@ batch_free(struct mbatch *b)
  * (migration.order, or the batch's own), unknown dates last, then by
  * UID so that the order is the same after a restart. */
 static int
-date_older(const void *a, const void *b)
+by_date(const void *a, const void *b, int newest)
 {
 	const struct mstudy *x = *(struct mstudy *const *)a;
 	const struct mstudy *y = *(struct mstudy *const *)b;
@@ -3472,20 +3472,21 @@ date_older(const void *a, const void *b)
 	if ((x->date[0] == '\0') != (y->date[0] == '\0'))
 		return x->date[0] == '\0' ? 1 : -1;
 	c = strcmp(x->date, y->date);
+	if (newest)
+		c = -c;
 	return c != 0 ? c : strcmp(x->uid, y->uid);
+}
+
+static int
+date_older(const void *a, const void *b)
+{
+	return by_date(a, b, 0);
 }
 
 static int
 date_newer(const void *a, const void *b)
 {
-	const struct mstudy *x = *(struct mstudy *const *)a;
-	const struct mstudy *y = *(struct mstudy *const *)b;
-	int c;
-
-	if ((x->date[0] == '\0') != (y->date[0] == '\0'))
-		return x->date[0] == '\0' ? 1 : -1;
-	c = strcmp(y->date, x->date);
-	return c != 0 ? c : strcmp(x->uid, y->uid);
+	return by_date(a, b, 1);
 }
 
 static void

@@ -133,6 +133,50 @@ write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* read_span: f's dataset bytes [off, off + len) of the open segment in,
+ * a chunk at a time, to fn (which returns -1 to stop, f->rc set). */
+static int
+read_span(struct mig_export *x, struct mig_xfile *f, int in,
+    int (*fn)(void *, struct mig_xfile *, const uint8_t *, size_t),
+    void *arg)
+{
+	uint64_t left = f->len, pos = f->off;
+
+	while (left > 0) {
+		size_t want = left < CHUNK ? (size_t)left : CHUNK;
+		ssize_t r = pread(in, x->buf, want, (off_t)pos);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return fail(f, r == 0 ? EIO : errno, "cannot read the "
+			    "spool segment", f->src);
+		if (fn(arg, f, x->buf, (size_t)r) < 0)
+			return -1;
+		left -= (uint64_t)r;
+		pos += (uint64_t)r;
+	}
+	return 0;
+}
+
+/* A write's bytes: to the file and its hash. */
+struct wsink {
+	int		 fd;
+	EVP_MD_CTX	*md;
+	const char	*name;
+};
+
+static int
+wsink_put(void *arg, struct mig_xfile *f, const uint8_t *p, size_t n)
+{
+	struct wsink *w = arg;
+
+	if (write_all(w->fd, p, n) < 0)
+		return fail(f, errno, "cannot write", w->name);
+	EVP_DigestUpdate(w->md, p, n);
+	return 0;
+}
+
 static void
 write_one(struct mig_export *x, const struct mig_xjob *j,
     struct mig_xfile *f)
@@ -140,10 +184,10 @@ write_one(struct mig_export *x, const struct mig_xjob *j,
 	char fin[4096 + 256], tmp[4096 + 400], dir[4096 + 200];
 	struct hdr h = { .n = 0 };
 	struct stat sb;
+	struct wsink w;
 	EVP_MD_CTX *md = NULL;
 	unsigned ml;
 	int in = -1, out = -1;
-	uint64_t left = f->len, pos = f->off;
 
 	errno = 0;
 	if (mig_export_path(j->root, f->study, f->series, f->sop, fin,
@@ -200,25 +244,11 @@ write_one(struct mig_export *x, const struct mig_xjob *j,
 		fail(f, errno, "cannot write", tmp);
 		goto out;
 	}
-	while (left > 0) {
-		size_t want = left < CHUNK ? (size_t)left : CHUNK;
-		ssize_t r = pread(in, x->buf, want, (off_t)pos);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			fail(f, r == 0 ? EIO : errno, "cannot read the spool "
-			    "segment", f->src);
-			goto out;
-		}
-		if (write_all(out, x->buf, (size_t)r) < 0) {
-			fail(f, errno, "cannot write", tmp);
-			goto out;
-		}
-		EVP_DigestUpdate(md, x->buf, (size_t)r);
-		left -= (uint64_t)r;
-		pos += (uint64_t)r;
-	}
+	w.fd = out;
+	w.md = md;
+	w.name = tmp;
+	if (read_span(x, f, in, wsink_put, &w) < 0)
+		goto out;
 	if (j->fsync && fsync(out) < 0) {
 		fail(f, errno, "cannot fsync", tmp);
 		goto out;
@@ -342,6 +372,13 @@ edit_sink(void *arg, const uint8_t *p, size_t n)
 	return 0;
 }
 
+static int
+edit_put(void *arg, struct mig_xfile *f, const uint8_t *p, size_t n)
+{
+	(void)f;
+	return ds_editor_feed(arg, p, n) == DS_ERROR ? -1 : 0;
+}
+
 static void
 edit_one(struct mig_export *x, struct mig_xfile *f)
 {
@@ -354,9 +391,8 @@ edit_one(struct mig_export *x, struct mig_xfile *f)
 	struct esink e = { .fd = -1, .parse_ok = 1 };
 	uint8_t val[MIG_X_UID + 1];
 	size_t vlen = strlen(f->set_val);
-	uint64_t left = f->len, pos = f->off;
 	unsigned ml;
-	int in = -1;
+	int in = -1, rr;
 
 	if (ts == NULL) {
 		f->rc = EINVAL;
@@ -392,23 +428,11 @@ edit_one(struct mig_export *x, struct mig_xfile *f)
 		    ds_editor_error(ed));
 		goto out;
 	}
-	while (left > 0) {
-		size_t want = left < CHUNK ? (size_t)left : CHUNK;
-		ssize_t r = pread(in, x->buf, want, (off_t)pos);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			fail(f, r == 0 ? EIO : errno, "cannot read the spool "
-			    "segment", f->src);
-			goto out;
-		}
-		if (ds_editor_feed(ed, x->buf, (size_t)r) == DS_ERROR)
-			break;
-		left -= (uint64_t)r;
-		pos += (uint64_t)r;
-	}
-	if (left > 0 || ds_editor_finish(ed) == DS_ERROR) {
+	f->rc = 0;
+	rr = read_span(x, f, in, edit_put, ed);
+	if (rr < 0 && f->rc != 0)
+		goto out;	/* a read failed: said */
+	if (rr < 0 || ds_editor_finish(ed) == DS_ERROR) {
 		if (e.werr)
 			fail(f, e.werr, "cannot write", tmp);
 		else {
