@@ -410,8 +410,8 @@ transition(struct api_req *q, const char *to, const char *verb,
 	put_plan(b, id, j);
 	q->priv = c;
 	api_commit(q, b, json_pack("{s:s, s:{s:I, s:s, s:s}, s:s}", "event",
-	    event, "object", "plan_id", (json_int_t)id, "from", from, "to", to,
-	    "outcome", "ok"), changed);
+	    event, "object", "plan_id", (json_int_t)id, "from", c->from, "to",
+	    to, "outcome", "ok"), changed);
 }
 
 void
