@@ -290,6 +290,7 @@ api_batch_get(struct api_req *q)
 }
 
 struct list {
+	struct mig	*m;
 	int		 state;		/* -1: any */
 	size_t		 limit;
 	json_t		*arr;
@@ -320,6 +321,13 @@ list_one(void *arg, const void *key, size_t klen, const void *val,
 		return 1;
 	}
 	l->last = store_be64_get(key);
+	{
+		/* a batch under way: its counts as they are now */
+		json_t *c = mig_counts(l->m, l->last);
+
+		if (c != NULL)
+			json_object_set_new(j, "counts", c);
+	}
 	json_array_append_new(l->arr, j);
 	return 0;
 }
@@ -327,7 +335,7 @@ list_one(void *arg, const void *key, size_t klen, const void *val,
 void
 api_batch_list(struct api_req *q)
 {
-	struct list l = { -1, 100, NULL, 0, 0 };
+	struct list l = { daemon_mig(q->d), -1, 100, NULL, 0, 0 };
 	uint64_t after = 0, limit;
 	uint8_t start[8];
 	char st[32];

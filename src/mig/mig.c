@@ -4083,16 +4083,13 @@ batch_resolve(struct mig *m, struct mbatch *b)
 
 /* ---- finishing ---- */
 
-static void
-finished_fill(struct mig *m, struct mbatch *b, json_t *rec,
-    struct store_batch *sb, json_t *ev)
+/* batch_counts: the batch record's "counts", from the studies now (as
+ * last written: a study under way counts its last unit). */
+static json_t *
+batch_counts(const struct mbatch *b)
 {
 	uint64_t c[I__N] = { 0 }, sc[S__N] = { 0 }, n = 0;
-	char t[32];
-	json_t *o = json_object_get(ev, "object");
 
-	(void)m;
-	(void)sb;
 	for (size_t i = 0; i < b->nst; i++) {
 		sc[b->st[i]->st]++;
 		for (int k = 0; k < I__N; k++) {
@@ -4100,21 +4097,43 @@ finished_fill(struct mig *m, struct mbatch *b, json_t *rec,
 			n += b->st[i]->counts[k];
 		}
 	}
-	iso_now(t);
-	json_object_set_new(rec, "finished", json_string(t));
-	json_object_set_new(rec, "counts", json_pack("{s:I, s:I, s:I, s:I, "
-	    "s:I, s:I, s:I, s:I}", "studies", (json_int_t)b->nst,
-	    "instances", (json_int_t)n,
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "studies", (json_int_t)b->nst, "instances", (json_int_t)n,
 	    "migrated", (json_int_t)(c[I_VERIFIED] + c[I_SENT]),
 	    "skipped_present", (json_int_t)c[I_PRESENT],
 	    "quarantined", (json_int_t)c[I_QUARANTINED],
 	    "failed", (json_int_t)c[I_FAILED],
 	    "studies_failed", (json_int_t)sc[S_FAILED],
-	    "done", (json_int_t)sc[S_DONE]));
-	json_object_set(o, "counts", json_object_get(rec, "counts"));
-	json_object_set_new(ev, "outcome", json_string(c[I_QUARANTINED] ||
-	    c[I_FAILED] || sc[S_FAILED] || json_array_size(json_object_get(
-	    rec, "unresolved")) ? "incomplete" : "complete"));
+	    "done", (json_int_t)sc[S_DONE]);
+}
+
+json_t *
+mig_counts(struct mig *m, uint64_t id)
+{
+	struct mbatch *b = m ? batch_find(m, id) : NULL;
+
+	return b != NULL ? batch_counts(b) : NULL;
+}
+
+static void
+finished_fill(struct mig *m, struct mbatch *b, json_t *rec,
+    struct store_batch *sb, json_t *ev)
+{
+	json_t *o = json_object_get(ev, "object"), *cn = batch_counts(b);
+	char t[32];
+
+	(void)m;
+	(void)sb;
+	iso_now(t);
+	json_object_set_new(rec, "finished", json_string(t));
+	json_object_set_new(rec, "counts", cn);
+	json_object_set(o, "counts", cn);
+	json_object_set_new(ev, "outcome", json_string(json_integer_value(
+	    json_object_get(cn, "quarantined")) || json_integer_value(
+	    json_object_get(cn, "failed")) || json_integer_value(
+	    json_object_get(cn, "studies_failed")) || json_array_size(
+	    json_object_get(rec, "unresolved")) ? "incomplete" :
+	    "complete"));
 }
 
 static void

@@ -83,6 +83,10 @@ json_t *mig_pauses(struct mig *m, const char *source);
  * "cancelled"): its batches start no new step while paused, and are
  * cancelled once it is cancelled. */
 void mig_plan_apply(struct mig *m, uint64_t id, const char *state);
+/* mig_counts: batch id's counts (as its record's "counts") from the
+ * engine's live state, or NULL when the engine does not hold it (ended,
+ * or not read yet): lists show a batch under way as it is. */
+json_t *mig_counts(struct mig *m, uint64_t id);
 
 /*
  * Quarantine actions (the API's handlers hold the batch and write the
