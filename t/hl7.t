@@ -9,8 +9,11 @@
 # odd encoding characters, escapes, ISO 8859-1, LF and CRLF; the hostile
 # MLLP inputs of TESTING.md; the inbox, ingest and preview API; the audit
 # leaves (PHI only as commitments); a burst of 10,000 messages from 20
-# senders at once; MLLP over TLS. Peers: python-hl7's mllp_send and
-# raw sockets from t/hl7peer.py.
+# senders at once; pipelining (many messages on one connection before
+# any ACK: ACKs in the order sent, duplicates and refusals among them, a
+# sender that half-closes after them; limits.mllp_pipeline 1); MLLP over
+# TLS. Peers: python-hl7's mllp_send and raw sockets from t/hl7peer.py
+# (and pipe, below).
 . "$top_srcdir/t/lib.sh"
 
 export TCP_NODELAY=1
@@ -691,6 +694,168 @@ is "$(metric vnamig_hl7_messages_total 'ack="AA"')" "$((aa0 + total))" "  vnamig
 is "$(nbatches)" "$((nb + total))" "  $total more batches"
 is "$(metric vnamig_hl7_messages_total 'sender="burst07"')" "$BURST_EACH" "  $BURST_EACH from burst07"
 
+# --- pipelining -----------------------------------------------------------------------------
+# orders PREFIX N: N orders from ris as $M/PREFIX001.hl7 ..., MSH-10
+# PREFIX001 ..., each its own accession (OBR-3): one template, @ the ID
+orders() {
+	msg "$1" <<EOF
+MSH|^~\&|RIS|MAINHOSP|VNAMIG|PACS|20240105130000||ORM^O01^ORM_O01|@|P|2.5.1
+PID|1||M@^^^MAINHOSP^MR||PIPE^LINE
+ORC|NW|PL@|FI@||SC
+$(obr "PL@" "FI@" "")
+EOF
+	awk -v d="$M" -v p="$1" -v n="$2" 'BEGIN { RS = "\001" } { t = $0 } END {
+	    for (i = 1; i <= n; i++) {
+		s = t
+		id = sprintf("%s%03d", p, i)
+		gsub(/@/, id, s)
+		printf "%s", s > (d "/" id ".hl7")
+		close(d "/" id ".hl7")
+	    } }' "$M/$1.hl7"
+}
+# names PREFIX FROM TO: those orders' files; acks CODE PREFIX FROM TO:
+# what pipe prints for their ACKs
+names() { _i=$2; while [ "$_i" -le "$3" ]; do printf '%s/%s%03d.hl7 ' "$M" "$1" "$_i"; _i=$((_i + 1)); done; }
+acks() { _i=$3; while [ "$_i" -le "$4" ]; do printf '%s %s%03d\n' "$1" "$2" "$_i"; _i=$((_i + 1)); done; }
+# pipe PORT WANT [--tls CA] [--shut] FILE...: one connection; every FILE
+# framed and written back to back, no ACK awaited (--shut: then our
+# sending side shut down, over TLS without close_notify, as most
+# senders do); the ACKs read meanwhile, a line each: MSA-1 MSA-2. After
+# WANT ACKs (at once with --shut) we shut down too and read on until the
+# daemon closes: "eof" (or "reset", "timeout"), so an ACK too many shows.
+pipe() {
+	$PY - "$top_srcdir/t" "$@" <<'EOF'
+import socket
+import sys
+import threading
+
+sys.dont_write_bytecode = True    # no __pycache__ in the source tree
+sys.path.insert(0, sys.argv[1])
+from hl7peer import CR, FS, VT, code_of, connect, msa2_of
+
+port, want, args = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+ca, shut = None, False
+while args[0].startswith("--"):
+    if args.pop(0) == "--tls":
+        ca = args.pop(0)
+    else:
+        shut = True
+data = b"".join(VT + open(f, "rb").read() + FS + CR for f in args)
+s = connect(port, ca)
+
+
+def shut_wr():
+    # on the socket itself: SSLSocket.shutdown drops the TLS session too
+    socket.fromfd(s.fileno(), socket.AF_INET, socket.SOCK_STREAM).shutdown(
+        socket.SHUT_WR)
+
+
+def send():
+    try:
+        s.sendall(data)
+        if shut:
+            shut_wr()
+    except OSError:
+        pass    # the daemon closed: what it answered tells
+
+
+# one SSL object is not for two threads at once: over TLS all is written
+# first (the socket buffers hold it)
+t = None if ca else threading.Thread(target=send)
+if t:
+    t.start()
+else:
+    send()
+buf, out = b"", []
+while True:
+    j = buf.find(FS + CR)
+    if j >= 0:
+        a = buf[buf.find(VT) + 1:j]
+        buf = buf[j + 2:]
+        out.append("%s %s" % (code_of(a), msa2_of(a).decode("latin-1")))
+        if len(out) == want and not shut:
+            if t:
+                t.join()
+            shut_wr()
+        continue
+    try:
+        d = s.recv(65536)
+    except socket.timeout:
+        d = "timeout"
+    except OSError:
+        d = "reset"
+    if not d or isinstance(d, str):
+        out.append(d or "eof")
+        break
+    buf += d
+if t:
+    t.join()
+print("\n".join(out))
+EOF
+}
+orders P 200
+orders Q 20
+orders H 45
+msg qae <<EOF
+MSH|^~\&|RIS|MAINHOSP|VNAMIG|PACS|20240105131000||ORM^O01^ORM_O01|QAE1|P|2.5.1
+PID|1||MQAE1^^^MAINHOSP^MR
+ORC|NW|||SC
+$(obr "" "" "")
+EOF
+c0=$(metric vnamig_store_commit_seconds_count)
+# shellcheck disable=SC2046
+is "$(pipe "$MLLP_PORT" 200 $(names P 1 200))" "$(acks AA P 1 200)
+eof" "200 orders on one connection back to back, no ACK awaited: 200 ACKs, each AA, MSA-2 in the order sent"
+c1=$(metric vnamig_store_commit_seconds_count)
+[ $((c1 - c0)) -lt 100 ]
+ok $? "  in $((c1 - c0)) group commits, not one each: up to limits.mllp_pipeline (32) in commit at once"
+is "$(rec P200 ris | jq -r '.ack + " " + .outcome')" "AA batch" "  the last one's inbox record: AA, a batch"
+# among new orders: copies answered at once from the dedup store (AA,
+# AE), a copy of one sent just before (maybe still in commit), an AE, an
+# AR, a frame without MSH (no ACK at all)
+# shellcheck disable=SC2046
+is "$(pipe "$MLLP_PORT" 24 $(names Q 1 10) "$M/orm1.hl7" $(names Q 11 15) "$M/Q003.hl7" \
+    "$M/noacc.hl7" "$M/qae.hl7" "$M/badseg.hl7" "$M/nomsh.hl7" $(names Q 16 20))" "$(acks AA Q 1 10)
+AA RIS0001
+$(acks AA Q 11 15)
+AA Q003
+AE RIS0008
+AE QAE1
+AR RIS0017
+$(acks AA Q 16 20)
+eof" "  the same with duplicates, an AE, an AR and a frame without MSH among them: each its code, in the order sent"
+is "$(curl -s -H "Authorization: Bearer $TOK" "$base/api/hl7/messages?limit=1000&sender=ris" |
+    jq -r '[.messages[] | select(.control_id == "Q003" or .control_id == "QAE1") | .control_id + ":" + .ack] | join(" ")')" \
+	"Q003:AA QAE1:AE" "  in the inbox: the copied order once, the AE"
+# shellcheck disable=SC2046
+is "$(pipe "$MLLP_PORT" 5 --shut $(names H 1 5))" "$(acks AA H 1 5)
+eof" "a sender that writes 5 orders, then shuts down its sending side (SHUT_WR): all 5 ACKs, then the close"
+# shellcheck disable=SC2046
+is "$(pipe "$MLLP_PORT" 40 --shut $(names H 6 45))" "$(acks AA H 6 45)
+eof" "  40, more than limits.mllp_pipeline: all 40 ACKs, then the close"
+api GET /api/health
+is "$code" 200 "the daemon serves on"
+
+# limits.mllp_pipeline 1 (a live key): one message at a time, as before
+# pipelining
+hl7_conf "$conf" "" "  catch_all: other" "  mllp_frame: 2KiB
+  mllp_pipeline: 1"
+kill -HUP "$DAEMON_PID"
+wait_log ' config-changed key=limits.mllp_pipeline old=32 new=1 applied=now' 10 &&
+    wait_log ' reload-done changes=1$' 10
+ok $? "SIGHUP: limits.mllp_pipeline 32 -> 1 applies now, the one change"
+orders S 25
+c0=$(metric vnamig_store_commit_seconds_count)
+# shellcheck disable=SC2046
+is "$(pipe "$MLLP_PORT" 20 $(names S 1 20))" "$(acks AA S 1 20)
+eof" "20 orders back to back on one connection: 20 AA, in the order sent"
+c1=$(metric vnamig_store_commit_seconds_count)
+[ $((c1 - c0)) -ge 20 ]
+ok $? "  one message at a time: a group commit each ($((c1 - c0)))"
+# shellcheck disable=SC2046
+is "$(pipe "$MLLP_PORT" 5 --shut $(names S 21 25))" "$(acks AA S 21 25)
+eof" "  5 orders, then SHUT_WR: all 5 ACKs, then the close"
+
 # --- TLS ----------------------------------------------------------------------------------
 stop_daemon
 is "$DAEMON_RC" 0 "vnamigd stops (exit 0)"
@@ -715,6 +880,10 @@ xmit orm1 orm1.tls --tls "$d/ca.crt"
 cmp -s "$A/orm1" "$A/orm1.tls"
 ok $? "  the first order again over TLS: the same ACK bytes"
 is "$($PEER raw "$MLLP_PORT" "$M/g9.hl7")" "0 eof" "plain text on the TLS port: no ACK"
+orders T 40
+# shellcheck disable=SC2046
+is "$(pipe "$MLLP_PORT" 40 --tls "$d/ca.crt" --shut $(names T 1 40))" "$(acks AA T 1 40)
+eof" "over TLS, 40 orders back to back, then SHUT_WR without close_notify: all 40 ACKs, then the close"
 stop_daemon
 is "$DAEMON_RC" 0 "vnamigd stops (exit 0)"
 

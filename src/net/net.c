@@ -28,6 +28,7 @@
 
 #include "conf/conf.h"
 #include "src/net/net.h"
+#include "src/net/net_proto.h"
 #include "src/util/log.h"
 #include "src/util/metrics.h"
 
@@ -67,6 +68,7 @@ struct net_conn {
 	int			 outbound;	/* net_server_connect */
 	int			 up;		/* outbound: connected */
 	int			 closed_told;	/* ops->closed called */
+	net_eof_fn		*eof;		/* net_conn_set_eof */
 	struct metric_series	*s_in, *s_out;	/* bytes, once labelled */
 	uint64_t		 pend_in, pend_out;	/* before that */
 	int			 family;	/* AF_INET / AF_INET6 / 0 */
@@ -523,6 +525,12 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		why = evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
 	if (c->state == CONN_LINGER)
 		why = c->why;	/* the reason it was closed for */
+	/* answers still owed to a peer that only stopped sending: the
+	 * protocol closes once they are out */
+	if ((what & BEV_EVENT_EOF) && !(what & (BEV_EVENT_ERROR |
+	    BEV_EVENT_TIMEOUT)) && c->state == CONN_OPEN && c->eof != NULL &&
+	    c->eof(c))
+		return;
 	/* a peer that only shut its sending side can still read: what we
 	 * queued for it (an ACK answered after its last message) goes out
 	 * before we close */
@@ -1180,6 +1188,12 @@ int
 net_conn_draining(const struct net_conn *c)
 {
 	return c->srv->draining;
+}
+
+void
+net_conn_set_eof(struct net_conn *c, net_eof_fn *fn)
+{
+	c->eof = fn;
 }
 
 void

@@ -1,24 +1,44 @@
 /*
  * net_mllp.c — HL7 v2 over MLLP (release 1): <VT> message <FS><CR>
- * frames on the reactor, one message at a time per connection, each
- * answered with its ACK in a frame of its own once src/hl7in.c has made
- * the message's effects durable.
+ * frames on the reactor, each message answered with its ACK in a frame
+ * of its own once src/hl7in.c has made the message's effects durable.
+ *
+ * A connection pipelines: up to limits.mllp_pipeline of its messages are
+ * in commit at once, so a sender that does not wait for each ACK fills a
+ * group commit by itself instead of giving it one message per round. The
+ * ACKs still go out in the order the messages came (MLLP has no other
+ * way to say which message an ACK is for): a message answered before
+ * those ahead of it (a duplicate answered from the dedup store, an AR
+ * given at once, a commit that ended first) waits in the connection's
+ * FIFO with a copy of its ACK. At the limit the socket is not read: the
+ * sender is held back by TCP until the oldest message is answered. With
+ * mllp_pipeline 1 that is one message at a time.
+ *
+ * A sender that shuts its sending side after its last message
+ * (half-close; over TLS too, close_notify or not) still gets the ACKs of
+ * all it sent: its EOF stops the reading (net_conn_set_eof), what was
+ * read before it is dispatched, and the connection closes, its output
+ * flushed, once the last ACK is out. A draining daemon reads nothing
+ * more either and closes each connection once nothing of it is pending.
+ * limits.idle_timeout counts only while no ACK is owed.
  *
  * Bytes before a start block are skipped and counted (logged per
  * connection); a frame over limits.mllp_frame is dropped with a log line
  * and the connection closed (nothing of it can be trusted to be one
  * message); a stream that ends mid-frame is logged and its bytes
- * dropped: the sender had no ACK, so it sends the message again. While a
- * message is being committed the socket is not read: a sender that does
- * not wait for its ACKs is held back by TCP.
+ * dropped: the sender had no ACK, so it sends the message again.
  */
 #include "config.h"
+
+#include <sys/queue.h>
 
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
 
 #include "conf/conf.h"
 #include "src/daemon.h"
@@ -31,16 +51,33 @@
 #define FS	0x1c
 #define CR	0x0d
 
+/* A message dispatched and not yet acknowledged on the wire. */
+struct pend {
+	STAILQ_ENTRY(pend)	 entry;
+	struct net_conn		*c;
+	struct hl7in_call	*call;		/* being committed */
+	int			 answered;
+	char			*frame;		/* its ACK framed, waiting for
+						 * those ahead; NULL: none */
+	size_t			 flen;
+};
+STAILQ_HEAD(pend_list, pend);
+
 struct mconn {
 	char			*msg;		/* the frame's bytes so far */
 	size_t			 len, cap;
 	int			 in_frame;
 	uint64_t		 garbage;	/* bytes outside frames */
-	struct hl7in_call	*cur;		/* being committed */
+	struct pend_list	 pending;	/* oldest first */
+	uint32_t		 npending;
 	int			 in_call;	/* hl7in_message on the stack */
-	int			 answered;	/* ... and it answered already */
+	int			 stopped;	/* not read: the pipeline is full */
+	int			 resumed;	/* a read is on its way (resume) */
+	int			 eof;		/* the peer sends nothing more */
+	int			 gone;		/* closed: mllp_closed ran */
+	int			 owing;		/* ACKs owed: no idle timeout */
 	uint64_t		 frames;
-	struct evbuffer		*scratch;	/* an ACK being framed */
+	struct evbuffer		*scratch;	/* ACKs being framed */
 };
 
 static const struct conf *
@@ -49,27 +86,101 @@ mconf(struct net_conn *c)
 	return net_server_conf(net_conn_server(c));
 }
 
+/* Messages of one connection in commit at once (read live: a reload may
+ * change it; 0 would never read again). */
+static uint32_t
+pipeline(struct net_conn *c)
+{
+	uint32_t n = mconf(c)->limits.mllp_pipeline;
+
+	return n > 0 ? n : 1;
+}
+
+/* The idle timeout runs only while no ACK is owed: a sender waiting for
+ * its ACKs is not idle, however long their commit takes. */
+static void
+owe(struct net_conn *c, struct mconn *m, int owing)
+{
+	if (m->owing == owing)
+		return;
+	m->owing = owing;
+	net_conn_set_timeout(c, owing ? 0 : mconf(c)->limits.idle_ms);
+}
+
+static void mllp_read(struct net_conn *c, struct evbuffer *in);
+
+static int
+mllp_eof(struct net_conn *c)
+{
+	struct mconn *m = net_conn_data(c);
+	struct evbuffer *in = bufferevent_get_input(net_conn_bev(c));
+
+	if (m == NULL)
+		return 0;
+	m->eof = 1;
+	bufferevent_disable(net_conn_bev(c), EV_READ);
+	/* a TLS bufferevent drops its write event at the EOF and arms it
+	 * again only when its output was empty: ACKs queued meanwhile
+	 * would never go out */
+	bufferevent_enable(net_conn_bev(c), EV_WRITE);
+	if (m->npending == 0 && evbuffer_get_length(in) == 0)
+		return 0;		/* nothing owed: closed now */
+	/* frames read before the EOF and not yet looked at (a resumed
+	 * read still on its way) are messages too; at the limit they wait
+	 * for room (resume) */
+	if (!m->stopped)
+		mllp_read(c, in);
+	return 1;
+}
+
 static int
 mllp_open(struct net_conn *c)
 {
 	struct mconn *m = calloc(1, sizeof(*m));
+	SSL *ssl = bufferevent_openssl_get_ssl(net_conn_bev(c));
 
 	if (m == NULL || (m->scratch = evbuffer_new()) == NULL)
 		abort();
+	/* over TLS, a sender that half-closes sends a FIN without
+	 * close_notify (most do): that is its EOF too, not a truncation
+	 * (a frame cut short is dropped anyway), and the session must stay
+	 * usable for the ACKs still owed, not end in an alert */
+	if (ssl != NULL)
+		SSL_set_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	STAILQ_INIT(&m->pending);
 	net_conn_set_data(c, m);
 	net_conn_set_label(c, "-");
 	net_conn_set_timeout(c, mconf(c)->limits.idle_ms);
+	net_conn_set_eof(c, mllp_eof);
 	return 0;
+}
+
+/* Cancel what is still being committed: its answer has nowhere to go. */
+static void
+cancel_all(struct mconn *m)
+{
+	struct pend *p;
+
+	STAILQ_FOREACH(p, &m->pending, entry) {
+		hl7in_cancel(p->call);
+		p->call = NULL;
+	}
 }
 
 static void
 mllp_free(struct net_conn *c)
 {
 	struct mconn *m = net_conn_data(c);
+	struct pend *p;
 
 	if (m == NULL)
 		return;
-	hl7in_cancel(m->cur);
+	cancel_all(m);
+	while ((p = STAILQ_FIRST(&m->pending)) != NULL) {
+		STAILQ_REMOVE_HEAD(&m->pending, entry);
+		free(p->frame);
+		free(p);
+	}
 	free(m->msg);
 	evbuffer_free(m->scratch);
 	free(m);
@@ -91,65 +202,142 @@ mllp_closed(struct net_conn *c, const char *why)
 		log_info("mllp-garbage", "conn=%llu peer=%s bytes=%llu",
 		    (unsigned long long)net_conn_id(c), net_conn_peer(c),
 		    (unsigned long long)m->garbage);
-	hl7in_cancel(m->cur);
-	m->cur = NULL;
+	/* the entries stay until mllp_free: a dispatch may still be on
+	 * the stack holding one */
+	cancel_all(m);
+	m->gone = 1;
 }
 
-static void mllp_read(struct net_conn *c, struct evbuffer *in);
+static void
+frame(struct evbuffer *out, const char *ack, size_t len)
+{
+	static const char end[2] = { FS, CR };
+	static const char start = VT;
+
+	evbuffer_add(out, &start, 1);
+	evbuffer_add(out, ack, len);
+	evbuffer_add(out, end, 2);
+}
+
+/* Send the ACKs of the oldest messages that are answered, in order, in
+ * one write with what scratch holds already. */
+static void
+flush(struct net_conn *c, struct mconn *m)
+{
+	struct pend *p;
+
+	if (m->gone)
+		return;
+	while ((p = STAILQ_FIRST(&m->pending)) != NULL && p->answered) {
+		STAILQ_REMOVE_HEAD(&m->pending, entry);
+		m->npending--;
+		if (p->frame != NULL)
+			evbuffer_add(m->scratch, p->frame, p->flen);
+		free(p->frame);
+		free(p);
+	}
+	if (evbuffer_get_length(m->scratch) > 0)
+		net_conn_send(c, m->scratch);
+	if (m->npending == 0)
+		owe(c, m, 0);
+}
+
+/*
+ * The oldest messages were answered and their ACKs sent: a connection
+ * that takes nothing more (draining, or its sender is done) closes once
+ * nothing is pending; one stopped at the limit reads again.
+ */
+static void
+resume(struct net_conn *c, struct mconn *m)
+{
+	if (net_conn_draining(c)) {
+		if (m->npending == 0)
+			net_conn_close(c, "shutting down", 1);
+		return;
+	}
+	if (m->stopped && m->npending < pipeline(c)) {
+		/* read what waited meanwhile; after an EOF only what is
+		 * buffered (mllp_read closes once it is all answered) */
+		m->stopped = 0;
+		m->resumed = 1;
+		if (!m->eof)
+			bufferevent_enable(net_conn_bev(c), EV_READ);
+		bufferevent_trigger(net_conn_bev(c), EV_READ,
+		    BEV_TRIG_DEFER_CALLBACKS | BEV_TRIG_IGNORE_WATERMARKS);
+		return;
+	}
+	/* with a read on its way, frames may still wait in the input */
+	if (m->eof && m->npending == 0 && !m->resumed)
+		net_conn_close(c, "closed by peer", 1);
+}
 
 static void
 answered(void *arg, const char *ack, size_t len, const char *code)
 {
-	struct net_conn *c = arg;
+	struct pend *p = arg;
+	struct net_conn *c = p->c;
 	struct mconn *m = net_conn_data(c);
-	struct evbuffer *out = m->scratch;
 
 	(void)code;
-	m->cur = NULL;
-	if (ack != NULL) {
-		static const char end[2] = { FS, CR };
-		static const char start = VT;
+	p->call = NULL;
+	p->answered = 1;
+	if (m->in_call || p != STAILQ_FIRST(&m->pending)) {
+		/* sent later (after those ahead of it, or by dispatch once
+		 * hl7in_message is back): ack is valid only until we return */
+		if (ack != NULL) {
+			size_t n = len + 3;
 
-		evbuffer_add(out, &start, 1);
-		evbuffer_add(out, ack, len);
-		evbuffer_add(out, end, 2);
-		net_conn_send(c, out);
-	}
-	if (m->in_call) {
-		m->answered = 1;
+			if ((p->frame = malloc(n)) == NULL)
+				abort();
+			p->frame[0] = VT;
+			memcpy(p->frame + 1, ack, len);
+			p->frame[n - 2] = FS;
+			p->frame[n - 1] = CR;
+			p->flen = n;
+		}
 		return;
 	}
-	if (net_conn_draining(c)) {
-		net_conn_close(c, "shutting down", 1);
-		return;
-	}
-	/* answered after a commit: read what waited meanwhile */
-	bufferevent_enable(net_conn_bev(c), EV_READ);
-	bufferevent_trigger(net_conn_bev(c), EV_READ,
-	    BEV_TRIG_DEFER_CALLBACKS | BEV_TRIG_IGNORE_WATERMARKS);
+	/* the oldest: out now, with those answered meanwhile behind it */
+	STAILQ_REMOVE_HEAD(&m->pending, entry);
+	m->npending--;
+	free(p);
+	if (ack != NULL)
+		frame(m->scratch, ack, len);
+	flush(c, m);
+	resume(c, m);
 }
 
-/* A whole frame: hand it over. 1 when the answer is pending. */
-static int
+/* A whole frame: hand it over, its ACK queued in arrival order. */
+static void
 dispatch(struct net_conn *c, struct mconn *m)
 {
 	struct hl7in *h = daemon_hl7in(net_server_app(net_conn_server(c)));
 	struct hl7in_call *call;
+	struct pend *p = calloc(1, sizeof(*p));
 
+	if (p == NULL)
+		abort();
+	p->c = c;
+	STAILQ_INSERT_TAIL(&m->pending, p, entry);
+	m->npending++;
+	owe(c, m, 1);
 	m->frames++;
 	m->in_call = 1;
-	m->answered = 0;
 	call = hl7in_message(h, m->msg, m->len, net_conn_peer(c), "mllp",
-	    answered, c);
+	    answered, p);
 	m->in_call = 0;
 	m->len = 0;
-	if (m->answered || call == NULL)
-		return 0;
-	/* not read meanwhile: an EOF seen now would end the connection
-	 * before its ACK (a sender that half-closed after its message) */
-	m->cur = call;
-	bufferevent_disable(net_conn_bev(c), EV_READ);
-	return 1;
+	if (!p->answered) {
+		if (call == NULL)
+			p->answered = 1;	/* no answer will come */
+		else if (m->gone)
+			hl7in_cancel(call);	/* closed meanwhile */
+		else
+			p->call = call;
+	}
+	/* answered at once (a duplicate, a refusal): out now if it is
+	 * the oldest */
+	flush(c, m);
 }
 
 static void
@@ -157,8 +345,11 @@ mllp_read(struct net_conn *c, struct evbuffer *in)
 {
 	struct mconn *m = net_conn_data(c);
 	uint64_t max = mconf(c)->limits.mllp_frame;
+	uint32_t limit = pipeline(c);
 
-	while (m->cur == NULL && evbuffer_get_length(in) > 0) {
+	m->resumed = 0;
+	while (!m->gone && !net_conn_draining(c) && m->npending < limit &&
+	    evbuffer_get_length(in) > 0) {
 		size_t n = evbuffer_get_length(in);
 		unsigned char *p = evbuffer_pullup(in, (ssize_t)n);
 		size_t i = 0;
@@ -169,7 +360,7 @@ mllp_read(struct net_conn *c, struct evbuffer *in)
 			m->garbage += i;
 			if (i == n) {
 				evbuffer_drain(in, n);
-				return;
+				break;
 			}
 			evbuffer_drain(in, i + 1);
 			m->in_frame = 1;
@@ -206,12 +397,12 @@ mllp_read(struct net_conn *c, struct evbuffer *in)
 		m->len += i;
 		if (i == n) {
 			evbuffer_drain(in, n);
-			return;
+			break;
 		}
 		/* <FS> found: the <CR> after it ends the frame */
 		if (i + 1 >= n) {
 			evbuffer_drain(in, i);	/* keep the FS for later */
-			return;
+			break;
 		}
 		if (p[i + 1] != CR)
 			log_info("mllp-bad-trailer", "conn=%llu peer=%s "
@@ -220,9 +411,19 @@ mllp_read(struct net_conn *c, struct evbuffer *in)
 			    "as the end of the message");
 		evbuffer_drain(in, p[i + 1] == CR ? i + 2 : i + 1);
 		m->in_frame = 0;
-		if (dispatch(c, m))
-			return;
+		dispatch(c, m);
 	}
+	if (m->gone || net_conn_draining(c))
+		return;
+	if (m->npending >= limit) {
+		/* full: TCP holds the sender back until the oldest is
+		 * answered (resume) */
+		if (!m->stopped) {
+			m->stopped = 1;
+			bufferevent_disable(net_conn_bev(c), EV_READ);
+		}
+	} else if (m->eof && m->npending == 0)
+		net_conn_close(c, "closed by peer", 1);
 }
 
 static void
@@ -230,8 +431,12 @@ mllp_drain(struct net_conn *c)
 {
 	struct mconn *m = net_conn_data(c);
 
-	if (m->cur == NULL)
+	if (m->npending == 0) {
 		net_conn_close(c, "shutting down", 1);
+		return;
+	}
+	/* nothing new is taken; resume closes once the last is answered */
+	bufferevent_disable(net_conn_bev(c), EV_READ);
 }
 
 const struct net_proto_ops net_mllp_ops = {
