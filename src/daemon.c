@@ -539,11 +539,29 @@ intake_gate(void *arg)
 		 * every instance and message, it is read every 100 ms */
 		now = now_us();
 		if (now - d->spool_at >= 100000) {
+			int was = d->spool_low;
+			uint64_t freeb = 0;
+
 			d->spool_at = now;
+			if (statvfs(d->conf->storage.spool_dir, &sv) == 0)
+				freeb = (uint64_t)sv.f_bavail * sv.f_frsize;
 			d->spool_low = d->conf->storage.min_free &&
-			    statvfs(d->conf->storage.spool_dir, &sv) == 0 &&
-			    (uint64_t)sv.f_bavail * sv.f_frsize <
-			    d->conf->storage.min_free;
+			    freeb < d->conf->storage.min_free;
+			/* said when it changes, with where and how much */
+			if (d->spool_low && !was)
+				log_warn("spool-low-space", "dir=%s "
+				    "free_bytes=%llu min_free=%llu action=%s",
+				    log_q(d->conf->storage.spool_dir),
+				    (unsigned long long)freeb,
+				    (unsigned long long)
+				    d->conf->storage.min_free, "C-STOREs and "
+				    "HL7 messages refused, no new retrieve "
+				    "started, until there is room again");
+			else if (!d->spool_low && was)
+				log_info("spool-space-ok", "dir=%s "
+				    "free_bytes=%llu", log_q(
+				    d->conf->storage.spool_dir),
+				    (unsigned long long)freeb);
 		}
 		if (d->spool_low)
 			return "the spool's disk is below storage.min_free; "
@@ -1030,7 +1048,8 @@ daemon_ready(struct daemon *d)
 	disk_check(d);
 	return d->disk_writable && d->disk_free >=
 	    d->conf->storage.min_free && store_state(store_loop_store(
-	    d->state)) == STORE_OK && !d->draining;
+	    d->state)) == STORE_OK && !d->draining && intake_gate(d) ==
+	    NULL;
 }
 
 const char *
@@ -1063,7 +1082,12 @@ daemon_health(struct daemon *d, int *ready)
 	    "bytes", (json_int_t)sps.bytes,
 	    "instances", (json_int_t)sps.live_records));
 
-	*ready = writable && room && store_ready && !d->draining;
+	/* the spool may be on a file system of its own: below min_free
+	 * there, nothing can be taken in */
+	json_object_set_new(json_object_get(sj, "spool"), "low",
+	    json_boolean(intake_gate(d) != NULL && d->spool_low));
+	*ready = writable && room && store_ready && !d->draining &&
+	    intake_gate(d) == NULL;
 	dd = json_pack("{s:s, s:b, s:I, s:I}", "path", d->data_dir,
 	    "writable", writable, "free_bytes", (json_int_t)freeb,
 	    "min_free_bytes", (json_int_t)d->conf->storage.min_free);

@@ -222,6 +222,8 @@ struct mstudy {
 	/* retrieving */
 	unsigned	 round;
 	size_t		 imiss;
+	size_t		 rleft;		/* instances this round may still ask */
+	size_t		 rnext;		/* where the next round starts */
 	int		 last_status;
 	char		 last_why[200];
 	/* sending */
@@ -958,6 +960,11 @@ study_may_step(struct mig *m, const struct mstudy *s)
 	if (s->push && s->st == S_QUEUED && s->push_at != 0 && net_now_ms() <
 	    s->push_at + cf(m)->migration.push_stable_ms)
 		return 0;	/* more of it may be on its way */
+	if ((s->st == S_RETRIEVING || s->st == S_VERIFYING) &&
+	    net_server_intake(daemon_net(m->d)) != NULL)
+		return 0;	/* nothing can be taken in now (the spool's
+				 * disk, the store): a retrieve would only
+				 * spend a round on refusals */
 
 	if (!peer_open(m, p, src) || flow_ms(m, p) > 0)
 		return 0;
@@ -1773,6 +1780,9 @@ settle_later(struct mstudy *s, event_callback_fn cb)
 static void
 retrieve_end(struct mstudy *s, int ok, const char *why)
 {
+	/* the next round goes on after where this one stopped */
+	s->rnext = !ok && s->round > 0 && s->imiss != (size_t)-1 ? s->imiss :
+	    0;
 	op_end(&s->op, ok, why ? why : "");
 	if (why != NULL && why != s->last_why)
 		snprintf(s->last_why, sizeof(s->last_why), "%.199s", why);
@@ -1895,13 +1905,17 @@ retrieve_next(struct mop *op)
 		return;
 	}
 	if (s->round > 0) {
-		while (s->imiss < s->nin && s->in[s->imiss].st != I_EXPECTED)
-			s->imiss++;
-		if (s->imiss == s->nin) {
+		while (s->rleft > 0 && s->in[s->imiss].st != I_EXPECTED) {
+			s->imiss = (s->imiss + 1) % s->nin;
+			s->rleft--;
+		}
+		if (s->rleft == 0) {
 			retrieve_end(s, 1, NULL);
 			return;
 		}
-		in = &s->in[s->imiss++];
+		in = &s->in[s->imiss];
+		s->imiss = (s->imiss + 1) % s->nin;
+		s->rleft--;
 	}
 	if ((id = malloc(sizeof(*id))) == NULL)
 		abort();
@@ -2034,7 +2048,11 @@ study_retrieve(struct mstudy *s)
 	s->op.ready = retrieve_ready;
 	s->op.failed = retrieve_failed;
 	s->op.done = retrieve_done;
-	s->imiss = 0;
+	/* a later round starts after the instance the last one stopped at
+	 * (a source that aborts on one instance every time does not keep
+	 * the others behind it from being asked for) */
+	s->imiss = s->rnext < s->nin ? s->rnext : 0;
+	s->rleft = s->nin;
 	s->last_status = -1;
 	s->last_why[0] = '\0';
 	np = retrieve_props(p, s, 0, prop);
@@ -3253,6 +3271,14 @@ study_step(struct mstudy *s)
 	case S_PREFLIGHT:
 		if (s->b->force || tgt->verify == CONF_VERIFY_NONE) {
 			s->st = S_RETRIEVING;
+			if (!study_may_step(m, s)) {
+				/* the source's window closed, or it was
+				 * paused, since this step was given a slot */
+				s->active = 0;
+				m->active--;
+				soon(m);
+				return;
+			}
 			study_step(s);
 			return;
 		}

@@ -57,7 +57,6 @@ struct pstat {
 
 struct dicom_pool {
 	struct net_server	*s;
-	const struct conf	*conf;
 	struct pconn		*conns;
 	struct dicom_lease	*qhead, **qtail;
 	struct pstat		*stats;
@@ -103,12 +102,19 @@ stat_for(struct dicom_pool *p, const char *peer)
 	return st;
 }
 
+/* pconf: the configuration in force (a reload replaces it: never kept) */
+static const struct conf *
+pconf(const struct dicom_pool *p)
+{
+	return net_server_conf(p->s);
+}
+
 static const struct conf_peer *
 peer_conf(const struct dicom_pool *p, const char *name)
 {
-	for (size_t i = 0; i < p->conf->npeers; i++)
-		if (strcmp(p->conf->peers[i].name, name) == 0)
-			return &p->conf->peers[i];
+	for (size_t i = 0; i < pconf(p)->npeers; i++)
+		if (strcmp(pconf(p)->peers[i].name, name) == 0)
+			return &pconf(p)->peers[i];
 	return NULL;
 }
 
@@ -120,7 +126,7 @@ dicom_pool_new(struct net_server *s, const struct conf *conf)
 	if (p == NULL)
 		abort();
 	p->s = s;
-	p->conf = conf;
+	(void)conf;	/* read from s at each use: it follows reloads */
 	p->qtail = &p->qhead;
 	if ((p->kick = event_new(net_server_base(s), -1, 0, on_kick, p)) ==
 	    NULL)
@@ -250,7 +256,7 @@ pc_idle(struct pconn *pc)
 		dicom_release(pc->dc);
 		return;
 	}
-	net_timer_arm(pc->idle, pc->pool->conf->limits.idle_ms);
+	net_timer_arm(pc->idle, pconf(pc->pool)->limits.idle_ms);
 }
 
 /* give: pc (established, not leased) to l. */
@@ -361,7 +367,7 @@ open_for(struct dicom_pool *p, struct dicom_lease *l,
 	p->conns = pc;
 	st->open++;
 	p->open++;
-	dc = dicom_connect(p->s, p->conf, peer, pc->prop, pc->nprop,
+	dc = dicom_connect(p->s, pconf(p), peer, pc->prop, pc->nprop,
 	    peer->tls.enabled ? st->tls : NULL, &pool_user, pc, err,
 	    sizeof(err));
 	if (dc == NULL) {
@@ -416,7 +422,7 @@ serve_one(struct dicom_pool *p, struct dicom_lease *l)
 			spare = pc;
 	}
 	if (stat_for(p, l->peer)->open < peer->max_associations &&
-	    p->open < p->conf->limits.associations_out) {
+	    p->open < pconf(p)->limits.associations_out) {
 		/* An idle association to the same peer that cannot serve
 		 * this lease goes first: a peer that serves one association
 		 * at a time (storescp without --fork) would otherwise never
@@ -437,7 +443,7 @@ serve_one(struct dicom_pool *p, struct dicom_lease *l)
 	 * (one of the peer's when at its limit, any when at the overall
 	 * one) makes room when released. */
 	if (spare != NULL && (strcmp(spare->peer, l->peer) == 0 ||
-	    p->open >= p->conf->limits.associations_out)) {
+	    p->open >= pconf(p)->limits.associations_out)) {
 		log_info("pool-release", "peer=%s uses=%u why=\"room for an "
 		    "association with other contexts\"", spare->peer,
 		    spare->uses);

@@ -40,8 +40,9 @@ struct dicom_lease_user {
 	void	(*failed)(struct dicom_lease *l, void *arg, const char *why);
 };
 
-/* dicom_pool_new: a pool on s; conf's limits and peers are read at each
- * lease. A peer with tls.enabled gets a client
+/* dicom_pool_new: a pool on s; the limits and peers of s's configuration
+ * (net_server_conf: the one in force after a reload; conf must be it at
+ * first) are read at each lease. A peer with tls.enabled gets a client
  * context from net_client_tls, made once. */
 struct dicom_pool *dicom_pool_new(struct net_server *s,
     const struct conf *conf);

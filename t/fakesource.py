@@ -1,0 +1,693 @@
+#!/usr/bin/python3
+"""fakesource.py — a scriptable source archive for t/migsrcfault.t, on raw
+sockets (PS3.8 Upper Layer, PS3.7 DIMSE), that misbehaves on demand in the
+middle of a retrieve.
+
+    fakesource.py PORT AET LOG --load DIR [--dest AE=PORT] [options]
+
+Listens on 127.0.0.1:PORT and accepts associations called AET from any
+calling AE, one thread each (every proposed presentation context with its
+first transfer syntax, the SCP/SCU roles as proposed, an operations window
+of 1). It serves the Part 10 files under DIR (the dataset bytes as they
+are in the files, in their own transfer syntax; never transcoded):
+
+  C-ECHO;
+  C-FIND in the Study Root at STUDY, SERIES and IMAGE level, matching on
+    the Study/Series/SOP Instance UIDs given (the other keys requested are
+    filled from a matching instance; NumberOfStudyRelatedInstances and
+    NumberOfSeriesRelatedInstances counted): one pending 0xFF00 per match,
+    then 0x0000;
+  C-GET in the Study Root at the same levels: each matching instance in a
+    C-STORE sub-operation on the same association (on an accepted context
+    of its class and transfer syntax for which the requestor took the SCP
+    role), a pending 0xFF00 with the counts after each but the last, then
+    0x0000, or 0xB000 with the counts and the Failed SOP Instance UID List
+    when a sub-operation failed;
+  C-MOVE in the Study Root at the same levels: the sub-operations on an
+    association of our own to the Move Destination (its port from --dest;
+    unknown: 0xA801), with the Move Originator's AE title and message ID,
+    pending responses and the final one as for C-GET.
+
+Instances are sent in SOP Instance UID order (the C-FIND's IMAGE-level
+order too).
+
+Faults (SUFFIX matches the end of a SOP Instance UID; each may repeat):
+  --abort-at SUFFIX       every retrieve that comes to such an instance
+                          A-ABORTs instead of sending it: the C-GET's
+                          association, or for a C-MOVE both the
+                          sub-operations' association and the C-MOVE's
+  --abort-once-at SUFFIX  the same, the first time only
+  --drop-at SUFFIX        as --abort-at, but the TCP connection is closed
+                          (no A-ABORT) half-way through the instance's
+                          dataset PDU
+  --drop-once-at SUFFIX   the same, the first time only
+  --slow SECONDS          wait this long before each sub-operation
+  --slow-find SECONDS     wait this long before answering each C-FIND
+
+LOG, one line per event: "assoc CALLING", "echo", "find LEVEL n STUDY"
+(n: matches; STUDY: the Study Instance UID asked for, "-" if none), "get
+LEVEL n STUDY" / "move LEVEL n STUDY" (n: instances to send), "substore SOPUID
+0xSTATUS" (a sub-operation's C-STORE-RSP; "none" when no context fits),
+"getend 0xSTATUS" / "moveend 0xSTATUS" (the final response), "abort-at
+SOPUID", "drop-at SOPUID" (a fault fired), "cancel", "release", "abort"
+(ours), "peer-abort", "closed" (EOF without release), "error WHAT". A
+request it cannot handle gets a failure status or an A-ABORT and an error
+line, never a crash.
+"""
+import argparse
+import io
+import os
+import socket
+import struct
+import threading
+import time
+import warnings
+
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
+from pydicom.filewriter import write_dataset
+
+warnings.simplefilter("ignore")
+
+ap = argparse.ArgumentParser()
+ap.add_argument('port', type=int)
+ap.add_argument('aet')
+ap.add_argument('log')
+ap.add_argument('--load', required=True)
+ap.add_argument('--dest', action='append', default=[])
+for o in ('abort-at', 'abort-once-at', 'drop-at', 'drop-once-at'):
+    ap.add_argument('--' + o, action='append', default=[])
+ap.add_argument('--slow', type=float, default=0.0)
+ap.add_argument('--slow-find', type=float, default=0.0)
+opt = ap.parse_args()
+
+log_lock = threading.Lock()
+logf = open(opt.log, 'a', buffering=1)
+
+
+def log(line):
+    with log_lock:
+        logf.write(line + '\n')
+
+
+lock = threading.Lock()
+kept = {}            # SOP Instance UID -> (header Dataset, dataset bytes,
+                     # SOP class, transfer syntax)
+fired = set()        # (kind, suffix) of the once-only faults that fired
+
+TS_IMPLICIT = '1.2.840.10008.1.2'
+TS_EXPLICIT_BE = '1.2.840.10008.1.2.2'
+LEVELS = ('STUDY', 'SERIES', 'IMAGE')
+UID_KEY = {'STUDY': 'StudyInstanceUID', 'SERIES': 'SeriesInstanceUID',
+           'IMAGE': 'SOPInstanceUID'}
+COUNTS = {0x00201206: 'SERIES', 0x00201208: 'IMAGE', 0x00201209: 'IMAGE'}
+DESTS = {}
+for d in opt.dest:
+    a, p = d.rsplit('=', 1)
+    DESTS[a] = int(p)
+
+
+class PeerAbort(Exception):
+    """The peer sent an A-ABORT."""
+
+
+class Abort(Exception):
+    """Ends the association with an A-ABORT (source, reason)."""
+
+    def __init__(self, why, reason=0, source=2):
+        Exception.__init__(self, why)
+        self.reason, self.source = reason, source
+
+
+class Drop(Exception):
+    """Ends the association by closing the TCP connection."""
+
+
+def fault(sop):
+    """The fault to fire before sending sop: 'abort', 'drop' or None."""
+    with lock:
+        for kind in ('abort', 'drop'):
+            for s in getattr(opt, kind + '_at'):
+                if sop.endswith(s):
+                    return kind
+            for s in getattr(opt, kind + '_once_at'):
+                if sop.endswith(s) and (kind, s) not in fired:
+                    fired.add((kind, s))
+                    return kind
+    return None
+
+
+def items(b):
+    i = 0
+    while i < len(b):
+        if i + 4 > len(b):
+            raise Abort('truncated item', 6)
+        t, n = b[i], struct.unpack('>H', b[i + 2:i + 4])[0]
+        if i + 4 + n > len(b):
+            raise Abort('item 0x%02x past its parent' % t, 6)
+        yield t, b[i + 4:i + 4 + n]
+        i += 4 + n
+
+
+def item(t, body):
+    return struct.pack('>BBH', t, 0, len(body)) + body
+
+
+def elem(tag, v):
+    if isinstance(v, int):
+        v = struct.pack('<H', v)
+    elif isinstance(v, str):
+        v = v.encode()
+    if len(v) % 2:
+        v += b'\0' if tag >> 16 == 0 and tag & 0xffff in (2, 0x1000) \
+            else b' '
+    return struct.pack('<HHI', tag >> 16, tag & 0xffff, len(v)) + v
+
+
+def command(fields):
+    body = b''.join(elem(t, v) for t, v in sorted(fields.items()))
+    return elem(0, struct.pack('<I', len(body))) + body
+
+
+def parse_cmd(b):
+    f, i = {}, 0
+    while i + 8 <= len(b):
+        g, e, n = struct.unpack('<HHI', b[i:i + 8])
+        if i + 8 + n > len(b):
+            raise Abort('command element (%04x,%04x) past the end' % (g, e))
+        f[g << 16 | e] = b[i + 8:i + 8 + n]
+        i += 8 + n
+    return f
+
+
+def us(f, tag):
+    v = f.get(tag)
+    if v is None or len(v) != 2:
+        raise Abort('command without (0000,%04x)' % (tag & 0xffff))
+    return struct.unpack('<H', v)[0]
+
+
+def ui(f, tag):
+    return f.get(tag, b'').rstrip(b'\0 ').decode('ascii', 'replace')
+
+
+def decode(b, ts):
+    return read_dataset(io.BytesIO(b), ts == TS_IMPLICIT, ts != TS_EXPLICIT_BE)
+
+
+def encode(ds, ts):
+    out = DicomBytesIO()
+    out.is_implicit_VR = ts == TS_IMPLICIT
+    out.is_little_endian = ts != TS_EXPLICIT_BE
+    write_dataset(out, ds)
+    return out.getvalue()
+
+
+def load(d):
+    """Every Part 10 file under d: its dataset bytes after the file meta
+    group (explicit VR LE), with the meta's class and transfer syntax."""
+    for root, dirs, files in os.walk(d):
+        dirs.sort()
+        for fn in sorted(files):
+            if not fn.endswith('.dcm'):
+                continue
+            b = open(os.path.join(root, fn), 'rb').read()
+            if b[128:132] != b'DICM':
+                continue
+            i, meta = 132, {}
+            while b[i:i + 2] == b'\x02\x00':
+                e = struct.unpack('<H', b[i + 2:i + 4])[0]
+                vr = b[i + 4:i + 6]
+                if vr in (b'OB', b'OW', b'OF', b'SQ', b'UT', b'UN'):
+                    n = struct.unpack('<I', b[i + 8:i + 12])[0]
+                    v, i = b[i + 12:i + 12 + n], i + 12 + n
+                else:
+                    n = struct.unpack('<H', b[i + 6:i + 8])[0]
+                    v, i = b[i + 8:i + 8 + n], i + 8 + n
+                meta[e] = v.rstrip(b'\0 ').decode('ascii', 'replace')
+            ds, ts, cls = b[i:], meta.get(0x10, ''), meta.get(2, '')
+            h = read_dataset(io.BytesIO(ds), ts == TS_IMPLICIT,
+                             ts != TS_EXPLICIT_BE,
+                             stop_when=lambda tag, vr, n: tag >= 0x7FE00010)
+            kept[str(h.SOPInstanceUID)] = (h, ds, cls, ts)
+
+
+def study_of(want):
+    return '\\'.join(sorted(want.get('StudyInstanceUID', ()))) or '-'
+
+
+def matches(h, want):
+    return all(str(h.get(k, '')) in v for k, v in want.items())
+
+
+class Conn:
+    """One association, either side: PDUs and DIMSE messages."""
+
+    def __init__(self, s):
+        self.s = s
+        self.ts = {}          # pcid -> accepted transfer syntax
+        self.abs = {}         # pcid -> abstract syntax
+        self.maxlen = 0       # the peer's max PDU length (0: none)
+        self.cmd = {}         # pcid -> command fragments
+        self.data = {}        # pcid -> dataset fragments
+        self.pending = None   # (pcid, fields) awaiting its dataset
+
+    def recv(self, n):
+        b = b''
+        while len(b) < n:
+            c = self.s.recv(min(n - len(b), 1 << 20))
+            if not c:
+                raise EOFError
+            b += c
+        return b
+
+    def pdu(self):
+        h = self.recv(6)
+        n = struct.unpack('>I', h[2:6])[0]
+        if n > 64 << 20:
+            raise Abort('PDU of %d bytes' % n, 2)
+        return h[0], self.recv(n)
+
+    def pdus(self, pcid, mch, data):
+        room = (self.maxlen or 1 << 20) - 6
+        out = []
+        for i in range(0, max(len(data), 1), room):
+            last = 2 if i + room >= len(data) else 0
+            p = struct.pack('>IBB', len(data[i:i + room]) + 2, pcid,
+                            (mch & 1) | last) + data[i:i + room]
+            out.append(struct.pack('>BBI', 4, 0, len(p)) + p)
+        return out
+
+    def send_pdvs(self, pcid, mch, data):
+        for p in self.pdus(pcid, mch, data):
+            self.s.sendall(p)
+
+    def message(self, p):
+        """The whole messages in P-DATA-TF p: [(pcid, fields, dataset)]."""
+        out, i = [], 0
+        while i < len(p):
+            if i + 6 > len(p):
+                raise Abort('truncated PDV', 6)
+            n = struct.unpack('>I', p[i:i + 4])[0]
+            if n < 2 or i + 4 + n > len(p):
+                raise Abort('PDV length %d' % n, 6)
+            pcid, mch, data = p[i + 4], p[i + 5], p[i + 6:i + 4 + n]
+            i += 4 + n
+            if pcid not in self.ts:
+                raise Abort('PDV on context %d, not negotiated' % pcid, 6)
+            if mch & 1:
+                self.cmd.setdefault(pcid, []).append(data)
+                if mch & 2:
+                    f = parse_cmd(b''.join(self.cmd.pop(pcid)))
+                    if us(f, 0x00000800) == 0x0101:
+                        out.append((pcid, f, None))
+                    else:
+                        self.pending = (pcid, f)
+            else:
+                if self.pending is None or self.pending[0] != pcid:
+                    raise Abort('dataset PDV without its command')
+                self.data.setdefault(pcid, []).append(data)
+                if mch & 2:
+                    f, self.pending = self.pending[1], None
+                    out.append((pcid, f, b''.join(self.data.pop(pcid))))
+        return out
+
+    def substore(self, pcid, sop, cls, b, msgid, orig=None):
+        """Sends one C-STORE-RQ of sop on pcid (with the fault it is due);
+        returns its C-STORE-RSP status."""
+        if opt.slow:
+            time.sleep(opt.slow)
+        f = fault(sop)
+        if f == 'abort':
+            log('abort-at %s' % sop)
+            raise Abort('fault', 0, 0)
+        cmd = {0x00000002: cls, 0x00000100: 0x0001, 0x00000110: msgid,
+               0x00000700: 0x0000, 0x00000800: 0x0000, 0x00001000: sop}
+        if orig is not None:
+            cmd[0x00001030] = orig[0]
+            cmd[0x00001031] = orig[1]
+        self.send_pdvs(pcid, 3, command(cmd))
+        if f == 'drop':
+            # half of the dataset's first PDU, then the connection closes
+            p = self.pdus(pcid, 2, b)[0]
+            log('drop-at %s' % sop)
+            self.s.sendall(p[:len(p) // 2])
+            raise Drop()
+        self.send_pdvs(pcid, 2, b)
+        while True:
+            t, p = self.pdu()
+            if t == 7:
+                raise PeerAbort()
+            if t != 4:
+                raise Abort('PDU type 0x%02x during a sub-operation' % t, 1)
+            for rpcid, rf, _ in self.message(p):
+                cf = us(rf, 0x00000100)
+                if cf == 0x8001 and us(rf, 0x00000120) == msgid:
+                    st = us(rf, 0x00000900)
+                    log('substore %s 0x%04x' % (sop, st))
+                    return st
+                if cf == 0x0FFF:
+                    log('cancel')
+                    self.cancelled = True
+                    continue
+                log('error unexpected message 0x%04x' % cf)
+
+
+class Assoc(Conn):
+    """An association a requestor opened with us."""
+
+    def __init__(self, s):
+        Conn.__init__(self, s)
+        self.scp = set()      # SOP classes the requestor may be SCP for
+        self.msgid = 0
+        self.cancelled = False
+        self.sub = None       # a C-MOVE's sub-operation association
+        self.calling = ''
+
+    def respond(self, pcid, f, cf, status, extra=None, ds=None):
+        r = {0x00000100: cf | 0x8000, 0x00000120: us(f, 0x00000110),
+             0x00000800: 0x0101 if ds is None else 0x0000,
+             0x00000900: status}
+        if 0x00000002 in f:
+            r[0x00000002] = ui(f, 0x00000002)
+        r.update(extra or {})
+        self.send_pdvs(pcid, 3, command(r))
+        if ds is not None:
+            self.send_pdvs(pcid, 2, ds)
+
+    def associate(self, rq):
+        if len(rq) < 68:
+            raise Abort('short A-ASSOCIATE-RQ', 6)
+        called = rq[4:20].decode('ascii', 'replace').strip()
+        calling = rq[20:36].decode('ascii', 'replace').strip()
+        if called != opt.aet:
+            log('error called AE %r' % called)
+            self.s.sendall(struct.pack('>BBIBBBB', 3, 0, 4, 0, 1, 1, 7))
+            return False
+        out = b''
+        for t, body in items(rq[68:]):
+            if t == 0x10:
+                out += item(0x10, body)
+            elif t == 0x20:
+                subs = list(items(body[4:]))
+                tss = [sb for st, sb in subs if st == 0x40]
+                ab = [sb for st, sb in subs if st == 0x30]
+                if not tss or not ab:
+                    raise Abort('presentation context without syntax', 6)
+                self.abs[body[0]] = ab[0].rstrip(b'\0 ').decode('ascii',
+                                                               'replace')
+                self.ts[body[0]] = tss[0].rstrip(b'\0 ').decode('ascii',
+                                                                'replace')
+                out += item(0x21, bytes([body[0], 0, 0, 0]) +
+                            item(0x40, tss[0]))
+            elif t == 0x50:
+                uinfo = item(0x51, struct.pack('>I', 1 << 20))
+                uinfo += item(0x52, b'1.2.826.0.1.3680043.10.1297.9.98')
+                for st, sb in items(body):
+                    if st == 0x51 and len(sb) == 4:
+                        self.maxlen = struct.unpack('>I', sb)[0]
+                    elif st == 0x53:
+                        uinfo += item(0x53, struct.pack('>HH', 1, 1))
+                    elif st == 0x54:
+                        if len(sb) < 4:
+                            raise Abort('short role selection item', 6)
+                        n = struct.unpack('>H', sb[:2])[0]
+                        if len(sb) != n + 4:
+                            raise Abort('role selection item length', 6)
+                        if sb[n + 3]:
+                            self.scp.add(sb[2:n + 2].rstrip(b'\0 ').decode(
+                                'ascii', 'replace'))
+                        uinfo += item(0x54, sb)
+                out += item(0x50, uinfo)
+        body = struct.pack('>HH', 1, 0) + rq[4:68] + out
+        self.s.sendall(struct.pack('>BBI', 2, 0, len(body)) + body)
+        self.calling = calling
+        log('assoc ' + calling)
+        return True
+
+    def serve(self):
+        try:
+            t, rq = self.pdu()
+            if t != 1:
+                raise Abort('PDU type 0x%02x before association' % t, 1)
+            if not self.associate(rq):
+                return
+            while True:
+                t, p = self.pdu()
+                if t == 4:
+                    for pcid, f, ds in self.message(p):
+                        self.dispatch(pcid, f, ds)
+                elif t == 5:
+                    log('release')
+                    self.s.sendall(struct.pack('>BBII', 6, 0, 4, 0))
+                    return
+                elif t == 7:
+                    raise PeerAbort()
+                else:
+                    raise Abort('PDU type 0x%02x' % t, 1)
+        except PeerAbort:
+            log('peer-abort')
+        except Drop:
+            self.close_sub(False)
+        except EOFError:
+            log('closed')
+        except OSError as e:
+            log('closed %s' % e)
+        except Exception as e:      # bad input or a fault: abort, go on
+            if not isinstance(e, Abort) or e.args[0] != 'fault':
+                log('error %s' % e)
+            self.close_sub(True)
+            try:
+                self.s.sendall(struct.pack('>BBIBBBB', 7, 0, 4, 0, 0,
+                                           getattr(e, 'source', 2),
+                                           getattr(e, 'reason', 0)))
+            except OSError:
+                pass
+            log('abort')
+        finally:
+            self.close_sub(False)
+            self.s.close()
+
+    def close_sub(self, abort):
+        if self.sub is None:
+            return
+        if abort:
+            try:
+                self.sub.s.sendall(struct.pack('>BBIBBBB', 7, 0, 4, 0, 0,
+                                               0, 0))
+            except OSError:
+                pass
+        try:
+            self.sub.s.close()
+        except OSError:
+            pass
+        self.sub = None
+
+    def dispatch(self, pcid, f, ds):
+        cf = us(f, 0x00000100)
+        if cf == 0x0030:
+            log('echo')
+            self.respond(pcid, f, cf, 0x0000)
+        elif cf == 0x0020:
+            self.find(pcid, f, ds or b'')
+        elif cf == 0x0010:
+            self.retrieve(pcid, f, ds or b'', 'get')
+        elif cf == 0x0021:
+            self.retrieve(pcid, f, ds or b'', 'move')
+        elif cf == 0x0FFF:
+            pass                    # C-CANCEL after the end: nothing to do
+        elif cf & 0x8000:
+            log('error unexpected response 0x%04x' % cf)
+        else:
+            log('error command 0x%04x' % cf)
+            self.respond(pcid, f, cf, 0x0211)
+
+    def query(self, pcid, f, ds, cf):
+        """(identifier, level, {key: UIDs wanted}), or None once answered
+        0xA900."""
+        try:
+            q = decode(ds, self.ts[pcid])
+            level = str(q.get('QueryRetrieveLevel', '')).strip().upper()
+        except Exception as e:
+            log('error identifier: %s' % e)
+            self.respond(pcid, f, cf, 0xA900)
+            return None
+        if level not in LEVELS:
+            log('error level %r' % level)
+            self.respond(pcid, f, cf, 0xA900)
+            return None
+        want = {}
+        for lv in LEVELS[:LEVELS.index(level) + 1]:
+            v = str(q.get(UID_KEY[lv], '') or '').strip()
+            if v:
+                want[UID_KEY[lv]] = set(v.split('\\'))
+        return q, level, want
+
+    def find(self, pcid, f, ds):
+        ts = self.ts[pcid]
+        qlw = self.query(pcid, f, ds, 0x0020)
+        if qlw is None:
+            return
+        q, level, want = qlw
+        if opt.slow_find:
+            time.sleep(opt.slow_find)
+        groups = {}
+        for sop in sorted(kept):
+            h = kept[sop][0]
+            if matches(h, want):
+                key = tuple(str(h.get(UID_KEY[lv], ''))
+                            for lv in LEVELS[:LEVELS.index(level) + 1])
+                groups.setdefault(key, []).append(h)
+        for key, hs in sorted(groups.items()):
+            r = Dataset()
+            for el in q:
+                if el.tag == 0x00080052 or el.VR == 'SQ':
+                    continue
+                if el.tag in COUNTS:
+                    k = COUNTS[el.tag]
+                    r.add_new(el.tag, 'IS', str(len({str(h.get(UID_KEY[k]))
+                                                     for h in hs})))
+                elif el.tag == 0x00080061:
+                    r.add_new(el.tag, 'CS', sorted({str(h.get('Modality'))
+                                                    for h in hs}))
+                elif el.tag in hs[0]:
+                    r.add_new(el.tag, hs[0][el.tag].VR, hs[0][el.tag].value)
+                else:
+                    r.add_new(el.tag, el.VR, None)
+            r.QueryRetrieveLevel = level
+            for lv, uid in zip(LEVELS, key):
+                setattr(r, UID_KEY[lv], uid)
+            self.respond(pcid, f, 0x0020, 0xFF00, ds=encode(r, ts))
+        log('find %s %d %s' % (level, len(groups), study_of(want)))
+        self.respond(pcid, f, 0x0020, 0x0000)
+
+    def open_sub(self, dest, todo):
+        """An association to C-MOVE destination dest for the classes and
+        transfer syntaxes of todo: {(class, ts): pcid}, or None."""
+        port = DESTS.get(dest)
+        if port is None:
+            log('error unknown destination %r' % dest)
+            return None
+        s = socket.create_connection(('127.0.0.1', port), 10)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c = Conn(s)
+        self.sub = c
+        pcs, body = {}, b''
+        for k, (cls, ts) in enumerate(sorted({(v[2], v[3])
+                                              for _, v in todo})):
+            pcid = 2 * k + 1
+            pcs[(cls, ts)] = pcid
+            c.abs[pcid], c.ts[pcid] = cls, ts
+            body += item(0x20, bytes([pcid, 0, 0, 0]) +
+                         item(0x30, cls.encode()) + item(0x40, ts.encode()))
+        uinfo = item(0x51, struct.pack('>I', 1 << 20)) + \
+            item(0x52, b'1.2.826.0.1.3680043.10.1297.9.98')
+        rq = struct.pack('>HH', 1, 0) + dest.ljust(16).encode() + \
+            opt.aet.ljust(16).encode() + b'\0' * 32 + \
+            item(0x10, b'1.2.840.10008.3.1.1.1') + body + item(0x50, uinfo)
+        s.sendall(struct.pack('>BBI', 1, 0, len(rq)) + rq)
+        t, ac = c.pdu()
+        if t != 2:
+            log('error destination %s answered PDU type 0x%02x' % (dest, t))
+            self.close_sub(False)
+            return None
+        for it, b in items(ac[68:]):
+            if it == 0x21 and b[2] != 0:
+                c.ts.pop(b[0], None)
+            elif it == 0x50:
+                for st, sb in items(b):
+                    if st == 0x51 and len(sb) == 4:
+                        c.maxlen = struct.unpack('>I', sb)[0]
+        return {k: v for k, v in pcs.items() if v in c.ts}
+
+    def retrieve(self, pcid, f, ds, kind):
+        cf = 0x0010 if kind == 'get' else 0x0021
+        qlw = self.query(pcid, f, ds, cf)
+        if qlw is None:
+            return
+        _, level, want = qlw
+        todo = sorted((sop, v) for sop, v in kept.items()
+                      if matches(v[0], want))
+        log('%s %s %d %s' % (kind, level, len(todo), study_of(want)))
+        orig = None
+        if kind == 'move':
+            dest = ui(f, 0x00000600)
+            try:
+                pcs = self.open_sub(dest, todo) if todo else {}
+            except OSError as e:
+                log('error destination %s: %s' % (dest, e))
+                pcs = None
+            if pcs is None:
+                self.respond(pcid, f, cf, 0xA801)
+                log('moveend 0xa801')
+                return
+            orig = (self.calling, us(f, 0x00000110))
+        done = warn = 0
+        failed = []
+        self.cancelled = False
+        for k, (sop, (_, b, cls, ts)) in enumerate(todo):
+            if self.cancelled:
+                break
+            if kind == 'get':
+                ps = [p for p in sorted(self.abs) if self.abs[p] == cls and
+                      self.ts[p] == ts and cls in self.scp]
+                c, p = self, ps[0] if ps else None
+            else:
+                c, p = self.sub, pcs.get((cls, ts))
+            if p is None:
+                log('substore %s none' % sop)
+                st = None
+            else:
+                self.msgid = self.msgid % 0xFFFF + 1
+                st = c.substore(p, sop, cls, b, self.msgid, orig)
+            if st == 0x0000:
+                done += 1
+            elif st is not None and st & 0xF000 == 0xB000:
+                warn += 1
+            else:
+                failed.append(sop)
+            if k + 1 < len(todo):
+                self.respond(pcid, f, cf, 0xFF00, {
+                    0x00001020: len(todo) - k - 1, 0x00001021: done,
+                    0x00001022: len(failed), 0x00001023: warn})
+        if self.sub is not None:
+            self.sub.s.sendall(struct.pack('>BBII', 5, 0, 4, 0))
+            try:
+                self.sub.pdu()          # A-RELEASE-RP
+            except (EOFError, OSError, Abort):
+                pass
+            self.close_sub(False)
+        counts = {0x00001021: done, 0x00001022: len(failed),
+                  0x00001023: warn}
+        if self.cancelled:
+            counts[0x00001020] = len(todo) - done - warn - len(failed)
+            st = 0xFE00
+            self.respond(pcid, f, cf, st, counts)
+        elif failed or warn:
+            r = Dataset()
+            r.FailedSOPInstanceUIDList = failed
+            st = 0xB000
+            self.respond(pcid, f, cf, st, counts,
+                         ds=encode(r, self.ts[pcid]) if failed else None)
+        else:
+            st = 0x0000
+            self.respond(pcid, f, cf, st, counts)
+        log('%send 0x%04x' % (kind, st))
+
+
+def main():
+    load(opt.load)
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(('127.0.0.1', opt.port))
+    srv.listen(16)
+    log('listening %d %d' % (opt.port, len(kept)))
+    while True:
+        c, _ = srv.accept()
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        threading.Thread(target=Assoc(c).serve, daemon=True).start()
+
+
+if __name__ == '__main__':
+    main()
