@@ -433,6 +433,8 @@ reload(struct daemon *d)
 	 * config from here on. */
 	net_server_set_conf(d->net, nc);
 	notify_set_conf(d->notify, nc);
+	/* the store judges its free space against the new floor too */
+	store_set_min_free(store_loop_store(d->state), nc->storage.min_free);
 	resolve_peers(d->net, nc);
 	conf_free(d->conf);
 	d->conf = nc;

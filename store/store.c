@@ -805,6 +805,12 @@ recover(struct store *st, uint64_t fb)
 }
 
 void
+store_set_min_free(struct store *st, uint64_t min_free)
+{
+	st->o.min_free = min_free;
+}
+
+void
 store_tick(struct store *st)
 {
 	uint64_t fb = free_bytes(st->dir);

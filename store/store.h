@@ -156,6 +156,9 @@ const char *store_state_name(enum store_state s);
 const char *store_error(const struct store *st);
 /* Free-space watch and recovery; call about once a second. */
 void store_tick(struct store *st);
+/* store_set_min_free: storage.min_free after a reload (the next tick
+ * judges the free space against it). */
+void store_set_min_free(struct store *st, uint64_t min_free);
 
 struct store_stats {
 	uint64_t	 groups, units, bytes;	/* written so far */

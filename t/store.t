@@ -196,6 +196,14 @@ like "$(cat "$T_DIR/scu.out")" "Store Response \(Refused: OutOfResources\)" "a C
 like "$(cat "$T_DIR/daemon.log")" "store-refused .*reason=\"storage is below storage.min_free" "the refusal is logged with its reason"
 TCP_NODELAY=1 echoscu -aet LEGACY -aec VNAMIG 127.0.0.1 "$DICOM_PORT" >/dev/null 2>&1
 is "$?" 0 "C-ECHO still works"
+# the floor lowered by a reload: the store is judged against it
+sed -i 's/min_free: 1000TiB/min_free: 1MiB/' "$T_DIR/low.yaml"
+kill -HUP "$DAEMON_PID"
+wait_until 10 sh -c "curl -s http://127.0.0.1:$HTTP_PORT/api/health | grep -q '\"status\":\"ok\"'"
+h=$(curl -s "http://127.0.0.1:$HTTP_PORT/api/health")
+is "$(printf '%s' "$h" | jq -r '.status + " " + .store.state')" "ok ok" "min_free lowered by SIGHUP: /api/health ok, the store ok"
+TCP_NODELAY=1 storescu -v -aet LEGACY -aec VNAMIG 127.0.0.1 "$DICOM_PORT" "$f" >"$T_DIR/scu.out" 2>&1
+like "$(cat "$T_DIR/scu.out")" "Store Response \(Success\)" "  and a C-STORE is taken again"
 stop_daemon
 
 # --- vnamigd killed while instances stream in ------------------------------
