@@ -55,6 +55,7 @@ struct hl7in_call {
 	void			*arg;
 	int			 cancelled;
 	struct hl7in_call	*next;		/* in h->pending */
+	struct hl7in_call	*prev;		/* in h->pending: O(1) out */
 	struct hl7in_call	*waiters;	/* same message meanwhile */
 	struct store_key	 key;		/* dedup */
 	char			*ack;
@@ -324,14 +325,14 @@ committed(void *arg, int err)
 {
 	struct hl7in_call *c = arg;
 	struct hl7in *h = c->h;
-	struct hl7in_call **pp;
-
-	for (pp = &h->pending; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
-	c->next = NULL;
+	/* many messages of a pipelined sender are pending at once */
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else if (h->pending == c)
+		h->pending = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->next = c->prev = NULL;
 	api_batches_unhold(api_batches(daemon_api(h->d)), &c->held);
 	if (c->notes != NULL)
 		notify_settle(c->notes, err);
@@ -873,6 +874,9 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 	    (unsigned long long)bid);
 	hl7_free(m);
 	c->next = h->pending;
+	c->prev = NULL;
+	if (h->pending != NULL)
+		h->pending->prev = c;
 	h->pending = c;
 	store_end(b, committed, c);
 	return c;

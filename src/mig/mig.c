@@ -3546,7 +3546,9 @@ batch_read(struct mig *m, uint64_t id, json_t *rec)
 		b->id = id;
 		b->op.m = m;
 		study_key(&k, id, NULL);
-		if (store_scan(m->st, STORE_CF_STUDIES, k.b, k.len,
+		/* studies are written with the resolution, never before */
+		if (json_is_true(json_object_get(rec, "resolved")) &&
+		    store_scan(m->st, STORE_CF_STUDIES, k.b, k.len,
 		    load_study_one, b) < 0)
 			log_err("mig-load-failed", "batch=%llu error=%s",
 			    (unsigned long long)id, log_q(store_error(m->st)));
@@ -4705,6 +4707,25 @@ batch_kick(struct mig *m, uint64_t id)
 	struct kick k = { m, id == MIG_KICK_ALL ? 0 : id };
 	uint8_t start[8];
 
+	if (id != 0 && id != MIG_KICK_ALL) {
+		/* one batch: a point read, not an iterator (an HL7 feed
+		 * kicks for every order) */
+		void *v;
+		size_t vn;
+		int r;
+
+		store_be64_put(start, id);
+		if ((r = store_get(m->st, STORE_CF_BATCHES, start, 8, &v,
+		    &vn)) < 0) {
+			log_err("mig-read-failed", "error=%s",
+			    log_q(store_error(m->st)));
+			m->rescan = 1;
+		} else if (r == 1) {
+			kick_one(&k, start, 8, v, vn);
+			free(v);
+		}
+		return;
+	}
 	m->rescan = 0;
 	store_be64_put(start, id == MIG_KICK_ALL ? 0 : id ? id : m->max_id +
 	    1);
