@@ -3968,46 +3968,40 @@ resolve_next(struct mop *op)
 	dimse_ident_init(id);
 	if ((v = json_string_value(json_object_get(item, "series_check"))) !=
 	    NULL) {
+		/* does the study have a series of the query's modality? */
 		ident_set(id, DIMSE_TAG_QR_LEVEL, "SERIES");
 		ident_set(id, TAG_STUDY_UID, v);
 		ident_set(id, TAG_MODALITY, json_string_value(json_object_get(
 		    item, "modality")));
 		ident_set(id, TAG_SERIES_UID, NULL);
-		b->rstatus_ok = 0;
-		if (op_qr(op, DICOM_QR_FIND, DICOM_QR_STUDY_FIND, id, err,
-		    sizeof(err)) < 0) {
-			free(id);
-			resolve_end(b, 0, err);
-			return;
-		}
-		free(id);
-		return;
-	}
-	ident_set(id, DIMSE_TAG_QR_LEVEL, "STUDY");
-	if ((v = json_string_value(json_object_get(item,
-	    "accession_number"))) != NULL)
-		dimse_ident_set(id, TAG_ACCESSION, DS_VR_NONE, v, err,
-		    sizeof(err));
-	else if (json_is_object(json_object_get(item, "query"))) {
-		/* date range, modality, patient: the source matches them */
+	} else {
 		json_t *qq = json_object_get(item, "query");
 
-		ident_set(id, TAG_STUDY_DATE, json_string_value(
-		    json_object_get(qq, "study_date")));
-		ident_set(id, TAG_MODALITIES, json_string_value(
-		    json_object_get(qq, "modality")));
-		ident_set(id, TAG_PATIENT_ID, json_string_value(
-		    json_object_get(qq, "patient_id")));
-		ident_set(id, TAG_ACCESSION, NULL);
-	} else {
-		dimse_ident_set(id, TAG_PATIENT_ID, DS_VR_NONE,
-		    json_string_value(json_object_get(item, "patient_id")),
-		    err, sizeof(err));
-		ident_set(id, TAG_ACCESSION, NULL);
+		ident_set(id, DIMSE_TAG_QR_LEVEL, "STUDY");
+		if ((v = json_string_value(json_object_get(item,
+		    "accession_number"))) != NULL)
+			dimse_ident_set(id, TAG_ACCESSION, DS_VR_NONE, v, err,
+			    sizeof(err));
+		else if (json_is_object(qq)) {
+			/* date range, modality, patient: the source matches
+			 * them */
+			ident_set(id, TAG_STUDY_DATE, json_string_value(
+			    json_object_get(qq, "study_date")));
+			ident_set(id, TAG_MODALITIES, json_string_value(
+			    json_object_get(qq, "modality")));
+			ident_set(id, TAG_PATIENT_ID, json_string_value(
+			    json_object_get(qq, "patient_id")));
+			ident_set(id, TAG_ACCESSION, NULL);
+		} else {
+			dimse_ident_set(id, TAG_PATIENT_ID, DS_VR_NONE,
+			    json_string_value(json_object_get(item,
+			    "patient_id")), err, sizeof(err));
+			ident_set(id, TAG_ACCESSION, NULL);
+		}
+		ident_set(id, TAG_STUDY_UID, NULL);
+		if (!json_is_object(qq))
+			ident_set(id, TAG_STUDY_DATE, NULL);
 	}
-	ident_set(id, TAG_STUDY_UID, NULL);
-	if (!json_is_object(json_object_get(item, "query")))
-		ident_set(id, TAG_STUDY_DATE, NULL);
 	b->rstatus_ok = 0;
 	if (op_qr(op, DICOM_QR_FIND, DICOM_QR_STUDY_FIND, id, err,
 	    sizeof(err)) < 0) {
