@@ -64,9 +64,10 @@ import time
 import warnings
 
 from pydicom.dataset import Dataset
-from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
-from pydicom.filewriter import write_dataset
+
+from fakedimse import (TS_EXPLICIT_BE, TS_IMPLICIT, Abort, PeerAbort,
+                       decode, encode, item, items, parse_cmd, ui, us)
 
 warnings.simplefilter("ignore")
 
@@ -96,8 +97,6 @@ kept = {}            # SOP Instance UID -> (header Dataset, dataset bytes,
                      # SOP class, transfer syntax)
 fired = set()        # (kind, suffix) of the once-only faults that fired
 
-TS_IMPLICIT = '1.2.840.10008.1.2'
-TS_EXPLICIT_BE = '1.2.840.10008.1.2.2'
 LEVELS = ('STUDY', 'SERIES', 'IMAGE')
 UID_KEY = {'STUDY': 'StudyInstanceUID', 'SERIES': 'SeriesInstanceUID',
            'IMAGE': 'SOPInstanceUID'}
@@ -106,18 +105,6 @@ DESTS = {}
 for d in opt.dest:
     a, p = d.rsplit('=', 1)
     DESTS[a] = int(p)
-
-
-class PeerAbort(Exception):
-    """The peer sent an A-ABORT."""
-
-
-class Abort(Exception):
-    """Ends the association with an A-ABORT (source, reason)."""
-
-    def __init__(self, why, reason=0, source=2):
-        Exception.__init__(self, why)
-        self.reason, self.source = reason, source
 
 
 class Drop(Exception):
@@ -138,22 +125,6 @@ def fault(sop):
     return None
 
 
-def items(b):
-    i = 0
-    while i < len(b):
-        if i + 4 > len(b):
-            raise Abort('truncated item', 6)
-        t, n = b[i], struct.unpack('>H', b[i + 2:i + 4])[0]
-        if i + 4 + n > len(b):
-            raise Abort('item 0x%02x past its parent' % t, 6)
-        yield t, b[i + 4:i + 4 + n]
-        i += 4 + n
-
-
-def item(t, body):
-    return struct.pack('>BBH', t, 0, len(body)) + body
-
-
 def elem(tag, v):
     if isinstance(v, int):
         v = struct.pack('<H', v)
@@ -168,40 +139,6 @@ def elem(tag, v):
 def command(fields):
     body = b''.join(elem(t, v) for t, v in sorted(fields.items()))
     return elem(0, struct.pack('<I', len(body))) + body
-
-
-def parse_cmd(b):
-    f, i = {}, 0
-    while i + 8 <= len(b):
-        g, e, n = struct.unpack('<HHI', b[i:i + 8])
-        if i + 8 + n > len(b):
-            raise Abort('command element (%04x,%04x) past the end' % (g, e))
-        f[g << 16 | e] = b[i + 8:i + 8 + n]
-        i += 8 + n
-    return f
-
-
-def us(f, tag):
-    v = f.get(tag)
-    if v is None or len(v) != 2:
-        raise Abort('command without (0000,%04x)' % (tag & 0xffff))
-    return struct.unpack('<H', v)[0]
-
-
-def ui(f, tag):
-    return f.get(tag, b'').rstrip(b'\0 ').decode('ascii', 'replace')
-
-
-def decode(b, ts):
-    return read_dataset(io.BytesIO(b), ts == TS_IMPLICIT, ts != TS_EXPLICIT_BE)
-
-
-def encode(ds, ts):
-    out = DicomBytesIO()
-    out.is_implicit_VR = ts == TS_IMPLICIT
-    out.is_little_endian = ts != TS_EXPLICIT_BE
-    write_dataset(out, ds)
-    return out.getvalue()
 
 
 def load(d):
