@@ -49,13 +49,6 @@ TOK=plain-for-tests
 EX=$T_DIR/export
 trap 'stop_peers; cleanup' EXIT
 
-# bail NAME: a "not ok" for something the rest needs; stop everything.
-bail() {
-	fail "$1"
-	[ -s "$T_DIR/daemon.log" ] && log_tail
-	stop_peers
-	done_testing
-}
 
 # xcheck ID OUTCOME ROOT NAME: batch ID's saved report against the files
 # under ROOT: every instance's outcome is OUTCOME, the summary adds up,
@@ -295,7 +288,7 @@ src_port=$(free_port)
 d_port=$(free_port)
 QR_NAME=legacy
 start_dcmqrscp LEGACY "$src_port" "$T_DIR/legacy" VNAMIG "$d_port" ||
-    bail "the source dcmqrscp (LEGACY) runs"
+    mig_bail "the source dcmqrscp (LEGACY) runs"
 load_dcmqrscp LEGACY "$src_port" "$T_DIR/gen" &&
     load_dcmqrscp LEGACY "$src_port" "$T_DIR/many"
 ok $? "LEGACY loaded with the 90 instances, each in its own transfer syntax"
@@ -340,7 +333,7 @@ out=$("$VNAMIGD" -c "$conf" --check-config 2>&1)
 rc=$?
 ok $rc "the configuration (exports: four of them, one fsync: false) is valid"
 [ $rc = 0 ] || diag "$out"
-start_daemon "$conf" || bail "vnamigd starts"
+start_daemon "$conf" || mig_bail "vnamigd starts"
 base="http://127.0.0.1:$HTTP_PORT"
 pass "vnamigd runs (DICOM $DICOM_PORT, HTTP $HTTP_PORT)"
 
@@ -349,7 +342,7 @@ A_UIDS="$ROOT.1.1 $ROOT.1.3 $ROOT.1.5"
 submit "a: a batch of 3 studies by accession_numbers to export disk" \
     '{"source":"legacy","target":"disk","batch_name":"export-a","accession_numbers":["ACC001","ACC003","ACC005"]}'
 b_a=$BID
-[ -n "$b_a" ] || bail "a: the batch was taken"
+[ -n "$b_a" ] || mig_bail "a: the batch was taken"
 wait_batch "$b_a" 30
 is "$BSTATE" done "a: batch $b_a reaches done"
 report "$b_a"
@@ -448,7 +441,7 @@ is "$(rj "$b_c" '[.studies[].state] | join(" ")')" failed "c: the study ends fai
 stop_daemon
 is "$DAEMON_RC" 0 "vnamigd stops cleanly"
 mig_conf 2 10 400ms
-restart_daemon || bail "vnamigd restarts (send_attempts 10, retry_backoff_max 400ms)"
+restart_daemon || mig_bail "vnamigd restarts (send_attempts 10, retry_backoff_max 400ms)"
 submit "c: study 4 to export late (its root does not exist yet)" \
     "{\"source\":\"legacy\",\"target\":\"late\",\"study_instance_uids\":[\"$ROOT.1.4\"]}"
 b_l=$BID
@@ -533,7 +526,7 @@ else
 fi
 # and again, each time once the restarted vnamigd writes a file
 while [ "$kills" -ge 1 ] && [ "$kills" -lt 4 ]; do
-	restart_daemon || bail "vnamigd restarts after kill -9"
+	restart_daemon || mig_bail "vnamigd restarts after kill -9"
 	if ! kill_writing; then
 		diag "not killed again: $(cat "$T_DIR/killer.out")"
 		break
@@ -545,7 +538,7 @@ while [ "$kills" -ge 1 ] && [ "$kills" -lt 4 ]; do
 done
 diag "d: vnamigd was killed $kills times while it wrote the export"
 if [ -z "$DAEMON_PID" ] || ! qp_alive "$DAEMON_PID"; then
-	restart_daemon || bail "vnamigd starts again on the same data dir"
+	restart_daemon || mig_bail "vnamigd starts again on the same data dir"
 fi
 wait_batch "$b_d" 30
 is "$BSTATE" done "d: batch $b_d reaches done after the restarts"
@@ -628,7 +621,7 @@ is "$(sed -n 2p "$T_DIR/leaves.out")" 0 \
 # (after e, so that the audit counts above do not depend on it) The
 # instances have used more attempts than the new limit allows: they must
 # end failed now, not be retried without end.
-restart_daemon || bail "vnamigd restarts (send_attempts 10)"
+restart_daemon || mig_bail "vnamigd restarts (send_attempts 10)"
 submit "f: study 2 to export nowhere, send_attempts 10" \
     "{\"source\":\"legacy\",\"target\":\"nowhere\",\"study_instance_uids\":[\"$ROOT.1.2\"]}"
 b_h=$BID

@@ -87,3 +87,48 @@ report() {
 }
 # rj ID JQ: a value from batch ID's saved report.
 rj() { jq -r "$2" "$T_DIR/report-$1.json" 2>/dev/null; }
+
+# mig_bail NAME: a "not ok" for something the rest needs; the daemon log's
+# tail, then stop everything.
+mig_bail() {
+	fail "$1"
+	[ -s "$T_DIR/daemon.log" ] && log_tail
+	stop_peers
+	done_testing
+}
+
+# legacy_to_export MAX_STUDIES: studies 1-6 (1 series x 2 instances each)
+# generated and loaded into a DCMTK dcmqrscp source LEGACY, and vnamigd
+# started with it as peer "legacy" and the export "disk" ($EX) as its
+# target, at most MAX_STUDIES studies at once; sets conf and base. Two
+# checks (generated, loaded).
+legacy_to_export() {
+	gen_studies "$T_DIR/gen" 6 1 2
+	ok $? "12 instances generated (studies 1-6 x 1 series x 2)"
+	src_port=$(free_port)
+	d_port=$(free_port)
+	QR_NAME=legacy
+	start_dcmqrscp LEGACY "$src_port" "$T_DIR/legacy" VNAMIG "$d_port" ||
+	    mig_bail "the source dcmqrscp (LEGACY) runs"
+	load_dcmqrscp LEGACY "$src_port" "$T_DIR/gen"
+	ok $? "LEGACY loaded"
+	conf=$T_DIR/vnamigd.yaml
+	cat >"$conf" <<YAML
+node: { ae_title: VNAMIG, data_dir: $T_DIR/var }
+listen:
+  dicom: { address: 127.0.0.1, port: $d_port }
+  http:  { address: 127.0.0.1, port: 0 }
+storage: { min_free: 1MiB }
+migration: { max_studies: $1, retry_backoff: 200ms }
+peers:
+  - { name: legacy, ae_title: LEGACY, host: 127.0.0.1, port: $src_port, role: source }
+exports:
+  - { name: disk, path: $EX }
+api:
+  keys:
+    - { id: ops, role: operator, token: "$TOK" }
+YAML
+	mkdir -p "$EX"
+	start_daemon "$conf" || mig_bail "vnamigd starts"
+	base="http://127.0.0.1:$HTTP_PORT"
+}

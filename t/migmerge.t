@@ -53,13 +53,6 @@ TOK=plain-for-tests
 EX=$T_DIR/export
 trap 'stop_peers; cleanup' EXIT
 
-# bail NAME: a "not ok" for something the rest needs; stop everything.
-bail() {
-	fail "$1"
-	[ -s "$T_DIR/daemon.log" ] && log_tail
-	stop_peers
-	done_testing
-}
 
 # a40 CONTROL-ID SURVIVING MERGED: ADT^A40 from RIS/MAINHOSP over MLLP on
 # a connection of its own (a raw socket); sets ACK to "MSA-1 MSA-2" of
@@ -349,10 +342,10 @@ tgt_port=$(free_port)
 d_port=$(free_port)
 QR_NAME=legacy
 start_dcmqrscp LEGACY "$src_port" "$T_DIR/legacy" VNAMIG "$d_port" ||
-    bail "the source dcmqrscp (LEGACY) runs"
+    mig_bail "the source dcmqrscp (LEGACY) runs"
 QR_NAME=vna
 start_dcmqrscp VNA "$tgt_port" "$T_DIR/vna" VNAMIG "$d_port" ||
-    bail "the target dcmqrscp (VNA) runs"
+    mig_bail "the target dcmqrscp (VNA) runs"
 load_dcmqrscp LEGACY "$src_port" "$T_DIR/gen"
 ok $? "LEGACY loaded with the 28 instances, each in its own transfer syntax"
 
@@ -396,9 +389,9 @@ out=$("$VNAMIGD" -c "$conf" --check-config 2>&1)
 rc=$?
 ok $rc "the configuration (a readback target, an export, an HL7 sender) is valid"
 [ $rc = 0 ] || diag "$out"
-start_daemon "$conf" || bail "vnamigd starts"
+start_daemon "$conf" || mig_bail "vnamigd starts"
 base="http://127.0.0.1:$HTTP_PORT"
-[ -n "$MLLP_PORT" ] || bail "vnamigd listens for MLLP"
+[ -n "$MLLP_PORT" ] || mig_bail "vnamigd listens for MLLP"
 pass "vnamigd runs (DICOM $DICOM_PORT, HTTP $HTTP_PORT, MLLP $MLLP_PORT)"
 
 # ---- a, b, d: merges first, then the batches at once ----
@@ -423,7 +416,7 @@ submit "d: PAT006's study by accession to VNA" \
     '{"source":"legacy","target":"vna","batch_name":"chain","accession_numbers":["ACC006"]}'
 b_d=$BID
 [ -n "$b_av" ] && [ -n "$b_b" ] && [ -n "$b_d" ] ||
-    bail "a, b, d: the batches were taken"
+    mig_bail "a, b, d: the batches were taken"
 for b in $b_av $b_b $b_d; do
 	wait_batch "$b" 40
 	is "$BSTATE" done "batch $b reaches done"
@@ -432,7 +425,7 @@ done
 submit "a: the same to the export disk" \
     '{"source":"legacy","target":"disk","batch_name":"merged-disk","accession_numbers":["ACC001","ACC002"]}'
 b_ad=$BID
-[ -n "$b_ad" ] || bail "a: the batch was taken"
+[ -n "$b_ad" ] || mig_bail "a: the batch was taken"
 wait_batch "$b_ad" 40
 is "$BSTATE" done "a: batch $b_ad (export) reaches done"
 report "$b_ad"
@@ -449,7 +442,7 @@ is "$code" 200 "c: POST /api/sources/legacy/pause: 200"
 submit "c: a batch by patient_id PAT004 while the source is paused" \
     '{"source":"legacy","target":"vna","batch_name":"waiting","patient_id":"PAT004"}'
 b_c=$BID
-[ -n "$b_c" ] || bail "c: the batch was taken"
+[ -n "$b_c" ] || mig_bail "c: the batch was taken"
 sleep 0.5
 api GET "/api/batches/$b_c"
 is "$(j '.batch.state + " " + .batch.patient_id')" "queued PAT004" \

@@ -25,42 +25,7 @@ TOK=plain-for-tests
 EX=$T_DIR/export
 trap 'stop_peers; cleanup' EXIT
 
-bail() {
-	fail "$1"
-	[ -s "$T_DIR/daemon.log" ] && log_tail
-	stop_peers
-	done_testing
-}
-
-gen_studies "$T_DIR/gen" 6 1 2
-ok $? "12 instances generated (studies 1-6)"
-src_port=$(free_port)
-d_port=$(free_port)
-QR_NAME=legacy
-start_dcmqrscp LEGACY "$src_port" "$T_DIR/legacy" VNAMIG "$d_port" ||
-    bail "the source dcmqrscp (LEGACY) runs"
-load_dcmqrscp LEGACY "$src_port" "$T_DIR/gen"
-ok $? "LEGACY loaded"
-
-conf=$T_DIR/vnamigd.yaml
-cat >"$conf" <<YAML
-node: { ae_title: VNAMIG, data_dir: $T_DIR/var }
-listen:
-  dicom: { address: 127.0.0.1, port: $d_port }
-  http:  { address: 127.0.0.1, port: 0 }
-storage: { min_free: 1MiB }
-migration: { max_studies: 2, retry_backoff: 200ms }
-peers:
-  - { name: legacy, ae_title: LEGACY, host: 127.0.0.1, port: $src_port, role: source }
-exports:
-  - { name: disk, path: $EX }
-api:
-  keys:
-    - { id: ops, role: operator, token: "$TOK" }
-YAML
-mkdir "$EX"
-start_daemon "$conf" || bail "vnamigd starts"
-base="http://127.0.0.1:$HTTP_PORT"
+legacy_to_export 2
 
 # state ID: the batch's state now.
 bstate() { api GET "/api/batches/$1"; j '.batch.state'; }
@@ -110,7 +75,7 @@ is "$BSTATE" done "c: the batch without a plan migrates meanwhile"
 sleep 1
 is "$(bstate "$b_c")" queued "c: the paused plan's batch is still queued"
 stop_daemon
-start_daemon "$conf" || bail "vnamigd starts again"
+start_daemon "$conf" || mig_bail "vnamigd starts again"
 base="http://127.0.0.1:$HTTP_PORT"
 sleep 1
 is "$(bstate "$b_c")" queued "c: after a restart the plan is still paused, its batch queued"

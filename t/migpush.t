@@ -62,13 +62,6 @@ EX=$T_DIR/disk
 G=$T_DIR/gen
 trap 'stop_peers; cleanup' EXIT
 
-# bail NAME: a "not ok" for something the rest needs; stop everything.
-bail() {
-	fail "$1"
-	[ -s "$T_DIR/daemon.log" ] && log_tail
-	stop_peers
-	done_testing
-}
 
 # restart_daemon: start_daemon again, the earlier runs' log kept in
 # $T_DIR/daemon-earlier.log.
@@ -318,10 +311,10 @@ d_port=$(free_port)
 nop_port=$(free_port)		# MODALITY's: nothing listens there
 QR_NAME=vna
 start_dcmqrscp VNA "$vna_port" "$T_DIR/vna" VNAMIG "$d_port" ||
-    bail "the target dcmqrscp (VNA) runs"
+    mig_bail "the target dcmqrscp (VNA) runs"
 QR_NAME=pacs
 start_dcmqrscp PACS "$pacs_port" "$T_DIR/pacs" VNAMIG "$d_port" ||
-    bail "the source dcmqrscp (PACS) runs"
+    mig_bail "the source dcmqrscp (PACS) runs"
 mkdir -p "$T_DIR/p7" && cp -r "$G/st007" "$T_DIR/p7/" &&
     load_dcmqrscp PACS "$pacs_port" "$T_DIR/p7"
 ok $? "two dcmqrscp run: VNA (target), PACS (source) holding study 7"
@@ -363,7 +356,7 @@ out=$("$VNAMIGD" -c "$conf" --check-config 2>&1)
 rc=$?
 ok $rc "the configuration (two push sources: to a peer, to an export) is valid"
 [ $rc = 0 ] || diag "$out"
-start_daemon "$conf" || bail "vnamigd starts"
+start_daemon "$conf" || mig_bail "vnamigd starts"
 base="http://127.0.0.1:$HTTP_PORT"
 pass "vnamigd runs (DICOM $DICOM_PORT, HTTP $HTTP_PORT)"
 T0=$(now)
@@ -383,7 +376,7 @@ wait_until 5 has_batch push:pacs
 ok $? "a: a push batch on channel push:pacs within 5 s"
 b_mod=$(one_batch push:modality)
 b_pacs=$(one_batch push:pacs)
-[ -n "$b_mod" ] && [ -n "$b_pacs" ] || bail "a: the push batches exist"
+[ -n "$b_mod" ] && [ -n "$b_pacs" ] || mig_bail "a: the push batches exist"
 # before push_stable (from the first push's end): nothing forwarded
 report "$b_mod"
 q=$(rj "$b_mod" '[.studies[].state] | unique | join(",")')
@@ -559,7 +552,7 @@ stop_daemon KILL 2>/dev/null
 t=$(later "$PUSH_END" "$(now)")
 n=$(at_target "$T_DIR/vna" 6)
 is "$(ends 6)/$n" 0/0 "e: vnamigd killed (SIGKILL) ${t} s after storescu had its 6 responses, nothing of study 6 forwarded"
-restart_daemon || bail "e: vnamigd restarts on the same data dir"
+restart_daemon || mig_bail "e: vnamigd restarts on the same data dir"
 wait_until 15 report_done "$b_mod" 6
 ok $? "e: study 6 done within 15 s of the restart"
 report "$b_mod"
