@@ -96,47 +96,78 @@ plan_scan(struct store *st, json_t *list, uint64_t *max)
 	return 0;
 }
 
-/* The batches of plan id, counted by state, with their ids. */
-struct count {
-	uint64_t	 plan;
-	json_t		*by_state, *ids;
-};
-
+/* Every plan's batches, counted by state, with their ids: one pass over
+ * the batches for all the plans listed. "plan id" -> {by_state, ids}. */
 static int
 count_one(void *arg, const void *key, size_t klen, const void *val,
     size_t vlen)
 {
-	struct count *c = arg;
+	json_t *all = arg, *e;
 	json_t *j = json_loadb(val, vlen, 0, NULL);
 	const char *st;
+	char k[24];
 
 	(void)key;
 	(void)klen;
-	if (j != NULL && (uint64_t)json_integer_value(json_object_get(j,
-	    "plan_id")) == c->plan && (st = json_string_value(json_object_get(
-	    j, "state"))) != NULL) {
-		json_object_set_new(c->by_state, st, json_integer(
-		    json_integer_value(json_object_get(c->by_state, st)) + 1));
-		json_array_append(c->ids, json_object_get(j, "id"));
+	if (j != NULL && json_integer_value(json_object_get(j, "plan_id")) >
+	    0 && (st = json_string_value(json_object_get(j, "state"))) !=
+	    NULL) {
+		snprintf(k, sizeof(k), "%lld", (long long)json_integer_value(
+		    json_object_get(j, "plan_id")));
+		if ((e = json_object_get(all, k)) == NULL) {
+			e = json_pack("{s:o, s:o}", "by_state", json_object(),
+			    "ids", json_array());
+			json_object_set_new(all, k, e);
+		}
+		json_object_set_new(json_object_get(e, "by_state"), st,
+		    json_integer(json_integer_value(json_object_get(
+		    json_object_get(e, "by_state"), st)) + 1));
+		json_array_append(json_object_get(e, "ids"), json_object_get(j,
+		    "id"));
 	}
 	json_decref(j);
 	return 0;
 }
 
 static json_t *
-with_batches(struct api_req *q, json_t *plan)
+all_batches(struct api_req *q)
 {
-	struct count c = { (uint64_t)json_integer_value(json_object_get(plan,
-	    "id")), json_object(), json_array() };
+	json_t *all = json_object();
 
 	if (store_scan(api_store(q), STORE_CF_BATCHES, "", 0, count_one,
-	    &c) < 0) {
-		json_decref(c.by_state);
-		json_decref(c.ids);
-		return plan;
+	    all) < 0) {
+		json_decref(all);
+		return NULL;
 	}
-	json_object_set_new(plan, "batches", json_pack("{s:o, s:o}",
-	    "by_state", c.by_state, "ids", c.ids));
+	return all;
+}
+
+/* plan with its "batches" from all (as all_batches made it; NULL: the
+ * batches could not be read, and the plan goes without) */
+static json_t *
+with_batches(json_t *plan, json_t *all)
+{
+	char k[24];
+	json_t *e;
+
+	if (all == NULL)
+		return plan;
+	snprintf(k, sizeof(k), "%lld", (long long)json_integer_value(
+	    json_object_get(plan, "id")));
+	e = json_object_get(all, k);
+	json_object_set_new(plan, "batches", e != NULL ? json_incref(e) :
+	    json_pack("{s:o, s:o}", "by_state", json_object(), "ids",
+	    json_array()));
+	return plan;
+}
+
+static json_t *
+with_own_batches(struct api_req *q, json_t *plan)
+{
+	json_t *all = all_batches(q);
+
+	with_batches(plan, all);
+	json_decref(all);
 	return plan;
 }
 
@@ -266,7 +297,7 @@ changed(struct api_req *q, int err)
 		    "id=%" PRIu64 " state=%s key=%s", c->id, st,
 		    log_q(q->who.key));
 		api_reply(q, c->created ? 201 : 200, json_pack("{s:o}", "plan",
-		    with_batches(q, json_incref(c->rec))));
+		    with_own_batches(q, json_incref(c->rec))));
 	}
 	json_decref(c->rec);
 	free(c);
@@ -335,7 +366,7 @@ api_plan_create(struct api_req *q)
 void
 api_plan_list(struct api_req *q)
 {
-	json_t *list = json_array(), *p;
+	json_t *list = json_array(), *p, *all;
 	uint64_t max;
 	size_t i;
 
@@ -345,8 +376,10 @@ api_plan_list(struct api_req *q)
 		    "read: %s", store_error(api_store(q)));
 		return;
 	}
+	all = all_batches(q);
 	json_array_foreach(list, i, p)
-		with_batches(q, p);
+		with_batches(p, all);
+	json_decref(all);
 	api_reply(q, 200, json_pack("{s:o}", "plans", list));
 }
 
@@ -357,8 +390,8 @@ api_plan_get(struct api_req *q)
 	json_t *j = plan_or_answer(q, &id);
 
 	if (j != NULL)
-		api_reply(q, 200, json_pack("{s:o}", "plan", with_batches(q,
-		    j)));
+		api_reply(q, 200, json_pack("{s:o}", "plan",
+		    with_own_batches(q, j)));
 }
 
 static void
