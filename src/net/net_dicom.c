@@ -88,6 +88,8 @@ struct dicom_conn {
 	int			 pdu_partial;	/* armed for a PDU begun */
 	struct dicom_propose	*prop;		/* what we proposed */
 	unsigned		 nprop;
+	int			 file_tail;	/* the output may end in a
+						 * file segment (see below) */
 };
 
 static void step(struct dicom_conn *dc, enum dul_event ev,
@@ -197,10 +199,44 @@ cid(struct dicom_conn *dc)
 /* ---------------------------------------------------------------------- */
 /* Sending. */
 
+/* Bytes added to an output buffer whose last chain is a file segment
+ * (dicom_send_file_pdvs) must not go through evbuffer_add: libevent then
+ * allocates the new chain as large as that segment's end offset in its
+ * file (megabytes into a spool segment), a malloc and munmap of several
+ * MiB per few bytes, which made sending from the spool ten times slower
+ * than sending the same bytes from their own files. They go as a
+ * reference to a copy of their own instead (one small chain; what
+ * follows it is added normally). */
+static void
+free_copy(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)len;
+	free(arg);
+}
+
+static void
+add_after_file(struct evbuffer *out, const void *p, size_t n)
+{
+	void *copy;
+
+	if ((copy = malloc(n)) == NULL)
+		abort();
+	memcpy(copy, p, n);
+	if (evbuffer_add_reference(out, copy, n, free_copy, copy) < 0)
+		abort();
+}
+
 static void
 send_bytes(struct dicom_conn *dc, const void *p, size_t n)
 {
-	bufferevent_write(net_conn_bev(dc->c), p, n);
+	struct evbuffer *out = bufferevent_get_output(net_conn_bev(dc->c));
+
+	if (dc->file_tail && evbuffer_get_length(out) > 0)
+		add_after_file(out, p, n);
+	else
+		evbuffer_add(out, p, n);
+	dc->file_tail = 0;
 }
 
 int
@@ -1153,21 +1189,67 @@ dicom_pctx_for(const struct dicom_conn *dc, const char *abstract,
 	return NULL;
 }
 
+/* The PDV headers of one dicom_send_file_pdvs, freed with the last chain
+ * that refers to them (and the sender's own reference). */
+struct hdrs {
+	size_t	refs;
+	uint8_t	h[][DUL_PDATA_HEADER_LEN];
+};
+
+static struct hdrs *
+hdrs_new(size_t n)
+{
+	struct hdrs *hs;
+
+	if ((hs = malloc(sizeof(*hs) + n * sizeof(hs->h[0]))) == NULL)
+		abort();
+	hs->refs = 1;
+	return hs;
+}
+
+static void
+hdrs_unref(const void *data, size_t len, void *arg)
+{
+	struct hdrs *hs = arg;
+
+	(void)data;
+	(void)len;
+	if (--hs->refs == 0)
+		free(hs);
+}
+
+static void
+hdrs_add(struct evbuffer *out, struct hdrs *hs, size_t i, const uint8_t *h)
+{
+	memcpy(hs->h[i], h, sizeof(hs->h[i]));
+	hs->refs++;
+	if (evbuffer_add_reference(out, hs->h[i], sizeof(hs->h[i]),
+	    hdrs_unref, hs) < 0)
+		abort();
+}
+
 int
 dicom_send_file_pdvs(struct dicom_conn *dc, uint8_t pcid, int fd,
     uint64_t off, uint64_t len)
 {
 	struct evbuffer *out = bufferevent_get_output(net_conn_bev(dc->c));
+	static const uint8_t zero;
 	struct evbuffer_file_segment *seg;
 	uint32_t max = dicom_fragment_max(dc);
 	uint64_t done = 0;
 	struct dul_step st;
+	struct hdrs *hs;
+	size_t nh = 0;
 
 	if (dc->sm.state != DUL_STA6)
 		return -1;
 	seg = evbuffer_file_segment_new(fd, (ev_off_t)off, (ev_off_t)len, 0);
 	if (seg == NULL)
 		return -1;
+	/* every PDV's header in one block the buffer's chains refer to
+	 * (see add_after_file): at most one PDV more than fragments, for a
+	 * pad byte alone */
+	hs = hdrs_new((size_t)(len / max) + 2);
 	do {
 		uint32_t n = len - done > max ? max : (uint32_t)(len - done);
 		int last = done + n == len;
@@ -1183,23 +1265,27 @@ dicom_send_file_pdvs(struct dicom_conn *dc, uint8_t pcid, int fd,
 		}
 		dul_encode_pdata_header(h, pcid, 0, last, n + (uint32_t)pad);
 		dul_sm_step(&dc->sm, DUL_EVT9, NULL, &st);	/* DT-1 */
-		evbuffer_add(out, h, sizeof(h));
+		hdrs_add(out, hs, nh++, h);
 		if (n > 0 && evbuffer_add_file_segment(out, seg,
 		    (ev_off_t)done, (ev_off_t)n) < 0) {
+			hdrs_unref(NULL, 0, hs);
 			evbuffer_file_segment_free(seg);
+			dc->file_tail = 1;
 			return -1;
 		}
 		if (pad)
-			evbuffer_add(out, "", 1);
+			evbuffer_add_reference(out, &zero, 1, NULL, NULL);
 		done += n;
 		if (done == len && !last) {	/* the pad byte's own PDV */
 			dul_encode_pdata_header(h, pcid, 0, 1, 1);
 			dul_sm_step(&dc->sm, DUL_EVT9, NULL, &st);
-			evbuffer_add(out, h, sizeof(h));
-			evbuffer_add(out, "", 1);
+			hdrs_add(out, hs, nh++, h);
+			evbuffer_add_reference(out, &zero, 1, NULL, NULL);
 		}
 	} while (done < len);
+	hdrs_unref(NULL, 0, hs);		/* the chains hold theirs */
 	evbuffer_file_segment_free(seg);	/* the buffer holds its refs */
+	dc->file_tail = 1;
 	return 0;
 }
 
