@@ -68,6 +68,8 @@ struct spool {
 	size_t		 nlanes;
 	struct lane	*small;		/* the shared lane, or NULL */
 	size_t		 buffered;	/* bytes held by buffered records */
+	uint8_t		**spare;	/* CHUNK buffers to reuse */
+	size_t		 nspare;
 };
 
 struct spool_rec {
@@ -80,8 +82,8 @@ struct spool_rec {
 	struct ds_digest *digest;
 	int		 parse_dead;
 	int		 finished;	/* whole: the lane moved past it */
-	uint8_t		*buf;		/* buffered: the record so far */
-	size_t		 bcap;
+	uint8_t		**chunk;	/* buffered: the record so far, */
+	size_t		 nchunk, capchunk;	/* CHUNK bytes each */
 	int		 failed;
 	char		 err[4400];
 	struct spool_info info;
@@ -224,6 +226,9 @@ spool_close_(struct spool *sp)
 	if (sp->dirfd >= 0)
 		close(sp->dirfd);
 	pthread_mutex_destroy(&sp->mu);
+	while (sp->nspare > 0)
+		free(sp->spare[--sp->nspare]);
+	free(sp->spare);
 	free(sp->lanes);
 	free(sp->segs);
 	free(sp->dir);
@@ -594,45 +599,102 @@ static int spill(struct spool_rec *r);
  * the records that complete together then need one fdatasync between
  * them, where a lane each would need one each. A record that outgrows
  * its buffer (or finds the budget spent) spills to a lane of its own.
+ * The buffer is a list of CHUNK-sized pieces, reused (up to SPARE_MAX
+ * kept): growing one contiguous buffer copied each record about twice
+ * more and faulted fresh pages in for every one.
  */
 #define SMALL_MAX	(1u << 20)
 #define SMALL_ALL	(64u << 20)
+#define CHUNK		(64u << 10)
+#define SPARE_MAX	64
+
+static uint8_t *
+chunk_get(struct spool *sp)
+{
+	uint8_t *c;
+
+	if (sp->nspare > 0)
+		return sp->spare[--sp->nspare];
+	if ((c = malloc(CHUNK)) == NULL)
+		abort();
+	return c;
+}
+
+static void
+chunk_put(struct spool *sp, uint8_t *c)
+{
+	if (sp->nspare == SPARE_MAX) {
+		free(c);
+		return;
+	}
+	if (sp->spare == NULL && (sp->spare = malloc(SPARE_MAX *
+	    sizeof(*sp->spare))) == NULL)
+		abort();
+	sp->spare[sp->nspare++] = c;
+}
 
 static int
 buffer_add(struct spool_rec *r, const void *p, size_t n)
 {
 	struct spool *sp = r->sp;
+	const uint8_t *b = p;
 
 	if (r->pos + n > SMALL_MAX || sp->buffered + n > SMALL_ALL)
 		return spill(r) < 0 ? -1 : 1;
-	if (r->pos + n > r->bcap) {
-		size_t cap = r->bcap ? r->bcap : 16384;
-		uint8_t *b;
+	while (n > 0) {
+		size_t at = (size_t)(r->pos % CHUNK), k = CHUNK - at;
 
-		while (cap < r->pos + n)
-			cap *= 2;
-		if (cap > SMALL_MAX)
-			cap = SMALL_MAX;
-		if ((b = realloc(r->buf, cap)) == NULL)
-			return spill(r) < 0 ? -1 : 1;
-		sp->buffered += cap - r->bcap;
-		r->buf = b;
-		r->bcap = cap;
+		if (at == 0) {
+			if (r->nchunk == r->capchunk) {
+				size_t cap = r->capchunk ? 2 * r->capchunk :
+				    4;
+				uint8_t **c = realloc(r->chunk, cap *
+				    sizeof(*c));
+
+				if (c == NULL)
+					abort();
+				r->chunk = c;
+				r->capchunk = cap;
+			}
+			r->chunk[r->nchunk++] = chunk_get(sp);
+			sp->buffered += CHUNK;
+		}
+		if (k > n)
+			k = n;
+		memcpy(r->chunk[r->nchunk - 1] + at, b, k);
+		b += k;
+		n -= k;
+		r->pos += k;
 	}
-	memcpy(r->buf + r->pos, p, n);
-	r->pos += n;
 	return 0;
 }
 
 static void
 buffer_free(struct spool_rec *r)
 {
-	if (r->buf == NULL)
-		return;
-	r->sp->buffered -= r->bcap;
-	free(r->buf);
-	r->buf = NULL;
-	r->bcap = 0;
+	for (size_t i = 0; i < r->nchunk; i++) {
+		chunk_put(r->sp, r->chunk[i]);
+		r->sp->buffered -= CHUNK;
+	}
+	free(r->chunk);
+	r->chunk = NULL;
+	r->nchunk = r->capchunk = 0;
+}
+
+static int write_at(struct spool_rec *r, const void *p, size_t n);
+
+/* buffer_write: the n buffered bytes, to the record's lane now set. */
+static int
+buffer_write(struct spool_rec *r, size_t n)
+{
+	for (size_t i = 0; n > 0; i++) {
+		size_t k = n < CHUNK ? n : CHUNK;
+
+		if (write_at(r, r->chunk[i], k) < 0)
+			return -1;
+		n -= k;
+	}
+	return 0;
 }
 
 static int
@@ -771,7 +833,7 @@ spill(struct spool_rec *r)
 	r->lane = l;
 	r->off = l->size;
 	r->pos = 0;
-	if (write_at(r, r->buf, n) < 0)
+	if (buffer_write(r, n) < 0)
 		return -1;
 	buffer_free(r);
 	return 0;
@@ -799,7 +861,7 @@ place_buffered(struct spool_rec *r)
 	r->lane->busy = 1;
 	r->off = r->lane->size;
 	r->pos = 0;
-	if (write_at(r, r->buf, n) < 0)
+	if (buffer_write(r, n) < 0)
 		return -1;
 	buffer_free(r);
 	return 0;
@@ -884,9 +946,10 @@ spool_finish(struct spool_rec *r)
 	if (r->lane == NULL) {
 		/* whole in memory: the header is final before it is written */
 		EVP_DigestFinal_ex(r->sha, r->info.sha256, &ml);
-		store_be64_put(r->buf + 8, r->pos);
-		store_be64_put(r->buf + 16, r->info.data_off);
-		memcpy(r->buf + 24, r->info.sha256, 32);
+		/* (the header is in the first chunk: SPOOL_HDR < CHUNK) */
+		store_be64_put(r->chunk[0] + 8, r->pos);
+		store_be64_put(r->chunk[0] + 16, r->info.data_off);
+		memcpy(r->chunk[0] + 24, r->info.sha256, 32);
 		if (!r->parse_dead && ds_parse_finish(r->parser) == DS_DONE &&
 		    ds_digest_final(r->digest, r->info.canonical,
 		    r->info.pixel, &r->info.has_pixels) == 0)
