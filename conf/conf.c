@@ -76,6 +76,7 @@ struct ctx {
 
 static const char *const roles[] = { "", "source", "target", "both", NULL };
 static const char *const retrieves[] = { "move", "get", NULL };
+static const char *const iqueries[] = { "auto", "study", "series", NULL };
 static const char *const verifies[] = { "counts", "none", "readback",
 	NULL };
 static const char *const vlevels[] = { "bytes", "dataset", "pixel", NULL };
@@ -169,6 +170,8 @@ static const struct ckey peer_keys[] = {
 	    .required = 1 },
 	{ K("retrieve", CT_ENUM, struct conf_peer, retrieve),
 	    .choices = retrieves },
+	{ K("image_query", CT_ENUM, struct conf_peer, image_query),
+	    .choices = iqueries },
 	{ K("tls", CT_TLS, struct conf_peer, tls) },
 	{ K("max_associations", CT_U32, struct conf_peer, max_associations),
 	    .min = 1, .max = 10000 },

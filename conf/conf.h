@@ -43,6 +43,11 @@ struct conf_sched {
 enum conf_role { CONF_ROLE_SOURCE = 1, CONF_ROLE_TARGET = 2,
 	CONF_ROLE_BOTH = 3 };
 enum conf_retrieve { CONF_RETRIEVE_MOVE = 0, CONF_RETRIEVE_GET = 1 };
+/* How a study's instances are listed at a peer: one IMAGE-level C-FIND
+ * for the whole study (falling back, in auto, when the peer will not
+ * answer one fully), or one per series after a SERIES-level C-FIND. */
+enum conf_iquery { CONF_IQUERY_AUTO = 0, CONF_IQUERY_STUDY = 1,
+	CONF_IQUERY_SERIES = 2 };
 /* How a target's copies are checked (DESIGN.md "Verification levels"). */
 enum conf_verify { CONF_VERIFY_COUNTS = 0, CONF_VERIFY_NONE = 1,
 	CONF_VERIFY_READBACK = 2 };
@@ -58,6 +63,7 @@ struct conf_peer {
 	uint16_t		 port;
 	enum conf_role		 role;
 	enum conf_retrieve	 retrieve;
+	enum conf_iquery	 image_query;
 	struct conf_tls		 tls;		/* connect with TLS */
 	uint32_t		 max_associations;
 	uint64_t		 bandwidth;	/* bytes/s, 0 = no cap */

@@ -165,14 +165,23 @@ struct mop {
 };
 
 /* A scan of one study at one peer: STUDY level (the source's count),
- * SERIES level, IMAGE level per series. */
+ * then IMAGE level for the whole study at once, or SERIES level and IMAGE
+ * level per series (peers[].image_query). */
 struct found {
 	char	 sop[UIDSZ], cls[UIDSZ], series[UIDSZ];
 };
 
 struct scan {
 	int		 want_count;	/* ask the STUDY level first */
-	int		 phase;		/* 0 study, 1 series, 2 images */
+	int		 phase;		/* 0 study, 1 series, 2 images of a
+					 * series, 3 images of the study */
+	enum conf_iquery mode;		/* the peer's image_query */
+	struct flow	*fl;		/* the peer's: what was learned */
+	int		 flat_bad;	/* 3: an answer without its series */
+	int		 checking;	/* 1-2 after 3: asked again per
+					 * series, flat_nf found the first
+					 * time */
+	size_t		 flat_nf;
 	char		(*series)[UIDSZ];
 	size_t		 nseries, capseries, iseries;
 	struct found	*f;
@@ -294,6 +303,9 @@ struct flow {
 	uint64_t	 studies;	/* ended here since this start */
 	uint64_t	 bytes;		/* retrieved from / sent to it */
 	uint64_t	 first_ms;	/* the first of them began */
+	int		 flat;		/* image_query auto: 1 it listed a
+					 * whole study at once, -1 it will not
+					 * (per series), 0 not known yet */
 	struct flow	*next;
 };
 
@@ -986,12 +998,49 @@ ident_set(struct dimse_ident *id, uint32_t tag, const char *v)
 	return dimse_ident_set(id, tag, DS_VR_NONE, v, err, sizeof(err));
 }
 
+/* flat_first: whether the instances are asked for with one IMAGE-level
+ * C-FIND for the whole study (image_query study, or auto at a peer not
+ * known to refuse it). */
+static int
+flat_first(const struct scan *sc)
+{
+	return sc->mode == CONF_IQUERY_STUDY || (sc->mode ==
+	    CONF_IQUERY_AUTO && sc->fl->flat >= 0);
+}
+
+/* flat_doubt: whether a whole-study answer is asked again per series.
+ * A peer that only follows the hierarchical model may answer such a
+ * query with nothing or with less rather than refuse it; until one has
+ * listed instances that way (auto) an empty answer, or one short of the
+ * STUDY-level count, is checked. An answer without a series is never
+ * used (study or auto). */
+static int
+flat_doubt(const struct scan *sc)
+{
+	if (sc->flat_bad)
+		return 1;
+	return sc->mode == CONF_IQUERY_AUTO && sc->fl->flat == 0 &&
+	    (sc->nf == 0 || (sc->count >= 0 && sc->nf < (size_t)sc->count));
+}
+
+static void
+flat_learn(struct scan *sc, int flat, const char *why)
+{
+	if (sc->fl->flat == flat)
+		return;
+	sc->fl->flat = flat;
+	log_info("mig-image-query", "peer=%s model=%s why=%s",
+	    log_q(sc->fl->peer), flat > 0 ? "study" : "series",
+	    log_q(flat > 0 ? "it listed a study's instances with one "
+	    "IMAGE-level C-FIND" : why));
+}
+
 static void
 scan_match(struct mop *op, const struct dimse_ident *id)
 {
 	struct mstudy *s = op->owner;
 	struct scan *sc = &s->sc;
-	const char *v;
+	const char *v, *series;
 
 	if (sc->phase == 0) {
 		if ((v = dimse_ident_get(id, TAG_NSTUDY_INST)) != NULL &&
@@ -1032,6 +1081,15 @@ scan_match(struct mop *op, const struct dimse_ident *id)
 		snprintf(sc->series[sc->nseries++], UIDSZ, "%s", v);
 		return;
 	}
+	if (sc->phase == 3) {
+		/* the whole study at once: each answer names its series */
+		series = dimse_ident_get(id, TAG_SERIES_UID);
+		if (series == NULL || !spool_uid_valid(series)) {
+			sc->flat_bad = 1;
+			return;
+		}
+	} else
+		series = sc->series[sc->iseries];
 	v = dimse_ident_get(id, TAG_SOP_INST);
 	if (v == NULL || !spool_uid_valid(v))
 		return;
@@ -1048,7 +1106,7 @@ scan_match(struct mop *op, const struct dimse_ident *id)
 	v = dimse_ident_get(id, TAG_SOP_CLASS);
 	snprintf(sc->f[sc->nf].cls, UIDSZ, "%s", v && spool_uid_valid(v) ? v :
 	    "");
-	snprintf(sc->f[sc->nf].series, UIDSZ, "%s", sc->series[sc->iseries]);
+	snprintf(sc->f[sc->nf].series, UIDSZ, "%s", series);
 	sc->nf++;
 }
 
@@ -1077,9 +1135,22 @@ scan_done(struct mop *op, const struct dicom_qr_result *r)
 		    s->op_t0) + 0.001);
 	if (!r->final || r->status != DIMSE_STATUS_SUCCESS) {
 		/* a STUDY-level count is a nicety: a source that will not
-		 * say is asked for the series anyway */
+		 * say is asked for the instances anyway */
 		if (sc->phase == 0 && r->final) {
 			dicom_qr_free(op->qr);
+			sc->phase = flat_first(sc) ? 3 : 1;
+			scan_next(op);
+			return;
+		}
+		if (sc->phase == 3 && r->final && sc->mode ==
+		    CONF_IQUERY_AUTO) {
+			/* no whole-study IMAGE-level query here */
+			snprintf(why, sizeof(why), "it answered 0x%04x (%s)%s%s",
+			    r->status, dimse_status_name_for(DIMSE_C_FIND_RSP,
+			    r->status), r->why[0] ? ": " : "", r->why);
+			flat_learn(sc, -1, why);
+			dicom_qr_free(op->qr);
+			sc->nf = 0;
 			sc->phase = 1;
 			scan_next(op);
 			return;
@@ -1097,11 +1168,38 @@ scan_done(struct mop *op, const struct dicom_qr_result *r)
 		return;
 	}
 	dicom_qr_free(op->qr);
+	if (sc->phase == 3) {
+		if (flat_doubt(sc)) {
+			/* asked again the hierarchical way before it is
+			 * believed (see flat_doubt) */
+			sc->checking = 1;
+			sc->flat_nf = sc->nf;
+			sc->nf = 0;
+			sc->phase = 1;
+			scan_next(op);
+			return;
+		}
+		if (sc->nf > 0 && sc->mode == CONF_IQUERY_AUTO)
+			flat_learn(sc, 1, NULL);
+		scan_end(s, 1, NULL);
+		return;
+	}
 	if (sc->phase == 2)
 		sc->iseries++;
+	else if (sc->phase == 0)
+		sc->phase = flat_first(sc) ? 3 : 1;
 	else
 		sc->phase++;
 	if (sc->phase == 2 && sc->iseries >= sc->nseries) {
+		if (sc->checking && sc->mode == CONF_IQUERY_AUTO &&
+		    (sc->nf > sc->flat_nf || sc->flat_bad)) {
+			snprintf(why, sizeof(why), "a whole-study IMAGE-level "
+			    "C-FIND listed %zu instances of study %s%s, the "
+			    "series one by one %zu", sc->flat_nf, s->uid,
+			    sc->flat_bad ? " (some without their series)" :
+			    "", sc->nf);
+			flat_learn(sc, -1, why);
+		}
 		scan_end(s, 1, NULL);
 		return;
 	}
@@ -1130,6 +1228,12 @@ scan_next(struct mop *op)
 		ident_set(id, DIMSE_TAG_QR_LEVEL, "SERIES");
 		ident_set(id, TAG_STUDY_UID, s->uid);
 		ident_set(id, TAG_SERIES_UID, NULL);
+	} else if (sc->phase == 3) {
+		ident_set(id, DIMSE_TAG_QR_LEVEL, "IMAGE");
+		ident_set(id, TAG_STUDY_UID, s->uid);
+		ident_set(id, TAG_SERIES_UID, NULL);	/* returned */
+		ident_set(id, TAG_SOP_INST, NULL);
+		ident_set(id, TAG_SOP_CLASS, NULL);
 	} else {
 		ident_set(id, DIMSE_TAG_QR_LEVEL, "IMAGE");
 		ident_set(id, TAG_STUDY_UID, s->uid);
@@ -1181,7 +1285,9 @@ scan_start(struct mstudy *s, const struct conf_peer *peer, int want_count,
 	free(sc->f);
 	memset(sc, 0, sizeof(*sc));
 	sc->want_count = want_count;
-	sc->phase = want_count ? 0 : 1;
+	sc->mode = peer->image_query;
+	sc->fl = flow_of(s->b->op.m, peer);
+	sc->phase = want_count ? 0 : flat_first(sc) ? 3 : 1;
 	sc->count = -1;
 	sc->then = then;
 	memset(&s->op, 0, sizeof(s->op));
