@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""fakesource.py — a scriptable source archive for t/migsrcfault.t, on raw
-sockets (PS3.8 Upper Layer, PS3.7 DIMSE), that misbehaves on demand in the
-middle of a retrieve.
+"""fakesource.py — a scriptable source archive for t/migsrcfault.t and
+t/migiquery.t, on raw sockets (PS3.8 Upper Layer, PS3.7 DIMSE), that
+misbehaves on demand in the middle of a retrieve, or will not list a
+study's instances but series by series.
 
     fakesource.py PORT AET LOG --load DIR [--dest AE=PORT] [options]
 
@@ -44,8 +45,20 @@ Faults (SUFFIX matches the end of a SOP Instance UID; each may repeat):
   --slow SECONDS          wait this long before each sub-operation
   --slow-find SECONDS     wait this long before answering each C-FIND
 
+A peer that only follows the hierarchical model (PS3.4 C.4.1.2.1.1),
+for an IMAGE-level C-FIND whose identifier does not carry a single Series
+Instance UID (none, empty, or several; retrieves are not affected):
+  --hierarchical refuse   answers it 0xA900 (identifier does not match
+                          SOP class), no match
+  --hierarchical empty    answers no match, then 0x0000
+  --hierarchical noseries answers every match, but without the Series
+                          Instance UID in any of them
+
 LOG, one line per event: "assoc CALLING", "echo", "find LEVEL n STUDY"
-(n: matches; STUDY: the Study Instance UID asked for, "-" if none), "get
+(n: matches; STUDY: the Study Instance UID asked for, "-" if none; an
+IMAGE-level one without a single Series Instance UID ends in "study-wide",
+then the --hierarchical MODE it was answered in if any: "find IMAGE 0
+STUDY study-wide refuse"), "get
 LEVEL n STUDY" / "move LEVEL n STUDY" (n: instances to send), "substore SOPUID
 0xSTATUS" (a sub-operation's C-STORE-RSP; "none" when no context fits),
 "getend 0xSTATUS" / "moveend 0xSTATUS" (the final response), "abort-at
@@ -65,6 +78,7 @@ import warnings
 
 from pydicom.dataset import Dataset
 from pydicom.filereader import read_dataset
+from pydicom.multival import MultiValue
 
 from fakedimse import (TS_EXPLICIT_BE, TS_IMPLICIT, Abort, PeerAbort,
                        decode, encode, item, items, parse_cmd, ui, us)
@@ -81,6 +95,7 @@ for o in ('abort-at', 'abort-once-at', 'drop-at', 'drop-once-at'):
     ap.add_argument('--' + o, action='append', default=[])
 ap.add_argument('--slow', type=float, default=0.0)
 ap.add_argument('--slow-find', type=float, default=0.0)
+ap.add_argument('--hierarchical', choices=('refuse', 'empty', 'noseries'))
 opt = ap.parse_args()
 
 log_lock = threading.Lock()
@@ -456,9 +471,11 @@ class Assoc(Conn):
             return None
         want = {}
         for lv in LEVELS[:LEVELS.index(level) + 1]:
-            v = str(q.get(UID_KEY[lv], '') or '').strip()
+            v = q.get(UID_KEY[lv], '') or ''
+            v = '\\'.join(str(x) for x in v) if isinstance(v, MultiValue) \
+                else str(v).strip()
             if v:
-                want[UID_KEY[lv]] = set(v.split('\\'))
+                want[UID_KEY[lv]] = set(u.strip() for u in v.split('\\'))
         return q, level, want
 
     def find(self, pcid, f, ds):
@@ -469,10 +486,21 @@ class Assoc(Conn):
         q, level, want = qlw
         if opt.slow_find:
             time.sleep(opt.slow_find)
+        # an IMAGE-level query without a single series: the relational
+        # model's, which a hierarchical-only peer (--hierarchical) will
+        # not answer as asked
+        wide = level == 'IMAGE' and \
+            len(want.get('SeriesInstanceUID', ())) != 1
+        how = opt.hierarchical if wide else None
+        tail = ' study-wide' + (' ' + how if how else '') if wide else ''
+        if how == 'refuse':
+            log('find %s 0 %s%s' % (level, study_of(want), tail))
+            self.respond(pcid, f, 0x0020, 0xA900)
+            return
         groups = {}
         for sop in sorted(kept):
             h = kept[sop][0]
-            if matches(h, want):
+            if how != 'empty' and matches(h, want):
                 key = tuple(str(h.get(UID_KEY[lv], ''))
                             for lv in LEVELS[:LEVELS.index(level) + 1])
                 groups.setdefault(key, []).append(h)
@@ -495,8 +523,10 @@ class Assoc(Conn):
             r.QueryRetrieveLevel = level
             for lv, uid in zip(LEVELS, key):
                 setattr(r, UID_KEY[lv], uid)
+            if how == 'noseries':
+                del r.SeriesInstanceUID
             self.respond(pcid, f, 0x0020, 0xFF00, ds=encode(r, ts))
-        log('find %s %d %s' % (level, len(groups), study_of(want)))
+        log('find %s %d %s%s' % (level, len(groups), study_of(want), tail))
         self.respond(pcid, f, 0x0020, 0x0000)
 
     def open_sub(self, dest, todo):

@@ -30,7 +30,8 @@
 #      Without unshare or mount (no CAP_SYS_ADMIN), storage.min_free is
 #      raised above the free space instead (SIGHUP) and lowered again.
 #   c  the source's window closes while a batch runs (FAKEW, C-FINDs
-#      answered after 0.25 s): studies 7 to 9, two worked at once; the
+#      answered after 0.25 s, image_query: series so that each study is
+#      a STUDY, a SERIES and IMAGE-level C-FINDs): studies 7 to 9, two worked at once; the
 #      window set to never (config rewritten, SIGHUP; config-changed
 #      logged) while the first two are being queried. Their queries
 #      finish; for 3 s no C-FIND or C-GET reaches the source, vnamigd
@@ -351,7 +352,7 @@ peers:
   - { name: fg, ae_title: FAKEG, host: 127.0.0.1, port: $pg, role: source, retrieve: get }
   - { name: fm, ae_title: FAKEM, host: 127.0.0.1, port: $pm, role: source, retrieve: move }
   - { name: fb, ae_title: FAKEB, host: 127.0.0.1, port: $pb, role: source, retrieve: get }
-  - { name: fw, ae_title: FAKEW, host: 127.0.0.1, port: $pw, role: source, retrieve: get, window: "$1" }
+  - { name: fw, ae_title: FAKEW, host: 127.0.0.1, port: $pw, role: source, retrieve: get, image_query: series, window: "$1" }
   - { name: scp, ae_title: STORESCP, host: 127.0.0.1, port: $scp_port, role: target, verify: none, max_associations: 1 }
 api:
   keys:

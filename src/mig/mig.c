@@ -178,6 +178,7 @@ struct scan {
 	enum conf_iquery mode;		/* the peer's image_query */
 	struct flow	*fl;		/* the peer's: what was learned */
 	int		 flat_bad;	/* 3: an answer without its series */
+	size_t		 flat_seen;	/* 3: answers, with a series or not */
 	int		 checking;	/* 1-2 after 3: asked again per
 					 * series, flat_nf found the first
 					 * time */
@@ -1083,6 +1084,7 @@ scan_match(struct mop *op, const struct dimse_ident *id)
 	}
 	if (sc->phase == 3) {
 		/* the whole study at once: each answer names its series */
+		sc->flat_seen++;
 		series = dimse_ident_get(id, TAG_SERIES_UID);
 		if (series == NULL || !spool_uid_valid(series)) {
 			sc->flat_bad = 1;
@@ -1145,9 +1147,9 @@ scan_done(struct mop *op, const struct dicom_qr_result *r)
 		if (sc->phase == 3 && r->final && sc->mode ==
 		    CONF_IQUERY_AUTO) {
 			/* no whole-study IMAGE-level query here */
-			snprintf(why, sizeof(why), "it answered 0x%04x (%s)%s%s",
-			    r->status, dimse_status_name_for(DIMSE_C_FIND_RSP,
-			    r->status), r->why[0] ? ": " : "", r->why);
+			snprintf(why, sizeof(why), "it answered a whole-study "
+			    "IMAGE-level C-FIND 0x%04X (%s)", r->status,
+			    dimse_status_name_for(DIMSE_C_FIND_RSP, r->status));
 			flat_learn(sc, -1, why);
 			dicom_qr_free(op->qr);
 			sc->nf = 0;
@@ -1173,7 +1175,7 @@ scan_done(struct mop *op, const struct dicom_qr_result *r)
 			/* asked again the hierarchical way before it is
 			 * believed (see flat_doubt) */
 			sc->checking = 1;
-			sc->flat_nf = sc->nf;
+			sc->flat_nf = sc->flat_seen;
 			sc->nf = 0;
 			sc->phase = 1;
 			scan_next(op);
@@ -1196,8 +1198,8 @@ scan_done(struct mop *op, const struct dicom_qr_result *r)
 			snprintf(why, sizeof(why), "a whole-study IMAGE-level "
 			    "C-FIND listed %zu instances of study %s%s, the "
 			    "series one by one %zu", sc->flat_nf, s->uid,
-			    sc->flat_bad ? " (some without their series)" :
-			    "", sc->nf);
+			    sc->flat_bad ? " (without their series)" : "",
+			    sc->nf);
 			flat_learn(sc, -1, why);
 		}
 		scan_end(s, 1, NULL);
