@@ -210,6 +210,9 @@ static const struct ckey migration_keys[] = {
 	    .max = SEC(3600) },
 	{ MIG("retry_backoff_max", CT_DURATION, retry_max_ms), .min = 100,
 	    .max = SEC(86400) },
+	{ MIG("breaker_failures", CT_U32, breaker_failures), .max = 1000 },
+	{ MIG("breaker_open", CT_DURATION, breaker_open_ms), .min = 1000,
+	    .max = SEC(3600) },
 	{ MIG("quarantine_dir", CT_PATH, quarantine_dir), .restart = 1 },
 	{ MIG("retrieve_ack", CT_ENUM, retrieve_ack_early), .choices = acks },
 	{ MIG("push_stable", CT_DURATION, push_stable_ms), .min = 1000,
@@ -1562,6 +1565,8 @@ set_defaults(struct conf *c)
 	c->migration.retry_max_ms = SEC(300);
 	c->migration.retrieve_ack_early = 1;
 	c->migration.push_stable_ms = SEC(30);
+	c->migration.breaker_failures = 5;
+	c->migration.breaker_open_ms = SEC(30);
 	c->logging.level = 2;	/* info */
 	c->logging.ident = xstrdup("vnamigd");
 }

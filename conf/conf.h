@@ -231,6 +231,8 @@ struct conf {
 		uint32_t	 retrieve_attempts;
 		uint32_t	 send_attempts;
 		uint64_t	 retry_ms, retry_max_ms;	/* backoff */
+		uint32_t	 breaker_failures;	/* 0: no breaker */
+		uint64_t	 breaker_open_ms;
 		char		*quarantine_dir;	/* DATA_DIR/quarantine */
 		int		 retrieve_ack_early;	/* retrieve_ack: early */
 		uint64_t	 push_stable_ms;	/* a pushed study goes

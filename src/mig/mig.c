@@ -154,6 +154,8 @@ struct mop {
 	void			*owner;
 	struct dicom_lease	*l;
 	struct dicom_conn	*dc;
+	struct flow		*fl;		/* the peer's (its breaker) */
+	int			 up;		/* had its association */
 	struct dicom_qr		*qr;
 	uint16_t		 msgid;
 	void	(*ready)(struct mop *);
@@ -307,6 +309,13 @@ struct flow {
 	int		 flat;		/* image_query auto: 1 it listed a
 					 * whole study at once, -1 it will not
 					 * (per series), 0 not known yet */
+	/* the circuit breaker (migration.breaker_*) */
+	unsigned	 fails;		/* associations failed in a row */
+	unsigned	 trips;		/* times opened since it closed */
+	int		 open;
+	uint64_t	 open_until;	/* ms: then half-open */
+	uint64_t	 probe_until;	/* half-open: a study is trying */
+	char		 last[200];	/* the last failure */
 	struct flow	*next;
 };
 
@@ -684,6 +693,79 @@ study_unload(struct mstudy *s)
 /* ---------------------------------------------------------------------- */
 /* Operations on pooled associations. */
 
+static struct flow *flow_of(struct mig *m, const struct conf_peer *p);
+
+/*
+ * A peer's circuit breaker. Association attempts that fail before there
+ * is an association (connection refused, A-ASSOCIATE-RJ, no answer) are
+ * counted; migration.breaker_failures of them in a row open it: no study
+ * starts a step there (study_may_step), so a peer that is down does not
+ * spend every queued study's attempts and fail them all. After
+ * breaker_open one study may try (half-open); an association closes the
+ * breaker, a failure opens it again for twice as long, up to 16 times.
+ */
+static void
+brk_fail(struct mig *m, struct flow *f, const char *why)
+{
+	const struct conf *c = cf(m);
+	uint64_t ms;
+
+	snprintf(f->last, sizeof(f->last), "%s", why);
+	if (c->migration.breaker_failures == 0)
+		return;
+	f->fails++;
+	if (f->open) {
+		if (net_now_ms() < f->open_until)
+			return;	/* an attempt begun before it opened */
+		f->trips++;	/* the half-open try failed */
+	} else if (f->fails < c->migration.breaker_failures)
+		return;
+	else
+		f->trips = 1;
+	f->open = 1;
+	ms = c->migration.breaker_open_ms << (f->trips > 5 ? 4 : f->trips - 1);
+	f->open_until = net_now_ms() + ms;
+	f->probe_until = 0;
+	log_warn("mig-breaker-open", "peer=%s failures=%u for_s=%.0f "
+	    "last=%s", log_q(f->peer), f->fails, (double)ms / 1000,
+	    log_q(why));
+}
+
+static void
+brk_ok(struct flow *f)
+{
+	f->fails = 0;
+	if (!f->open)
+		return;
+	f->open = 0;
+	f->trips = 0;
+	log_info("mig-breaker-closed", "peer=%s", log_q(f->peer));
+}
+
+/* brk_may: whether a step may start at the peer of f now. */
+static int
+brk_may(struct mig *m, struct flow *f)
+{
+	uint64_t now = net_now_ms();
+
+	if (!f->open)
+		return 1;
+	if (now < f->open_until || now < f->probe_until)
+		return 0;
+	/* half-open: this one tries; the others wait for its outcome
+	 * (or, when it tells none, for another breaker_open) */
+	f->probe_until = now + cf(m)->migration.breaker_open_ms;
+	log_info("mig-breaker-half-open", "peer=%s", log_q(f->peer));
+	return 1;
+}
+
+static const char *
+brk_state(const struct flow *f)
+{
+	return !f->open ? "closed" : net_now_ms() < f->open_until ? "open" :
+	    "half-open";
+}
+
 static void
 op_ready(struct dicom_lease *l, struct dicom_conn *dc, void *arg)
 {
@@ -691,6 +773,9 @@ op_ready(struct dicom_lease *l, struct dicom_conn *dc, void *arg)
 
 	(void)l;
 	op->dc = dc;
+	op->up = 1;
+	if (op->fl != NULL)
+		brk_ok(op->fl);
 	op->ready(op);
 }
 
@@ -718,6 +803,8 @@ op_failed(struct dicom_lease *l, void *arg, const char *why)
 	(void)l;
 	op->l = NULL;
 	op->dc = NULL;
+	if (!op->up && op->fl != NULL)
+		brk_fail(op->m, op->fl, why);
 	if (op->qr != NULL)
 		dicom_qr_ended(op->qr, why);	/* done() hears of it */
 	else if (op->cm != NULL)
@@ -762,6 +849,8 @@ static int
 op_lease(struct mop *op, const struct conf_peer *peer,
     const struct dicom_propose *prop, unsigned nprop, char *err, size_t cap)
 {
+	op->fl = flow_of(op->m, peer);
+	op->up = 0;
 	op->l = dicom_pool_lease(op->m->pool, peer, prop, nprop, &op_user, op,
 	    err, cap);
 	return op->l != NULL ? 0 : -1;
@@ -980,6 +1069,8 @@ study_may_step(struct mig *m, const struct mstudy *s)
 				 * spend a round on refusals */
 
 	if (!peer_open(m, p, src) || flow_ms(m, p) > 0)
+		return 0;
+	if (p != NULL && p->export_path == NULL && !brk_may(m, flow_of(m, p)))
 		return 0;
 	/* the source's AIMD limit: studies querying or retrieving there */
 	return !src || p == NULL || flow_of(m, p)->active <
@@ -5410,6 +5501,9 @@ peer_progress(struct mig *m, const struct conf_peer *p, int source)
 	    "queue_depth", (json_int_t)queued,
 	    "studies_ended_in_active_batches", (json_int_t)ended,
 	    "throttle_limit", f->limit, "active", (int)f->active);
+	json_object_set_new(j, "breaker", json_pack("{s:s, s:i, s:s?}",
+	    "state", brk_state(f), "failures", (int)f->fails, "last",
+	    f->last[0] ? f->last : NULL));
 	/* rates since its first study this start; null until known */
 	json_object_set_new(j, "studies_per_hour", per_h > 0 ?
 	    json_real(per_h) : json_null());
