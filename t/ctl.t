@@ -231,9 +231,9 @@ c node pause --note x
 is "$rc" 1 "node pause --note: exit 1"
 c sources
 is "$rc" 0 "sources: exit 0"
-like "$(printf '%s\n' "$out" | head -1)" "^NAME +AE_TITLE +HOST +PORT +RETRIEVE +WINDOW +PAUSED +BY +SINCE +REASON$" \
+like "$(printf '%s\n' "$out" | head -1)" "^NAME +AE_TITLE +HOST +PORT +RETRIEVE +WINDOW +BREAKER +PAUSED +BY +SINCE +REASON$" \
 	"  a table with headings"
-like "$out" "^legacy +LEGACY +127\.0\.0\.1 +11113 +move +never +no " "  the source's row, its window as configured"
+like "$out" "^legacy +LEGACY +127\.0\.0\.1 +11113 +move +never +closed +no " "  the source's row, its window as configured, its breaker"
 is "$(($(printf '%s\n' "$out" | wc -l) - 1))" "$(cu /api/sources | jq '.sources | length')" \
 	"  one row per source (not the target)"
 c sources --json
@@ -242,6 +242,7 @@ c source legacy
 is "$rc" 0 "source NAME: exit 0"
 like "$out" "^address +127\.0\.0\.1 port 11113$" "  its address"
 like "$out" "^window +never$" "  its window"
+like "$out" "^breaker +closed$" "  its breaker, closed (never failed)"
 c source vna
 is "$rc" 3 "source that is a target: exit 3"
 like "$err" "GET $base/api/sources/vna: 404 not_found: " "  404 with the server's words"

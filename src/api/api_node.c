@@ -69,12 +69,12 @@ source_json(struct api_req *q, const struct conf_peer *p)
 {
 	json_t *pause = mig_pauses(daemon_mig(q->d), p->name);
 
-	return json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:b, s:o}",
+	return json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:b, s:o, s:o}",
 	    "name", p->name, "ae_title", p->ae_title, "host", p->host,
 	    "port", (int)p->port, "retrieve", p->retrieve == CONF_RETRIEVE_GET ?
 	    "get" : "move", "window", p->window.set ? p->window.text :
 	    "always", "paused", pause != NULL, "pause", pause ? pause :
-	    json_null());
+	    json_null(), "breaker", mig_breaker(daemon_mig(q->d), p));
 }
 
 static json_t *

@@ -133,7 +133,8 @@ source_row(struct ctl_table *t, const json_t *s)
 {
 	const json_t *r = ctl_jget(s, "pause.reason");
 	const char *row[] = { T(s, "name"), T(s, "ae_title"), T(s, "host"),
-	    T(s, "port"), T(s, "retrieve"), T(s, "window"), T(s, "paused"),
+	    T(s, "port"), T(s, "retrieve"), T(s, "window"),
+	    T(s, "breaker.state"), T(s, "paused"),
 	    T(s, "pause.by"), T(s, "pause.time"),
 	    json_is_string(r) ? json_string_value(r) : "-" };
 
@@ -144,7 +145,8 @@ static struct ctl_table *
 source_table(void)
 {
 	static const char *const h[] = { "NAME", "AE_TITLE", "HOST", "PORT",
-	    "RETRIEVE", "WINDOW", "PAUSED", "BY", "SINCE", "REASON", NULL };
+	    "RETRIEVE", "WINDOW", "BREAKER", "PAUSED", "BY", "SINCE", "REASON",
+	    NULL };
 
 	return ctl_table_new(h);
 }
@@ -211,6 +213,11 @@ cmd_source(struct ctl *c, char **args, int n)
 	ctl_kv("address", line, 8);
 	ctl_kv("retrieve", T(s, "retrieve"), 8);
 	ctl_kv("window", T(s, "window"), 8);
+	snprintf(line, sizeof(line), "%s%s%s", T(s, "breaker.state"),
+	    json_is_string(ctl_jget(s, "breaker.last")) ? ", last failure: " :
+	    "", json_is_string(ctl_jget(s, "breaker.last")) ?
+	    T(s, "breaker.last") : "");
+	ctl_kv("breaker", line, 8);
 	paused_words(s, line, sizeof(line));
 	ctl_kv("paused", line, 8);
 out:

@@ -766,6 +766,15 @@ brk_state(const struct flow *f)
 	    "half-open";
 }
 
+json_t *
+mig_breaker(struct mig *m, const struct conf_peer *p)
+{
+	const struct flow *f = flow_of(m, p);
+
+	return json_pack("{s:s, s:i, s:s?}", "state", brk_state(f),
+	    "failures", (int)f->fails, "last", f->last[0] ? f->last : NULL);
+}
+
 static void
 op_ready(struct dicom_lease *l, struct dicom_conn *dc, void *arg)
 {
@@ -5501,9 +5510,7 @@ peer_progress(struct mig *m, const struct conf_peer *p, int source)
 	    "queue_depth", (json_int_t)queued,
 	    "studies_ended_in_active_batches", (json_int_t)ended,
 	    "throttle_limit", f->limit, "active", (int)f->active);
-	json_object_set_new(j, "breaker", json_pack("{s:s, s:i, s:s?}",
-	    "state", brk_state(f), "failures", (int)f->fails, "last",
-	    f->last[0] ? f->last : NULL));
+	json_object_set_new(j, "breaker", mig_breaker(m, p));
 	/* rates since its first study this start; null until known */
 	json_object_set_new(j, "studies_per_hour", per_h > 0 ?
 	    json_real(per_h) : json_null());

@@ -48,6 +48,7 @@
 
 #include <jansson.h>
 
+struct conf_peer;
 struct daemon;
 struct mig;
 struct store;
@@ -79,6 +80,9 @@ struct store_batch;
 void mig_pause_put(struct store_batch *b, const char *source, json_t *rec);
 void mig_pause_apply(struct mig *m, const char *source, json_t *rec);
 json_t *mig_pauses(struct mig *m, const char *source);
+/* mig_breaker: peer p's circuit breaker, as {state, failures, last}
+ * (a new reference; see migration.breaker_failures). */
+json_t *mig_breaker(struct mig *m, const struct conf_peer *p);
 /* mig_plan_apply: plan id is now in state ("active", "paused",
  * "cancelled"): its batches start no new step while paused, and are
  * cancelled once it is cancelled. */
