@@ -8,6 +8,10 @@ set -u
 : "${top_srcdir:?run through make check}"
 : "${VNAMIGD:=$top_builddir/src/vnamigd}"
 : "${VNAMIG_SPOOL:=$top_builddir/src/spool/vnamig-spool}"
+# the Python helpers in t/ import each other (fakedimse, scpcheck): no
+# __pycache__ left in the source tree
+PYTHONDONTWRITEBYTECODE=1
+export PYTHONDONTWRITEBYTECODE
 
 T_N=0
 T_FAIL=0
@@ -141,19 +145,10 @@ stop_daemon() {
 # follows its file meta group (byte-for-byte comparisons across tools),
 # padded to an even length with a zero byte (PS3.5 A.5, as sent).
 dataset_sha() {
-	/usr/bin/python3 - "$1" <<'EOF'
-import hashlib, struct, sys
-b = open(sys.argv[1], 'rb').read()
-i = 132
-while b[i:i + 2] == b'\x02\x00':
-    vr = b[i + 4:i + 6]
-    if vr in (b'OB', b'OW', b'OF', b'SQ', b'UT', b'UN'):
-        i += 12 + struct.unpack('<I', b[i + 8:i + 12])[0]
-    else:
-        i += 8 + struct.unpack('<H', b[i + 6:i + 8])[0]
-d = b[i:]
-print(hashlib.sha256(d + b'\0' * (len(d) & 1)).hexdigest())
-EOF
+	/usr/bin/python3 -c 'import sys
+sys.path.insert(0, sys.argv[1])
+from scpcheck import ds_sha
+print(ds_sha(sys.argv[2]))' "$top_srcdir/t" "$1"
 }
 
 # spool_export CONF DIR: every instance vnamigd (with config CONF) holds

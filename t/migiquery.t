@@ -113,14 +113,7 @@ for c in $CASES; do
 	    "$T_DIR/fake-$c.err"; bail "the fake sources run"; }
 done
 pass "6 fake sources run (FAKEA-FAKET)"
-mkdir -p "$T_DIR/scp"
-qp_port_free "$scp_port" || bail "the storescp's port is free"
-storescp -aet STORESCP -od "$T_DIR/scp" +B -dhl "$scp_port" \
-    </dev/null >"$T_DIR/storescp.log" 2>&1 &
-SCP_PID=$!
-qp_wait "$SCP_PID" 10 echoscu -aet VNAMIG -aec STORESCP 127.0.0.1 \
-    "$scp_port" || bail "storescp (the target) runs"
-pass "storescp (the target) runs on $scp_port"
+scp_target
 
 # ---- vnamigd ----
 conf=$T_DIR/vnamigd.yaml
@@ -187,40 +180,8 @@ finds() {
 # at_target FIRST: what the storescp holds of studies FIRST to FIRST+2,
 # against the generated files: "N of M, K with the source's bytes".
 at_target() {
-	"$PY" - "$T_DIR/gen/index.tsv" "$T_DIR/scp" "$ROOT.1." "$1" <<'EOF'
-import hashlib, os, struct, sys
-
-idx, tdir, pre, first = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-studies = {pre + str(s) for s in range(first, first + 3)}
-
-def ds_sha(p):
-    b = open(p, 'rb').read()
-    i = 132
-    while b[i:i + 2] == b'\x02\x00':
-        vr = b[i + 4:i + 6]
-        if vr in (b'OB', b'OW', b'OF', b'SQ', b'UT', b'UN'):
-            i += 12 + struct.unpack('<I', b[i + 8:i + 12])[0]
-        else:
-            i += 8 + struct.unpack('<H', b[i + 6:i + 8])[0]
-    d = b[i:]
-    return hashlib.sha256(d + b'\0' * (len(d) & 1)).hexdigest()
-
-files = {}
-for f in os.listdir(tdir):
-    parts = f.split('.', 1)
-    if len(parts) == 2:
-        files[parts[1]] = os.path.join(tdir, f)
-n = have = same = 0
-for l in open(idx):
-    p, st, se, sop = l.split('\t')[:4]
-    if st not in studies:
-        continue
-    n += 1
-    if sop in files:
-        have += 1
-        same += ds_sha(files[sop]) == ds_sha(p)
-print('%d of %d, %d with the source\'s bytes' % (have, n, same))
-EOF
+	"$PY" "$top_srcdir/t/scpcheck.py" "$T_DIR/gen/index.tsv" "$T_DIR/scp" \
+	    "$ROOT.1.$1" "$ROOT.1.$(($1 + 1))" "$ROOT.1.$(($1 + 2))"
 }
 # iq PEER: vnamigd's mig-image-query lines for PEER.
 iq() { grep " mig-image-query peer=$1 " "$T_DIR/daemon.log"; }

@@ -132,3 +132,18 @@ YAML
 	start_daemon "$conf" || mig_bail "vnamigd starts"
 	base="http://127.0.0.1:$HTTP_PORT"
 }
+
+# scp_target: DCMTK's storescp as a migration target (AE STORESCP, +B: it
+# keeps the bytes it receives) on $scp_port, into $T_DIR/scp; sets
+# SCP_PID; bails out unless it answers C-ECHO. One association at a time:
+# its peer entry wants max_associations: 1.
+scp_target() {
+	mkdir -p "$T_DIR/scp"
+	qp_port_free "$scp_port" || bail "the storescp's port is free"
+	storescp -aet STORESCP -od "$T_DIR/scp" +B -dhl "$scp_port" \
+	    </dev/null >"$T_DIR/storescp.log" 2>&1 &
+	SCP_PID=$!
+	qp_wait "$SCP_PID" 10 echoscu -aet VNAMIG -aec STORESCP 127.0.0.1 \
+	    "$scp_port" || bail "storescp (the target) runs"
+	pass "storescp (the target) runs on $scp_port"
+}

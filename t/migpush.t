@@ -165,19 +165,10 @@ cat >"$T_DIR/files.py" <<'EOF'
 import hashlib, os, struct, sys
 import pydicom
 
-def dsha(path):
-    # the SHA-256 of the dataset bytes: all that follows the file meta
-    # group (walked element by element), padded to even
-    b = open(path, 'rb').read()
-    i = 132
-    while b[i:i + 2] == b'\x02\x00':
-        vr = b[i + 4:i + 6]
-        if vr in (b'OB', b'OW', b'OF', b'SQ', b'UT', b'UN'):
-            i += 12 + struct.unpack('<I', b[i + 8:i + 12])[0]
-        else:
-            i += 8 + struct.unpack('<H', b[i + 6:i + 8])[0]
-    d = b[i:]
-    return hashlib.sha256(d + b'\0' * (len(d) & 1)).hexdigest()
+# dsha: the SHA-256 of the dataset bytes (all that follows the file meta
+# group, padded to even)
+sys.path.insert(0, os.path.join(os.environ['top_srcdir'], 't'))
+from scpcheck import ds_sha as dsha
 
 def files(d):
     # SOP Instance UID -> [(path, transfer syntax, mtime, study, series,

@@ -211,46 +211,10 @@ EOF
 # are left out of M: not expected there); and the extra files of STUDY
 # that are not expected, if any ("+ SOP ...").
 at_target() {
-	"$PY" - "$T_DIR/gen/index.tsv" "$T_DIR/scp" "$ROOT.1.$1" "$@" <<'EOF'
-import hashlib, os, struct, sys
-
-idx, tdir, study = sys.argv[1:4]
-skip = set(sys.argv[5:])
-
-def ds_sha(p):
-    b = open(p, 'rb').read()
-    i = 132
-    while b[i:i + 2] == b'\x02\x00':
-        vr = b[i + 4:i + 6]
-        if vr in (b'OB', b'OW', b'OF', b'SQ', b'UT', b'UN'):
-            i += 12 + struct.unpack('<I', b[i + 8:i + 12])[0]
-        else:
-            i += 8 + struct.unpack('<H', b[i + 6:i + 8])[0]
-    d = b[i:]
-    return hashlib.sha256(d + b'\0' * (len(d) & 1)).hexdigest()
-
-files = {}
-for f in os.listdir(tdir):
-    parts = f.split('.', 1)
-    if len(parts) == 2:
-        files[parts[1]] = os.path.join(tdir, f)
-want = {}
-for l in open(idx):
-    p, st, se, sop = l.split('\t')[:4]
-    if st == study:
-        want[sop] = p
-n = have = same = 0
-for sop, p in want.items():
-    if sop in skip:
-        continue
-    n += 1
-    if sop in files:
-        have += 1
-        same += ds_sha(files[sop]) == ds_sha(p)
-extra = sorted(s for s in skip if s in files)
-print('%d of %d, %d with the source\'s bytes%s' % (have, n, same,
-      ''.join(' + ' + s for s in extra)))
-EOF
+	_st=$1
+	shift
+	"$PY" "$top_srcdir/t/scpcheck.py" "$T_DIR/gen/index.tsv" "$T_DIR/scp" \
+	    "$ROOT.1.$_st" --skip "$@"
 }
 
 # substores NAME SOP: the statuses of the sub-operations fakesource NAME
@@ -294,14 +258,7 @@ start_fake G "$pg" \
     start_fake W "$pw" --slow 0.05 --slow-find 0.25 ||
     bail "the fake sources run"
 pass "4 fake sources run (G $pg, M $pm, B $pb, W $pw)"
-mkdir -p "$T_DIR/scp"
-qp_port_free "$scp_port" || bail "the storescp's port is free"
-storescp -aet STORESCP -od "$T_DIR/scp" +B -dhl "$scp_port" \
-    </dev/null >"$T_DIR/storescp.log" 2>&1 &
-SCP_PID=$!
-qp_wait "$SCP_PID" 10 echoscu -aet VNAMIG -aec STORESCP 127.0.0.1 \
-    "$scp_port" || bail "storescp (the target) runs"
-pass "storescp (the target) runs on $scp_port"
+scp_target
 
 # ---- the spool's file system (b) ----
 # A 16 MiB tmpfs on the spool's directory (the spool writes zeros 4 MiB
