@@ -80,8 +80,9 @@ from pydicom.dataset import Dataset
 from pydicom.filereader import read_dataset
 from pydicom.multival import MultiValue
 
-from fakedimse import (TS_EXPLICIT_BE, TS_IMPLICIT, Abort, PeerAbort,
-                       decode, encode, item, items, parse_cmd, ui, us)
+from fakedimse import (TS_EXPLICIT_BE, TS_IMPLICIT, Abort, Acceptor, Conn,
+                       PeerAbort, command, decode, encode, item, items, ui,
+                       us)
 
 warnings.simplefilter("ignore")
 
@@ -140,22 +141,6 @@ def fault(sop):
     return None
 
 
-def elem(tag, v):
-    if isinstance(v, int):
-        v = struct.pack('<H', v)
-    elif isinstance(v, str):
-        v = v.encode()
-    if len(v) % 2:
-        v += b'\0' if tag >> 16 == 0 and tag & 0xffff in (2, 0x1000) \
-            else b' '
-    return struct.pack('<HHI', tag >> 16, tag & 0xffff, len(v)) + v
-
-
-def command(fields):
-    body = b''.join(elem(t, v) for t, v in sorted(fields.items()))
-    return elem(0, struct.pack('<I', len(body))) + body
-
-
 def load(d):
     """Every Part 10 file under d: its dataset bytes after the file meta
     group (explicit VR LE), with the meta's class and transfer syntax."""
@@ -193,190 +178,56 @@ def matches(h, want):
     return all(str(h.get(k, '')) in v for k, v in want.items())
 
 
-class Conn:
-    """One association, either side: PDUs and DIMSE messages."""
-
-    def __init__(self, s):
-        self.s = s
-        self.ts = {}          # pcid -> accepted transfer syntax
-        self.abs = {}         # pcid -> abstract syntax
-        self.maxlen = 0       # the peer's max PDU length (0: none)
-        self.cmd = {}         # pcid -> command fragments
-        self.data = {}        # pcid -> dataset fragments
-        self.pending = None   # (pcid, fields) awaiting its dataset
-
-    def recv(self, n):
-        b = b''
-        while len(b) < n:
-            c = self.s.recv(min(n - len(b), 1 << 20))
-            if not c:
-                raise EOFError
-            b += c
-        return b
-
-    def pdu(self):
-        h = self.recv(6)
-        n = struct.unpack('>I', h[2:6])[0]
-        if n > 64 << 20:
-            raise Abort('PDU of %d bytes' % n, 2)
-        return h[0], self.recv(n)
-
-    def pdus(self, pcid, mch, data):
-        room = (self.maxlen or 1 << 20) - 6
-        out = []
-        for i in range(0, max(len(data), 1), room):
-            last = 2 if i + room >= len(data) else 0
-            p = struct.pack('>IBB', len(data[i:i + room]) + 2, pcid,
-                            (mch & 1) | last) + data[i:i + room]
-            out.append(struct.pack('>BBI', 4, 0, len(p)) + p)
-        return out
-
-    def send_pdvs(self, pcid, mch, data):
-        for p in self.pdus(pcid, mch, data):
-            self.s.sendall(p)
-
-    def message(self, p):
-        """The whole messages in P-DATA-TF p: [(pcid, fields, dataset)]."""
-        out, i = [], 0
-        while i < len(p):
-            if i + 6 > len(p):
-                raise Abort('truncated PDV', 6)
-            n = struct.unpack('>I', p[i:i + 4])[0]
-            if n < 2 or i + 4 + n > len(p):
-                raise Abort('PDV length %d' % n, 6)
-            pcid, mch, data = p[i + 4], p[i + 5], p[i + 6:i + 4 + n]
-            i += 4 + n
-            if pcid not in self.ts:
-                raise Abort('PDV on context %d, not negotiated' % pcid, 6)
-            if mch & 1:
-                self.cmd.setdefault(pcid, []).append(data)
-                if mch & 2:
-                    f = parse_cmd(b''.join(self.cmd.pop(pcid)))
-                    if us(f, 0x00000800) == 0x0101:
-                        out.append((pcid, f, None))
-                    else:
-                        self.pending = (pcid, f)
-            else:
-                if self.pending is None or self.pending[0] != pcid:
-                    raise Abort('dataset PDV without its command')
-                self.data.setdefault(pcid, []).append(data)
-                if mch & 2:
-                    f, self.pending = self.pending[1], None
-                    out.append((pcid, f, b''.join(self.data.pop(pcid))))
-        return out
-
-    def substore(self, pcid, sop, cls, b, msgid, orig=None):
-        """Sends one C-STORE-RQ of sop on pcid (with the fault it is due);
-        returns its C-STORE-RSP status."""
-        if opt.slow:
-            time.sleep(opt.slow)
-        f = fault(sop)
-        if f == 'abort':
-            log('abort-at %s' % sop)
-            raise Abort('fault', 0, 0)
-        cmd = {0x00000002: cls, 0x00000100: 0x0001, 0x00000110: msgid,
-               0x00000700: 0x0000, 0x00000800: 0x0000, 0x00001000: sop}
-        if orig is not None:
-            cmd[0x00001030] = orig[0]
-            cmd[0x00001031] = orig[1]
-        self.send_pdvs(pcid, 3, command(cmd))
-        if f == 'drop':
-            # half of the dataset's first PDU, then the connection closes
-            p = self.pdus(pcid, 2, b)[0]
-            log('drop-at %s' % sop)
-            self.s.sendall(p[:len(p) // 2])
-            raise Drop()
-        self.send_pdvs(pcid, 2, b)
-        while True:
-            t, p = self.pdu()
-            if t == 7:
-                raise PeerAbort()
-            if t != 4:
-                raise Abort('PDU type 0x%02x during a sub-operation' % t, 1)
-            for rpcid, rf, _ in self.message(p):
-                cf = us(rf, 0x00000100)
-                if cf == 0x8001 and us(rf, 0x00000120) == msgid:
-                    st = us(rf, 0x00000900)
-                    log('substore %s 0x%04x' % (sop, st))
-                    return st
-                if cf == 0x0FFF:
-                    log('cancel')
-                    self.cancelled = True
-                    continue
-                log('error unexpected message 0x%04x' % cf)
+def substore(c, pcid, sop, cls, b, msgid, orig=None):
+    """Sends one C-STORE-RQ of sop on pcid of association c (with the
+    fault it is due); returns its C-STORE-RSP status."""
+    if opt.slow:
+        time.sleep(opt.slow)
+    f = fault(sop)
+    if f == 'abort':
+        log('abort-at %s' % sop)
+        raise Abort('fault', 0, 0)
+    cmd = {0x00000002: cls, 0x00000100: 0x0001, 0x00000110: msgid,
+           0x00000700: 0x0000, 0x00000800: 0x0000, 0x00001000: sop}
+    if orig is not None:
+        cmd[0x00001030] = orig[0]
+        cmd[0x00001031] = orig[1]
+    c.send_pdvs(pcid, 3, command(cmd))
+    if f == 'drop':
+        # half of the dataset's first PDU, then the connection closes
+        p = c.pdus(pcid, 2, b)[0]
+        log('drop-at %s' % sop)
+        c.s.sendall(p[:len(p) // 2])
+        raise Drop()
+    c.send_pdvs(pcid, 2, b)
+    while True:
+        t, p = c.pdu()
+        if t == 7:
+            raise PeerAbort()
+        if t != 4:
+            raise Abort('PDU type 0x%02x during a sub-operation' % t, 1)
+        for rpcid, rf, _ in c.messages(p):
+            cf = us(rf, 0x00000100)
+            if cf == 0x8001 and us(rf, 0x00000120) == msgid:
+                st = us(rf, 0x00000900)
+                log('substore %s 0x%04x' % (sop, st))
+                return st
+            if cf == 0x0FFF:
+                log('cancel')
+                c.cancelled = True
+                continue
+            log('error unexpected message 0x%04x' % cf)
 
 
-class Assoc(Conn):
+class Assoc(Acceptor):
     """An association a requestor opened with us."""
 
     def __init__(self, s):
-        Conn.__init__(self, s)
-        self.scp = set()      # SOP classes the requestor may be SCP for
+        Acceptor.__init__(self, s, opt.aet,
+                          b'1.2.826.0.1.3680043.10.1297.9.98', log)
         self.msgid = 0
         self.cancelled = False
         self.sub = None       # a C-MOVE's sub-operation association
-        self.calling = ''
-
-    def respond(self, pcid, f, cf, status, extra=None, ds=None):
-        r = {0x00000100: cf | 0x8000, 0x00000120: us(f, 0x00000110),
-             0x00000800: 0x0101 if ds is None else 0x0000,
-             0x00000900: status}
-        if 0x00000002 in f:
-            r[0x00000002] = ui(f, 0x00000002)
-        r.update(extra or {})
-        self.send_pdvs(pcid, 3, command(r))
-        if ds is not None:
-            self.send_pdvs(pcid, 2, ds)
-
-    def associate(self, rq):
-        if len(rq) < 68:
-            raise Abort('short A-ASSOCIATE-RQ', 6)
-        called = rq[4:20].decode('ascii', 'replace').strip()
-        calling = rq[20:36].decode('ascii', 'replace').strip()
-        if called != opt.aet:
-            log('error called AE %r' % called)
-            self.s.sendall(struct.pack('>BBIBBBB', 3, 0, 4, 0, 1, 1, 7))
-            return False
-        out = b''
-        for t, body in items(rq[68:]):
-            if t == 0x10:
-                out += item(0x10, body)
-            elif t == 0x20:
-                subs = list(items(body[4:]))
-                tss = [sb for st, sb in subs if st == 0x40]
-                ab = [sb for st, sb in subs if st == 0x30]
-                if not tss or not ab:
-                    raise Abort('presentation context without syntax', 6)
-                self.abs[body[0]] = ab[0].rstrip(b'\0 ').decode('ascii',
-                                                               'replace')
-                self.ts[body[0]] = tss[0].rstrip(b'\0 ').decode('ascii',
-                                                                'replace')
-                out += item(0x21, bytes([body[0], 0, 0, 0]) +
-                            item(0x40, tss[0]))
-            elif t == 0x50:
-                uinfo = item(0x51, struct.pack('>I', 1 << 20))
-                uinfo += item(0x52, b'1.2.826.0.1.3680043.10.1297.9.98')
-                for st, sb in items(body):
-                    if st == 0x51 and len(sb) == 4:
-                        self.maxlen = struct.unpack('>I', sb)[0]
-                    elif st == 0x53:
-                        uinfo += item(0x53, struct.pack('>HH', 1, 1))
-                    elif st == 0x54:
-                        if len(sb) < 4:
-                            raise Abort('short role selection item', 6)
-                        n = struct.unpack('>H', sb[:2])[0]
-                        if len(sb) != n + 4:
-                            raise Abort('role selection item length', 6)
-                        if sb[n + 3]:
-                            self.scp.add(sb[2:n + 2].rstrip(b'\0 ').decode(
-                                'ascii', 'replace'))
-                        uinfo += item(0x54, sb)
-                out += item(0x50, uinfo)
-        body = struct.pack('>HH', 1, 0) + rq[4:68] + out
-        self.s.sendall(struct.pack('>BBI', 2, 0, len(body)) + body)
-        self.calling = calling
-        log('assoc ' + calling)
-        return True
 
     def serve(self):
         try:
@@ -388,7 +239,7 @@ class Assoc(Conn):
             while True:
                 t, p = self.pdu()
                 if t == 4:
-                    for pcid, f, ds in self.message(p):
+                    for pcid, f, ds in self.messages(p):
                         self.dispatch(pcid, f, ds)
                 elif t == 5:
                     log('release')
@@ -607,7 +458,7 @@ class Assoc(Conn):
                 st = None
             else:
                 self.msgid = self.msgid % 0xFFFF + 1
-                st = c.substore(p, sop, cls, b, self.msgid, orig)
+                st = substore(c, p, sop, cls, b, self.msgid, orig)
             if st == 0x0000:
                 done += 1
             elif st is not None and st & 0xF000 == 0xB000:

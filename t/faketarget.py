@@ -60,8 +60,8 @@ import warnings
 from pydicom.dataset import Dataset
 from pydicom.filereader import read_dataset
 
-from fakedimse import (TS_EXPLICIT_BE, TS_IMPLICIT, Abort, PeerAbort,
-                       decode, encode, item, items, parse_cmd, ui, us)
+from fakedimse import (TS_EXPLICIT_BE, TS_IMPLICIT, Abort, Acceptor,
+                       PeerAbort, command, decode, encode, ui, us)
 
 warnings.simplefilter("ignore")
 
@@ -100,21 +100,6 @@ COUNTS = {0x00201206: 'SERIES', 0x00201208: 'IMAGE', 0x00201209: 'IMAGE'}
 
 def has(suffixes, uid):
     return any(uid.endswith(s) for s in suffixes)
-
-
-def elem(tag, v):
-    if isinstance(v, int):
-        v = struct.pack('<H', v)
-    elif isinstance(v, str):
-        v = v.encode()
-    if len(v) % 2:
-        v += b'\0'
-    return struct.pack('<HHI', tag >> 16, tag & 0xffff, len(v)) + v
-
-
-def command(fields):
-    body = b''.join(elem(t, v) for t, v in sorted(fields.items()))
-    return elem(0, struct.pack('<I', len(body))) + body
 
 
 def header(b, ts):
@@ -204,106 +189,15 @@ def reencode(b, ts):
     return bytes(out), TS_IMPLICIT if ex else TS_EXPLICIT_LE
 
 
-class Assoc:
+class Assoc(Acceptor):
     def __init__(self, s):
-        self.s = s
-        self.ts = {}          # pcid -> accepted transfer syntax
-        self.abs = {}         # pcid -> abstract syntax
-        self.scp = set()      # SOP classes the requestor may be SCP for
+        Acceptor.__init__(self, s, opt.aet,
+                          b'1.2.826.0.1.3680043.10.1297.9.99', log)
         self.resp = []        # responses received: (pcid, fields, data)
         self.busy = False     # in a C-GET (sending sub-operations)
         self.cancel = False   # C-CANCEL received during it
         self.msgid = 0        # our requests' message IDs
-        self.maxlen = 0       # the requestor's max PDU length (0: none)
-        self.cmd = {}         # pcid -> command fragments
-        self.data = {}        # pcid -> dataset fragments
-        self.pending = None   # (pcid, fields) awaiting its dataset
         self.nstore = 0
-
-    def recv(self, n):
-        b = b''
-        while len(b) < n:
-            c = self.s.recv(min(n - len(b), 1 << 20))
-            if not c:
-                raise EOFError
-            b += c
-        return b
-
-    def pdu(self):
-        h = self.recv(6)
-        n = struct.unpack('>I', h[2:6])[0]
-        if n > 64 << 20:
-            raise Abort('PDU of %d bytes' % n, 2)
-        return h[0], self.recv(n)
-
-    def send_pdvs(self, pcid, mch, data):
-        room = (self.maxlen or 1 << 20) - 6
-        for i in range(0, max(len(data), 1), room):
-            last = 2 if i + room >= len(data) else 0
-            p = struct.pack('>IBB', len(data[i:i + room]) + 2, pcid,
-                            (mch & 1) | last) + data[i:i + room]
-            self.s.sendall(struct.pack('>BBI', 4, 0, len(p)) + p)
-
-    def respond(self, pcid, f, cf, status, extra=None, ds=None):
-        r = {0x00000100: cf | 0x8000, 0x00000120: us(f, 0x00000110),
-             0x00000800: 0x0101 if ds is None else 0x0000,
-             0x00000900: status}
-        if 0x00000002 in f:
-            r[0x00000002] = ui(f, 0x00000002)
-        r.update(extra or {})
-        self.send_pdvs(pcid, 3, command(r))
-        if ds is not None:
-            self.send_pdvs(pcid, 2, ds)
-
-    def associate(self, rq):
-        if len(rq) < 68:
-            raise Abort('short A-ASSOCIATE-RQ', 6)
-        called = rq[4:20].decode('ascii', 'replace').strip()
-        calling = rq[20:36].decode('ascii', 'replace').strip()
-        if called != opt.aet:
-            log('error called AE %r' % called)
-            self.s.sendall(struct.pack('>BBIBBBB', 3, 0, 4, 0, 1, 1, 7))
-            return False
-        out = b''
-        for t, body in items(rq[68:]):
-            if t == 0x10:
-                out += item(0x10, body)
-            elif t == 0x20:
-                subs = list(items(body[4:]))
-                tss = [sb for st, sb in subs if st == 0x40]
-                ab = [sb for st, sb in subs if st == 0x30]
-                if not tss or not ab:
-                    raise Abort('presentation context without syntax', 6)
-                self.abs[body[0]] = ab[0].rstrip(b'\0 ').decode('ascii',
-                                                               'replace')
-                self.ts[body[0]] = tss[0].rstrip(b'\0 ').decode('ascii',
-                                                                'replace')
-                out += item(0x21, bytes([body[0], 0, 0, 0]) +
-                            item(0x40, tss[0]))
-            elif t == 0x50:
-                uinfo = item(0x51, struct.pack('>I', 1 << 20))
-                uinfo += item(0x52, b'1.2.826.0.1.3680043.10.1297.9.99')
-                for st, sb in items(body):
-                    if st == 0x51 and len(sb) == 4:
-                        self.maxlen = struct.unpack('>I', sb)[0]
-                    elif st == 0x53:
-                        uinfo += item(0x53, struct.pack('>HH', 1, 1))
-                    elif st == 0x54:
-                        # the roles proposed, accepted as they are
-                        if len(sb) < 4:
-                            raise Abort('short role selection item', 6)
-                        n = struct.unpack('>H', sb[:2])[0]
-                        if len(sb) != n + 4:
-                            raise Abort('role selection item length', 6)
-                        if sb[n + 3]:
-                            self.scp.add(sb[2:n + 2].rstrip(b'\0 ').decode(
-                                'ascii', 'replace'))
-                        uinfo += item(0x54, sb)
-                out += item(0x50, uinfo)
-        body = struct.pack('>HH', 1, 0) + rq[4:68] + out
-        self.s.sendall(struct.pack('>BBI', 2, 0, len(body)) + body)
-        log('assoc ' + calling)
-        return True
 
     def serve(self):
         try:
@@ -344,32 +238,8 @@ class Assoc:
             self.s.close()
 
     def pdata(self, p):
-        i = 0
-        while i < len(p):
-            if i + 6 > len(p):
-                raise Abort('truncated PDV', 6)
-            n = struct.unpack('>I', p[i:i + 4])[0]
-            if n < 2 or i + 4 + n > len(p):
-                raise Abort('PDV length %d' % n, 6)
-            pcid, mch, data = p[i + 4], p[i + 5], p[i + 6:i + 4 + n]
-            i += 4 + n
-            if pcid not in self.ts:
-                raise Abort('PDV on context %d, not negotiated' % pcid, 6)
-            if mch & 1:
-                self.cmd.setdefault(pcid, []).append(data)
-                if mch & 2:
-                    f = parse_cmd(b''.join(self.cmd.pop(pcid)))
-                    if us(f, 0x00000800) == 0x0101:
-                        self.message(pcid, f, None)
-                    else:
-                        self.pending = (pcid, f)
-            else:
-                if self.pending is None or self.pending[0] != pcid:
-                    raise Abort('dataset PDV without its command')
-                self.data.setdefault(pcid, []).append(data)
-                if mch & 2:
-                    f, self.pending = self.pending[1], None
-                    self.message(pcid, f, b''.join(self.data.pop(pcid)))
+        for pcid, f, ds in self.messages(p):
+            self.message(pcid, f, ds)
 
     def message(self, pcid, f, ds):
         """A whole message: a response is queued for the C-GET waiting
