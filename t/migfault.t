@@ -39,6 +39,8 @@
 # 100%.
 . "$top_srcdir/t/lib.sh"
 . "$top_srcdir/t/qrpeers.sh"
+# (report, rj, report_check; its own api, submit and wait_batch below)
+. "$top_srcdir/t/miglib.sh"
 export LC_ALL=C
 
 ROOT=1.2.826.0.1.3680043.10.1297.9
@@ -99,7 +101,6 @@ api() {
 	fi
 	out=$(cat "$T_DIR/b" 2>/dev/null)
 }
-j() { printf '%s' "$out" | jq -r "$1" 2>/dev/null; }
 
 # submit NAME TARGET STUDY...: POST /api/batches from legacy to TARGET;
 # sets BID (empty when refused).
@@ -152,88 +153,10 @@ wait_batch() {
 	return 1
 }
 
-# report ID: GET /api/batches/ID/report into $T_DIR/report-ID.json.
-report() {
-	api GET "/api/batches/$1/report"
-	printf '%s' "$out" >"$T_DIR/report-$1.json"
-	[ "$code" = 200 ] || diag "report of batch $1: HTTP $code: $out"
-}
-# rj ID JQ: a value from batch ID's saved report.
-rj() { jq -r "$2" "$T_DIR/report-$1.json" 2>/dev/null; }
 # row ID SOP FIELD: a field of SOP's instance row in batch ID's report.
 row() { rj "$1" ".instances[] | select(.sop_instance_uid == \"$2\") | .$3"; }
 
-# check ID NAME EXPECTED OUTCOME [SOP=OUTCOME:REASON:STATUS...]: batch ID's
-# saved report: EXPECTED instances, each once; the summary adds up to it
-# and to 100%; every row's outcome is OUTCOME but for the SOPs named
-# (their outcome, reason and status; an empty field is not checked); the
-# summary's count per outcome and quarantined_by_reason agree with the
-# rows. TAP lines.
-check() {
-	ck_id=$1
-	ck_name=$2
-	shift 2
-	"$PY" - "$T_DIR/report-$ck_id.json" "$@" >"$T_DIR/check.out" \
-	    2>"$T_DIR/check.err" <<'EOF'
-import collections, json, sys
-
-rep = json.load(open(sys.argv[1]))
-n, want = int(sys.argv[2]), sys.argv[3]
-special = {}
-for a in sys.argv[4:]:
-    sop, o = a.split('=', 1)
-    special[sop] = (o.split(':') + ['', ''])[:3]
-
-def out(*f):
-    print('|'.join(str(x) for x in f))
-
-s = rep.get('summary', {})
-rows = rep.get('instances', [])
-out('is', s.get('expected'), n, 'summary: expected %d' % n)
-out('is', float(s.get('accounted_percent') or 0) == 100.0, True,
-    'summary: accounted_percent 100 (got %s)' % s.get('accounted_percent'))
-parts = {k: s.get(k, 0) for k in ('migrated', 'skipped_present',
-                                  'quarantined', 'failed', 'pending')}
-out('is', sum(parts.values()), n, 'summary: the outcomes add up (%s)' %
-    ' '.join('%s=%s' % kv for kv in parts.items()))
-out('is', len(rows), n, 'one instance row per expected instance')
-out('is', len({r.get('sop_instance_uid') for r in rows}), len(rows),
-    'no instance counted twice')
-byout = collections.Counter(r.get('outcome') for r in rows)
-out('is', all(parts[k] == byout.get(k, 0) for k in parts), True,
-    'summary counts == the rows\' outcomes (%s)' % dict(byout))
-reasons = collections.Counter(r.get('reason') for r in rows
-                              if r.get('outcome') == 'quarantined')
-out('is', json.dumps(s.get('quarantined_by_reason') or {}, sort_keys=True),
-    json.dumps(dict(reasons), sort_keys=True),
-    'summary: quarantined_by_reason == the rows\' reasons')
-bad = []
-for r in rows:
-    sop = r.get('sop_instance_uid')
-    o, why, st = special.get(sop, (want, '', ''))
-    if r.get('outcome') != o or (why and r.get('reason') != why) or \
-            (st and str(r.get('status')) != st):
-        bad.append(r)
-out('is', len(bad), 0, 'every row: %s%s' % (want, ''.join(
-    ', %s: %s' % (k[len(k) - 7:], '/'.join(v)) for k, v in special.items())))
-for r in bad[:3]:
-    out('diag', 'row: ' + json.dumps(r))
-miss = set(special) - {r.get('sop_instance_uid') for r in rows}
-out('is', ' '.join(sorted(miss)), '', 'the instances named have rows')
-EOF
-	ck_rc=$?
-	if [ "$ck_rc" != 0 ]; then
-		fail "$ck_name: the report could be checked"
-		sed 's/^/# /' "$T_DIR/check.err"
-		return
-	fi
-	while IFS='|' read -r kind a b c; do
-		case $kind in
-		is) is "$a" "$b" "$ck_name: $c" ;;
-		diag) diag "$a" ;;
-		esac
-	done <"$T_DIR/check.out"
-}
+# (report_check, t/miglib.sh: a batch's report adds up)
 
 # stores NAME SOP: how many C-STOREs of SOP faketarget NAME answered,
 # with their statuses ("0xa700 0x0000").
@@ -361,7 +284,7 @@ b_a=$BID
 wait_batch "$b_a" A
 is "$BSTATE" "done" "a: batch $b_a reaches done"
 report "$b_a"
-check "$b_a" a 6 migrated
+report_check "$b_a" a 6 migrated
 is "$(row "$b_a" "$S_A700" status)" 0 "a: its row's status is 0 in the end"
 is "$(stores A "$S_A700")" "0xa700 0x0000" \
     "a: FAKEA answered its C-STOREs 0xA700, then 0x0000"
@@ -374,7 +297,7 @@ b_b=$BID
 wait_batch "$b_b" BC
 is "$BSTATE" "done" "b: batch $b_b reaches done"
 report "$b_b"
-check "$b_b" b 6 migrated "$S_REJ=quarantined:target_rejected:49152"
+report_check "$b_b" b 6 migrated "$S_REJ=quarantined:target_rejected:49152"
 like "$(row "$b_b" "$S_REJ" detail)" '0xc000' "b: its detail names 0xc000"
 is "$(stores BC "$S_REJ")" 0xc000 "b: sent once (no retry of a permanent failure)"
 api GET "/api/quarantine?reason=target_rejected&batch=$b_b"
@@ -411,7 +334,7 @@ b_c=$BID
 wait_batch "$b_c" BC
 is "$BSTATE" "done" "c: batch $b_c reaches done"
 report "$b_c"
-check "$b_c" c 6 migrated "$S_LOST=quarantined:verify_mismatch:0"
+report_check "$b_c" c 6 migrated "$S_LOST=quarantined:verify_mismatch:0"
 api GET "/api/quarantine?reason=verify_mismatch&batch=$b_c"
 is "$code/$(j '[.items[].sop_instance_uid] | join(" ")')" "200/$S_LOST" \
     "c: GET /api/quarantine?reason=verify_mismatch&batch=$b_c lists it alone"
@@ -422,7 +345,7 @@ b_d=$BID
 wait_batch "$b_d" D
 is "$BSTATE" "done" "d: batch $b_d reaches done"
 report "$b_d"
-check "$b_d" d 6 migrated
+report_check "$b_d" d 6 migrated
 is "$(grep -c '^abort$' "$T_DIR/fake-D.log")" 1 "d: FAKED aborted one association"
 grep -q "mig-send-retry batch=$b_d .*abort" "$T_DIR/daemon.log"
 ok $? "d: the daemon logs a retry after the A-ABORT (mig-send-retry)"
@@ -438,7 +361,7 @@ b_e=$BID
 wait_batch "$b_e" BC
 is "$BSTATE" "done" "e: batch $b_e reaches done"
 report "$b_e"
-check "$b_e" e 12 skipped_present "$S_REJ=quarantined:target_rejected:49152" \
+report_check "$b_e" e 12 skipped_present "$S_REJ=quarantined:target_rejected:49152" \
     "$S_LOST=quarantined:verify_mismatch:0"
 is "$(stores BC "$S_REJ")/$(stores BC "$S_LOST")" "0xc000 0xc000/0x0000 0x0000" \
     "e: the rejected and the lost one were sent again"
@@ -455,7 +378,7 @@ b_f=$BID
 wait_batch "$b_f" F
 is "$BSTATE" "done" "f: batch $b_f reaches done"
 report "$b_f"
-check "$b_f" f 6 migrated "$S_FULL=quarantined:target_rejected:42752"
+report_check "$b_f" f 6 migrated "$S_FULL=quarantined:target_rejected:42752"
 is "$(stores F "$S_FULL")" "0xa700 0xa700 0xa700" "f: 3 C-STOREs (send_attempts)"
 like "$(row "$b_f" "$S_FULL" detail)" 'after 3 attempts' "f: its detail says after 3 attempts"
 # the waits before the 2nd and 3rd C-STORE: at least retry_backoff (200ms),
@@ -488,7 +411,7 @@ b_g=$BID
 wait_batch "$b_g" A
 is "$BSTATE" "done" "g: batch $b_g reaches done"
 report "$b_g"
-check "$b_g" g 6 migrated
+report_check "$b_g" g 6 migrated
 is "$(grep -c '^store .* 0x0000$' "$T_DIR/fake-A.log")" 6 \
     "g: the new FAKEA stored the 6 instances once each"
 
@@ -606,7 +529,7 @@ wait_batch "$b_h" H 30
 if survived h; then
 	is "$BSTATE" "done" "h: batch $b_h reaches done"
 	report "$b_h"
-	check "$b_h" h 12 migrated
+	report_check "$b_h" h 12 migrated
 	is "$(levels "$b_h")" "$(want_levels "$b_h" 12 bytes)" \
 	    "h: every row's level is bytes"
 	is "$(same_sha "$b_h")" "" "h: every row's target_sha256 is its source_sha256"
@@ -623,7 +546,7 @@ wait_batch "$b_i" I 30
 if survived i; then
 	is "$BSTATE" "done" "i: batch $b_i reaches done"
 	report "$b_i"
-	check "$b_i" i 6 migrated "$S_COR=quarantined:verify_mismatch:0"
+	report_check "$b_i" i 6 migrated "$S_COR=quarantined:verify_mismatch:0"
 	is "$(levels "$b_i")" "$(want_levels "$b_i" 6 bytes "$S_COR=null")" \
 	    "i: the others' level is bytes (the quarantined one has none)"
 	is "$(same_sha "$b_i" "$S_COR")" "" \
@@ -650,7 +573,7 @@ jd_tgt=
 if survived "j (dataset)"; then
 	is "$BSTATE" "done" "j: batch $b_jd (dataset) reaches done"
 	report "$b_jd"
-	check "$b_jd" "j (dataset)" 6 migrated
+	report_check "$b_jd" "j (dataset)" 6 migrated
 	is "$(levels "$b_jd")" "$(want_levels "$b_jd" 6 bytes "$S_RE=dataset")" \
 	    "j (dataset): its level is dataset, the others' bytes"
 	jd_src=$(row "$b_jd" "$S_RE" source_sha256)
@@ -670,7 +593,7 @@ wait_batch "$b_jb" JB 30
 if survived "j (bytes)"; then
 	is "$BSTATE" "done" "j: batch $b_jb (bytes) reaches done"
 	report "$b_jb"
-	check "$b_jb" "j (bytes)" 6 migrated "$S_RE=quarantined:verify_mismatch:0"
+	report_check "$b_jb" "j (bytes)" 6 migrated "$S_RE=quarantined:verify_mismatch:0"
 	is "$(levels "$b_jb")" "$(want_levels "$b_jb" 6 bytes "$S_RE=null")" \
 	    "j (bytes): the others' level is bytes"
 	jb_src=$(row "$b_jb" "$S_RE" source_sha256)
@@ -692,7 +615,7 @@ wait_batch "$b_k" K 30
 if survived k; then
 	is "$BSTATE" "done" "k: batch $b_k reaches done"
 	report "$b_k"
-	check "$b_k" k 6 migrated "$S_HIDE=quarantined:verify_mismatch:0"
+	report_check "$b_k" k 6 migrated "$S_HIDE=quarantined:verify_mismatch:0"
 	like "$(row "$b_k" "$S_HIDE" detail)" 'did not return' \
 	    "k: its detail says the target did not return it"
 	is "$(row "$b_k" "$S_HIDE" target_sha256)" null "k: its row has no target_sha256"

@@ -1,7 +1,7 @@
-# t/miglib.sh — what the migration engine's integration scripts share
-# (t/mig.t, t/migorthanc.t): the REST calls with the operator key in $TOK
-# against $base, waiting for a batch, its report. Source it after
-# lib.sh and qrpeers.sh.
+# t/miglib.sh — what the migration engine's integration scripts (t/mig*.t)
+# share: the REST calls with the operator key in $TOK against $base,
+# waiting for a batch, its report and its check, a storescp target.
+# Source it after lib.sh and qrpeers.sh.
 
 # api METHOD PATH [BODY]: one request with the operator key; sets code
 # and out (the body).
@@ -146,4 +146,26 @@ scp_target() {
 	qp_wait "$SCP_PID" 10 echoscu -aet VNAMIG -aec STORESCP 127.0.0.1 \
 	    "$scp_port" || bail "storescp (the target) runs"
 	pass "storescp (the target) runs on $scp_port"
+}
+
+# report_check ID NAME EXPECTED OUTCOME [SOP=OUTCOME[:REASON[:STATUS]]...]:
+# batch ID's saved report (report ID) checked by t/reportcheck.py: TAP
+# lines, each named "NAME: ...".
+report_check() {
+	ck_id=$1
+	ck_name=$2
+	shift 2
+	if ! /usr/bin/python3 "$top_srcdir/t/reportcheck.py" \
+	    "$T_DIR/report-$ck_id.json" "$@" >"$T_DIR/check.out" \
+	    2>"$T_DIR/check.err"; then
+		fail "$ck_name: the report could be checked"
+		sed 's/^/# /' "$T_DIR/check.err"
+		return
+	fi
+	while IFS='|' read -r kind a b c; do
+		case $kind in
+		is) is "$a" "$b" "$ck_name: $c" ;;
+		diag) diag "$a" ;;
+		esac
+	done <"$T_DIR/check.out"
 }

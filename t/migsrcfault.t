@@ -137,74 +137,7 @@ outcomes() {
 	    sort | uniq -c | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $1}'
 }
 
-# check ID NAME EXPECTED OUTCOME [SOP=OUTCOME:REASON...]: batch ID's
-# saved report: EXPECTED instances, each once; the summary adds up to it
-# and to 100%; every row's outcome is OUTCOME but for the SOPs named
-# (their outcome and reason); the summary's counts per outcome and
-# quarantined_by_reason agree with the rows. TAP lines.
-check() {
-	ck_id=$1
-	ck_name=$2
-	shift 2
-	"$PY" - "$T_DIR/report-$ck_id.json" "$@" >"$T_DIR/check.out" \
-	    2>"$T_DIR/check.err" <<'EOF'
-import collections, json, sys
-
-rep = json.load(open(sys.argv[1]))
-n, want = int(sys.argv[2]), sys.argv[3]
-special = {}
-for a in sys.argv[4:]:
-    sop, o = a.split('=', 1)
-    special[sop] = (o.split(':') + [''])[:2]
-
-def out(*f):
-    print('|'.join(str(x) for x in f))
-
-s = rep.get('summary', {})
-rows = rep.get('instances', [])
-out('is', s.get('expected'), n, 'summary: expected %d' % n)
-out('is', float(s.get('accounted_percent') or 0) == 100.0, True,
-    'summary: accounted_percent 100 (got %s)' % s.get('accounted_percent'))
-parts = {k: s.get(k, 0) for k in ('migrated', 'skipped_present',
-                                  'quarantined', 'failed', 'pending')}
-out('is', sum(parts.values()), n, 'summary: the outcomes add up (%s)' %
-    ' '.join('%s=%s' % kv for kv in parts.items()))
-out('is', len(rows), n, 'one instance row per expected instance')
-out('is', len({r.get('sop_instance_uid') for r in rows}), len(rows),
-    'no instance counted twice')
-byout = collections.Counter(r.get('outcome') for r in rows)
-out('is', all(parts[k] == byout.get(k, 0) for k in parts), True,
-    'summary counts == the rows\' outcomes (%s)' % dict(byout))
-reasons = collections.Counter(r.get('reason') for r in rows
-                              if r.get('outcome') == 'quarantined')
-out('is', json.dumps(s.get('quarantined_by_reason') or {}, sort_keys=True),
-    json.dumps(dict(reasons), sort_keys=True),
-    'summary: quarantined_by_reason == the rows\' reasons')
-bad = []
-for r in rows:
-    o, why = special.get(r.get('sop_instance_uid'), (want, ''))
-    if r.get('outcome') != o or (why and r.get('reason') != why):
-        bad.append(r)
-out('is', len(bad), 0, 'every row: %s%s' % (want, ''.join(
-    ', ...%s: %s' % (k[-7:], '/'.join(v)) for k, v in special.items())))
-for r in bad[:4]:
-    out('diag', 'row: ' + json.dumps({k: r.get(k) for k in (
-        'sop_instance_uid', 'outcome', 'reason', 'status', 'detail')}))
-miss = set(special) - {r.get('sop_instance_uid') for r in rows}
-out('is', ' '.join(sorted(miss)), '', 'the instances named have rows')
-EOF
-	if [ $? != 0 ]; then
-		fail "$ck_name: the report could be checked"
-		sed 's/^/# /' "$T_DIR/check.err"
-		return
-	fi
-	while IFS='|' read -r kind a b c; do
-		case $kind in
-		is) is "$a" "$b" "$ck_name: $c" ;;
-		diag) diag "$a" ;;
-		esac
-	done <"$T_DIR/check.out"
-}
+# (report_check, t/miglib.sh: a batch's report adds up)
 
 # at_target STUDY [SOP...]: what the storescp holds of STUDY, against the
 # generated files: "N of M, K with the source's bytes" (the SOPs named
@@ -355,7 +288,7 @@ if case_on a; then
 	wait_batch "$b_a" 30
 	is "$BSTATE" "done" "a: batch $b_a reaches done"
 	report "$b_a"
-	check "$b_a" a 12 migrated
+	report_check "$b_a" a 12 migrated
 	is "$(at_target 1)" "6 of 6, 6 with the source's bytes" "a: storescp holds study 1, the source's bytes"
 	is "$(at_target 2)" "6 of 6, 6 with the source's bytes" "a: storescp holds study 2, the source's bytes"
 	is "$(grep -c "^abort-at $S_AB\$" "$T_DIR/fake-G.log")/$(grep -c "^drop-at $S_DROP\$" "$T_DIR/fake-G.log")" \
@@ -389,7 +322,7 @@ if case_on a1; then
 	wait_batch "$b_p" 30
 	is "$BSTATE" "done" "a': batch $b_p reaches done"
 	report "$b_p"
-	check "$b_p" "a'" 12 migrated "$S_LAST=quarantined:missing_at_source" \
+	report_check "$b_p" "a'" 12 migrated "$S_LAST=quarantined:missing_at_source" \
 	    "$S_MID=quarantined:missing_at_source"
 	is "$(outcomes "$b_p" 3)" "migrated 5, quarantined 1" \
 	    "a': study 3 (the last instance aborts): 5 migrated, 1 quarantined"
@@ -420,7 +353,7 @@ if case_on a2; then
 	wait_batch "$b_m" 30
 	is "$BSTATE" "done" "a\": batch $b_m reaches done"
 	report "$b_m"
-	check "$b_m" "a\"" 6 migrated
+	report_check "$b_m" "a\"" 6 migrated
 	is "$(at_target 5)" "6 of 6, 6 with the source's bytes" "a\": storescp holds study 5, the source's bytes"
 	is "$(grep -c "^abort-at $S_MV\$" "$T_DIR/fake-M.log")" 1 "a\": FAKEM aborted once"
 	is "$(substores M "$(sop 5 1 1)")/$(substores M "$(sop 5 1 2)")/$(substores M "$S_MV")" \
@@ -490,7 +423,7 @@ if case_on b; then
 	wait_batch "$b_b" 30
 	is "$BSTATE" "done" "b: batch $b_b reaches done"
 	report "$b_b"
-	check "$b_b" b 6 migrated
+	report_check "$b_b" b 6 migrated
 	is "$(at_target 6)" "6 of 6, 6 with the source's bytes" "b: storescp holds study 6, the source's bytes"
 	n_ref=$(grep -c "^substore $ROOT.3.6.* 0xa700\$" "$T_DIR/fake-B.log")
 	n_ok=$(grep "^substore $ROOT.3.6.* 0x0000\$" "$T_DIR/fake-B.log" | sort -u | wc -l)
@@ -549,7 +482,7 @@ if case_on c; then
 	wait_batch "$b_c" 30
 	is "$BSTATE" "done" "c: batch $b_c reaches done"
 	report "$b_c"
-	check "$b_c" c 18 migrated
+	report_check "$b_c" c 18 migrated
 	for s in 7 8 9; do
 		is "$(at_target "$s")" "6 of 6, 6 with the source's bytes" "c: storescp holds study $s, the source's bytes"
 	done
