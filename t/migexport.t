@@ -248,19 +248,7 @@ for p in tmps[:3]:
 EOF
 	ck_rc=$?
 	TMPS=
-	if [ "$ck_rc" != 0 ]; then
-		fail "$4: the report could be checked"
-		sed 's/^/# /' "$T_DIR/check.err"
-		return
-	fi
-	while IFS='|' read -r kind a b c; do
-		case $kind in
-		is) is "$a" "$b" "$4: $c" ;;
-		diag) diag "$a" ;;
-		levels) LEVELS=$a ;;
-		tmps) TMPS=$a ;;
-		esac
-	done <"$T_DIR/check.out"
+	check_lines "$ck_rc" "$4"
 }
 
 # restart_daemon: start_daemon again, the earlier runs' log kept in

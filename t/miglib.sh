@@ -148,6 +148,27 @@ scp_target() {
 	pass "storescp (the target) runs on $scp_port"
 }
 
+# check_lines RC NAME [WHAT]: the lines a check script wrote to
+# $T_DIR/check.out made TAP, each named "NAME: ...": "is|GOT|WANT|TEXT",
+# "diag|TEXT", and "levels|X" / "tmps|X" (into LEVELS, TMPS). RC: the
+# script's exit status; not 0: one failure, "NAME: WHAT" (default: the
+# report could be checked), with its $T_DIR/check.err.
+check_lines() {
+	if [ "$1" != 0 ]; then
+		fail "$2: ${3:-the report could be checked}"
+		sed 's/^/# /' "$T_DIR/check.err"
+		return
+	fi
+	while IFS='|' read -r kind a b c; do
+		case $kind in
+		is) is "$a" "$b" "$2: $c" ;;
+		diag) diag "$a" ;;
+		levels) LEVELS=$a ;;
+		tmps) TMPS=$a ;;
+		esac
+	done <"$T_DIR/check.out"
+}
+
 # report_check ID NAME EXPECTED OUTCOME [SOP=OUTCOME[:REASON[:STATUS]]...]:
 # batch ID's saved report (report ID) checked by t/reportcheck.py: TAP
 # lines, each named "NAME: ...".
@@ -155,17 +176,8 @@ report_check() {
 	ck_id=$1
 	ck_name=$2
 	shift 2
-	if ! /usr/bin/python3 "$top_srcdir/t/reportcheck.py" \
+	/usr/bin/python3 "$top_srcdir/t/reportcheck.py" \
 	    "$T_DIR/report-$ck_id.json" "$@" >"$T_DIR/check.out" \
-	    2>"$T_DIR/check.err"; then
-		fail "$ck_name: the report could be checked"
-		sed 's/^/# /' "$T_DIR/check.err"
-		return
-	fi
-	while IFS='|' read -r kind a b c; do
-		case $kind in
-		is) is "$a" "$b" "$ck_name: $c" ;;
-		diag) diag "$a" ;;
-		esac
-	done <"$T_DIR/check.out"
+	    2>"$T_DIR/check.err"
+	check_lines $? "$ck_name"
 }

@@ -300,18 +300,7 @@ if x:
     for k in (K_GSRC, K_GSENT):
         out('is', bad[k], 0, '%s (of %d)' % (k, n_expl))
 EOF
-	ck_rc=$?
-	if [ "$ck_rc" != 0 ]; then
-		fail "$6: the report could be checked"
-		sed 's/^/# /' "$T_DIR/check.err"
-		return
-	fi
-	while IFS='|' read -r kind a b c; do
-		case $kind in
-		is) is "$a" "$b" "$6: $c" ;;
-		diag) diag "$a" ;;
-		esac
-	done <"$T_DIR/check.out"
+	check_lines $? "$6"
 }
 
 # ---- the source ----

@@ -268,19 +268,7 @@ levels = collections.Counter(r.get('level') for r in rows)
 out('levels', ' '.join('%s=%d' % (k, v) for k, v in sorted(levels.items(),
                                                              key=str)))
 EOF
-	ck_rc=$?
-	if [ "$ck_rc" != 0 ]; then
-		fail "$3: the report could be checked against both Orthancs"
-		sed 's/^/# /' "$T_DIR/check.err"
-		return
-	fi
-	while IFS='|' read -r kind a b c; do
-		case $kind in
-		is) is "$a" "$b" "$3: $c" ;;
-		diag) diag "$a" ;;
-		levels) LEVELS=$a ;;
-		esac
-	done <"$T_DIR/check.out"
+	check_lines $? "$3" "the report could be checked against both Orthancs"
 }
 
 # orthanc_get PORT PATH JQ: a value from one Orthanc's REST API.

@@ -256,18 +256,7 @@ ok = [s for s in want if s in tgt and tgt[s][0][1] ==
       str(read_file_meta_info(want[s]).TransferSyntaxUID)]
 out('is', len(ok), len(want), "in the pushed file's transfer syntax")
 EOF
-	ck_rc=$?
-	if [ "$ck_rc" != 0 ]; then
-		fail "$3: the report could be checked"
-		sed 's/^/# /' "$T_DIR/check.err"
-		return
-	fi
-	while IFS='|' read -r kind a b c; do
-		case $kind in
-		is) is "$a" "$b" "$3: $c" ;;
-		diag) diag "$a" ;;
-		esac
-	done <"$T_DIR/check.out"
+	check_lines $? "$3"
 }
 
 # at_target DIR STUDY...: how many files of these studies DIR holds.
