@@ -7,7 +7,9 @@ options: each script passes its AE title and log.
 """
 import io
 import struct
+import threading
 
+from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_dataset
@@ -243,3 +245,63 @@ class Acceptor(Conn):
         self.calling = calling
         self.log('assoc ' + calling)
         return True
+
+
+def make_log(path):
+    """A log function appending one line to path per call, from any
+    thread."""
+    f = open(path, 'a', buffering=1)
+    mu = threading.Lock()
+
+    def log(line):
+        with mu:
+            f.write(line + '\n')
+    return log
+
+
+# ---- the Study Root query model, over instances' header Datasets ----
+
+LEVELS = ('STUDY', 'SERIES', 'IMAGE')
+UID_KEY = {'STUDY': 'StudyInstanceUID', 'SERIES': 'SeriesInstanceUID',
+           'IMAGE': 'SOPInstanceUID'}
+COUNTS = {0x00201206: 'SERIES', 0x00201208: 'IMAGE', 0x00201209: 'IMAGE'}
+
+
+def matches(h, want):
+    """Whether header h has, for each key of want, one of its UIDs."""
+    return all(str(h.get(k, '')) in v for k, v in want.items())
+
+
+def find_answers(headers, q, level, want):
+    """The C-FIND answers to identifier q at level over headers, in UID
+    order: one Dataset per matching entity of that level, with the keys q
+    asks for (counts of related series/instances and ModalitiesInStudy
+    computed, the rest from its first instance) and its UIDs."""
+    groups = {}
+    for h in headers:
+        if matches(h, want):
+            key = tuple(str(h.get(UID_KEY[lv], ''))
+                        for lv in LEVELS[:LEVELS.index(level) + 1])
+            groups.setdefault(key, []).append(h)
+    out = []
+    for key, hs in sorted(groups.items()):
+        r = Dataset()
+        for el in q:
+            if el.tag == 0x00080052 or el.VR == 'SQ':
+                continue
+            if el.tag in COUNTS:
+                k = COUNTS[el.tag]
+                r.add_new(el.tag, 'IS', str(len({str(h.get(UID_KEY[k]))
+                                                 for h in hs})))
+            elif el.tag == 0x00080061:
+                r.add_new(el.tag, 'CS', sorted({str(h.get('Modality'))
+                                                for h in hs}))
+            elif el.tag in hs[0]:
+                r.add_new(el.tag, hs[0][el.tag].VR, hs[0][el.tag].value)
+            else:
+                r.add_new(el.tag, el.VR, None)
+        r.QueryRetrieveLevel = level
+        for lv, uid in zip(LEVELS, key):
+            setattr(r, UID_KEY[lv], uid)
+        out.append(r)
+    return out

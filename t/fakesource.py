@@ -80,9 +80,9 @@ from pydicom.dataset import Dataset
 from pydicom.filereader import read_dataset
 from pydicom.multival import MultiValue
 
-from fakedimse import (TS_EXPLICIT_BE, TS_IMPLICIT, Abort, Acceptor, Conn,
-                       PeerAbort, command, decode, encode, item, items, ui,
-                       us)
+from fakedimse import (LEVELS, TS_EXPLICIT_BE, TS_IMPLICIT, UID_KEY, Abort,
+                       Acceptor, Conn, PeerAbort, command, decode, encode,
+                       find_answers, item, items, make_log, matches, ui, us)
 
 warnings.simplefilter("ignore")
 
@@ -99,13 +99,7 @@ ap.add_argument('--slow-find', type=float, default=0.0)
 ap.add_argument('--hierarchical', choices=('refuse', 'empty', 'noseries'))
 opt = ap.parse_args()
 
-log_lock = threading.Lock()
-logf = open(opt.log, 'a', buffering=1)
-
-
-def log(line):
-    with log_lock:
-        logf.write(line + '\n')
+log = make_log(opt.log)
 
 
 lock = threading.Lock()
@@ -113,10 +107,6 @@ kept = {}            # SOP Instance UID -> (header Dataset, dataset bytes,
                      # SOP class, transfer syntax)
 fired = set()        # (kind, suffix) of the once-only faults that fired
 
-LEVELS = ('STUDY', 'SERIES', 'IMAGE')
-UID_KEY = {'STUDY': 'StudyInstanceUID', 'SERIES': 'SeriesInstanceUID',
-           'IMAGE': 'SOPInstanceUID'}
-COUNTS = {0x00201206: 'SERIES', 0x00201208: 'IMAGE', 0x00201209: 'IMAGE'}
 DESTS = {}
 for d in opt.dest:
     a, p = d.rsplit('=', 1)
@@ -172,10 +162,6 @@ def load(d):
 
 def study_of(want):
     return '\\'.join(sorted(want.get('StudyInstanceUID', ()))) or '-'
-
-
-def matches(h, want):
-    return all(str(h.get(k, '')) in v for k, v in want.items())
 
 
 def substore(c, pcid, sop, cls, b, msgid, orig=None):
@@ -348,36 +334,13 @@ class Assoc(Acceptor):
             log('find %s 0 %s%s' % (level, study_of(want), tail))
             self.respond(pcid, f, 0x0020, 0xA900)
             return
-        groups = {}
-        for sop in sorted(kept):
-            h = kept[sop][0]
-            if how != 'empty' and matches(h, want):
-                key = tuple(str(h.get(UID_KEY[lv], ''))
-                            for lv in LEVELS[:LEVELS.index(level) + 1])
-                groups.setdefault(key, []).append(h)
-        for key, hs in sorted(groups.items()):
-            r = Dataset()
-            for el in q:
-                if el.tag == 0x00080052 or el.VR == 'SQ':
-                    continue
-                if el.tag in COUNTS:
-                    k = COUNTS[el.tag]
-                    r.add_new(el.tag, 'IS', str(len({str(h.get(UID_KEY[k]))
-                                                     for h in hs})))
-                elif el.tag == 0x00080061:
-                    r.add_new(el.tag, 'CS', sorted({str(h.get('Modality'))
-                                                    for h in hs}))
-                elif el.tag in hs[0]:
-                    r.add_new(el.tag, hs[0][el.tag].VR, hs[0][el.tag].value)
-                else:
-                    r.add_new(el.tag, el.VR, None)
-            r.QueryRetrieveLevel = level
-            for lv, uid in zip(LEVELS, key):
-                setattr(r, UID_KEY[lv], uid)
+        rs = [] if how == 'empty' else find_answers(
+            [kept[sop][0] for sop in sorted(kept)], q, level, want)
+        for r in rs:
             if how == 'noseries':
                 del r.SeriesInstanceUID
             self.respond(pcid, f, 0x0020, 0xFF00, ds=encode(r, ts))
-        log('find %s %d %s%s' % (level, len(groups), study_of(want), tail))
+        log('find %s %d %s%s' % (level, len(rs), study_of(want), tail))
         self.respond(pcid, f, 0x0020, 0x0000)
 
     def open_sub(self, dest, todo):

@@ -60,8 +60,9 @@ import warnings
 from pydicom.dataset import Dataset
 from pydicom.filereader import read_dataset
 
-from fakedimse import (TS_EXPLICIT_BE, TS_IMPLICIT, Abort, Acceptor,
-                       PeerAbort, command, decode, encode, ui, us)
+from fakedimse import (LEVELS, TS_EXPLICIT_BE, TS_IMPLICIT, UID_KEY, Abort,
+                       Acceptor, PeerAbort, command, decode, encode,
+                       find_answers, make_log, matches, ui, us)
 
 warnings.simplefilter("ignore")
 
@@ -76,13 +77,7 @@ for o in ('a700-once', 'a700', 'reject', 'lose', 'corrupt', 'reencode',
 ap.add_argument('--abort-after', type=int, action='append', default=[])
 opt = ap.parse_args()
 
-log_lock = threading.Lock()
-logf = open(opt.log, 'a', buffering=1)
-
-
-def log(line):
-    with log_lock:
-        logf.write(line + '\n')
+log = make_log(opt.log)
 
 
 lock = threading.Lock()
@@ -92,10 +87,6 @@ a700_seen = set()
 abort_done = [False]
 
 TS_EXPLICIT_LE = '1.2.840.10008.1.2.1'
-LEVELS = ('STUDY', 'SERIES', 'IMAGE')
-UID_KEY = {'STUDY': 'StudyInstanceUID', 'SERIES': 'SeriesInstanceUID',
-           'IMAGE': 'SOPInstanceUID'}
-COUNTS = {0x00201206: 'SERIES', 0x00201208: 'IMAGE', 0x00201209: 'IMAGE'}
 
 
 def has(suffixes, uid):
@@ -350,30 +341,10 @@ class Assoc(Acceptor):
         q, level, want = qlw
         with lock:
             insts = [v[0] for v in kept.values()]
-        groups = {}
-        for h in insts:
-            if matches(h, want):
-                key = tuple(str(h.get(UID_KEY[lv], ''))
-                            for lv in LEVELS[:LEVELS.index(level) + 1])
-                groups.setdefault(key, []).append(h)
-        for key, hs in sorted(groups.items()):
-            r = Dataset()
-            for el in q:
-                if el.tag == 0x00080052 or el.VR == 'SQ':
-                    continue
-                if el.tag in COUNTS:
-                    k = COUNTS[el.tag]
-                    r.add_new(el.tag, 'IS', str(len({str(h.get(UID_KEY[k]))
-                                                     for h in hs})))
-                elif el.tag in hs[0]:
-                    r.add_new(el.tag, hs[0][el.tag].VR, hs[0][el.tag].value)
-                else:
-                    r.add_new(el.tag, el.VR, None)
-            r.QueryRetrieveLevel = level
-            for lv, uid in zip(LEVELS, key):
-                setattr(r, UID_KEY[lv], uid)
+        rs = find_answers(insts, q, level, want)
+        for r in rs:
             self.respond(pcid, f, 0x0020, 0xFF00, ds=encode(r, ts))
-        log('find %s %d' % (level, len(groups)))
+        log('find %s %d' % (level, len(rs)))
         self.respond(pcid, f, 0x0020, 0x0000)
 
 
@@ -450,10 +421,6 @@ class Assoc(Acceptor):
                 raise PeerAbort()
             else:
                 raise Abort('PDU type 0x%02x during a C-GET' % t, 1)
-
-
-def matches(h, want):
-    return all(str(h.get(k, '')) in v for k, v in want.items())
 
 
 def main():
