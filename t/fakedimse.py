@@ -22,6 +22,10 @@ class PeerAbort(Exception):
     """The peer sent an A-ABORT."""
 
 
+class Drop(Exception):
+    """Ends the association by closing the TCP connection."""
+
+
 class Abort(Exception):
     """Ends the association with an A-ABORT (source, reason)."""
 
@@ -182,6 +186,57 @@ class Acceptor(Conn):
         self.aet, self.impl, self.log = aet, impl, log
         self.scp = set()      # SOP classes the requestor may be SCP for
         self.calling = ''
+
+    def serve(self):
+        """The association, from its A-ASSOCIATE-RQ to its end: each
+        whole message goes to self.message(pcid, fields, dataset); bad
+        input (or an Abort raised on purpose, "fault": not logged as an
+        error) ends it with an A-ABORT; self.ending(aborted) is told
+        (Drop, an abort, then always once more)."""
+        try:
+            t, rq = self.pdu()
+            if t != 1:
+                raise Abort('PDU type 0x%02x before association' % t, 1)
+            if not self.associate(rq):
+                return
+            while True:
+                t, p = self.pdu()
+                if t == 4:
+                    for pcid, f, ds in self.messages(p):
+                        self.message(pcid, f, ds)
+                elif t == 5:
+                    self.log('release')
+                    self.s.sendall(struct.pack('>BBII', 6, 0, 4, 0))
+                    return
+                elif t == 7:
+                    raise PeerAbort()
+                else:
+                    raise Abort('PDU type 0x%02x' % t, 1)
+        except PeerAbort:
+            self.log('peer-abort')
+        except Drop:
+            self.ending(False)
+        except EOFError:
+            self.log('closed')
+        except OSError as e:
+            self.log('closed %s' % e)
+        except Exception as e:      # bad input or a fault: abort, go on
+            if not isinstance(e, Abort) or e.args[0] != 'fault':
+                self.log('error %s' % e)
+            self.ending(True)
+            try:
+                self.s.sendall(struct.pack('>BBIBBBB', 7, 0, 4, 0, 0,
+                                           getattr(e, 'source', 2),
+                                           getattr(e, 'reason', 0)))
+            except OSError:
+                pass
+            self.log('abort')
+        finally:
+            self.ending(False)
+            self.s.close()
+
+    def ending(self, aborted):
+        """The association is ending (see serve)."""
 
     def respond(self, pcid, f, cf, status, extra=None, ds=None):
         r = {0x00000100: cf | 0x8000, 0x00000120: us(f, 0x00000110),

@@ -81,7 +81,7 @@ from pydicom.filereader import read_dataset
 from pydicom.multival import MultiValue
 
 from fakedimse import (LEVELS, TS_EXPLICIT_BE, TS_IMPLICIT, UID_KEY, Abort,
-                       Acceptor, Conn, PeerAbort, command, decode, encode,
+                       Acceptor, Conn, Drop, PeerAbort, command, decode, encode,
                        find_answers, item, items, make_log, matches, ui, us)
 
 warnings.simplefilter("ignore")
@@ -111,10 +111,6 @@ DESTS = {}
 for d in opt.dest:
     a, p = d.rsplit('=', 1)
     DESTS[a] = int(p)
-
-
-class Drop(Exception):
-    """Ends the association by closing the TCP connection."""
 
 
 def fault(sop):
@@ -215,49 +211,6 @@ class Assoc(Acceptor):
         self.cancelled = False
         self.sub = None       # a C-MOVE's sub-operation association
 
-    def serve(self):
-        try:
-            t, rq = self.pdu()
-            if t != 1:
-                raise Abort('PDU type 0x%02x before association' % t, 1)
-            if not self.associate(rq):
-                return
-            while True:
-                t, p = self.pdu()
-                if t == 4:
-                    for pcid, f, ds in self.messages(p):
-                        self.dispatch(pcid, f, ds)
-                elif t == 5:
-                    log('release')
-                    self.s.sendall(struct.pack('>BBII', 6, 0, 4, 0))
-                    return
-                elif t == 7:
-                    raise PeerAbort()
-                else:
-                    raise Abort('PDU type 0x%02x' % t, 1)
-        except PeerAbort:
-            log('peer-abort')
-        except Drop:
-            self.close_sub(False)
-        except EOFError:
-            log('closed')
-        except OSError as e:
-            log('closed %s' % e)
-        except Exception as e:      # bad input or a fault: abort, go on
-            if not isinstance(e, Abort) or e.args[0] != 'fault':
-                log('error %s' % e)
-            self.close_sub(True)
-            try:
-                self.s.sendall(struct.pack('>BBIBBBB', 7, 0, 4, 0, 0,
-                                           getattr(e, 'source', 2),
-                                           getattr(e, 'reason', 0)))
-            except OSError:
-                pass
-            log('abort')
-        finally:
-            self.close_sub(False)
-            self.s.close()
-
     def close_sub(self, abort):
         if self.sub is None:
             return
@@ -273,7 +226,10 @@ class Assoc(Acceptor):
             pass
         self.sub = None
 
-    def dispatch(self, pcid, f, ds):
+    def ending(self, aborted):
+        self.close_sub(aborted)
+
+    def message(self, pcid, f, ds):
         cf = us(f, 0x00000100)
         if cf == 0x0030:
             log('echo')

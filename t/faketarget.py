@@ -190,48 +190,6 @@ class Assoc(Acceptor):
         self.msgid = 0        # our requests' message IDs
         self.nstore = 0
 
-    def serve(self):
-        try:
-            t, rq = self.pdu()
-            if t != 1:
-                raise Abort('PDU type 0x%02x before association' % t, 1)
-            if not self.associate(rq):
-                return
-            while True:
-                t, p = self.pdu()
-                if t == 4:
-                    self.pdata(p)
-                elif t == 5:
-                    log('release')
-                    self.s.sendall(struct.pack('>BBII', 6, 0, 4, 0))
-                    return
-                elif t == 7:
-                    raise PeerAbort()
-                else:
-                    raise Abort('PDU type 0x%02x' % t, 1)
-        except PeerAbort:
-            log('peer-abort')
-        except EOFError:
-            log('closed')
-        except OSError as e:
-            log('closed %s' % e)
-        except Exception as e:      # bad input: abort, report, go on
-            if not isinstance(e, Abort) or e.args[0] != 'fault':
-                log('error %s' % e)
-            try:
-                self.s.sendall(struct.pack('>BBIBBBB', 7, 0, 4, 0, 0,
-                                           getattr(e, 'source', 2),
-                                           getattr(e, 'reason', 0)))
-            except OSError:
-                pass
-            log('abort')
-        finally:
-            self.s.close()
-
-    def pdata(self, p):
-        for pcid, f, ds in self.messages(p):
-            self.message(pcid, f, ds)
-
     def message(self, pcid, f, ds):
         """A whole message: a response is queued for the C-GET waiting
         for it; a request dispatched (only C-CANCEL during a C-GET)."""
@@ -416,7 +374,8 @@ class Assoc(Acceptor):
             self.resp = []
             t, p = self.pdu()
             if t == 4:
-                self.pdata(p)
+                for pcid, f, ds in self.messages(p):
+                    self.message(pcid, f, ds)
             elif t == 7:
                 raise PeerAbort()
             else:
