@@ -347,6 +347,8 @@ struct mig {
 	json_t			*qdepth;	/* open items by reason */
 	int			 node_paused;
 	int			 push_writing;	/* a push queue unit in flight */
+	int			 push_settled;	/* the queue left at the start
+						 * was drained into its batches */
 	uint64_t		 unrouted_at;	/* next mig-push-unrouted line */
 	json_t			*node_rec;	/* its pause record */
 	json_t			*paused_sources;	/* name → record */
@@ -1068,9 +1070,11 @@ study_may_step(struct mig *m, const struct mstudy *s)
 	const struct conf_peer *p = peer_named(m, src ? s->b->source :
 	    s->b->target);
 
-	if (s->push && s->st == S_QUEUED && s->push_at != 0 && net_now_ms() <
-	    s->push_at + cf(m)->migration.push_stable_ms)
-		return 0;	/* more of it may be on its way */
+	if (s->push && s->st == S_QUEUED && (!m->push_settled ||
+	    (s->push_at != 0 && net_now_ms() <
+	    s->push_at + cf(m)->migration.push_stable_ms)))
+		return 0;	/* more of it may be on its way, or still in
+				 * the queue a restart found */
 	if ((s->st == S_RETRIEVING || s->st == S_VERIFYING) &&
 	    net_server_intake(daemon_net(m->d)) != NULL)
 		return 0;	/* nothing can be taken in now (the spool's
@@ -3635,6 +3639,10 @@ load_study_one(void *arg, const void *key, size_t klen, const void *val,
 	snprintf(s->pid, sizeof(s->pid), "%.64s", json_string_value(
 	    json_object_get(j, "patient_id")) ?: "");
 	s->push = json_is_true(json_object_get(j, "push"));
+	if (s->push && s->st == S_QUEUED)
+		/* push_stable again from the start: the rest of it may
+		 * come once the sender finds us back */
+		s->push_at = net_now_ms();
 	snprintf(s->date, sizeof(s->date), "%.8s", json_string_value(
 	    json_object_get(j, "study_date")) ?: "");
 	if ((v = json_object_get(j, "crosswalk")) != NULL) {
@@ -4504,6 +4512,7 @@ struct pushu {
 	uint64_t	 *made;		/* batches created */
 	size_t		 nmade;
 	int		 reclaim;	/* spool records were released */
+	int		 last;		/* the scan reached the queue's end */
 };
 
 static struct mbatch *
@@ -4595,6 +4604,8 @@ push_written(void *arg, int err)
 	if (u->reclaim && !err)
 		spool_reclaim(m->sp, m->st);
 	m->push_writing = 0;
+	if (!err && u->last)
+		m->push_settled = 1;
 	for (size_t i = 0; i < u->nst; i++)
 		u->st[i]->writing = 0;
 	for (size_t i = 0; i < u->nmade; i++)
@@ -4644,6 +4655,7 @@ push_drain(struct mig *m)
 		m->unrouted_at = now + 60000;
 	}
 	if (x.n == 0) {
+		m->push_settled = 1;
 		free(x.v);
 		return;
 	}
@@ -4651,6 +4663,7 @@ push_drain(struct mig *m)
 	    (u->st = calloc(x.n, sizeof(*u->st))) == NULL)
 		abort();
 	u->m = m;
+	u->last = x.n < PUSH_MAX;
 	local_day(day);
 	b = store_begin(m->st);
 	for (size_t i = 0; i < x.n; i++) {
