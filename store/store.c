@@ -394,7 +394,17 @@ store_open(const struct store_opts *opts, char *err, size_t errlen)
 	st->opts = rocksdb_options_create();
 	rocksdb_options_set_create_if_missing(st->opts, 1);
 	rocksdb_options_set_create_missing_column_families(st->opts, 1);
-	rocksdb_options_set_compression(st->opts, rocksdb_zstd_compression);
+	/* LZ4 while data is young (it is flushed and compacted again
+	 * soon: zstd there cost more CPU than the whole HL7 parse), zstd
+	 * where it settles */
+	rocksdb_options_set_compression(st->opts, rocksdb_lz4_compression);
+	rocksdb_options_set_bottommost_compression(st->opts,
+	    rocksdb_zstd_compression);
+	/* most point lookups ask for what is not there (an HL7 message
+	 * not seen before, a patient never merged): a bloom filter in the
+	 * memtable and in every table file answers those without a search */
+	rocksdb_options_set_memtable_prefix_bloom_size_ratio(st->opts, 0.02);
+	rocksdb_options_set_memtable_whole_key_filtering(st->opts, 1);
 	rocksdb_options_set_write_buffer_size(st->opts,
 	    opts->write_buffer ? opts->write_buffer : 64 << 20);
 	rocksdb_options_set_max_open_files(st->opts,
@@ -412,6 +422,8 @@ store_open(const struct store_opts *opts, char *err, size_t errlen)
 	rocksdb_block_based_options_set_block_cache(st->bbt, st->cache);
 	rocksdb_block_based_options_set_cache_index_and_filter_blocks(st->bbt,
 	    1);
+	rocksdb_block_based_options_set_filter_policy(st->bbt,
+	    rocksdb_filterpolicy_create_bloom_full(10));
 	rocksdb_options_set_block_based_table_factory(st->opts, st->bbt);
 
 	st->wopts = rocksdb_writeoptions_create();

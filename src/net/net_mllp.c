@@ -38,6 +38,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
 #include <openssl/ssl.h>
 
 #include "conf/conf.h"
@@ -78,6 +79,8 @@ struct mconn {
 	int			 owing;		/* ACKs owed: no idle timeout */
 	uint64_t		 frames;
 	struct evbuffer		*scratch;	/* ACKs being framed */
+	struct event		*later;		/* sends what scratch holds */
+	int			 later_on;	/* ... and is active */
 };
 
 static const struct conf *
@@ -109,6 +112,13 @@ owe(struct net_conn *c, struct mconn *m, int owing)
 
 static void mllp_read(struct net_conn *c, struct evbuffer *in);
 
+/* Nothing owed: no message pending, no ACK waiting to be written. */
+static int
+quiet(const struct mconn *m)
+{
+	return m->npending == 0 && !m->later_on;
+}
+
 static int
 mllp_eof(struct net_conn *c)
 {
@@ -123,7 +133,7 @@ mllp_eof(struct net_conn *c)
 	 * again only when its output was empty: ACKs queued meanwhile
 	 * would never go out */
 	bufferevent_enable(net_conn_bev(c), EV_WRITE);
-	if (m->npending == 0 && evbuffer_get_length(in) == 0)
+	if (quiet(m) && evbuffer_get_length(in) == 0)
 		return 0;		/* nothing owed: closed now */
 	/* frames read before the EOF and not yet looked at (a resumed
 	 * read still on its way) are messages too; at the limit they wait
@@ -133,13 +143,17 @@ mllp_eof(struct net_conn *c)
 	return 1;
 }
 
+static void send_later(evutil_socket_t fd, short ev, void *arg);
+
 static int
 mllp_open(struct net_conn *c)
 {
 	struct mconn *m = calloc(1, sizeof(*m));
 	SSL *ssl = bufferevent_openssl_get_ssl(net_conn_bev(c));
 
-	if (m == NULL || (m->scratch = evbuffer_new()) == NULL)
+	if (m == NULL || (m->scratch = evbuffer_new()) == NULL ||
+	    (m->later = event_new(net_server_base(net_conn_server(c)), -1, 0,
+	    send_later, c)) == NULL)
 		abort();
 	/* over TLS, a sender that half-closes sends a FIN without
 	 * close_notify (most do): that is its EOF too, not a truncation
@@ -183,6 +197,7 @@ mllp_free(struct net_conn *c)
 	}
 	free(m->msg);
 	evbuffer_free(m->scratch);
+	event_free(m->later);
 	free(m);
 }
 
@@ -297,12 +312,32 @@ answered(void *arg, const char *ack, size_t len, const char *code)
 		}
 		return;
 	}
-	/* the oldest: out now, with those answered meanwhile behind it */
+	/* the oldest: out once the commit has answered all it holds,
+	 * with those answered meanwhile behind it: a group commit ends
+	 * many of a pipelining sender's messages at once, and their ACKs
+	 * then go in one write, not a write each */
 	STAILQ_REMOVE_HEAD(&m->pending, entry);
 	m->npending--;
 	free(p);
 	if (ack != NULL)
 		frame(m->scratch, ack, len);
+	if (!m->later_on) {
+		m->later_on = 1;
+		event_active(m->later, 0, 0);
+	}
+}
+
+static void
+send_later(evutil_socket_t fd, short ev, void *arg)
+{
+	struct net_conn *c = arg;
+	struct mconn *m = net_conn_data(c);
+
+	(void)fd;
+	(void)ev;
+	m->later_on = 0;
+	if (m->gone)
+		return;
 	flush(c, m);
 	resume(c, m);
 }
@@ -422,7 +457,7 @@ mllp_read(struct net_conn *c, struct evbuffer *in)
 			m->stopped = 1;
 			bufferevent_disable(net_conn_bev(c), EV_READ);
 		}
-	} else if (m->eof && m->npending == 0)
+	} else if (m->eof && quiet(m))
 		net_conn_close(c, "closed by peer", 1);
 }
 
@@ -431,7 +466,7 @@ mllp_drain(struct net_conn *c)
 {
 	struct mconn *m = net_conn_data(c);
 
-	if (m->npending == 0) {
+	if (quiet(m)) {
 		net_conn_close(c, "shutting down", 1);
 		return;
 	}
