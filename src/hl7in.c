@@ -29,6 +29,7 @@
 #include "src/net/net.h"
 #include "src/net/store_loop.h"
 #include "src/notify.h"
+#include "src/util/jw.h"
 #include "src/util/log.h"
 #include "src/util/metrics.h"
 #include "store/audit.h"
@@ -45,6 +46,7 @@ struct hl7in {
 	struct hl7in_call *pending;	/* messages being committed */
 	struct metric	*m_msgs;	/* {sender, type, ack} */
 	struct metric	*m_dups;
+	struct jw	 jw;		/* inbox records are written in it */
 };
 
 #define KICK_MAX	16	/* batches named to the engine per message */
@@ -63,6 +65,7 @@ struct hl7in_call {
 	char			 code[3];
 	int			 keep;		/* the ACK is final (AA/AE) */
 	int			 batch;		/* a batch was made */
+	json_t			*rec;		/* its record (kick[0]) */
 	uint64_t		 kick[KICK_MAX];	/* made or promoted */
 	size_t			 nkick;
 	struct api_held		 held;		/* batches changed: held
@@ -98,6 +101,7 @@ hl7in_free_(struct hl7in *h)
 	if (h == NULL)
 		return;
 	/* calls still pending end with their store units (drained first) */
+	jw_free(&h->jw);
 	free(h);
 }
 
@@ -197,6 +201,7 @@ finish(struct hl7in_call *c)
 	}
 	if (!c->cancelled)
 		c->done(c->arg, c->ack, c->acklen, c->code);
+	json_decref(c->rec);
 	free(c->ack);
 	free(c);
 }
@@ -354,7 +359,12 @@ committed(void *arg, int err)
 		if (c->nkick > KICK_MAX)
 			mig_kick(daemon_mig(h->d), MIG_KICK_ALL);
 		for (size_t i = 0; i < c->nkick && i < KICK_MAX; i++)
-			mig_kick(daemon_mig(h->d), c->kick[i]);
+			if (i == 0 && c->rec != NULL)
+				/* the new one: its record is at hand */
+				mig_kick_rec(daemon_mig(h->d), c->kick[0],
+				    c->rec);
+			else
+				mig_kick(daemon_mig(h->d), c->kick[i]);
 	}
 	finish(c);
 }
@@ -491,6 +501,68 @@ found_alt(const struct hl7_msg *m, const char *path, char *buf, size_t cap)
 	return path;
 }
 
+/*
+ * The inbox record of a message that could be read, written as text (the
+ * keys in jansson's sorted order, as refuse() writes its records): at
+ * thousands of messages a second, building it as a jansson tree and
+ * dumping it was a tenth of the reactor.
+ */
+static void
+inbox_put(struct hl7in *h, struct store_batch *b, uint64_t seq, time_t now,
+    const char *peer, const char *via, const char *app, const char *fac,
+    const struct hl7in_call *c, const char *ctl, size_t len,
+    const struct conf_hl7_sender *snd, int xw_merged, uint64_t bid,
+    const json_t *promoted, const json_t *merged, const char *code,
+    const char *outcome, const char *error, const char *raw)
+{
+	struct jw *w = &h->jw;
+	struct store_key k;
+	int utf8 = jw_utf8(raw, len);
+
+	jw_open(w);
+	jw_str(w, "ack", code);
+	jw_str(w, "app", app ? app : "");
+	if (bid != 0)
+		jw_int(w, "batch_id", (int64_t)bid);
+	jw_int(w, "bytes", (int64_t)len);
+	jw_str(w, "control_id", ctl);
+	if (error != NULL)
+		jw_str(w, "error", error);
+	jw_str(w, "facility", fac ? fac : "");
+	if (merged != NULL)
+		jw_json(w, "merge", merged);
+	if (utf8)
+		jw_strn(w, "message", raw, len);
+	else {
+		/* not UTF-8 (8859-1 senders): kept as base64 */
+		char *b64 = malloc(len / 3 * 4 + 8);
+
+		if (b64 == NULL)
+			abort();
+		EVP_EncodeBlock((unsigned char *)b64,
+		    (const unsigned char *)raw, (int)len);
+		jw_str(w, "message_base64", b64);
+		free(b64);
+	}
+	jw_str(w, "outcome", outcome);
+	if (xw_merged)
+		jw_bool(w, "patient_id_merged", 1);
+	jw_str(w, "peer", peer);
+	if (promoted != NULL)
+		jw_json(w, "promoted", promoted);
+	if (snd != NULL)
+		jw_str(w, "sender", snd->name);
+	else
+		jw_null(w, "sender");
+	jw_int(w, "seq", (int64_t)seq);
+	jw_int(w, "time", (int64_t)now);
+	jw_str(w, "type", c->type);
+	jw_str(w, "via", via);
+	jw_close(w);
+	msg_key(&k, seq);
+	store_put(b, STORE_CF_HL7, k.b, k.len, w->p, w->n);
+}
+
 struct hl7in_call *
 hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
     const char *via, hl7in_done_fn *done, void *arg)
@@ -503,12 +575,13 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 	struct hl7_msg *m = NULL, *msh;
 	struct hl7_err e;
 	struct store_batch *b;
-	struct store_key k;
 	const char *app, *fac, *ctl, *type, *trig, *code = "AA";
 	const char *outcome = "inbox";
 	char acc[VAL_MAX] = "", mrn[VAL_MAX] = "", uid[VAL_MAX] = "";
 	char phi[65] = "", chan[96];
-	json_t *rec, *ev, *batch = NULL;
+	json_t *ev, *batch = NULL, *promoted = NULL, *merged = NULL;
+	int xw_merged = 0;
+	time_t now = time(NULL);
 	uint64_t seq, bid = 0;
 	void *v;
 	size_t vn;
@@ -599,12 +672,6 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 
 	seq = h->next_seq++;
 	b = store_begin(hst(h));
-	rec = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
-	    "seq", (json_int_t)seq, "time", (json_int_t)time(NULL), "peer",
-	    peer, "via", via, "app", app ? app : "", "facility", fac ? fac :
-	    "", "type", c->type, "control_id", ctl, "bytes", (json_int_t)len);
-	json_object_set_new(rec, "sender", snd ? json_string(snd->name) :
-	    json_null());
 
 	if (hl7_charset_error(m) != NULL) {
 		/* decoded values cannot be trusted: nothing is made */
@@ -639,8 +706,7 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 
 					if (to != NULL && strlen(to) <
 					    sizeof(mrn)) {
-						json_object_set_new(rec,
-						    "patient_id_merged", json_true());
+						xw_merged = 1;
 						snprintf(mrn, sizeof(mrn), "%s", to);
 					}
 					json_decref(x);
@@ -703,8 +769,7 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 				c->batch = 1;
 				c->kick[c->nkick++] = bid;
 				outcome = "batch";
-				json_object_set_new(rec, "batch_id",
-				    json_integer((json_int_t)bid));
+				/* (the inbox record names bid) */
 				if (mrn[0] != '\0' && strcmp(type, "ADT") != 0) {
 					struct promote pr = { c, ctl,
 					    json_array(), wall_ms() };
@@ -713,8 +778,8 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 					    daemon_api(h->d)), hst(h), b, mrn,
 					    1, promote_one, &pr, &c->held);
 					if (json_array_size(pr.ids) > 0)
-						json_object_set(rec,
-						    "promoted", pr.ids);
+						promoted = json_incref(
+						    pr.ids);
 					json_decref(pr.ids);
 				}
 			}
@@ -798,8 +863,7 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 					    0, merge_started, &mg, &c->held);
 					audit_phi(au, old, p1);
 					audit_phi(au, to, p2);
-					json_object_set_new(rec, "merge",
-					    json_pack("{s:s, s:s, s:o, s:o}",
+					merged = (json_pack("{s:s, s:s, s:o, s:o}",
 					    "from_phi", p1, "to_phi", p2,
 					    "rewritten", mg.rewritten,
 					    "already_started", mg.started));
@@ -829,14 +893,11 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 	}
 	make_ack(c, m, code, strcmp(code, "AA") ? &e : NULL, seq);
 	c->keep = strcmp(code, "AR") != 0;
-	json_object_set_new(rec, "ack", json_string(code));
-	json_object_set_new(rec, "outcome", json_string(outcome));
-	if (strcmp(code, "AA") != 0)
-		json_object_set_new(rec, "error", json_string(e.text));
-	put_message(rec, raw, len);
-	msg_key(&k, seq);
-	put_json(b, STORE_CF_HL7, &k, rec);
-	json_decref(rec);
+	inbox_put(h, b, seq, now, peer, via, app, fac, c, ctl, len, snd,
+	    xw_merged, bid, promoted, merged, code, outcome,
+	    strcmp(code, "AA") != 0 ? e.text : NULL, raw);
+	json_decref(promoted);
+	json_decref(merged);
 	if (c->keep)
 		store_put(b, STORE_CF_HL7, c->key.b, c->key.len, c->ack,
 		    c->acklen);
@@ -865,7 +926,7 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 		c->notes = notify_emit(daemon_notify(h->d), b, ev);
 		json_decref(ev);
 	}
-	json_decref(batch);
+	c->rec = batch;
 	/* the inbox and the audit log keep every message: a line each at
 	 * info would be thousands a second */
 	log_debug("hl7-message", "peer=%s sender=%s type=%s control=%s ack=%s "

@@ -1,0 +1,192 @@
+/*
+ * jw.c — see jw.h.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/util/jw.h"
+
+static void
+grow(struct jw *w, size_t more)
+{
+	size_t cap;
+	char *p;
+
+	if (w->n + more <= w->cap)
+		return;
+	cap = w->cap ? w->cap : 1024;
+	while (cap < w->n + more)
+		cap *= 2;
+	if ((p = realloc(w->p, cap)) == NULL)
+		abort();
+	w->p = p;
+	w->cap = cap;
+}
+
+static void
+put(struct jw *w, const char *s, size_t n)
+{
+	grow(w, n);
+	memcpy(w->p + w->n, s, n);
+	w->n += n;
+}
+
+static void
+quoted(struct jw *w, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+
+	grow(w, n + 2);
+	w->p[w->n++] = '"';
+	while (p < end) {
+		const unsigned char *run = p;
+
+		while (p < end && *p >= 0x20 && *p != '"' && *p != '\\')
+			p++;
+		if (p > run)
+			put(w, (const char *)run, (size_t)(p - run));
+		if (p >= end)
+			break;
+		switch (*p) {
+		case '"':  put(w, "\\\"", 2); break;
+		case '\\': put(w, "\\\\", 2); break;
+		case '\n': put(w, "\\n", 2); break;
+		case '\r': put(w, "\\r", 2); break;
+		case '\t': put(w, "\\t", 2); break;
+		default: {
+			char u[6] = { '\\', 'u', '0', '0', hex[*p >> 4],
+			    hex[*p & 15] };
+
+			put(w, u, 6);
+		}
+		}
+		p++;
+	}
+	put(w, "\"", 1);
+}
+
+static void
+key(struct jw *w, const char *k)
+{
+	if (!w->first)
+		put(w, ",", 1);
+	w->first = 0;
+	quoted(w, k, strlen(k));
+	put(w, ":", 1);
+}
+
+void
+jw_open(struct jw *w)
+{
+	w->n = 0;
+	w->first = 1;
+	put(w, "{", 1);
+}
+
+void
+jw_close(struct jw *w)
+{
+	put(w, "}", 1);
+}
+
+void
+jw_free(struct jw *w)
+{
+	free(w->p);
+	w->p = NULL;
+	w->n = w->cap = 0;
+}
+
+void
+jw_strn(struct jw *w, const char *k, const char *s, size_t n)
+{
+	key(w, k);
+	quoted(w, s, n);
+}
+
+void
+jw_str(struct jw *w, const char *k, const char *s)
+{
+	jw_strn(w, k, s, strlen(s));
+}
+
+void
+jw_int(struct jw *w, const char *k, int64_t v)
+{
+	char b[24];
+
+	key(w, k);
+	put(w, b, (size_t)snprintf(b, sizeof(b), "%lld", (long long)v));
+}
+
+void
+jw_bool(struct jw *w, const char *k, int v)
+{
+	key(w, k);
+	put(w, v ? "true" : "false", v ? 4 : 5);
+}
+
+void
+jw_null(struct jw *w, const char *k)
+{
+	key(w, k);
+	put(w, "null", 4);
+}
+
+void
+jw_json(struct jw *w, const char *k, const json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS |
+	    JSON_ENCODE_ANY);
+
+	key(w, k);
+	if (s == NULL)
+		put(w, "null", 4);
+	else
+		put(w, s, strlen(s));
+	free(s);
+}
+
+/* Well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, at most
+ * U+10FFFF), as jansson demands of a string. */
+int
+jw_utf8(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+
+	while (p < end) {
+		unsigned c = *p;
+		size_t len;
+		uint32_t cp;
+
+		if (c < 0x80) {
+			p++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			len = 2, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			len = 3, cp = c & 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			len = 4, cp = c & 0x07;
+		else
+			return 0;
+		if ((size_t)(end - p) < len)
+			return 0;
+		for (size_t i = 1; i < len; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (p[i] & 0x3fu);
+		}
+		if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 &&
+		    cp <= 0xdfff))) || (len == 4 && (cp < 0x10000 ||
+		    cp > 0x10ffff)))
+			return 0;
+		p += len;
+	}
+	return 1;
+}

@@ -1,0 +1,35 @@
+/*
+ * jw.h — a JSON object written straight to text, for records written at
+ * a high rate (an HL7 message's inbox record): no tree is built and freed.
+ * Strings must be UTF-8 (jw_utf8 says whether they are); control
+ * characters, quotes and backslashes are escaped. The caller writes the
+ * keys in the order it wants them stored (jansson's JSON_SORT_KEYS order
+ * where the record is also written by jansson elsewhere).
+ */
+#ifndef VNAMIG_JW_H
+#define VNAMIG_JW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct jw {
+	char	*p;
+	size_t	 n, cap;
+	int	 first;		/* no member yet in the open object */
+};
+
+void	jw_open(struct jw *w);		/* "{" */
+void	jw_close(struct jw *w);		/* "}": w->p, w->n are the text */
+void	jw_free(struct jw *w);
+void	jw_str(struct jw *w, const char *key, const char *s);
+void	jw_strn(struct jw *w, const char *key, const char *s, size_t n);
+void	jw_int(struct jw *w, const char *key, int64_t v);
+void	jw_bool(struct jw *w, const char *key, int v);
+void	jw_null(struct jw *w, const char *key);
+/* a value jansson holds (rare members: arrays, objects) */
+void	jw_json(struct jw *w, const char *key, const json_t *v);
+int	jw_utf8(const char *s, size_t n);
+
+#endif
