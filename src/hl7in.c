@@ -65,7 +65,10 @@ struct hl7in_call {
 	char			 code[3];
 	int			 keep;		/* the ACK is final (AA/AE) */
 	int			 batch;		/* a batch was made */
-	json_t			*rec;		/* its record (kick[0]) */
+	char			 bsrc[CONF_NAME_MAX + 1];	/* its */
+	char			 btgt[CONF_NAME_MAX + 1];	/* record */
+	int			 bprio;
+	int64_t			 bprefetch;
 	uint64_t		 kick[KICK_MAX];	/* made or promoted */
 	size_t			 nkick;
 	struct api_held		 held;		/* batches changed: held
@@ -201,7 +204,6 @@ finish(struct hl7in_call *c)
 	}
 	if (!c->cancelled)
 		c->done(c->arg, c->ack, c->acklen, c->code);
-	json_decref(c->rec);
 	free(c->ack);
 	free(c);
 }
@@ -359,11 +361,15 @@ committed(void *arg, int err)
 		if (c->nkick > KICK_MAX)
 			mig_kick(daemon_mig(h->d), MIG_KICK_ALL);
 		for (size_t i = 0; i < c->nkick && i < KICK_MAX; i++)
-			if (i == 0 && c->rec != NULL)
+			if (i == 0) {
 				/* the new one: its record is at hand */
-				mig_kick_rec(daemon_mig(h->d), c->kick[0],
-				    c->rec);
-			else
+				struct mig_brec r = { .state = "queued",
+				    .source = c->bsrc, .target = c->btgt,
+				    .priority = c->bprio,
+				    .prefetch_at_ms = c->bprefetch };
+
+				mig_kick_brec(daemon_mig(h->d), c->kick[0], &r);
+			} else
 				mig_kick(daemon_mig(h->d), c->kick[i]);
 	}
 	finish(c);
@@ -579,7 +585,7 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 	const char *outcome = "inbox";
 	char acc[VAL_MAX] = "", mrn[VAL_MAX] = "", uid[VAL_MAX] = "";
 	char phi[65] = "", chan[96];
-	json_t *ev, *batch = NULL, *promoted = NULL, *merged = NULL;
+	json_t *ev, *promoted = NULL, *merged = NULL;
 	int xw_merged = 0;
 	time_t now = time(NULL);
 	uint64_t seq, bid = 0;
@@ -738,34 +744,24 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 				code = "AE";
 				outcome = "error";
 			} else {
-				json_t *seed = json_pack("{s:s, s:s, s:i, "
-				    "s:[], s:[], s:s, s:s, s:I}", "source",
-				    snd->source, "target", snd->target,
-				    "priority", (int)snd->priority,
-				    "accession_numbers", "study_instance_uids",
-				    "patient_id", mrn, "external_id", ctl,
-				    "prefetch_at_ms", wall_ms());
-
 				/* an order: the patient's priors come along
 				 * (pre-fetch: every other study of theirs at
 				 * the source) */
-				if (mrn[0] != '\0' && strcmp(type, "ADT") != 0)
-					json_object_set_new(seed,
-					    "include_priors", json_true());
+				struct api_order o = { snd->source,
+				    snd->target ? snd->target : "", acc, uid, mrn, ctl,
+				    (int)snd->priority, mrn[0] != '\0' &&
+				    strcmp(type, "ADT") != 0, wall_ms() };
 
-				if (acc[0] != '\0')
-					json_array_append_new(json_object_get(
-					    seed, "accession_numbers"),
-					    json_string(acc));
-				if (uid[0] != '\0')
-					json_array_append_new(json_object_get(
-					    seed, "study_instance_uids"),
-					    json_string(uid));
 				snprintf(chan, sizeof(chan), "hl7:%s",
 				    snd->name);
-				bid = api_batches_put(api_batches(daemon_api(
-				    h->d)), b, seed, chan, chan, &batch);
-				json_decref(seed);
+				bid = api_batches_put_order(api_batches(
+				    daemon_api(h->d)), b, &o, chan, chan);
+				snprintf(c->bsrc, sizeof(c->bsrc), "%s",
+				    snd->source);
+				snprintf(c->btgt, sizeof(c->btgt), "%s",
+				    o.target);
+				c->bprio = o.priority;
+				c->bprefetch = o.prefetch_at_ms;
 				c->batch = 1;
 				c->kick[c->nkick++] = bid;
 				outcome = "batch";
@@ -926,7 +922,6 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 		c->notes = notify_emit(daemon_notify(h->d), b, ev);
 		json_decref(ev);
 	}
-	c->rec = batch;
 	/* the inbox and the audit log keep every message: a line each at
 	 * info would be thousands a second */
 	log_debug("hl7-message", "peer=%s sender=%s type=%s control=%s ack=%s "

@@ -409,6 +409,13 @@ ackchk zris zris AA "" - "ORM^O01 v2.4 from ZRIS: AA"
 is "$(bline "$(bid_of Z-0001)")" "queued ZACC-55 ZMRN55 1.2.3.4.5.55 legacy newpacs 7 hl7:zris Z-0001" \
 	"  batch: accession ZXX-2.1 (not OBR-3), MRN PID-2.1, study UID ZXX-3.1: the sender's own paths"
 is "$(bf "$(bid_of Z-0001)" .created_by)" "hl7:zris" "  created by hl7:zris"
+# the record an order writes (as text, src/api/api_batch.c) has every
+# member a batch made over the API has, with their types
+is "$(batch "$(bid_of Z-0001)" | jq -c '[.id == ('"$(bid_of Z-0001)"'), .name, .force_full_repull,
+    .include_priors, (.prefetch_at_ms | type), (.counts | keys), (.created | test("^[0-9-]+T[0-9:]+Z$")),
+    .created == .updated]')" \
+    '[true,"",false,true,"number",["done","instances","quarantined","studies"],true,true]' \
+    "  its record: id, name, force_full_repull, include_priors (an order with an MRN), prefetch_at_ms, counts, created"
 
 nb=$(nbatches)
 xmit unmapped unmapped

@@ -210,6 +210,21 @@ json_t *api_batches_counts(struct api_batches *b);
  * api_batches_created once b is durable. */
 uint64_t api_batches_put(struct api_batches *bs, struct store_batch *b,
     json_t *seed, const char *channel, const char *by, json_t **out);
+/* The same for an HL7 order, its record written straight as text (no
+ * seed or record tree: thousands a second); returns its id. */
+struct api_order {
+	const char	*source, *target;
+	const char	*accession;	/* "": none */
+	const char	*study_uid;	/* "": none */
+	const char	*patient_id;	/* "": none */
+	const char	*external_id;
+	int		 priority;
+	int		 include_priors;
+	int64_t		 prefetch_at_ms;
+};
+uint64_t api_batches_put_order(struct api_batches *bs,
+    struct store_batch *b, const struct api_order *o, const char *channel,
+    const char *by);
 void api_batches_created(struct api_batches *bs);
 /* Each batch of patient pid not started yet (queued, paused), or already
  * under way or done (not_started 0): fn(arg, id, record) returns 1 when

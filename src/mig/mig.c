@@ -3785,23 +3785,22 @@ batch_sort(struct mbatch *b)
 		    date_older);
 }
 
-/* batch_read: (re)load the engine's view of batch id from its record. */
+/* batch_apply: (re)load the engine's view of batch id from its record. */
 static void
-batch_read(struct mig *m, uint64_t id, json_t *rec)
+batch_apply(struct mig *m, uint64_t id, const struct mig_brec *r)
 {
 	struct mbatch *b = batch_find(m, id);
-	const char *state = json_string_value(json_object_get(rec, "state"));
 	int fresh = 0;
 
 	if (id > m->max_id)
 		m->max_id = id;
-	if (state == NULL)
+	if (r->state == NULL)
 		return;
 	if (b == NULL) {
 		struct store_key k;
 
-		if (strcmp(state, "queued") != 0 && strcmp(state, "running") !=
-		    0 && strcmp(state, "paused") != 0)
+		if (strcmp(r->state, "queued") != 0 && strcmp(r->state,
+		    "running") != 0 && strcmp(r->state, "paused") != 0)
 			return;		/* ended before this start */
 		if ((b = calloc(1, sizeof(*b))) == NULL)
 			abort();
@@ -3809,49 +3808,65 @@ batch_read(struct mig *m, uint64_t id, json_t *rec)
 		b->op.m = m;
 		study_key(&k, id, NULL);
 		/* studies are written with the resolution, never before */
-		if (json_is_true(json_object_get(rec, "resolved")) &&
-		    store_scan(m->st, STORE_CF_STUDIES, k.b, k.len,
-		    load_study_one, b) < 0)
+		if (r->resolved && store_scan(m->st, STORE_CF_STUDIES, k.b,
+		    k.len, load_study_one, b) < 0)
 			log_err("mig-load-failed", "batch=%llu error=%s",
 			    (unsigned long long)id, log_q(store_error(m->st)));
-		b->prio = (int)json_integer_value(json_object_get(rec,
-		    "priority"));
+		b->prio = r->priority;
 		batch_place(m, b);
 		bhash_add(m, b);
 		fresh = 1;
 	}
-	snprintf(b->state, sizeof(b->state), "%s", state);
-	snprintf(b->source, sizeof(b->source), "%s", json_string_value(
-	    json_object_get(rec, "source")) ?: "");
-	snprintf(b->target, sizeof(b->target), "%s", json_string_value(
-	    json_object_get(rec, "target")) ?: "");
-	b->force = json_is_true(json_object_get(rec, "force_full_repull"));
-	b->plan = (uint64_t)json_integer_value(json_object_get(rec, "plan_id"));
-	b->newest = json_is_string(json_object_get(rec, "order")) ?
-	    strcmp(json_string_value(json_object_get(rec, "order")),
-	    "newest_first") == 0 : cf(m)->migration.newest_first;
+	snprintf(b->state, sizeof(b->state), "%s", r->state);
+	snprintf(b->source, sizeof(b->source), "%s", r->source ?: "");
+	snprintf(b->target, sizeof(b->target), "%s", r->target ?: "");
+	b->force = r->force_full_repull;
+	b->plan = r->plan_id;
+	b->newest = r->order != NULL ? strcmp(r->order, "newest_first") == 0 :
+	    cf(m)->migration.newest_first;
 	if (fresh)
 		batch_sort(b);
-	snprintf(b->push_src, sizeof(b->push_src), "%s", json_string_value(
-	    json_object_get(json_object_get(rec, "push"), "source")) ?: "");
-	snprintf(b->push_day, sizeof(b->push_day), "%s", json_string_value(
-	    json_object_get(json_object_get(rec, "push"), "day")) ?: "");
-	if (json_integer_value(json_object_get(rec, "prefetch_at_ms")) !=
-	    b->prefetch_ms) {
+	snprintf(b->push_src, sizeof(b->push_src), "%s", r->push_source ?: "");
+	snprintf(b->push_day, sizeof(b->push_day), "%s", r->push_day ?: "");
+	if (r->prefetch_at_ms != b->prefetch_ms) {
 		/* a new order asked for it (HL7 pre-fetch): time again */
-		b->prefetch_ms = json_integer_value(json_object_get(rec,
-		    "prefetch_at_ms"));
+		b->prefetch_ms = r->prefetch_at_ms;
 		b->prefetch_seen = 0;
 	}
-	b->resolved = json_is_true(json_object_get(rec, "resolved"));
-	if ((int)json_integer_value(json_object_get(rec, "priority")) !=
-	    b->prio) {
+	b->resolved = r->resolved;
+	if (r->priority != b->prio) {
 		/* promoted (HL7 pre-fetch): move it up the list */
 		batch_unplace(m, b);
-		b->prio = (int)json_integer_value(json_object_get(rec,
-		    "priority"));
+		b->prio = r->priority;
 		batch_place(m, b);
 	}
+}
+
+/* batch_read: batch id's record (as stored) into the engine. */
+static void
+batch_read(struct mig *m, uint64_t id, json_t *rec)
+{
+	json_t *push = json_object_get(rec, "push");
+	struct mig_brec r = {
+		.state = json_string_value(json_object_get(rec, "state")),
+		.source = json_string_value(json_object_get(rec, "source")),
+		.target = json_string_value(json_object_get(rec, "target")),
+		.order = json_string_value(json_object_get(rec, "order")),
+		.push_source = json_string_value(json_object_get(push,
+		    "source")),
+		.push_day = json_string_value(json_object_get(push, "day")),
+		.force_full_repull = json_is_true(json_object_get(rec,
+		    "force_full_repull")),
+		.resolved = json_is_true(json_object_get(rec, "resolved")),
+		.priority = (int)json_integer_value(json_object_get(rec,
+		    "priority")),
+		.plan_id = (uint64_t)json_integer_value(json_object_get(rec,
+		    "plan_id")),
+		.prefetch_at_ms = json_integer_value(json_object_get(rec,
+		    "prefetch_at_ms")),
+	};
+
+	batch_apply(m, id, &r);
 }
 
 static void
@@ -5461,11 +5476,11 @@ mig_kick(struct mig *m, uint64_t id)
 }
 
 void
-mig_kick_rec(struct mig *m, uint64_t id, json_t *rec)
+mig_kick_brec(struct mig *m, uint64_t id, const struct mig_brec *r)
 {
 	if (m == NULL)
 		return;
-	batch_read(m, id, rec);
+	batch_apply(m, id, r);
 	kicked(m, id);
 }
 

@@ -60,9 +60,18 @@ struct mig *mig_new(struct daemon *d, char *err, size_t cap);
  * 0: the batches created since the last kick; MIG_KICK_ALL: every one. */
 #define MIG_KICK_ALL	UINT64_MAX
 void mig_kick(struct mig *m, uint64_t id);
-/* mig_kick_rec: the same for a batch whose durable record the caller
- * holds (rec, as written): nothing is read back. */
-void mig_kick_rec(struct mig *m, uint64_t id, json_t *rec);
+/* mig_kick_brec: the same for a batch whose durable record the caller
+ * wrote (r: what the engine takes of it; NULL members are absent):
+ * nothing is read back. */
+struct mig_brec {
+	const char	*state, *source, *target;
+	const char	*order;		/* "newest_first", "oldest_first" */
+	const char	*push_source, *push_day;
+	int		 force_full_repull, resolved, priority;
+	uint64_t	 plan_id;
+	int64_t		 prefetch_at_ms;
+};
+void mig_kick_brec(struct mig *m, uint64_t id, const struct mig_brec *r);
 /* mig_drain: shutting down: start nothing more, drop the associations
  * in use (the durable state is where the next start resumes). */
 void mig_drain(struct mig *m);

@@ -91,6 +91,39 @@ void
 jw_close(struct jw *w)
 {
 	put(w, "}", 1);
+	w->first = 0;	/* (a nested one is a member of its parent) */
+}
+
+void
+jw_object(struct jw *w, const char *k)
+{
+	key(w, k);
+	put(w, "{", 1);
+	w->first = 1;
+}
+
+void
+jw_array(struct jw *w, const char *k)
+{
+	key(w, k);
+	put(w, "[", 1);
+	w->first = 1;
+}
+
+void
+jw_item(struct jw *w, const char *s)
+{
+	if (!w->first)
+		put(w, ",", 1);
+	w->first = 0;
+	quoted(w, s, strlen(s));
+}
+
+void
+jw_array_end(struct jw *w)
+{
+	put(w, "]", 1);
+	w->first = 0;
 }
 
 void

@@ -30,6 +30,11 @@ void	jw_bool(struct jw *w, const char *key, int v);
 void	jw_null(struct jw *w, const char *key);
 /* a value jansson holds (rare members: arrays, objects) */
 void	jw_json(struct jw *w, const char *key, const json_t *v);
+/* nested: an object or an array of strings as the value of key */
+void	jw_object(struct jw *w, const char *key);	/* then jw_close */
+void	jw_array(struct jw *w, const char *key);
+void	jw_item(struct jw *w, const char *s);		/* a string in it */
+void	jw_array_end(struct jw *w);
 int	jw_utf8(const char *s, size_t n);
 
 #endif

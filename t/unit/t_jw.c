@@ -13,6 +13,9 @@
 #include "src/util/jw.h"
 #include "t/unit/tap.h"
 
+#define HL7	"MSH|^~\\&|RIS|\"HOSP\"\r\nPID|1||\\T\\\x01\x1f"
+#define UTF	"ZDS|\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"
+
 /* One string written as a member, loaded back: the same bytes. */
 static int
 round_trip(struct jw *w, const char *s, size_t n)
@@ -80,10 +83,9 @@ main(void)
 	is_int(bad, 0, "every UTF-8 one loads back whole (control "
 	    "characters, quotes and backslashes escaped)");
 
-	ok(round_trip(&w, "MSH|^~\\&|RIS|\"HOSP\"\r\nPID|1||\\T\\\x01\x1f",
-	    39), "an HL7 message with CR, LF, quotes, backslashes and "
-	    "control characters");
-	ok(round_trip(&w, "ZDS|\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 13),
+	ok(round_trip(&w, HL7, sizeof(HL7) - 1), "an HL7 message with CR, "
+	    "LF, quotes, backslashes and control characters");
+	ok(round_trip(&w, UTF, sizeof(UTF) - 1),
 	    "2, 3 and 4 byte UTF-8 kept as is");
 	ok(round_trip(&w, "a\0b", 3), "a NUL inside");
 
