@@ -748,25 +748,18 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 				 * (pre-fetch: every other study of theirs at
 				 * the source) */
 				struct api_order o = { snd->source,
-				    snd->target ? snd->target : "", acc, uid, mrn, ctl,
-				    (int)snd->priority, mrn[0] != '\0' &&
-				    strcmp(type, "ADT") != 0, wall_ms() };
+				    snd->target ? snd->target : "", acc, uid,
+				    mrn, ctl, (int)snd->priority, mrn[0] !=
+				    '\0' && strcmp(type, "ADT") != 0,
+				    wall_ms() };
 
-				snprintf(chan, sizeof(chan), "hl7:%s",
-				    snd->name);
-				bid = api_batches_put_order(api_batches(
-				    daemon_api(h->d)), b, &o, chan, chan);
-				snprintf(c->bsrc, sizeof(c->bsrc), "%s",
-				    snd->source);
-				snprintf(c->btgt, sizeof(c->btgt), "%s",
-				    o.target);
-				c->bprio = o.priority;
-				c->bprefetch = o.prefetch_at_ms;
 				c->batch = 1;
-				c->kick[c->nkick++] = bid;
-				outcome = "batch";
-				/* (the inbox record names bid) */
-				if (mrn[0] != '\0' && strcmp(type, "ADT") != 0) {
+				c->nkick = 1;	/* kick[0]: the new batch */
+				if (o.include_priors) {
+					/* first: the patient's batches that
+					 * are there (made before this one, or
+					 * the patient index would name it and
+					 * every order would cost a scan) */
 					struct promote pr = { c, ctl,
 					    json_array(), wall_ms() };
 
@@ -778,6 +771,19 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 						    pr.ids);
 					json_decref(pr.ids);
 				}
+				snprintf(chan, sizeof(chan), "hl7:%s",
+				    snd->name);
+				bid = api_batches_put_order(api_batches(
+				    daemon_api(h->d)), b, &o, chan, chan);
+				snprintf(c->bsrc, sizeof(c->bsrc), "%s",
+				    snd->source);
+				snprintf(c->btgt, sizeof(c->btgt), "%s",
+				    o.target);
+				c->bprio = o.priority;
+				c->bprefetch = o.prefetch_at_ms;
+				c->kick[0] = bid;
+				outcome = "batch";
+				/* (the inbox record names bid) */
 			}
 		}
 	} else if (strcmp(type, "ADT") == 0 && strcmp(trig, "A40") == 0) {

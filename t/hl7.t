@@ -573,6 +573,19 @@ ok $? "after the restart the RIS's ORM^O01 again gets the same ACK bytes"
 is "$(nbatches) $(ninbox)" "$nb $ni" "  and makes no batch, no inbox record"
 xmit catch catch
 ackchk catch catch AA "" - "an unmapped sender (NEWRIS) with hl7.catch_all: AA"
+# an order for a patient whose batch was made before the restart: the
+# patient index (read back at the start) finds it, and promotes it
+msg orm2r <<EOF
+MSH|^~\&|RIS|MAINHOSP|VNAMIG|PACS|20240106094500||ORM^O01|RIS0002R|P|2.3
+PID|1||MRN1002^^^MAINHOSP^MR||ROE^JANE||19720304|F
+ORC|NW|PL2102^RIS|||SC
+$(obr PL2102^RIS "" "")
+EOF
+B2=$(bid_of RIS0002)
+xmit orm2r orm2r
+ackchk orm2r orm2r AA "" - "after the restart an order for MRN1002 (its batch $B2 made before): AA"
+is "$(rec RIS0002R | jq -c .promoted) $(bf "$B2" '[(.priority | tostring), .promoted_by] | join(" ")')" \
+    "[$B2] 9 RIS0002R" "  batch $B2 promoted (priority 9, by RIS0002R): found through the index read at the start"
 is "$(bline "$(bid_of NEW-1)")" "queued CFI1 MRN1050 $UID_A.50 legacy newpacs 9 hl7:other NEW-1" \
 	"  batch on the catch-all sender's channel hl7:other, its priority 9"
 

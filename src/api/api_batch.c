@@ -81,6 +81,12 @@ struct api_batches {
 	char		(*sigs)[65];	/* signatures of requests in flight */
 	size_t		 nsigs, capsigs;
 	struct jw	 jw;		/* HL7 orders' records */
+	/* hashes of the patient IDs the patient index holds (a superset:
+	 * nothing is taken out), so that an order for a patient never
+	 * seen costs no scan; pats_ok once the index was read whole */
+	uint64_t	*pats;
+	size_t		 npats, cappats;
+	int		 pats_ok;
 };
 
 static struct busy *busy_find(struct api_batches *bs, uint64_t id);
@@ -124,6 +130,7 @@ api_batches_free_(struct api_batches *b)
 	free(b->busy);
 	free(b->sigs);
 	jw_free(&b->jw);
+	free(b->pats);
 	free(b);
 }
 
@@ -143,11 +150,45 @@ count_one(void *arg, const void *key, size_t klen, const void *val,
 	return 0;
 }
 
+static void pats_add(struct api_batches *bs, const char *pid);
+
+static int
+pat_one(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	struct store_kreader r;
+	char tag[4], pid[256];
+
+	(void)val;
+	(void)vlen;
+	store_kreader_init(&r, key, klen);
+	store_kreader_str(&r, tag, sizeof(tag));
+	store_kreader_str(&r, pid, sizeof(pid));
+	if (r.err)	/* an ID too long to hold here: not complete */
+		((struct api_batches *)arg)->pats_ok = -1;
+	else
+		pats_add(arg, pid);
+	return 0;
+}
+
 int
 api_batches_load(struct api_batches *b, struct store *st)
 {
+	struct store_key k;
+
 	memset(b->count, 0, sizeof(b->count));
-	return store_scan(st, STORE_CF_BATCHES, "", 0, count_one, b);
+	if (store_scan(st, STORE_CF_BATCHES, "", 0, count_one, b) < 0)
+		return -1;
+	/* the patients the index names (("pat", pid, id) keys) */
+	store_key_init(&k);
+	store_key_cstr(&k, "pat");
+	b->pats_ok = 0;
+	if (store_scan(st, STORE_CF_SEEDS, k.b, k.len, pat_one, b) == 0 &&
+	    b->pats_ok == 0)
+		b->pats_ok = 1;
+	else
+		b->pats_ok = 0;		/* every patient is scanned for */
+	return 0;
 }
 
 json_t *
@@ -762,8 +803,68 @@ pat_key(struct store_key *k, const char *pid, uint64_t id)
 		store_key_u64(k, id);
 }
 
+/* FNV-1a, never 0 (an empty slot) */
+static uint64_t
+pat_hash(const char *pid)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (; *pid != '\0'; pid++)
+		h = (h ^ (unsigned char)*pid) * 0x100000001b3ULL;
+	return h ? h : 1;
+}
+
 static void
-index_patient(struct store_batch *b, json_t *batch, uint64_t id)
+pats_add(struct api_batches *bs, const char *pid)
+{
+	uint64_t h = pat_hash(pid);
+	size_t i;
+
+	if (2 * (bs->npats + 1) > bs->cappats) {
+		size_t cap = bs->cappats ? 2 * bs->cappats : 4096;
+		uint64_t *v = calloc(cap, sizeof(*v));
+
+		if (v == NULL)
+			abort();
+		for (size_t j = 0; j < bs->cappats; j++)
+			if (bs->pats[j] != 0) {
+				for (i = bs->pats[j] & (cap - 1); v[i] != 0;
+				    i = (i + 1) & (cap - 1))
+					;
+				v[i] = bs->pats[j];
+			}
+		free(bs->pats);
+		bs->pats = v;
+		bs->cappats = cap;
+	}
+	for (i = h & (bs->cappats - 1); bs->pats[i] != 0;
+	    i = (i + 1) & (bs->cappats - 1))
+		if (bs->pats[i] == h)
+			return;
+	bs->pats[i] = h;
+	bs->npats++;
+}
+
+/* 0: patient pid has surely no batch in the index */
+static int
+pats_may(const struct api_batches *bs, const char *pid)
+{
+	uint64_t h = pat_hash(pid);
+
+	if (!bs->pats_ok)
+		return 1;
+	if (bs->cappats == 0)
+		return 0;
+	for (size_t i = h & (bs->cappats - 1); bs->pats[i] != 0;
+	    i = (i + 1) & (bs->cappats - 1))
+		if (bs->pats[i] == h)
+			return 1;
+	return 0;
+}
+
+static void
+index_patient(struct api_batches *bs, struct store_batch *b, json_t *batch,
+    uint64_t id)
 {
 	const char *pid = json_string_value(json_object_get(batch,
 	    "patient_id"));
@@ -773,6 +874,7 @@ index_patient(struct store_batch *b, json_t *batch, uint64_t id)
 		return;
 	pat_key(&k, pid, id);
 	store_put(b, STORE_CF_SEEDS, k.b, k.len, "", 0);
+	pats_add(bs, pid);
 }
 
 uint64_t
@@ -787,7 +889,7 @@ api_batches_put(struct api_batches *bs, struct store_batch *b,
 	id_key(k, id);
 	store_put(b, STORE_CF_BATCHES, k, 8, val, strlen(val));
 	free(val);
-	index_patient(b, j, id);
+	index_patient(bs, b, j, id);
 	if (out != NULL)
 		*out = j;
 	else
@@ -849,6 +951,7 @@ api_batches_put_order(struct api_batches *bs, struct store_batch *b,
 	if (o->patient_id[0] != '\0') {
 		pat_key(&pk, o->patient_id, id);
 		store_put(b, STORE_CF_SEEDS, pk.b, pk.len, "", 0);
+		pats_add(bs, o->patient_id);
 	}
 	return id;
 }
@@ -926,7 +1029,7 @@ by_patient_one(void *arg, const void *key, size_t klen, const void *val,
 		free(v);
 		if (now == NULL || strcmp(now, x->pid) != 0) {
 			store_del(x->b, STORE_CF_SEEDS, key, klen);
-			index_patient(x->b, j, id);
+			index_patient(x->bs, x->b, j, id);
 		}
 		x->n++;
 	}
@@ -955,6 +1058,8 @@ api_batches_of_patient(struct api_batches *bs, struct store *st,
 	    1u << B_FAILED), b, fn, arg, 0, 0 };
 	struct store_key k;
 
+	if (!pats_may(bs, pid))
+		return 0;	/* never indexed: no scan */
 	pat_key(&k, pid, 0);
 	if (store_scan(st, STORE_CF_SEEDS, k.b, k.len, by_patient_one, &x) < 0
 	    || x.err)
@@ -1205,7 +1310,7 @@ intake(struct api_req *q, const char *channel, const char *sig)
 	val = json_dumps(s->batch, JSON_COMPACT | JSON_SORT_KEYS);
 	store_put(b, STORE_CF_BATCHES, ik, 8, val, strlen(val));
 	free(val);
-	index_patient(b, s->batch, s->id);
+	index_patient(bs, b, s->batch, s->id);
 	if (json_string_length(json_object_get(s->batch, "patient_id")) > 0)
 		audit_phi(api_audit_log(q), json_string_value(json_object_get(
 		    s->batch, "patient_id")), phi);

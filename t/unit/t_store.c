@@ -16,8 +16,10 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 
+#include "src/util/hex.h"
 #include "src/util/log.h"
 #include "store/audit.h"
 #include "store/store.h"
@@ -489,6 +491,27 @@ test_audit(void)
 		ok(strlen(phi1) == 64 && strcmp(phi1, phi2) != 0 &&
 		    strstr(phi1, "DOE") == NULL, "PHI becomes a keyed "
 		    "commitment");
+		{
+			/* HMAC-SHA256 under the stored secret, as
+			 * OpenSSL's own HMAC() computes it */
+			uint8_t mac[32];
+			unsigned int ml = sizeof(mac);
+			char want[65];
+			void *v;
+			size_t vn;
+
+			v = NULL;
+			if (store_get(st, STORE_CF_META, "audit.phi_secret",
+			    16, &v, &vn) == 1 && vn == 32)
+				HMAC(EVP_sha256(), v, 32,
+				    (const uint8_t *)"DOE^JOHN", 8, mac, &ml);
+			else
+				memset(mac, 0, sizeof(mac));
+			free(v);
+			hex_encode(mac, 32, want);
+			is_str(phi1, want, "the commitment is HMAC-SHA256 "
+			    "under the stored secret");
+		}
 	}
 	audit_close(a);
 
