@@ -29,6 +29,7 @@
 #include "src/net/net.h"
 #include "src/net/store_loop.h"
 #include "src/notify.h"
+#include "src/util/hset.h"
 #include "src/util/jw.h"
 #include "src/util/log.h"
 #include "src/util/metrics.h"
@@ -47,6 +48,10 @@ struct hl7in {
 	struct metric	*m_msgs;	/* {sender, type, ack} */
 	struct metric	*m_dups;
 	struct jw	 jw;		/* inbox records are written in it */
+	struct hset	 xw;		/* IDs merged away (the crosswalk's
+					 * keys): an order for any other MRN
+					 * needs no lookup */
+	int		 xw_ok;		/* it was read whole */
 };
 
 #define KICK_MAX	16	/* batches named to the engine per message */
@@ -105,6 +110,7 @@ hl7in_free_(struct hl7in *h)
 		return;
 	/* calls still pending end with their store units (drained first) */
 	jw_free(&h->jw);
+	hset_free(&h->xw);
 	free(h);
 }
 
@@ -123,12 +129,43 @@ msg_key(struct store_key *k, uint64_t seq)
 		store_key_u64(k, seq);
 }
 
+static int
+xw_one(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	struct hl7in *h = arg;
+	struct store_kreader r;
+	char tag[4], id[VAL_MAX];
+
+	(void)val;
+	(void)vlen;
+	store_kreader_init(&r, key, klen);
+	store_kreader_str(&r, tag, sizeof(tag));
+	store_kreader_str(&r, id, sizeof(id));
+	if (r.err)
+		h->xw_ok = -1;	/* longer than an MRN taken here */
+	else
+		hset_add(&h->xw, id);
+	return 0;
+}
+
 void
 hl7in_reload(struct hl7in *h)
 {
 	struct store_key k;
 	void *key = NULL, *val = NULL;
 	size_t kn, vn;
+
+	/* the crosswalk's merged IDs (added to what a reset left: a
+	 * superset does no harm) */
+	store_key_init(&k);
+	store_key_cstr(&k, "xw");
+	h->xw_ok = 0;
+	if (store_scan(hst(h), STORE_CF_HL7, k.b, k.len, xw_one, h) == 0 &&
+	    h->xw_ok == 0)
+		h->xw_ok = 1;
+	else
+		h->xw_ok = 0;
 
 	msg_key(&k, UINT64_MAX);
 	h->next_seq = 1;
@@ -704,7 +741,8 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 				store_key_init(&xk);
 				store_key_cstr(&xk, "xw");
 				store_key_cstr(&xk, mrn);
-				if (store_get(hst(h), STORE_CF_HL7, xk.b,
+				if ((!h->xw_ok || hset_may(&h->xw, mrn)) &&
+				    store_get(hst(h), STORE_CF_HL7, xk.b,
 				    xk.len, &v, &vn) == 1) {
 					json_t *x = json_loadb(v, vn, 0, NULL);
 					const char *to = json_string_value(
@@ -857,6 +895,7 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 
 					put_json(b, STORE_CF_HL7, &xk, xr);
 					json_decref(xr);
+					hset_add(&h->xw, old);
 					api_batches_of_patient(api_batches(
 					    daemon_api(h->d)), hst(h), b, old,
 					    1, merge_rewrite, &mg, &c->held);

@@ -586,6 +586,18 @@ xmit orm2r orm2r
 ackchk orm2r orm2r AA "" - "after the restart an order for MRN1002 (its batch $B2 made before): AA"
 is "$(rec RIS0002R | jq -c .promoted) $(bf "$B2" '[(.priority | tostring), .promoted_by] | join(" ")')" \
     "[$B2] 9 RIS0002R" "  batch $B2 promoted (priority 9, by RIS0002R): found through the index read at the start"
+# an order for the ID merged away before the restart (OLD777 -> NEW888):
+# the crosswalk, read back at the start, names the surviving patient
+msg ormold2 <<EOF
+MSH|^~\&|RIS|MAINHOSP|VNAMIG|PACS|20240106120000||ORM^O01^ORM_O01|RIS0020R|P|2.5.1
+PID|1||OLD777^^^MAINHOSP^MR||MERGE^ME||19700707|F
+ORC|NW|MPL2|MFI2||SC
+$(obr MPL2 MFI2 "$UID_A.21")
+EOF
+xmit ormold2 ormold2
+ackchk ormold2 ormold2 AA "" - "after the restart an order for OLD777 (merged into NEW888 before): AA"
+is "$(rec RIS0020R | jq -r .patient_id_merged) $(bf "$(bid_of RIS0020R)" .patient_id)" "true NEW888" \
+    "  its batch is NEW888's (patient_id_merged in the inbox record)"
 is "$(bline "$(bid_of NEW-1)")" "queued CFI1 MRN1050 $UID_A.50 legacy newpacs 9 hl7:other NEW-1" \
 	"  batch on the catch-all sender's channel hl7:other, its priority 9"
 

@@ -41,6 +41,7 @@
 #include "src/mig/mig.h"
 #include "src/net/net.h"
 #include "src/util/hex.h"
+#include "src/util/hset.h"
 #include "src/util/jw.h"
 #include "src/util/log.h"
 #include "store/audit.h"
@@ -84,8 +85,7 @@ struct api_batches {
 	/* hashes of the patient IDs the patient index holds (a superset:
 	 * nothing is taken out), so that an order for a patient never
 	 * seen costs no scan; pats_ok once the index was read whole */
-	uint64_t	*pats;
-	size_t		 npats, cappats;
+	struct hset	 pats;
 	int		 pats_ok;
 };
 
@@ -130,7 +130,7 @@ api_batches_free_(struct api_batches *b)
 	free(b->busy);
 	free(b->sigs);
 	jw_free(&b->jw);
-	free(b->pats);
+	hset_free(&b->pats);
 	free(b);
 }
 
@@ -803,63 +803,17 @@ pat_key(struct store_key *k, const char *pid, uint64_t id)
 		store_key_u64(k, id);
 }
 
-/* FNV-1a, never 0 (an empty slot) */
-static uint64_t
-pat_hash(const char *pid)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (; *pid != '\0'; pid++)
-		h = (h ^ (unsigned char)*pid) * 0x100000001b3ULL;
-	return h ? h : 1;
-}
-
 static void
 pats_add(struct api_batches *bs, const char *pid)
 {
-	uint64_t h = pat_hash(pid);
-	size_t i;
-
-	if (2 * (bs->npats + 1) > bs->cappats) {
-		size_t cap = bs->cappats ? 2 * bs->cappats : 4096;
-		uint64_t *v = calloc(cap, sizeof(*v));
-
-		if (v == NULL)
-			abort();
-		for (size_t j = 0; j < bs->cappats; j++)
-			if (bs->pats[j] != 0) {
-				for (i = bs->pats[j] & (cap - 1); v[i] != 0;
-				    i = (i + 1) & (cap - 1))
-					;
-				v[i] = bs->pats[j];
-			}
-		free(bs->pats);
-		bs->pats = v;
-		bs->cappats = cap;
-	}
-	for (i = h & (bs->cappats - 1); bs->pats[i] != 0;
-	    i = (i + 1) & (bs->cappats - 1))
-		if (bs->pats[i] == h)
-			return;
-	bs->pats[i] = h;
-	bs->npats++;
+	hset_add(&bs->pats, pid);
 }
 
 /* 0: patient pid has surely no batch in the index */
 static int
 pats_may(const struct api_batches *bs, const char *pid)
 {
-	uint64_t h = pat_hash(pid);
-
-	if (!bs->pats_ok)
-		return 1;
-	if (bs->cappats == 0)
-		return 0;
-	for (size_t i = h & (bs->cappats - 1); bs->pats[i] != 0;
-	    i = (i + 1) & (bs->cappats - 1))
-		if (bs->pats[i] == h)
-			return 1;
-	return 0;
+	return !bs->pats_ok || hset_may(&bs->pats, pid);
 }
 
 static void
