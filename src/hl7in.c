@@ -424,6 +424,23 @@ put_json(struct store_batch *b, enum store_cf cf, const struct store_key *k,
 
 static void put_message(json_t *rec, const char *raw, size_t len);
 
+/* raw as base64, in a buffer kept for the next call */
+static const char *
+base64(const char *raw, size_t len)
+{
+	static char *b64;
+	static size_t cap;
+
+	if (len / 3 * 4 + 8 > cap) {
+		cap = len / 3 * 4 + 8;
+		if ((b64 = realloc(b64, cap)) == NULL)
+			abort();
+	}
+	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)raw,
+	    (int)len);
+	return b64;
+}
+
 /*
  * A message refused before it could be read (it does not parse, or has
  * no MSH-10): AR, addressed from what of its MSH could be read, kept in
@@ -491,17 +508,11 @@ put_message(json_t *rec, const char *raw, size_t len)
 {
 	json_t *msg = json_stringn(raw, len);
 
-	if (msg == NULL) {
+	if (msg == NULL)
 		/* not UTF-8 (8859-1 senders): kept as base64 */
-		char *b64 = malloc(len / 3 * 4 + 8);
-
-		if (b64 == NULL)
-			abort();
-		EVP_EncodeBlock((unsigned char *)b64,
-		    (const unsigned char *)raw, (int)len);
-		json_object_set_new(rec, "message_base64", json_string(b64));
-		free(b64);
-	} else
+		json_object_set_new(rec, "message_base64", json_string_nocheck(
+		    base64(raw, len)));
+	else
 		json_object_set_new(rec, "message", msg);
 }
 
@@ -576,17 +587,8 @@ inbox_put(struct hl7in *h, struct store_batch *b, uint64_t seq, time_t now,
 		jw_json(w, "merge", merged);
 	if (utf8)
 		jw_strn(w, "message", raw, len);
-	else {
-		/* not UTF-8 (8859-1 senders): kept as base64 */
-		char *b64 = malloc(len / 3 * 4 + 8);
-
-		if (b64 == NULL)
-			abort();
-		EVP_EncodeBlock((unsigned char *)b64,
-		    (const unsigned char *)raw, (int)len);
-		jw_str(w, "message_base64", b64);
-		free(b64);
-	}
+	else	/* not UTF-8 (8859-1 senders): kept as base64 */
+		jw_str(w, "message_base64", base64(raw, len));
 	jw_str(w, "outcome", outcome);
 	if (xw_merged)
 		jw_bool(w, "patient_id_merged", 1);
