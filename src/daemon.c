@@ -439,6 +439,10 @@ reload(struct daemon *d)
 	conf_free(d->conf);
 	d->conf = nc;
 	apply_logging(nc);
+	/* a window or a limit may have changed: the engine looks at every
+	 * batch again now, not at the next minute (a quiet engine's tick
+	 * skips its pass until then) */
+	mig_kick(d->mig, 0);
 	log_info("reload-done", "changes=%zu", n);
 }
 
