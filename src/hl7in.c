@@ -39,12 +39,16 @@
 
 #define ACK_MAX		8192	/* our ACKs: MSH + MSA + ERR */
 #define VAL_MAX		256	/* an extracted value */
+#define PENDING_BUCKETS	4096	/* messages being committed, by key */
 
 struct hl7in {
 	struct daemon	*d;
 	uint64_t	 next_seq;	/* inbox */
 	uint64_t	 purged;	/* no inbox record below this seq */
-	struct hl7in_call *pending;	/* messages being committed */
+	/* messages being committed, by the hash of their dedup key: a
+	 * copy that comes meanwhile (a sender that resends before its ACK)
+	 * waits for the first; thousands may be pending at once */
+	struct hl7in_call *pending[PENDING_BUCKETS];
 	struct metric	*m_msgs;	/* {sender, type, ack} */
 	struct metric	*m_dups;
 	struct jw	 jw;		/* inbox records are written in it */
@@ -61,8 +65,9 @@ struct hl7in_call {
 	hl7in_done_fn		*done;
 	void			*arg;
 	int			 cancelled;
-	struct hl7in_call	*next;		/* in h->pending */
-	struct hl7in_call	*prev;		/* in h->pending: O(1) out */
+	struct hl7in_call	*next;		/* in its h->pending bucket */
+	struct hl7in_call	*prev;		/* ... O(1) out */
+	size_t			 bucket;
 	struct hl7in_call	*waiters;	/* same message meanwhile */
 	struct store_key	 key;		/* dedup */
 	char			*ack;
@@ -364,6 +369,17 @@ msa_code(char *ack, size_t len)
 	return NULL;
 }
 
+/* FNV-1a of a dedup key, to its bucket */
+static size_t
+key_bucket(const struct store_key *k)
+{
+	uint64_t x = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < k->len; i++)
+		x = (x ^ (uint8_t)k->b[i]) * 0x100000001b3ULL;
+	return (size_t)(x % PENDING_BUCKETS);
+}
+
 static void
 committed(void *arg, int err)
 {
@@ -372,8 +388,8 @@ committed(void *arg, int err)
 	/* many messages of a pipelined sender are pending at once */
 	if (c->prev != NULL)
 		c->prev->next = c->next;
-	else if (h->pending == c)
-		h->pending = c->next;
+	else if (h->pending[c->bucket] == c)
+		h->pending[c->bucket] = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	c->next = c->prev = NULL;
@@ -677,7 +693,9 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 	store_key_cstr(&c->key, app ? app : "");
 	store_key_cstr(&c->key, fac ? fac : "");
 	store_key_cstr(&c->key, ctl);
-	for (struct hl7in_call *p = h->pending; p != NULL; p = p->next)
+	c->bucket = key_bucket(&c->key);
+	for (struct hl7in_call *p = h->pending[c->bucket]; p != NULL;
+	    p = p->next)
 		if (p->key.len == c->key.len &&
 		    memcmp(p->key.b, c->key.b, c->key.len) == 0) {
 			metric_add(h->m_dups, NULL, 1);
@@ -976,11 +994,11 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 	    "-"), c->type, log_q(ctl), code, outcome,
 	    (unsigned long long)bid);
 	hl7_free(m);
-	c->next = h->pending;
+	c->next = h->pending[c->bucket];
 	c->prev = NULL;
-	if (h->pending != NULL)
-		h->pending->prev = c;
-	h->pending = c;
+	if (c->next != NULL)
+		c->next->prev = c;
+	h->pending[c->bucket] = c;
 	store_end(b, committed, c);
 	return c;
 }
