@@ -294,13 +294,7 @@ api:
 YAML
 }
 mig_conf 4
-out=$("$VNAMIGD" -c "$conf" --check-config 2>&1)
-rc=$?
-ok $rc "the configuration (peers' verify:, migration:) is valid"
-[ $rc = 0 ] || diag "$out"
-start_daemon "$conf" || bail "vnamigd starts"
-base="http://127.0.0.1:$HTTP_PORT"
-pass "vnamigd runs (DICOM $DICOM_PORT, HTTP $HTTP_PORT)"
+mig_start bail "peers' verify:, migration:"
 
 # ---- a: by Study Instance UID and by accession number, LEGACY -> VNA ----
 # shellcheck disable=SC2086

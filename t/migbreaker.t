@@ -45,15 +45,7 @@ qp_stop_scp() {
 	SCP_PID=
 }
 
-# bail NAME: a "not ok" for something the rest needs; stop everything.
-bail() {
-	fail "$1"
-	[ -s "$T_DIR/daemon.log" ] && log_tail
-	[ -n "$DAEMON_PID" ] && stop_daemon KILL
-	qp_stop_scp
-	stop_peers
-	done_testing
-}
+MIG_STOP=qp_stop_scp	# what mig_bail stops besides vnamigd and the DCMTK peers
 
 # nlog ERE: the daemon log's lines matching ERE.
 nlog() { grep -Ec -- "$1" "$T_DIR/daemon.log"; }
@@ -105,12 +97,12 @@ scp_port=$(free_port)
 # is stopped again: started on src1's port in case 2, it has them at once
 QR_NAME=legacy
 start_dcmqrscp LEGACY "$p_load" "$T_DIR/legacy" VNAMIG "$d_port" ||
-    bail "the source dcmqrscp (LEGACY) runs for loading"
+    mig_bail "the source dcmqrscp (LEGACY) runs for loading"
 load_dcmqrscp LEGACY "$p_load" "$T_DIR/gen"
 ok $? "LEGACY's store loaded (dcmqrscp on $p_load), then it is stopped"
 stop_peers
 qp_port_free "$dead1" && qp_port_free "$dead2" ||
-    bail "nothing listens on src1's and src2's ports ($dead1, $dead2)"
+    mig_bail "nothing listens on src1's and src2's ports ($dead1, $dead2)"
 scp_target
 
 # ---- vnamigd ----
@@ -152,13 +144,7 @@ stop_checked() {
 
 conf=$T_DIR/vnamigd.yaml
 mig_conf "$conf" "$T_DIR/var" 2
-out=$("$VNAMIGD" -c "$conf" --check-config 2>&1)
-rc=$?
-ok $rc "the configuration (breaker_failures 2, breaker_open 5s) is valid"
-[ $rc = 0 ] || diag "$out"
-start_daemon "$conf" || bail "vnamigd starts"
-base="http://127.0.0.1:$HTTP_PORT"
-pass "vnamigd runs (DICOM $DICOM_PORT, HTTP $HTTP_PORT)"
+mig_start mig_bail "breaker_failures 2, breaker_open 5s"
 progress
 is "$(bk src1)" "closed 0" "/api/progress: src1's breaker closed, no failures"
 
@@ -167,7 +153,7 @@ uids=$(printf "$ROOT.1.%s\n" 1 2 3 4 5 | jq -R . | jq -sc .)
 submit "1: the 5 studies from src1 (nothing listens on $dead1)" \
     "{\"source\":\"src1\",\"target\":\"scp\",\"study_instance_uids\":$uids}"
 b1=$BID
-[ -n "$b1" ] || bail "1: the batch is taken"
+[ -n "$b1" ] || mig_bail "1: the batch is taken"
 OPEN1=' mig-breaker-open peer="?src1"?( |$)'
 HALF1=' mig-breaker-half-open peer="?src1"?( |$)'
 CLOSED1=' mig-breaker-closed peer="?src1"?( |$)'
@@ -265,7 +251,7 @@ uids=$(printf "$ROOT.1.%s\n" 91 92 | jq -R . | jq -sc .)
 submit "3: 2 studies from src2 (nothing listens on $dead2)" \
     "{\"source\":\"src2\",\"target\":\"scp\",\"study_instance_uids\":$uids}"
 b2=$BID
-[ -n "$b2" ] || bail "3: the batch is taken"
+[ -n "$b2" ] || mig_bail "3: the batch is taken"
 OPEN2=' mig-breaker-open peer="?src2"?( |$)'
 HALF2=' mig-breaker-half-open peer="?src2"?( |$)'
 wait_log "$OPEN2" 10
@@ -303,14 +289,14 @@ stop_checked "1-3"
 # ---- 4: no breaker ----
 conf4=$T_DIR/vnamigd-4.yaml
 mig_conf "$conf4" "$T_DIR/var4" 0
-start_daemon "$conf4" || bail "4: vnamigd (breaker_failures 0) starts"
+start_daemon "$conf4" || mig_bail "4: vnamigd (breaker_failures 0) starts"
 base="http://127.0.0.1:$HTTP_PORT"
 pass "4: vnamigd with breaker_failures 0 runs (HTTP $HTTP_PORT)"
 uids=$(printf "$ROOT.1.%s\n" 93 | jq -R . | jq -sc .)
 submit "4: a study from src2 (still down)" \
     "{\"source\":\"src2\",\"target\":\"scp\",\"study_instance_uids\":$uids}"
 b4=$BID
-[ -n "$b4" ] || bail "4: the batch is taken"
+[ -n "$b4" ] || mig_bail "4: the batch is taken"
 wait_until 20 count_ge " mig-study-end batch=$b4 " 1
 ok $? "4: its study ended"
 report "$b4"

@@ -270,13 +270,7 @@ api:
   keys:
     - { id: ops, role: operator, token: "$TOK" }
 YAML
-out=$("$VNAMIGD" -c "$conf" --check-config 2>&1)
-rc=$?
-ok $rc "the configuration is valid"
-[ $rc = 0 ] || diag "$out"
-start_daemon "$conf" || bail "vnamigd starts"
-base="http://127.0.0.1:$HTTP_PORT"
-pass "vnamigd runs (DICOM $DICOM_PORT, HTTP $HTTP_PORT)"
+mig_start bail
 
 # ---- a: 0xA700 once: a retry after the backoff, then success ----
 submit "a: study 1 to FAKEA (0xA700 once for ...${S_A700#"$ROOT"})" fa "$ROOT.1.1"

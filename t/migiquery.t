@@ -52,14 +52,7 @@ stop_all() {
 }
 trap 'stop_all; cleanup' EXIT
 
-# bail NAME: a "not ok" for something the rest needs; stop everything.
-bail() {
-	fail "$1"
-	[ -s "$T_DIR/daemon.log" ] && log_tail
-	[ -n "$DAEMON_PID" ] && stop_daemon KILL
-	stop_all
-	done_testing
-}
+MIG_STOP=stop_all	# what mig_bail stops besides vnamigd and the DCMTK peers
 
 CASES='A R E N S T'
 # case_of C: case C's fakesource options (OPTS), image_query (IQ; "-":
@@ -98,7 +91,7 @@ for c in $CASES; do
 	eval "port_$c=$p"
 	PEERS="$PEERS
   - { name: $PEER, ae_title: FAKE$c, host: 127.0.0.1, port: $p, role: source, retrieve: get, max_associations: 1$([ "$IQ" = - ] || echo ", image_query: $IQ") }"
-	qp_port_free "$p" || bail "port $p is free for FAKE$c"
+	qp_port_free "$p" || mig_bail "port $p is free for FAKE$c"
 	: >"$T_DIR/fake-$c.log"
 	# shellcheck disable=SC2086 # the options are words
 	"$PY" "$FS" "$p" "FAKE$c" "$T_DIR/fake-$c.log" --load "$T_DIR/gen" \
@@ -110,7 +103,7 @@ for c in $CASES; do
 	eval "p=\$pid_$c pc=\$port_$c"
 	qp_wait "$p" 10 echoscu -aet VNAMIG -aec "FAKE$c" 127.0.0.1 "$pc" ||
 	    { qp_fail "fakesource $c on port $pc does not answer C-ECHO" \
-	    "$T_DIR/fake-$c.err"; bail "the fake sources run"; }
+	    "$T_DIR/fake-$c.err"; mig_bail "the fake sources run"; }
 done
 pass "6 fake sources run (FAKEA-FAKET)"
 scp_target
@@ -139,13 +132,7 @@ api:
   keys:
     - { id: ops, role: operator, token: "$TOK" }
 YAML
-out=$("$VNAMIGD" -c "$conf" --check-config 2>&1)
-rc=$?
-ok $rc "the configuration is valid"
-[ $rc = 0 ] || diag "$out"
-start_daemon "$conf" || bail "vnamigd starts"
-base="http://127.0.0.1:$HTTP_PORT"
-pass "vnamigd runs (DICOM $DICOM_PORT, HTTP $HTTP_PORT)"
+mig_start mig_bail
 
 # ---- the batches: each case's three studies from its source, at once ----
 for c in $CASES; do
@@ -156,7 +143,7 @@ for c in $CASES; do
 	[ "$IQ" = - ] && iql="not set"
 	submit "$c: studies $FIRST-$((FIRST + 2)) from FAKE$c (image_query $iql${OPTS:+, $OPTS})" \
 	    "{\"source\":\"$PEER\",\"target\":\"scp\",\"study_instance_uids\":$l}"
-	[ -n "$BID" ] || bail "$c: a batch"
+	[ -n "$BID" ] || mig_bail "$c: a batch"
 	eval "bid_$c=$BID"
 done
 

@@ -89,12 +89,29 @@ report() {
 rj() { jq -r "$2" "$T_DIR/report-$1.json" 2>/dev/null; }
 
 # mig_bail NAME: a "not ok" for something the rest needs; the daemon log's
-# tail, then stop everything.
+# tail, then stop everything: vnamigd (killed), the script's own peers
+# (MIG_STOP, a function the script may name), the DCMTK and Orthanc ones.
 mig_bail() {
 	fail "$1"
 	[ -s "$T_DIR/daemon.log" ] && log_tail
+	[ -n "$DAEMON_PID" ] && stop_daemon KILL
+	[ -n "${MIG_STOP:-}" ] && "$MIG_STOP"
 	stop_peers
 	done_testing
+}
+
+# mig_start BAIL [WHAT]: $conf checked (vnamigd --check-config: "the
+# configuration[ (WHAT)] is valid", its output as diagnostics if not),
+# then vnamigd started on it (else BAIL, the script's own bail-out, with
+# "vnamigd starts"); sets base; a check that it runs.
+mig_start() {
+	ms_out=$("$VNAMIGD" -c "$conf" --check-config 2>&1)
+	ms_rc=$?
+	ok $ms_rc "the configuration${2:+ ($2)} is valid"
+	[ $ms_rc = 0 ] || diag "$ms_out"
+	start_daemon "$conf" || "$1" "vnamigd starts"
+	base="http://127.0.0.1:$HTTP_PORT"
+	pass "vnamigd runs (DICOM $DICOM_PORT, HTTP $HTTP_PORT)"
 }
 
 # legacy_to_export MAX_STUDIES: studies 1-6 (1 series x 2 instances each)

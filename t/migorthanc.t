@@ -124,27 +124,16 @@ check() {
 	LEVELS=
 	"$PY" - "$T_DIR/report-$1.json" "$2" "$src_http" "$dst_http" \
 	    "$T_DIR/loaded.tsv" >"$T_DIR/check.out" 2>"$T_DIR/check.err" <<'EOF'
-import collections, hashlib, http.client, io, json, struct, sys
+import collections, hashlib, http.client, io, json, os, struct, sys
 import pydicom
+sys.path.insert(0, os.path.join(os.environ['top_srcdir'], 't'))
+from scpcheck import dataset  # the dataset bytes, padded to even
 
 rp, want, sport, dport, loaded = sys.argv[1:6]
 rep = json.load(open(rp))
 
 def out(*f):
     print('|'.join(str(x) for x in f))
-
-def dataset(b):
-    # the dataset bytes: all that follows the file meta group (its
-    # elements read one by one), padded to even
-    i = 132
-    while b[i:i + 2] == b'\x02\x00':
-        vr = b[i + 4:i + 6]
-        if vr in (b'OB', b'OW', b'OF', b'SQ', b'UT', b'UN'):
-            i += 12 + struct.unpack('<I', b[i + 8:i + 12])[0]
-        else:
-            i += 8 + struct.unpack('<H', b[i + 6:i + 8])[0]
-    d = b[i:]
-    return d + b'\0' * (len(d) & 1)
 
 def xfer(b):
     return str(pydicom.dcmread(io.BytesIO(b), stop_before_pixels=True)
@@ -343,13 +332,7 @@ api:
   keys:
     - { id: ops, role: operator, token: "$TOK" }
 YAML
-out=$("$VNAMIGD" -c "$conf" --check-config 2>&1)
-rc=$?
-ok $rc "the configuration (two peers for ORTHDST, verify: counts and readback) is valid"
-[ $rc = 0 ] || diag "$out"
-start_daemon "$conf" || bail "vnamigd starts"
-base="http://127.0.0.1:$HTTP_PORT"
-pass "vnamigd runs (DICOM $DICOM_PORT, HTTP $HTTP_PORT)"
+mig_start bail "two peers for ORTHDST, verify: counts and readback"
 
 # ---- a: ORTHSRC -> orthdst, verify: counts ----
 # shellcheck disable=SC2086

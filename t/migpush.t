@@ -332,13 +332,7 @@ api:
   keys:
     - { id: ops, role: operator, token: "$TOK" }
 YAML
-out=$("$VNAMIGD" -c "$conf" --check-config 2>&1)
-rc=$?
-ok $rc "the configuration (two push sources: to a peer, to an export) is valid"
-[ $rc = 0 ] || diag "$out"
-start_daemon "$conf" || mig_bail "vnamigd starts"
-base="http://127.0.0.1:$HTTP_PORT"
-pass "vnamigd runs (DICOM $DICOM_PORT, HTTP $HTTP_PORT)"
+mig_start mig_bail "two push sources: to a peer, to an export"
 T0=$(now)
 
 # ---- a: studies 1-3 from MODALITY, study 4 from PACS ----

@@ -90,14 +90,7 @@ stop_all() {
 }
 trap 'stop_all; stop_peers; cleanup' EXIT
 
-# bail NAME: a "not ok" for something the rest needs; stop everything.
-bail() {
-	fail "$1"
-	[ -s "$T_DIR/daemon.log" ] && log_tail
-	[ -n "$DAEMON_PID" ] && stop_daemon KILL
-	stop_all
-	done_testing
-}
+MIG_STOP=stop_all	# what mig_bail stops besides vnamigd and the DCMTK peers
 
 # start_fake NAME PORT [OPTIONS...]: fakesource.py serving $T_DIR/gen, AE
 # title FAKE<NAME>, on PORT; its log $T_DIR/fake-NAME.log.
@@ -189,7 +182,7 @@ start_fake G "$pg" \
     start_fake M "$pm" --dest "VNAMIG=$d_port" --abort-once-at "$(sop 5 1 3)" &&
     start_fake B "$pb" --slow 0.15 &&
     start_fake W "$pw" --slow 0.05 --slow-find 0.25 ||
-    bail "the fake sources run"
+    mig_bail "the fake sources run"
 pass "4 fake sources run (G $pg, M $pm, B $pb, W $pw)"
 scp_target
 
@@ -262,13 +255,7 @@ reload() {
 
 MIN_FREE=1MiB
 mig_conf always "$MIN_FREE"
-out=$("$VNAMIGD" -c "$conf" --check-config 2>&1)
-rc=$?
-ok $rc "the configuration is valid"
-[ $rc = 0 ] || diag "$out"
-start_daemon "$conf" || bail "vnamigd starts"
-base="http://127.0.0.1:$HTTP_PORT"
-pass "vnamigd runs (DICOM $DICOM_PORT, HTTP $HTTP_PORT)"
+mig_start mig_bail
 is "$(health)" ok "GET /api/health: ok"
 
 # case NAME: 0 when case NAME is to run.

@@ -22,9 +22,9 @@ import struct
 import sys
 
 
-def ds_sha(path):
-    """SHA-256 of a Part 10 file's dataset: what follows its group 0002."""
-    b = open(path, 'rb').read()
+def meta_end(b):
+    """The offset past a Part 10 file's meta group (bytes b), its elements
+    walked one by one."""
     i = 132
     while b[i:i + 2] == b'\x02\x00':
         vr = b[i + 4:i + 6]
@@ -32,8 +32,18 @@ def ds_sha(path):
             i += 12 + struct.unpack('<I', b[i + 8:i + 12])[0]
         else:
             i += 8 + struct.unpack('<H', b[i + 6:i + 8])[0]
-    d = b[i:]
-    return hashlib.sha256(d + b'\0' * (len(d) & 1)).hexdigest()
+    return i
+
+
+def dataset(b):
+    """The dataset bytes of a Part 10 file (bytes b), padded to even."""
+    d = b[meta_end(b):]
+    return d + b'\0' * (len(d) & 1)
+
+
+def ds_sha(path):
+    """SHA-256 of a Part 10 file's dataset: what follows its group 0002."""
+    return hashlib.sha256(dataset(open(path, 'rb').read())).hexdigest()
 
 
 def main():
