@@ -577,50 +577,59 @@ found_alt(const struct hl7_msg *m, const char *path, char *buf, size_t cap)
  * thousands of messages a second, building it as a jansson tree and
  * dumping it was a tenth of the reactor.
  */
+struct inbox {
+	uint64_t	 seq;
+	time_t		 time;
+	const char	*peer, *via, *type;
+	const char	*app, *fac, *ctl;	/* app, fac: NULL when absent */
+	const char	*sender;		/* NULL: unmapped */
+	const char	*raw;
+	size_t		 len;
+	uint64_t	 bid;			/* 0: no batch made */
+	int		 merged_id;		/* the MRN was merged away */
+	json_t		*promoted, *merge;	/* NULL: none */
+	const char	*code, *outcome;
+	const char	*error;			/* NULL: none */
+};
+
 static void
-inbox_put(struct hl7in *h, struct store_batch *b, uint64_t seq, time_t now,
-    const char *peer, const char *via, const char *app, const char *fac,
-    const struct hl7in_call *c, const char *ctl, size_t len,
-    const struct conf_hl7_sender *snd, int xw_merged, uint64_t bid,
-    const json_t *promoted, const json_t *merged, const char *code,
-    const char *outcome, const char *error, const char *raw)
+inbox_put(struct hl7in *h, struct store_batch *b, const struct inbox *r)
 {
 	struct jw *w = &h->jw;
 	struct store_key k;
-	int utf8 = jw_utf8(raw, len);
 
 	jw_open(w);
-	jw_str(w, "ack", code);
-	jw_str(w, "app", app ? app : "");
-	if (bid != 0)
-		jw_int(w, "batch_id", (int64_t)bid);
-	jw_int(w, "bytes", (int64_t)len);
-	jw_str(w, "control_id", ctl);
-	if (error != NULL)
-		jw_str(w, "error", error);
-	jw_str(w, "facility", fac ? fac : "");
-	if (merged != NULL)
-		jw_json(w, "merge", merged);
-	if (utf8)
-		jw_strn(w, "message", raw, len);
+	jw_str(w, "ack", r->code);
+	jw_str(w, "app", r->app ? r->app : "");
+	if (r->bid != 0)
+		jw_int(w, "batch_id", (int64_t)r->bid);
+	jw_int(w, "bytes", (int64_t)r->len);
+	jw_str(w, "control_id", r->ctl);
+	if (r->error != NULL)
+		jw_str(w, "error", r->error);
+	jw_str(w, "facility", r->fac ? r->fac : "");
+	if (r->merge != NULL)
+		jw_json(w, "merge", r->merge);
+	if (jw_utf8(r->raw, r->len))
+		jw_strn(w, "message", r->raw, r->len);
 	else	/* not UTF-8 (8859-1 senders): kept as base64 */
-		jw_str(w, "message_base64", base64(raw, len));
-	jw_str(w, "outcome", outcome);
-	if (xw_merged)
+		jw_str(w, "message_base64", base64(r->raw, r->len));
+	jw_str(w, "outcome", r->outcome);
+	if (r->merged_id)
 		jw_bool(w, "patient_id_merged", 1);
-	jw_str(w, "peer", peer);
-	if (promoted != NULL)
-		jw_json(w, "promoted", promoted);
-	if (snd != NULL)
-		jw_str(w, "sender", snd->name);
+	jw_str(w, "peer", r->peer);
+	if (r->promoted != NULL)
+		jw_json(w, "promoted", r->promoted);
+	if (r->sender != NULL)
+		jw_str(w, "sender", r->sender);
 	else
 		jw_null(w, "sender");
-	jw_int(w, "seq", (int64_t)seq);
-	jw_int(w, "time", (int64_t)now);
-	jw_str(w, "type", c->type);
-	jw_str(w, "via", via);
+	jw_int(w, "seq", (int64_t)r->seq);
+	jw_int(w, "time", (int64_t)r->time);
+	jw_str(w, "type", r->type);
+	jw_str(w, "via", r->via);
 	jw_close(w);
-	msg_key(&k, seq);
+	msg_key(&k, r->seq);
 	store_put(b, STORE_CF_HL7, k.b, k.len, w->p, w->n);
 }
 
@@ -640,9 +649,9 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 	const char *outcome = "inbox";
 	char acc[VAL_MAX] = "", mrn[VAL_MAX] = "", uid[VAL_MAX] = "";
 	char phi[65] = "", chan[96];
-	json_t *ev, *promoted = NULL, *merged = NULL;
-	int xw_merged = 0;
-	time_t now = time(NULL);
+	json_t *ev;
+	struct inbox ib = { .time = time(NULL), .peer = peer, .via = via,
+	    .raw = raw, .len = len };
 	uint64_t seq, bid = 0;
 	void *v;
 	size_t vn;
@@ -770,7 +779,7 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 
 					if (to != NULL && strlen(to) <
 					    sizeof(mrn)) {
-						xw_merged = 1;
+						ib.merged_id = 1;
 						snprintf(mrn, sizeof(mrn), "%s", to);
 					}
 					json_decref(x);
@@ -825,7 +834,7 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 					    daemon_api(h->d)), hst(h), b, mrn,
 					    1, promote_one, &pr, &c->held);
 					if (json_array_size(pr.ids) > 0)
-						promoted = json_incref(
+						ib.promoted = json_incref(
 						    pr.ids);
 					json_decref(pr.ids);
 				}
@@ -924,10 +933,10 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 					    0, merge_started, &mg, &c->held);
 					audit_phi(au, old, p1);
 					audit_phi(au, to, p2);
-					merged = (json_pack("{s:s, s:s, s:o, s:o}",
-					    "from_phi", p1, "to_phi", p2,
-					    "rewritten", mg.rewritten,
-					    "already_started", mg.started));
+					ib.merge = json_pack("{s:s, s:s, s:o, "
+					    "s:o}", "from_phi", p1, "to_phi",
+					    p2, "rewritten", mg.rewritten,
+					    "already_started", mg.started);
 					if (json_array_size(mg.started) > 0)
 						log_warn("hl7-merge-late",
 						    "control=%s batches=%zu "
@@ -954,11 +963,19 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 	}
 	make_ack(c, m, code, strcmp(code, "AA") ? &e : NULL, seq);
 	c->keep = strcmp(code, "AR") != 0;
-	inbox_put(h, b, seq, now, peer, via, app, fac, c, ctl, len, snd,
-	    xw_merged, bid, promoted, merged, code, outcome,
-	    strcmp(code, "AA") != 0 ? e.text : NULL, raw);
-	json_decref(promoted);
-	json_decref(merged);
+	ib.seq = seq;
+	ib.type = c->type;
+	ib.app = app;
+	ib.fac = fac;
+	ib.ctl = ctl;
+	ib.sender = snd ? snd->name : NULL;
+	ib.bid = bid;
+	ib.code = code;
+	ib.outcome = outcome;
+	ib.error = strcmp(code, "AA") != 0 ? e.text : NULL;
+	inbox_put(h, b, &ib);
+	json_decref(ib.promoted);
+	json_decref(ib.merge);
 	if (c->keep)
 		store_put(b, STORE_CF_HL7, c->key.b, c->key.len, c->ack,
 		    c->acklen);

@@ -395,7 +395,7 @@ store_open(const struct store_opts *opts, char *err, size_t errlen)
 		goto fail;
 	}
 
-	rocksdb_set_perf_level(rocksdb_disable);	/* (the caller's reads) */
+	rocksdb_set_perf_level(rocksdb_disable);	/* the caller's reads */
 	st->opts = rocksdb_options_create();
 	rocksdb_options_set_create_if_missing(st->opts, 1);
 	rocksdb_options_set_create_missing_column_families(st->opts, 1);

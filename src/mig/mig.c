@@ -350,8 +350,8 @@ struct mig {
 	json_t			*qdepth;	/* open items by reason */
 	int			 node_paused;
 	int			 push_writing;	/* a push queue unit in flight */
-	int			 push_settled;	/* the queue left at the start
-						 * was drained into its batches */
+	int			 push_settled;	/* the queue a start found is
+						 * drained into its batches */
 	int			 timed;		/* the last pass left work
 						 * that only time lets go */
 	unsigned		 pass_min;	/* its window minute */
