@@ -369,15 +369,11 @@ msa_code(char *ack, size_t len)
 	return NULL;
 }
 
-/* FNV-1a of a dedup key, to its bucket */
+/* a dedup key's bucket in h->pending */
 static size_t
 key_bucket(const struct store_key *k)
 {
-	uint64_t x = 0xcbf29ce484222325ULL;
-
-	for (size_t i = 0; i < k->len; i++)
-		x = (x ^ (uint8_t)k->b[i]) * 0x100000001b3ULL;
-	return (size_t)(x % PENDING_BUCKETS);
+	return (size_t)(hset_hash(k->b, k->len) % PENDING_BUCKETS);
 }
 
 static void

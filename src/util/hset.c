@@ -4,18 +4,26 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "src/util/hset.h"
 
 /* FNV-1a, never 0 (an empty slot) */
+uint64_t
+hset_hash(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ULL;
+	return h ? h : 1;
+}
+
 static uint64_t
 hash(const char *key)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (; *key != '\0'; key++)
-		h = (h ^ (unsigned char)*key) * 0x100000001b3ULL;
-	return h ? h : 1;
+	return hset_hash(key, strlen(key));
 }
 
 void

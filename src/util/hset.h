@@ -18,5 +18,7 @@ struct hset {
 void	hset_add(struct hset *s, const char *key);
 int	hset_may(const struct hset *s, const char *key);	/* 0: never */
 void	hset_free(struct hset *s);
+/* the hash of n bytes (FNV-1a), never 0 */
+uint64_t hset_hash(const void *p, size_t n);
 
 #endif
