@@ -43,7 +43,7 @@
  * microseconds (the last is +Inf), cumulative since start, ready to be
  * exported as a Prometheus histogram. */
 #define LAG_TICK_MS	10
-static const uint64_t lag_bounds_us[] = { 250, 500, 1000, 2000, 5000,
+static const uint64_t lag_bounds_us[] = { 250, 500, 1000, 2000, 3000, 4000, 5000,
 	10000, 25000, 50000, 100000, 250000, 1000000, UINT64_MAX };
 #define LAG_NB (sizeof(lag_bounds_us) / sizeof(lag_bounds_us[0]))
 
