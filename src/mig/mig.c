@@ -44,6 +44,7 @@
 #include "src/net/dicom_qr.h"
 #include "src/net/net.h"
 #include "src/net/store_loop.h"
+#include "src/net/store_sink.h"
 #include "src/notify.h"
 #include "src/util/hex.h"
 #include "src/util/log.h"
@@ -131,6 +132,8 @@ struct minst {
 	int		 xready;	/* the edited copy is on disk now */
 	int		 again;		/* pushed again with other bytes: sent
 					 * even if the target has it */
+	int		 eskip;		/* not for the early association (no
+					 * context for it there) */
 	int		 rb;		/* to be read back now */
 	char		 rbwhy[96];	/* its retrieve's status, if not ok */
 	int		 qpend, qbytes;	/* quarantine_write is due */
@@ -244,6 +247,17 @@ struct mstudy {
 	unsigned	 nout;
 	size_t		 out[WINDOW_MAX];
 	char		 send_why[200];
+	/* sending while retrieving (early_*): instances go to the target
+	 * on eop as they become durable here; the retrieve's end waits
+	 * until nothing is in flight there */
+	struct mop	 eop;
+	int		 early;		/* may: listed in mig.rs */
+	int		 estop;		/* no new C-STORE on eop */
+	int		 esettle;	/* the retrieve ended: settle after */
+	unsigned	 esent;
+	int		 eretry;	/* eop failed: the send proper backs
+					 * off first */
+	uint64_t	 ebytes;	/* received, taken by early_spooled */
 };
 
 struct mbatch {
@@ -322,6 +336,8 @@ struct flow {
 
 struct mig {
 	struct daemon		*d;
+	struct mstudy		**rs;	/* retrieving, sending early */
+	size_t			 nrs, caprs;
 	struct flow		*flows;
 	struct store_loop	*sl;
 	struct store		*st;
@@ -1959,6 +1975,26 @@ preflight_then(struct mig *m, void *arg, int ok, const char *why)
 /* ---------------------------------------------------------------------- */
 /* Retrieving. */
 
+/* take_received: an expected instance, received when its source's copy
+ * is in the spool. 1 when it is. */
+static int
+take_received(struct mstudy *s, struct minst *in, uint64_t *bytes)
+{
+	struct spool_info si;
+
+	if (in->st != I_EXPECTED || src_copy(s, in->sop, &si) != 1)
+		return 0;
+	*bytes += si.len - si.data_off;
+	in->st = I_RECEIVED;
+	memcpy(in->sha, si.sha256, 32);
+	in->has_sha = 1;
+	snprintf(in->ts, sizeof(in->ts), "%s", si.ts_uid);
+	if (si.sop_class[0])
+		snprintf(in->cls, sizeof(in->cls), "%s", si.sop_class);
+	in->dirty = 1;
+	return 1;
+}
+
 /* retrieve_check: the instances now in the spool. Returns how many are
  * still missing. */
 static size_t
@@ -1966,30 +2002,17 @@ retrieve_check(struct mstudy *s)
 {
 	size_t missing = 0;
 
-	for (size_t i = 0; i < s->nin; i++) {
-		struct minst *in = &s->in[i];
-		struct spool_info si;
-
-		if (in->st != I_EXPECTED)
-			continue;
-		if (src_copy(s, in->sop, &si) == 1) {
-			s->got_bytes += si.len - si.data_off;
-			in->st = I_RECEIVED;
-			memcpy(in->sha, si.sha256, 32);
-			in->has_sha = 1;
-			snprintf(in->ts, sizeof(in->ts), "%s", si.ts_uid);
-			if (si.sop_class[0])
-				snprintf(in->cls, sizeof(in->cls), "%s",
-				    si.sop_class);
-			in->dirty = 1;
-		} else
+	for (size_t i = 0; i < s->nin; i++)
+		if (s->in[i].st == I_EXPECTED && !take_received(s, &s->in[i],
+		    &s->got_bytes))
 			missing++;
-	}
 	return missing;
 }
 
 static void retrieve_next(struct mop *op);
 static void retrieve_settle(evutil_socket_t fd, short evw, void *arg);
+static void early_end(struct mstudy *s, int ok, const char *why);
+static int early_may(struct mstudy *s);
 
 /* settle_later: cb(s) again in 50 ms. The study's one timer is made
  * anew when it last served the other check (a timer keeps the callback
@@ -2016,9 +2039,31 @@ retrieve_end(struct mstudy *s, int ok, const char *why)
 	op_end(&s->op, ok, why ? why : "");
 	if (why != NULL && why != s->last_why)
 		snprintf(s->last_why, sizeof(s->last_why), "%.199s", why);
-	s->got_bytes = 0;
+	s->got_bytes = s->ebytes;	/* what came during it */
+	s->ebytes = 0;
 	s->settle = 0;
 	retrieve_settle(0, 0, s);
+}
+
+/* to_sending: the retrieve is over. An instance sent early and answered
+ * 0xA7xx or not at all, or an early association that failed, makes the
+ * send proper wait its backoff first, as after a failed send. */
+static void
+to_sending(struct mstudy *s)
+{
+	struct mig *m = s->b->op.m;
+
+	for (size_t i = 0; i < s->nin && !s->eretry; i++)
+		s->eretry = s->in[i].st == I_RECEIVED && s->in[i].attempts > 0;
+	if (s->eretry) {
+		s->eretry = 0;
+		s->attempts = 1;
+		s->retry_at = net_now_ms() + backoff_ms(m, 1);
+		log_warn("mig-send-retry", "batch=%llu study=%s attempt=%u "
+		    "last=%s", (unsigned long long)s->b->id, s->uid,
+		    s->attempts, log_q(s->send_why));
+	}
+	study_commit(s, S_SENDING);
 }
 
 /* retrieve_settle: what the retrieve brought. Sub-operations answered
@@ -2037,6 +2082,15 @@ retrieve_settle(evutil_socket_t fd, short evw, void *arg)
 	(void)evw;
 	if (m->draining)
 		return;
+	if (s->early) {
+		/* nothing new on eop; what is in flight there ends first */
+		s->estop = 1;
+		if (s->nout > 0) {
+			s->esettle = 1;
+			return;
+		}
+		early_end(s, 1, NULL);
+	}
 	missing = retrieve_check(s);
 	if (missing > 0 && cf(m)->migration.retrieve_ack_early &&
 	    s->settle++ < 20) {
@@ -2052,7 +2106,7 @@ retrieve_settle(evutil_socket_t fd, short evw, void *arg)
 	if (missing == 0) {
 		s->attempts = 0;
 		s->round = 0;
-		study_commit(s, S_SENDING);
+		to_sending(s);
 		return;
 	}
 	if (s->round < cf(m)->migration.retrieve_attempts) {
@@ -2076,7 +2130,7 @@ retrieve_settle(evutil_socket_t fd, short evw, void *arg)
 		}
 	s->round = 0;
 	s->attempts = 0;
-	study_commit(s, S_SENDING);
+	to_sending(s);
 }
 
 static enum dicom_qr_kind
@@ -2286,8 +2340,27 @@ study_retrieve(struct mstudy *s)
 	s->last_status = -1;
 	s->last_why[0] = '\0';
 	np = retrieve_props(p, s, 0, prop);
-	if (op_lease(&s->op, p, prop, np, err, sizeof(err)) < 0)
+	if (op_lease(&s->op, p, prop, np, err, sizeof(err)) < 0) {
 		retrieve_end(s, 0, err);
+		return;
+	}
+	if (!s->early && early_may(s)) {
+		/* what comes is sent on as it comes (early_spooled) */
+		if (m->nrs == m->caprs) {
+			size_t cap = m->caprs ? m->caprs * 2 : 16;
+			struct mstudy **n = realloc(m->rs, cap * sizeof(*n));
+
+			if (n == NULL)
+				abort();
+			m->rs = n;
+			m->caprs = cap;
+		}
+		m->rs[m->nrs++] = s;
+		s->early = 1;
+		s->estop = s->esettle = s->eretry = 0;
+		s->esent = 0;
+		s->ebytes = 0;
+	}
 }
 
 /* ---------------------------------------------------------------------- */
@@ -2298,9 +2371,9 @@ static void verify_end(struct mstudy *s);
 static void pace_fire(evutil_socket_t fd, short ev, void *arg);
 
 static unsigned
-send_window(const struct mstudy *s)
+send_window(const struct dicom_conn *dc)
 {
-	unsigned n = dicom_conn_assoc(s->op.dc)->window;
+	unsigned n = dicom_conn_assoc(dc)->window;
 
 	return n < 1 ? 1 : n > WINDOW_MAX ? WINDOW_MAX : n;
 }
@@ -2427,6 +2500,11 @@ send_end(struct mstudy *s, int ok, const char *why)
 	study_commit(s, S_VERIFYING);
 }
 
+static void early_fill(struct mstudy *s);
+static int send_one(struct mstudy *s, struct mop *op, size_t i, int early,
+    char *why, size_t cap);
+static int xw_decide(struct mstudy *s);
+
 static void
 send_rsp(struct mop *op, const struct dimse_cmd *c)
 {
@@ -2438,9 +2516,295 @@ send_rsp(struct mop *op, const struct dimse_cmd *c)
 
 			s->out[k] = s->out[--s->nout];
 			send_result(s, i, c->status, NULL);
-			send_fill(s);
+			if (op == &s->eop) {
+				if (s->in[i].st == I_SENT)
+					s->esent++;
+				early_fill(s);
+			} else
+				send_fill(s);
 			return;
 		}
+}
+
+/* ---- sending while retrieving ----
+ *
+ * A study whose retrieve is under way sends each instance to its target
+ * as soon as the instance is durable here (store_sink_on_spooled), on an
+ * association of its own (eop), so the send overlaps the retrieve
+ * instead of following it. Only what the send proper would do the same
+ * way: a DICOM target without a bandwidth cap, no patient-ID crosswalk,
+ * no pushed study. Any trouble there (an instance without a context, a
+ * refused association, a lost one) just stops it: what it did not send
+ * is sent by the send proper, which starts once the retrieve has ended
+ * and nothing is in flight on eop. Its outcomes are the send proper's
+ * (send_result) and are written with the study's next state. */
+
+static void
+rs_remove(struct mig *m, struct mstudy *s)
+{
+	for (size_t k = 0; k < m->nrs; k++)
+		if (m->rs[k] == s) {
+			m->rs[k] = m->rs[--m->nrs];
+			break;
+		}
+	s->early = 0;
+}
+
+/* early_end: eop is done (ok: its association back to the pool); a
+ * retrieve that ended meanwhile settles now. */
+static void
+early_end(struct mstudy *s, int ok, const char *why)
+{
+	struct mig *m = s->b->op.m;
+
+	if (!ok) {
+		/* lost, refused or aborted: the target gets its backoff
+		 * before the send proper, as after a failed send */
+		s->eretry = 1;
+		if (s->send_why[0] == '\0')
+			snprintf(s->send_why, sizeof(s->send_why), "%.190s",
+			    why ? why : "the association ended");
+	}
+	while (s->nout > 0)
+		send_result(s, s->out[--s->nout], -1, why ? why :
+		    "the association ended");
+	op_end(&s->eop, ok, why ? why : "");
+	memset(&s->eop, 0, sizeof(s->eop));
+	rs_remove(m, s);
+	if (s->esent > 0)
+		log_info("mig-send-early", "batch=%llu study=%s sent=%u",
+		    (unsigned long long)s->b->id, s->uid, s->esent);
+	s->esent = 0;
+	if (s->esettle) {
+		s->esettle = 0;
+		retrieve_settle(0, 0, s);
+	}
+}
+
+static void
+early_fill(struct mstudy *s)
+{
+	struct mig *m = s->b->op.m;
+	char why[300];
+
+	if (!s->estop && !m->draining && flow_ms(m, peer_named(m,
+	    s->b->target)) == 0) {
+		unsigned win = send_window(s->eop.dc);
+
+		for (size_t i = 0; i < s->nin && s->nout < win; i++) {
+			int busy = 0;
+
+			for (unsigned k = 0; k < s->nout && !busy; k++)
+				busy = s->out[k] == i;
+			if (busy)
+				continue;
+			if (send_one(s, &s->eop, i, 1, why, sizeof(why)) < 0) {
+				early_end(s, 0, why);
+				return;
+			}
+		}
+	}
+	if (s->nout == 0 && (s->estop || s->esettle))
+		early_end(s, 1, NULL);
+}
+
+static void
+early_ready(struct mop *op)
+{
+	struct mstudy *s = op->owner;
+
+	s->nout = 0;
+	early_fill(s);
+}
+
+static void
+early_failed(struct mop *op, const char *why)
+{
+	struct mstudy *s = op->owner;
+
+	/* no association, or it was lost: the send proper sends the rest
+	 * (and counts what was in flight as an attempt) */
+	s->estop = 1;
+	early_end(s, 0, why);
+}
+
+/* send_props: a context for each SOP class and transfer syntax among
+ * the received instances (sent as they are: no transcoding); *any (when
+ * given) says whether any instance is received. Returns how many. */
+static unsigned
+send_props(struct mstudy *s, struct dicom_propose prop[DICOM_MAX_PCTX],
+    int *any)
+{
+	unsigned np = 0;
+
+	for (size_t i = 0; i < s->nin; i++) {
+		struct minst *in = &s->in[i];
+		int dup = 0;
+
+		if (in->st != I_RECEIVED)
+			continue;
+		if (any != NULL)
+			*any = 1;
+		if (in->cls[0] == '\0' || in->ts[0] == '\0')
+			continue;
+		for (unsigned k = 0; k < np && !dup; k++)
+			dup = strcmp(prop[k].abstract, in->cls) == 0 &&
+			    strcmp(prop[k].ts[0], in->ts) == 0;
+		if (!dup && np < DICOM_MAX_PCTX) {
+			memset(&prop[np], 0, sizeof(prop[np]));
+			prop[np].abstract = in->cls;
+			prop[np].ts[0] = in->ts;
+			prop[np++].nts = 1;
+		}
+	}
+	return np;
+}
+
+/* early_lease: ask for the target association, proposing what the
+ * instances received so far need. */
+static void
+early_lease(struct mstudy *s)
+{
+	struct mig *m = s->b->op.m;
+	const struct conf_peer *t = peer_named(m, s->b->target);
+	struct dicom_propose prop[DICOM_MAX_PCTX];
+	unsigned np = send_props(s, prop, NULL);
+	char err[256];
+
+	if (t == NULL || np == 0)
+		return;
+	memset(&s->eop, 0, sizeof(s->eop));
+	s->eop.m = m;
+	s->eop.owner = s;
+	s->eop.ready = early_ready;
+	s->eop.failed = early_failed;
+	s->eop.store_rsp = send_rsp;
+	s->nout = 0;
+	if (op_lease(&s->eop, t, prop, np, err, sizeof(err)) < 0) {
+		s->estop = 1;
+		early_end(s, 0, err);
+	}
+}
+
+/* early_may: whether s may send while it retrieves. */
+static int
+early_may(struct mstudy *s)
+{
+	struct mig *m = s->b->op.m;
+	const struct conf_peer *t = peer_named(m, s->b->target);
+
+	/* a target that takes one association at a time keeps it for the
+	 * queries and sends of every study, not for one study's retrieve */
+	if (s->push || t == NULL || t->export_path != NULL ||
+	    t->bandwidth > 0 || flow_of(m, t)->limit < 2 ||
+	    flow_of(m, t)->open)	/* its breaker: the send proper probes */
+		return 0;
+	if (!s->xw_set && xw_decide(s) < 0)
+		return 0;	/* the send proper logs it */
+	return s->xw[0] == '\0';
+}
+
+/* early_spooled: a spooled instance became durable: a study retrieving
+ * it takes it, and sends it on when it may. */
+static void
+early_spooled(void *arg, const struct spool_info *si)
+{
+	struct mig *m = arg;
+
+	for (size_t k = m->nrs; k-- > 0; ) {	/* early_end removes */
+		struct mstudy *s = m->rs[k];
+		const struct conf_peer *p = peer_named(m, s->b->source);
+
+		if (s->estop || p == NULL || (si->origin_ae[0] != '\0' &&
+		    strcmp(si->origin_ae, p->ae_title) != 0))
+			continue;
+		for (size_t i = 0; i < s->nin; i++) {
+			if (strcmp(s->in[i].sop, si->sop_instance) != 0)
+				continue;
+			if (!take_received(s, &s->in[i], &s->ebytes))
+				break;
+			if (s->eop.l == NULL)
+				early_lease(s);
+			else if (s->eop.dc != NULL)
+				early_fill(s);
+			break;
+		}
+	}
+}
+
+
+/*
+ * send_one: instance i's C-STORE on op (the study's send, or early: its
+ * early association, where an instance without a context is left for
+ * the send proper instead of quarantined). 1 sent (in s->out), 0 not
+ * for now, -1 the association cannot take it (why; in s->out).
+ */
+static int
+send_one(struct mstudy *s, struct mop *op, size_t i, int early, char *why,
+    size_t cap)
+{
+	struct mig *m = s->b->op.m;
+	struct minst *in = &s->in[i];
+	const struct dicom_pctx *pc;
+	struct spool_info si;
+	struct dimse_cmd rq;
+	uint8_t buf[1024];
+	char path[4096];
+	size_t len;
+
+	/* early: an instance that failed once waits for the send proper
+	 * and its backoff */
+	if (in->st != I_RECEIVED || in->attempts >=
+	    cf(m)->migration.send_attempts || (early && (in->eskip ||
+	    in->attempts > 0)))
+		return 0;
+	if (src_copy(s, in->sop, &si) != 1) {
+		/* released meanwhile (another batch verified the same
+		 * instance): fetch it again */
+		in->st = I_EXPECTED;
+		in->dirty = 1;
+		return 0;
+	}
+	if ((pc = dicom_pctx_for(op->dc, si.sop_class, si.ts_uid)) == NULL) {
+		char d[256];
+
+		if (early) {
+			in->eskip = 1;
+			return 0;
+		}
+		snprintf(d, sizeof(d), "the target accepted no presentation "
+		    "context for %s in %s (vnamig does not transcode)",
+		    si.sop_class, si.ts_uid);
+		quarantine(s, in, "target_rejected", d, 1);
+		return 0;
+	}
+	uint64_t off = si.off + si.data_off;
+
+	in->msgid = ++op->msgid;
+	in->bytes = si.len - si.data_off;
+	if (in->xready) {
+		/* transformed: its edited copy goes instead */
+		struct stat sb;
+
+		xform_path(s, in, path, sizeof(path));
+		off = 0;
+		in->bytes = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+	} else
+		spool_seg_path(m->sp, si.seg, path, sizeof(path));
+	s->out[s->nout++] = i;
+	if ((in->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
+	    dimse_store_rq(in->msgid, si.sop_class, si.sop_instance,
+	    DIMSE_PRIORITY_MEDIUM, &rq) < 0 ||
+	    (len = dimse_cmd_encode(&rq, buf, sizeof(buf))) == 0 ||
+	    len > sizeof(buf) || dicom_send_pdv(op->dc, pc->id, 1, 1,
+	    buf, (uint32_t)len) < 0 || dicom_send_file_pdvs(op->dc,
+	    pc->id, in->fd, off, in->bytes) < 0) {
+		snprintf(why, cap, "cannot send from %.200s: %s", path,
+		    errno ? strerror(errno) : "the association is not ready");
+		return -1;
+	}
+	flow_charge(m, peer_named(m, s->b->target), in->bytes);
+	return 1;
 }
 
 /* send_fill: C-STOREs up to the window; the end when none is left. */
@@ -2448,9 +2812,10 @@ static void
 send_fill(struct mstudy *s)
 {
 	struct mig *m = s->b->op.m;
-	unsigned win = send_window(s);
+	unsigned win = send_window(s->op.dc);
 	const struct conf_peer *t = peer_named(m, s->b->target);
 	uint64_t wait;
+	char why[300];
 
 	while (s->nout < win && s->next < s->nin) {
 		if ((wait = flow_ms(m, t)) > 0) {
@@ -2465,67 +2830,10 @@ send_fill(struct mstudy *s)
 			}
 			return;
 		}
-		size_t i = s->next++;
-		struct minst *in = &s->in[i];
-		const struct dicom_pctx *pc;
-		struct spool_info si;
-		struct dimse_cmd rq;
-		uint8_t buf[1024];
-		char path[4096];
-		size_t len;
-
-		if (in->st != I_RECEIVED || in->attempts >=
-		    cf(m)->migration.send_attempts)
-			continue;
-		if (src_copy(s, in->sop, &si) != 1) {
-			/* released meanwhile (another batch verified the
-			 * same instance): fetch it again */
-			in->st = I_EXPECTED;
-			in->dirty = 1;
-			continue;
-		}
-		if ((pc = dicom_pctx_for(s->op.dc, si.sop_class,
-		    si.ts_uid)) == NULL) {
-			char d[256];
-
-			snprintf(d, sizeof(d), "the target accepted no "
-			    "presentation context for %s in %s (vnamig does "
-			    "not transcode)", si.sop_class, si.ts_uid);
-			quarantine(s, in, "target_rejected", d, 1);
-			continue;
-		}
-		uint64_t off = si.off + si.data_off;
-
-		in->msgid = ++s->op.msgid;
-		in->bytes = si.len - si.data_off;
-		if (in->xready) {
-			/* transformed: its edited copy goes instead */
-			struct stat sb;
-
-			xform_path(s, in, path, sizeof(path));
-			off = 0;
-			in->bytes = stat(path, &sb) == 0 ? (uint64_t)sb.st_size :
-			    0;
-		} else
-			spool_seg_path(m->sp, si.seg, path, sizeof(path));
-		if ((in->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
-		    dimse_store_rq(in->msgid, si.sop_class, si.sop_instance,
-		    DIMSE_PRIORITY_MEDIUM, &rq) < 0 ||
-		    (len = dimse_cmd_encode(&rq, buf, sizeof(buf))) == 0 ||
-		    len > sizeof(buf) || dicom_send_pdv(s->op.dc, pc->id, 1, 1,
-		    buf, (uint32_t)len) < 0 || dicom_send_file_pdvs(s->op.dc,
-		    pc->id, in->fd, off, in->bytes) < 0) {
-			char why[300];
-
-			snprintf(why, sizeof(why), "cannot send from %.200s: %s",
-			    path, errno ? strerror(errno) :
-			    "the association is not ready");
-			s->out[s->nout++] = i;
+		if (send_one(s, &s->op, s->next++, 0, why, sizeof(why)) < 0) {
 			send_end(s, 0, why);
 			return;
 		}
-		s->out[s->nout++] = i;
-		flow_charge(m, t, in->bytes);
 	}
 	if (s->nout == 0)
 		send_end(s, 1, NULL);
@@ -2568,29 +2876,10 @@ study_send(struct mstudy *s)
 	struct mig *m = s->b->op.m;
 	const struct conf_peer *t = peer_named(m, s->b->target);
 	struct dicom_propose prop[DICOM_MAX_PCTX];
-	unsigned np = 0;
 	int any = 0;
+	unsigned np = send_props(s, prop, &any);
 	char err[256];
 
-	for (size_t i = 0; i < s->nin; i++) {
-		struct minst *in = &s->in[i];
-		int dup = 0;
-
-		if (in->st != I_RECEIVED)
-			continue;
-		any = 1;
-		if (in->cls[0] == '\0' || in->ts[0] == '\0')
-			continue;
-		for (unsigned k = 0; k < np && !dup; k++)
-			dup = strcmp(prop[k].abstract, in->cls) == 0 &&
-			    strcmp(prop[k].ts[0], in->ts) == 0;
-		if (!dup && np < DICOM_MAX_PCTX) {
-			memset(&prop[np], 0, sizeof(prop[np]));
-			prop[np].abstract = in->cls;
-			prop[np].ts[0] = in->ts;
-			prop[np++].nts = 1;
-		}
-	}
 	if (!any) {
 		/* nothing to send (all present, quarantined, or received
 		 * and released by another batch: those go back) */
@@ -3728,6 +4017,9 @@ batch_free(struct mbatch *b)
 		struct mstudy *s = b->st[i];
 
 		op_end(&s->op, 0, "shutting down");
+		op_end(&s->eop, 0, "shutting down");
+		if (s->early)
+			rs_remove(b->op.m, s);
 		scan_free(&s->sc);
 		if (s->pace != NULL)
 			event_free(s->pace);
@@ -5410,6 +5702,7 @@ mig_new(struct daemon *d, char *err, size_t cap)
 	m->st = store_loop_store(m->sl);
 	m->sp = daemon_spool(d);
 	m->pool = dicom_pool_new(daemon_net(d), daemon_conf(d));
+	store_sink_on_spooled(early_spooled, m);
 	if ((m->xp = mig_export_new(daemon_base(d), err, cap)) == NULL) {
 		mig_free(m);
 		return NULL;
@@ -5517,6 +5810,10 @@ mig_drain(struct mig *m)
 			 * the study up; what is in flight now is redone */
 			if (s->op.qr != NULL || s->op.l != NULL)
 				op_end(&s->op, 0, "shutting down");
+			if (s->eop.l != NULL)
+				op_end(&s->eop, 0, "shutting down");
+			if (s->early)
+				rs_remove(m, s);
 			for (size_t k = 0; k < s->nin; k++)
 				if (s->in[k].fd >= 0) {
 					close(s->in[k].fd);
@@ -5537,11 +5834,13 @@ mig_free_(struct mig *m)
 		return;
 	/* first: a file job's callback names a study freed below */
 	mig_export_free(m->xp);
+	store_sink_on_spooled(NULL, NULL);
 	for (b = m->batches; b != NULL; b = n) {
 		n = b->next;
 		batch_free(b);
 	}
 	free(m->bhash);
+	free(m->rs);
 	if (m->tick != NULL)
 		event_free(m->tick);
 	if (m->soon != NULL)

@@ -31,6 +31,16 @@
  * to one file each in a directory. */
 static struct spool *sink_spool;
 static struct store_loop *sink_state;
+static void (*spooled_fn)(void *, const struct spool_info *);
+static void *spooled_arg;
+
+void
+store_sink_on_spooled(void (*fn)(void *, const struct spool_info *),
+    void *arg)
+{
+	spooled_fn = fn;
+	spooled_arg = arg;
+}
 
 struct store_sink {
 	int		 fd;
@@ -645,7 +655,8 @@ indexed(void *arg, int err)
 		c->rc = -1;
 		snprintf(c->err, sizeof(c->err), "the store cannot write: %s",
 		    store_error(store_loop_store(sink_state)));
-	}
+	} else if (spooled_fn != NULL)
+		spooled_fn(spooled_arg, &c->info);
 	if (!c->cancelled)
 		c->done(c->arg, c->rc, c->err);
 	sink_free(c->s);

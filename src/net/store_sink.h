@@ -33,6 +33,12 @@ int store_uid_valid(const char *uid);
 struct spool;
 struct store_loop;
 void store_sink_use_spool(struct spool *sp, struct store_loop *sl);
+/* store_sink_on_spooled: fn(arg, info) on the loop each time a spooled
+ * instance's record and index are durable (info->origin_ae says who sent
+ * it), before its sender is answered; NULL: no one. */
+struct spool_info;
+void store_sink_on_spooled(void (*fn)(void *, const struct spool_info *),
+    void *arg);
 /* The sender, for the audit leaf. */
 void store_sink_set_origin(struct store_sink *s, const char *ae,
     const char *addr);
