@@ -2704,6 +2704,23 @@ early_may(struct mstudy *s)
 	return s->xw[0] == '\0';
 }
 
+/* early_room: whether s may take an association with its target now:
+ * early sends leave at least one of the target's associations to the
+ * queries and sends of the other studies. */
+static int
+early_room(struct mig *m, const struct mstudy *s)
+{
+	const struct conf_peer *t = peer_named(m, s->b->target);
+	unsigned n = 0;
+
+	if (t == NULL)
+		return 0;
+	for (size_t k = 0; k < m->nrs; k++)
+		n += m->rs[k]->eop.l != NULL &&
+		    strcmp(m->rs[k]->b->target, s->b->target) == 0;
+	return n + 1 < flow_of(m, t)->limit;
+}
+
 /* early_spooled: a spooled instance became durable: a study retrieving
  * it takes it, and sends it on when it may. */
 static void
@@ -2723,7 +2740,7 @@ early_spooled(void *arg, const struct spool_info *si)
 				continue;
 			if (!take_received(s, &s->in[i], &s->ebytes))
 				break;
-			if (s->eop.l == NULL)
+			if (s->eop.l == NULL && early_room(m, s))
 				early_lease(s);
 			else if (s->eop.dc != NULL)
 				early_fill(s);
