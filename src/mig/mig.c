@@ -257,6 +257,11 @@ struct mstudy {
 	unsigned	 esent;
 	int		 eretry;	/* eop failed: the send proper backs
 					 * off first */
+	struct minst	**esorted;	/* in[] by SOP UID: early_spooled's
+					 * lookup */
+	size_t		 enext;		/* early_fill looks from here: no
+					 * instance before it may be sent,
+					 * until take_received lowers it */
 	uint64_t	 ebytes;	/* received, taken by early_spooled */
 };
 
@@ -2013,6 +2018,7 @@ static void retrieve_next(struct mop *op);
 static void retrieve_settle(evutil_socket_t fd, short evw, void *arg);
 static void early_end(struct mstudy *s, int ok, const char *why);
 static int early_may(struct mstudy *s);
+static void rs_add(struct mig *m, struct mstudy *s);
 
 /* settle_later: cb(s) again in 50 ms. The study's one timer is made
  * anew when it last served the other check (a timer keeps the callback
@@ -2344,23 +2350,8 @@ study_retrieve(struct mstudy *s)
 		retrieve_end(s, 0, err);
 		return;
 	}
-	if (!s->early && early_may(s)) {
-		/* what comes is sent on as it comes (early_spooled) */
-		if (m->nrs == m->caprs) {
-			size_t cap = m->caprs ? m->caprs * 2 : 16;
-			struct mstudy **n = realloc(m->rs, cap * sizeof(*n));
-
-			if (n == NULL)
-				abort();
-			m->rs = n;
-			m->caprs = cap;
-		}
-		m->rs[m->nrs++] = s;
-		s->early = 1;
-		s->estop = s->esettle = s->eretry = 0;
-		s->esent = 0;
-		s->ebytes = 0;
-	}
+	if (!s->early && early_may(s))
+		rs_add(m, s);	/* what comes is sent on as it comes */
 }
 
 /* ---------------------------------------------------------------------- */
@@ -2539,6 +2530,46 @@ send_rsp(struct mop *op, const struct dimse_cmd *c)
  * and nothing is in flight on eop. Its outcomes are the send proper's
  * (send_result) and are written with the study's next state. */
 
+static int
+minst_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct minst *const *)a)->sop,
+	    (*(struct minst *const *)b)->sop);
+}
+
+static int
+sop_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, (*(struct minst *const *)elem)->sop);
+}
+
+/* rs_add: s sends while it retrieves (early_spooled finds it). */
+static void
+rs_add(struct mig *m, struct mstudy *s)
+{
+	if (m->nrs == m->caprs) {
+		size_t cap = m->caprs ? m->caprs * 2 : 16;
+		struct mstudy **n = realloc(m->rs, cap * sizeof(*n));
+
+		if (n == NULL)
+			abort();
+		m->rs = n;
+		m->caprs = cap;
+	}
+	m->rs[m->nrs++] = s;
+	if ((s->esorted = malloc((s->nin ? s->nin : 1) *
+	    sizeof(*s->esorted))) == NULL)
+		abort();
+	for (size_t i = 0; i < s->nin; i++)
+		s->esorted[i] = &s->in[i];
+	qsort(s->esorted, s->nin, sizeof(*s->esorted), minst_cmp);
+	s->early = 1;
+	s->estop = s->esettle = s->eretry = 0;
+	s->esent = 0;
+	s->ebytes = 0;
+	s->enext = 0;
+}
+
 static void
 rs_remove(struct mig *m, struct mstudy *s)
 {
@@ -2547,6 +2578,8 @@ rs_remove(struct mig *m, struct mstudy *s)
 			m->rs[k] = m->rs[--m->nrs];
 			break;
 		}
+	free(s->esorted);
+	s->esorted = NULL;
 	s->early = 0;
 }
 
@@ -2590,8 +2623,12 @@ early_fill(struct mstudy *s)
 	if (!s->estop && !m->draining && flow_ms(m, peer_named(m,
 	    s->b->target)) == 0) {
 		unsigned win = send_window(s->eop.dc);
+		size_t i;
 
-		for (size_t i = 0; i < s->nin && s->nout < win; i++) {
+		/* what it passes cannot be sent early any more (sent, in
+		 * flight, failed once, without a context) or is not here
+		 * yet (take_received moves enext back to it) */
+		for (i = s->enext; i < s->nin && s->nout < win; i++) {
 			int busy = 0;
 
 			for (unsigned k = 0; k < s->nout && !busy; k++)
@@ -2603,6 +2640,7 @@ early_fill(struct mstudy *s)
 				return;
 			}
 		}
+		s->enext = i;
 	}
 	if (s->nout == 0 && (s->estop || s->esettle))
 		early_end(s, 1, NULL);
@@ -2732,20 +2770,21 @@ early_spooled(void *arg, const struct spool_info *si)
 		struct mstudy *s = m->rs[k];
 		const struct conf_peer *p = peer_named(m, s->b->source);
 
+		struct minst **f;
+		size_t i;
+
 		if (s->estop || p == NULL || (si->origin_ae[0] != '\0' &&
-		    strcmp(si->origin_ae, p->ae_title) != 0))
+		    strcmp(si->origin_ae, p->ae_title) != 0) ||
+		    (f = bsearch(si->sop_instance, s->esorted, s->nin,
+		    sizeof(*s->esorted), sop_cmp)) == NULL ||
+		    !take_received(s, *f, &s->ebytes))
 			continue;
-		for (size_t i = 0; i < s->nin; i++) {
-			if (strcmp(s->in[i].sop, si->sop_instance) != 0)
-				continue;
-			if (!take_received(s, &s->in[i], &s->ebytes))
-				break;
-			if (s->eop.l == NULL && early_room(m, s))
-				early_lease(s);
-			else if (s->eop.dc != NULL)
-				early_fill(s);
-			break;
-		}
+		if ((i = (size_t)(*f - s->in)) < s->enext)
+			s->enext = i;
+		if (s->eop.l == NULL && early_room(m, s))
+			early_lease(s);
+		else if (s->eop.dc != NULL)
+			early_fill(s);
 	}
 }
 
