@@ -156,9 +156,30 @@ print(ds_sha(sys.argv[2]))' "$top_srcdir/t" "$1"
 # (read-only: the daemon may be running). Its status is vnamig-spool's.
 spool_export() { "$VNAMIG_SPOOL" -c "$1" export "$2" 2>"$T_DIR/spool.err"; }
 
-# free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
+# free_port: a TCP port on 127.0.0.1 that nothing listens on right now
+# and that no earlier free_port of this script handed out: a port taken
+# for a server started later is free until then, and the kernel could
+# give it out again (migfault.t once got vnamigd's port for a fake
+# target started before vnamigd). The ports handed out are kept in
+# $T_DIR/ports, as each call runs in a subshell.
 free_port() {
-	/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+	/usr/bin/python3 - "$T_DIR/ports" <<'EOF'
+import socket, sys
+try:
+    used = set(open(sys.argv[1]).read().split())
+except FileNotFoundError:
+    used = set()
+while True:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = str(s.getsockname()[1])
+    s.close()
+    if port not in used:
+        break
+with open(sys.argv[1], "a") as f:
+    f.write(port + "\n")
+print(port)
+EOF
 }
 
 # store_files: pydicom test files, one per SOP Instance UID, in eleven
