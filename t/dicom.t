@@ -224,6 +224,17 @@ is "$($RAW "$DICOM_PORT" store 1.2.840.10008.5.1.4.1.1.2 1.2.3.4 1.2.3.4)" \
 [ -s "$T_DIR/1.2.3.4.dcm" ]
 ok $? "  stored, in the spool as 1.2.3.4"
 
+# A C-STORE that arrives all at once: 3 MiB, written in one go, so that
+# each wakeup of the loop finds far more waiting than libevent reads at a
+# time (4 KiB): it reads on itself (net.c read_on), and must neither lose
+# nor repeat a byte.
+is "$($RAW "$DICOM_PORT" burst 1.2.840.10008.5.1.4.1.1.2 1.2.3.6 3145728 \
+	"$T_DIR/burst.ds")" "AC PDATA:status=0x0000 06:00000000 eof" \
+	"a 3 MiB C-STORE sent in one write: 0x0000"
+"$VNAMIG_SPOOL" -c "$conf" get 1.2.3.6 -o "$T_DIR/1.2.3.6.dcm" 2>/dev/null &&
+tail -c "$(wc -c <"$T_DIR/burst.ds")" "$T_DIR/1.2.3.6.dcm" | cmp -s - "$T_DIR/burst.ds"
+ok $? "  its dataset is in the spool byte for byte as sent"
+
 # A silent connection: ARTIM (1 s) closes it.
 t=$($PY - "$DICOM_PORT" <<'EOF'
 import socket, sys, time

@@ -234,6 +234,28 @@ def main():
         c.pdu()
         c.send(struct.pack('>BBI', 5, 0, 4) + b'\0' * 4)
         c.drain()
+    elif sc == 'burst':		# C-STORE of ARGS[2] bytes, sent at once
+        # The command, a dataset with an OB of random bytes in 64 KiB
+        # PDVs (one per P-DATA-TF) and the A-RELEASE-RQ leave in one
+        # write, so the daemon finds far more than one read's worth
+        # waiting; the dataset as sent goes to the file ARGS[3].
+        import random
+        cls, inst, size, out = sys.argv[3], sys.argv[4], int(sys.argv[5]), \
+            sys.argv[6]
+        body = random.Random(size).randbytes(size + size % 2)
+        ds = dataset(cls, inst) + struct.pack('<HH2sHI', 0x7fe0, 0x0010,
+                                              b'OB', 0, len(body)) + body
+        with open(out, 'wb') as f:
+            f.write(ds)
+        c.send(assoc_rq(contexts=((1, cls),)))
+        c.pdu()
+        msg = pdata(1, 3, store_rq(cls, inst))
+        for at in range(0, len(ds), 65536):
+            last = at + 65536 >= len(ds)
+            msg += pdata(1, 2 if last else 0, ds[at:at + 65536])
+        c.send(msg + struct.pack('>BBI', 5, 0, 4) + b'\0' * 4)
+        c.pdu()
+        c.drain()
     elif sc == 'echo':
         c.send(assoc_rq())
         c.pdu()
