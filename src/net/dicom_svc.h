@@ -132,9 +132,10 @@ const struct dicom_pctx *dicom_pctx_for(const struct dicom_conn *dc,
     const char *abstract, const char *ts);
 /* dicom_send_file_pdvs: the bytes [off, off + len) of the open file fd
  * as the dataset of a message on context pcid, in PDVs of at most
- * dicom_fragment_max(), queued as file segments (no copy where the
- * kernel allows; the fd is not closed). An odd length gets a trailing
- * zero byte (PS3.5 A.5: a deflated dataset's pad). 0, or -1. */
+ * dicom_fragment_max(), queued: read into memory up to 2 MiB, else as
+ * file segments (sendfile where the kernel allows; see net_dicom.c; the
+ * fd is not closed). An odd length gets a trailing zero byte (PS3.5 A.5:
+ * a deflated dataset's pad). 0, or -1. */
 int dicom_send_file_pdvs(struct dicom_conn *dc, uint8_t pcid, int fd,
     uint64_t off, uint64_t len);
 
