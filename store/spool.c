@@ -47,7 +47,7 @@ struct lane {
 	int		 fd;
 	uint64_t	 seg;
 	uint64_t	 size;		/* write position */
-	uint64_t	 zeroed;	/* file size: records, then zeros */
+	uint64_t	 zeroed;	/* shared lane: file size (records, then zeros) */
 	uint64_t	 kicked;	/* writeback started up to here */
 	int		 busy;		/* a record is being received */
 	int		 full;		/* reached the segment size */
@@ -553,11 +553,16 @@ spool_recover(struct spool *sp, struct store *st, struct spool_recovery *out,
 /* Writing. */
 
 /*
- * Segments are written with zeros ahead of the records (PREZERO at a
- * time): a record then lands in blocks the file system has allocated and
- * written already, with the file's size unchanged, so its fdatasync
- * flushes data only, without a journal commit for new blocks and size.
- * Recovery cuts the zeros with any other tail.
+ * The shared lane of small records is written with zeros ahead of them
+ * (PREZERO at a time): a record then lands in blocks the file system has
+ * allocated and written already, with the file's size unchanged, so its
+ * fdatasync flushes data only, without a journal commit for new blocks
+ * and size. Recovery cuts the zeros with any other tail. A lane of its
+ * own (a record over SMALL_MAX) is not: its data is most of what its
+ * fdatasync writes, and the zeros ahead doubled that (each fdatasync
+ * flushed them too). storescu -> vnamigd, 48 x 1 MiB: 0.196-0.215 s with
+ * them, 0.174-0.183 s without (typical runs); the committer's CPU 99-102
+ * ms, 89-91 ms.
  */
 #define PREZERO		(4u << 20)
 
@@ -733,7 +738,7 @@ write_at(struct spool_rec *r, const void *p, size_t n)
 			return rc;
 		/* spilled: go on on the record's own lane */
 	}
-	if (prezero(r, r->off + r->pos + n) < 0)
+	if (r->lane->shared && prezero(r, r->off + r->pos + n) < 0)
 		return -1;
 	while (n > 0) {
 		ssize_t w = pwrite(r->lane->fd, b, n,
