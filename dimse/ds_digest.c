@@ -51,6 +51,7 @@ struct ds_digest {
 	uint8_t		 pixel[32];
 	int		 has_pixels;
 	int		 bad;
+	uint64_t	 pixel_end;	/* ds_digest_pixel_end */
 };
 
 /* SHA-256, fetched once: OpenSSL 3 otherwise looks the algorithm up on
@@ -335,6 +336,9 @@ cb_value_begin(void *arg, const struct ds_elem *e)
 	d->v.skip = e->fragment || excluded(e);
 	if (!d->v.skip)
 		v_begin(&d->v, d->vctx, e);
+	if (e->tag == DS_TAG_PIXEL_DATA && e->depth == 0 &&
+	    e->length != DS_UNDEFINED_LENGTH)
+		d->pixel_end = e->offset + e->hdr_len + e->length;
 	return 0;
 }
 
@@ -463,6 +467,12 @@ const struct ds_callbacks *
 ds_digest_callbacks(void)
 {
 	return &digest_cb;
+}
+
+uint64_t
+ds_digest_pixel_end(const struct ds_digest *d)
+{
+	return d->pixel_end;
 }
 
 int

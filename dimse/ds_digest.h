@@ -44,6 +44,14 @@ void ds_digest_free_(struct ds_digest *d);
 const struct ds_callbacks *ds_digest_callbacks(void);
 
 /*
+ * ds_digest_pixel_end: where the top-level Pixel Data value ends in the
+ * dataset stream, once its header has passed with a defined length (a
+ * lower bound on the dataset's length, known early); 0 until then, and
+ * for encapsulated or absent pixel data.
+ */
+uint64_t ds_digest_pixel_end(const struct ds_digest *d);
+
+/*
  * ds_digest_final: after the parse finished with DS_DONE, write the
  * canonical digest and the pixel digest. Returns -1 if the element
  * structure was not closed (the parse did not finish).

@@ -961,6 +961,21 @@ spool_write(struct spool_rec *r, const void *p, size_t n, char *err,
 	EVP_DigestUpdate(r->sha, p, n);
 	if (!r->parse_dead && ds_parse_feed(r->parser, p, n) == DS_ERROR)
 		r->parse_dead = 1;
+	/* A record its Pixel Data's length says will outgrow SMALL_MAX
+	 * leaves the buffer for a lane of its own now, not when its bytes
+	 * pass SMALL_MAX: its writes and their writeback then go on while
+	 * the rest arrives, instead of all after the last byte. storescu ->
+	 * vnamigd, 48 x 1 MiB, typical runs: 0.171-0.185 s before, 0.157-
+	 * 0.167 s after. */
+	if (r->lane == NULL && r->digest != NULL) {
+		uint64_t end = ds_digest_pixel_end(r->digest);
+
+		if (end > 0 && r->info.data_off + end > SMALL_MAX &&
+		    spill(r) < 0) {
+			snprintf(err, errlen, "%s", r->err);
+			return -1;
+		}
+	}
 	return 0;
 }
 

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -404,6 +405,57 @@ main(void)
 		is_int(spool_lookup(sp, st, "1.2.3.4.9", &got), 0,
 		    "and it is out of the spool");
 		free(mem);
+	}
+
+	/* A record whose Pixel Data header declares more than the in-memory
+	 * limit goes to a lane of its own as soon as that header has passed,
+	 * its bytes on disk while the rest is still to come. */
+	{
+		static const uint8_t head[] = {
+			0x08, 0x00, 0x60, 0x00, 'C', 'S', 2, 0, 'C', 'T',
+			0xe0, 0x7f, 0x10, 0x00, 'O', 'W', 0, 0,
+			0x00, 0x00, 0x20, 0x00,	/* 2 MiB */
+		};
+		char err[256];
+		uint8_t *px = calloc(1, 4096);
+		struct spool_rec *rb = spool_begin(sp, CT_CLASS, "1.2.3.4.78",
+		    TS_EXPL, err, sizeof(err));
+		uint64_t before = 0, after = 0;
+		DIR *dd = NULL;
+		struct dirent *de;
+
+		for (int pass = 0; pass < 2; pass++) {
+			uint64_t n = 0;
+
+			if ((dd = opendir(spool_dir())) != NULL) {
+				while ((de = readdir(dd)) != NULL) {
+					char path[600];
+					struct stat sb;
+
+					snprintf(path, sizeof(path), "%s/%s",
+					    spool_dir(), de->d_name);
+					if (stat(path, &sb) == 0 &&
+					    S_ISREG(sb.st_mode))
+						n += (uint64_t)sb.st_size;
+				}
+				closedir(dd);
+			}
+			if (pass == 0) {
+				before = n;
+				if (rb != NULL && px != NULL &&
+				    spool_write(rb, head, sizeof(head), err,
+				    sizeof(err)) == 0)
+					spool_write(rb, px, 4096, err,
+					    sizeof(err));
+			} else
+				after = n;
+		}
+		ok(rb != NULL && after >= before + sizeof(head) + 4096,
+		    "a record declaring 2 MiB of pixel data is on disk after its "
+		    "first 4 KiB (%llu bytes more in the spool directory)",
+		    (unsigned long long)(after - before));
+		spool_abort(rb);
+		free(px);
 	}
 
 	/* a missing segment file is reported as damage */
