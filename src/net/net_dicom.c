@@ -1237,9 +1237,10 @@ hdrs_add(struct evbuffer *out, struct hdrs *hs, size_t i, const uint8_t *h)
  * memory a writev takes headers and data together, up to 256 KiB a call.
  * vnamig-send to storescp, 48 x 1 MiB: 50-62 ms of CPU with sendfile,
  * 25-30 ms read into memory; 1000 x 9 KiB: 82-90 ms, 57-74 ms. Bigger
- * ones stay with sendfile: memory held per queued instance stays bounded,
- * and a read of one that is not in the page cache blocks the loop.
- * Spooled instances are, as a rule: they were written moments before.
+ * ones stay with sendfile: the memory a queued instance holds stays
+ * bounded, and so does the time a read blocks the loop when the bytes are
+ * not in the page cache (spooled ones are, as a rule: they were written
+ * moments before).
  */
 #define SEND_COPY_MAX	(2u << 20)
 
