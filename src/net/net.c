@@ -403,16 +403,20 @@ net_conn_close(struct net_conn *c, const char *why, int flush)
  * took 256 passes of the loop, each an epoll_wait, a FIONREAD and a readv:
  * 62-66 ms of the loop's CPU per 48 MiB received from storescu, 23-25 ms
  * with this. When its read took that much, read on here once: what the
- * socket holds, up to NET_IO_MAX and the input's high watermark. Plain TCP
- * only (a TLS connection's reads are the SSL layer's). An end or error is
- * left for libevent's next read to find and report.
+ * socket holds, up to NET_IO_MAX and the input's high watermark. Only on
+ * plain TCP (a TLS connection's reads are the SSL layer's) and where the
+ * protocol bounds its input with a high watermark (DICOM: one PDU). HTTP
+ * and MLLP stop reading while a request waits for its commit, and what
+ * was read ahead waits with it: at 4 KiB a read that stays small across
+ * thousands of connections. An end or error is left for libevent's next
+ * read to find and report.
  */
 static void
 read_on(struct net_conn *c, struct bufferevent *bev, struct evbuffer *in)
 {
 	struct evbuffer_iovec v[2];
 	struct iovec io[2];
-	size_t len = evbuffer_get_length(in), hi = 0, room = NET_IO_MAX;
+	size_t len = evbuffer_get_length(in), hi = 0, room;
 	ssize_t n;
 	int nv;
 
@@ -421,8 +425,9 @@ read_on(struct net_conn *c, struct bufferevent *bev, struct evbuffer *in)
 	    bufferevent_openssl_get_ssl(bev) != NULL)
 		return;
 	bufferevent_getwatermark(bev, EV_READ, NULL, &hi);
-	if (hi > 0)
-		room = hi > len ? hi - len : 0;
+	if (hi == 0)
+		return;
+	room = hi > len ? hi - len : 0;
 	if (room > NET_IO_MAX)
 		room = NET_IO_MAX;
 	if (room == 0)
