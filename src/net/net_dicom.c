@@ -1259,8 +1259,10 @@ dicom_send_file_pdvs(struct dicom_conn *dc, uint8_t pcid, int fd,
 
 	if (dc->sm.state != DUL_STA6)
 		return -1;
+	/* (libevent cannot read 0 bytes into memory: its malloc of 0 is
+	 * NULL) */
 	seg = evbuffer_file_segment_new(fd, (ev_off_t)off, (ev_off_t)len,
-	    len <= SEND_COPY_MAX ? EVBUF_FS_DISABLE_SENDFILE |
+	    len > 0 && len <= SEND_COPY_MAX ? EVBUF_FS_DISABLE_SENDFILE |
 	    EVBUF_FS_DISABLE_MMAP : 0);
 	if (seg == NULL)
 		return -1;
