@@ -70,25 +70,8 @@ is "$same" 11 "  storescp received every dataset byte for byte as stored in the 
 # Datasets up to 2 MiB are read into memory and sent from there; bigger
 # ones go from the file by sendfile (net_dicom.c SEND_COPY_MAX): one of
 # 3 MiB and one of 9 KiB on one association, in 16 KiB PDUs (storescp's).
-/usr/bin/python3 - "$T_DIR/big.dcm" <<'PYEOF'
-import random, sys
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-ds = Dataset()
-ds.file_meta = FileMetaDataset()
-ds.file_meta.MediaStorageSOPClassUID = '1.2.840.10008.5.1.4.1.1.2'
-ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
-ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
-ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-ds.PatientID, ds.Modality = 'BIG', 'CT'
-ds.Rows, ds.Columns, ds.BitsAllocated, ds.BitsStored = 1536, 1024, 16, 16
-ds.HighBit, ds.PixelRepresentation, ds.SamplesPerPixel = 15, 0, 1
-ds.PhotometricInterpretation = 'MONOCHROME2'
-ds.PixelData = random.Random(7).randbytes(1536 * 1024 * 2)
-ds.save_as(sys.argv[1], write_like_original=False)
-PYEOF
+/usr/bin/python3 "$top_srcdir/contrib/bench/gen-store-instances" "$T_DIR/gen" 1 0 3072 &&
+cp "$T_DIR/gen/large/00000.dcm" "$T_DIR/big.dcm"
 $S scp "$T_DIR/big.dcm" "$pyd/CT_small.dcm" >"$T_DIR/out" 2>&1
 is "$(grep -c ': 0x0000 (Success)$' "$T_DIR/out")" 2 \
 	"vnamig-send: a 3 MiB instance (sendfile) and a 39 KB one (from memory): two successes"
