@@ -78,7 +78,8 @@ struct spool_rec {
 	struct lane	*lane;
 	uint64_t	 off;		/* record start in the segment */
 	uint64_t	 pos;		/* bytes written so far */
-	EVP_MD_CTX	*sha;
+	EVP_MD_CTX	*sha;		/* NULL: hashed by the caller */
+	int		 sha_given;	/* info.sha256 set by spool_set_sha256 */
 	struct ds_parser *parser;
 	struct ds_digest *digest;
 	int		 parse_dead;
@@ -958,7 +959,8 @@ spool_write(struct spool_rec *r, const void *p, size_t n, char *err,
 		snprintf(err, errlen, "%s", r->err);
 		return -1;
 	}
-	EVP_DigestUpdate(r->sha, p, n);
+	if (r->sha != NULL)
+		EVP_DigestUpdate(r->sha, p, n);
 	if (!r->parse_dead && ds_parse_feed(r->parser, p, n) == DS_ERROR)
 		r->parse_dead = 1;
 	/* A record its Pixel Data's length says will outgrow SMALL_MAX
@@ -980,17 +982,50 @@ spool_write(struct spool_rec *r, const void *p, size_t n, char *err,
 }
 
 void
+spool_hash_outside(struct spool_rec *r)
+{
+	EVP_MD_CTX_free(r->sha);
+	r->sha = NULL;
+}
+
+void
+spool_set_sha256(struct spool_rec *r, const uint8_t sha[32])
+{
+	memcpy(r->info.sha256, sha, 32);
+	r->sha_given = 1;
+}
+
+/* sha_final: the record's SHA-256 into info.sha256; -1 (the record
+ * failed) when it was hashed outside and not given. */
+static int
+sha_final(struct spool_rec *r)
+{
+	unsigned int ml = 32;
+
+	if (r->sha != NULL) {
+		EVP_DigestFinal_ex(r->sha, r->info.sha256, &ml);
+		return 0;
+	}
+	if (r->sha_given)
+		return 0;
+	r->failed = 1;
+	snprintf(r->err, sizeof(r->err), "record of %s: its SHA-256 was "
+	    "not given", r->info.sop_instance);
+	return -1;
+}
+
+void
 spool_finish(struct spool_rec *r)
 {
 	uint8_t h[SPOOL_HDR] = { 0 };
-	unsigned int ml = 32;
 	uint64_t save;
 
 	if (r->failed || r->finished)
 		return;
+	if (sha_final(r) < 0)
+		return;
 	if (r->lane == NULL) {
 		/* whole in memory: the header is final before it is written */
-		EVP_DigestFinal_ex(r->sha, r->info.sha256, &ml);
 		/* (the header is in the first chunk: SPOOL_HDR < CHUNK) */
 		store_be64_put(r->chunk[0] + 8, r->pos);
 		store_be64_put(r->chunk[0] + 16, r->info.data_off);
@@ -1006,7 +1041,6 @@ spool_finish(struct spool_rec *r)
 		r->info.len = r->pos;
 		goto done;
 	}
-	EVP_DigestFinal_ex(r->sha, r->info.sha256, &ml);
 	if (!r->parse_dead && ds_parse_finish(r->parser) == DS_DONE &&
 	    ds_digest_final(r->digest, r->info.canonical, r->info.pixel,
 	    &r->info.has_pixels) == 0)
@@ -1065,7 +1099,8 @@ spool_commit(struct spool_rec **recs, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		struct lane *l = recs[i]->lane;
 
-		if (l->poisoned && !recs[i]->failed) {
+		/* (a buffered record that failed has no lane) */
+		if (l != NULL && l->poisoned && !recs[i]->failed) {
 			recs[i]->failed = 1;
 			if (recs[i]->err[0] == '\0')
 				snprintf(recs[i]->err, sizeof(recs[i]->err),
