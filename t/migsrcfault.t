@@ -38,12 +38,21 @@
 #      starts no retrieve (log) and the batch's counts stay still with
 #      study 9 queued; window always again: the batch ends done with every
 #      instance migrated, and vnamigd still calls as VNAMIG.
+#   d  early sends and the target's last association: a storescp --fork
+#      (SCP2) with max_associations 2, migration.max_studies 3 (SIGHUP).
+#      Studies 10 and 11 from FAKEY (0.4 s per sub-operation) both send
+#      to SCP2 while they are retrieved, on both its associations (no
+#      other operation waits for one). Then study 12 from FAKEZ (fast) to
+#      SCP2: its send asks for an association, one of the early sends
+#      yields (mig-send-early-yield) and study 12's batch ends done while
+#      studies 10 and 11 are still being retrieved. Both batches end done,
+#      every instance at SCP2 with the source's bytes.
 #
 # Every batch's report must account for each instance once and add up to
 # 100%, and the target's files must hold the source's bytes; vnamigd
 # must stop cleanly with no sanitizer report in its log.
 #
-# MIGSRCFAULT_CASES (default "a a1 a2 b c"; a1 is a', a2 is a") runs
+# MIGSRCFAULT_CASES (default "a a1 a2 b c d"; a1 is a', a2 is a") runs
 # only the cases named (to look at one).
 
 # The mount namespace for b: the script runs again in one of its own
@@ -71,17 +80,19 @@ TOK=plain-for-tests
 FS=$top_srcdir/t/fakesource.py
 FS_PIDS=
 SCP_PID=
+SCP2_PID=
 SPOOLFS=$T_DIR/spoolfs
 MOUNTED=
 
 # stop_all: the fake sources, the storescp; vnamigd (if still running)
 # and the tmpfs, so that lib.sh's cleanup can remove $T_DIR.
 stop_all() {
-	for p in $FS_PIDS $SCP_PID; do
+	for p in $FS_PIDS $SCP_PID $SCP2_PID; do
 		qp_stop "$p"
 	done
 	FS_PIDS=
 	SCP_PID=
+	SCP2_PID=
 	if [ -n "$MOUNTED" ]; then
 		[ -n "$DAEMON_PID" ] && stop_daemon KILL
 		umount "$SPOOLFS" 2>/dev/null || umount -l "$SPOOLFS"
@@ -118,6 +129,16 @@ batch() {
 	submit "$bt_name" "{\"source\":\"$bt_src\",\"target\":\"scp\",\"study_instance_uids\":$bt_l}"
 }
 
+# batch_to TARGET NAME SOURCE STUDY...: batch's, to TARGET.
+batch_to() {
+	bt_t=$1
+	bt_name=$2
+	bt_src=$3
+	shift 3
+	bt_l=$(printf "$ROOT.1.%s\n" "$@" | jq -R . | jq -sc .)
+	submit "$bt_name" "{\"source\":\"$bt_src\",\"target\":\"$bt_t\",\"study_instance_uids\":$bt_l}"
+}
+
 # sop STUDY SERIES INSTANCE: a generated SOP Instance UID.
 sop() { echo "$ROOT.3.$1.$2.$3"; }
 
@@ -139,9 +160,15 @@ outcomes() {
 at_target() {
 	_st=$1
 	shift
-	"$PY" "$top_srcdir/t/scpcheck.py" "$T_DIR/gen/index.tsv" "$T_DIR/scp" \
+	"$PY" "$top_srcdir/t/scpcheck.py" "$T_DIR/gen/index.tsv" "${AT_DIR:-$T_DIR/scp}" \
 	    "$ROOT.1.$_st" --skip "$@"
 }
+
+# at_scp2 STUDY: at_target for SCP2.
+at_scp2() { AT_DIR=$T_DIR/scp2 at_target "$@"; }
+
+# scp2_has STUDY: SCP2 holds at least one instance of STUDY.
+scp2_has() { ls "$T_DIR/scp2" | grep -q "$ROOT\.3\.$1\."; }
 
 # substores NAME SOP: the statuses of the sub-operations fakesource NAME
 # sent for SOP ("0x0000", "0xa700 0x0000"; "" when never sent).
@@ -165,26 +192,40 @@ print(s.f_bavail * s.f_frsize)' "$1"
 }
 
 # ---- the sources, the target ----
-gen_studies "$T_DIR/gen" 9 2 3
-ok $? "54 instances generated (9 studies x 2 series x 3)"
+gen_studies "$T_DIR/gen" 12 2 3
+ok $? "72 instances generated (12 studies x 2 series x 3)"
 n=$(($(wc -l <"$T_DIR/gen/index.tsv")))
-is "$n" 54 "  and indexed"
+is "$n" 72 "  and indexed"
 
 d_port=$(free_port)
 pg=$(free_port)
 pm=$(free_port)
 pb=$(free_port)
 pw=$(free_port)
+py=$(free_port)
+pz=$(free_port)
 scp_port=$(free_port)
+scp2_port=$(free_port)
 start_fake G "$pg" \
     --abort-once-at "$(sop 1 1 3)" --drop-once-at "$(sop 2 2 1)" \
     --abort-at "$(sop 3 2 3)" --abort-at "$(sop 4 1 2)" &&
     start_fake M "$pm" --dest "VNAMIG=$d_port" --abort-once-at "$(sop 5 1 3)" &&
     start_fake B "$pb" --slow 0.15 &&
-    start_fake W "$pw" --slow 0.05 --slow-find 0.25 ||
+    start_fake W "$pw" --slow 0.05 --slow-find 0.25 &&
+    start_fake Y "$py" --slow 0.4 &&
+    start_fake Z "$pz" ||
     mig_bail "the fake sources run"
-pass "4 fake sources run (G $pg, M $pm, B $pb, W $pw)"
+pass "6 fake sources run (G $pg, M $pm, B $pb, W $pw, Y $py, Z $pz)"
 scp_target
+# SCP2 (d): a process per association
+mkdir -p "$T_DIR/scp2"
+qp_port_free "$scp2_port" || bail "the second storescp's port is free"
+storescp -aet SCP2 -od "$T_DIR/scp2" +B -dhl --fork "$scp2_port" \
+    </dev/null >"$T_DIR/storescp2.log" 2>&1 &
+SCP2_PID=$!
+qp_wait "$SCP2_PID" 10 echoscu -aet VNAMIG -aec SCP2 127.0.0.1 \
+    "$scp2_port" || mig_bail "storescp --fork (SCP2) runs"
+pass "storescp --fork (SCP2) runs on $scp2_port"
 
 # ---- the spool's file system (b) ----
 # A 16 MiB tmpfs on the spool's directory (the spool writes zeros 4 MiB
@@ -209,7 +250,8 @@ else
 fi
 
 # ---- vnamigd ----
-# mig_conf WINDOW MIN_FREE: the configuration, FAKEW's window as given.
+# mig_conf WINDOW MIN_FREE [MAX_STUDIES]: the configuration, FAKEW's
+# window as given (max_studies 2 unless given).
 conf=$T_DIR/vnamigd.yaml
 mig_conf() {
 	cat >"$conf.new" <<YAML
@@ -226,7 +268,7 @@ storage:
   spool_dir: $spool_dir
   min_free: $2
 migration:
-  max_studies: 2
+  max_studies: ${3:-2}
   retrieve_attempts: 3
   send_attempts: 3
   retry_backoff: 200ms
@@ -236,7 +278,10 @@ peers:
   - { name: fm, ae_title: FAKEM, host: 127.0.0.1, port: $pm, role: source, retrieve: move }
   - { name: fb, ae_title: FAKEB, host: 127.0.0.1, port: $pb, role: source, retrieve: get }
   - { name: fw, ae_title: FAKEW, host: 127.0.0.1, port: $pw, role: source, retrieve: get, image_query: series, window: "$1" }
+  - { name: fy, ae_title: FAKEY, host: 127.0.0.1, port: $py, role: source, retrieve: get }
+  - { name: fz, ae_title: FAKEZ, host: 127.0.0.1, port: $pz, role: source, retrieve: get }
   - { name: scp, ae_title: STORESCP, host: 127.0.0.1, port: $scp_port, role: target, verify: none, max_associations: 1 }
+  - { name: scp2, ae_title: SCP2, host: 127.0.0.1, port: $scp2_port, role: target, verify: none, max_associations: 2 }
 api:
   keys:
     - { id: ops, role: operator, token: "$TOK" }
@@ -260,7 +305,7 @@ is "$(health)" ok "GET /api/health: ok"
 
 # case NAME: 0 when case NAME is to run.
 case_on() {
-	case " ${MIGSRCFAULT_CASES:-a a1 a2 b c} " in
+	case " ${MIGSRCFAULT_CASES:-a a1 a2 b c d} " in
 	*" $1 "*) return 0 ;;
 	esac
 	return 1
@@ -477,6 +522,47 @@ if case_on c; then
 	is "$(sed -n 's/^assoc //p' "$T_DIR/fake-W.log" | sort -u | tr -c 'A-Z0-9\n' '?' |
 	    tr '\n' ' ')" "VNAMIG " \
 	    "c: every association FAKEW got called from VNAMIG (after the reloads too)"
+fi
+
+# ---- d: early sends and the target's last association ----
+if case_on d; then
+	mig_conf always "$MIN_FREE" 3
+	reload
+	ok $? "d: migration.max_studies 3 (SIGHUP)"
+	batch_to scp2 "d: studies 10 and 11 from FAKEY (0.4 s per sub-operation) to SCP2 (2 associations)" fy 10 11
+	b_d1=$BID
+	# both send while retrieved: the target's last association is
+	# theirs while nothing else waits for it
+	wait_until 20 sh -c "ls '$T_DIR/scp2' | grep -q '$ROOT\.3\.10\.' &&
+	    ls '$T_DIR/scp2' | grep -q '$ROOT\.3\.11\.'"
+	ok $? "d: SCP2 gets instances of both studies while they are retrieved"
+	api GET "/api/batches/$b_d1"
+	is "$(j .batch.state)" running "d: batch $b_d1 is still running then"
+	batch_to scp2 "d: study 12 from FAKEZ (no delay) to SCP2" fz 12
+	b_d2=$BID
+	wait_batch "$b_d2" 30
+	is "$BSTATE" done "d: batch $b_d2 reaches done"
+	api GET "/api/batches/$b_d1"
+	is "$(j .batch.state)" running \
+	    "d: ... while batch $b_d1 is still running (an early send gave way)"
+	grep -Eq " mig-send-early-yield batch=$b_d1 study=$ROOT\.1\.1[01] target=scp2 " \
+	    "$T_DIR/daemon.log"
+	ok $? "d: one of batch $b_d1's early sends yielded (mig-send-early-yield)"
+	wait_batch "$b_d1" 60
+	is "$BSTATE" done "d: batch $b_d1 reaches done"
+	report "$b_d1"
+	report_check "$b_d1" d 12 migrated
+	report "$b_d2"
+	report_check "$b_d2" d 6 migrated
+	for st in 10 11 12; do
+		is "$(at_scp2 "$st")" "6 of 6, 6 with the source's bytes" \
+		    "d: SCP2 holds study $st, the source's bytes"
+	done
+	for st in 10 11; do
+		grep -Eq " mig-send-early batch=$b_d1 study=$ROOT\.1\.$st sent=[1-9]" \
+		    "$T_DIR/daemon.log"
+		ok $? "d: study $st sent instances while it was retrieved (mig-send-early)"
+	done
 fi
 
 stop_daemon

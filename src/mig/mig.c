@@ -168,6 +168,8 @@ struct mop {
 	void	(*done)(struct mop *, const struct dicom_qr_result *);
 	void	(*store_rsp)(struct mop *, const struct dimse_cmd *);
 	struct dicom_commit *cm;	/* a storage commitment under way */
+	int			 early;	/* a send while retrieving: yields */
+	int			 waits;	/* counted in fl->lwait */
 };
 
 /* A scan of one study at one peer: STUDY level (the source's count),
@@ -322,6 +324,9 @@ struct flow {
 	double		 limit;		/* studies at the source at once */
 	double		 base_ms;	/* usual C-FIND response time (EWMA) */
 	unsigned	 active;	/* studies at the source now */
+	unsigned	 lwait;		/* leases of ops other than early
+					 * sends waiting for an association
+					 * to it (early_yield) */
 	uint64_t	 backoffs;	/* times the limit was cut */
 	uint64_t	 studies;	/* ended here since this start */
 	uint64_t	 bytes;		/* retrieved from / sent to it */
@@ -805,12 +810,26 @@ mig_breaker(struct mig *m, const struct conf_peer *p)
 	    "failures", (int)f->fails, "last", f->last[0] ? f->last : NULL);
 }
 
+static void early_yield(struct mig *m, const struct conf_peer *t);
+
+/* op_unwait: op no longer waits for its association (it has it, or the
+ * lease ended). */
+static void
+op_unwait(struct mop *op)
+{
+	if (op->waits) {
+		op->waits = 0;
+		op->fl->lwait--;
+	}
+}
+
 static void
 op_ready(struct dicom_lease *l, struct dicom_conn *dc, void *arg)
 {
 	struct mop *op = arg;
 
 	(void)l;
+	op_unwait(op);
 	op->dc = dc;
 	op->up = 1;
 	if (op->fl != NULL)
@@ -840,6 +859,7 @@ op_failed(struct dicom_lease *l, void *arg, const char *why)
 	struct mop *op = arg;
 
 	(void)l;
+	op_unwait(op);
 	op->l = NULL;
 	op->dc = NULL;
 	if (!op->up && op->fl != NULL)
@@ -892,7 +912,14 @@ op_lease(struct mop *op, const struct conf_peer *peer,
 	op->up = 0;
 	op->l = dicom_pool_lease(op->m->pool, peer, prop, nprop, &op_user, op,
 	    err, cap);
-	return op->l != NULL ? 0 : -1;
+	if (op->l == NULL)
+		return -1;
+	if (!op->early) {
+		op->waits = 1;
+		op->fl->lwait++;
+		early_yield(op->m, peer);
+	}
+	return 0;
 }
 
 /* op_qr: start a Q/R operation on the leased association. */
@@ -919,6 +946,7 @@ op_qr(struct mop *op, enum dicom_qr_kind kind, const char *cls,
 static void
 op_end(struct mop *op, int ok, const char *why)
 {
+	op_unwait(op);
 	if (op->qr != NULL)
 		dicom_qr_free(op->qr);
 	if (op->cm != NULL)
@@ -2714,6 +2742,7 @@ early_lease(struct mstudy *s)
 	memset(&s->eop, 0, sizeof(s->eop));
 	s->eop.m = m;
 	s->eop.owner = s;
+	s->eop.early = 1;
 	s->eop.ready = early_ready;
 	s->eop.failed = early_failed;
 	s->eop.store_rsp = send_rsp;
@@ -2742,21 +2771,71 @@ early_may(struct mstudy *s)
 	return s->xw[0] == '\0';
 }
 
-/* early_room: whether s may take an association with its target now:
- * early sends leave at least one of the target's associations to the
- * queries and sends of the other studies. */
+/* early_holding: early sends with (or waiting for) an association with
+ * target; with going, also those asked to stop (early_yield) that still
+ * wait for responses. */
+static unsigned
+early_holding(const struct mig *m, const char *target, int going)
+{
+	unsigned n = 0;
+
+	for (size_t k = 0; k < m->nrs; k++)
+		n += m->rs[k]->eop.l != NULL && (going || !m->rs[k]->estop) &&
+		    strcmp(m->rs[k]->b->target, target) == 0;
+	return n;
+}
+
+/* early_room: whether s may take an association with its target now.
+ * Early sends leave one of the target's associations to the queries and
+ * sends of the other studies while any of those waits for one; while
+ * none does, they may take the last one too, and give it back as soon as
+ * one asks (early_yield). Before, the last study of max_associations
+ * retrieving at once sent nothing early: with the default limit of 4 and
+ * 4 large studies, one study in four was sent only after its retrieve
+ * (migrate, large set: 0.151-0.152 s with that reserve, 0.141 s without
+ * it). */
 static int
 early_room(struct mig *m, const struct mstudy *s)
 {
 	const struct conf_peer *t = peer_named(m, s->b->target);
-	unsigned n = 0;
+	struct flow *fl;
+	unsigned n;
 
 	if (t == NULL)
 		return 0;
-	for (size_t k = 0; k < m->nrs; k++)
-		n += m->rs[k]->eop.l != NULL &&
-		    strcmp(m->rs[k]->b->target, s->b->target) == 0;
-	return n + 1 < flow_of(m, t)->limit;
+	fl = flow_of(m, t);
+	n = early_holding(m, s->b->target, 1);
+	return n + 1 < fl->limit || (n < fl->limit && fl->lwait == 0);
+}
+
+/* early_yield: ops other than early sends wait for an association with
+ * t while early sends hold what would be the reserve (early_room): the
+ * newest of those early sends stops, at once when nothing of it is in
+ * flight, else after its last response (early_fill), and its association
+ * goes back to the pool, which gives it to the oldest waiting lease. What
+ * it did not send, the send proper sends after the retrieve. */
+static void
+early_yield(struct mig *m, const struct conf_peer *t)
+{
+	struct flow *fl = flow_of(m, t);
+
+	while (fl->lwait > 0 && early_holding(m, t->name, 0) + 1 > fl->limit) {
+		struct mstudy *s = NULL;
+
+		for (size_t k = m->nrs; k-- > 0 && s == NULL; )
+			if (m->rs[k]->eop.l != NULL && !m->rs[k]->estop &&
+			    strcmp(m->rs[k]->b->target, t->name) == 0)
+				s = m->rs[k];
+		if (s == NULL)
+			break;
+		log_info("mig-send-early-yield", "batch=%llu study=%s "
+		    "target=%s sent=%u why=\"another operation waits for an "
+		    "association with the target\"", (unsigned long long)
+		    s->b->id, s->uid, t->name, s->esent);
+		s->estop = 1;
+		if (s->nout == 0)
+			early_end(s, 1, NULL);
+	}
 }
 
 /* early_spooled: a spooled instance became durable: a study retrieving
@@ -2767,12 +2846,15 @@ early_spooled(void *arg, const struct spool_info *si)
 	struct mig *m = arg;
 
 	for (size_t k = m->nrs; k-- > 0; ) {	/* early_end removes */
-		struct mstudy *s = m->rs[k];
-		const struct conf_peer *p = peer_named(m, s->b->source);
-
+		const struct conf_peer *p;
+		struct mstudy *s;
 		struct minst **f;
 		size_t i;
 
+		if (k >= m->nrs)	/* early_yield ended more than one */
+			continue;
+		s = m->rs[k];
+		p = peer_named(m, s->b->source);
 		if (s->estop || p == NULL || (si->origin_ae[0] != '\0' &&
 		    strcmp(si->origin_ae, p->ae_title) != 0) ||
 		    (f = bsearch(si->sop_instance, s->esorted, s->nin,
@@ -5293,6 +5375,14 @@ on_periodic(evutil_socket_t fd, short ev, void *arg)
 
 	(void)fd;
 	(void)ev;
+	/* early sends yield when an op asks for an association; this
+	 * catches a wait that began while none could yet */
+	for (struct flow *f = m->flows; f != NULL; f = f->next) {
+		const struct conf_peer *t;
+
+		if (f->lwait > 0 && (t = peer_named(m, f->peer)) != NULL)
+			early_yield(m, t);
+	}
 	if (schedule_may(m))
 		push_drain(m);
 	/* a pass that found only batches a window or a pause holds (a
