@@ -45,8 +45,9 @@
 #      other operation waits for one). Then study 12 from FAKEZ (fast) to
 #      SCP2: its send asks for an association, one of the early sends
 #      yields (mig-send-early-yield) and study 12's batch ends done while
-#      studies 10 and 11 are still being retrieved. Both batches end done,
-#      every instance at SCP2 with the source's bytes.
+#      studies 10 and 11 are still being retrieved; the one that yielded
+#      sends early again afterwards. Both batches end done, every
+#      instance at SCP2 with the source's bytes.
 #
 # Every batch's report must account for each instance once and add up to
 # 100%, and the target's files must hold the source's bytes; vnamigd
@@ -563,6 +564,14 @@ if case_on d; then
 		    "$T_DIR/daemon.log"
 		ok $? "d: study $st sent instances while it was retrieved (mig-send-early)"
 	done
+	# the one that gave way went on sending early once it could
+	y_line=$(grep -E " mig-send-early-yield batch=$b_d1 " "$T_DIR/daemon.log" | head -n 1)
+	y_st=$(printf '%s\n' "$y_line" | sed -n 's/.* study=\([0-9.]*\) .*/\1/p')
+	y_at=$(printf '%s\n' "$y_line" | sed -n 's/.* sent=\([0-9]*\) .*/\1/p')
+	y_end=$(grep -E " mig-send-early batch=$b_d1 study=$y_st sent=" "$T_DIR/daemon.log" |
+	    tail -n 1 | sed -n 's/.* sent=\([0-9]*\).*/\1/p')
+	[ -n "$y_at" ] && [ -n "$y_end" ] && [ "$y_end" -gt "$y_at" ]
+	ok $? "d: the study that gave way sent more early afterwards (${y_at:-?} at the yield, ${y_end:-?} in all)"
 fi
 
 stop_daemon

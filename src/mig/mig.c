@@ -255,6 +255,9 @@ struct mstudy {
 	struct mop	 eop;
 	int		 early;		/* may: listed in mig.rs */
 	int		 estop;		/* no new C-STORE on eop */
+	int		 eyield;	/* eop goes back to the pool once
+					 * nothing is in flight on it
+					 * (early_yield); leased again later */
 	int		 esettle;	/* the retrieve ended: settle after */
 	unsigned	 esent;
 	int		 eretry;	/* eop failed: the send proper backs
@@ -2520,6 +2523,7 @@ send_end(struct mstudy *s, int ok, const char *why)
 }
 
 static void early_fill(struct mstudy *s);
+static void early_pause(struct mstudy *s);
 static int send_one(struct mstudy *s, struct mop *op, size_t i, int early,
     char *why, size_t cap);
 static int xw_decide(struct mstudy *s);
@@ -2592,7 +2596,7 @@ rs_add(struct mig *m, struct mstudy *s)
 		s->esorted[i] = &s->in[i];
 	qsort(s->esorted, s->nin, sizeof(*s->esorted), minst_cmp);
 	s->early = 1;
-	s->estop = s->esettle = s->eretry = 0;
+	s->estop = s->esettle = s->eretry = s->eyield = 0;
 	s->esent = 0;
 	s->ebytes = 0;
 	s->enext = 0;
@@ -2648,8 +2652,8 @@ early_fill(struct mstudy *s)
 	struct mig *m = s->b->op.m;
 	char why[300];
 
-	if (!s->estop && !m->draining && flow_ms(m, peer_named(m,
-	    s->b->target)) == 0) {
+	if (!s->estop && !s->eyield && !m->draining && flow_ms(m,
+	    peer_named(m, s->b->target)) == 0) {
 		unsigned win = send_window(s->eop.dc);
 		size_t i;
 
@@ -2672,6 +2676,8 @@ early_fill(struct mstudy *s)
 	}
 	if (s->nout == 0 && (s->estop || s->esettle))
 		early_end(s, 1, NULL);
+	else if (s->nout == 0 && s->eyield)
+		early_pause(s);
 }
 
 static void
@@ -2772,7 +2778,7 @@ early_may(struct mstudy *s)
 }
 
 /* early_holding: early sends with (or waiting for) an association with
- * target; with going, also those asked to stop (early_yield) that still
+ * target; with going, also those asked to stop or to yield that still
  * wait for responses. */
 static unsigned
 early_holding(const struct mig *m, const char *target, int going)
@@ -2780,7 +2786,8 @@ early_holding(const struct mig *m, const char *target, int going)
 	unsigned n = 0;
 
 	for (size_t k = 0; k < m->nrs; k++)
-		n += m->rs[k]->eop.l != NULL && (going || !m->rs[k]->estop) &&
+		n += m->rs[k]->eop.l != NULL && (going ||
+		    (!m->rs[k]->estop && !m->rs[k]->eyield)) &&
 		    strcmp(m->rs[k]->b->target, target) == 0;
 	return n;
 }
@@ -2808,12 +2815,23 @@ early_room(struct mig *m, const struct mstudy *s)
 	return n + 1 < fl->limit || (n < fl->limit && fl->lwait == 0);
 }
 
+/* early_pause: s's early send gives its association back to the pool
+ * (nothing in flight) and stays listed: it asks for one again when an
+ * instance of its study becomes durable and early_room allows. */
+static void
+early_pause(struct mstudy *s)
+{
+	s->eyield = 0;
+	op_end(&s->eop, 1, "");
+	memset(&s->eop, 0, sizeof(s->eop));
+}
+
 /* early_yield: ops other than early sends wait for an association with
  * t while early sends hold what would be the reserve (early_room): the
- * newest of those early sends stops, at once when nothing of it is in
- * flight, else after its last response (early_fill), and its association
- * goes back to the pool, which gives it to the oldest waiting lease. What
- * it did not send, the send proper sends after the retrieve. */
+ * newest of those early sends gives its association back, at once when
+ * nothing of it is in flight, else after its last response (early_fill),
+ * and the pool gives it to the oldest waiting lease. That study goes on
+ * sending early once an association is free again. */
 static void
 early_yield(struct mig *m, const struct conf_peer *t)
 {
@@ -2824,6 +2842,7 @@ early_yield(struct mig *m, const struct conf_peer *t)
 
 		for (size_t k = m->nrs; k-- > 0 && s == NULL; )
 			if (m->rs[k]->eop.l != NULL && !m->rs[k]->estop &&
+			    !m->rs[k]->eyield &&
 			    strcmp(m->rs[k]->b->target, t->name) == 0)
 				s = m->rs[k];
 		if (s == NULL)
@@ -2832,9 +2851,9 @@ early_yield(struct mig *m, const struct conf_peer *t)
 		    "target=%s sent=%u why=\"another operation waits for an "
 		    "association with the target\"", (unsigned long long)
 		    s->b->id, s->uid, t->name, s->esent);
-		s->estop = 1;
+		s->eyield = 1;
 		if (s->nout == 0)
-			early_end(s, 1, NULL);
+			early_pause(s);
 	}
 }
 
