@@ -333,6 +333,23 @@ is "$(printf '%s\n' "$out" | head -1 | tr -d '\r')" \
 is "$(printf '%s\n' "$out" | tail -n +2 | grep -c ',migrated,')" 16 \
     "  and its 16 migrated rows"
 
+# a send's association to VNA (max_associations 1, verify: counts)
+# also proposes the C-FIND that the verification and the next study's
+# pre-flight use, so it serves them instead of being released for an
+# association with other contexts (case a: 11 released before, 7-9
+# since): some association to VNA proposed more than the C-FIND (the
+# queries' own propose it alone) and carried a C-FIND
+n_both=$(awk '/ assoc-established .* called=VNA proposed=/ {
+	for (i = 1; i <= NF; i++) {
+		if ($i ~ /^conn=/) c = $i
+		if ($i ~ /^proposed=/) { split($i, p, "="); if (p[2] > 1) s[c] = 1 }
+	}
+}
+/ qr-start .* op=C-FIND / { for (i = 1; i <= NF; i++) if ($i ~ /^conn=/ && s[$i]) n++ }
+END { print n + 0 }' "$T_DIR/daemon.log")
+[ "$n_both" -gt 0 ]
+ok $? "a: VNA's one association carries sends and queries alike ($n_both C-FINDs on associations that also proposed storage)"
+
 # ---- b: the same studies again: everything already there ----
 ls -l --time-style=+%s.%N "$T_DIR/vna" | grep -v index.dat >"$T_DIR/vna.before"
 # shellcheck disable=SC2086

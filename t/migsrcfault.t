@@ -48,12 +48,18 @@
 #      studies 10 and 11 are still being retrieved; the one that yielded
 #      sends early again afterwards. Both batches end done, every
 #      instance at SCP2 with the source's bytes.
+#   e  the same storescp (it answers any called AE title) as SCP1, with
+#      max_associations 1: studies 13 and 15 from FAKEY (both CT,
+#      explicit VR: the same contexts; gen_studies makes odd studies CT),
+#      retrieved at once, take turns on the one association (each sends
+#      what it has, then passes it on): both send instances while they
+#      are retrieved.
 #
 # Every batch's report must account for each instance once and add up to
 # 100%, and the target's files must hold the source's bytes; vnamigd
 # must stop cleanly with no sanitizer report in its log.
 #
-# MIGSRCFAULT_CASES (default "a a1 a2 b c d"; a1 is a', a2 is a") runs
+# MIGSRCFAULT_CASES (default "a a1 a2 b c d e"; a1 is a', a2 is a") runs
 # only the cases named (to look at one).
 
 # The mount namespace for b: the script runs again in one of its own
@@ -193,10 +199,10 @@ print(s.f_bavail * s.f_frsize)' "$1"
 }
 
 # ---- the sources, the target ----
-gen_studies "$T_DIR/gen" 12 2 3
-ok $? "72 instances generated (12 studies x 2 series x 3)"
+gen_studies "$T_DIR/gen" 15 2 3
+ok $? "90 instances generated (15 studies x 2 series x 3)"
 n=$(($(wc -l <"$T_DIR/gen/index.tsv")))
-is "$n" 72 "  and indexed"
+is "$n" 90 "  and indexed"
 
 d_port=$(free_port)
 pg=$(free_port)
@@ -283,6 +289,7 @@ peers:
   - { name: fz, ae_title: FAKEZ, host: 127.0.0.1, port: $pz, role: source, retrieve: get }
   - { name: scp, ae_title: STORESCP, host: 127.0.0.1, port: $scp_port, role: target, verify: none, max_associations: 1 }
   - { name: scp2, ae_title: SCP2, host: 127.0.0.1, port: $scp2_port, role: target, verify: none, max_associations: 2 }
+  - { name: scp1, ae_title: SCP1, host: 127.0.0.1, port: $scp2_port, role: target, verify: none, max_associations: 1 }
 api:
   keys:
     - { id: ops, role: operator, token: "$TOK" }
@@ -306,7 +313,7 @@ is "$(health)" ok "GET /api/health: ok"
 
 # case NAME: 0 when case NAME is to run.
 case_on() {
-	case " ${MIGSRCFAULT_CASES:-a a1 a2 b c d} " in
+	case " ${MIGSRCFAULT_CASES:-a a1 a2 b c d e} " in
 	*" $1 "*) return 0 ;;
 	esac
 	return 1
@@ -572,6 +579,24 @@ if case_on d; then
 	    tail -n 1 | sed -n 's/.* sent=\([0-9]*\).*/\1/p')
 	[ -n "$y_at" ] && [ -n "$y_end" ] && [ "$y_end" -gt "$y_at" ]
 	ok $? "d: the study that gave way sent more early afterwards (${y_at:-?} at the yield, ${y_end:-?} in all)"
+fi
+
+# ---- e: early sends take turns on a target's one association ----
+if case_on e; then
+	case_on d || { mig_conf always "$MIN_FREE" 3; reload; }
+	batch_to scp1 "e: studies 13 and 15 from FAKEY (0.4 s per sub-operation) to SCP1 (1 association)" fy 13 15
+	b_e=$BID
+	wait_batch "$b_e" 60
+	is "$BSTATE" done "e: batch $b_e reaches done"
+	report "$b_e"
+	report_check "$b_e" e 12 migrated
+	for st in 13 15; do
+		is "$(at_scp2 "$st")" "6 of 6, 6 with the source's bytes" \
+		    "e: SCP1 holds study $st, the source's bytes"
+		grep -Eq " mig-send-early batch=$b_e study=$ROOT\.1\.$st sent=[1-9]" \
+		    "$T_DIR/daemon.log"
+		ok $? "e: study $st sent instances while it was retrieved, on the one association (mig-send-early)"
+	done
 fi
 
 stop_daemon

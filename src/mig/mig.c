@@ -258,6 +258,8 @@ struct mstudy {
 	int		 eyield;	/* eop goes back to the pool once
 					 * nothing is in flight on it
 					 * (early_yield); leased again later */
+	int		 ewant;		/* took an instance with no eop and no
+					 * room for one (early_pass) */
 	int		 esettle;	/* the retrieve ended: settle after */
 	unsigned	 esent;
 	int		 eretry;	/* eop failed: the send proper backs
@@ -2524,6 +2526,8 @@ send_end(struct mstudy *s, int ok, const char *why)
 
 static void early_fill(struct mstudy *s);
 static void early_pause(struct mstudy *s);
+static struct mstudy *early_wanting(struct mig *m, const struct mstudy *s);
+static void early_pass(struct mig *m, const char *target);
 static int send_one(struct mstudy *s, struct mop *op, size_t i, int early,
     char *why, size_t cap);
 static int xw_decide(struct mstudy *s);
@@ -2596,7 +2600,7 @@ rs_add(struct mig *m, struct mstudy *s)
 		s->esorted[i] = &s->in[i];
 	qsort(s->esorted, s->nin, sizeof(*s->esorted), minst_cmp);
 	s->early = 1;
-	s->estop = s->esettle = s->eretry = s->eyield = 0;
+	s->estop = s->esettle = s->eretry = s->eyield = s->ewant = 0;
 	s->esent = 0;
 	s->ebytes = 0;
 	s->enext = 0;
@@ -2636,6 +2640,7 @@ early_end(struct mstudy *s, int ok, const char *why)
 	op_end(&s->eop, ok, why ? why : "");
 	memset(&s->eop, 0, sizeof(s->eop));
 	rs_remove(m, s);
+	early_pass(m, s->b->target);
 	if (s->esent > 0)
 		log_info("mig-send-early", "batch=%llu study=%s sent=%u",
 		    (unsigned long long)s->b->id, s->uid, s->esent);
@@ -2676,7 +2681,10 @@ early_fill(struct mstudy *s)
 	}
 	if (s->nout == 0 && (s->estop || s->esettle))
 		early_end(s, 1, NULL);
-	else if (s->nout == 0 && s->eyield)
+	else if (s->nout == 0 && (s->eyield || early_wanting(m, s) != NULL))
+		/* given back (early_yield), or passed on: nothing of this
+		 * study is to be sent now and another's instances wait for
+		 * an association with the same target (early_pass) */
 		early_pause(s);
 }
 
@@ -2732,6 +2740,27 @@ send_props(struct mstudy *s, struct dicom_propose prop[DICOM_MAX_PCTX],
 	return np;
 }
 
+/* with_find: a target the study will query (preflight, verify: counts
+ * and up) gets the Study Root C-FIND context proposed beside the storage
+ * ones, as scan_start proposes it, so that the query reuses the send's
+ * association: with max_associations 1 (a dcmqrscp) the send and the
+ * queries otherwise took turns releasing the one association and opening
+ * another, a fork of the archive's process each time. Not to a target
+ * not queried: storescp refuses the context. */
+static unsigned
+with_find(const struct conf_peer *t, struct dicom_propose prop[
+    DICOM_MAX_PCTX], unsigned np)
+{
+	if (np == 0 || np >= DICOM_MAX_PCTX || t->verify == CONF_VERIFY_NONE)
+		return np;
+	memset(&prop[np], 0, sizeof(prop[np]));
+	prop[np].abstract = DICOM_QR_STUDY_FIND;
+	prop[np].ts[0] = TS_ELE;
+	prop[np].ts[1] = TS_ILE;
+	prop[np].nts = 2;
+	return np + 1;
+}
+
 /* early_lease: ask for the target association, proposing what the
  * instances received so far need. */
 static void
@@ -2743,8 +2772,10 @@ early_lease(struct mstudy *s)
 	unsigned np = send_props(s, prop, NULL);
 	char err[256];
 
+	s->ewant = 0;
 	if (t == NULL || np == 0)
 		return;
+	np = with_find(t, prop, np);
 	memset(&s->eop, 0, sizeof(s->eop));
 	s->eop.m = m;
 	s->eop.owner = s;
@@ -2766,10 +2797,12 @@ early_may(struct mstudy *s)
 	struct mig *m = s->b->op.m;
 	const struct conf_peer *t = peer_named(m, s->b->target);
 
-	/* a target that takes one association at a time keeps it for the
-	 * queries and sends of every study, not for one study's retrieve */
+	/* (a target that takes one association at a time has it for early
+	 * sends too while nothing else waits for it: early_room,
+	 * early_yield; the studies retrieved at once take turns on it:
+	 * early_pass) */
 	if (s->push || t == NULL || t->export_path != NULL ||
-	    t->bandwidth > 0 || flow_of(m, t)->limit < 2 ||
+	    t->bandwidth > 0 ||
 	    flow_of(m, t)->open)	/* its breaker: the send proper probes */
 		return 0;
 	if (!s->xw_set && xw_decide(s) < 0)
@@ -2824,6 +2857,54 @@ early_pause(struct mstudy *s)
 	s->eyield = 0;
 	op_end(&s->eop, 1, "");
 	memset(&s->eop, 0, sizeof(s->eop));
+	early_pass(s->b->op.m, s->b->target);
+}
+
+/* early_wanting: another study retrieving for s's target whose received
+ * instances wait for an association (ewant) while early_room gives it
+ * none, and whose contexts s's association covers (passing it to a study
+ * of other SOP classes or transfer syntaxes would release it and open
+ * another: a fork of a dcmqrscp each time); NULL if none. */
+static struct mstudy *
+early_wanting(struct mig *m, const struct mstudy *s)
+{
+	const struct conf_peer *t = peer_named(m, s->b->target);
+
+	for (size_t k = 0; t != NULL && s->eop.l != NULL && k < m->nrs; k++) {
+		struct mstudy *o = m->rs[k];
+		struct dicom_propose prop[DICOM_MAX_PCTX];
+		unsigned np;
+
+		if (o == s || !o->ewant || o->eop.l != NULL || o->estop ||
+		    strcmp(o->b->target, s->b->target) != 0 ||
+		    early_room(m, o))
+			continue;
+		np = with_find(t, prop, send_props(o, prop, NULL));
+		if (np > 0 && dicom_lease_covers(s->eop.l, prop, np))
+			return o;
+	}
+	return NULL;
+}
+
+/* early_pass: an association with target became free for early sends:
+ * the first study whose instances wait for one gets it. The early sends
+ * of the studies retrieved at once so take turns on a target's
+ * associations when there are fewer than studies (max_associations 1: a
+ * dcmqrscp): each sends what it has, then passes it on (early_fill), and
+ * none waits for its own retrieve to end. */
+static void
+early_pass(struct mig *m, const char *target)
+{
+	for (size_t k = 0; k < m->nrs; k++) {
+		struct mstudy *o = m->rs[k];
+
+		if (o->ewant && o->eop.l == NULL && !o->estop &&
+		    strcmp(o->b->target, target) == 0) {
+			if (early_room(m, o))
+				early_lease(o);
+			return;
+		}
+	}
 }
 
 /* early_yield: ops other than early sends wait for an association with
@@ -2886,6 +2967,8 @@ early_spooled(void *arg, const struct spool_info *si)
 			early_lease(s);
 		else if (s->eop.dc != NULL)
 			early_fill(s);
+		else if (s->eop.l == NULL)
+			s->ewant = 1;	/* early_pass */
 	}
 }
 
@@ -3069,6 +3152,7 @@ study_send(struct mstudy *s)
 	s->op.store_rsp = send_rsp;
 	s->send_why[0] = '\0';
 	s->nout = 0;
+	np = with_find(t, prop, np);
 	if (op_lease(&s->op, t, prop, np, err, sizeof(err)) < 0)
 		send_end(s, 0, err);
 }

@@ -171,10 +171,11 @@ prop_copy(const struct dicom_propose *prop, unsigned n, char **strs)
 /* covers: every context the lease needs was proposed on pc (so the peer
  * answered it as it would on a new association). */
 static int
-covers(const struct pconn *pc, const struct dicom_lease *l)
+covers_prop(const struct pconn *pc, const struct dicom_propose *prop,
+    unsigned nprop)
 {
-	for (unsigned i = 0; i < l->nprop; i++) {
-		const struct dicom_propose *w = &l->prop[i];
+	for (unsigned i = 0; i < nprop; i++) {
+		const struct dicom_propose *w = &prop[i];
 		int found = 0;
 
 		for (unsigned j = 0; j < pc->nprop && !found; j++) {
@@ -199,6 +200,12 @@ covers(const struct pconn *pc, const struct dicom_lease *l)
 			return 0;
 	}
 	return 1;
+}
+
+static int
+covers(const struct pconn *pc, const struct dicom_lease *l)
+{
+	return covers_prop(pc, l->prop, l->nprop);
 }
 
 /* ---- the associations ---- */
@@ -541,6 +548,13 @@ dicom_lease_drop(struct dicom_lease *l, const char *why)
 			dicom_abort(pc->dc, why);
 	}
 	lease_free(l);
+}
+
+int
+dicom_lease_covers(const struct dicom_lease *l,
+    const struct dicom_propose *prop, unsigned nprop)
+{
+	return l->pc != NULL && covers_prop(l->pc, prop, nprop);
 }
 
 unsigned

@@ -69,6 +69,12 @@ void dicom_lease_return(struct dicom_lease *l);
  * waiting is withdrawn. The lease is freed. */
 void dicom_lease_drop(struct dicom_lease *l, const char *why);
 
+/* dicom_lease_covers: whether l's association (once it has one) was
+ * proposed every context of prop, with all of its transfer syntaxes: a
+ * lease asking for prop would be given it when it is returned. */
+int dicom_lease_covers(const struct dicom_lease *l,
+    const struct dicom_propose *prop, unsigned nprop);
+
 /* dicom_pool_count: associations open (or opening) to peer (NULL: to
  * all peers). */
 unsigned dicom_pool_count(const struct dicom_pool *p,
