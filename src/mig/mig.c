@@ -2528,6 +2528,8 @@ static void early_fill(struct mstudy *s);
 static void early_pause(struct mstudy *s);
 static struct mstudy *early_wanting(struct mig *m, const struct mstudy *s);
 static void early_pass(struct mig *m, const char *target);
+static int early_room(struct mig *m, const struct mstudy *s);
+static void early_lease(struct mstudy *s);
 static int send_one(struct mstudy *s, struct mop *op, size_t i, int early,
     char *why, size_t cap);
 static int xw_decide(struct mstudy *s);
@@ -2655,6 +2657,7 @@ static void
 early_fill(struct mstudy *s)
 {
 	struct mig *m = s->b->op.m;
+	struct mstudy *o;
 	char why[300];
 
 	if (!s->estop && !s->eyield && !m->draining && flow_ms(m,
@@ -2681,11 +2684,16 @@ early_fill(struct mstudy *s)
 	}
 	if (s->nout == 0 && (s->estop || s->esettle))
 		early_end(s, 1, NULL);
-	else if (s->nout == 0 && (s->eyield || early_wanting(m, s) != NULL))
-		/* given back (early_yield), or passed on: nothing of this
-		 * study is to be sent now and another's instances wait for
-		 * an association with the same target (early_pass) */
+	else if (s->nout == 0 && s->eyield) {
+		early_pause(s);		/* given back (early_yield) */
+		early_pass(m, s->b->target);
+	} else if (s->nout == 0 && (o = early_wanting(m, s)) != NULL) {
+		/* passed on: nothing of this study is to be sent now, and
+		 * o's instances wait for an association it covers */
 		early_pause(s);
+		if (early_room(m, o))
+			early_lease(o);
+	}
 }
 
 static void
@@ -2857,14 +2865,15 @@ early_pause(struct mstudy *s)
 	s->eyield = 0;
 	op_end(&s->eop, 1, "");
 	memset(&s->eop, 0, sizeof(s->eop));
-	early_pass(s->b->op.m, s->b->target);
 }
 
-/* early_wanting: another study retrieving for s's target whose received
- * instances wait for an association (ewant) while early_room gives it
- * none, and whose contexts s's association covers (passing it to a study
- * of other SOP classes or transfer syntaxes would release it and open
- * another: a fork of a dcmqrscp each time); NULL if none. */
+/* early_wanting: the first other study retrieving for s's target whose
+ * received instances wait for an association (ewant) while early_room
+ * gives it none, if s's association covers its contexts (passing it to
+ * a study of other SOP classes or transfer syntaxes would release it and
+ * open another: a fork of a dcmqrscp each time); else NULL. The first
+ * only: this runs after each response, and a study's contexts take a
+ * walk of its instances. */
 static struct mstudy *
 early_wanting(struct mig *m, const struct mstudy *s)
 {
@@ -2876,12 +2885,13 @@ early_wanting(struct mig *m, const struct mstudy *s)
 		unsigned np;
 
 		if (o == s || !o->ewant || o->eop.l != NULL || o->estop ||
-		    strcmp(o->b->target, s->b->target) != 0 ||
-		    early_room(m, o))
+		    strcmp(o->b->target, s->b->target) != 0)
 			continue;
+		if (early_room(m, o))
+			return NULL;	/* it gets its own (early_pass) */
 		np = with_find(t, prop, send_props(o, prop, NULL));
-		if (np > 0 && dicom_lease_covers(s->eop.l, prop, np))
-			return o;
+		return np > 0 && dicom_lease_covers(s->eop.l, prop, np) ? o :
+		    NULL;
 	}
 	return NULL;
 }
@@ -2934,7 +2944,7 @@ early_yield(struct mig *m, const struct conf_peer *t)
 		    s->b->id, s->uid, t->name, s->esent);
 		s->eyield = 1;
 		if (s->nout == 0)
-			early_pause(s);
+			early_pause(s);	/* (early_room keeps it for the op) */
 	}
 }
 
