@@ -1024,16 +1024,16 @@ spool_finish(struct spool_rec *r)
 		return;
 	if (sha_final(r) < 0)
 		return;
+	if (!r->parse_dead && ds_parse_finish(r->parser) == DS_DONE &&
+	    ds_digest_final(r->digest, r->info.canonical, r->info.pixel,
+	    &r->info.has_pixels) == 0)
+		r->info.digest_ok = 1;
 	if (r->lane == NULL) {
 		/* whole in memory: the header is final before it is written */
 		/* (the header is in the first chunk: SPOOL_HDR < CHUNK) */
 		store_be64_put(r->chunk[0] + 8, r->pos);
 		store_be64_put(r->chunk[0] + 16, r->info.data_off);
 		memcpy(r->chunk[0] + 24, r->info.sha256, 32);
-		if (!r->parse_dead && ds_parse_finish(r->parser) == DS_DONE &&
-		    ds_digest_final(r->digest, r->info.canonical,
-		    r->info.pixel, &r->info.has_pixels) == 0)
-			r->info.digest_ok = 1;
 		if (place_buffered(r) < 0)
 			return;
 		r->info.seg = r->lane->seg;
@@ -1041,10 +1041,6 @@ spool_finish(struct spool_rec *r)
 		r->info.len = r->pos;
 		goto done;
 	}
-	if (!r->parse_dead && ds_parse_finish(r->parser) == DS_DONE &&
-	    ds_digest_final(r->digest, r->info.canonical, r->info.pixel,
-	    &r->info.has_pixels) == 0)
-		r->info.digest_ok = 1;
 	r->info.seg = r->lane->seg;
 	r->info.off = r->off;
 	r->info.len = r->pos;

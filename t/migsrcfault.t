@@ -128,13 +128,7 @@ answer C-ECHO" "$T_DIR/fake-$sf_n.err"
 
 # batch NAME SOURCE STUDY...: POST /api/batches from SOURCE to the
 # storescp; sets BID (miglib's submit).
-batch() {
-	bt_name=$1
-	bt_src=$2
-	shift 2
-	bt_l=$(printf "$ROOT.1.%s\n" "$@" | jq -R . | jq -sc .)
-	submit "$bt_name" "{\"source\":\"$bt_src\",\"target\":\"scp\",\"study_instance_uids\":$bt_l}"
-}
+batch() { batch_to scp "$@"; }
 
 # batch_to TARGET NAME SOURCE STUDY...: batch's, to TARGET.
 batch_to() {

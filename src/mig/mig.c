@@ -1445,17 +1445,19 @@ scan_failed(struct mop *op, const char *why)
 	scan_end(s, 0, w);
 }
 
+/* What a scan proposes: the C-FIND, and at a source we C-MOVE from the
+ * C-MOVE too, so the same association serves the retrieve after the
+ * query (the pool reuses one that covers it): no release and new
+ * association between the two. */
+static const struct dicom_propose scan_props[2] = {
+	{ DICOM_QR_STUDY_FIND, { TS_ELE, TS_ILE }, 2, 0 },
+	{ DICOM_QR_STUDY_MOVE, { TS_ELE, TS_ILE }, 2, 0 } };
+
 /* scan_start: scan study s at peer; then(m, s, ok, why) with s->sc. */
 static void
 scan_start(struct mstudy *s, const struct conf_peer *peer, int want_count,
     void (*then)(struct mig *, void *, int, const char *))
 {
-	/* at a source we C-MOVE from, the same association serves the
-	 * retrieve after the query (the pool reuses one that covers it):
-	 * no release and new association between the two */
-	static const struct dicom_propose prop[2] = {
-		{ DICOM_QR_STUDY_FIND, { TS_ELE, TS_ILE }, 2, 0 },
-		{ DICOM_QR_STUDY_MOVE, { TS_ELE, TS_ILE }, 2, 0 } };
 	struct scan *sc = &s->sc;
 	char err[256];
 
@@ -1475,7 +1477,7 @@ scan_start(struct mstudy *s, const struct conf_peer *peer, int want_count,
 	s->op.failed = scan_failed;
 	s->op.match = scan_match;
 	s->op.done = scan_done;
-	if (op_lease(&s->op, peer, prop, want_count && peer->retrieve !=
+	if (op_lease(&s->op, peer, scan_props, want_count && peer->retrieve !=
 	    CONF_RETRIEVE_GET ? 2 : 1, err, sizeof(err)) < 0)
 		then(s->op.m, s, 0, err);
 }
@@ -2750,7 +2752,7 @@ send_props(struct mstudy *s, struct dicom_propose prop[DICOM_MAX_PCTX],
 
 /* with_find: a target the study will query (preflight, verify: counts
  * and up) gets the Study Root C-FIND context proposed beside the storage
- * ones, as scan_start proposes it, so that the query reuses the send's
+ * ones (scan_props[0]), so that the query reuses the send's
  * association: with max_associations 1 (a dcmqrscp) the send and the
  * queries otherwise took turns releasing the one association and opening
  * another, a fork of the archive's process each time. Not to a target
@@ -2761,11 +2763,7 @@ with_find(const struct conf_peer *t, struct dicom_propose prop[
 {
 	if (np == 0 || np >= DICOM_MAX_PCTX || t->verify == CONF_VERIFY_NONE)
 		return np;
-	memset(&prop[np], 0, sizeof(prop[np]));
-	prop[np].abstract = DICOM_QR_STUDY_FIND;
-	prop[np].ts[0] = TS_ELE;
-	prop[np].ts[1] = TS_ILE;
-	prop[np].nts = 2;
+	prop[np] = scan_props[0];
 	return np + 1;
 }
 

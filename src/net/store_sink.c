@@ -68,7 +68,6 @@ struct store_sink {
 	 * spool hashes. */
 	EVP_MD_CTX	*sha;
 	uint8_t		 sha256[32];	/* final, before OP_COMMIT */
-	int		 sha_done;
 	char		*cls, *inst, *ts;
 	char		 origin[96];	/* "AE@address" of the sender */
 	/* a push source's instance: queued for the engine in the unit */
@@ -611,7 +610,7 @@ run_op(struct op *o, struct store_commit ***gtail, struct op ***ctail)
 		/* whole: the lane is free for the sender's next instance,
 		 * which this group's fdatasync may then cover too */
 		if (s->rec != NULL && !s->failed) {
-			if (s->sha_done)
+			if (s->sha != NULL)	/* store_sink_commit_async */
 				spool_set_sha256(s->rec, s->sha256);
 			spool_finish(s->rec);
 		}
@@ -855,7 +854,6 @@ store_sink_commit_async(struct store_sink *s,
 
 		/* the thread reads it after the queue's lock */
 		EVP_DigestFinal_ex(s->sha, s->sha256, &ml);
-		s->sha_done = 1;
 	}
 	/* a drain asked for still comes (before done()): the caller may
 	 * be holding its input until the bytes are written */
