@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "dimse/ds_dict.h"
 #include "dimse/ds_digest.h"
 
@@ -26,13 +24,14 @@ struct level {
 	uint32_t	 tag;		/* LV_SEQ/LV_PIXELS: the element */
 	struct rec	*recs;		/* LV_DATASET */
 	size_t		 n, cap;
-	EVP_MD_CTX	*ctx;		/* LV_SEQ, LV_PIXELS */
+	struct sha256	 ctx;		/* LV_SEQ, LV_PIXELS */
 	unsigned	 nfrag;		/* LV_PIXELS */
 };
 
 /* Hashing one value, normalized (see ds_digest.h). */
 struct vhash {
-	EVP_MD_CTX	*ctx;
+	struct sha256	*ctx;
+	int		 pair;		/* the top-level Pixel Data value */
 	unsigned	 unit;		/* swap unit when big-endian, else 1 */
 	uint8_t		 carry[8];
 	unsigned	 ncarry;
@@ -44,7 +43,7 @@ struct vhash {
 };
 
 struct ds_digest {
-	EVP_MD_CTX	*vctx, *rctx;	/* reused for values and records */
+	struct sha256	 vctx, rctx;	/* reused for values and records */
 	struct level	*lv;
 	unsigned	 nlv, caplv;
 	struct vhash	 v;		/* the value being streamed */
@@ -52,53 +51,11 @@ struct ds_digest {
 	int		 has_pixels;
 	int		 bad;
 	uint64_t	 pixel_end;	/* ds_digest_pixel_end */
+	/* ds_digest_feed: the caller's hash of the whole stream, and the
+	 * part of the buffer being fed that is not yet in it */
+	struct sha256	*outer;
+	uintptr_t	 ocur, oend;
 };
-
-/* SHA-256, fetched once: OpenSSL 3 otherwise looks the algorithm up on
- * every init, which costs more than hashing a short value. */
-static const EVP_MD *
-sha256(void)
-{
-	static EVP_MD *md;
-
-	if (md == NULL && (md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
-		abort();
-	return md;
-}
-
-static void
-ctx_init(EVP_MD_CTX *c)
-{
-	if (!EVP_DigestInit_ex2(c, sha256(), NULL))
-		abort();
-}
-
-static EVP_MD_CTX *
-ctx_new(void)
-{
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-
-	if (c == NULL)
-		abort();
-	ctx_init(c);
-	return c;
-}
-
-/* Finish c into out; c stays allocated (init it again to reuse). */
-static void
-ctx_done(EVP_MD_CTX *c, uint8_t out[32])
-{
-	unsigned int n = 32;
-
-	EVP_DigestFinal_ex(c, out, &n);
-}
-
-static void
-ctx_final(EVP_MD_CTX *c, uint8_t out[32])
-{
-	ctx_done(c, out);
-	EVP_MD_CTX_free(c);
-}
 
 static struct level *
 push(struct ds_digest *d, enum lv_kind k, uint32_t tag)
@@ -119,7 +76,7 @@ push(struct ds_digest *d, enum lv_kind k, uint32_t tag)
 	l->kind = k;
 	l->tag = tag;
 	if (k != LV_DATASET)
-		l->ctx = ctx_new();
+		sha256_init(&l->ctx);
 	return l;
 }
 
@@ -130,8 +87,6 @@ ds_digest_new(void)
 
 	if (d == NULL)
 		abort();
-	d->vctx = ctx_new();
-	d->rctx = ctx_new();
 	push(d, LV_DATASET, 0);
 	return d;
 }
@@ -141,13 +96,8 @@ ds_digest_free_(struct ds_digest *d)
 {
 	if (d == NULL)
 		return;
-	for (unsigned i = 0; i < d->nlv; i++) {
+	for (unsigned i = 0; i < d->nlv; i++)
 		free(d->lv[i].recs);
-		if (d->lv[i].ctx)
-			EVP_MD_CTX_free(d->lv[i].ctx);
-	}
-	EVP_MD_CTX_free(d->vctx);
-	EVP_MD_CTX_free(d->rctx);
 	free(d->lv);
 	free(d);
 }
@@ -196,20 +146,21 @@ add_record(struct ds_digest *d, uint32_t tag, enum ds_vr cvr,
 	head[3] = (uint8_t)tag;
 	head[4] = (uint8_t)vr[0];
 	head[5] = (uint8_t)vr[1];
-	ctx_init(d->rctx);
-	EVP_DigestUpdate(d->rctx, head, sizeof(head));
-	EVP_DigestUpdate(d->rctx, vh, 32);
+	sha256_init(&d->rctx);
+	sha256_update(&d->rctx, head, sizeof(head));
+	sha256_update(&d->rctx, vh, 32);
 	l->recs[l->n].tag = tag;
-	ctx_done(d->rctx, l->recs[l->n++].h);
+	sha256_final(&d->rctx, l->recs[l->n++].h);
 }
 
 /* ---- one value, normalized ---- */
 
 static void
-v_begin(struct vhash *v, EVP_MD_CTX *ctx, const struct ds_elem *e)
+v_begin(struct vhash *v, struct sha256 *ctx, const struct ds_elem *e)
 {
 	v->ctx = ctx;
-	ctx_init(ctx);
+	sha256_init(ctx);
+	v->pair = e->tag == DS_TAG_PIXEL_DATA && e->depth == 0;
 	v->unit = e->big_endian ? ds_vr_unit(e->vr) : 1;
 	v->ncarry = 0;
 	/* Padding is stripped by the dictionary's VR: a private text
@@ -221,20 +172,43 @@ v_begin(struct vhash *v, EVP_MD_CTX *ctx, const struct ds_elem *e)
 	v->held = 0;
 }
 
+/* Bytes into h, a hash of the top-level Pixel Data: where they are bytes
+ * of the buffer ds_digest_feed is feeding, into the caller's hash of the
+ * stream as well, in one pass (after the bytes before them). */
+static void
+pair(struct ds_digest *d, struct sha256 *h, const uint8_t *p, size_t n)
+{
+	uintptr_t a = (uintptr_t)p;
+
+	if (d->outer == NULL || a < d->ocur || a > d->oend ||
+	    n > d->oend - a) {
+		sha256_update(h, p, n);
+		return;
+	}
+	sha256_update(d->outer, (const uint8_t *)d->ocur, a - d->ocur);
+	sha256_update2(d->outer, p, n, h, p, n);
+	d->ocur = a + n;
+}
+
 /* Normalized bytes in: text values hold back their last byte, which may
  * be the padding that v_final drops. */
 static void
-v_emit(struct vhash *v, const uint8_t *p, size_t n)
+v_emit(struct ds_digest *d, const uint8_t *p, size_t n)
 {
+	struct vhash *v = &d->v;
+
 	if (n == 0)
 		return;
 	if (!v->text) {
-		EVP_DigestUpdate(v->ctx, p, n);
+		if (v->pair)
+			pair(d, v->ctx, p, n);
+		else
+			sha256_update(v->ctx, p, n);
 		return;
 	}
 	if (v->held)
-		EVP_DigestUpdate(v->ctx, &v->hold, 1);
-	EVP_DigestUpdate(v->ctx, p, n - 1);
+		sha256_update(v->ctx, &v->hold, 1);
+	sha256_update(v->ctx, p, n - 1);
 	v->hold = p[n - 1];
 	v->held = 1;
 }
@@ -242,13 +216,14 @@ v_emit(struct vhash *v, const uint8_t *p, size_t n)
 /* Raw value bytes in: swapped to little-endian unit by unit when the
  * stream's VR says they are big-endian numbers, then normalized. */
 static void
-v_update(struct vhash *v, const uint8_t *p, size_t n)
+v_update(struct ds_digest *d, const uint8_t *p, size_t n)
 {
+	struct vhash *v = &d->v;
 	uint8_t sw[256];
 	size_t k = 0;
 
 	if (v->unit <= 1) {
-		v_emit(v, p, n);
+		v_emit(d, p, n);
 		return;
 	}
 	while (n > 0) {
@@ -259,22 +234,24 @@ v_update(struct vhash *v, const uint8_t *p, size_t n)
 				sw[k++] = v->carry[v->unit - 1 - i];
 			v->ncarry = 0;
 			if (k > sizeof(sw) - 8) {
-				v_emit(v, sw, k);
+				v_emit(d, sw, k);
 				k = 0;
 			}
 		}
 	}
-	v_emit(v, sw, k);
+	v_emit(d, sw, k);
 }
 
 static void
-v_final(struct vhash *v, uint8_t out[32])
+v_final(struct ds_digest *d, uint8_t out[32])
 {
+	struct vhash *v = &d->v;
+
 	if (v->ncarry > 0)	/* a length not a multiple of the unit */
-		v_emit(v, v->carry, v->ncarry);
+		v_emit(d, v->carry, v->ncarry);
 	if (v->text && v->held && v->hold != ' ' && v->hold != '\0')
-		EVP_DigestUpdate(v->ctx, &v->hold, 1);
-	ctx_done(v->ctx, out);
+		sha256_update(v->ctx, &v->hold, 1);
+	sha256_final(v->ctx, out);
 	v->ctx = NULL;
 }
 
@@ -293,8 +270,12 @@ fragment_bytes(struct ds_digest *d, const uint8_t *p, size_t n)
 {
 	struct level *l = top(d);
 
-	if (l->nfrag > 0)
-		EVP_DigestUpdate(l->ctx, p, n);
+	if (l->nfrag == 0)
+		return;
+	if (l->kind == LV_PIXELS && d->nlv == 2)	/* top-level */
+		pair(d, &l->ctx, p, n);
+	else
+		sha256_update(&l->ctx, p, n);
 }
 
 static void
@@ -302,7 +283,7 @@ value_done(struct ds_digest *d, const struct ds_elem *e)
 {
 	uint8_t vh[32];
 
-	v_final(&d->v, vh);
+	v_final(d, vh);
 	if (e->tag == DS_TAG_PIXEL_DATA && e->depth == 0) {
 		memcpy(d->pixel, vh, 32);
 		d->has_pixels = 1;
@@ -322,8 +303,8 @@ cb_element(void *arg, const struct ds_elem *e, const uint8_t *v, size_t n)
 	}
 	if (excluded(e))
 		return 0;
-	v_begin(&d->v, d->vctx, e);
-	v_update(&d->v, v, n);
+	v_begin(&d->v, &d->vctx, e);
+	v_update(d, v, n);
 	value_done(d, e);
 	return 0;
 }
@@ -335,7 +316,7 @@ cb_value_begin(void *arg, const struct ds_elem *e)
 
 	d->v.skip = e->fragment || excluded(e);
 	if (!d->v.skip)
-		v_begin(&d->v, d->vctx, e);
+		v_begin(&d->v, &d->vctx, e);
 	if (e->tag == DS_TAG_PIXEL_DATA && e->depth == 0 &&
 	    e->length != DS_UNDEFINED_LENGTH)
 		d->pixel_end = e->offset + e->hdr_len + e->length;
@@ -350,7 +331,7 @@ cb_value_chunk(void *arg, const struct ds_elem *e, const uint8_t *p, size_t n)
 	if (e->fragment)
 		fragment_bytes(d, p, n);
 	else if (!d->v.skip)
-		v_update(&d->v, p, n);
+		v_update(d, p, n);
 	return 0;
 }
 
@@ -398,13 +379,14 @@ rec_cmp(const void *a, const void *b)
 static void
 dataset_final(struct level *l, uint8_t out[32])
 {
-	EVP_MD_CTX *c = ctx_new();
+	struct sha256 c;
 
+	sha256_init(&c);
 	if (l->n > 1)
 		qsort(l->recs, l->n, sizeof(*l->recs), rec_cmp);
 	for (size_t i = 0; i < l->n; i++)
-		EVP_DigestUpdate(c, l->recs[i].h, 32);
-	ctx_final(c, out);
+		sha256_update(&c, l->recs[i].h, 32);
+	sha256_final(&c, out);
 	free(l->recs);
 	l->recs = NULL;
 }
@@ -423,7 +405,7 @@ cb_item_end(void *arg, const struct ds_elem *e)
 	dataset_final(top(d), h);
 	d->nlv--;
 	if (top(d)->kind == LV_SEQ)
-		EVP_DigestUpdate(top(d)->ctx, h, 32);
+		sha256_update(&top(d)->ctx, h, 32);
 	else
 		d->bad = 1;
 	return 0;
@@ -441,8 +423,7 @@ cb_seq_end(void *arg, const struct ds_elem *e)
 		d->bad = 1;
 		return 0;
 	}
-	ctx_final(l->ctx, h);
-	l->ctx = NULL;
+	sha256_final(&l->ctx, h);
 	d->nlv--;
 	if (l->kind == LV_PIXELS && d->nlv == 1) {
 		memcpy(d->pixel, h, 32);
@@ -467,6 +448,21 @@ const struct ds_callbacks *
 ds_digest_callbacks(void)
 {
 	return &digest_cb;
+}
+
+enum ds_result
+ds_digest_feed(struct ds_digest *d, struct ds_parser *parser,
+    struct sha256 *outer, const uint8_t *p, size_t n)
+{
+	enum ds_result r;
+
+	d->outer = outer;
+	d->ocur = (uintptr_t)p;
+	d->oend = (uintptr_t)p + n;
+	r = ds_parse_feed(parser, p, n);
+	sha256_update(outer, (const uint8_t *)d->ocur, d->oend - d->ocur);
+	d->outer = NULL;
+	return r;
 }
 
 uint64_t

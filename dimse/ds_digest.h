@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "dimse/ds_parse.h"
+#include "src/util/sha256.h"
 
 struct ds_digest;
 
@@ -42,6 +43,19 @@ void ds_digest_free_(struct ds_digest *d);
 
 /* The callbacks to parse with (meta and warning are left NULL). */
 const struct ds_callbacks *ds_digest_callbacks(void);
+
+/*
+ * ds_digest_feed: ds_parse_feed(parser, p, n) for a parser made with D's
+ * callbacks, and p[0..n) into OUTER, the caller's hash of the same
+ * stream. Bytes of the top-level Pixel Data value that are hashed as they
+ * stand in the stream (a native value in little-endian order, and
+ * encapsulated fragments after the offset table) go into OUTER and the
+ * pixel hash together, two blocks at a time (sha256_update2), instead of
+ * in two passes. Returns what ds_parse_feed returns; OUTER has all of
+ * p[0..n) in order either way.
+ */
+enum ds_result ds_digest_feed(struct ds_digest *d, struct ds_parser *parser,
+    struct sha256 *outer, const uint8_t *p, size_t n);
 
 /*
  * ds_digest_pixel_end: where the top-level Pixel Data value ends in the

@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "dimse/ds_digest.h"
 #include "dimse/ds_parse.h"
@@ -23,6 +22,7 @@
 #include "dimse/ds_write.h"
 #include "src/util/hex.h"
 #include "src/util/log.h"
+#include "src/util/sha256.h"
 #include "src/util/zfile.h"
 #include "store/spool.h"
 #include "store/store_key.h"
@@ -78,8 +78,7 @@ struct spool_rec {
 	struct lane	*lane;
 	uint64_t	 off;		/* record start in the segment */
 	uint64_t	 pos;		/* bytes written so far */
-	EVP_MD_CTX	*sha;		/* NULL: hashed by the caller */
-	int		 sha_given;	/* info.sha256 set by spool_set_sha256 */
+	struct sha256	 sha;		/* of the dataset bytes */
 	struct ds_parser *parser;
 	struct ds_digest *digest;
 	int		 parse_dead;
@@ -302,9 +301,8 @@ static int
 reread(int fd, uint64_t pos, const uint8_t *h, struct spool_info *in)
 {
 	uint8_t meta[2048], buf[65536], sha[32];
-	unsigned int ml = 32;
 	uint64_t len = store_be64_get(h + 8), data = store_be64_get(h + 16);
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	struct sha256 ctx;
 	struct ds_digest *dg = NULL;
 	struct ds_parser *p = NULL;
 	const struct ds_ts *ts;
@@ -313,7 +311,8 @@ reread(int fd, uint64_t pos, const uint8_t *h, struct spool_info *in)
 	ssize_t m;
 
 	memset(in, 0, sizeof(*in));
-	if (ctx == NULL || data < SPOOL_HDR + 132 || data > len ||
+	sha256_init(&ctx);
+	if (data < SPOOL_HDR + 132 || data > len ||
 	    (m = pread(fd, meta, sizeof(meta), (off_t)pos)) <= 0)
 		goto out;
 	meta_get(meta, (size_t)m, 0x0002, in->sop_class,
@@ -323,8 +322,7 @@ reread(int fd, uint64_t pos, const uint8_t *h, struct spool_info *in)
 	meta_get(meta, (size_t)m, 0x0010, in->ts_uid, sizeof(in->ts_uid));
 	if (!spool_uid_valid(in->sop_class) ||
 	    !spool_uid_valid(in->sop_instance) ||
-	    !spool_uid_valid(in->ts_uid) ||
-	    EVP_DigestInit_ex2(ctx, EVP_sha256(), NULL) != 1)
+	    !spool_uid_valid(in->ts_uid))
 		goto out;
 	if ((ts = ds_ts_lookup(in->ts_uid)) != NULL) {
 		ds_limits_default(&lim);
@@ -339,12 +337,14 @@ reread(int fd, uint64_t pos, const uint8_t *h, struct spool_info *in)
 
 		if (n <= 0)
 			goto out;
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
-		if (parse_ok && ds_parse_feed(p, buf, (size_t)n) == DS_ERROR)
+		if (!parse_ok)
+			sha256_update(&ctx, buf, (size_t)n);
+		else if (ds_digest_feed(dg, p, &ctx, buf, (size_t)n) ==
+		    DS_ERROR)
 			parse_ok = 0;
 		o += (uint64_t)n;
 	}
-	EVP_DigestFinal_ex(ctx, sha, &ml);
+	sha256_final(&ctx, sha);
 	if (memcmp(sha, h + 24, 32) != 0)
 		goto out;
 	memcpy(in->sha256, sha, 32);
@@ -357,7 +357,6 @@ reread(int fd, uint64_t pos, const uint8_t *h, struct spool_info *in)
 	in->data_off = data;
 	r = 0;
 out:
-	EVP_MD_CTX_free(ctx);
 	ds_parser_free(p);
 	ds_digest_free(dg);
 	return r;
@@ -935,12 +934,7 @@ spool_begin(struct spool *sp, const char *sop_class, const char *sop_instance,
 		return NULL;
 	}
 	r->info.data_off = r->pos;
-	if ((r->sha = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestInit_ex2(r->sha, EVP_sha256(), NULL) != 1) {
-		snprintf(err, errlen, "SHA-256 unavailable");
-		spool_abort(r);
-		return NULL;
-	}
+	sha256_init(&r->sha);
 	if ((ts = ds_ts_lookup(ts_uid)) != NULL) {
 		ds_limits_default(&lim);
 		r->digest = ds_digest_new();
@@ -959,9 +953,11 @@ spool_write(struct spool_rec *r, const void *p, size_t n, char *err,
 		snprintf(err, errlen, "%s", r->err);
 		return -1;
 	}
-	if (r->sha != NULL)
-		EVP_DigestUpdate(r->sha, p, n);
-	if (!r->parse_dead && ds_parse_feed(r->parser, p, n) == DS_ERROR)
+	/* the dataset's SHA-256 and its pixel digest in one pass */
+	if (r->parse_dead)
+		sha256_update(&r->sha, p, n);
+	else if (ds_digest_feed(r->digest, r->parser, &r->sha, p, n) ==
+	    DS_ERROR)
 		r->parse_dead = 1;
 	/* A record its Pixel Data's length says will outgrow SMALL_MAX
 	 * leaves the buffer for a lane of its own now, not when its bytes
@@ -982,39 +978,6 @@ spool_write(struct spool_rec *r, const void *p, size_t n, char *err,
 }
 
 void
-spool_hash_outside(struct spool_rec *r)
-{
-	EVP_MD_CTX_free(r->sha);
-	r->sha = NULL;
-}
-
-void
-spool_set_sha256(struct spool_rec *r, const uint8_t sha[32])
-{
-	memcpy(r->info.sha256, sha, 32);
-	r->sha_given = 1;
-}
-
-/* sha_final: the record's SHA-256 into info.sha256; -1 (the record
- * failed) when it was hashed outside and not given. */
-static int
-sha_final(struct spool_rec *r)
-{
-	unsigned int ml = 32;
-
-	if (r->sha != NULL) {
-		EVP_DigestFinal_ex(r->sha, r->info.sha256, &ml);
-		return 0;
-	}
-	if (r->sha_given)
-		return 0;
-	r->failed = 1;
-	snprintf(r->err, sizeof(r->err), "record of %s: its SHA-256 was "
-	    "not given", r->info.sop_instance);
-	return -1;
-}
-
-void
 spool_finish(struct spool_rec *r)
 {
 	uint8_t h[SPOOL_HDR] = { 0 };
@@ -1022,8 +985,7 @@ spool_finish(struct spool_rec *r)
 
 	if (r->failed || r->finished)
 		return;
-	if (sha_final(r) < 0)
-		return;
+	sha256_final(&r->sha, r->info.sha256);
 	if (!r->parse_dead && ds_parse_finish(r->parser) == DS_DONE &&
 	    ds_digest_final(r->digest, r->info.canonical, r->info.pixel,
 	    &r->info.has_pixels) == 0)
@@ -1128,7 +1090,6 @@ static void
 rec_free(struct spool_rec *r)
 {
 	buffer_free(r);
-	EVP_MD_CTX_free(r->sha);
 	ds_parser_free(r->parser);
 	ds_digest_free(r->digest);
 	free(r);
@@ -1491,20 +1452,17 @@ spool_read(const char *dir, const struct spool_info *in, FILE *out,
 {
 	char path[4096];
 	uint8_t buf[65536], sha[32];
-	unsigned int ml = 32;
 	uint64_t pos, end;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	struct sha256 ctx;
 	int fd, r = -1;
 
 	snprintf(path, sizeof(path), "%s/%016" PRIx64 ".seg", dir, in->seg);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		snprintf(err, errlen, "cannot open %s: %s", path,
 		    strerror(errno));
-		EVP_MD_CTX_free(ctx);
 		return -1;
 	}
-	if (ctx == NULL || EVP_DigestInit_ex2(ctx, EVP_sha256(), NULL) != 1)
-		goto out;
+	sha256_init(&ctx);
 	pos = in->off + SPOOL_HDR;
 	end = in->off + in->len;
 	while (pos < end) {
@@ -1522,7 +1480,7 @@ spool_read(const char *dir, const struct spool_info *in, FILE *out,
 			uint64_t from = pos < in->off + in->data_off ?
 			    in->off + in->data_off - pos : 0;
 
-			EVP_DigestUpdate(ctx, buf + from, (size_t)n - from);
+			sha256_update(&ctx, buf + from, (size_t)n - from);
 		}
 		if (out != NULL && fwrite(buf, 1, (size_t)n, out) != (size_t)n) {
 			snprintf(err, errlen, "write: %s", strerror(errno));
@@ -1530,7 +1488,7 @@ spool_read(const char *dir, const struct spool_info *in, FILE *out,
 		}
 		pos += (uint64_t)n;
 	}
-	EVP_DigestFinal_ex(ctx, sha, &ml);
+	sha256_final(&ctx, sha);
 	if (memcmp(sha, in->sha256, 32) != 0) {
 		snprintf(err, errlen, "%s offset %" PRIu64 ": the bytes do not "
 		    "match the SHA-256 recorded when %s was received", path,
@@ -1540,7 +1498,6 @@ spool_read(const char *dir, const struct spool_info *in, FILE *out,
 	}
 	r = 0;
 out:
-	EVP_MD_CTX_free(ctx);
 	close(fd);
 	return r;
 }

@@ -17,9 +17,9 @@
  * Writing (one writer thread: the sink's committer): spool_begin takes a
  * lane (an open segment with no record in progress; a new segment when
  * none is free or the lane's segment is full), writes the header and the
- * file meta; spool_write appends dataset bytes, hashing them (unless the
- * caller does: spool_hash_outside) and feeding the canonical and pixel
- * digests (ds_digest) as they pass; spool_commit
+ * file meta; spool_write appends dataset bytes, hashing them and feeding
+ * the canonical and pixel digests (ds_digest) as they pass, the dataset's
+ * SHA-256 and the pixel digest in one pass (ds_digest_feed); spool_commit
  * completes a group of records (their headers) and fdatasyncs each lane
  * the group touched once. A new segment's directory entry is synced when
  * it is created. spool_abort truncates the lane back to the record's
@@ -117,15 +117,6 @@ struct spool_rec *spool_begin(struct spool *sp, const char *sop_class,
     const char *sop_instance, const char *ts_uid, char *err, size_t errlen);
 int spool_write(struct spool_rec *r, const void *p, size_t n, char *err,
     size_t errlen);
-/*
- * spool_hash_outside: the caller hashes the dataset bytes it writes (the
- * loop, while they are in its cache: the writer thread keeps the write,
- * the digests and the sync) and gives their SHA-256 with spool_set_sha256
- * before the record is finished; spool_write then does not hash. Call
- * before the first spool_write. A record finished without it fails.
- */
-void spool_hash_outside(struct spool_rec *r);
-void spool_set_sha256(struct spool_rec *r, const uint8_t sha[32]);
 /* The record is whole: its hashes and header are final and its lane takes
  * the next record (which the same fdatasync will then cover). Called by
  * spool_commit when not before. */

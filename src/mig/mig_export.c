@@ -350,8 +350,9 @@ check_one(struct mig_export *x, const struct mig_xjob *j,
 /* What the editor writes goes to the file, the hash and the digest. */
 struct esink {
 	int			 fd;
-	EVP_MD_CTX		*md;
+	struct sha256		 md;
 	struct ds_parser	*p;
+	struct ds_digest	*dg;	/* p's callbacks' */
 	int			 parse_ok, werr;
 	uint64_t		 n;
 };
@@ -365,8 +366,10 @@ edit_sink(void *arg, const uint8_t *p, size_t n)
 		e->werr = errno ? errno : EIO;
 		return -1;
 	}
-	EVP_DigestUpdate(e->md, p, n);
-	if (e->parse_ok && ds_parse_feed(e->p, p, n) == DS_ERROR)
+	/* the SHA-256 and the pixel digest in one pass */
+	if (!e->parse_ok)
+		sha256_update(&e->md, p, n);
+	else if (ds_digest_feed(e->dg, e->p, &e->md, p, n) == DS_ERROR)
 		e->parse_ok = 0;
 	e->n += n;
 	return 0;
@@ -391,7 +394,6 @@ edit_one(struct mig_export *x, struct mig_xfile *f)
 	struct esink e = { .fd = -1, .parse_ok = 1 };
 	uint8_t val[MIG_X_UID + 1];
 	size_t vlen = strlen(f->set_val);
-	unsigned ml;
 	int in = -1, rr;
 
 	if (ts == NULL) {
@@ -416,10 +418,8 @@ edit_one(struct mig_export *x, struct mig_xfile *f)
 		close(in);
 		return;
 	}
-	if ((e.md = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestInit_ex2(e.md, EVP_sha256(), NULL) != 1)
-		abort();
-	dg = ds_digest_new();
+	sha256_init(&e.md);
+	e.dg = dg = ds_digest_new();
 	e.p = ds_parser_new_dataset(ts, &lim, ds_digest_callbacks(), dg);
 	ed = ds_editor_new(ts, &lim, edit_sink, &e);
 	if (ds_edit_set(ed, &path, DS_VR_LO, val, vlen) < 0) {
@@ -457,7 +457,7 @@ edit_one(struct mig_export *x, struct mig_xfile *f)
 		fail(f, errno, "cannot rename to", f->dst);
 		goto out;
 	}
-	EVP_DigestFinal_ex(e.md, f->sha, &ml);
+	sha256_final(&e.md, f->sha);
 	f->canon_ok = e.parse_ok && ds_parse_finish(e.p) == DS_DONE &&
 	    ds_digest_final(dg, f->canon, f->pixel, &f->has_pixels) == 0;
 	f->bytes = e.n;
@@ -471,7 +471,6 @@ out:
 	ds_editor_free(ed);
 	ds_parser_free(e.p);
 	ds_digest_free(dg);
-	EVP_MD_CTX_free(e.md);
 }
 
 static void *

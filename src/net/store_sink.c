@@ -15,7 +15,6 @@
 
 #include <event2/event.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "conf/conf.h"
 #include "dimse/ds_write.h"
@@ -61,13 +60,6 @@ struct store_sink {
 	char		 open_err[300];	/* thread: why it could not open */
 	/* spool mode */
 	struct spool_rec *rec;		/* thread side */
-	/* The dataset's SHA-256, taken on the loop as the bytes are queued
-	 * (spool_hash_outside): they are in its cache then, and the
-	 * committer thread, which writes, digests and syncs every
-	 * association's bytes, is the one a migration waits on. NULL: the
-	 * spool hashes. */
-	EVP_MD_CTX	*sha;
-	uint8_t		 sha256[32];	/* final, before OP_COMMIT */
 	char		*cls, *inst, *ts;
 	char		 origin[96];	/* "AE@address" of the sender */
 	/* a push source's instance: queued for the engine in the unit */
@@ -146,7 +138,6 @@ sink_free(struct store_sink *s)
 	free(s->dir);
 	free(s->tmp);
 	free(s->final);
-	EVP_MD_CTX_free(s->sha);
 	free(s);
 }
 
@@ -197,8 +188,6 @@ put_async(void *arg, const uint8_t *p, size_t n)
 	if (n == 0)
 		return 0;
 	s->bytes += n;
-	if (s->sha != NULL)
-		EVP_DigestUpdate(s->sha, p, n);
 	queue_op(op_new(OP_WRITE, s, p, n));
 	return 0;
 }
@@ -232,11 +221,6 @@ store_sink_begin(const char *dir, const char *sop_class,
 		    (s->inst = strdup(sop_instance)) == NULL ||
 		    (s->ts = strdup(ts_uid)) == NULL)
 			abort();
-		if ((s->sha = EVP_MD_CTX_new()) != NULL &&
-		    EVP_DigestInit_ex2(s->sha, EVP_sha256(), NULL) != 1) {
-			EVP_MD_CTX_free(s->sha);
-			s->sha = NULL;		/* the spool hashes */
-		}
 		queue_op(op_new(OP_OPEN, s, NULL, 0));
 		return s;
 	}
@@ -556,8 +540,6 @@ run_op(struct op *o, struct store_commit ***gtail, struct op ***ctail)
 		if (s->cls != NULL) {
 			s->rec = spool_begin(sink_spool, s->cls, s->inst,
 			    s->ts, s->open_err, sizeof(s->open_err));
-			if (s->rec != NULL && s->sha != NULL)
-				spool_hash_outside(s->rec);
 			free(o);
 			return;
 		}
@@ -609,11 +591,8 @@ run_op(struct op *o, struct store_commit ***gtail, struct op ***ctail)
 
 		/* whole: the lane is free for the sender's next instance,
 		 * which this group's fdatasync may then cover too */
-		if (s->rec != NULL && !s->failed) {
-			if (s->sha != NULL)	/* store_sink_commit_async */
-				spool_set_sha256(s->rec, s->sha256);
+		if (s->rec != NULL && !s->failed)
 			spool_finish(s->rec);
-		}
 		c->next = NULL;
 		**gtail = c;
 		*gtail = &c->next;
@@ -849,12 +828,6 @@ store_sink_commit_async(struct store_sink *s,
 	c->s = s;
 	c->done = done;
 	c->arg = arg;
-	if (s->sha != NULL) {
-		unsigned int ml = 32;
-
-		/* the thread reads it after the queue's lock */
-		EVP_DigestFinal_ex(s->sha, s->sha256, &ml);
-	}
 	/* a drain asked for still comes (before done()): the caller may
 	 * be holding its input until the bytes are written */
 	queue_op(op_new(OP_COMMIT, s, (const uint8_t *)&c, sizeof(c)));

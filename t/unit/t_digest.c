@@ -180,10 +180,87 @@ t_encapsulated(void)
 	ok(c.ok && !c.px, "no pixel data: has_pixels is 0");
 }
 
+/* ds_digest_feed: the digests of plain feeding, and OUTER = SHA-256 of
+ * the whole stream, whatever the pieces: native pixels (paired with the
+ * stream's hash), big-endian ones (swapped, so hashed apart) and
+ * encapsulated fragments (paired). */
+static void
+t_feed(void)
+{
+	static struct buf w;
+	static uint8_t big[40000];
+	const struct ds_ts *ts[3] = { &ds_ts_explicit_le, &ds_ts_explicit_be,
+	    &ds_ts_explicit_le };
+	const char *names[3] = { "native LE", "native BE", "encapsulated" };
+	unsigned long seed = 7;
+
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 2654435761u >> 11);
+	for (int k = 0; k < 3; k++) {
+		struct dg want;
+		uint8_t whole[32];
+		int bad = 0;
+
+		w.n = 0;
+		ex(&w, T(8, 0x60), "CS", "CT", 2, ts[k]->big_endian);
+		ex(&w, T(0x10, 0x10), "PN", "Doe^John", 8, ts[k]->big_endian);
+		if (k < 2)
+			ex(&w, DS_TAG_PIXEL_DATA, "OW", big, sizeof(big),
+			    ts[k]->big_endian);
+		else {
+			ex(&w, DS_TAG_PIXEL_DATA, "OB", NULL,
+			    DS_UNDEFINED_LENGTH, 0);
+			im(&w, DS_TAG_ITEM, "\0\0\0\0", 4);
+			im(&w, DS_TAG_ITEM, big, 20000);
+			im(&w, DS_TAG_ITEM, big + 20000, 19998);
+			im(&w, DS_TAG_SEQ_END, NULL, 0);
+		}
+		ex(&w, T(0xfffc, 0xfffc), "OB", big, 10, ts[k]->big_endian);
+		want = digest(&w, ts[k], w.n);
+		SHA256(w.b, w.n, whole);
+		for (int t = 0; t < 60; t++) {
+			struct ds_digest *d = ds_digest_new();
+			struct ds_parser *p = ds_parser_new_dataset(ts[k], NULL,
+			    ds_digest_callbacks(), d);
+			struct sha256 outer;
+			struct dg got;
+			uint8_t oh[32];
+			size_t o = 0;
+
+			memset(&got, 0, sizeof(got));
+			sha256_init(&outer);
+			while (o < w.n) {
+				size_t n;
+
+				seed = seed * 6364136223846793005UL + 1;
+				n = 1 + (seed >> 33) % (t < 20 ? 70 : 9000);
+				if (n > w.n - o)
+					n = w.n - o;
+				if (ds_digest_feed(d, p, &outer, w.b + o, n) ==
+				    DS_ERROR)
+					break;
+				o += n;
+			}
+			sha256_final(&outer, oh);
+			got.ok = o == w.n && ds_parse_finish(p) == DS_DONE &&
+			    ds_digest_final(d, got.c, got.p, &got.px) == 0;
+			bad += !got.ok || memcmp(got.c, want.c, 32) != 0 ||
+			    memcmp(got.p, want.p, 32) != 0 ||
+			    memcmp(oh, whole, 32) != 0;
+			ds_parser_free(p);
+			ds_digest_free(d);
+		}
+		ok(want.ok && want.px && bad == 0, "ds_digest_feed, %s, 60 "
+		    "random piecings: the digests of plain feeding and the "
+		    "stream's SHA-256 (%d differ)", names[k], bad);
+	}
+}
+
 int
 main(void)
 {
 	t_encodings();
 	t_encapsulated();
+	t_feed();
 	return done_testing();
 }
