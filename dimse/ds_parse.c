@@ -327,7 +327,7 @@ close_frames(struct ds_parser *p)
 /* ---------------------------------------------------------------------- */
 /* Core: one element header decoded. */
 
-static int value_done(struct ds_parser *p);
+static int value_done(struct ds_parser *p, const uint8_t *v);
 
 static int
 item_tag(struct ds_parser *p, struct ds_elem *e)
@@ -518,19 +518,19 @@ header_done(struct ds_parser *p)
 			return -1;
 	}
 	if (e->length == 0)
-		return value_done(p);
+		return value_done(p, p->vbuf);
 	return 0;
 }
 
-/* The current value is complete (small: in vbuf; streamed: all chunks
- * delivered). */
+/* The current value is complete (small: at v, in vbuf or the input;
+ * streamed: all chunks delivered). */
 static int
-value_done(struct ds_parser *p)
+value_done(struct ds_parser *p, const uint8_t *v)
 {
 	struct ds_elem *e = &p->cur;
 
 	if (p->st == ST_VALUE) {
-		if (p->cb.element && cbr(p, p->cb.element(p->arg, e, p->vbuf,
+		if (p->cb.element && cbr(p, p->cb.element(p->arg, e, v,
 		    p->vlen)))
 			return -1;
 	} else if (p->cb.value_end && cbr(p, p->cb.value_end(p->arg, e)))
@@ -566,6 +566,18 @@ core_feed(struct ds_parser *p, const uint8_t *d, size_t n)
 		case ST_VALUE:
 		case ST_STREAM:
 			take = p->cur.length - p->vlen;
+			if (p->st == ST_VALUE && p->vlen == 0 && take <= n) {
+				/* whole in the input: given from there, not
+				 * copied (a digest can then hash it together
+				 * with the input's own hash: ds_digest_feed) */
+				p->vlen = take;
+				p->pos += take;
+				if (value_done(p, d) < 0)
+					return -1;
+				d += take;
+				n -= take;
+				break;
+			}
 			if (take > n)
 				take = n;
 			if (p->st == ST_VALUE)
@@ -577,7 +589,8 @@ core_feed(struct ds_parser *p, const uint8_t *d, size_t n)
 			p->pos += take;
 			d += take;
 			n -= take;
-			if (p->vlen == p->cur.length && value_done(p) < 0)
+			if (p->vlen == p->cur.length &&
+			    value_done(p, p->vbuf) < 0)
 				return -1;
 			break;
 		case ST_DEAD:

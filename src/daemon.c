@@ -35,6 +35,7 @@
 #include "src/util/fsutil.h"
 #include "src/util/hex.h"
 #include "src/util/log.h"
+#include "src/util/sha256.h"
 #include "src/util/metrics.h"
 #include "src/util/zfile.h"
 
@@ -819,9 +820,10 @@ daemon_new(struct conf *conf, const char *conf_path)
 	d->lag_due_us = now_us() + LAG_TICK_MS * 1000;
 	evtimer_add(d->lag_timer, &tick);
 	log_info("ready", "version=%s ae_title=%s data_dir=%s shard=%u/%u "
-	    "peers=%zu config=%s", PACKAGE_VERSION, log_q(conf->node.ae_title),
-	    log_q(d->data_dir), conf->node.shard_index, conf->node.shard_count,
-	    conf->npeers, log_q(conf_path));
+	    "peers=%zu config=%s sha256=%s", PACKAGE_VERSION,
+	    log_q(conf->node.ae_title), log_q(d->data_dir),
+	    conf->node.shard_index, conf->node.shard_count, conf->npeers,
+	    log_q(conf_path), sha256_impl());
 	return d;
 }
 

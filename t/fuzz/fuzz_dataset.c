@@ -176,6 +176,48 @@ editing(const uint8_t *data, size_t size, const struct ds_limits *lim)
 	free(m.p);
 }
 
+/* ds_digest_feed, as the spool feeds: in pieces, the same digests and
+ * result as plain feeding, and the stream's SHA-256 in its hash. */
+static void
+paired(const uint8_t *d, size_t n, const struct ds_ts *ts,
+    const struct ds_limits *lim)
+{
+	uint8_t c1[32], p1[32], c2[32], p2[32], o1[32], o2[32];
+	struct ds_digest *dg = ds_digest_new();
+	struct ds_parser *p = ds_parser_new_dataset(ts, lim,
+	    ds_digest_callbacks(), dg);
+	struct sha256 o;
+	enum ds_result r1, r2 = DS_NEED_MORE;
+	int h1 = 0, h2 = 0, ok1, ok2;
+	size_t off = 0, step = 1 + n / 5;
+
+	r1 = run(p, d, n, n ? n : 1);
+	ok1 = r1 == DS_DONE && ds_digest_final(dg, c1, p1, &h1) == 0;
+	ds_parser_free(p);
+	ds_digest_free(dg);
+	dg = ds_digest_new();
+	p = ds_parser_new_dataset(ts, lim, ds_digest_callbacks(), dg);
+	sha256_init(&o);
+	while (off < n && r2 != DS_ERROR) {
+		size_t k = n - off < step ? n - off : step;
+
+		r2 = ds_digest_feed(dg, p, &o, d + off, k);
+		off += k;
+	}
+	if (r2 != DS_ERROR)
+		r2 = ds_parse_finish(p);
+	ok2 = r2 == DS_DONE && ds_digest_final(dg, c2, p2, &h2) == 0;
+	if (r1 != r2 || ok1 != ok2 || (ok1 && (memcmp(c1, c2, 32) != 0 ||
+	    memcmp(p1, p2, 32) != 0 || h1 != h2)))
+		abort();	/* pairing changed a digest */
+	sha256_final(&o, o2);
+	sha256(d, off, o1);
+	if (memcmp(o1, o2, 32) != 0)
+		abort();	/* the stream's hash lost or moved bytes */
+	ds_parser_free(p);
+	ds_digest_free(dg);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -211,6 +253,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		p = ds_parser_new_dataset(ts[i], &lim, &cb, &bytes);
 		(void)run(p, data, size, 1 + size / 3);
 		ds_parser_free(p);
+		paired(data, size, ts[i], &lim);
 	}
 	return 0;
 }

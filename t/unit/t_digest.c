@@ -181,9 +181,10 @@ t_encapsulated(void)
 }
 
 /* ds_digest_feed: the digests of plain feeding, and OUTER = SHA-256 of
- * the whole stream, whatever the pieces: native pixels (paired with the
- * stream's hash), big-endian ones (swapped, so hashed apart) and
- * encapsulated fragments (paired). */
+ * the whole stream, whatever the pieces and whether the parser streams
+ * the pixel value or gives it whole: native pixels (paired with the
+ * stream's hash when in the piece fed), big-endian ones (swapped, so
+ * hashed apart) and encapsulated fragments (paired). */
 static void
 t_feed(void)
 {
@@ -220,20 +221,28 @@ t_feed(void)
 		SHA256(w.b, w.n, whole);
 		for (int t = 0; t < 60; t++) {
 			struct ds_digest *d = ds_digest_new();
-			struct ds_parser *p = ds_parser_new_dataset(ts[k], NULL,
-			    ds_digest_callbacks(), d);
+			struct ds_limits lim;
+			struct ds_parser *p;
 			struct sha256 outer;
 			struct dg got;
 			uint8_t oh[32];
 			size_t o = 0;
 
+			/* odd trials stream the pixel value in chunks; even
+			 * ones give it whole when a piece holds it whole */
+			ds_limits_default(&lim);
+			if (t & 1)
+				lim.chunk_over = 1024;
+			p = ds_parser_new_dataset(ts[k], &lim,
+			    ds_digest_callbacks(), d);
 			memset(&got, 0, sizeof(got));
 			sha256_init(&outer);
 			while (o < w.n) {
 				size_t n;
 
 				seed = seed * 6364136223846793005UL + 1;
-				n = 1 + (seed >> 33) % (t < 20 ? 70 : 9000);
+				n = 1 + (seed >> 33) % (t < 20 ? 70 : t < 40 ?
+				    9000 : 65536);
 				if (n > w.n - o)
 					n = w.n - o;
 				if (ds_digest_feed(d, p, &outer, w.b + o, n) ==
