@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* SHA256_Transform, OpenSSL's block function, is deprecated in OpenSSL 3
- * in favour of EVP, which cannot hash one block into a state we hold. */
+/* OpenSSL's SHA256_CTX functions are deprecated in OpenSSL 3 in favour of
+ * EVP, which cannot hash blocks into a state we hold. */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
 
@@ -28,16 +28,18 @@ static const uint32_t iv[8] = {
 	0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 };
 
-/* OpenSSL's block function, nb blocks into h. */
+/* OpenSSL's block function, nb blocks into h: SHA256_Update of whole
+ * blocks into an empty context goes straight to it, all blocks in one
+ * call (SHA256_Transform takes one a call: 11% slower here). */
 static void
 blocks_openssl(uint32_t h[8], const uint8_t *p, size_t nb)
 {
 	SHA256_CTX c;
 
+	SHA256_Init(&c);
 	for (int i = 0; i < 8; i++)
 		c.h[i] = h[i];
-	for (; nb > 0; nb--, p += 64)
-		SHA256_Transform(&c, p);
+	SHA256_Update(&c, p, nb * 64);
 	for (int i = 0; i < 8; i++)
 		h[i] = c.h[i];
 }
