@@ -41,6 +41,8 @@ Faults (each may be repeated; SUFFIX matches the end of the SOP UID):
   --hide SUFFIX       kept (C-FIND finds it) but C-GET does not send it
   --abort-after N     A-ABORT once the Nth C-STORE of an association is
                       answered (only the first association to get there)
+  --accept-delay S    answer each A-ASSOCIATE-RQ S seconds late (an
+                      archive slow to take an association)
 
 LOG, one line per event: "assoc CALLING", "store SOPUID 0xSTATUS",
 "find LEVEL n", "get LEVEL n" (n: instances to send), "substore SOPUID
@@ -55,6 +57,7 @@ import re
 import socket
 import struct
 import threading
+import time
 import warnings
 
 from pydicom.dataset import Dataset
@@ -75,6 +78,7 @@ for o in ('a700-once', 'a700', 'reject', 'lose', 'corrupt', 'reencode',
           'hide'):
     ap.add_argument('--' + o, action='append', default=[])
 ap.add_argument('--abort-after', type=int, action='append', default=[])
+ap.add_argument('--accept-delay', type=float, default=0)
 opt = ap.parse_args()
 
 log = make_log(opt.log)
@@ -189,6 +193,12 @@ class Assoc(Acceptor):
         self.cancel = False   # C-CANCEL received during it
         self.msgid = 0        # our requests' message IDs
         self.nstore = 0
+
+    def associate(self, rq):
+        if opt.accept_delay > 0:
+            log('accept-delay %.2f' % opt.accept_delay)
+            time.sleep(opt.accept_delay)
+        return Acceptor.associate(self, rq)
 
     def message(self, pcid, f, ds):
         """A whole message: a response is queued for the C-GET waiting

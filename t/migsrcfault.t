@@ -54,12 +54,20 @@
 #      retrieved at once, take turns on the one association (each sends
 #      what it has, then passes it on): both send instances while they
 #      are retrieved.
+#   f  a target slow to take an association (t/faketarget.py SLOWTGT,
+#      --accept-delay 1.5, max_associations 1, verify: counts): study 14
+#      from FAKEZ (fast) is retrieved whole while the association its
+#      early send asked for is still being opened; the early send ends
+#      with the retrieve, and the association, once open, must go to the
+#      study's send proper at once. Before the fix it stayed idle in the
+#      pool, nothing woke the queue, and the send waited until the peer
+#      dropped the association (a dcmqrscp: 60 s; prefetch.t saw it).
 #
 # Every batch's report must account for each instance once and add up to
 # 100%, and the target's files must hold the source's bytes; vnamigd
 # must stop cleanly with no sanitizer report in its log.
 #
-# MIGSRCFAULT_CASES (default "a a1 a2 b c d e"; a1 is a', a2 is a") runs
+# MIGSRCFAULT_CASES (default "a a1 a2 b c d e f"; a1 is a', a2 is a") runs
 # only the cases named (to look at one).
 
 # The mount namespace for b: the script runs again in one of its own
@@ -88,18 +96,20 @@ FS=$top_srcdir/t/fakesource.py
 FS_PIDS=
 SCP_PID=
 SCP2_PID=
+SLOW_PID=
 SPOOLFS=$T_DIR/spoolfs
 MOUNTED=
 
 # stop_all: the fake sources, the storescp; vnamigd (if still running)
 # and the tmpfs, so that lib.sh's cleanup can remove $T_DIR.
 stop_all() {
-	for p in $FS_PIDS $SCP_PID $SCP2_PID; do
+	for p in $FS_PIDS $SCP_PID $SCP2_PID $SLOW_PID; do
 		qp_stop "$p"
 	done
 	FS_PIDS=
 	SCP_PID=
 	SCP2_PID=
+	SLOW_PID=
 	if [ -n "$MOUNTED" ]; then
 		[ -n "$DAEMON_PID" ] && stop_daemon KILL
 		umount "$SPOOLFS" 2>/dev/null || umount -l "$SPOOLFS"
@@ -207,6 +217,7 @@ py=$(free_port)
 pz=$(free_port)
 scp_port=$(free_port)
 scp2_port=$(free_port)
+slow_port=$(free_port)
 start_fake G "$pg" \
     --abort-once-at "$(sop 1 1 3)" --drop-once-at "$(sop 2 2 1)" \
     --abort-at "$(sop 3 2 3)" --abort-at "$(sop 4 1 2)" &&
@@ -227,6 +238,15 @@ SCP2_PID=$!
 qp_wait "$SCP2_PID" 10 echoscu -aet VNAMIG -aec SCP2 127.0.0.1 \
     "$scp2_port" || mig_bail "storescp --fork (SCP2) runs"
 pass "storescp --fork (SCP2) runs on $scp2_port"
+# SLOWTGT (f): every A-ASSOCIATE-AC 1.5 s late
+qp_port_free "$slow_port" || bail "the slow target's port is free"
+: >"$T_DIR/slow.log"
+"$PY" "$top_srcdir/t/faketarget.py" "$slow_port" SLOWTGT "$T_DIR/slow.log" \
+    --dir "$T_DIR/slow" --accept-delay 1.5 </dev/null >"$T_DIR/slow.err" 2>&1 &
+SLOW_PID=$!
+qp_wait "$SLOW_PID" 10 echoscu -aet VNAMIG -aec SLOWTGT 127.0.0.1 \
+    "$slow_port" || mig_bail "faketarget.py SLOWTGT runs"
+pass "faketarget.py SLOWTGT (associations 1.5 s late) runs on $slow_port"
 
 # ---- the spool's file system (b) ----
 # A 16 MiB tmpfs on the spool's directory (the spool writes zeros 4 MiB
@@ -284,6 +304,7 @@ peers:
   - { name: scp, ae_title: STORESCP, host: 127.0.0.1, port: $scp_port, role: target, verify: none, max_associations: 1 }
   - { name: scp2, ae_title: SCP2, host: 127.0.0.1, port: $scp2_port, role: target, verify: none, max_associations: 2 }
   - { name: scp1, ae_title: SCP1, host: 127.0.0.1, port: $scp2_port, role: target, verify: none, max_associations: 1 }
+  - { name: slow, ae_title: SLOWTGT, host: 127.0.0.1, port: $slow_port, role: target, verify: counts, max_associations: 1 }
 api:
   keys:
     - { id: ops, role: operator, token: "$TOK" }
@@ -307,7 +328,7 @@ is "$(health)" ok "GET /api/health: ok"
 
 # case NAME: 0 when case NAME is to run.
 case_on() {
-	case " ${MIGSRCFAULT_CASES:-a a1 a2 b c d e} " in
+	case " ${MIGSRCFAULT_CASES:-a a1 a2 b c d e f} " in
 	*" $1 "*) return 0 ;;
 	esac
 	return 1
@@ -591,6 +612,35 @@ if case_on e; then
 		    "$T_DIR/daemon.log"
 		ok $? "e: study $st sent instances while it was retrieved, on the one association (mig-send-early)"
 	done
+fi
+
+# ---- f: an early send's association still opening when its retrieve ends ----
+if case_on f; then
+	batch_to slow "f: study 14 from FAKEZ (fast) to SLOWTGT (associations 1.5 s late, 1 at a time)" fz 14
+	b_f=$BID
+	t_f=$(date +%s)
+	wait_batch "$b_f" 30
+	is "$BSTATE" done "f: batch $b_f reaches done"
+	dt=$(($(date +%s) - t_f))
+	[ "$dt" -le 15 ]
+	ok $? "f: in $dt s (a pre-flight, a send and a verification, 1.5 s an association; no 60 s wait for an idle one)"
+	report "$b_f"
+	report_check "$b_f" f 6 migrated
+	is "$(grep -c "^store $ROOT\.3\.14\.[0-9.]* 0x0000" "$T_DIR/slow.log")" 6 \
+	    "f: SLOWTGT stored the study's 6 instances (0x0000)"
+	# the case itself: an association with SLOWTGT (asked for while the
+	# study was retrieved: the pre-flight's went before) was established
+	# after the batch's C-GET had ended
+	awk -v b="$b_f" '
+	    / batch-created / && index($0, " id=" b " ") { on = 1 }
+	    on && !conn && / qr-start / && /op=C-GET/ {
+		match($0, /conn=[0-9]+/); conn = substr($0, RSTART, RLENGTH) }
+	    on && conn && !done && / qr-done / && index($0, conn " ") { done = NR }
+	    done && NR > done && / assoc-established / && /called=SLOWTGT/ { n++ }
+	    END { printf "C-GET done at log line %d, SLOWTGT associations established after it: %d", done, n }' \
+	    "$T_DIR/daemon.log" >"$T_DIR/f.out"
+	grep -q 'after it: [1-9]' "$T_DIR/f.out"
+	ok $? "f: the association came after the retrieve had ended ($(cat "$T_DIR/f.out"))"
 fi
 
 stop_daemon

@@ -286,8 +286,15 @@ on_established(struct dicom_conn *dc, void *arg)
 	pc->dc = dc;
 	if (pc->lease != NULL)
 		give(pc, pc->lease);
-	else if (pc->pool != NULL)
+	else if (pc->pool != NULL) {
+		/* its lease went away while it opened (a study's early send
+		 * ended with its retrieve): another may wait for it, and
+		 * nothing else wakes the queue. Without this the send proper
+		 * of that study waited until the peer dropped the idle
+		 * association (dcmqrscp: after 60 s). */
 		pc_idle(pc);
+		kick(pc->pool);
+	}
 }
 
 static void
