@@ -803,6 +803,14 @@ file_layer(struct ds_parser *p, int eof)
 	if (p->meta.has_preamble && !p->meta.has_meta)
 		return fail(p, 0, 132, "\"DICM\" is not followed by a file "
 		    "meta group (0002,xxxx)");
+	/* A syntax to be guessed (no (0002,0010)) is guessed from the first
+	 * element's header: wait for it whole, else the guess would depend
+	 * on where the input happened to be cut (found by fuzz_dataset: a
+	 * big-endian dataset read as implicit little-endian when fed 7 bytes
+	 * at a time). */
+	if (!eof && (!p->meta.has_meta || p->meta.ts_uid[0] == '\0') &&
+	    p->acc_len - (size_t)end < 8)
+		return 0;
 	if (choose_syntax(p, (size_t)end) < 0 ||
 	    walk_meta(p, start, 1, 1) < 0)
 		return -1;

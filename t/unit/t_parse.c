@@ -326,6 +326,22 @@ t_files(void)
 	is_str(r.ts, "1.2.840.10008.1.2?", "  sniffed as implicit LE");
 	is_str(r.log, "E00080060 CS 2 MR;", "  with dictionary VRs");
 
+	/* regression (fuzz_dataset): a meta group without (0002,0010),
+	 * then a big-endian dataset; the syntax is guessed from the first
+	 * header, which byte-by-byte feeding (parse's second run) must wait
+	 * for whole: it was guessed from 2 bytes, as implicit LE */
+	w.n = 0;
+	memset(w.b, 0, 128);
+	w.n = 128;
+	put(&w, "DICM", 4);
+	ex(&w, T(2, 1), "OB", "\x00\x01", 2, 0);
+	ex(&w, T(8, 0x60), "CS", "OT", 2, 1);
+	ex(&w, T(0x28, 0x10), "US", "\x00\x02", 2, 1);
+	is_int(parse(&w, NULL, NULL, &r, err, sizeof(err)), DS_DONE,
+	    "meta group without a transfer syntax, big-endian dataset: the "
+	    "same whole and byte by byte");
+	is_str(r.ts, "1.2.840.10008.1.2.2?", "  guessed as explicit BE");
+
 	w.n = 0;
 	meta(&w, 1, "1.2.840.10008.1.2", 1);
 	is_int(parse(&w, NULL, NULL, &r, err, sizeof(err)), DS_ERROR,
