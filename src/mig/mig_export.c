@@ -366,10 +366,9 @@ edit_sink(void *arg, const uint8_t *p, size_t n)
 		e->werr = errno ? errno : EIO;
 		return -1;
 	}
-	/* the SHA-256 and the pixel digest in one pass */
-	if (!e->parse_ok)
-		sha256_update(&e->md, p, n);
-	else if (ds_digest_feed(e->dg, e->p, &e->md, p, n) == DS_ERROR)
+	/* the SHA-256 and the pixel digest in one pass (after a parse
+	 * error the parser takes nothing and the hash still all of it) */
+	if (ds_digest_feed(e->dg, e->p, &e->md, p, n) == DS_ERROR)
 		e->parse_ok = 0;
 	e->n += n;
 	return 0;
