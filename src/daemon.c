@@ -75,7 +75,8 @@ struct daemon {
 	struct metric		*m_conns, *m_store_state;
 	struct metric_series	*s_uptime, *s_audit, *s_spool_bytes,
 				*s_spool_inst, *s_spool_seg, *s_commit,
-				*s_units, *s_store_free;
+				*s_units, *s_store_free, *s_spool_backlog,
+				*s_durable;
 	struct store_stats	 last_stats;	/* counted into metrics */
 	struct event		*api_timer;	/* api_tick */
 	uint64_t		 disk_at, disk_free;	/* health, cached */
@@ -221,7 +222,17 @@ collect(struct metrics *reg, void *arg)
 		series_set(d->s_spool_bytes, (double)sp.bytes);
 		series_set(d->s_spool_inst, (double)sp.live_records);
 		series_set(d->s_spool_seg, (double)sp.segments);
+		series_set(d->s_spool_backlog,
+		    (double)store_sink_backlog_total());
 	}
+}
+
+static void
+on_durable(void *arg, double seconds)
+{
+	struct daemon *d = arg;
+
+	series_observe(d->s_durable, seconds);
 }
 
 static void
@@ -265,6 +276,17 @@ setup_metrics(struct daemon *d)
 	    NULL);
 	d->s_spool_seg = metric_series(metrics_gauge(m,
 	    "vnamig_spool_segments", "Spool segment files.", NULL), NULL);
+	d->s_spool_backlog = metric_series(metrics_gauge(m,
+	    "vnamig_spool_backlog_bytes", "Received bytes the spool's writer "
+	    "thread has not written (and hashed) yet: how far it is behind "
+	    "the network.", NULL), NULL);
+	d->s_durable = metric_series(metrics_histogram(m,
+	    "vnamig_spool_durable_seconds", "From a received instance's last "
+	    "byte until its spool record is synced and its index rows and "
+	    "audit leaf are durable: what a sender waits for its C-STORE "
+	    "response (or, for an early-answered retrieve, until the engine "
+	    "counts it received).", NULL, commit, COMMIT_NB - 1), NULL);
+	store_sink_on_durable(on_durable, d);
 	metrics_on_collect(m, collect, d);
 }
 
@@ -1161,6 +1183,7 @@ daemon_free_(struct daemon *d)
 		event_free(d->api_timer);
 	store_committer_stop();	/* queued instances made durable first */
 	store_sink_use_spool(NULL, NULL);
+	store_sink_on_durable(NULL, NULL);
 	store_loop_close(d->state);	/* last checkpoint signed */
 	spool_close(d->spool);
 	if (d->sig_term)

@@ -332,6 +332,19 @@ done
 
 # The order the batches ended in: their batch.done leaves in the log.
 curl -s -H "Authorization: Bearer $TOK" -o "$T_DIR/export.jsonl" "$base/api/audit/export"
+
+# Every instance received was timed into vnamig_spool_durable_seconds (one
+# observation per instance.received leaf), and nothing waits for the
+# spool's writer now.
+nrecv=$(jq -r 'select(.event == "instance.received") | .object.sop_instance' "$T_DIR/export.jsonl" | wc -l | tr -d ' ')
+metrics
+ok "$([ "$nrecv" -gt 0 ] && echo 0 || echo 1)" "instances were received ($nrecv instance.received leaves)"
+is "$(metric 'vnamig_spool_durable_seconds_count ')" "$nrecv" \
+    "  vnamig_spool_durable_seconds_count: one per instance received"
+is "$(metric 'vnamig_spool_durable_seconds_bucket{le="+Inf"} ')" "$nrecv" "  its +Inf bucket the same"
+is "$(metric 'vnamig_spool_backlog_bytes ')" 0 "  vnamig_spool_backlog_bytes 0: the writer has caught up"
+grep -q '^# TYPE vnamig_spool_durable_seconds histogram' "$T_DIR/metrics"
+ok $? "  vnamig_spool_durable_seconds is a histogram"
 DONE=$(jq -r 'select(.event == "batch.done") | .object.batch_id' "$T_DIR/export.jsonl" | tr '\n' ' ')
 diag "batch.done order: $DONE (waiting when the order came: $WAITING; P's: $PS)"
 is "$(printf '%s\n' $DONE | sort -n | tr '\n' ' ')" "$(printf '%s\n' $ALL | sort -n | tr '\n' ' ')" \

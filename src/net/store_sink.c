@@ -33,6 +33,15 @@ static struct spool *sink_spool;
 static struct store_loop *sink_state;
 static void (*spooled_fn)(void *, const struct spool_info *);
 static void *spooled_arg;
+static void (*durable_fn)(void *, double);
+static void *durable_arg;
+
+void
+store_sink_on_durable(void (*fn)(void *, double), void *arg)
+{
+	durable_fn = fn;
+	durable_arg = arg;
+}
 
 void
 store_sink_on_spooled(void (*fn)(void *, const struct spool_info *),
@@ -310,6 +319,7 @@ struct store_commit {
 	void			(*done)(void *, int, const char *);
 	void			*arg;
 	int			 cancelled;	/* loop side only */
+	struct timespec		 t0;		/* queued: the last byte */
 	int			 rc;
 	char			 err[300];
 	struct spool_info	 info;		/* spooled: what to index */
@@ -324,6 +334,7 @@ static struct {
 	int			 pipe[2];
 	struct event		*ev;
 	int			 running, stopping;
+	uint64_t		 backlog;	/* every sink's (mu) */
 } cm;
 
 static int
@@ -336,8 +347,10 @@ static void
 queue_op(struct op *o)
 {
 	pthread_mutex_lock(&cm.mu);
-	if (o->k == OP_WRITE)
+	if (o->k == OP_WRITE) {
 		o->s->backlog += o->n;
+		cm.backlog += o->n;
+	}
 	*cm.todo_tail = o;
 	cm.todo_tail = &o->next;
 	pthread_cond_signal(&cm.cv);
@@ -364,6 +377,19 @@ store_sink_backlog(struct store_sink *s)
 		return 0;
 	pthread_mutex_lock(&cm.mu);
 	n = s->backlog;
+	pthread_mutex_unlock(&cm.mu);
+	return n;
+}
+
+uint64_t
+store_sink_backlog_total(void)
+{
+	uint64_t n;
+
+	if (!cm.running)
+		return 0;
+	pthread_mutex_lock(&cm.mu);
+	n = cm.backlog;
 	pthread_mutex_unlock(&cm.mu);
 	return n;
 }
@@ -561,6 +587,7 @@ run_op(struct op *o, struct store_commit ***gtail, struct op ***ctail)
 			write_all(s, o->data, o->n);	/* counted on the loop */
 		pthread_mutex_lock(&cm.mu);
 		s->backlog -= o->n;
+		cm.backlog -= o->n;
 		if (s->backlog == 0 && s->drain_wanted) {
 			s->drain_wanted = 0;
 			o->k = OP_DRAINED;
@@ -655,8 +682,18 @@ indexed(void *arg, int err)
 		c->rc = -1;
 		snprintf(c->err, sizeof(c->err), "the store cannot write: %s",
 		    store_error(store_loop_store(sink_state)));
-	} else if (spooled_fn != NULL)
-		spooled_fn(spooled_arg, &c->info);
+	} else {
+		if (durable_fn != NULL) {
+			struct timespec t1;
+
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			durable_fn(durable_arg, (double)(t1.tv_sec -
+			    c->t0.tv_sec) + (double)(t1.tv_nsec -
+			    c->t0.tv_nsec) / 1e9);
+		}
+		if (spooled_fn != NULL)
+			spooled_fn(spooled_arg, &c->info);
+	}
 	if (!c->cancelled)
 		c->done(c->arg, c->rc, c->err);
 	sink_free(c->s);
@@ -828,6 +865,7 @@ store_sink_commit_async(struct store_sink *s,
 	c->s = s;
 	c->done = done;
 	c->arg = arg;
+	clock_gettime(CLOCK_MONOTONIC, &c->t0);
 	/* a drain asked for still comes (before done()): the caller may
 	 * be holding its input until the bytes are written */
 	queue_op(op_new(OP_COMMIT, s, (const uint8_t *)&c, sizeof(c)));

@@ -98,6 +98,14 @@ void store_commit_cancel(struct store_commit *c);
  * committer (the tools) the calls write at once and backlog is 0.
  */
 size_t store_sink_backlog(struct store_sink *s);
+/* Bytes of every sink waiting for the committer to write them: how far
+ * the writer thread is behind what the loop received (/metrics). */
+uint64_t store_sink_backlog_total(void);
+/* store_sink_on_durable: fn(arg, seconds) on the loop for each spooled
+ * instance made durable (record synced, index and audit leaf in the
+ * store): the time from its last byte (store_sink_commit_async) to then;
+ * NULL: no one. */
+void store_sink_on_durable(void (*fn)(void *, double), void *arg);
 int store_sink_on_drain(struct store_sink *s, void (*fn)(void *), void *arg);
 /* store_sink_cancel_drain: fn will not be called (s queued for commit
  * stays valid until its done() has run). */
