@@ -255,7 +255,8 @@ is "$rc/$(ls "$T_DIR/ref" | wc -l)" "0/83" \
     "reference: DCMTK's movescu takes the 18 studies (83 instances) from LEGACY"
 
 # ---- vnamigd ----
-# mig_conf MAX_STUDIES: the daemon's configuration. storescp (without
+# mig_conf MAX_STUDIES [RETRIEVE]: the daemon's configuration (LEGACY
+# retrieved from with RETRIEVE, move or get; move by default). storescp (without
 # --fork) serves one association at a time: max_associations 1 (else
 # the pool's idle association to it holds off the next one). The target
 # dcmqrscp too: it names each file it stores from the time (seconds) and
@@ -284,7 +285,7 @@ migration:
   retry_backoff: 200ms
   retry_backoff_max: 2s
 peers:
-  - { name: legacy, ae_title: LEGACY, host: 127.0.0.1, port: $src_port, role: source, retrieve: move }
+  - { name: legacy, ae_title: LEGACY, host: 127.0.0.1, port: $src_port, role: source, retrieve: ${2:-move} }
   - { name: vna, ae_title: VNA, host: 127.0.0.1, port: $tgt_port, role: target, max_associations: 1 }
   - { name: vna2, ae_title: VNA2, host: 127.0.0.1, port: $rb_port, role: target, verify: readback, verify_level: bytes, max_associations: 1 }
   - { name: scp, ae_title: STORESCP, host: 127.0.0.1, port: $scp_port, role: target, verify: none, max_associations: 1 }
@@ -506,6 +507,61 @@ print(len(sops) - len(bad))
 EOF
 )
 is "$n" 60 "f: each of the killed batch's 60 instances ended in exactly one instance leaf"
+
+# ---- g: C-GET from dcmqrscp, whose C-FIND gives no SOP Class UID ----
+# A C-GET's sub-operations come over our association only in contexts we
+# proposed; dcmqrscp leaves SOP Class UID (0008,0016) out of its IMAGE-
+# level answers (and ModalitiesInStudy out of its STUDY-level ones), so
+# vnamigd proposes the common storage classes. Before it did, every
+# sub-operation failed (0xA702) and each instance ended quarantined as
+# missing. Five studies of five classes (CT + MR, RT Plan, US in explicit
+# big endian, Comprehensive SR, 12-lead ECG) to storescp (verify: none),
+# which keeps the bytes: each file's dataset SHA-256 must be the source
+# hash in the report, and the sent one.
+stop_scps	# (case c's storescp, into another directory)
+start_storescp STORESCP "$scp_port" "$T_DIR/scpg" || bail "storescp (target) runs again"
+mig_conf 4 get
+restart_daemon || bail "vnamigd restarts with LEGACY's retrieve: get"
+submit "g: 5 studies by C-GET from LEGACY to storescp" \
+    "{\"source\":\"legacy\",\"target\":\"scp\",\"study_instance_uids\":$(jlist "$ROOT.1.3" "$u_rp" "$u_be" "$u_sr" "$(odd_uid waveform_ecg.dcm)")}"
+b_get=$BID
+wait_batch "$b_get" 60
+is "$BSTATE" done "g: batch $b_get reaches done"
+report "$b_get"
+is "$(rj "$b_get" '.summary | [.expected, .migrated, .quarantined] | map(tostring) | join(" ")')" \
+    "10 10 0" "g: 10 instances expected, 10 migrated, none quarantined"
+grep -q ' mig-get-classes .*source=legacy .*contexts=120 ' "$T_DIR/daemon.log"
+ok $? "g: the log says the common storage classes were proposed (120 contexts)"
+n=$("$PY" - "$T_DIR/report-$b_get.json" "$T_DIR/scpg" <<'EOF'
+import json, os, sys
+import pydicom
+sys.path.insert(0, os.path.join(os.environ['top_srcdir'], 't'))
+from scpcheck import ds_sha
+rep = json.load(open(sys.argv[1]))
+got = {}
+for f in os.listdir(sys.argv[2]):
+    p = os.path.join(sys.argv[2], f)
+    got[str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID)] = ds_sha(p)
+good = 0
+for r in rep['instances']:
+    h = got.get(r['sop_instance_uid'])
+    if h is not None and h == r['source_sha256'] == r['sent_sha256']:
+        good += 1
+    else:
+        print('# %s: storescp %s, source %s, sent %s' % (r['sop_instance_uid'],
+              h, r['source_sha256'], r['sent_sha256']), file=sys.stderr)
+print(good)
+EOF
+)
+is "$n" 10 "g: storescp holds each instance with the source hash, as sent"
+# A C-GET's final response comes right after its last sub-operation's,
+# answered before its record was durable: each study's check waits for
+# those records and runs as soon as the last is durable, not after its
+# one-second limit.
+settled=$(grep -c ' mig-retrieve-settled batch='"$b_get"' ' "$T_DIR/daemon.log")
+diag "g: $settled of the 5 retrieves waited for records of answered sub-operations: $(sed -n 's/.* mig-retrieve-settled batch='"$b_get"' .*\(waited_ms=[0-9]*\).*\(by=[a-z]*\).*/\1 \2/p' "$T_DIR/daemon.log" | tr '\n' ' ')"
+is "$(grep ' mig-retrieve-settled batch='"$b_get"' ' "$T_DIR/daemon.log" | grep -vc ' missing=0 by=records')" 0 \
+    "g: every such wait ended when the records were durable (by=records), none at its limit"
 
 cat "$T_DIR/daemon-earlier.log" "$T_DIR/daemon.log" "$T_DIR/export.out" \
     >"$T_DIR/daemon-all.log"
