@@ -43,6 +43,9 @@ Faults (each may be repeated; SUFFIX matches the end of the SOP UID):
                       answered (only the first association to get there)
   --accept-delay S    answer each A-ASSOCIATE-RQ S seconds late (an
                       archive slow to take an association)
+  --no-uid-lists      a unique key's value is one UID even when it holds
+                      a list (PS3.4 C.2.2.2.2 allows lists; some archives
+                      match the whole value as it stands, so nothing)
 
 LOG, one line per event: "assoc CALLING", "store SOPUID 0xSTATUS",
 "find LEVEL n", "get LEVEL n" (n: instances to send), "substore SOPUID
@@ -61,6 +64,7 @@ import time
 import warnings
 
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.filereader import read_dataset
 
 from fakedimse import (LEVELS, TS_EXPLICIT_BE, TS_IMPLICIT, UID_KEY, Abort,
@@ -79,6 +83,7 @@ for o in ('a700-once', 'a700', 'reject', 'lose', 'corrupt', 'reencode',
     ap.add_argument('--' + o, action='append', default=[])
 ap.add_argument('--abort-after', type=int, action='append', default=[])
 ap.add_argument('--accept-delay', type=float, default=0)
+ap.add_argument('--no-uid-lists', action='store_true')
 opt = ap.parse_args()
 
 log = make_log(opt.log)
@@ -296,9 +301,14 @@ class Assoc(Acceptor):
             return None
         want = {}
         for lv in LEVELS[:LEVELS.index(level) + 1]:
-            v = str(q.get(UID_KEY[lv], '') or '').strip()
-            if v:
-                want[UID_KEY[lv]] = set(v.split('\\'))
+            el = q.get(UID_KEY[lv], '') or ''
+            # a list of UIDs (pydicom: a MultiValue) matches any of them
+            v = [str(x).strip() for x in el] if isinstance(el, MultiValue) \
+                else [str(el).strip()]
+            if opt.no_uid_lists and len(v) > 1:
+                v = ['\\'.join(v)]
+            if any(v):
+                want[UID_KEY[lv]] = set(v)
         return q, level, want
 
     def find(self, pcid, f, ds):

@@ -230,7 +230,7 @@ start_fake A "$pa" --a700-once "$S_A700" &&
     start_fake I "$pi" --corrupt "$S_COR" &&
     start_fake JD "$pjd" --reencode "$S_RE" &&
     start_fake JB "$pjb" --reencode "$S_RE" &&
-    start_fake K "$pk" --hide "$S_HIDE" ||
+    start_fake K "$pk" --hide "$S_HIDE" --no-uid-lists ||
     bail "the faketargets run"
 pass "9 faketargets run (A $pa, BC $pbc, D $pd, F $pf, H $ph, I $pi, JD $pjd, JB $pjb, K $pk)"
 
@@ -533,7 +533,9 @@ if survived h; then
 	    "h: every row's level is bytes"
 	is "$(same_sha "$b_h")" "" "h: every row's target_sha256 is its source_sha256"
 fi
-is "$(gets H)" "12 IMAGE 1" "h: FAKEH answered 12 IMAGE-level C-GETs, one instance each"
+# read back a series at a time: one C-GET with the list of its SOP
+# Instance UIDs (PS3.4 C.2.2.2.2) per series of 3
+is "$(gets H)" "4 IMAGE 3" "h: FAKEH answered 4 IMAGE-level C-GETs (UID lists), 3 instances each"
 is "$(substores H)" "0x0000 12" "h: each sent back in a C-STORE sub-operation, 0x0000"
 is "$(grep -c '^store .* 0x0000$' "$T_DIR/fake-H.log")" 12 \
     "h: FAKEH stored the 12 instances once each"
@@ -621,7 +623,12 @@ if survived k; then
 	is "$(levels "$b_k")" "$(want_levels "$b_k" 6 bytes "$S_HIDE=null")" \
 	    "k: the others' level is bytes (verify_level dataset, met by the bytes)"
 fi
-is "$(gets K)" "1 IMAGE 0, 5 IMAGE 1" "k: FAKEK's C-GETs: 5 sent one instance, its own none"
+# FAKEK takes no UID lists (--no-uid-lists): its two series' lists match
+# nothing, and each instance is asked for alone
+is "$(gets K)" "3 IMAGE 0, 5 IMAGE 1" \
+    "k: FAKEK's C-GETs: 2 lists that matched nothing, then 5 sent one instance, its own none"
+is "$(grep -c " mig-readback-list batch=$b_k .* asked=3 completed=0 .* action=\"each asked for alone\"" "$T_DIR/daemon.log")" 2 \
+    "k: vnamigd logged both lists that did not all come back (mig-readback-list)"
 grep -q '^find IMAGE ' "$T_DIR/fake-K.log"
 ok $? "k: FAKEK answered IMAGE-level C-FINDs (they find it)"
 

@@ -135,6 +135,9 @@ struct minst {
 	int		 eskip;		/* not for the early association (no
 					 * context for it there) */
 	int		 rb;		/* to be read back now */
+	int		 rbask;		/* read-back: 0 not asked yet, 1 asked
+					 * with others, 2 to be asked alone, 3
+					 * asked alone */
 	char		 rbwhy[96];	/* its retrieve's status, if not ok */
 	int		 qpend, qbytes;	/* quarantine_write is due */
 	int		 committed;	/* the target's commitment report */
@@ -198,6 +201,10 @@ struct scan {
 	long		 count;		/* NumberOfStudyRelatedInstances */
 	void		(*then)(struct mig *, void *, int ok, const char *why);
 };
+
+/* Read-back: at most this many SOP Instance UIDs in one retrieve (a UID
+ * list, PS3.4 C.4.2.2.1; its value at most DIMSE_IDENT_VALUE_MAX). */
+#define RB_GROUP	16
 
 struct mstudy {
 	struct mbatch	*b;
@@ -266,6 +273,8 @@ struct mstudy {
 					 * off first */
 	struct minst	**esorted;	/* in[] by SOP UID: early_spooled's
 					 * lookup */
+	size_t		 rbg[RB_GROUP];	/* read-back: the instances asked for */
+	unsigned	 nrbg;		/* by the retrieve in progress */
 	struct minst	**wsorted;	/* the same while in m->ws */
 	size_t		 wleft;		/* of those, still to come */
 	uint64_t	 settle_t0;	/* the retrieve's check began waiting */
@@ -3568,9 +3577,8 @@ static void
 readback_done(struct mop *op, const struct dicom_qr_result *r)
 {
 	struct mstudy *s = op->owner;
-	struct minst *in = &s->in[s->imiss - 1];
 	char why[300];
-	int final;
+	int final, whole;
 
 	if (!r->final || r->status != DIMSE_STATUS_SUCCESS)
 		snprintf(why, sizeof(why), "%s", r->final ? dimse_status_name(
@@ -3578,16 +3586,39 @@ readback_done(struct mop *op, const struct dicom_qr_result *r)
 	else
 		why[0] = '\0';
 	final = r->final;	/* r goes with the operation */
+	/* all of a list came (a target that does not take UID lists
+	 * matches none or some of them): else each is asked alone */
+	whole = r->final && r->status == DIMSE_STATUS_SUCCESS &&
+	    (r->completed < 0 || r->completed >= (long)s->nrbg) &&
+	    r->failed <= 0;
+	if (final && !whole && s->nrbg > 1)
+		log_info("mig-readback-list", "batch=%llu study=%s asked=%u "
+		    "completed=%ld status=%s action=%s", (unsigned long long)
+		    s->b->id, s->uid, s->nrbg, r->completed, log_q(why[0] ?
+		    why : "Success"), log_q("each asked for alone"));
 	dicom_qr_free(op->qr);
 	if (!final || op->l == NULL) {
 		readback_end(s, 0, why);
 		return;
 	}
-	/* compared at the end, with the final status as the why */
-	snprintf(in->rbwhy, sizeof(in->rbwhy), "%.95s", why);
+	for (unsigned k = 0; k < s->nrbg; k++) {
+		struct minst *in = &s->in[s->rbg[k]];
+
+		if (in->rbask == 1 && s->nrbg > 1 && !whole)
+			in->rbask = 2;
+		else	/* compared at the end, with the final status as
+			 * the why */
+			snprintf(in->rbwhy, sizeof(in->rbwhy), "%.95s", why);
+	}
 	readback_next(op);
 }
 
+/*
+ * readback_next: the next retrieve of the read-back: up to RB_GROUP
+ * instances of one series not asked for yet, in one IMAGE-level retrieve
+ * with a list of their SOP Instance UIDs (one round trip where there were
+ * as many); then, one at a time, those of a list that did not all come.
+ */
 static void
 readback_next(struct mop *op)
 {
@@ -3595,23 +3626,44 @@ readback_next(struct mop *op)
 	const struct conf_peer *t = peer_named(op->m, s->b->target);
 	int get = t != NULL && t->retrieve == CONF_RETRIEVE_GET;
 	struct dimse_ident *id;
-	struct minst *in;
-	char err[256];
+	const char *series = NULL;
+	char uids[DIMSE_IDENT_VALUE_MAX + 1], err[256];
+	size_t ul = 0;
 
-	while (s->imiss < s->nin && !s->in[s->imiss].rb)
-		s->imiss++;
-	if (s->imiss == s->nin) {
+	s->nrbg = 0;
+	uids[0] = '\0';
+	for (size_t i = 0; i < s->nin && s->nrbg < RB_GROUP; i++) {
+		struct minst *in = &s->in[i];
+		size_t l = strlen(in->sop);
+
+		if (!in->rb || in->rbask != 0 || (series != NULL &&
+		    strcmp(in->series, series) != 0) || ul + l + 1 >
+		    sizeof(uids) - 1)
+			continue;
+		series = in->series;
+		ul += (size_t)snprintf(uids + ul, sizeof(uids) - ul, "%s%s",
+		    ul > 0 ? "\\" : "", in->sop);
+		in->rbask = 1;
+		s->rbg[s->nrbg++] = i;
+	}
+	for (size_t i = 0; i < s->nin && s->nrbg == 0; i++)
+		if (s->in[i].rb && s->in[i].rbask == 2) {
+			s->in[i].rbask = 3;
+			s->rbg[s->nrbg++] = i;
+			series = s->in[i].series;
+			snprintf(uids, sizeof(uids), "%s", s->in[i].sop);
+		}
+	if (s->nrbg == 0) {
 		readback_end(s, 1, NULL);
 		return;
 	}
-	in = &s->in[s->imiss++];
 	if ((id = malloc(sizeof(*id))) == NULL)
 		abort();
 	dimse_ident_init(id);
 	ident_set(id, DIMSE_TAG_QR_LEVEL, "IMAGE");
 	ident_set(id, TAG_STUDY_UID, s->uid);
-	ident_set(id, TAG_SERIES_UID, in->series);
-	ident_set(id, TAG_SOP_INST, in->sop);
+	ident_set(id, TAG_SERIES_UID, series);
+	ident_set(id, TAG_SOP_INST, uids);
 	if (op_qr(op, get ? DICOM_QR_GET : DICOM_QR_MOVE, get ?
 	    DICOM_QR_STUDY_GET : DICOM_QR_STUDY_MOVE, id, err,
 	    sizeof(err)) < 0) {
@@ -3652,6 +3704,8 @@ readback_start(struct mstudy *s)
 	for (size_t i = 0; i < s->nin; i++)
 		if (s->in[i].rb) {
 			s->in[i].npre = 0;
+			s->in[i].rbask = 0;
+			s->in[i].rbwhy[0] = '\0';
 			spool_each(m->st, s->in[i].sop, pre_one, &s->in[i]);
 		}
 	memset(&s->op, 0, sizeof(s->op));
