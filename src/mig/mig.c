@@ -6376,6 +6376,7 @@ mig_free_(struct mig *m)
 	}
 	free(m->bhash);
 	free(m->rs);
+	free(m->ws);
 	if (m->tick != NULL)
 		event_free(m->tick);
 	if (m->soon != NULL)
