@@ -2743,26 +2743,52 @@ sop_cmp(const void *key, const void *elem)
 	return strcmp(key, (*(struct minst *const *)elem)->sop);
 }
 
+/* slist_add, slist_del: s into or out of a list of studies. */
+static void
+slist_add(struct mstudy ***v, size_t *n, size_t *cap, struct mstudy *s)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 16;
+		struct mstudy **nv = realloc(*v, c * sizeof(*nv));
+
+		if (nv == NULL)
+			abort();
+		*v = nv;
+		*cap = c;
+	}
+	(*v)[(*n)++] = s;
+}
+
+static void
+slist_del(struct mstudy **v, size_t *n, const struct mstudy *s)
+{
+	for (size_t k = 0; k < *n; k++)
+		if (v[k] == s) {
+			v[k] = v[--*n];
+			return;
+		}
+}
+
+/* by_sop: s's instances by SOP Instance UID, for bsearch with sop_cmp. */
+static struct minst **
+by_sop(struct mstudy *s)
+{
+	struct minst **v = malloc((s->nin ? s->nin : 1) * sizeof(*v));
+
+	if (v == NULL)
+		abort();
+	for (size_t i = 0; i < s->nin; i++)
+		v[i] = &s->in[i];
+	qsort(v, s->nin, sizeof(*v), minst_cmp);
+	return v;
+}
+
 /* rs_add: s sends while it retrieves (early_spooled finds it). */
 static void
 rs_add(struct mig *m, struct mstudy *s)
 {
-	if (m->nrs == m->caprs) {
-		size_t cap = m->caprs ? m->caprs * 2 : 16;
-		struct mstudy **n = realloc(m->rs, cap * sizeof(*n));
-
-		if (n == NULL)
-			abort();
-		m->rs = n;
-		m->caprs = cap;
-	}
-	m->rs[m->nrs++] = s;
-	if ((s->esorted = malloc((s->nin ? s->nin : 1) *
-	    sizeof(*s->esorted))) == NULL)
-		abort();
-	for (size_t i = 0; i < s->nin; i++)
-		s->esorted[i] = &s->in[i];
-	qsort(s->esorted, s->nin, sizeof(*s->esorted), minst_cmp);
+	slist_add(&m->rs, &m->nrs, &m->caprs, s);
+	s->esorted = by_sop(s);
 	s->early = 1;
 	s->estop = s->esettle = s->eretry = s->eyield = s->ewant = 0;
 	s->esent = 0;
@@ -2773,11 +2799,7 @@ rs_add(struct mig *m, struct mstudy *s)
 static void
 rs_remove(struct mig *m, struct mstudy *s)
 {
-	for (size_t k = 0; k < m->nrs; k++)
-		if (m->rs[k] == s) {
-			m->rs[k] = m->rs[--m->nrs];
-			break;
-		}
+	slist_del(m->rs, &m->nrs, s);
 	free(s->esorted);
 	s->esorted = NULL;
 	s->early = 0;
@@ -2799,22 +2821,8 @@ ws_add(struct mig *m, struct mstudy *s, size_t missing)
 	s->wleft = missing;
 	if (s->wsorted != NULL)
 		return;
-	if (m->nws == m->capws) {
-		size_t cap = m->capws ? m->capws * 2 : 16;
-		struct mstudy **n = realloc(m->ws, cap * sizeof(*n));
-
-		if (n == NULL)
-			abort();
-		m->ws = n;
-		m->capws = cap;
-	}
-	if ((s->wsorted = malloc((s->nin ? s->nin : 1) *
-	    sizeof(*s->wsorted))) == NULL)
-		abort();
-	for (size_t i = 0; i < s->nin; i++)
-		s->wsorted[i] = &s->in[i];
-	qsort(s->wsorted, s->nin, sizeof(*s->wsorted), minst_cmp);
-	m->ws[m->nws++] = s;
+	slist_add(&m->ws, &m->nws, &m->capws, s);
+	s->wsorted = by_sop(s);
 }
 
 static void
@@ -2822,11 +2830,7 @@ ws_remove(struct mig *m, struct mstudy *s)
 {
 	if (s->wsorted == NULL)
 		return;
-	for (size_t k = 0; k < m->nws; k++)
-		if (m->ws[k] == s) {
-			m->ws[k] = m->ws[--m->nws];
-			break;
-		}
+	slist_del(m->ws, &m->nws, s);
 	free(s->wsorted);
 	s->wsorted = NULL;
 	s->wleft = 0;
