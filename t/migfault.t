@@ -536,6 +536,12 @@ fi
 # read back a series at a time: one C-GET with the list of its SOP
 # Instance UIDs (PS3.4 C.2.2.2.2) per series of 3
 is "$(gets H)" "4 IMAGE 3" "h: FAKEH answered 4 IMAGE-level C-GETs (UID lists), 3 instances each"
+# the C-GETs' copies, answered before they were durable: a study whose
+# check found some not yet durable waited for exactly those, and went on
+# when the last one was (by=records), not at its one-second limit
+diag "h: read-back waits: $(sed -n "s/.* mig-readback-settled batch=$b_h .*\(waited_ms=[0-9]*\).*\(by=[a-z]*\).*/\1 \2/p" "$T_DIR/daemon.log" | tr '\n' ' ')"
+is "$(grep " mig-readback-settled batch=$b_h " "$T_DIR/daemon.log" | grep -vc ' missing=0 by=records')" 0 \
+    "h: every read-back wait ended when the copies were durable (by=records)"
 is "$(substores H)" "0x0000 12" "h: each sent back in a C-STORE sub-operation, 0x0000"
 is "$(grep -c '^store .* 0x0000$' "$T_DIR/fake-H.log")" 12 \
     "h: FAKEH stored the 12 instances once each"

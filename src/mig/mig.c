@@ -135,6 +135,7 @@ struct minst {
 	int		 eskip;		/* not for the early association (no
 					 * context for it there) */
 	int		 rb;		/* to be read back now */
+	int		 rbgot;		/* read-back: its copy is durable */
 	int		 rbask;		/* read-back: 0 not asked yet, 1 asked
 					 * with others, 2 to be asked alone, 3
 					 * asked alone */
@@ -277,6 +278,7 @@ struct mstudy {
 	unsigned	 nrbg;		/* by the retrieve in progress */
 	struct minst	**wsorted;	/* the same while in m->ws */
 	size_t		 wleft;		/* of those, still to come */
+	int		 wkind;		/* WS_RETRIEVE or WS_READBACK */
 	uint64_t	 settle_t0;	/* the retrieve's check began waiting */
 	size_t		 enext;		/* early_fill looks from here: no
 					 * instance before it may be sent,
@@ -2072,7 +2074,10 @@ static void retrieve_settle(evutil_socket_t fd, short evw, void *arg);
 static void early_end(struct mstudy *s, int ok, const char *why);
 static int early_may(struct mstudy *s);
 static void rs_add(struct mig *m, struct mstudy *s);
-static void ws_add(struct mig *m, struct mstudy *s, size_t missing);
+#define WS_RETRIEVE	0	/* the source's copies (retrieve_settle) */
+#define WS_READBACK	1	/* the target's (readback_settle) */
+static void ws_add(struct mig *m, struct mstudy *s, size_t missing,
+    int kind);
 
 /* settle_after: cb(s) again in MS ms. The study's one timer is made
  * anew when it last served the other check (a timer keeps the callback
@@ -2090,12 +2095,6 @@ settle_after(struct mstudy *s, event_callback_fn cb, uint64_t ms)
 	net_timer_arm(s->settle_ev, ms);
 }
 
-/* settle_later: cb(s) again in 50 ms (a read-back's check polls). */
-static void
-settle_later(struct mstudy *s, event_callback_fn cb)
-{
-	settle_after(s, cb, 50);
-}
 
 static void
 retrieve_end(struct mstudy *s, int ok, const char *why)
@@ -2166,7 +2165,7 @@ retrieve_settle(evutil_socket_t fd, short evw, void *arg)
 		 * (ws_spooled), or after a second for what never comes */
 		s->settle = 1;
 		s->settle_t0 = net_now_ms();
-		ws_add(m, s, missing);
+		ws_add(m, s, missing, WS_RETRIEVE);
 		settle_after(s, retrieve_settle, 1000);
 		return;
 	}
@@ -2814,11 +2813,13 @@ rs_remove(struct mig *m, struct mstudy *s)
  * before that one's record is synced). It polled every 50 ms before: a
  * C-GET migration of 4 x 10 x 1 MiB from dcmqrscp took 0.20 s, now
  * 0.15 s. What never comes is given up on after a second, as before.
+ * A read-back (WS_READBACK) waits the same way for the target's copies.
  */
 static void
-ws_add(struct mig *m, struct mstudy *s, size_t missing)
+ws_add(struct mig *m, struct mstudy *s, size_t missing, int kind)
 {
 	s->wleft = missing;
+	s->wkind = kind;
 	if (s->wsorted != NULL)
 		return;
 	slist_add(&m->ws, &m->nws, &m->capws, s);
@@ -2843,16 +2844,22 @@ ws_spooled(struct mig *m, const struct spool_info *si)
 {
 	for (size_t k = 0; k < m->nws; k++) {
 		struct mstudy *s = m->ws[k];
-		const struct conf_peer *p = peer_named(m, s->b->source);
+		const struct conf_peer *p = peer_named(m, s->wkind ==
+		    WS_READBACK ? s->b->target : s->b->source);
 		struct minst **f;
 
 		if (p == NULL || (si->origin_ae[0] != '\0' &&
 		    strcmp(si->origin_ae, p->ae_title) != 0) ||
 		    (f = bsearch(si->sop_instance, s->wsorted, s->nin,
-		    sizeof(*s->wsorted), sop_cmp)) == NULL ||
-		    !take_received(s, *f, &s->got_bytes))
+		    sizeof(*s->wsorted), sop_cmp)) == NULL)
 			continue;
-		/* (EV_READ tells retrieve_settle it was not the timer) */
+		if (s->wkind == WS_READBACK) {
+			if (!(*f)->rb || (*f)->rbgot)
+				continue;
+			(*f)->rbgot = 1;
+		} else if (!take_received(s, *f, &s->got_bytes))
+			continue;
+		/* (EV_READ tells the check it was not the timer) */
 		if (s->wleft > 0 && --s->wleft == 0 && s->settle_ev != NULL)
 			event_active(s->settle_ev, EV_READ, 1);
 	}
@@ -3543,33 +3550,45 @@ readback_end(struct mstudy *s, int ok, const char *why)
 
 /* readback_settle: compare what came back once it is durable: copies
  * answered early (migration.retrieve_ack) may still be on their way to
- * the disk; up to a second is given to them. */
+ * the disk; the check is made again once they are (ws_add), or after a
+ * second. */
 static void
 readback_settle(evutil_socket_t fd, short evw, void *arg)
 {
 	struct mstudy *s = arg;
 	struct mig *m = s->b->op.m;
-	int waiting = 0;
+	const struct conf_peer *t = peer_named(m, s->b->target);
+	size_t waiting = 0;
 
 	(void)fd;
-	(void)evw;
 	if (m->draining)
 		return;
-	for (size_t i = 0; i < s->nin && !waiting; i++)
-		if (s->in[i].rb) {
-			const struct conf_peer *t = peer_named(m,
-			    s->b->target);
+	for (size_t i = 0; i < s->nin; i++)
+		if (s->in[i].rb && !s->in[i].rbgot) {
 			struct newrec n = { &s->in[i], 0, 0, 0, m, t != NULL ?
 			    t->ae_title : "" };
 
 			spool_each(m->st, s->in[i].sop, new_one, &n);
-			waiting = !n.found;
+			if (n.found)
+				s->in[i].rbgot = 1;
+			else
+				waiting++;
 		}
-	if (waiting && cf(m)->migration.retrieve_ack_early &&
-	    s->settle++ < 20) {
-		settle_later(s, readback_settle);
+	if (waiting > 0 && cf(m)->migration.retrieve_ack_early &&
+	    s->settle == 0) {
+		s->settle = 1;
+		s->settle_t0 = net_now_ms();
+		ws_add(m, s, waiting, WS_READBACK);
+		settle_after(s, readback_settle, 1000);
 		return;
 	}
+	if (s->settle)
+		log_info("mig-readback-settled", "batch=%llu study=%s "
+		    "waited_ms=%llu missing=%zu by=%s", (unsigned long long)
+		    s->b->id, s->uid, (unsigned long long)(net_now_ms() -
+		    s->settle_t0), waiting, evw & EV_READ ? "records" :
+		    "timeout");
+	ws_remove(m, s);
 	for (size_t i = 0; i < s->nin; i++)
 		if (s->in[i].rb)
 			readback_compare(s, &s->in[i], s->in[i].rbwhy[0] ?
@@ -3709,6 +3728,7 @@ readback_start(struct mstudy *s)
 		if (s->in[i].rb) {
 			s->in[i].npre = 0;
 			s->in[i].rbask = 0;
+			s->in[i].rbgot = 0;
 			s->in[i].rbwhy[0] = '\0';
 			spool_each(m->st, s->in[i].sop, pre_one, &s->in[i]);
 		}
