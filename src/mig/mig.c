@@ -2095,6 +2095,40 @@ settle_after(struct mstudy *s, event_callback_fn cb, uint64_t ms)
 	net_timer_arm(s->settle_ev, ms);
 }
 
+static void ws_remove(struct mig *m, struct mstudy *s);
+
+/* settle_wait: MISSING of the copies s checks for (KIND) are not in the
+ * spool: when they may still be on their way there (answered early) and
+ * s has not waited yet, cb(s) again once the last is durable (ws_add,
+ * woken with EV_READ) or after a second, and 1. */
+static int
+settle_wait(struct mstudy *s, size_t missing, int kind, event_callback_fn cb)
+{
+	struct mig *m = s->b->op.m;
+
+	if (missing == 0 || !cf(m)->migration.retrieve_ack_early ||
+	    s->settle != 0)
+		return 0;
+	s->settle = 1;
+	s->settle_t0 = net_now_ms();
+	ws_add(m, s, missing, kind);
+	settle_after(s, cb, 1000);
+	return 1;
+}
+
+/* settle_done: s checks for the last time (EVW: how its check came): a
+ * wait is logged as event EV, and over. */
+static void
+settle_done(struct mstudy *s, const char *ev, size_t missing, short evw)
+{
+	if (s->settle)
+		log_info(ev, "batch=%llu study=%s waited_ms=%llu missing=%zu "
+		    "by=%s", (unsigned long long)s->b->id, s->uid,
+		    (unsigned long long)(net_now_ms() - s->settle_t0),
+		    missing, evw & EV_READ ? "records" : "timeout");
+	ws_remove(s->b->op.m, s);
+}
+
 
 static void
 retrieve_end(struct mstudy *s, int ok, const char *why)
@@ -2159,23 +2193,9 @@ retrieve_settle(evutil_socket_t fd, short evw, void *arg)
 		early_end(s, 1, NULL);
 	}
 	missing = retrieve_check(s);
-	if (missing > 0 && cf(m)->migration.retrieve_ack_early &&
-	    s->settle == 0) {
-		/* checked again when the last of them is durable
-		 * (ws_spooled), or after a second for what never comes */
-		s->settle = 1;
-		s->settle_t0 = net_now_ms();
-		ws_add(m, s, missing, WS_RETRIEVE);
-		settle_after(s, retrieve_settle, 1000);
+	if (settle_wait(s, missing, WS_RETRIEVE, retrieve_settle))
 		return;
-	}
-	if (s->settle)
-		log_info("mig-retrieve-settled", "batch=%llu study=%s "
-		    "waited_ms=%llu missing=%zu by=%s", (unsigned long long)
-		    s->b->id, s->uid, (unsigned long long)(net_now_ms() -
-		    s->settle_t0), missing, evw & EV_READ ? "records" :
-		    "timeout");
-	ws_remove(m, s);
+	settle_done(s, "mig-retrieve-settled", missing, evw);
 	/* what came is charged to the source's bandwidth: the next
 	 * retrieve there waits until the bucket is out of debt */
 	flow_charge(m, peer_named(m, s->b->source), s->got_bytes);
@@ -3574,21 +3594,9 @@ readback_settle(evutil_socket_t fd, short evw, void *arg)
 			else
 				waiting++;
 		}
-	if (waiting > 0 && cf(m)->migration.retrieve_ack_early &&
-	    s->settle == 0) {
-		s->settle = 1;
-		s->settle_t0 = net_now_ms();
-		ws_add(m, s, waiting, WS_READBACK);
-		settle_after(s, readback_settle, 1000);
+	if (settle_wait(s, waiting, WS_READBACK, readback_settle))
 		return;
-	}
-	if (s->settle)
-		log_info("mig-readback-settled", "batch=%llu study=%s "
-		    "waited_ms=%llu missing=%zu by=%s", (unsigned long long)
-		    s->b->id, s->uid, (unsigned long long)(net_now_ms() -
-		    s->settle_t0), waiting, evw & EV_READ ? "records" :
-		    "timeout");
-	ws_remove(m, s);
+	settle_done(s, "mig-readback-settled", waiting, evw);
 	for (size_t i = 0; i < s->nin; i++)
 		if (s->in[i].rb)
 			readback_compare(s, &s->in[i], s->in[i].rbwhy[0] ?
