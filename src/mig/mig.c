@@ -279,7 +279,7 @@ struct mstudy {
 	struct minst	**wsorted;	/* the same while in m->ws */
 	size_t		 wleft;		/* of those, still to come */
 	int		 wkind;		/* WS_RETRIEVE or WS_READBACK */
-	uint64_t	 settle_t0;	/* the retrieve's check began waiting */
+	uint64_t	 settle_t0;	/* its check began waiting (ws) */
 	size_t		 enext;		/* early_fill looks from here: no
 					 * instance before it may be sent,
 					 * until take_received lowers it */
@@ -367,8 +367,8 @@ struct mig {
 	struct daemon		*d;
 	struct mstudy		**rs;	/* retrieving, sending early */
 	size_t			 nrs, caprs;
-	struct mstudy		**ws;	/* a retrieve's check waits for the
-					 * records of answered sub-ops */
+	struct mstudy		**ws;	/* a check waits for copies answered
+					 * before they were durable */
 	size_t			 nws, capws;
 	struct flow		*flows;
 	struct store_loop	*sl;
@@ -2094,8 +2094,6 @@ settle_after(struct mstudy *s, event_callback_fn cb, uint64_t ms)
 		abort();
 	net_timer_arm(s->settle_ev, ms);
 }
-
-static void ws_remove(struct mig *m, struct mstudy *s);
 
 /* settle_wait: MISSING of the copies s checks for (KIND) are not in the
  * spool: when they may still be on their way there (answered early) and
