@@ -2424,8 +2424,8 @@ has_mod(const char *mods, const char *m)
 }
 
 /* prop_class: CLS with our SCP role, in every syntax of get_ts (image)
- * or the two uncompressed ones, unless proposed already or there is no
- * room for all of them. */
+ * or the two uncompressed ones, unless proposed already; in as many of
+ * them as there is room for (get_ts has the likeliest first). */
 static void
 prop_class(struct dicom_propose prop[DICOM_MAX_PCTX], unsigned *np,
     const char *cls, int image)
@@ -2436,7 +2436,7 @@ prop_class(struct dicom_propose prop[DICOM_MAX_PCTX], unsigned *np,
 		if (strcmp(prop[k].abstract, cls) == 0)
 			return;
 	if (*np + nts > DICOM_MAX_PCTX)
-		return;
+		nts = DICOM_MAX_PCTX - *np;
 	for (size_t k = 0; k < nts; k++) {
 		prop[*np].abstract = cls;
 		prop[*np].ts[0] = get_ts[k];
