@@ -237,13 +237,31 @@ ok $? "and re-hashes to its recorded SHA-256 ($(cat "$T_DIR/kv.err"))"
 stop_daemon
 
 # --- vnamigd: kill -9, restart, the log goes on ------------------------------
+# audit_settled: the daemon's durable audit leaves, once every leaf it has
+# appended is durable (/api/health: store.audit.size = durable_size; the
+# daemon.start leaf is appended at start and made durable moments later,
+# which a loaded machine can stretch past "ready"); 10 s at most
+audit_settled() {
+	i=0
+	while :; do
+		h=$(curl -s "http://127.0.0.1:$HTTP_PORT/api/health")
+		as=$(printf '%s' "$h" | jq -r .store.audit.size)
+		ad=$(printf '%s' "$h" | jq -r .store.audit.durable_size)
+		if [ "$as" = "$ad" ] || [ "$i" -ge 100 ]; then
+			echo "$ad"
+			return
+		fi
+		i=$((i + 1))
+		sleep 0.1
+	done
+}
 write_conf "$T_DIR/ok.yaml"
 start_daemon "$T_DIR/ok.yaml"
 kill -HUP "$DAEMON_PID"; wait_log "reload-done"
-n1=$(curl -s "http://127.0.0.1:$HTTP_PORT/api/health" | jq -r .store.audit.durable_size)
+n1=$(audit_settled)
 stop_daemon KILL
 start_daemon "$T_DIR/ok.yaml"
-n2=$(curl -s "http://127.0.0.1:$HTTP_PORT/api/health" | jq -r .store.audit.durable_size)
+n2=$(audit_settled)
 is "$n2" "$((n1 + 1))" "after kill -9 the restarted daemon continues the same log (daemon.start appended)"
 stop_daemon
 like "$("$W" "$T_DIR/var" check 2>&1)" "^ok transitions=0 leaves=$((n1 + 2)) " "the daemon's log checks out (chain, root) after kill -9 and a clean stop"
