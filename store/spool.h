@@ -19,7 +19,8 @@
  * none is free or the lane's segment is full), writes the header and the
  * file meta; spool_write appends dataset bytes, hashing them and feeding
  * the canonical and pixel digests (ds_digest) as they pass, the dataset's
- * SHA-256 and the pixel digest in one pass (ds_digest_feed); spool_commit
+ * SHA-256 and the pixel digest in one pass (ds_digest_feed), unless the
+ * caller took them outside (struct spool_hasher); spool_commit
  * completes a group of records (their headers) and fdatasyncs each lane
  * the group touched once. A new segment's directory entry is synced when
  * it is created. spool_abort truncates the lane back to the record's
@@ -112,10 +113,50 @@ struct spool_recovery {
 int spool_recover(struct spool *sp, struct store *st,
     struct spool_recovery *out, char *err, size_t errlen);
 
+/*
+ * A dataset's hashes (the SHA-256 of its bytes, and its canonical and
+ * pixel digests: ds_digest), taken as its bytes pass, in one pass
+ * (ds_digest_feed). spool_write takes them itself; a caller that sees the
+ * bytes before the writer does (the sink, on the loop, while they are
+ * still in its cache) may take them there instead and hand them over
+ * (spool_rec_hash_outside, spool_rec_hashes). Any thread; one at a time.
+ */
+struct spool_hashes {
+	uint8_t		 sha256[32];
+	uint8_t		 canonical[32];
+	uint8_t		 pixel[32];
+	int		 has_pixels;
+	int		 digest_ok;	/* 0: the dataset did not parse whole
+					 * (canonical and pixel are zero) */
+};
+struct spool_hasher;
+/* For a dataset in transfer syntax TS_UID (unknown: the SHA-256 only).
+ * Never NULL. */
+struct spool_hasher *spool_hasher_new(const char *ts_uid);
+void spool_hasher_feed(struct spool_hasher *h, const void *p, size_t n);
+/* What the dataset's length is known to be at least so far (where its
+ * Pixel Data ends), or 0: for spool_rec_expect. */
+uint64_t spool_hasher_expect(const struct spool_hasher *h);
+/* After the last byte. */
+void spool_hasher_final(struct spool_hasher *h, struct spool_hashes *out);
+void spool_hasher_free_(struct spool_hasher *h);
+#define spool_hasher_free(h) do { spool_hasher_free_(h); (h) = NULL; } \
+	while (0)
+
 /* Writer side. */
 struct spool_rec *spool_begin(struct spool *sp, const char *sop_class,
     const char *sop_instance, const char *ts_uid, char *err, size_t errlen);
 int spool_write(struct spool_rec *r, const void *p, size_t n, char *err,
+    size_t errlen);
+/* The record's hashes are taken outside: spool_write only writes, and
+ * spool_rec_hashes must give them before the record is finished (else
+ * it fails, saying so). Right after spool_begin. */
+void spool_rec_hash_outside(struct spool_rec *r);
+void spool_rec_hashes(struct spool_rec *r, const struct spool_hashes *h);
+/* The dataset will be at least END bytes long (spool_hasher_expect): a
+ * record that will not fit the small-record buffer takes a lane of its
+ * own now. 0, or -1 with err (the record failed). */
+int spool_rec_expect(struct spool_rec *r, uint64_t end, char *err,
     size_t errlen);
 /* The record is whole: its hashes and header are final and its lane takes
  * the next record (which the same fdatasync will then cover). Called by

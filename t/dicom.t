@@ -181,6 +181,54 @@ is "$bad" 0 "3 storescu at once (limits.associations_in), 3 files each: all succ
 wait_until 5 sh -c "[ \$(grep -c store-received '$T_DIR/daemon.log') -ge $((before + 9)) ]"
 ok $? "  9 instances received and made durable"
 
+# Every record's hashes, whichever thread took them (the loop when one
+# instance arrives at a time, as above; the spool's writer when several
+# arrive at once, as here): the dataset SHA-256 and the canonical and
+# pixel digests vnamig-dump computes from the file that was sent, and for
+# native little-endian pixels pydicom's SHA-256 of the PixelData value.
+mkdir -p "$T_DIR/rec" &&
+"$VNAMIG_SPOOL" -c "$conf" list --json >"$T_DIR/list.json" &&
+$PY - "$T_DIR/list.json" "$T_DIR/var/spool" "$T_DIR/rec" <<'PYEOF' &&
+import json, sys
+for i, line in enumerate(open(sys.argv[1])):
+    r = json.loads(line)
+    with open('%s/%s.seg' % (sys.argv[2], r['segment']), 'rb') as f:
+        f.seek(r['offset'] + 64)	# the record's header, then the file
+        b = f.read(r['bytes'])
+    open('%s/%d.dcm' % (sys.argv[3], i), 'wb').write(b)
+PYEOF
+"$VNAMIG_DUMP" -d "$T_DIR"/rec/*.dcm >"$T_DIR/dump.d"
+ok $? "every spool record read straight from its segment, and vnamig-dump -d of each"
+is "$($PY - "$top_srcdir/t" "$T_DIR/list.json" "$T_DIR/dump.d" <<'PYEOF'
+import hashlib, json, os, sys
+sys.path.insert(0, sys.argv[1])
+import pydicom
+from scpcheck import ds_sha
+got = {}
+for line in open(sys.argv[3]):
+    path, *kv = line.split()
+    got[int(os.path.basename(path)[:-4])] = (path, dict(x.split('=', 1) for x in kv))
+n = bad = pix = 0
+for i, line in enumerate(open(sys.argv[2])):
+    r = json.loads(line)
+    path, d = got[i]
+    n += 1
+    want = (ds_sha(path), d['canonical'], d['pixel'])
+    have = (r['sha256'], r.get('canonical'), r.get('pixel', 'none'))
+    if have != want:
+        bad += 1
+        print('differs', r['sop_instance'], have, want, file=sys.stderr)
+    ds = pydicom.dcmread(path)
+    if 'PixelData' in ds and str(ds.file_meta.TransferSyntaxUID) in (
+            '1.2.840.10008.1.2', '1.2.840.10008.1.2.1'):
+        pix += 1
+        if hashlib.sha256(ds.PixelData).hexdigest() != r.get('pixel'):
+            bad += 1
+            print('pixel digest is not pydicom\'s', r['sop_instance'], file=sys.stderr)
+print('%d %s %s' % (bad, n >= 20, pix >= 5))
+PYEOF
+)" "0 True True" "  each record's SHA-256, canonical and pixel digests, taken as it arrived, are its bytes' (20 records or more; 5 or more pixel digests also by pydicom)"
+
 # ---------------------------------------------------------------------------
 # Hostile inputs, each with its exact answer.
 

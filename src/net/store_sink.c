@@ -69,6 +69,10 @@ struct store_sink {
 	char		 open_err[300];	/* thread: why it could not open */
 	/* spool mode */
 	struct spool_rec *rec;		/* thread side */
+	struct spool_hasher *hasher;	/* loop side: the dataset's hashes */
+	int		 loop_hash;	/* taken on the loop (set before
+					 * OP_OPEN; read by the thread) */
+	int		 arriving;	/* counted in sinks_arriving */
 	char		*cls, *inst, *ts;
 	char		 origin[96];	/* "AE@address" of the sender */
 	/* a push source's instance: queued for the engine in the unit */
@@ -138,15 +142,20 @@ put(void *arg, const uint8_t *p, size_t n)
 	return 0;
 }
 
+static void arrived(struct store_sink *s);
+
+/* (on the loop) */
 static void
 sink_free(struct store_sink *s)
 {
+	arrived(s);
 	free(s->cls);
 	free(s->inst);
 	free(s->ts);
 	free(s->dir);
 	free(s->tmp);
 	free(s->final);
+	spool_hasher_free(s->hasher);
 	free(s);
 }
 
@@ -165,6 +174,7 @@ struct op {
 	struct op		*next;
 	enum op_kind		 k;
 	struct store_sink	*s;
+	uint64_t		 expect;	/* OP_WRITE: spool_rec_expect */
 	size_t			 n;
 	uint8_t			 data[];
 };
@@ -182,22 +192,54 @@ op_new(enum op_kind k, struct store_sink *s, const uint8_t *p, size_t n)
 	o->next = NULL;
 	o->k = k;
 	o->s = s;
+	o->expect = 0;
 	o->n = n;
 	if (n > 0)
 		memcpy(o->data, p, n);
 	return o;
 }
 
-/* put_async: queue bytes for the thread to write. */
+/*
+ * Spool records whose bytes are arriving (begun, not yet committed or
+ * aborted). When a record begins with no other arriving, its hashes are
+ * taken on the loop (put_async), while the bytes just read are in its
+ * cache: the loop is then waiting on one sender and has time to spare,
+ * the writer only writes, and the record is ready for its sync about
+ * when its last bytes are written, instead of a hash of them later
+ * (storescu -> vnamigd, 50 x 1 MiB, from the last byte to the written
+ * record: 980 us median with the writer hashing, 106 us with the loop;
+ * the whole run 12% faster, mean of 8 alternating pairs). With several
+ * arriving at once (a migration's parallel retrieves), the loop is the
+ * path they share, and the writer hashes: taken on the loop there, the
+ * same CPU kept fewer cores busy and the migration was no faster.
+ */
+static unsigned sinks_arriving;
+
+static void
+arrived(struct store_sink *s)
+{
+	if (s->arriving) {
+		s->arriving = 0;
+		sinks_arriving--;
+	}
+}
+
+/* put_async: queue bytes for the thread to write (and hash them). */
 static int
 put_async(void *arg, const uint8_t *p, size_t n)
 {
 	struct store_sink *s = arg;
+	struct op *o;
 
 	if (n == 0)
 		return 0;
 	s->bytes += n;
-	queue_op(op_new(OP_WRITE, s, p, n));
+	o = op_new(OP_WRITE, s, p, n);
+	if (s->hasher != NULL) {
+		spool_hasher_feed(s->hasher, o->data, n);
+		o->expect = spool_hasher_expect(s->hasher);
+	}
+	queue_op(o);
 	return 0;
 }
 
@@ -230,6 +272,12 @@ store_sink_begin(const char *dir, const char *sop_class,
 		    (s->inst = strdup(sop_instance)) == NULL ||
 		    (s->ts = strdup(ts_uid)) == NULL)
 			abort();
+		if (sinks_arriving == 0) {
+			s->hasher = spool_hasher_new(ts_uid);
+			s->loop_hash = 1;
+		}
+		s->arriving = 1;
+		sinks_arriving++;
 		queue_op(op_new(OP_OPEN, s, NULL, 0));
 		return s;
 	}
@@ -295,6 +343,7 @@ store_sink_abort(struct store_sink *s)
 	if (s->async) {
 		s->gone = 1;
 		s->drain_fn = NULL;
+		arrived(s);
 		queue_op(op_new(OP_ABORT, s, NULL, 0));
 		return;
 	}
@@ -320,6 +369,7 @@ struct store_commit {
 	void			*arg;
 	int			 cancelled;	/* loop side only */
 	struct timespec		 t0;		/* queued: the last byte */
+	struct spool_hashes	 hashes;	/* spooled: taken on the loop */
 	int			 rc;
 	char			 err[300];
 	struct spool_info	 info;		/* spooled: what to index */
@@ -566,6 +616,8 @@ run_op(struct op *o, struct store_commit ***gtail, struct op ***ctail)
 		if (s->cls != NULL) {
 			s->rec = spool_begin(sink_spool, s->cls, s->inst,
 			    s->ts, s->open_err, sizeof(s->open_err));
+			if (s->rec != NULL && s->loop_hash)
+				spool_rec_hash_outside(s->rec);	/* put_async */
 			free(o);
 			return;
 		}
@@ -581,7 +633,8 @@ run_op(struct op *o, struct store_commit ***gtail, struct op ***ctail)
 	case OP_WRITE:
 		if (s->rec != NULL && !s->failed) {
 			if (spool_write(s->rec, o->data, o->n, s->open_err,
-			    sizeof(s->open_err)) < 0)
+			    sizeof(s->open_err)) < 0 || spool_rec_expect(s->rec,
+			    o->expect, s->open_err, sizeof(s->open_err)) < 0)
 				s->failed = 1;
 		} else if (s->fd >= 0)
 			write_all(s, o->data, o->n);	/* counted on the loop */
@@ -618,8 +671,10 @@ run_op(struct op *o, struct store_commit ***gtail, struct op ***ctail)
 
 		/* whole: the lane is free for the sender's next instance,
 		 * which this group's fdatasync may then cover too */
-		if (s->rec != NULL && !s->failed)
+		if (s->rec != NULL && !s->failed) {
+			spool_rec_hashes(s->rec, &c->hashes);
 			spool_finish(s->rec);
+		}
 		c->next = NULL;
 		**gtail = c;
 		*gtail = &c->next;
@@ -865,6 +920,11 @@ store_sink_commit_async(struct store_sink *s,
 	c->s = s;
 	c->done = done;
 	c->arg = arg;
+	arrived(s);
+	if (s->hasher != NULL) {
+		spool_hasher_final(s->hasher, &c->hashes);
+		spool_hasher_free(s->hasher);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &c->t0);
 	/* a drain asked for still comes (before done()): the caller may
 	 * be holding its input until the bytes are written */

@@ -492,6 +492,105 @@ main(void)
 		spool_done(rh);
 	}
 
+	/* hashes taken outside the spool (the sink does, on the loop) */
+	{
+		struct spool_hasher *h = spool_hasher_new(TS_EXPL);
+		struct spool_hashes hs, hu;
+		struct spool_rec *ro;
+		struct spool_info io;
+		const char *e = "";
+		uint8_t hb[SPOOL_HDR];
+		char path[512];
+		int fd, wrc = 0;
+
+		for (size_t o = ds_off; o < file_len; o += 777)
+			spool_hasher_feed(h, file + o, file_len - o < 777 ?
+			    file_len - o : 777);
+		spool_hasher_final(h, &hs);
+		spool_hasher_free(h);
+		ok(h == NULL && memcmp(hs.sha256, sha, 32) == 0 &&
+		    hs.digest_ok && memcmp(hs.canonical, canon, 32) == 0 &&
+		    memcmp(hs.pixel, pixel, 32) == 0 &&
+		    hs.has_pixels == has_pixels, "a hasher fed in pieces of "
+		    "777 bytes gives the file's SHA-256 and digests");
+
+		h = spool_hasher_new("1.2.3.4.5.6");	/* unknown syntax */
+		spool_hasher_feed(h, file + ds_off, file_len - ds_off);
+		spool_hasher_final(h, &hu);
+		spool_hasher_free(h);
+		ok(memcmp(hu.sha256, sha, 32) == 0 && !hu.digest_ok &&
+		    memcmp(hu.canonical, (uint8_t[32]){ 0 }, 32) == 0,
+		    "for a syntax it cannot parse, the SHA-256 alone");
+
+		ro = spool_begin(sp, CT_CLASS, "1.2.3.4.21", TS_EXPL, cmd,
+		    sizeof(cmd));
+		spool_rec_hash_outside(ro);
+		for (size_t o = ds_off; o < file_len && wrc == 0; o += 1000)
+			wrc = spool_write(ro, file + o, file_len - o < 1000 ?
+			    file_len - o : 1000, cmd, sizeof(cmd));
+		spool_rec_hashes(ro, &hs);
+		spool_commit(&ro, 1);
+		io = *spool_rec_info(ro);
+		spool_seg_path(sp, io.seg, path, sizeof(path));
+		fd = open(path, O_RDONLY);
+		ok(wrc == 0 && spool_rec_status(ro, NULL) == 0 &&
+		    memcmp(io.sha256, sha, 32) == 0 && io.digest_ok &&
+		    memcmp(io.canonical, canon, 32) == 0 &&
+		    memcmp(io.pixel, pixel, 32) == 0 && fd >= 0 &&
+		    pread(fd, hb, sizeof(hb), (off_t)io.off) ==
+		    (ssize_t)sizeof(hb) && memcmp(hb + 24, sha, 32) == 0,
+		    "a record hashed outside has the hashes it was given (its "
+		    "header too)");
+		if (fd >= 0)
+			close(fd);
+		index_rec(st, sp, &io);
+		spool_done(ro);
+
+		ro = spool_begin(sp, CT_CLASS, "1.2.3.4.22", TS_EXPL, cmd,
+		    sizeof(cmd));
+		spool_rec_hash_outside(ro);
+		spool_write(ro, file + ds_off, file_len - ds_off, cmd,
+		    sizeof(cmd));
+		spool_commit(&ro, 1);
+		wrc = spool_rec_status(ro, &e);
+		ok(wrc < 0 && strstr(e, "never given"), "one never given its "
+		    "hashes fails, saying so: %s", e);
+		spool_done(ro);
+	}
+	/* ... and told how long it will be: a lane of its own at once */
+	{
+		static const uint8_t head[] = {
+			0x08, 0x00, 0x60, 0x00, 'C', 'S', 2, 0, 'C', 'T',
+			0xe0, 0x7f, 0x10, 0x00, 'O', 'W', 0, 0,
+			0x00, 0x00, 0x20, 0x00,	/* 2 MiB */
+		};
+		struct spool_hasher *h = spool_hasher_new(TS_EXPL);
+		uint8_t *px = calloc(1, 4096);
+		struct spool_rec *rb = spool_begin(sp, CT_CLASS, "1.2.3.4.79",
+		    TS_EXPL, cmd, sizeof(cmd));
+		uint64_t before = dir_bytes(spool_dir()), after, end;
+
+		spool_rec_hash_outside(rb);
+		spool_hasher_feed(h, head, sizeof(head));
+		spool_hasher_feed(h, px, 4096);
+		end = spool_hasher_expect(h);
+		is_int(end, sizeof(head) + (2u << 20), "a hasher knows the "
+		    "dataset's least length once its Pixel Data header passed");
+		spool_write(rb, head, sizeof(head), cmd, sizeof(cmd));
+		spool_write(rb, px, 4096, cmd, sizeof(cmd));
+		is_int(dir_bytes(spool_dir()), before, "a record hashed outside "
+		    "and not told is still in memory");
+		is_int(spool_rec_expect(rb, end, cmd, sizeof(cmd)), 0,
+		    "spool_rec_expect takes it");
+		after = dir_bytes(spool_dir());
+		ok(after >= before + sizeof(head) + 4096, "told, it is on disk "
+		    "at once (%llu bytes more in the spool directory)",
+		    (unsigned long long)(after - before));
+		spool_hasher_free(h);
+		spool_abort(rb);
+		free(px);
+	}
+
 	/* a missing segment file is reported as damage */
 	{
 		char path[512];
