@@ -39,6 +39,9 @@ struct seg {
 	uint64_t	 id;
 	uint64_t	 end;		/* committed (indexed) end */
 	uint64_t	 live;		/* indexed records not released */
+	uint64_t	 unindexed;	/* finished records not yet indexed
+					 * (nor failed): it is not reclaimed
+					 * while any are on their way */
 	int		 sealed;	/* no lane appends to it */
 	int		 reclaim;	/* sealed, empty: delete when durable */
 };
@@ -842,7 +845,7 @@ lane_maybe_close(struct spool *sp, struct lane *l)
 
 	if (s != NULL) {
 		s->sealed = 1;
-		if (s->live == 0)
+		if (s->live == 0 && s->unindexed == 0)
 			s->reclaim = 1;
 	}
 	pthread_mutex_unlock(&sp->mu);
@@ -879,6 +882,8 @@ place_buffered(struct spool_rec *r)
 	if (sp->small != NULL && (sp->small->fd < 0 || sp->small->full ||
 	    sp->small->poisoned))
 		sp->small = NULL;
+	if (sp->small != NULL && sp->small->busy)
+		sp->small = NULL;	/* (never: a placement is undone) */
 	if (sp->small == NULL) {
 		if ((sp->small = lane_get(sp, r->err, sizeof(r->err))) ==
 		    NULL) {
@@ -891,8 +896,22 @@ place_buffered(struct spool_rec *r)
 	r->lane->busy = 1;
 	r->off = r->lane->size;
 	r->pos = 0;
-	if (buffer_write(r, n) < 0)
+	if (buffer_write(r, n) < 0) {
+		/* Undone at once: the next record of the group goes where
+		 * this one was to go, and this one must then hold nothing
+		 * of the lane (its abort cuts only a lane of its own). */
+		struct lane *l = r->lane;
+
+		if (ftruncate(l->fd, (off_t)r->off) < 0)
+			l->poisoned = 1;	/* its tail is unknown */
+		l->size = r->off;
+		l->zeroed = r->off;
+		if (l->kicked > r->off)
+			l->kicked = r->off;
+		l->busy = 0;
+		r->lane = NULL;
 		return -1;
+	}
 	buffer_free(r);
 	return 0;
 }
@@ -1117,6 +1136,14 @@ done:
 	/* the lane moves on: the next record may start before this one's
 	 * sync, and one fdatasync then covers both */
 	r->finished = 1;
+	pthread_mutex_lock(&r->sp->mu);
+	{
+		struct seg *s = seg_find(r->sp, r->lane->seg);
+
+		if (s != NULL)
+			s->unindexed++;	/* until spool_index, or it fails */
+	}
+	pthread_mutex_unlock(&r->sp->mu);
 	r->lane->size = r->off + r->pos;
 	r->lane->busy = 0;
 	r->lane->pending++;
@@ -1164,6 +1191,17 @@ spool_commit(struct spool_rec **recs, size_t n)
 				    "synced", l->seg);
 		}
 		if (recs[i]->finished) {
+			if (recs[i]->failed) {
+				/* never to be indexed */
+				struct spool *sp = recs[i]->sp;
+				struct seg *sg;
+
+				pthread_mutex_lock(&sp->mu);
+				if ((sg = seg_find(sp, l->seg)) != NULL &&
+				    sg->unindexed > 0)
+					sg->unindexed--;
+				pthread_mutex_unlock(&sp->mu);
+			}
 			l->pending--;
 			lane_maybe_close(recs[i]->sp, l);
 		}
@@ -1335,7 +1373,11 @@ void
 spool_index(struct spool *sp, struct store_batch *b,
     const struct spool_info *in)
 {
+	struct seg *s;
+
 	pthread_mutex_lock(&sp->mu);
+	if ((s = seg_find(sp, in->seg)) != NULL && s->unindexed > 0)
+		s->unindexed--;		/* (spool_finish counted it) */
 	index_locked(sp, b, in);
 	pthread_mutex_unlock(&sp->mu);
 }
@@ -1456,7 +1498,7 @@ spool_release(struct spool *sp, struct store *st, struct store_batch *b,
 	if ((s = seg_find(sp, seg)) != NULL && s->live > 0) {
 		s->live--;
 		seg_row(b, s);
-		if (s->live == 0 && s->sealed)
+		if (s->live == 0 && s->unindexed == 0 && s->sealed)
 			s->reclaim = 1;
 	}
 	pthread_mutex_unlock(&sp->mu);
@@ -1473,7 +1515,8 @@ spool_reclaim(struct spool *sp, struct store *st)
 	for (size_t i = 0; i < sp->nsegs; ) {
 		struct seg *s = &sp->segs[i];
 
-		if (!s->reclaim || s->live != 0 || !s->sealed) {
+		if (!s->reclaim || s->live != 0 || s->unindexed != 0 ||
+		    !s->sealed) {
 			i++;
 			continue;
 		}
