@@ -375,6 +375,19 @@ digests() { "$VNAMIG_DUMP" -d "$1" | sed 's/^.* canonical=/canonical=/'; }
 is "$(digests "$T_DIR/big.out")" "$(digests "$T_DIR/big.dcm")" \
     "  stored whole: the same canonical and pixel digests"
 diag "the association was held $(grep -c 'assoc-hold .*on=1' "$T_DIR/daemon.log") times for the disk"
+# A refused instance (its dataset's SOP Instance UID is not the command's)
+# whose bytes were still waiting for the disk when it ended: its bytes are
+# dropped, and the association is read again (it was not, for ever: its
+# drain note went with the aborted sink). Three times, as the writer's
+# pace decides whether the hold is on at the end.
+n=0
+for i in 1 2 3; do
+	got=$($RAW "$DICOM_PORT" burst-mismatch 1.2.840.10008.5.1.4.1.1.2 1.2.3.4.3$i 8388608)
+	[ "$got" = "AC PDATA:status=0xa900 PDATA:status=0x0000 06:00000000 eof" ] && n=$((n + 1)) ||
+		diag "burst-mismatch $i: $got"
+done
+is "$n" 3 "8 MiB refused with 0xA900 while held for the disk, then a C-ECHO on the same association: answered (3 of 3)"
+diag "held $(grep -c 'assoc-hold .*on=1' "$T_DIR/daemon.log") times for the disk so far"
 got=$($RAW "$DICOM_PORT" slow-pdata)
 is "$got" "AC 07:00000000 eof" "a P-DATA-TF at a byte per 0.2 s: A-ABORT once network_timeout (1 s) passed"
 wait_log 'pdu-too-slow .*not received whole within limits.network_timeout \(1000 ms\)' 5

@@ -256,6 +256,27 @@ def main():
         c.send(msg + struct.pack('>BBI', 5, 0, 4) + b'\0' * 4)
         c.pdu()
         c.drain()
+    elif sc == 'burst-mismatch':	# a refused C-STORE, then a C-ECHO
+        # As burst, but the dataset's SOP Instance UID is not the
+        # command's (0xA900 expected), sent at once in 64 KiB PDVs, with
+        # the C-ECHO only after its answer: the association must still
+        # be read once the refused instance's bytes are dropped.
+        cls, inst, size = sys.argv[3], sys.argv[4], int(sys.argv[5])
+        body = b'\x5a' * (size + size % 2)
+        ds = dataset(cls, inst + '.9') + struct.pack(
+            '<HH2sHI', 0x7fe0, 0x0010, b'OB', 0, len(body)) + body
+        c.send(assoc_rq(contexts=((1, cls), (3, VERIFY))))
+        c.pdu()
+        msg = pdata(1, 3, store_rq(cls, inst))
+        for at in range(0, len(ds), 65536):
+            last = at + 65536 >= len(ds)
+            msg += pdata(1, 2 if last else 0, ds[at:at + 65536])
+        c.send(msg)
+        c.pdu()
+        c.send(pdata(3, 3, echo_rq(2)))
+        if c.pdu() is not None:
+            c.send(struct.pack('>BBI', 5, 0, 4) + b'\0' * 4)
+            c.drain()
     elif sc == 'echo':
         c.send(assoc_rq())
         c.pdu()

@@ -181,6 +181,11 @@ class Acceptor(Conn):
     proposed, an operations window of 1; impl: our Implementation Class
     UID (bytes); log: the script's log function."""
 
+    odd_ts = None     # a transfer syntax to accept storage contexts in,
+                      # proposed or not (a fault: PS3.8 9.3.3.2 allows
+                      # only one proposed); the context is then used as
+                      # if accepted with its first proposed one
+
     def __init__(self, s, aet, impl, log):
         Conn.__init__(self, s)
         self.aet, self.impl, self.log = aet, impl, log
@@ -273,8 +278,12 @@ class Acceptor(Conn):
                                                                'replace')
                 self.ts[body[0]] = tss[0].rstrip(b'\0 ').decode('ascii',
                                                                 'replace')
+                acc = tss[0]
+                if self.odd_ts and self.abs[body[0]].startswith(
+                        '1.2.840.10008.5.1.4.1.1.'):
+                    acc = self.odd_ts.encode('ascii')
                 out += item(0x21, bytes([body[0], 0, 0, 0]) +
-                            item(0x40, tss[0]))
+                            item(0x40, acc))
             elif t == 0x50:
                 uinfo = item(0x51, struct.pack('>I', 1 << 20))
                 uinfo += item(0x52, self.impl)

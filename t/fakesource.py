@@ -44,6 +44,9 @@ Faults (SUFFIX matches the end of a SOP Instance UID; each may repeat):
   --drop-once-at SUFFIX   the same, the first time only
   --slow SECONDS          wait this long before each sub-operation
   --slow-find SECONDS     wait this long before answering each C-FIND
+  --odd-ts UID            accept every storage context (a C-GET's) in
+                          transfer syntax UID, proposed or not, and send
+                          on it as if accepted in the first one proposed
 
 A peer that only follows the hierarchical model (PS3.4 C.4.1.2.1.1),
 for an IMAGE-level C-FIND whose identifier does not carry a single Series
@@ -97,6 +100,7 @@ for o in ('abort-at', 'abort-once-at', 'drop-at', 'drop-once-at'):
 ap.add_argument('--slow', type=float, default=0.0)
 ap.add_argument('--slow-find', type=float, default=0.0)
 ap.add_argument('--hierarchical', choices=('refuse', 'empty', 'noseries'))
+ap.add_argument('--odd-ts')
 opt = ap.parse_args()
 
 log = make_log(opt.log)
@@ -207,6 +211,7 @@ class Assoc(Acceptor):
     def __init__(self, s):
         Acceptor.__init__(self, s, opt.aet,
                           b'1.2.826.0.1.3680043.10.1297.9.98', log)
+        self.odd_ts = opt.odd_ts
         self.msgid = 0
         self.cancelled = False
         self.sub = None       # a C-MOVE's sub-operation association

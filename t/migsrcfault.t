@@ -5,6 +5,10 @@
 # (each its own port, AE title and peer), DCMTK's storescp as the target
 # (verify: none; it keeps the bytes it receives, +B).
 #
+#   g  a source that accepts a C-GET's storage contexts in a transfer
+#      syntax never proposed (FAKEO, --odd-ts) and stores on them: those
+#      contexts are logged (assoc-context-odd) and not used, the study
+#      ends quarantined, vnamigd keeps running.
 #   a  a source that aborts mid-study, C-GET (retrieve: get; FAKEG):
 #      study 1: A-ABORT instead of its 3rd instance, once; study 2: the
 #      TCP connection closed half-way through its 4th instance's dataset
@@ -218,6 +222,7 @@ pz=$(free_port)
 scp_port=$(free_port)
 scp2_port=$(free_port)
 slow_port=$(free_port)
+po=$(free_port)
 start_fake G "$pg" \
     --abort-once-at "$(sop 1 1 3)" --drop-once-at "$(sop 2 2 1)" \
     --abort-at "$(sop 3 2 3)" --abort-at "$(sop 4 1 2)" &&
@@ -225,9 +230,10 @@ start_fake G "$pg" \
     start_fake B "$pb" --slow 0.15 &&
     start_fake W "$pw" --slow 0.05 --slow-find 0.25 &&
     start_fake Y "$py" --slow 0.4 &&
-    start_fake Z "$pz" ||
+    start_fake Z "$pz" &&
+    start_fake O "$po" --odd-ts 1.2.3.4.5.6 ||
     mig_bail "the fake sources run"
-pass "6 fake sources run (G $pg, M $pm, B $pb, W $pw, Y $py, Z $pz)"
+pass "7 fake sources run (G $pg, M $pm, B $pb, W $pw, Y $py, Z $pz, O $po)"
 scp_target
 # SCP2 (d): a process per association
 mkdir -p "$T_DIR/scp2"
@@ -301,6 +307,7 @@ peers:
   - { name: fw, ae_title: FAKEW, host: 127.0.0.1, port: $pw, role: source, retrieve: get, image_query: series, window: "$1" }
   - { name: fy, ae_title: FAKEY, host: 127.0.0.1, port: $py, role: source, retrieve: get }
   - { name: fz, ae_title: FAKEZ, host: 127.0.0.1, port: $pz, role: source, retrieve: get }
+  - { name: fo, ae_title: FAKEO, host: 127.0.0.1, port: $po, role: source, retrieve: get }
   - { name: scp, ae_title: STORESCP, host: 127.0.0.1, port: $scp_port, role: target, verify: none, max_associations: 1 }
   - { name: scp2, ae_title: SCP2, host: 127.0.0.1, port: $scp2_port, role: target, verify: none, max_associations: 2 }
   - { name: scp1, ae_title: SCP1, host: 127.0.0.1, port: $scp2_port, role: target, verify: none, max_associations: 1 }
@@ -328,7 +335,7 @@ is "$(health)" ok "GET /api/health: ok"
 
 # case NAME: 0 when case NAME is to run.
 case_on() {
-	case " ${MIGSRCFAULT_CASES:-a a1 a2 b c d e f} " in
+	case " ${MIGSRCFAULT_CASES:-a a1 a2 b c d e f g} " in
 	*" $1 "*) return 0 ;;
 	esac
 	return 1
@@ -641,6 +648,24 @@ if case_on f; then
 	    "$T_DIR/daemon.log" >"$T_DIR/f.out"
 	grep -q 'after it: [1-9]' "$T_DIR/f.out"
 	ok $? "f: the association came after the retrieve had ended ($(cat "$T_DIR/f.out"))"
+fi
+
+# ---- g: a source that accepts a C-GET's storage contexts in a syntax
+# never proposed, and stores on them (PS3.8 9.3.3.2 allows only one of
+# those proposed): vnamigd does not take such a context, so what comes on
+# it is refused like any PDV on a context never accepted (the daemon fell
+# over on it before: a context with no known syntax) ----
+if case_on g; then
+	batch "g: study 14 from FAKEO (storage contexts accepted in 1.2.3.4.5.6)" fo 14
+	b_g=$BID
+	wait_batch "$b_g" 60
+	is "$BSTATE" done "g: batch $b_g reaches done"
+	report "$b_g"
+	report_check "$b_g" g 6 quarantined
+	grep -q 'assoc-context-odd .*transfer_syntax=1\.2\.3\.4\.5\.6 ' "$T_DIR/daemon.log"
+	ok $? "g: the contexts accepted in a syntax never proposed are logged and not used"
+	kill -0 "$DAEMON_PID" && [ "$(health)" = ok ]
+	ok $? "g: vnamigd still runs (GET /api/health: ok)"
 fi
 
 stop_daemon

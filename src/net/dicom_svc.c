@@ -289,6 +289,13 @@ store_begin(struct dicom_svc *s, const struct dicom_pctx *pc)
 		    "the presentation context's");
 		return;
 	}
+	if (pc->ts == NULL) {
+		/* (never: such a context is not taken; see took_ac) */
+		s->status = DIMSE_STATUS_CANNOT_UNDERSTAND;
+		snprintf(s->comment, sizeof(s->comment), "unknown transfer "
+		    "syntax on this context");
+		return;
+	}
 	if (dicom_conn_assoc(s->dc)->requestor && !pc->scp_role) {
 		/* our association: the peer may store to us only where it
 		 * accepted our SCP role */
@@ -513,8 +520,12 @@ store_end(struct dicom_svc *s)
 			why = s->err;
 			status = DIMSE_STATUS_OUT_OF_RESOURCES;
 		}
-	} else
+	} else {
 		store_sink_abort(s->sink);
+		/* an aborted sink's drain note never comes: reading held for
+		 * its bytes resumes now (they are dropped) */
+		dicom_conn_unhold_in_read(s->dc, DICOM_HOLD_DISK);
+	}
 	s->sink = NULL;
 	s->st = SVC_IDLE;
 	return stored(s, &s->rq, s->pcid, &s->t0, bytes, status, why);
@@ -571,6 +582,11 @@ report_end(struct dicom_svc *s, const struct dicom_pctx *pc)
 	int rc;
 
 	s->st = SVC_IDLE;
+	if (s->status == 0 && pc->ts == NULL) {
+		s->status = DIMSE_STATUS_PROCESSING_FAILURE;
+		snprintf(s->comment, sizeof(s->comment), "unknown transfer "
+		    "syntax on this context");
+	}
 	if (s->status == 0 && dimse_commit_decode(evbuffer_pullup(s->rbuf, -1),
 	    evbuffer_get_length(s->rbuf), pc->ts,
 	    &r, err, sizeof(err)) < 0) {

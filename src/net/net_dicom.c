@@ -744,6 +744,29 @@ took_ac(struct dicom_conn *dc, const uint8_t *p, size_t n)
 		if (pc->result != DUL_PCTX_ACCEPTANCE || pc->id % 2 == 0 ||
 		    idx >= dc->nprop || pc->ts_count != 1)
 			continue;
+		/* PS3.8 9.3.3.2: one of the syntaxes proposed for it; a
+		 * context accepted with another is taken as not accepted
+		 * (nothing could be read or written on it) */
+		{
+			const char *ts = dul_pctx_ts(ac, pc, 0);
+			unsigned t;
+
+			for (t = 0; t < dc->prop[idx].nts; t++)
+				if (strcmp(dc->prop[idx].ts[t], ts) == 0)
+					break;
+			if (t == dc->prop[idx].nts || ds_ts_lookup(ts) ==
+			    NULL) {
+				log_warn("assoc-context-odd", "conn=%llu "
+				    "peer=%s context=%u abstract=%s "
+				    "transfer_syntax=%s action=%s", cid(dc),
+				    net_conn_peer(dc->c), pc->id,
+				    dc->prop[idx].abstract, log_q(ts),
+				    log_q("not used: the peer accepted it "
+				    "with a transfer syntax we did not "
+				    "propose"));
+				continue;
+			}
+		}
 		np = &dc->a.pctx[dc->a.npctx++];
 		np->id = pc->id;
 		copy(np->abstract, sizeof(np->abstract),
@@ -969,6 +992,20 @@ dicom_conn_hold(struct dicom_conn *dc, unsigned why, int on)
 	}
 	bufferevent_enable(bev, EV_READ);
 	dicom_read(dc->c, bufferevent_get_input(bev));	/* what waited */
+}
+
+void
+dicom_conn_unhold_in_read(struct dicom_conn *dc, unsigned why)
+{
+	unsigned was = dc->held;
+
+	dc->held &= ~why;
+	if (was == 0 || dc->held != 0)
+		return;
+	log_debug("assoc-hold", "conn=%llu on=0 why=%s", cid(dc),
+	    why == DICOM_HOLD_DISK ? "disk" : "window");
+	/* the read loop we are called from goes on with what is buffered */
+	bufferevent_enable(net_conn_bev(dc->c), EV_READ);
 }
 
 /* ---------------------------------------------------------------------- */
