@@ -270,6 +270,20 @@ is "$($RAW "$DICOM_PORT" store 1.2.840.10008.5.1.4.1.1.2 1.2.3.4 1.2.3.5)" \
 ! "$VNAMIG_SPOOL" -c "$conf" get 1.2.3.4 >/dev/null 2>&1 &&
 ! "$VNAMIG_SPOOL" -c "$conf" get 1.2.3.5 >/dev/null 2>&1
 ok $? "  and nothing is stored"
+# A dataset UID that is the command's and more: past 64 characters, or
+# after a NUL inside the value. Cut at 64 or read up to the NUL it was the
+# command's (0x0000 before); it is not.
+u64=1.2.$(printf '9%.0s' $(seq 60))
+is "${#u64}" 64 "  (a 64-character UID)"
+is "$($RAW "$DICOM_PORT" store 1.2.840.10008.5.1.4.1.1.2 "$u64" "$u64.77")" \
+	"AC PDATA:status=0xa900 06:00000000 eof" \
+	"C-STORE whose dataset's SOP Instance UID is the command's and 3 more characters (67): 0xA900"
+is "$($RAW "$DICOM_PORT" store 1.2.840.10008.5.1.4.1.1.2 1.2.3.8 '1.2.3.8%001.2.3.9')" \
+	"AC PDATA:status=0xa900 06:00000000 eof" \
+	"C-STORE whose dataset's SOP Instance UID is the command's, a NUL and more: 0xA900"
+! "$VNAMIG_SPOOL" -c "$conf" get "$u64" >/dev/null 2>&1 &&
+! "$VNAMIG_SPOOL" -c "$conf" get 1.2.3.8 >/dev/null 2>&1
+ok $? "  neither is stored"
 is "$($RAW "$DICOM_PORT" store 1.2.840.10008.5.1.4.1.1.2 1.2.3.4 1.2.3.4)" \
 	"AC PDATA:status=0x0000 06:00000000 eof" "a good raw C-STORE: 0x0000"
 "$VNAMIG_SPOOL" -c "$conf" get 1.2.3.4 -o "$T_DIR/1.2.3.4.dcm" 2>/dev/null &&

@@ -226,7 +226,9 @@ def main():
         c.send(assoc_rq())
         c.drain()
     elif sc == 'store':			# C-STORE with UIDs from ARGS
-        cls, inst, ds_inst = sys.argv[3], sys.argv[4], sys.argv[5]
+        # (%00 in the dataset's UID stands for a NUL byte)
+        cls, inst = sys.argv[3], sys.argv[4]
+        ds_inst = sys.argv[5].replace('%00', '\0')
         c.send(assoc_rq(contexts=((1, cls),)))
         c.pdu()
         c.send(pdata(1, 3, store_rq(cls, inst)))
