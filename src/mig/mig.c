@@ -1535,6 +1535,7 @@ study_fail_step(struct mstudy *s, unsigned max, const char *what,
     const char *why)
 {
 	struct mig *m = s->b->op.m;
+	const struct conf_peer *t = peer_named(m, s->b->target);
 
 	s->attempts++;
 	log_warn("mig-step-failed", "batch=%llu study=%s step=%s attempt=%u "
@@ -1542,13 +1543,20 @@ study_fail_step(struct mstudy *s, unsigned max, const char *what,
 	    sst_names[s->st], s->attempts, max, log_q(why));
 	if (s->attempts >= max) {
 		snprintf(s->reason, sizeof(s->reason), "%s: %s", what, why);
-		/* whatever did not end, fails with the study */
+		/* whatever did not end, fails with the study; so does what
+		 * waited for the target's storage commitment (proven there,
+		 * but not taken responsibility for) */
 		for (size_t i = 0; i < s->nin; i++)
-			if (!ist_final(s->in[i].st)) {
+			if (!ist_final(s->in[i].st) || (t != NULL && t->commit &&
+			    !s->in[i].committed && (s->in[i].st == I_VERIFIED ||
+			    s->in[i].st == I_SENT))) {
 				struct minst *in = &s->in[i];
+				int proven = in->st == I_VERIFIED ||
+				    in->st == I_SENT;
 
 				in->st = I_FAILED;
 				snprintf(in->reason, sizeof(in->reason), "%s",
+				    proven ? "target_unavailable" :
 				    s->st == S_VERIFYING ? "verify_failed" :
 				    s->st == S_SENDING ? "target_unavailable" :
 				    "source_unavailable");
@@ -1562,6 +1570,22 @@ study_fail_step(struct mstudy *s, unsigned max, const char *what,
 	}
 	s->retry_at = net_now_ms() + backoff_ms(m, s->attempts);
 	study_commit(s, s->st);
+}
+
+/* proven: instance IN is at the target as far as its policy asks (its
+ * status, the count, a read-back): its final leaf, and the release of
+ * its spool copy, are due in the next unit; or, where the target also
+ * takes storage commitment, once it has (commit_done), as the report may
+ * still fail it (quarantined commit_failed) and the copy is kept till
+ * then. */
+static void
+proven(struct mstudy *s, struct minst *in)
+{
+	const struct conf_peer *t = peer_named(s->b->op.m, s->b->target);
+
+	in->dirty = 1;
+	if (t == NULL || !t->commit || in->committed)
+		in->ended = 1;
 }
 
 static void
@@ -2695,8 +2719,15 @@ send_end(struct mstudy *s, int ok, const char *why)
 			if (s->in[i].st == I_SENT) {
 				snprintf(s->in[i].level,
 				    sizeof(s->in[i].level), "status");
-				s->in[i].dirty = s->in[i].ended = 1;
+				proven(s, &s->in[i]);
 			}
+		if (t->commit) {
+			/* its storage commitment is a step of its own: a retry
+			 * of it does not send again (nor start the attempts
+			 * over, as a send's end does) */
+			study_commit(s, S_VERIFYING);
+			return;
+		}
 		verify_end(s);
 		return;
 	}
@@ -3526,7 +3557,7 @@ readback_compare(struct mstudy *s, struct minst *in, const char *why)
 		in->st = I_VERIFIED;
 		snprintf(in->level, sizeof(in->level), "%s",
 		    vlevel_names[level]);
-		in->dirty = in->ended = 1;
+		proven(s, in);
 		return;
 	}
 	hex_encode(in->has_ssha ? in->ssha : in->sha, 32, hs);
@@ -3795,7 +3826,7 @@ commit_done(void *arg, const struct dicom_commit_result *r)
 				f = &rep->refs[k];
 		if (f != NULL && !f->failed) {
 			in->committed = 1;
-			in->dirty = 1;
+			in->dirty = in->ended = 1;	/* (proven) */
 			continue;
 		}
 		if (f != NULL)
@@ -3930,7 +3961,7 @@ verify_then(struct mig *m, void *arg, int ok, const char *why)
 		else {
 			in->st = I_VERIFIED;
 			snprintf(in->level, sizeof(in->level), "count");
-			in->dirty = in->ended = 1;
+			proven(s, in);
 		}
 	}
 	scan_free(&s->sc);
@@ -4370,7 +4401,25 @@ study_step(struct mstudy *s)
 		break;
 	case S_VERIFYING:
 		if (tgt->verify == CONF_VERIFY_NONE) {
-			send_end(s, 1, NULL);
+			/* nothing to ask the target; its storage commitment,
+			 * if it takes it (what is not sent yet goes first) */
+			int unsent = 0;
+
+			for (size_t i = 0; i < s->nin; i++)
+				unsent |= s->in[i].st == I_RECEIVED ||
+				    s->in[i].st == I_EXPECTED;
+			if (unsent) {
+				send_end(s, 1, NULL);
+				return;
+			}
+			for (size_t i = 0; i < s->nin; i++)
+				if (s->in[i].st == I_SENT &&
+				    !s->in[i].committed) {
+					snprintf(s->in[i].level,
+					    sizeof(s->in[i].level), "status");
+					proven(s, &s->in[i]);
+				}
+			verify_end(s);
 			return;
 		}
 		if (tgt->export_path != NULL)
