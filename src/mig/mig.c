@@ -1967,6 +1967,20 @@ study_finish(struct mstudy *s)
 {
 	int failed = 0, quar = 0;
 
+	for (size_t i = 0; i < s->nin; i++)
+		if (s->in[i].st == I_EXPECTED || s->in[i].st == I_RECEIVED) {
+			/* one came meanwhile (pushed while the study waited
+			 * between steps): it goes through them too, never
+			 * left pending in a study that ends */
+			log_info("mig-study-again", "batch=%llu study=%s "
+			    "sop=%s why=%s", (unsigned long long)s->b->id,
+			    s->uid, s->in[i].sop, log_q("an instance came "
+			    "while the study was being verified"));
+			s->attempts = 0;
+			study_commit(s, s->in[i].st == I_RECEIVED ? S_SENDING :
+			    S_RETRIEVING);
+			return;
+		}
 	for (size_t i = 0; i < s->nin; i++) {
 		failed |= s->in[i].st == I_FAILED;
 		quar |= s->in[i].st == I_QUARANTINED;
