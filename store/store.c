@@ -809,6 +809,20 @@ recover(struct store *st, uint64_t fb)
 	if (st->inflight != 0 || (st->o.min_free && fb < st->o.min_free) ||
 	    fb < st->o.floor)
 		return;
+	/* Units ended while the store was failed, still gathered here,
+	 * were built on the state the reset hooks are about to reload (the
+	 * audit log's size among it): they fail, as after a failed group,
+	 * and are never written over it. Their callbacks may end more: a
+	 * few rounds, else the next tick. */
+	for (int round = 0; st->cur != NULL && st->cur->n > 0; round++) {
+		struct store_batch *g = st->cur;
+
+		if (g->open || round == 8)
+			return;
+		st->cur = NULL;
+		st->stats.failed_units += g->n;
+		finish_group(g, -1);
+	}
 	db_close(st);
 	if (db_open(st, err, sizeof(err)) < 0) {
 		snprintf(st->errmsg, sizeof(st->errmsg), "%s", err);
