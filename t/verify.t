@@ -154,9 +154,15 @@ PY
 is "$(sed -n 's/.*root=//p' "$T_DIR/ok.out")" "$pyroot" \
 	"the root matches an independent Python RFC 9162 implementation"
 
-# A leaves file on its own, no checkpoint: the chain holds, nothing signed.
-verify "$T_DIR/file.out" audit "$T_DIR/e2/leaves.jsonl"
-is "$RC" 0 "a bare leaves file verifies (chain only)"
+# A leaves file on its own, no checkpoint: the chain holds, nothing
+# signed. Anyone can recompute a chain after an edit: it fails unless
+# --allow-unsigned asks for the chain alone.
+verify "$T_DIR/file0.out" audit "$T_DIR/e2/leaves.jsonl"
+is "$RC" 1 "a bare leaves file (no checkpoint) fails"
+like "$(out file0)" "FAIL first_bad_seq=0 reason=\"no checkpoint by a trusted key: nothing is signed" \
+	"  saying nothing is signed (first_bad_seq 0)"
+verify "$T_DIR/file.out" audit "$T_DIR/e2/leaves.jsonl" --allow-unsigned
+is "$RC" 0 "with --allow-unsigned it verifies (chain only)"
 like "$(out file)" "warning: no checkpoint: nothing is signed" \
 	"  with a warning that nothing is signed"
 
@@ -165,9 +171,14 @@ like "$(out file)" "warning: no checkpoint: nothing is signed" \
 verify "$T_DIR/e1.out" audit "$T_DIR/e1" --key "$key"
 is "$RC" 0 "the older export alone (its own checkpoints) verifies"
 head -n $((n - 5)) "$T_DIR/e2/leaves.jsonl" > "$T_DIR/part.jsonl"
-verify "$T_DIR/part.out" audit "$T_DIR/part.jsonl" --key "$key" \
+verify "$T_DIR/part0.out" audit "$T_DIR/part.jsonl" --key "$key" \
 	--checkpoint "$T_DIR/e1/checkpoints"
-is "$RC" 0 "a longer log checked against older checkpoints verifies"
+is "$RC" 1 "a longer log checked against older checkpoints fails: its last leaves are not signed"
+like "$(out part0)" "FAIL first_bad_seq=$n1 reason=\"leaves $n1\\.\\." \
+	"  first_bad_seq: the first leaf no checkpoint covers ($n1)"
+verify "$T_DIR/part.out" audit "$T_DIR/part.jsonl" --key "$key" \
+	--checkpoint "$T_DIR/e1/checkpoints" --allow-unsigned
+is "$RC" 0 "with --allow-unsigned it verifies"
 re="leaves $n1\\.\\.$((n - 6)) \\($((n - 5 - n1))\\) come after the largest"
 like "$(out part)" "warning: $re checkpoint: no signature covers them" \
 	"  but warns about the $((n - 5 - n1)) leaves no signature covers"

@@ -47,6 +47,7 @@ struct verify {
 	uint64_t		 signed_size;	/* largest verified size */
 	size_t			 nverified;
 	int			 quiet;
+	int			 allow_unsigned;	/* unsigned leaves: a warning */
 
 	int			 failed;	/* tampering: exit 1 */
 	uint64_t		 bad_seq;
@@ -66,7 +67,7 @@ usage(FILE *f)
 "\n"
 "SYNOPSIS\n"
 "    vnamig-verify audit EXPORT [--key PUB]... [--checkpoint FILE]...\n"
-"        [--quiet]\n"
+"        [--allow-unsigned] [--quiet]\n"
 "    vnamig-verify migration --report REPORT.json --dir DIR\n"
 "        [--level bytes|dataset] [--json] [--verbose]\n"
 "    vnamig-verify --version | --help\n"
@@ -220,6 +221,13 @@ usage(FILE *f)
 "        DATA_DIR/audit-checkpoints, or a copy kept elsewhere. A trusted\n"
 "        checkpoint larger than the exported log is how a log cut short\n"
 "        or rolled back to an older export is caught.\n"
+"    --allow-unsigned\n"
+"        audit: leaves that no verified checkpoint covers (none at all,\n"
+"        or those after the largest) are a warning, not a FAIL. The\n"
+"        chain alone proves nothing: anyone can recompute it after an\n"
+"        edit. Without this option such leaves fail, first_bad_seq the\n"
+"        first of them (0 when nothing is signed). vnamigd\n"
+"        --audit-export signs everything it exports.\n"
 "    -q, --quiet\n"
 "        audit: print nothing but the FAIL line and errors.\n"
 "    --report REPORT.json\n"
@@ -664,6 +672,25 @@ summary(struct verify *v)
 	vfy_keys_used(v->keys, ids, sizeof(ids));
 	vfy_tree_root(v->tree, root);
 	vfy_hex(root, VFY_HASH, rh);
+	if (!v->allow_unsigned && v->n > 0 && (v->nverified == 0 ||
+	    unsig > 0)) {
+		/* a chain anyone can recompute proves nothing by itself:
+		 * what no trusted signature covers fails, unless asked */
+		if (v->nverified == 0)
+			fail(v, 0, "no checkpoint by a trusted key: nothing is "
+			    "signed, so nothing shows that these leaves are the "
+			    "ones the daemon wrote (only that they chain); "
+			    "--allow-unsigned to check the chain alone");
+		else
+			fail(v, v->signed_size, "leaves %llu..%llu (%llu) come "
+			    "after the largest checkpoint: no signature covers "
+			    "them; anyone who could write the export could have "
+			    "added them (--allow-unsigned: a warning)",
+			    (unsigned long long)v->signed_size,
+			    (unsigned long long)v->n - 1,
+			    (unsigned long long)unsig);
+		return;
+	}
 	if (v->nverified == 0)
 		say_warning(v, "no checkpoint: nothing is signed, so nothing "
 		    "shows that these leaves are the ones the daemon wrote "
@@ -803,13 +830,14 @@ load_inputs(struct verify *v, char **keys, size_t nkeys, char **cks,
 
 static int
 verify_audit(const char *export, char **keys, size_t nkeys, char **cks,
-    size_t ncks, int quiet)
+    size_t ncks, int quiet, int allow_unsigned)
 {
 	struct verify v = { 0 };
 	char *leaves = NULL, *eckpts = NULL, *ekey = NULL, err[1024];
 	int zstd = 0, rc;
 
 	v.quiet = quiet;
+	v.allow_unsigned = allow_unsigned;
 	v.keys = vfy_keys_new();
 	v.tree = vfy_tree_new();
 	if (locate(export, &leaves, &zstd, &eckpts, &ekey) < 0)
@@ -829,8 +857,13 @@ verify_audit(const char *export, char **keys, size_t nkeys, char **cks,
 	else if (v.failed) {
 		print_fail(&v);
 		rc = EXIT_BAD;
-	} else if (rc == 0)
+	} else if (rc == 0) {
 		summary(&v);
+		if (v.failed) {		/* what no signature covers */
+			print_fail(&v);
+			rc = EXIT_BAD;
+		}
+	}
 	vfy_lines_close(v.lines);
 	for (size_t i = 0; i < v.nck; i++)
 		vfy_ckpt_clear(&v.ck[i]);
@@ -844,7 +877,7 @@ verify_audit(const char *export, char **keys, size_t nkeys, char **cks,
 }
 
 enum { OPT_KEY = 256, OPT_CHECKPOINT, OPT_REPORT, OPT_DIR, OPT_LEVEL,
-	OPT_JSON };
+	OPT_JSON, OPT_ALLOW_UNSIGNED };
 
 static const struct option longopts[] = {
 	{ "key",	required_argument, NULL, OPT_KEY },
@@ -853,6 +886,7 @@ static const struct option longopts[] = {
 	{ "dir",	required_argument, NULL, OPT_DIR },
 	{ "level",	required_argument, NULL, OPT_LEVEL },
 	{ "json",	no_argument,	   NULL, OPT_JSON },
+	{ "allow-unsigned", no_argument,   NULL, OPT_ALLOW_UNSIGNED },
 	{ "verbose",	no_argument,	   NULL, 'v' },
 	{ "quiet",	no_argument,	   NULL, 'q' },
 	{ "version",	no_argument,	   NULL, 'V' },
@@ -861,7 +895,7 @@ static const struct option longopts[] = {
 };
 
 #define AUDIT_USAGE	"usage: " PROG " audit EXPORT [--key PUB]... " \
-	"[--checkpoint FILE]... [--quiet]\n"
+	"[--checkpoint FILE]... [--allow-unsigned] [--quiet]\n"
 #define MIG_USAGE	"usage: " PROG " migration --report REPORT.json " \
 	"--dir DIR [--level bytes|dataset] [--json] [--verbose]\n"
 
@@ -870,6 +904,7 @@ struct cmdline {
 	char			**keys, **cks;
 	size_t			  nkeys, ncks;
 	int			  quiet;
+	int			  allow_unsigned;
 	int			  level_set;
 	struct vfy_mig_opts	  mo;
 };
@@ -886,8 +921,10 @@ check_migration(const struct cmdline *c, int nargs)
 		why = "migration needs --report REPORT.json";
 	else if (c->mo.dir == NULL)
 		why = "migration needs --dir DIR";
-	else if (c->nkeys > 0 || c->ncks > 0 || c->quiet)
-		why = "--key, --checkpoint and --quiet are for audit";
+	else if (c->nkeys > 0 || c->ncks > 0 || c->quiet ||
+	    c->allow_unsigned)
+		why = "--key, --checkpoint, --allow-unsigned and --quiet are "
+		    "for audit";
 	if (why == NULL)
 		return 0;
 	say_error("%s", why);
@@ -930,6 +967,7 @@ options(int argc, char **argv, struct cmdline *c, int *rc)
 		case OPT_JSON: c->mo.json = 1; break;
 		case 'v': c->mo.verbose = 1; break;
 		case 'q': c->quiet = 1; break;
+		case OPT_ALLOW_UNSIGNED: c->allow_unsigned = 1; break;
 		case OPT_LEVEL:
 			c->level_set = 1;
 			if (strcmp(optarg, "bytes") == 0)
@@ -983,7 +1021,7 @@ main(int argc, char **argv)
 	} else if (cmd != NULL && strcmp(cmd, "audit") == 0) {
 		if ((rc = check_audit(&c, nargs)) == 0)
 			rc = verify_audit(argv[optind + 1], c.keys, c.nkeys,
-			    c.cks, c.ncks, c.quiet);
+			    c.cks, c.ncks, c.quiet, c.allow_unsigned);
 	} else {
 		say_error(cmd == NULL ? "no command (audit or migration)" :
 		    "unknown command: audit or migration");
