@@ -24,6 +24,7 @@
 #include "conf/conf.h"
 #include "conf/conf_yaml.h"
 #include "src/util/hex.h"
+#include "src/util/notename.h"
 #include "src/hl7/hl7.h"
 #include "http/http_url.h"
 
@@ -1676,14 +1677,21 @@ cross_checks(struct ctx *x, const struct cy_node *root)
 	if (c->audit.checkpoint_file == NULL)
 		c->audit.checkpoint_file = xprintf("%s/audit-checkpoints",
 		    c->node.data_dir);
-	if (c->audit.origin == NULL)
+	if (c->audit.origin == NULL) {
+		/* from the AE title, its spaces and '+' made '_' (a note
+		 * name has neither: src/util/notename.h) */
 		c->audit.origin = c->node.shard_count > 1 ?
 		    xprintf("vnamig/%s/shard-%u", c->node.ae_title,
 		    c->node.shard_index) : xprintf("vnamig/%s", c->node.ae_title);
-	else if (strchr(c->audit.origin, '\n') != NULL ||
-	    strlen(c->audit.origin) > 200)
+		for (char *p = c->audit.origin; *p != '\0'; p++)
+			if (*p == ' ' || *p == '+')
+				*p = '_';
+	}
+	if (!note_name_valid(c->audit.origin))
 		ERR(x, pos_at(x, "audit.origin", root, &tmp), "audit.origin "
-		    "must be one line of at most 200 characters");
+		    "\"%.200s\": 1 to 200 printable ASCII characters, no "
+		    "space and no '+' (the checkpoints' signed-note key name)",
+		    c->audit.origin);
 }
 
 static void

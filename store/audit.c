@@ -20,6 +20,7 @@
 
 #include "src/util/hex.h"
 #include "src/util/log.h"
+#include "src/util/notename.h"
 #include "store/audit.h"
 #include "store/store_key.h"
 
@@ -56,6 +57,7 @@ struct audit {
 };
 
 static const char meta_pub[] = "audit.pubkey";
+static const char meta_origin[] = "audit.origin";
 static const char meta_phi[] = "audit.phi_secret";
 
 /*
@@ -1127,7 +1129,7 @@ audit_open(struct store *st, const struct audit_opts *o, char *err,
 	struct audit *a = calloc(1, sizeof(*a));
 	void *v = NULL;
 	size_t vn = 0;
-	int created, r, have_pub, have_phi;
+	int created, r, have_pub, have_phi, have_origin;
 	uint8_t old_pub[32];
 
 	if (a == NULL) {
@@ -1142,12 +1144,44 @@ audit_open(struct store *st, const struct audit_opts *o, char *err,
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (strchr(a->origin, '\n') != NULL || a->origin[0] == '\0' ||
-	    strlen(a->origin) > 200) {
-		snprintf(err, errlen, "audit origin must be one line of 1 to "
-		    "200 characters");
+	if (!note_name_valid(a->origin)) {
+		snprintf(err, errlen, "audit origin \"%.200s\": 1 to 200 "
+		    "printable ASCII characters, no space and no '+' (a "
+		    "signed note's key name, c2sp.org/signed-note)",
+		    a->origin);
 		goto fail;
 	}
+	/* One log, one origin: the verifier requires every checkpoint to
+	 * carry the first one's. Fixed at the log's first start; a later
+	 * configuration (a renamed node) does not change it. */
+	r = store_get(st, STORE_CF_META, meta_origin, sizeof(meta_origin) - 1,
+	    &v, &vn);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot read the store: %s",
+		    store_error(st));
+		goto fail;
+	}
+	if (r == 1 && (vn != strlen(a->origin) || memcmp(v, a->origin,
+	    vn) != 0)) {
+		char *kept = strndup(v, vn);
+
+		if (kept == NULL || !note_name_valid(kept)) {
+			free(kept);
+			free(v);
+			snprintf(err, errlen, "the audit origin kept in the "
+			    "store is not a valid one");
+			goto fail;
+		}
+		log_warn("audit-origin-kept", "configured=%s kept=%s why=%s",
+		    log_q(a->origin), log_q(kept), log_q("the log's origin is "
+		    "fixed at its first start: every checkpoint of one log "
+		    "carries one origin"));
+		free(a->origin);
+		a->origin = kept;
+	}
+	have_origin = r == 1;
+	free(v);
+	v = NULL;
 	read_boot_id(a->boot, sizeof(a->boot));
 	if (key_outside(a->key_file, o->data_dir, err, errlen) < 0 ||
 	    load_key(a, &created, err, errlen) < 0)
@@ -1176,6 +1210,20 @@ audit_open(struct store *st, const struct audit_opts *o, char *err,
 		goto fail;
 	}
 
+	if (!have_origin) {
+		struct store_batch *b = store_begin(st);
+		int done = 0;
+
+		store_put(b, STORE_CF_META, meta_origin, sizeof(meta_origin) - 1,
+		    a->origin, strlen(a->origin));
+		store_end(b, open_done, &done);
+		store_drain(st);
+		if (done != 1) {
+			snprintf(err, errlen, "cannot write the store: %s",
+			    store_error(st));
+			goto fail;
+		}
+	}
 	if (!have_phi || !have_pub || memcmp(old_pub, a->pub, 32) != 0) {
 		struct store_batch *b = store_begin(st);
 		char nid[9], oid[65], npk[65];

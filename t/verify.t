@@ -308,4 +308,32 @@ verify "$T_DIR/m6.out" audit "$T_DIR/badz" --key "$key"
 is "$RC" 3 "a .zst file that is not zstd: exit 3"
 like "$(out m6)" "bad zstd data" "  saying so"
 
+# --- the origin: a valid note name, one per log ---------------------------
+# An AE title with a space and a '+' made a default origin the verifier
+# (as the signed-note spec) cannot read; it becomes vnamig/VNA_MIG_1.
+# A renamed node keeps the log's origin (audit-origin-kept), so its later
+# checkpoints still verify with the earlier ones.
+oconf=$T_DIR/origin.yaml
+write_conf "$oconf" "audit: { checkpoint_interval: 1s }"
+sed -i "s|^  ae_title: VNAMIG|  ae_title: \"VNA+MIG 1\"|; s|data_dir: $T_DIR/var|data_dir: $T_DIR/ovar|" "$oconf"
+start_daemon "$oconf" || { fail "vnamigd starts (AE title \"VNA+MIG 1\")"; done_testing; }
+hup 3
+stop_daemon
+sed -i 's|^  ae_title: .*|  ae_title: RENAMED|' "$oconf"
+start_daemon "$oconf" || { fail "vnamigd restarts (renamed)"; done_testing; }
+hup 3
+stop_daemon
+grep -q 'audit-origin-kept configured=vnamig/RENAMED kept=vnamig/VNA_MIG_1 ' "$T_DIR/daemon.log"
+ok $? "renamed, the node keeps the log's origin (audit-origin-kept)"
+"$VNAMIGD" -c "$oconf" --audit-export "$T_DIR/eo" >"$T_DIR/eo.out" 2>&1
+ok $? "export of that log"
+is "$(sed -n 1p "$T_DIR/eo/checkpoints")" "vnamig/VNA_MIG_1" \
+	"its checkpoints' origin: vnamig/VNA_MIG_1 (space and '+' made '_')"
+verify "$T_DIR/o1.out" audit "$T_DIR/eo" --key "$T_DIR/ovar-audit.pem.pub"
+is "$RC" 0 "the log of both runs verifies ($(tail -n 1 "$T_DIR/o1.out"))"
+write_conf "$T_DIR/bado.yaml" "audit: { origin: \"my origin\" }"
+"$VNAMIGD" -c "$T_DIR/bado.yaml" --check-config >"$T_DIR/bado.out" 2>&1
+[ $? -ne 0 ] && grep -q "audit.origin \"my origin\": 1 to 200 printable ASCII characters, no space" "$T_DIR/bado.out"
+ok $? "an audit.origin with a space is refused by --check-config"
+
 done_testing
