@@ -5309,12 +5309,13 @@ batch_counts(const struct mbatch *b)
 			n += b->st[i]->counts[k];
 		}
 	}
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 	    "studies", (json_int_t)b->nst, "instances", (json_int_t)n,
 	    "migrated", (json_int_t)(c[I_VERIFIED] + c[I_SENT]),
 	    "skipped_present", (json_int_t)c[I_PRESENT],
 	    "quarantined", (json_int_t)c[I_QUARANTINED],
 	    "failed", (json_int_t)c[I_FAILED],
+	    "pending", (json_int_t)(c[I_EXPECTED] + c[I_RECEIVED]),
 	    "studies_failed", (json_int_t)sc[S_FAILED],
 	    "done", (json_int_t)sc[S_DONE]);
 }
@@ -5340,9 +5341,18 @@ finished_fill(struct mig *m, struct mbatch *b, json_t *rec,
 	json_object_set_new(rec, "finished", json_string(t));
 	json_object_set_new(rec, "counts", cn);
 	json_object_set(o, "counts", cn);
+	/* an instance still pending in a batch that ended is a fault of
+	 * the engine's, never "complete" */
+	if (json_integer_value(json_object_get(cn, "pending")) > 0)
+		log_err("mig-batch-pending", "batch=%llu pending=%lld "
+		    "hint=%s", (unsigned long long)b->id, (long long)
+		    json_integer_value(json_object_get(cn, "pending")),
+		    log_q("instances that never ended a step: see the "
+		    "report's rows with outcome pending"));
 	json_object_set_new(ev, "outcome", json_string(json_integer_value(
 	    json_object_get(cn, "quarantined")) || json_integer_value(
 	    json_object_get(cn, "failed")) || json_integer_value(
+	    json_object_get(cn, "pending")) || json_integer_value(
 	    json_object_get(cn, "studies_failed")) || json_array_size(
 	    json_object_get(rec, "unresolved")) ? "incomplete" :
 	    "complete"));
