@@ -1122,6 +1122,20 @@ open_done(void *arg, int err)
 	*(int *)arg = err ? -1 : 1;
 }
 
+/* open_unit: end unit B and wait until it is durable; 0, or -1 with err */
+static int
+open_unit(struct store *st, struct store_batch *b, char *err, size_t errlen)
+{
+	int done = 0;
+
+	store_end(b, open_done, &done);
+	store_drain(st);
+	if (done == 1)
+		return 0;
+	snprintf(err, errlen, "cannot write the store: %s", store_error(st));
+	return -1;
+}
+
 struct audit *
 audit_open(struct store *st, const struct audit_opts *o, char *err,
     size_t errlen)
@@ -1212,22 +1226,15 @@ audit_open(struct store *st, const struct audit_opts *o, char *err,
 
 	if (!have_origin) {
 		struct store_batch *b = store_begin(st);
-		int done = 0;
 
 		store_put(b, STORE_CF_META, meta_origin, sizeof(meta_origin) - 1,
 		    a->origin, strlen(a->origin));
-		store_end(b, open_done, &done);
-		store_drain(st);
-		if (done != 1) {
-			snprintf(err, errlen, "cannot write the store: %s",
-			    store_error(st));
+		if (open_unit(st, b, err, errlen) < 0)
 			goto fail;
-		}
 	}
 	if (!have_phi || !have_pub || memcmp(old_pub, a->pub, 32) != 0) {
 		struct store_batch *b = store_begin(st);
 		char nid[9], oid[65], npk[65];
-		int done = 0;
 		json_t *ev;
 
 		if (!have_phi) {
@@ -1259,13 +1266,8 @@ audit_open(struct store *st, const struct audit_opts *o, char *err,
 		json_decref(ev);
 		store_put(b, STORE_CF_META, meta_pub, sizeof(meta_pub) - 1,
 		    a->pub, 32);
-		store_end(b, open_done, &done);
-		store_drain(st);
-		if (done != 1) {
-			snprintf(err, errlen, "cannot write the store: %s",
-			    store_error(st));
+		if (open_unit(st, b, err, errlen) < 0)
 			goto fail;
-		}
 		log_info("audit-key", "key_id=%s outcome=%s file=%s", nid,
 		    !have_pub ? "first-use" : "rotated", log_q(a->key_file));
 	}
