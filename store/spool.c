@@ -83,8 +83,7 @@ struct spool_rec {
 	uint64_t	 pos;		/* bytes written so far */
 	struct spool_hasher *hasher;	/* the dataset's hashes, or NULL:
 					 * taken outside (spool_rec_hashes) */
-	int		 outside;	/* their hashes come from outside */
-	int		 hashes_set;	/* ... and have come */
+	int		 hashes_set;	/* info holds them */
 	int		 finished;	/* whole: the lane moved past it */
 	uint8_t		**chunk;	/* buffered: the record so far, */
 	size_t		 nchunk, capchunk;	/* CHUNK bytes each */
@@ -879,11 +878,10 @@ place_buffered(struct spool_rec *r)
 	struct spool *sp = r->sp;
 	size_t n = r->pos;
 
+	/* (busy: never, a failed placement is undone) */
 	if (sp->small != NULL && (sp->small->fd < 0 || sp->small->full ||
-	    sp->small->poisoned))
+	    sp->small->poisoned || sp->small->busy))
 		sp->small = NULL;
-	if (sp->small != NULL && sp->small->busy)
-		sp->small = NULL;	/* (never: a placement is undone) */
 	if (sp->small == NULL) {
 		if ((sp->small = lane_get(sp, r->err, sizeof(r->err))) ==
 		    NULL) {
@@ -1032,20 +1030,24 @@ void
 spool_rec_hash_outside(struct spool_rec *r)
 {
 	spool_hasher_free(r->hasher);
-	r->outside = 1;
 }
 
-void
-spool_rec_hashes(struct spool_rec *r, const struct spool_hashes *h)
+static void
+set_hashes(struct spool_rec *r, const struct spool_hashes *h)
 {
-	if (!r->outside || r->finished)
-		return;
 	memcpy(r->info.sha256, h->sha256, 32);
 	memcpy(r->info.canonical, h->canonical, 32);
 	memcpy(r->info.pixel, h->pixel, 32);
 	r->info.has_pixels = h->has_pixels;
 	r->info.digest_ok = h->digest_ok;
 	r->hashes_set = 1;
+}
+
+void
+spool_rec_hashes(struct spool_rec *r, const struct spool_hashes *h)
+{
+	if (r->hasher == NULL && !r->finished)	/* taken outside */
+		set_hashes(r, h);
 }
 
 /* A record its dataset's known length (at least END bytes: the Pixel
@@ -1097,8 +1099,7 @@ spool_finish(struct spool_rec *r)
 
 		spool_hasher_final(r->hasher, &hs);
 		spool_hasher_free(r->hasher);
-		r->outside = 1;
-		spool_rec_hashes(r, &hs);
+		set_hashes(r, &hs);
 	} else if (!r->hashes_set) {
 		/* a writer that took them outside must give them */
 		r->failed = 1;
