@@ -1588,6 +1588,20 @@ proven(struct mstudy *s, struct minst *in)
 		in->ended = 1;
 }
 
+/* status_proven: at a target with no C-FIND (verify: none), the
+ * C-STORE status is the proof of each instance sent (and not yet taken
+ * under its storage commitment, which ended it already). */
+static void
+status_proven(struct mstudy *s)
+{
+	for (size_t i = 0; i < s->nin; i++)
+		if (s->in[i].st == I_SENT && !s->in[i].committed) {
+			snprintf(s->in[i].level, sizeof(s->in[i].level),
+			    "status");
+			proven(s, &s->in[i]);
+		}
+}
+
 static void
 leaf_instance(struct mig *m, struct store_batch *b, struct mstudy *s,
     struct minst *in)
@@ -2728,13 +2742,7 @@ send_end(struct mstudy *s, int ok, const char *why)
 	s->attempts = 0;
 	xform_clean(s);
 	if (t != NULL && t->verify == CONF_VERIFY_NONE) {
-		/* no C-FIND at this target: its status is the proof */
-		for (size_t i = 0; i < s->nin; i++)
-			if (s->in[i].st == I_SENT) {
-				snprintf(s->in[i].level,
-				    sizeof(s->in[i].level), "status");
-				proven(s, &s->in[i]);
-			}
+		status_proven(s);
 		if (t->commit) {
 			/* its storage commitment is a step of its own: a retry
 			 * of it does not send again (nor start the attempts
@@ -4426,13 +4434,7 @@ study_step(struct mstudy *s)
 				send_end(s, 1, NULL);
 				return;
 			}
-			for (size_t i = 0; i < s->nin; i++)
-				if (s->in[i].st == I_SENT &&
-				    !s->in[i].committed) {
-					snprintf(s->in[i].level,
-					    sizeof(s->in[i].level), "status");
-					proven(s, &s->in[i]);
-				}
+			status_proven(s);
 			verify_end(s);
 			return;
 		}
