@@ -539,7 +539,7 @@ store_end(struct dicom_svc *s)
 		store_sink_abort(s->sink);
 		/* an aborted sink's drain note never comes: reading held for
 		 * its bytes resumes now (they are dropped) */
-		dicom_conn_unhold_in_read(s->dc, DICOM_HOLD_DISK);
+		dicom_conn_hold(s->dc, DICOM_HOLD_DISK, 0);
 	}
 	s->sink = NULL;
 	s->st = SVC_IDLE;

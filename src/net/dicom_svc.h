@@ -66,15 +66,11 @@ uint32_t dicom_fragment_max(const struct dicom_conn *dc);
 /* dicom_conn_hold: stop (on 1) or resume (on 0) reading the association
  * for a reason: a sink behind on the disk, or the asynchronous
  * operations window full; reading resumes when no reason is left, and
- * input already buffered is dealt with then. */
+ * input already buffered is dealt with then (by the read loop itself when
+ * called from a handler within it). */
 #define DICOM_HOLD_DISK		1u
 #define DICOM_HOLD_WINDOW	2u
 void dicom_conn_hold(struct dicom_conn *dc, unsigned why, int on);
-/* dicom_conn_unhold_in_read: resume as dicom_conn_hold(dc, why, 0) does,
- * but from within the read loop (a message handler): that loop then goes
- * on with the input already buffered (dicom_conn_hold would read it again
- * from under it). */
-void dicom_conn_unhold_in_read(struct dicom_conn *dc, unsigned why);
 /* dicom_abort: A-ABORT (service-user) the association, logging why. */
 void dicom_abort(struct dicom_conn *dc, const char *why);
 /* dicom_svc_done: the services owe no more responses (a release that

@@ -83,6 +83,7 @@ struct dicom_conn {
 	int			 to_svc;	/* the message in progress is a
 						 * request: the services' */
 	unsigned		 held;		/* DICOM_HOLD_*: why */
+	int			 reading;	/* within dicom_read's loop */
 	struct event		*pdu_timer;	/* ARTIM before the RQ, then
 						 * a PDU's deadline */
 	int			 pdu_partial;	/* armed for a PDU begun */
@@ -935,10 +936,24 @@ pdu_deadline(struct dicom_conn *dc, struct evbuffer *in, int done)
 	}
 }
 
+static void read_pdus(struct dicom_conn *dc, struct evbuffer *in);
+
 static void
 dicom_read(struct net_conn *c, struct evbuffer *in)
 {
 	struct dicom_conn *dc = net_conn_data(c);
+
+	/* (a handler that resumes reading, dicom_conn_hold, leaves what is
+	 * buffered to this loop: read again from under it, the PDU being
+	 * handled would be handled twice) */
+	dc->reading++;
+	read_pdus(dc, in);
+	dc->reading--;
+}
+
+static void
+read_pdus(struct dicom_conn *dc, struct evbuffer *in)
+{
 	const struct conf *conf = cf(dc);
 	uint8_t hb[DUL_HEADER_LEN];
 	struct dul_header h;
@@ -991,21 +1006,8 @@ dicom_conn_hold(struct dicom_conn *dc, unsigned why, int on)
 		return;
 	}
 	bufferevent_enable(bev, EV_READ);
-	dicom_read(dc->c, bufferevent_get_input(bev));	/* what waited */
-}
-
-void
-dicom_conn_unhold_in_read(struct dicom_conn *dc, unsigned why)
-{
-	unsigned was = dc->held;
-
-	dc->held &= ~why;
-	if (was == 0 || dc->held != 0)
-		return;
-	log_debug("assoc-hold", "conn=%llu on=0 why=%s", cid(dc),
-	    why == DICOM_HOLD_DISK ? "disk" : "window");
-	/* the read loop we are called from goes on with what is buffered */
-	bufferevent_enable(net_conn_bev(dc->c), EV_READ);
+	if (!dc->reading)
+		dicom_read(dc->c, bufferevent_get_input(bev));	/* what waited */
 }
 
 /* ---------------------------------------------------------------------- */
