@@ -44,7 +44,10 @@ struct audit {
 	uint64_t	 size;			/* appended */
 	uint8_t		 frontier[MAX_LEVELS][AUDIT_HASH];
 	uint8_t		 last_leaf[AUDIT_HASH];
-	int		 broken;		/* reload found a hole */
+	int		 broken;		/* reload found a hole or could
+						 * not read: no leaf is
+						 * appended until one works */
+	char		 why[160];		/* ... and why */
 	/* The durable size, read from the store again only when a unit
 	 * was made durable since (a RocksDB seek per call cost 5% of the
 	 * HTTP status route). */
@@ -363,7 +366,8 @@ node_key(uint8_t *k, unsigned level, uint64_t index)
 	return 9;
 }
 
-/* A stored perfect-subtree hash: 0 found, -1 missing or unreadable. */
+/* A stored perfect-subtree hash: 0 found, -1 missing (or not a hash),
+ * -2 unreadable (store_error). */
 static int
 get_node(struct audit *a, unsigned level, uint64_t index,
     uint8_t out[AUDIT_HASH])
@@ -375,7 +379,7 @@ get_node(struct audit *a, unsigned level, uint64_t index,
 	    node_key(k, level, index), &v, &vn);
 
 	if (r != 1)
-		return -1;
+		return r < 0 ? -2 : -1;
 	if (vn != AUDIT_HASH) {
 		free(v);
 		return -1;
@@ -425,11 +429,12 @@ audit_durable_size(struct audit *a)
 
 	store_stats(a->st, &s);
 	/* units only grow; one counted here was written before it was */
-	if (!a->dsize_ok || s.units != a->dsize_units) {
-		a->dsize = audit_store_size(a->st);
+	if ((!a->dsize_ok || s.units != a->dsize_units) &&
+	    audit_store_size(a->st, &a->dsize) == 0) {
 		a->dsize_units = s.units;
 		a->dsize_ok = 1;
 	}
+	/* a read that failed keeps the last size read, and tries again */
 	return a->dsize;
 }
 
@@ -442,12 +447,30 @@ audit_size(const struct audit *a)
 /* The in-memory frontier from what is durable (open, and after a failed
  * group: whatever was appended but not written is forgotten). */
 static int
+reload_fail(struct audit *a, int r, unsigned lvl, uint64_t idx)
+{
+	snprintf(a->why, sizeof(a->why), "tree node (level %u, index %llu) "
+	    "%s%s", lvl, (unsigned long long)idx, r == -2 ? "unreadable: " :
+	    "missing", r == -2 ? store_error(a->st) : "");
+	a->broken = 1;
+	return -1;
+}
+
+static int
 reload(struct audit *a)
 {
 	uint64_t n;
 
 	a->dsize_ok = 0;
 	n = audit_durable_size(a);
+	if (!a->dsize_ok) {
+		/* taken for empty, the next leaf would be written over
+		 * leaf 0 */
+		snprintf(a->why, sizeof(a->why), "the last leaf could not be "
+		    "read: %s", store_error(a->st));
+		a->broken = 1;
+		return -1;
+	}
 	a->broken = 0;
 	a->size = n;
 	memset(a->frontier, 0, sizeof(a->frontier));
@@ -457,14 +480,16 @@ reload(struct audit *a)
 			continue;
 		uint64_t start = n >> (lvl + 1) << (lvl + 1);
 
-		if (get_node(a, lvl, start >> lvl, a->frontier[lvl]) < 0) {
-			a->broken = 1;
-			return -1;
-		}
+		int r = get_node(a, lvl, start >> lvl, a->frontier[lvl]);
+
+		if (r < 0)
+			return reload_fail(a, r, lvl, start >> lvl);
 	}
-	if (n > 0 && get_node(a, 0, n - 1, a->last_leaf) < 0) {
-		a->broken = 1;
-		return -1;
+	if (n > 0) {
+		int r = get_node(a, 0, n - 1, a->last_leaf);
+
+		if (r < 0)
+			return reload_fail(a, r, 0, n - 1);
 	}
 	return 0;
 }
@@ -475,9 +500,13 @@ on_reset(void *arg)
 	struct audit *a = arg;
 
 	if (reload(a) < 0)
-		log_err("audit-broken", "size=%llu hint=%s",
-		    (unsigned long long)a->size, log_q("a tree node is "
-		    "missing from the store: restore a backup"));
+		log_err("audit-broken", "size=%llu error=%s hint=%s",
+		    (unsigned long long)a->size, log_q(a->why),
+		    log_q("the audit log could not be read back from the "
+		    "store (a tree node missing, or a read error): no leaf is "
+		    "appended, and the units that would append one fail, "
+		    "until a reopen reads it whole; if this repeats, restore "
+		    "a backup"));
 }
 
 uint64_t
@@ -491,6 +520,13 @@ audit_append(struct audit *a, struct store_batch *b, const json_t *ev)
 	size_t ne = 0;
 	unsigned lvl;
 
+	if (a->broken) {
+		/* Its frontier is not what is stored: a leaf now would not
+		 * chain. The unit fails; the store reopens and reloads. */
+		store_fail(b, "the audit log could not be read back from "
+		    "the store (see audit-broken)");
+		return seq;
+	}
 	clock_gettime(CLOCK_REALTIME, &rt);
 	clock_gettime(CLOCK_MONOTONIC, &mt);
 	if (rt.tv_sec != a->when_sec) {
@@ -1201,9 +1237,8 @@ audit_open(struct store *st, const struct audit_opts *o, char *err,
 	    load_key(a, &created, err, errlen) < 0)
 		goto fail;
 	if (reload(a) < 0) {
-		snprintf(err, errlen, "the audit tree in the store is "
-		    "incomplete (a node below size %llu is missing): restore "
-		    "a backup", (unsigned long long)a->size);
+		snprintf(err, errlen, "the audit log in the store could not "
+		    "be read back (%s): restore a backup", a->why);
 		goto fail;
 	}
 	r = store_get(st, STORE_CF_META, meta_phi, sizeof(meta_phi) - 1, &v,
@@ -1343,19 +1378,19 @@ root_fold(uint8_t stack[64][AUDIT_HASH], uint64_t n, uint8_t out[AUDIT_HASH])
 	}
 }
 
-uint64_t
-audit_store_size(struct store *st)
+int
+audit_store_size(struct store *st, uint64_t *n)
 {
 	void *k, *v;
 	size_t kn, vn;
-	uint64_t n = 0;
+	int r = store_last(st, STORE_CF_AUDIT_LEAF, "", 0, &k, &kn, &v, &vn);
 
-	if (store_last(st, STORE_CF_AUDIT_LEAF, "", 0, &k, &kn, &v, &vn) ==
-	    1 && kn == 8)
-		n = store_be64_get(k) + 1;
+	*n = 0;
+	if (r == 1 && kn == 8)
+		*n = store_be64_get(k) + 1;
 	free(k);
 	free(v);
-	return n;
+	return r < 0 || (r == 1 && kn != 8) ? -1 : 0;
 }
 
 /* The root of N leaves from the stored frontier nodes: 0, or -1 when one
@@ -1399,14 +1434,17 @@ audit_tree_check(struct store *st, uint64_t *size,
 {
 	struct rootc *rc = calloc(1, sizeof(*rc));
 	uint8_t fr[AUDIT_HASH];
-	uint64_t last = audit_store_size(st);
+	uint64_t last;
 	int r = -1;
 
 	if (rc == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (store_scan(st, STORE_CF_AUDIT_LEAF, "", 0, root_leaf, rc) < 0)
+	if (audit_store_size(st, &last) < 0)
+		snprintf(err, errlen, "the last audit leaf could not be read: "
+		    "%s", store_error(st));
+	else if (store_scan(st, STORE_CF_AUDIT_LEAF, "", 0, root_leaf, rc) < 0)
 		snprintf(err, errlen, "the audit leaves could not be read");
 	else if (rc->gap || rc->n != last)
 		snprintf(err, errlen, "audit leaf %llu is missing (the last "

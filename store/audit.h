@@ -115,13 +115,14 @@ char *audit_public_pem(const struct audit *a);
 
 /*
  * The tree read from a store alone, without an open log (checks,
- * restores, tools): the leaves held; the root of the first N from the
+ * restores, tools): the leaves held (0 with *n, or -1 when the store
+ * could not be read: never taken for an empty log); the root of the first N from the
  * stored nodes (0, or -1 when one is missing); and audit_tree_check,
  * which recomputes the root from every leaf and compares it with the
  * stored tree's: 0 with the size and root, or -1 with err (a missing
  * leaf or node, a mismatch).
  */
-uint64_t audit_store_size(struct store *st);
+int audit_store_size(struct store *st, uint64_t *n);
 int audit_store_root(struct store *st, uint64_t n, uint8_t root[AUDIT_HASH]);
 int audit_tree_check(struct store *st, uint64_t *size,
     uint8_t root[AUDIT_HASH], char *err, size_t errlen);

@@ -75,7 +75,8 @@ struct store {
 	int			 efd;
 
 	enum store_state	 state;
-	char			 errmsg[600];
+	char			 errmsg[600];	/* why it failed */
+	char			 rderr[600];	/* the last read that failed */
 	struct reset_hook	*hooks;
 	size_t			 nhooks;
 
@@ -244,6 +245,8 @@ submit(struct store *st)
 		return;
 	st->cur = NULL;
 	st->inflight++;
+	if (g->err)
+		set_error(st, g->errmsg);	/* store_fail */
 	if (st->state != STORE_FAILED && st->o.floor) {
 		/* RocksDB must never meet a full disk: a failed WAL write can
 		 * end the process (an assertion in 7.x). Below the floor the
@@ -263,8 +266,10 @@ submit(struct store *st)
 	pthread_mutex_lock(&st->mu);
 	if (st->state == STORE_FAILED) {
 		/* Not written: goes straight back, failed. */
+		if (!g->err)
+			snprintf(g->errmsg, sizeof(g->errmsg), "%s",
+			    st->errmsg);
 		g->err = 1;
-		snprintf(g->errmsg, sizeof(g->errmsg), "%s", st->errmsg);
 		*st->done_tail = g;
 		st->done_tail = &g->next;
 		uint64_t one = 1;
@@ -554,6 +559,15 @@ store_end(struct store_batch *b, store_done_fn *done, void *arg)
 }
 
 void
+store_fail(struct store_batch *b, const char *why)
+{
+	if (b->err)
+		return;
+	b->err = 1;
+	snprintf(b->errmsg, sizeof(b->errmsg), "%s", why);
+}
+
+void
 store_flush(struct store *st)
 {
 	st->kicked = 0;
@@ -643,11 +657,13 @@ store_get(struct store *st, enum store_cf cf, const void *key, size_t klen,
 
 	*val = NULL;
 	*vlen = 0;
-	if (st->db == NULL)
+	if (st->db == NULL) {
+		snprintf(st->rderr, sizeof(st->rderr), "the store is closed");
 		return -1;
+	}
 	v = rocksdb_get_cf(st->db, st->ropts, st->cf[cf], key, klen, &n, &e);
 	if (e != NULL) {
-		snprintf(st->errmsg, sizeof(st->errmsg), "%s", e);
+		snprintf(st->rderr, sizeof(st->rderr), "%s", e);
 		rocksdb_free(e);
 		return -1;
 	}
@@ -675,7 +691,7 @@ iter_done(struct store *st, rocksdb_iterator_t *it, int r)
 
 	rocksdb_iter_get_error(it, &e);
 	if (e != NULL) {
-		snprintf(st->errmsg, sizeof(st->errmsg), "%s", e);
+		snprintf(st->rderr, sizeof(st->rderr), "%s", e);
 		rocksdb_free(e);
 		r = -1;
 	}
@@ -698,8 +714,10 @@ store_scan_from(struct store *st, enum store_cf cf, const void *prefix,
 	rocksdb_iterator_t *it;
 	int r = 0;
 
-	if (st->db == NULL)
+	if (st->db == NULL) {
+		snprintf(st->rderr, sizeof(st->rderr), "the store is closed");
 		return -1;
+	}
 	it = rocksdb_create_iterator_cf(st->db, st->ropts, st->cf[cf]);
 	for (rocksdb_iter_seek(it, start, slen); rocksdb_iter_valid(it);
 	    rocksdb_iter_next(it)) {
@@ -726,8 +744,11 @@ store_last(struct store *st, enum store_cf cf, const void *prefix,
 
 	*key = *val = NULL;
 	*klen = *vlen = 0;
-	if (st->db == NULL || plen > sizeof(up))
+	if (st->db == NULL || plen > sizeof(up)) {
+		snprintf(st->rderr, sizeof(st->rderr), st->db == NULL ?
+		    "the store is closed" : "prefix too long");
 		return -1;
+	}
 	memcpy(up, prefix, plen);
 	/* Seek to the first key after the prefix: the prefix plus one. */
 	while (un > 0 && up[un - 1] == 0xff)
@@ -797,7 +818,7 @@ store_state(const struct store *st)
 const char *
 store_error(const struct store *st)
 {
-	return st->state == STORE_FAILED ? st->errmsg : "";
+	return st->state == STORE_FAILED ? st->errmsg : st->rderr;
 }
 
 /* After a failure: reopen once there is room and nothing is in flight. */

@@ -113,6 +113,11 @@ void store_del(struct store_batch *b, enum store_cf cf, const void *key,
 /* err 0 = durable; otherwise the unit was not written (store_error()). */
 typedef void store_done_fn(void *arg, int err);
 void store_end(struct store_batch *b, store_done_fn *done, void *arg);
+/* store_fail: a unit that cannot be made whole (a mirror it builds on
+ * could not be read) fails, and with it its group, as a failed write
+ * would: the store fails (WHY is its error), the reset hooks run, and
+ * recovery reopens it. Called between store_begin and store_end. */
+void store_fail(struct store_batch *b, const char *why);
 
 /* Hand the gathered group to the sync thread (the kick's target). */
 void store_flush(struct store *st);
@@ -152,7 +157,8 @@ void store_on_reset(struct store *st, store_reset_fn *fn, void *arg);
 
 enum store_state store_state(const struct store *st);
 const char *store_state_name(enum store_state s);
-/* The last failure, for logs and /api/health ("" when none). */
+/* Why the store failed; while it has not, why the last read failed (a
+ * store_get, scan or last that returned -1); "" when neither. */
 const char *store_error(const struct store *st);
 /* Free-space watch and recovery; call about once a second. */
 void store_tick(struct store *st);

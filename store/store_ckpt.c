@@ -972,9 +972,14 @@ carry_audit(struct store *cur, struct store *neu, enum store_ckpt_status *rc,
     char *err, size_t errlen)
 {
 	uint8_t r1[AUDIT_HASH], r2[AUDIT_HASH];
-	uint64_t n = audit_store_size(cur), m;
+	uint64_t n, m;
 
 	*rc = STORE_CKPT_FAILED;
+	if (audit_store_size(cur, &n) < 0) {
+		snprintf(err, errlen, "the current audit log could not be "
+		    "read: %s", store_error(cur));
+		return -1;
+	}
 	for (size_t i = 0; i < N_AUDIT_CFS; i++)
 		if (xfer_replace(cur, neu, audit_cfs[i], "") < 0) {
 			snprintf(err, errlen, "copying the audit log (%s) "
@@ -1464,7 +1469,8 @@ replaced_size(const struct store_ckpt_open *o, const char *db)
 
 	if (!db_exists(db) || (st = open_state(o, db, e, sizeof(e))) == NULL)
 		return UINT64_MAX;
-	n = audit_store_size(st);
+	if (audit_store_size(st, &n) < 0)
+		n = UINT64_MAX;
 	store_close(st);
 	return n;
 }

@@ -234,7 +234,8 @@ store_loop_health(struct store_loop *sl, int *ready)
 	store_stats(sl->st, &s);
 	*ready = state == STORE_OK;
 	j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I}}",
-	    "state", store_state_name(state), "error", store_error(sl->st),
+	    "state", store_state_name(state), "error",
+	    state == STORE_FAILED ? store_error(sl->st) : "",
 	    "groups", (json_int_t)s.groups, "units", (json_int_t)s.units,
 	    "failed_units", (json_int_t)s.failed_units,
 	    "sync_us_last", (json_int_t)s.sync_us_last,

@@ -6,6 +6,12 @@
  * state: written, such a unit reused sequence numbers (leaf N twice, the
  * later one winning) and the stored tree no longer matched its leaves.
  * The free space the store sees is this file's statvfs (interposed).
+ *
+ * Then a tree node goes missing, and the reset finds the log unreadable:
+ * taken for whole (or a read error for empty), its next leaf would not
+ * chain (or be written over leaf 0). Until a reload reads it whole, a
+ * unit that appends fails, and the store with it; once the node is back
+ * the store heals itself, and the leaves go on where they were.
  */
 #include "config.h"
 
@@ -134,6 +140,73 @@ main(void)
 
 		ok(rc == 0 && size == s0 + 1, "the stored tree matches its "
 		    "%llu leaves %s", (unsigned long long)size, rc ? err : "");
+	}
+
+	/* leaf s-1's node, the one reload reads last, goes missing */
+	{
+		uint64_t n = audit_durable_size(a);
+		uint8_t nk[9];
+		void *nv = NULL;
+		size_t nvn = 0;
+		struct store_batch *b;
+
+		nk[0] = 0;
+		for (int i = 0; i < 8; i++)
+			nk[1 + i] = (uint8_t)((n - 1) >> (56 - 8 * i));
+		ok(store_get(st, STORE_CF_AUDIT_NODE, nk, 9, &nv, &nvn) == 1 &&
+		    nvn == 32, "leaf %llu's node is stored",
+		    (unsigned long long)(n - 1));
+		b = store_begin(st);
+		store_del(b, STORE_CF_AUDIT_NODE, nk, 9);
+		store_end(b, done, NULL);
+		store_flush(st);
+		store_drain(st);
+		fake_free = 10;			/* a failed group: reset */
+		add(a, st, "lost", 1);
+		store_flush(st);
+		store_drain(st);
+		fake_free = 1ULL << 40;
+		store_tick(st);			/* reopen; the reload fails */
+		is_int(store_state(st), STORE_OK, "the store reopens");
+		ends = failed_ends = 0;
+		add(a, st, "unchained", 1);
+		store_flush(st);
+		store_drain(st);
+		is_int(failed_ends, 1, "a leaf appended to a log that could "
+		    "not be read back fails its unit");
+		is_int(store_state(st), STORE_FAILED, "  and the store with it");
+		ok(strstr(store_error(st), "audit") != NULL, "  which says "
+		    "why: %s", store_error(st));
+		is_int(audit_durable_size(a), n, "  nothing was written");
+		store_tick(st);			/* reopen; still missing */
+		b = store_begin(st);
+		store_put(b, STORE_CF_AUDIT_NODE, nk, 9, nv, nvn);
+		store_end(b, done, NULL);
+		store_flush(st);
+		store_drain(st);		/* the node is back */
+		free(nv);
+		ends = failed_ends = 0;
+		add(a, st, "heals", 1);		/* fails, and the reset reads */
+		store_flush(st);
+		store_drain(st);
+		store_tick(st);
+		is_int(store_state(st), STORE_OK, "with the node back the store "
+		    "heals itself");
+		sc = add(a, st, "chained", 1);
+		store_flush(st);
+		store_drain(st);
+		is_int(sc, n, "the next leaf is leaf %llu",
+		    (unsigned long long)n);
+		is_int(failed_ends, 1, "  durable (only the unit appended "
+		    "while unread failed)");
+		{
+			int rc = audit_tree_check(st, &size, root, err,
+			    sizeof(err));
+
+			ok(rc == 0 && size == n + 1, "the stored tree matches "
+			    "its %llu leaves %s", (unsigned long long)size,
+			    rc ? err : "");
+		}
 	}
 	audit_close(a);
 	store_close(st);
