@@ -912,6 +912,17 @@ daemon_audit_export(struct conf *conf, const char *conf_path,
 	}
 	if (lock_data_dir(d) < 0)
 		goto out;
+	/* The export signs a checkpoint with the key that signs the log: a
+	 * missing one would be made anew (a rotation nobody asked for, and
+	 * an export the earlier key no longer verifies). */
+	if (access(conf->audit.key_file, R_OK) < 0) {
+		fprintf(stderr, "vnamigd: the audit key %s cannot be read (%s): "
+		    "an export signs a checkpoint with the key that signs the "
+		    "log (audit.key_file); put it back, or start the daemon to "
+		    "make and record a new one\n", conf->audit.key_file,
+		    strerror(errno));
+		goto out;
+	}
 	if ((d->state = store_loop_open(d->base, conf, d->data_dir, 0, err,
 	    sizeof(err))) == NULL) {
 		fprintf(stderr, "vnamigd: %s\n", err);
@@ -926,7 +937,7 @@ daemon_audit_export(struct conf *conf, const char *conf_path,
 	    &lraw, zstd)) == NULL ||
 	    (cf = export_open(dir, "checkpoints", &craw, 0)) == NULL)
 		goto out;
-	n = audit_export(store_loop_audit(d->state), lf, cf, err,
+	n = audit_export(store_loop_audit(d->state), lf, cf, &pem, err,
 	    sizeof(err));
 	if (n < 0)
 		fprintf(stderr, "vnamigd: export: %s\n", err);
@@ -937,8 +948,7 @@ daemon_audit_export(struct conf *conf, const char *conf_path,
 		n = -1;
 	}
 	lf = cf = NULL;
-	pem = audit_public_pem(store_loop_audit(d->state));
-	{
+	if (n >= 0) {	/* every key the log was signed with */
 		char path[4096];
 		FILE *f;
 

@@ -915,7 +915,52 @@ struct export_ctx {
 	int	 err;
 	int64_t	 n;
 	uint64_t next;
+	uint8_t	(*keys)[32];		/* named by audit.key leaves */
+	size_t	 nkeys;
 };
+
+static void
+key_add(struct export_ctx *x, const uint8_t pub[32])
+{
+	uint8_t (*k)[32];
+
+	for (size_t i = 0; i < x->nkeys; i++)
+		if (memcmp(x->keys[i], pub, 32) == 0)
+			return;
+	if ((k = reallocarray(x->keys, x->nkeys + 1, 32)) == NULL)
+		abort();
+	x->keys = k;
+	memcpy(x->keys[x->nkeys++], pub, 32);
+}
+
+/* The keys an audit.key leaf names: the one it starts using, and the one
+ * before it (a log whose first key's leaf was lost still names it). */
+static void
+leaf_keys(struct export_ctx *x, const void *val, size_t vlen)
+{
+	static const char ev[] = "\"audit.key\"";
+	static const char *const names[] = { "previous_public_key",
+	    "public_key" };
+	json_t *j, *o;
+
+	if (memmem(val, vlen, ev, sizeof(ev) - 1) == NULL ||
+	    (j = json_loadb(val, vlen, 0, NULL)) == NULL)
+		return;
+	o = json_object_get(j, "object");
+	if (json_is_string(json_object_get(j, "event")) &&
+	    strcmp(json_string_value(json_object_get(j, "event")),
+	    "audit.key") == 0)
+		for (size_t i = 0; i < 2; i++) {
+			const char *h = json_string_value(json_object_get(o,
+			    names[i]));
+			uint8_t pub[32];
+
+			if (h != NULL && strlen(h) == 64 &&
+			    hex_decode(h, pub, 32) == 0)
+				key_add(x, pub);
+		}
+	json_decref(j);
+}
 
 static int
 export_leaf(void *arg, const void *key, size_t klen, const void *val,
@@ -933,6 +978,7 @@ export_leaf(void *arg, const void *key, size_t klen, const void *val,
 		return 1;
 	}
 	x->n++;
+	leaf_keys(x, val, vlen);
 	return 0;
 }
 
@@ -951,39 +997,79 @@ export_ckpt(void *arg, const void *key, size_t klen, const void *val,
 	return 0;
 }
 
-int64_t
-audit_export(struct audit *a, FILE *leaves, FILE *ckpts, char *err,
-    size_t errlen)
+/* PEM of every key in X and the current one (malloc'd), or NULL. */
+static char *
+keys_pem(const struct audit *a, struct export_ctx *x)
 {
-	struct export_ctx x = { leaves, 0, 0, 0 };
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *p = NULL, *s = NULL;
+	long n;
+	int ok = bio != NULL;
 
+	key_add(x, a->pub);
+	for (size_t i = 0; ok && i < x->nkeys; i++) {
+		EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519,
+		    NULL, x->keys[i], 32);
+
+		ok = k != NULL && PEM_write_bio_PUBKEY(bio, k) == 1;
+		EVP_PKEY_free(k);
+	}
+	if (ok && (n = BIO_get_mem_data(bio, &p)) > 0 &&
+	    (s = malloc((size_t)n + 1)) != NULL) {
+		memcpy(s, p, (size_t)n);
+		s[n] = '\0';
+	}
+	BIO_free(bio);
+	return s;
+}
+
+int64_t
+audit_export(struct audit *a, FILE *leaves, FILE *ckpts, char **pems,
+    char *err, size_t errlen)
+{
+	struct export_ctx x = { .f = leaves };
+	int64_t r = -1;
+
+	if (pems != NULL)
+		*pems = NULL;
 	if (store_scan(a->st, STORE_CF_AUDIT_LEAF, "", 0, export_leaf,
 	    &x) < 0 || x.err == 2) {
-		snprintf(err, errlen, x.err == 2 ? "leaf %llu is missing from "
-		    "the store" : "reading the leaves failed",
-		    (unsigned long long)x.next);
-		return -1;
+		if (x.err == 2)
+			snprintf(err, errlen, "leaf %llu is missing from the "
+			    "store", (unsigned long long)x.next);
+		else
+			snprintf(err, errlen, "reading the leaves failed: %s",
+			    store_error(a->st));
+		goto out;
 	}
 	if (x.err || fflush(leaves) == EOF) {
 		snprintf(err, errlen, "writing the leaves: %s",
 		    strerror(errno));
-		return -1;
+		goto out;
 	}
 	if (ckpts != NULL) {
-		struct export_ctx c = { ckpts, 0, 0, 0 };
+		struct export_ctx c = { .f = ckpts };
 
 		if (store_scan(a->st, STORE_CF_AUDIT_CKPT, "", 0, export_ckpt,
 		    &c) < 0) {
-			snprintf(err, errlen, "reading the checkpoints failed");
-			return -1;
+			snprintf(err, errlen, "reading the checkpoints failed: "
+			    "%s", store_error(a->st));
+			goto out;
 		}
 		if (c.err || fflush(ckpts) == EOF) {
 			snprintf(err, errlen, "writing the checkpoints: %s",
 			    strerror(errno));
-			return -1;
+			goto out;
 		}
 	}
-	return x.n;
+	if (pems != NULL && (*pems = keys_pem(a, &x)) == NULL) {
+		snprintf(err, errlen, "cannot encode the public keys");
+		goto out;
+	}
+	r = x.n;
+out:
+	free(x.keys);
+	return r;
 }
 
 char *

@@ -105,11 +105,14 @@ void audit_phi(const struct audit *a, const char *value, char out[65]);
 
 /*
  * audit_export: write every durable leaf as one line (its exact bytes) to
- * LEAVES, and every checkpoint note, separated by blank lines, to CKPTS.
- * Returns the number of leaves, or -1 (err says which write failed).
+ * LEAVES, and every checkpoint note, separated by blank lines, to CKPTS;
+ * with PEMS, *PEMS (malloc'd) is every public key the log was signed
+ * with (those its audit.key leaves name, and the current one), PEM
+ * blocks one after another, oldest first. Returns the number of leaves,
+ * or -1 (err says which read or write failed).
  */
-int64_t audit_export(struct audit *a, FILE *leaves, FILE *ckpts, char *err,
-    size_t errlen);
+int64_t audit_export(struct audit *a, FILE *leaves, FILE *ckpts,
+    char **pems, char *err, size_t errlen);
 /* The public key as PEM (malloc'd). */
 char *audit_public_pem(const struct audit *a);
 

@@ -331,6 +331,42 @@ is "$(sed -n 1p "$T_DIR/eo/checkpoints")" "vnamig/VNA_MIG_1" \
 	"its checkpoints' origin: vnamig/VNA_MIG_1 (space and '+' made '_')"
 verify "$T_DIR/o1.out" audit "$T_DIR/eo" --key "$T_DIR/ovar-audit.pem.pub"
 is "$RC" 0 "the log of both runs verifies ($(tail -n 1 "$T_DIR/o1.out"))"
+
+# --- a rotated key ---------------------------------------------------------
+# The key replaced between runs (a rotation, recorded as an audit.key
+# leaf): the export's audit-key.pub holds both keys, and verifies the
+# log signed by each. An export with the key missing is refused: it would
+# make a new key (a rotation nobody asked for) and sign with it.
+okey=$T_DIR/ovar-audit.pem
+mv "$okey" "$T_DIR/old-audit.pem" && mv "$okey.pub" "$T_DIR/old-audit.pem.pub"
+start_daemon "$oconf" || { fail "vnamigd restarts (a new key)"; done_testing; }
+hup 3
+stop_daemon
+grep -q 'audit-key key_id=[0-9a-f]* outcome=rotated ' "$T_DIR/daemon.log"
+ok $? "a replaced key is recorded as a rotation"
+"$VNAMIGD" -c "$oconf" --audit-export "$T_DIR/er" >"$T_DIR/er.out" 2>&1
+ok $? "export of the log of two keys"
+is "$(grep -c 'BEGIN PUBLIC KEY' "$T_DIR/er/audit-key.pub")" 2 \
+	"  its audit-key.pub holds both keys"
+verify "$T_DIR/r1.out" audit "$T_DIR/er"
+is "$RC" 0 "  and verifies the log with them ($(tail -n 1 "$T_DIR/r1.out"))"
+verify "$T_DIR/r2.out" audit "$T_DIR/er" --key "$okey.pub"
+is "$RC" 1 "  the new key alone does not verify what the old one signed"
+verify "$T_DIR/r3.out" audit "$T_DIR/er" --key "$okey.pub" \
+	--key "$T_DIR/old-audit.pem.pub"
+is "$RC" 0 "  both --key, each kept elsewhere, do"
+rsize=$(grep -c . "$T_DIR/er/leaves.jsonl")
+mv "$okey" "$T_DIR/keep.pem"
+"$VNAMIGD" -c "$oconf" --audit-export "$T_DIR/ek" >"$T_DIR/ek.out" 2>&1
+rc=$?
+[ "$rc" -ne 0 ] && [ ! -e "$okey" ] &&
+	grep -q "the audit key $okey cannot be read" "$T_DIR/ek.out"
+ok $? "an export without the key is refused, no key made (exit $rc: $(head -n 1 "$T_DIR/ek.out"))"
+mv "$T_DIR/keep.pem" "$okey"
+"$VNAMIGD" -c "$oconf" --audit-export "$T_DIR/ek" >"$T_DIR/ek.out" 2>&1 &&
+	[ "$(grep -c . "$T_DIR/ek/leaves.jsonl")" -eq "$rsize" ]
+ok $? "  with it back, the log has no leaf more than before ($rsize)"
+
 write_conf "$T_DIR/bado.yaml" "audit: { origin: \"my origin\" }"
 "$VNAMIGD" -c "$T_DIR/bado.yaml" --check-config >"$T_DIR/bado.out" 2>&1
 [ $? -ne 0 ] && grep -q "audit.origin \"my origin\": 1 to 200 printable ASCII characters, no space" "$T_DIR/bado.out"

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
@@ -147,8 +148,7 @@ int
 vfy_keys_load(struct vfy_keys *ks, const char *path, char *err,
     size_t errlen)
 {
-	struct vfy_key key = { 0 }, *nk;
-	size_t pl = ED25519_PUB;
+	size_t had = ks->n;
 	FILE *f;
 
 	if ((f = fopen(path, "re")) == NULL) {
@@ -156,21 +156,39 @@ vfy_keys_load(struct vfy_keys *ks, const char *path, char *err,
 		    strerror(errno));
 		return -1;
 	}
-	key.pk = PEM_read_PUBKEY(f, NULL, NULL, NULL);
-	fclose(f);
-	if (key.pk == NULL || EVP_PKEY_get_base_id(key.pk) !=
-	    EVP_PKEY_ED25519 || EVP_PKEY_get_raw_public_key(key.pk, key.pub,
-	    &pl) != 1 || pl != ED25519_PUB) {
-		snprintf(err, errlen, "key %s is not an Ed25519 public key in "
-		    "PEM (-----BEGIN PUBLIC KEY-----)", path);
-		EVP_PKEY_free(key.pk);
-		return -1;
+	/* every key in the file: an export's holds all the log used */
+	for (;;) {
+		struct vfy_key key = { 0 }, *nk;
+		size_t pl = ED25519_PUB;
+
+		int c;
+
+		if (ks->n > had) {	/* only space left: the end */
+			while ((c = getc(f)) != EOF && c != 0 && strchr(" \t\r\n", c))
+				;
+			if (c == EOF)
+				break;
+			ungetc(c, f);
+		}
+		key.pk = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+		if (key.pk == NULL || EVP_PKEY_get_base_id(key.pk) !=
+		    EVP_PKEY_ED25519 || EVP_PKEY_get_raw_public_key(key.pk,
+		    key.pub, &pl) != 1 || pl != ED25519_PUB) {
+			snprintf(err, errlen, "key %s is not an Ed25519 public "
+			    "key in PEM (-----BEGIN PUBLIC KEY-----)%s", path,
+			    ks->n > had ? " after its first" : "");
+			EVP_PKEY_free(key.pk);
+			ERR_clear_error();
+			fclose(f);
+			return -1;
+		}
+		if ((key.file = strdup(path)) == NULL ||
+		    (nk = reallocarray(ks->k, ks->n + 1, sizeof(*nk))) == NULL)
+			abort();
+		ks->k = nk;
+		ks->k[ks->n++] = key;
 	}
-	if ((key.file = strdup(path)) == NULL ||
-	    (nk = reallocarray(ks->k, ks->n + 1, sizeof(*nk))) == NULL)
-		abort();
-	ks->k = nk;
-	ks->k[ks->n++] = key;
+	fclose(f);
 	return 0;
 }
 

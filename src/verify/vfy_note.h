@@ -32,8 +32,8 @@ struct vfy_keys;
 struct vfy_keys	*vfy_keys_new(void);
 void		 vfy_keys_free_(struct vfy_keys *);
 #define vfy_keys_free(k) do { vfy_keys_free_(k); (k) = NULL; } while (0)
-/* Add the Ed25519 public key (PEM SubjectPublicKeyInfo) in PATH. 0, or -1
- * with the reason in ERR. */
+/* Add the Ed25519 public keys (PEM SubjectPublicKeyInfo, one or more
+ * blocks) in PATH. 0, or -1 with the reason in ERR. */
 int		 vfy_keys_load(struct vfy_keys *, const char *path, char *err,
 		    size_t errlen);
 /* How many keys have signed a verified note; their ids into IDS (hex,

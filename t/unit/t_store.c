@@ -413,7 +413,7 @@ test_audit(void)
 	snprintf(leaves, sizeof(leaves), "%s/leaves", tmp);
 	snprintf(proofs, sizeof(proofs), "%s/proofs", tmp);
 	lf = fopen(leaves, "w");
-	ok(audit_export(a, lf, NULL, err, sizeof(err)) == (int64_t)N,
+	ok(audit_export(a, lf, NULL, NULL, err, sizeof(err)) == (int64_t)N,
 	    "export writes every leaf");
 	fclose(lf);
 	pf = fopen(proofs, "w");
