@@ -284,6 +284,9 @@ is "$($RAW "$DICOM_PORT" store 1.2.840.10008.5.1.4.1.1.2 1.2.3.8 '1.2.3.8%001.2.
 ! "$VNAMIG_SPOOL" -c "$conf" get "$u64" >/dev/null 2>&1 &&
 ! "$VNAMIG_SPOOL" -c "$conf" get 1.2.3.8 >/dev/null 2>&1
 ok $? "  neither is stored"
+is "$($RAW "$DICOM_PORT" store-nodata 1.2.840.10008.5.1.4.1.1.2 1.2.3.4.1)" \
+	"AC PDATA:status=0xc000 PDATA:status=0x0000 06:00000000 eof" \
+	"a C-STORE-RQ with no dataset: 0xC000 (cannot understand), and a C-ECHO after it is answered"
 is "$($RAW "$DICOM_PORT" store 1.2.840.10008.5.1.4.1.1.2 1.2.3.4 1.2.3.4)" \
 	"AC PDATA:status=0x0000 06:00000000 eof" "a good raw C-STORE: 0x0000"
 "$VNAMIG_SPOOL" -c "$conf" get 1.2.3.4 -o "$T_DIR/1.2.3.4.dcm" 2>/dev/null &&

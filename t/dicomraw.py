@@ -59,12 +59,12 @@ def command(fields):
     return elem(0, 0, struct.pack('<I', len(body))) + body
 
 
-def store_rq(sop_class, sop_instance, msgid=1):
+def store_rq(sop_class, sop_instance, msgid=1, dataset_type=0x0000):
     return command([(0x0002, uid(sop_class)),
                     (0x0100, struct.pack('<H', 0x0001)),
                     (0x0110, struct.pack('<H', msgid)),
                     (0x0700, struct.pack('<H', 0)),
-                    (0x0800, struct.pack('<H', 0x0000)),
+                    (0x0800, struct.pack('<H', dataset_type)),
                     (0x1000, uid(sop_instance))])
 
 
@@ -233,6 +233,16 @@ def main():
         c.pdu()
         c.send(pdata(1, 3, store_rq(cls, inst)))
         c.send(pdata(1, 2, dataset(cls, ds_inst)))
+        c.pdu()
+        c.send(struct.pack('>BBI', 5, 0, 4) + b'\0' * 4)
+        c.drain()
+    elif sc == 'store-nodata':		# a C-STORE-RQ saying it has no
+        cls, inst = sys.argv[3], sys.argv[4]	# dataset, then a C-ECHO
+        c.send(assoc_rq(contexts=((1, cls), (3, VERIFY))))
+        c.pdu()
+        c.send(pdata(1, 3, store_rq(cls, inst, dataset_type=0x0101)))
+        c.pdu()
+        c.send(pdata(3, 3, echo_rq(2)))
         c.pdu()
         c.send(struct.pack('>BBI', 5, 0, 4) + b'\0' * 4)
         c.drain()

@@ -9,7 +9,8 @@
  *               command's; 0x0122 when the command's SOP class is not
  *               the context's abstract syntax; 0xC000 when the dataset
  *               cannot be parsed or a UID is invalid (it is never used
- *               as a path then); 0xA700 when it cannot be stored;
+ *               as a path then), or the request says it has no dataset;
+ *               0xA700 when it cannot be stored;
  *   N-EVENT-REPORT-RQ of Storage Commitment (the SCP's report, on our
  *               association or its own): the dataset gathered (up to
  *               DICOM_REPORT_MAX), decoded and handed to the commitment
@@ -175,10 +176,12 @@ void
 dicom_svc_closing(struct dicom_svc *s)
 {
 	for (struct pending *p = s->pending; p != NULL; p = p->next)
-		log_warn("store-unanswered", "conn=%llu sop_instance=%s "
-		    "why=\"the association ended while the instance was "
-		    "being made durable: it is kept, unacknowledged\"",
-		    svc_cid(s), p->rq.affected_instance);
+		if (!p->early)	/* those were answered, and are kept */
+			log_warn("store-unanswered", "conn=%llu sop_instance=%s "
+			    "why=\"the association ended while the instance "
+			    "was being made durable: it is kept, "
+			    "unacknowledged\"", svc_cid(s),
+			    p->rq.affected_instance);
 	if (s->st != SVC_IDLE)
 		log_warn("store-dropped", "conn=%llu sop_instance=%s why=\"the "
 		    "association ended before the dataset did\"",
@@ -648,8 +651,17 @@ on_command(struct dicom_svc *s, const struct dimse_asm_event *ev)
 		    peer_ae(s));
 		return respond(s, DIMSE_STATUS_SUCCESS, NULL);
 	case DIMSE_C_STORE_RQ:
-		if (!ev->has_dataset)
-			break;
+		if (!ev->has_dataset) {
+			/* nothing to store: not an unknown operation */
+			s->status = DIMSE_STATUS_CANNOT_UNDERSTAND;
+			snprintf(s->comment, sizeof(s->comment), "C-STORE-RQ "
+			    "without a dataset (CommandDataSetType 0101H)");
+			log_warn("dimse-refused", "conn=%llu peer_ae=%s "
+			    "command=%s status=0x%04x why=%s", svc_cid(s),
+			    peer_ae(s), dimse_cmd_name(s->rq.command),
+			    s->status, log_q(s->comment));
+			return respond(s, s->status, s->comment);
+		}
 		store_begin(s, pc);
 		return 0;
 	case DIMSE_N_EVENT_REPORT_RQ:
