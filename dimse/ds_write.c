@@ -280,11 +280,21 @@ int
 ds_write_part10_header(ds_sink_fn *sink, void *arg, const char *sop_class,
     const char *sop_instance, const char *ts_uid)
 {
-	uint8_t b[132 + 12 + 6 * (12 + 66)];
+	return ds_write_part10_header_ae(sink, arg, sop_class, sop_instance,
+	    ts_uid, NULL);
+}
+
+int
+ds_write_part10_header_ae(ds_sink_fn *sink, void *arg,
+    const char *sop_class, const char *sop_instance, const char *ts_uid,
+    const char *sending_ae)
+{
+	uint8_t b[132 + 12 + 6 * (12 + 66) + 8 + 16];
 	size_t n = 132 + 12, m;
 
 	if (strlen(sop_class) > 64 || strlen(sop_instance) > 64 ||
-	    strlen(ts_uid) > 64)
+	    strlen(ts_uid) > 64 || (sending_ae != NULL &&
+	    strlen(sending_ae) > 16))
 		return -1;
 	memset(b, 0, 128);
 	memcpy(b + 128, "DICM", 4);
@@ -296,6 +306,9 @@ ds_write_part10_header(ds_sink_fn *sink, void *arg, const char *sop_class,
 	    strlen(DS_IMPLEMENTATION_CLASS_UID));
 	n += meta_elem(b + n, 0x0013, "SH", DS_IMPLEMENTATION_VERSION,
 	    strlen(DS_IMPLEMENTATION_VERSION));
+	if (sending_ae != NULL && *sending_ae != '\0')
+		n += meta_elem(b + n, 0x0017, "AE", sending_ae,
+		    strlen(sending_ae));
 	m = meta_elem(b + 132, 0x0000, "UL", "\0\0\0\0", 4);
 	ds_put32(b + 132 + 8, (uint32_t)(n - 132 - m), 0);
 	return sink(arg, b, n);

@@ -63,6 +63,12 @@ uint64_t ds_writer_bytes(const struct ds_writer *w);
  */
 int ds_write_part10_header(ds_sink_fn *sink, void *arg,
     const char *sop_class, const char *sop_instance, const char *ts_uid);
+/* ... and, when SENDING_AE is neither NULL nor "", the AE title that sent
+ * the instance: (0002,0017) Sending Application Entity Title (at most 16
+ * characters, else -1). */
+int ds_write_part10_header_ae(ds_sink_fn *sink, void *arg,
+    const char *sop_class, const char *sop_instance, const char *ts_uid,
+    const char *sending_ae);
 
 #define DS_IMPLEMENTATION_CLASS_UID	"1.2.826.0.1.3680043.10.1297.1"
 #define DS_IMPLEMENTATION_VERSION	"VNAMIG_010"

@@ -322,6 +322,9 @@ reread(int fd, uint64_t pos, const uint8_t *h, struct spool_info *in)
 	meta_get(meta, (size_t)m, 0x0003, in->sop_instance,
 	    sizeof(in->sop_instance));
 	meta_get(meta, (size_t)m, 0x0010, in->ts_uid, sizeof(in->ts_uid));
+	/* who sent it (records written before it was kept: "") */
+	meta_get(meta, (size_t)m, 0x0017, in->origin_ae,
+	    sizeof(in->origin_ae));
 	if (!spool_uid_valid(in->sop_class) ||
 	    !spool_uid_valid(in->sop_instance) ||
 	    !spool_uid_valid(in->ts_uid))
@@ -989,7 +992,7 @@ spool_hasher_free_(struct spool_hasher *h)
 
 struct spool_rec *
 spool_begin(struct spool *sp, const char *sop_class, const char *sop_instance,
-    const char *ts_uid, char *err, size_t errlen)
+    const char *ts_uid, const char *sending_ae, char *err, size_t errlen)
 {
 	struct spool_rec *r;
 	uint8_t h[SPOOL_HDR] = { 0 };
@@ -999,6 +1002,13 @@ spool_begin(struct spool *sp, const char *sop_class, const char *sop_instance,
 		snprintf(err, errlen, "invalid UID (SOP class \"%.64s\", "
 		    "instance \"%.64s\", transfer syntax \"%.64s\")",
 		    sop_class, sop_instance, ts_uid);
+		return NULL;
+	}
+	if (sending_ae == NULL)
+		sending_ae = "";
+	if (strlen(sending_ae) >= sizeof(r->info.origin_ae)) {
+		snprintf(err, errlen, "sending AE title \"%.32s\" is longer "
+		    "than 16 characters", sending_ae);
 		return NULL;
 	}
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
@@ -1012,10 +1022,12 @@ spool_begin(struct spool *sp, const char *sop_class, const char *sop_instance,
 	snprintf(r->info.sop_instance, sizeof(r->info.sop_instance), "%s",
 	    sop_instance);
 	snprintf(r->info.ts_uid, sizeof(r->info.ts_uid), "%s", ts_uid);
+	snprintf(r->info.origin_ae, sizeof(r->info.origin_ae), "%s",
+	    sending_ae);
 	memcpy(h, magic, sizeof(magic));
 	if (write_at(r, h, sizeof(h)) < 0 ||
-	    ds_write_part10_header(meta_sink, r, sop_class, sop_instance,
-	    ts_uid) != 0) {
+	    ds_write_part10_header_ae(meta_sink, r, sop_class, sop_instance,
+	    ts_uid, sending_ae) != 0) {
 		snprintf(err, errlen, "%s", r->failed ? r->err :
 		    "cannot write the file meta");
 		spool_abort(r);

@@ -78,9 +78,10 @@ struct spool_info {
 	char		 sop_class[SPOOL_UID_MAX + 1];
 	char		 sop_instance[SPOOL_UID_MAX + 1];
 	char		 ts_uid[SPOOL_UID_MAX + 1];
-	/* the AE title that sent it ("" unknown: records indexed before
-	 * it was kept, or found again by recovery): a source's copy and a
-	 * target's read-back copy of one instance are told apart by it */
+	/* the AE title that sent it ("" unknown): a source's copy and a
+	 * target's read-back copy of one instance are told apart by it.
+	 * Kept in the index and in the record's file meta (recovery reads
+	 * it there); "" only for records written before it was. */
 	char		 origin_ae[17];
 };
 
@@ -144,8 +145,12 @@ void spool_hasher_free_(struct spool_hasher *h);
 	while (0)
 
 /* Writer side. */
+/* spool_begin: a record of one instance; SENDING_AE (NULL or "" when not
+ * known) is its origin_ae, kept in the record's file meta as well
+ * (0002,0017), so that recovery finds it again. */
 struct spool_rec *spool_begin(struct spool *sp, const char *sop_class,
-    const char *sop_instance, const char *ts_uid, char *err, size_t errlen);
+    const char *sop_instance, const char *ts_uid, const char *sending_ae,
+    char *err, size_t errlen);
 int spool_write(struct spool_rec *r, const void *p, size_t n, char *err,
     size_t errlen);
 /* The record's hashes are taken outside: spool_write only writes, and

@@ -337,10 +337,8 @@ store_begin(struct dicom_svc *s, const struct dicom_pctx *pc)
 	else
 		snprintf(dir, sizeof(dir), "%s/incoming", conf->node.data_dir);
 	s->sink = store_sink_begin(dir, s->rq.affected_class,
-	    s->rq.affected_instance, pc->ts_uid, s->err, sizeof(s->err));
-	if (s->sink != NULL)
-		store_sink_set_origin(s->sink, peer_ae(s),
-		    net_conn_peer(dicom_conn_net(s->dc)));
+	    s->rq.affected_instance, pc->ts_uid, peer_ae(s),
+	    net_conn_peer(dicom_conn_net(s->dc)), s->err, sizeof(s->err));
 	if (s->sink == NULL) {
 		log_err("store-failed", "conn=%llu sop_instance=%s error=%s",
 		    svc_cid(s), s->rq.affected_instance, log_q(s->err));

@@ -75,6 +75,8 @@ struct store_sink {
 	int		 arriving;	/* counted in sinks_arriving */
 	char		*cls, *inst, *ts;
 	char		 origin[96];	/* "AE@address" of the sender */
+	char		 origin_ae[17];	/* its AE title (set before OP_OPEN:
+					 * the spool record keeps it) */
 	/* a push source's instance: queued for the engine in the unit */
 	char		 push_src[CONF_NAME_MAX + 1];
 	char		 push_study[SPOOL_UID_MAX + 1];
@@ -92,13 +94,6 @@ store_sink_use_spool(struct spool *sp, struct store_loop *sl)
 {
 	sink_spool = sp;
 	sink_state = sl;
-}
-
-void
-store_sink_set_origin(struct store_sink *s, const char *ae,
-    const char *addr)
-{
-	snprintf(s->origin, sizeof(s->origin), "%s@%s", ae, addr);
 }
 
 void
@@ -245,7 +240,8 @@ put_async(void *arg, const uint8_t *p, size_t n)
 
 struct store_sink *
 store_sink_begin(const char *dir, const char *sop_class,
-    const char *sop_instance, const char *ts_uid, char *err, size_t cap)
+    const char *sop_instance, const char *ts_uid, const char *ae,
+    const char *addr, char *err, size_t cap)
 {
 	static unsigned long seq;
 	struct store_sink *s;
@@ -264,6 +260,8 @@ store_sink_begin(const char *dir, const char *sop_class,
 	    sop_instance) < 0 || (s->dir = strdup(dir)) == NULL)
 		abort();
 	s->fd = -1;
+	snprintf(s->origin, sizeof(s->origin), "%s@%s", ae, addr);
+	snprintf(s->origin_ae, sizeof(s->origin_ae), "%s", ae);
 	if (cm_running() && sink_spool != NULL) {
 		/* the thread takes a spool record; the file meta is the
 		 * spool's to write */
@@ -615,7 +613,8 @@ run_op(struct op *o, struct store_commit ***gtail, struct op ***ctail)
 	case OP_OPEN:
 		if (s->cls != NULL) {
 			s->rec = spool_begin(sink_spool, s->cls, s->inst,
-			    s->ts, s->open_err, sizeof(s->open_err));
+			    s->ts, s->origin_ae, s->open_err,
+			    sizeof(s->open_err));
 			if (s->rec != NULL && s->loop_hash)
 				spool_rec_hash_outside(s->rec);	/* put_async */
 			free(o);
@@ -763,7 +762,6 @@ index_spooled(struct store_commit *c)
 {
 	struct spool_info *in = &c->info;
 	struct store_batch *b = store_begin(store_loop_store(sink_state));
-	size_t an = strcspn(c->s->origin, "@");
 	char sha[65], canon[65], pix[65], seg[17];
 	json_t *ev;
 
@@ -771,10 +769,6 @@ index_spooled(struct store_commit *c)
 	hex_encode(in->canonical, 32, canon);
 	hex_encode(in->pixel, 32, pix);
 	snprintf(seg, sizeof(seg), "%016llx", (unsigned long long)in->seg);
-	/* the sender's AE title ("AE@address"), kept with the record */
-	snprintf(in->origin_ae, sizeof(in->origin_ae), "%.*s", (int)(an <
-	    sizeof(in->origin_ae) ? an : sizeof(in->origin_ae) - 1),
-	    c->s->origin);
 	spool_index(sink_spool, b, in);
 	ev = json_pack("{s:s, s:{s:s}, s:{s:s, s:s, s:s, s:s, s:I, s:I}, "
 	    "s:{s:s}, s:s}",

@@ -39,9 +39,6 @@ void store_sink_use_spool(struct spool *sp, struct store_loop *sl);
 struct spool_info;
 void store_sink_on_spooled(void (*fn)(void *, const struct spool_info *),
     void *arg);
-/* The sender, for the audit leaf. */
-void store_sink_set_origin(struct store_sink *s, const char *ae,
-    const char *addr);
 /* store_sink_set_push: the instance comes from push source SOURCE (a
  * peer with push_to): its commit also queues it for the migration engine
  * (studies ("pq", source, SOP UID) -> {study_uid, series_uid, ...}) in
@@ -51,12 +48,14 @@ void store_sink_set_push(struct store_sink *s, const char *source,
 
 /*
  * store_sink_begin: start the file for one instance in dir (created if
- * needed) with its Part 10 header (preamble, DICM, file meta). Returns
- * NULL with a message in err when the UIDs are invalid or the file
- * cannot be created.
+ * needed) with its Part 10 header (preamble, DICM, file meta), sent by AE
+ * from ADDR (the audit leaf's actor; a spool record keeps AE as its
+ * origin). Returns NULL with a message in err when the UIDs are invalid
+ * or the file cannot be created.
  */
 struct store_sink *store_sink_begin(const char *dir, const char *sop_class,
-    const char *sop_instance, const char *ts_uid, char *err, size_t cap);
+    const char *sop_instance, const char *ts_uid, const char *ae,
+    const char *addr, char *err, size_t cap);
 /* store_sink_write: n more dataset bytes. 0, or -1 with err (then abort). */
 int store_sink_write(struct store_sink *s, const uint8_t *p, size_t n,
     char *err, size_t cap);

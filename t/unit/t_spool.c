@@ -111,7 +111,7 @@ static struct spool_rec *
 put_ct(struct spool *sp, const char *uid)
 {
 	char err[256];
-	struct spool_rec *r = spool_begin(sp, CT_CLASS, uid, TS_EXPL, err,
+	struct spool_rec *r = spool_begin(sp, CT_CLASS, uid, TS_EXPL, "ORIGIN_AE", err,
 	    sizeof(err));
 
 	if (r == NULL) {
@@ -136,7 +136,7 @@ static struct spool_rec *
 put_bytes(struct spool *sp, const char *uid, size_t n, int fill)
 {
 	char err[256];
-	struct spool_rec *r = spool_begin(sp, CT_CLASS, uid, "1.2.3.999",
+	struct spool_rec *r = spool_begin(sp, CT_CLASS, uid, "1.2.3.999", "ORIGIN_AE",
 	    err, sizeof(err));
 	uint8_t *b = malloc(n);
 
@@ -170,7 +170,7 @@ static void
 big_partial(struct spool *sp)
 {
 	char err[256];
-	struct spool_rec *r = spool_begin(sp, CT_CLASS, "1.2.3.4.77", TS_EXPL,
+	struct spool_rec *r = spool_begin(sp, CT_CLASS, "1.2.3.4.77", TS_EXPL, "ORIGIN_AE",
 	    err, sizeof(err));
 	uint8_t *junk = calloc(1, 1 << 20);
 
@@ -262,7 +262,7 @@ main(void)
 	sp = st ? open_spool(st, 1 << 20, &rc) : NULL;
 	if (!ok(sp != NULL, "spool opens and recovers an empty directory"))
 		return 1;
-	ok(spool_begin(sp, CT_CLASS, "1.2.3/../4", TS_EXPL, cmd,
+	ok(spool_begin(sp, CT_CLASS, "1.2.3/../4", TS_EXPL, "ORIGIN_AE", cmd,
 	    sizeof(cmd)) == NULL && strstr(cmd, "invalid UID"),
 	    "a record with an invalid UID is refused: %s", cmd);
 
@@ -384,6 +384,9 @@ main(void)
 	    memcmp(got.canonical, canon, 32) == 0, "the orphan is indexed "
 	    "again, re-hashed, with its digests (never dropped: it may have "
 	    "been acknowledged before a restore)");
+	is_str(got.origin_ae, "ORIGIN_AE", "  with the AE title that sent it "
+	    "(from its file meta: a source's copy is never taken for a "
+	    "target's)");
 	is_int(spool_lookup(sp, st, "1.2.3.4.7", &got), 0, "the partial "
 	    "record is not");
 
@@ -476,7 +479,7 @@ main(void)
 		char err[256];
 		uint8_t *px = calloc(1, 4096);
 		struct spool_rec *rb = spool_begin(sp, CT_CLASS, "1.2.3.4.78",
-		    TS_EXPL, err, sizeof(err));
+		    TS_EXPL, NULL, err, sizeof(err));
 		uint64_t before = dir_bytes(spool_dir()), after;
 
 		if (rb != NULL && px != NULL && spool_write(rb, head,
@@ -502,7 +505,7 @@ main(void)
 		size_t o = ds_off, k = 1;
 		int fd, wrc = 0;
 
-		rh = spool_begin(sp, CT_CLASS, "1.2.3.4.83", TS_EXPL, cmd,
+		rh = spool_begin(sp, CT_CLASS, "1.2.3.4.83", TS_EXPL, "ORIGIN_AE", cmd,
 		    sizeof(cmd));
 		while (rh != NULL && o < file_len && wrc == 0) {
 			size_t n = k < file_len - o ? k : file_len - o;
@@ -558,7 +561,7 @@ main(void)
 		    memcmp(hu.canonical, (uint8_t[32]){ 0 }, 32) == 0,
 		    "for a syntax it cannot parse, the SHA-256 alone");
 
-		ro = spool_begin(sp, CT_CLASS, "1.2.3.4.21", TS_EXPL, cmd,
+		ro = spool_begin(sp, CT_CLASS, "1.2.3.4.21", TS_EXPL, "ORIGIN_AE", cmd,
 		    sizeof(cmd));
 		spool_rec_hash_outside(ro);
 		for (size_t o = ds_off; o < file_len && wrc == 0; o += 1000)
@@ -582,7 +585,7 @@ main(void)
 		index_rec(st, sp, &io);
 		spool_done(ro);
 
-		ro = spool_begin(sp, CT_CLASS, "1.2.3.4.22", TS_EXPL, cmd,
+		ro = spool_begin(sp, CT_CLASS, "1.2.3.4.22", TS_EXPL, "ORIGIN_AE", cmd,
 		    sizeof(cmd));
 		spool_rec_hash_outside(ro);
 		spool_write(ro, file + ds_off, file_len - ds_off, cmd,
@@ -603,7 +606,7 @@ main(void)
 		struct spool_hasher *h = spool_hasher_new(TS_EXPL);
 		uint8_t *px = calloc(1, 4096);
 		struct spool_rec *rb = spool_begin(sp, CT_CLASS, "1.2.3.4.79",
-		    TS_EXPL, cmd, sizeof(cmd));
+		    TS_EXPL, NULL, cmd, sizeof(cmd));
 		uint64_t before = dir_bytes(spool_dir()), after, end;
 
 		spool_rec_hash_outside(rb);
