@@ -246,7 +246,10 @@ struct mstudy {
 	struct mop	 op;
 	struct scan	 sc;
 	/* retrieving */
-	unsigned	 round;
+	unsigned	 round;		/* kept in the study row: a restart
+					 * goes on counting */
+	int		 byinst;	/* this round asks for each missing
+					 * instance, not for the study */
 	size_t		 imiss;
 	size_t		 rleft;		/* instances this round may still ask */
 	size_t		 rnext;		/* where the next round starts */
@@ -626,6 +629,9 @@ study_json(const struct mstudy *s)
 		json_object_set_new(j, "study_date", json_string(s->date));
 	if (s->push)
 		json_object_set_new(j, "push", json_true());
+	if (s->round > 0)
+		json_object_set_new(j, "retrieve_round", json_integer(
+		    s->round));
 	if (s->xw_set)
 		json_object_set_new(j, "crosswalk", s->xw[0] ? json_pack(
 		    "{s:s, s:s}", "patient_id", s->xw, "merge_control_id",
@@ -993,10 +999,11 @@ peer_named(const struct mig *m, const char *name)
 }
 
 /* A spool copy of an instance from a given sender: the newest record
- * of sop whose origin AE title is ae (or not known: records from before
- * it was kept). One SOP Instance may be in the spool several times at
- * once: the source's copy for one batch, a target's read-back copy for
- * another. */
+ * of sop whose origin AE title is ae (a record whose sender is not known
+ * is nobody's: taken for the source's, a target's read-back copy would
+ * be forwarded as the source's bytes). One SOP Instance may be in the
+ * spool several times at once: the source's copy for one batch, a
+ * target's read-back copy for another. */
 struct bysender {
 	struct mig		*m;
 	const char		*ae;
@@ -1010,8 +1017,8 @@ bysender_one(void *arg, uint64_t seg, uint64_t off)
 	struct bysender *x = arg;
 	struct spool_info si;
 
-	if (spool_get(x->m->st, seg, off, &si) == 1 && (si.origin_ae[0] ==
-	    '\0' || strcmp(si.origin_ae, x->ae) == 0)) {
+	if (spool_get(x->m->st, seg, off, &si) == 1 &&
+	    strcmp(si.origin_ae, x->ae) == 0) {
 		*x->out = si;	/* in key order: the last is the newest */
 		x->found = 1;
 	}
@@ -1036,7 +1043,7 @@ src_copy(const struct mstudy *s, const char *sop, struct spool_info *out)
 	struct mig *m = s->b->op.m;
 	const struct conf_peer *p = peer_named(m, s->b->source);
 
-	return spool_from(m, sop, p != NULL ? p->ae_title : "", out);
+	return p != NULL ? spool_from(m, sop, p->ae_title, out) : 0;
 }
 
 static struct flow *
@@ -1794,6 +1801,15 @@ study_committed(void *arg, int err)
 	study_step(s);
 }
 
+/* copy_spent: the copy at the target is proven (as far as the target's
+ * policy goes): the spool's is not needed. */
+static int
+copy_spent(const struct minst *in)
+{
+	return in->st == I_VERIFIED || (in->st == I_SENT &&
+	    strcmp(in->level, "status") == 0);
+}
+
 /* study_commit: write the study in state st with its changed instances,
  * their spool releases and quarantine copies, and the audit leaves of
  * what ended, in one unit; the next step starts once it is durable. */
@@ -1819,6 +1835,18 @@ study_commit(struct mstudy *s, int st)
 	u->s = s;
 	u->quarantined = json_array();
 	s->st = st;
+	for (size_t i = 0; s->ended && i < s->nin; i++) {
+		struct minst *in = &s->in[i];
+
+		/* The study ends: copies of its instances that came after
+		 * they ended (a study-level retrieve brings the instances
+		 * the target had, or ones that ended before a retry) go
+		 * too. (Those that end in this unit go below.) */
+		if (!(in->dirty && in->ended) && (in->st == I_PRESENT ||
+		    copy_spent(in)) && !sop_wanted(m, s, in->sop, &others) &&
+		    release_all(m, b, in->sop, NULL) > 0)
+			u->reclaim = 1;
+	}
 	for (size_t i = 0; i < s->nin; i++) {
 		struct minst *in = &s->in[i];
 
@@ -1826,17 +1854,10 @@ study_commit(struct mstudy *s, int st)
 			continue;
 		if (in->qpend)
 			quarantine_write(s, in, b);
-		if (in->ended && (in->st == I_VERIFIED || (in->st == I_SENT &&
-		    strcmp(in->level, "status") == 0))) {
-			struct spool_info si;
-
-			/* the copy at the target is proven (as far as the
-			 * target's policy goes): the spool's is not needed */
-			(void)si;
-			if (!sop_wanted(m, s, in->sop, &others) &&
-			    release_all(m, b, in->sop, NULL) > 0)
-				u->reclaim = 1;
-		}
+		if (in->ended && copy_spent(in) &&
+		    !sop_wanted(m, s, in->sop, &others) &&
+		    release_all(m, b, in->sop, NULL) > 0)
+			u->reclaim = 1;
 		inst_key(&k, s->b->id, s->uid, in->sop);
 		j = inst_json(s, in);
 		put_json(b, STORE_CF_INSTANCES, &k, j);
@@ -2184,7 +2205,7 @@ static void
 retrieve_end(struct mstudy *s, int ok, const char *why)
 {
 	/* the next round goes on after where this one stopped */
-	s->rnext = !ok && s->round > 0 && s->imiss != (size_t)-1 ? s->imiss :
+	s->rnext = !ok && s->byinst && s->imiss != (size_t)-1 ? s->imiss :
 	    0;
 	op_end(&s->op, ok, why ? why : "");
 	if (why != NULL && why != s->last_why)
@@ -2321,8 +2342,8 @@ retrieve_done(struct mop *op, const struct dicom_qr_result *r)
 	retrieve_next(op);
 }
 
-/* retrieve_next: the next C-MOVE/C-GET on the association: the study
- * (first round), else each instance still missing. */
+/* retrieve_next: the next C-MOVE/C-GET on the association: the study,
+ * or each instance still missing (byinst). */
 static void
 retrieve_next(struct mop *op)
 {
@@ -2337,7 +2358,7 @@ retrieve_next(struct mop *op)
 		retrieve_end(s, 1, NULL);
 		return;
 	}
-	if (s->round > 0) {
+	if (s->byinst) {
 		while (s->rleft > 0 && s->in[s->imiss].st != I_EXPECTED) {
 			s->imiss = (s->imiss + 1) % s->nin;
 			s->rleft--;
@@ -2569,6 +2590,7 @@ study_retrieve(struct mstudy *s)
 	const struct conf_peer *p = peer_named(m, s->b->source);
 	struct dicom_propose prop[DICOM_MAX_PCTX];
 	unsigned np = 0;
+	size_t missing;
 	char err[256];
 
 	if (s->b->prefetch_ms > 0 && !s->b->prefetch_seen) {
@@ -2585,11 +2607,16 @@ study_retrieve(struct mstudy *s)
 		    (unsigned long long)s->b->id, secs);
 	}
 
-	if (retrieve_check(s) == 0) {
+	if ((missing = retrieve_check(s)) == 0) {
 		s->round = 0;
 		study_commit(s, S_SENDING);
 		return;
 	}
+	/* The study at once on its first round, when most of it is to come;
+	 * else only what is missing: the instances the target had
+	 * (pre-flight), those received before a restart, those ended before
+	 * a quarantine retry are not asked for again. */
+	s->byinst = s->round > 0 || missing * 2 <= s->nin;
 	if (p == NULL) {
 		study_fail_step(s, 1, "retrieve", "the source peer is no longer "
 		    "configured");
@@ -2919,8 +2946,7 @@ ws_spooled(struct mig *m, const struct spool_info *si)
 		    WS_READBACK ? s->b->target : s->b->source);
 		struct minst **f;
 
-		if (p == NULL || (si->origin_ae[0] != '\0' &&
-		    strcmp(si->origin_ae, p->ae_title) != 0) ||
+		if (p == NULL || strcmp(si->origin_ae, p->ae_title) != 0 ||
 		    (f = bsearch(si->sop_instance, s->wsorted, s->nin,
 		    sizeof(*s->wsorted), sop_cmp)) == NULL)
 			continue;
@@ -3277,8 +3303,8 @@ early_spooled(void *arg, const struct spool_info *si)
 			continue;
 		s = m->rs[k];
 		p = peer_named(m, s->b->source);
-		if (s->estop || p == NULL || (si->origin_ae[0] != '\0' &&
-		    strcmp(si->origin_ae, p->ae_title) != 0) ||
+		if (s->estop || p == NULL ||
+		    strcmp(si->origin_ae, p->ae_title) != 0 ||
 		    (f = bsearch(si->sop_instance, s->esorted, s->nin,
 		    sizeof(*s->esorted), sop_cmp)) == NULL ||
 		    !take_received(s, *f, &s->ebytes))
@@ -3529,9 +3555,9 @@ new_one(void *arg, uint64_t seg, uint64_t off)
 		if (n->in->pre[k][0] == seg && n->in->pre[k][1] == off)
 			return 0;
 	/* another batch's copy from elsewhere (its source) is not the
-	 * target's answer */
-	if (spool_get(n->m->st, seg, off, &si) == 1 && si.origin_ae[0] !=
-	    '\0' && strcmp(si.origin_ae, n->ae) != 0)
+	 * target's answer, nor is one whose sender is not known */
+	if (spool_get(n->m->st, seg, off, &si) == 1 &&
+	    strcmp(si.origin_ae, n->ae) != 0)
 		return 0;
 	n->found = 1;
 	n->seg = seg;
@@ -4579,6 +4605,8 @@ load_study_one(void *arg, const void *key, size_t klen, const void *val,
 	s->st = st;
 	s->attempts = (unsigned)json_integer_value(json_object_get(j,
 	    "attempts"));
+	s->round = (unsigned)json_integer_value(json_object_get(j,
+	    "retrieve_round"));
 	if ((v = json_object_get(j, "source_count")) != NULL &&
 	    json_is_integer(v))
 		s->source_count = (long)json_integer_value(v);
