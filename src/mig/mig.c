@@ -1732,6 +1732,8 @@ release_all(struct mig *m, struct store_batch *b, const char *sop,
 	return r.n;
 }
 
+static int study_reread(struct mstudy *s);
+
 static void
 study_committed(void *arg, int err)
 {
@@ -1776,12 +1778,25 @@ study_committed(void *arg, int err)
 	free(u);
 	s->writing = 0;
 	if (err) {
-		/* nothing of it was written: the next start (or the store's
-		 * recovery) resumes from the state before */
-		log_err("mig-write-failed", "batch=%llu study=%s error=%s",
-		    (unsigned long long)s->b->id, s->uid,
-		    log_q(store_error(m->st)));
-		s->loaded = 0;
+		/* Nothing of it was written: the study goes on from its row
+		 * and its instances' rows, as after a restart (going on from
+		 * memory, a study whose instance list was lost with the unit
+		 * found no instances, and ended done with none expected). */
+		log_err("mig-write-failed", "batch=%llu study=%s state=%s "
+		    "error=%s", (unsigned long long)s->b->id, s->uid,
+		    sst_names[s->st], log_q(store_error(m->st)));
+		s->loaded = 0;		/* its instances are read again */
+		s->ended = 0;
+		if (study_reread(s) < 0)
+			log_err("mig-study-unread", "batch=%llu study=%s "
+			    "error=%s hint=%s", (unsigned long long)s->b->id,
+			    s->uid, log_q(store_error(m->st)), log_q("its row "
+			    "could not be read back: it goes on from what was "
+			    "in memory"));
+		else
+			log_info("mig-study-reread", "batch=%llu study=%s "
+			    "state=%s", (unsigned long long)s->b->id, s->uid,
+			    sst_names[s->st]);
 		s->retry_at = net_now_ms() + backoff_ms(m, 1);
 		s->active = 0;
 		m->active--;
@@ -4581,27 +4596,12 @@ study_add(struct mbatch *b, const char *uid)
 	return s;
 }
 
-static int
-load_study_one(void *arg, const void *key, size_t klen, const void *val,
-    size_t vlen)
+/* study_row_apply: a study's fields from its row J (state ST). */
+static void
+study_row_apply(struct mstudy *s, json_t *j, int st)
 {
-	struct mbatch *b = arg;
-	json_t *j = json_loadb(val, vlen, 0, NULL), *c, *v;
-	const char *uid = json_string_value(json_object_get(j, "study_uid"));
-	struct mstudy *s;
-	int st = name_index(sst_names, S__N, json_string_value(
-	    json_object_get(j, "state")));
+	json_t *c, *v;
 
-	(void)key;
-	(void)klen;
-	if (j == NULL || uid == NULL || st < 0 || (s = study_add(b, uid)) ==
-	    NULL) {
-		log_err("mig-row-bad", "batch=%llu what=%s",
-		    (unsigned long long)b->id, "a study row does not decode; "
-		    "skipped");
-		json_decref(j);
-		return 0;
-	}
 	s->st = st;
 	s->attempts = (unsigned)json_integer_value(json_object_get(j,
 	    "attempts"));
@@ -4655,6 +4655,58 @@ load_study_one(void *arg, const void *key, size_t klen, const void *val,
 	for (int i = 1; i < I__N; i++)
 		s->counts[I_EXPECTED] -= s->counts[I_EXPECTED] >= s->counts[i] ?
 		    s->counts[i] : s->counts[I_EXPECTED];
+}
+
+/* study_reread: the study as its row says (after a unit of it failed:
+ * what it did in memory was never written). 0, or -1 (unreadable). */
+static int
+study_reread(struct mstudy *s)
+{
+	struct mig *m = s->b->op.m;
+	struct store_key k;
+	void *v;
+	size_t vn;
+	json_t *j;
+	int st;
+
+	study_key(&k, s->b->id, s->uid);
+	if (store_get(m->st, STORE_CF_STUDIES, k.b, k.len, &v, &vn) != 1)
+		return -1;
+	j = json_loadb(v, vn, 0, NULL);
+	free(v);
+	st = name_index(sst_names, S__N, json_string_value(json_object_get(j,
+	    "state")));
+	if (j == NULL || st < 0) {
+		json_decref(j);
+		return -1;
+	}
+	study_row_apply(s, j, st);
+	json_decref(j);
+	return 0;
+}
+
+static int
+load_study_one(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	struct mbatch *b = arg;
+	json_t *j = json_loadb(val, vlen, 0, NULL);
+	const char *uid = json_string_value(json_object_get(j, "study_uid"));
+	struct mstudy *s;
+	int st = name_index(sst_names, S__N, json_string_value(
+	    json_object_get(j, "state")));
+
+	(void)key;
+	(void)klen;
+	if (j == NULL || uid == NULL || st < 0 || (s = study_add(b, uid)) ==
+	    NULL) {
+		log_err("mig-row-bad", "batch=%llu what=%s",
+		    (unsigned long long)b->id, "a study row does not decode; "
+		    "skipped");
+		json_decref(j);
+		return 0;
+	}
+	study_row_apply(s, j, st);
 	json_decref(j);
 	return 0;
 }
