@@ -74,6 +74,7 @@ struct spool {
 	size_t		 buffered;	/* bytes held by buffered records */
 	uint8_t		**spare;	/* CHUNK buffers to reuse */
 	size_t		 nspare;
+	struct store	*st;		/* whose resets it follows */
 };
 
 struct spool_rec {
@@ -216,11 +217,15 @@ spool_open(const char *dir, uint64_t segment, char *err, size_t errlen)
 	return sp;
 }
 
+static void spool_on_reset(void *arg);
+
 void
 spool_close_(struct spool *sp)
 {
 	if (sp == NULL)
 		return;
+	if (sp->st != NULL)
+		store_off_reset(sp->st, spool_on_reset, sp);
 	for (size_t i = 0; i < sp->nlanes; i++) {
 		if (sp->lanes[i]->fd >= 0)
 			close(sp->lanes[i]->fd);
@@ -414,6 +419,52 @@ scan_tail(struct spool *sp, struct store *st, int fd, uint64_t id,
 	return pos;
 }
 
+/* A segment's durable row: 1 (its end and live count), 0 none, -1. */
+static int
+seg_row_get(struct store *st, uint64_t id, uint64_t *end, uint64_t *live)
+{
+	uint8_t k[9];
+	void *v;
+	size_t vn;
+	int r = store_get(st, STORE_CF_SPOOL, k, seg_key(k, id), &v, &vn);
+
+	*end = *live = 0;
+	if (r == 1 && vn == 16) {
+		*end = store_be64_get(v);
+		*live = store_be64_get((uint8_t *)v + 8);
+	}
+	free(v);
+	return r == 1 && vn != 16 ? -1 : r;
+}
+
+/*
+ * The store failed a group: a unit that indexed or released records
+ * changed the counts here before it was durable, and nothing of it was
+ * written. They are read again from the segments' rows (left ahead, a
+ * release made a segment that still holds indexed records look empty,
+ * and the next reclaim deleted its file).
+ */
+static void
+spool_on_reset(void *arg)
+{
+	struct spool *sp = arg;
+
+	pthread_mutex_lock(&sp->mu);
+	for (size_t i = 0; i < sp->nsegs; i++) {
+		struct seg *s = &sp->segs[i];
+		uint64_t end, live;
+
+		if (seg_row_get(sp->st, s->id, &end, &live) < 0) {
+			s->reclaim = 0;		/* not without knowing */
+			continue;
+		}
+		s->end = end;
+		s->live = live;
+		s->reclaim = s->sealed && live == 0 && s->unindexed == 0;
+	}
+	pthread_mutex_unlock(&sp->mu);
+}
+
 static int
 del_seg_row(struct store *st, uint64_t id)
 {
@@ -545,6 +596,10 @@ spool_recover(struct spool *sp, struct store *st, struct spool_recovery *out,
 	pthread_mutex_unlock(&sp->mu);
 	fsync(sp->dirfd);
 	store_drain(st);
+	if (sp->st == NULL) {
+		sp->st = st;
+		store_on_reset(st, spool_on_reset, sp);
+	}
 	if (out->cut_bytes || out->orphans || out->reclaimed || out->damaged)
 		log_info("spool-recovered", "segments=%" PRIu64 " records=%"
 		    PRIu64 " cut_bytes=%" PRIu64 " orphans=%" PRIu64
@@ -1528,8 +1583,16 @@ spool_reclaim(struct spool *sp, struct store *st)
 	for (size_t i = 0; i < sp->nsegs; ) {
 		struct seg *s = &sp->segs[i];
 
+		uint64_t dend, dlive;
+
 		if (!s->reclaim || s->live != 0 || s->unindexed != 0 ||
 		    !s->sealed) {
+			i++;
+			continue;
+		}
+		/* empty as far as what is durable says too: the unit that
+		 * released its last record may still be on its way (or fail) */
+		if (seg_row_get(st, s->id, &dend, &dlive) < 0 || dlive != 0) {
 			i++;
 			continue;
 		}

@@ -809,6 +809,18 @@ store_on_reset(struct store *st, store_reset_fn *fn, void *arg)
 	st->nhooks++;
 }
 
+void
+store_off_reset(struct store *st, store_reset_fn *fn, void *arg)
+{
+	for (size_t i = 0; i < st->nhooks; i++)
+		if (st->hooks[i].fn == fn && st->hooks[i].arg == arg) {
+			memmove(st->hooks + i, st->hooks + i + 1,
+			    (st->nhooks - i - 1) * sizeof(*st->hooks));
+			st->nhooks--;
+			return;
+		}
+}
+
 enum store_state
 store_state(const struct store *st)
 {

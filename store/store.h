@@ -154,6 +154,8 @@ int store_last(struct store *st, enum store_cf cf, const void *prefix,
  * order, so in-memory mirrors reload from durable state. */
 typedef void store_reset_fn(void *arg);
 void store_on_reset(struct store *st, store_reset_fn *fn, void *arg);
+/* Forget a hook (its arg is going away). */
+void store_off_reset(struct store *st, store_reset_fn *fn, void *arg);
 
 enum store_state store_state(const struct store *st);
 const char *store_state_name(enum store_state s);

@@ -735,6 +735,48 @@ main(void)
 		store_drain(st);
 		ok(stat(path, &sb) < 0, "and its file is gone");
 	}
+	/* A segment is reclaimed by what is durable: not while the unit
+	 * that releases its last record is on its way, nor after that unit
+	 * failed (the store resets the counts from the segments' rows). */
+	{
+		struct spool_rec *big = put_bytes(sp, "1.2.3.4.41", 3u << 20,
+		    0x41);
+		struct spool_info ig, il;
+		char path[512], re[600];
+		struct stat sb;
+		struct store_batch *b;
+
+		spool_commit(&big, 1);
+		ig = *spool_rec_info(big);
+		spool_done(big);
+		index_rec(st, sp, &ig);
+		spool_seg_path(sp, ig.seg, path, sizeof(path));
+		b = store_begin(st);
+		spool_release(sp, st, b, ig.seg, ig.off);
+		store_fail(b, "t_spool: this unit fails");
+		store_end(b, NULL, NULL);
+		store_drain(st);
+		is_int(store_state(st), STORE_FAILED, "a unit releasing a "
+		    "segment's last record fails");
+		store_tick(st);
+		is_int(store_state(st), STORE_OK, "  the store reopens");
+		is_int(spool_reclaim(sp, st), 0, "  the segment is not "
+		    "reclaimed: its record is still indexed");
+		re[0] = '\0';
+		ok(stat(path, &sb) == 0 && spool_lookup(sp, st, "1.2.3.4.41",
+		    &il) == 1 && readable(&ig, re, sizeof(re)), "  and still "
+		    "there, whole %s", re);
+		b = store_begin(st);
+		spool_release(sp, st, b, ig.seg, ig.off);
+		store_end(b, NULL, NULL);	/* not yet durable */
+		is_int(spool_reclaim(sp, st), 0, "released in a unit not yet "
+		    "durable: not reclaimed yet");
+		ok(stat(path, &sb) == 0, "  its file is there");
+		store_drain(st);
+		is_int(spool_reclaim(sp, st), 1, "once the release is durable, "
+		    "reclaimed");
+		ok(stat(path, &sb) < 0, "  its file is gone");
+	}
 	spool_close(sp);
 	store_close(st);
 	free(file);
