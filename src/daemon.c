@@ -1194,8 +1194,8 @@ daemon_free_(struct daemon *d)
 	store_committer_stop();	/* queued instances made durable first */
 	store_sink_use_spool(NULL, NULL);
 	store_sink_on_durable(NULL, NULL);
+	spool_close(d->spool);		/* (it follows the store's resets) */
 	store_loop_close(d->state);	/* last checkpoint signed */
-	spool_close(d->spool);
 	if (d->sig_term)
 		event_free(d->sig_term);
 	if (d->sig_int)
