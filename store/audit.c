@@ -426,11 +426,13 @@ uint64_t
 audit_durable_size(struct audit *a)
 {
 	struct store_stats s;
+	uint64_t n;
 
 	store_stats(a->st, &s);
 	/* units only grow; one counted here was written before it was */
 	if ((!a->dsize_ok || s.units != a->dsize_units) &&
-	    audit_store_size(a->st, &a->dsize) == 0) {
+	    audit_store_size(a->st, &n) == 0) {
+		a->dsize = n;
 		a->dsize_units = s.units;
 		a->dsize_ok = 1;
 	}
@@ -451,7 +453,7 @@ reload_fail(struct audit *a, int r, unsigned lvl, uint64_t idx)
 {
 	snprintf(a->why, sizeof(a->why), "tree node (level %u, index %llu) "
 	    "%s%s", lvl, (unsigned long long)idx, r == -2 ? "unreadable: " :
-	    "missing", r == -2 ? store_error(a->st) : "");
+	    "missing", r == -2 ? store_read_error(a->st) : "");
 	a->broken = 1;
 	return -1;
 }
@@ -467,7 +469,7 @@ reload(struct audit *a)
 		/* taken for empty, the next leaf would be written over
 		 * leaf 0 */
 		snprintf(a->why, sizeof(a->why), "the last leaf could not be "
-		    "read: %s", store_error(a->st));
+		    "read: %s", store_read_error(a->st));
 		a->broken = 1;
 		return -1;
 	}
@@ -1324,11 +1326,18 @@ audit_open(struct store *st, const struct audit_opts *o, char *err,
 		goto fail;
 	if (reload(a) < 0) {
 		snprintf(err, errlen, "the audit log in the store could not "
-		    "be read back (%s): restore a backup", a->why);
+		    "be read back (%s): a node missing means a backup must be "
+		    "restored; a read error may pass on another start",
+		    a->why);
 		goto fail;
 	}
 	r = store_get(st, STORE_CF_META, meta_phi, sizeof(meta_phi) - 1, &v,
 	    &vn);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot read the store: %s",
+		    store_read_error(st));
+		goto fail;
+	}
 	have_phi = r == 1 && vn == sizeof(a->phi_secret);
 	if (have_phi)
 		memcpy(a->phi_secret, v, vn);

@@ -337,7 +337,7 @@ check_schema(struct store *st, char *err, size_t errlen)
 
 	if (r < 0) {
 		snprintf(err, errlen, "cannot read the schema version in %s: %s",
-		    st->dir, st->errmsg);
+		    st->dir, st->rderr);
 		return -1;
 	}
 	if (r == 0 && st->o.readonly) {
@@ -657,6 +657,7 @@ store_get(struct store *st, enum store_cf cf, const void *key, size_t klen,
 
 	*val = NULL;
 	*vlen = 0;
+	st->rderr[0] = '\0';
 	if (st->db == NULL) {
 		snprintf(st->rderr, sizeof(st->rderr), "the store is closed");
 		return -1;
@@ -714,6 +715,7 @@ store_scan_from(struct store *st, enum store_cf cf, const void *prefix,
 	rocksdb_iterator_t *it;
 	int r = 0;
 
+	st->rderr[0] = '\0';
 	if (st->db == NULL) {
 		snprintf(st->rderr, sizeof(st->rderr), "the store is closed");
 		return -1;
@@ -744,6 +746,7 @@ store_last(struct store *st, enum store_cf cf, const void *prefix,
 
 	*key = *val = NULL;
 	*klen = *vlen = 0;
+	st->rderr[0] = '\0';
 	if (st->db == NULL || plen > sizeof(up)) {
 		snprintf(st->rderr, sizeof(st->rderr), st->db == NULL ?
 		    "the store is closed" : "prefix too long");
@@ -825,6 +828,12 @@ enum store_state
 store_state(const struct store *st)
 {
 	return st->state;
+}
+
+const char *
+store_read_error(const struct store *st)
+{
+	return st->rderr;
 }
 
 const char *

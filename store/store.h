@@ -162,6 +162,9 @@ const char *store_state_name(enum store_state s);
 /* Why the store failed; while it has not, why the last read failed (a
  * store_get, scan or last that returned -1); "" when neither. */
 const char *store_error(const struct store *st);
+/* Why the last read (store_get, scan, last) failed, whatever the state;
+ * "" when it did not. */
+const char *store_read_error(const struct store *st);
 /* Free-space watch and recovery; call about once a second. */
 void store_tick(struct store *st);
 /* store_set_min_free: storage.min_free after a reload (the next tick

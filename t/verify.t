@@ -355,6 +355,11 @@ is "$RC" 1 "  the new key alone does not verify what the old one signed"
 verify "$T_DIR/r3.out" audit "$T_DIR/er" --key "$okey.pub" \
 	--key "$T_DIR/old-audit.pem.pub"
 is "$RC" 0 "  both --key, each kept elsewhere, do"
+{ cat "$okey.pub"; echo "# the node's key since the rotation"; } >"$T_DIR/noted.pub"
+openssl pkey -pubin -in "$T_DIR/old-audit.pem.pub" -text_pub >"$T_DIR/text.pub" 2>/dev/null
+verify "$T_DIR/r4.out" audit "$T_DIR/er" --key "$T_DIR/noted.pub" \
+	--key "$T_DIR/text.pub"
+is "$RC" 0 "  key files with text beside the PEM block (a comment, openssl -text_pub) still load"
 rsize=$(grep -c . "$T_DIR/er/leaves.jsonl")
 mv "$okey" "$T_DIR/keep.pem"
 "$VNAMIGD" -c "$oconf" --audit-export "$T_DIR/ek" >"$T_DIR/ek.out" 2>&1

@@ -19,6 +19,8 @@
 
 #include "src/verify/vfy_note.h"
 
+#define KEYFILE_MAX	(64u << 10)
+
 #define ED25519_PUB	32
 #define ED25519_SIG	64
 
@@ -144,11 +146,21 @@ vfy_keys_free_(struct vfy_keys *k)
 	free(k);
 }
 
+/*
+ * Every "BEGIN PUBLIC KEY" block of PATH (an export's audit-key.pub holds
+ * every key its log was signed with); text around them (comments, an
+ * openssl -text_pub dump) is passed over, as a single-key reader would.
+ */
 int
 vfy_keys_load(struct vfy_keys *ks, const char *path, char *err,
     size_t errlen)
 {
-	size_t had = ks->n;
+	static const char beg[] = "-----BEGIN PUBLIC KEY-----",
+	    end[] = "-----END PUBLIC KEY-----";
+	char buf[KEYFILE_MAX + 1];
+	size_t n, loaded = 0;
+	int bad = 0;
+	const char *p, *e;
 	FILE *f;
 
 	if ((f = fopen(path, "re")) == NULL) {
@@ -156,39 +168,51 @@ vfy_keys_load(struct vfy_keys *ks, const char *path, char *err,
 		    strerror(errno));
 		return -1;
 	}
-	/* every key in the file: an export's holds all the log used */
-	for (;;) {
+	n = fread(buf, 1, sizeof(buf), f);
+	if (ferror(f) || n > KEYFILE_MAX) {
+		snprintf(err, errlen, "cannot read key %s: %s", path,
+		    ferror(f) ? strerror(errno) : "larger than 64 KiB");
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	for (p = buf; (p = memmem(p, (size_t)(buf + n - p), beg,
+	    sizeof(beg) - 1)) != NULL; p = e) {
 		struct vfy_key key = { 0 }, *nk;
 		size_t pl = ED25519_PUB;
+		BIO *bio;
 
-		int c;
-
-		if (ks->n > had) {	/* only space left: the end */
-			while ((c = getc(f)) != EOF && c != 0 && strchr(" \t\r\n", c))
-				;
-			if (c == EOF)
-				break;
-			ungetc(c, f);
-		}
-		key.pk = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+		if ((e = memmem(p, (size_t)(buf + n - p), end,
+		    sizeof(end) - 1)) == NULL)
+			e = buf + n;
+		else
+			e += sizeof(end) - 1;
+		if ((bio = BIO_new_mem_buf(p, (int)(e - p))) == NULL)
+			abort();
+		key.pk = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+		BIO_free(bio);
 		if (key.pk == NULL || EVP_PKEY_get_base_id(key.pk) !=
 		    EVP_PKEY_ED25519 || EVP_PKEY_get_raw_public_key(key.pk,
 		    key.pub, &pl) != 1 || pl != ED25519_PUB) {
-			snprintf(err, errlen, "key %s is not an Ed25519 public "
-			    "key in PEM (-----BEGIN PUBLIC KEY-----)%s", path,
-			    ks->n > had ? " after its first" : "");
 			EVP_PKEY_free(key.pk);
 			ERR_clear_error();
-			fclose(f);
-			return -1;
+			bad = 1;
+			break;
 		}
 		if ((key.file = strdup(path)) == NULL ||
 		    (nk = reallocarray(ks->k, ks->n + 1, sizeof(*nk))) == NULL)
 			abort();
 		ks->k = nk;
 		ks->k[ks->n++] = key;
+		loaded++;
 	}
-	fclose(f);
+	if (bad || loaded == 0) {
+		snprintf(err, errlen, "key %s is not an Ed25519 public key in "
+		    "PEM (-----BEGIN PUBLIC KEY-----)%s", path, loaded > 0 ?
+		    ": a block after its first is not one" : "");
+		return -1;
+	}
 	return 0;
 }
 

@@ -12,9 +12,14 @@
  * chain (or be written over leaf 0). Until a reload reads it whole, a
  * unit that appends fails, and the store with it; once the node is back
  * the store heals itself, and the leaves go on where they were.
+ *
+ * A read that fails (rocksdb_iter_get_error, interposed) is never taken
+ * for an empty log: the durable size stays the last one read, and no
+ * checkpoint of size 0 is signed.
  */
 #include "config.h"
 
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +34,23 @@
 #include "t/unit/tap.h"
 
 static unsigned long long fake_free = 1ULL << 40;
+static int read_fails;
+
+void rocksdb_iter_get_error(const void *it, char **errptr);
+
+void
+rocksdb_iter_get_error(const void *it, char **errptr)
+{
+	static void (*real)(const void *, char **);
+
+	if (read_fails) {
+		*errptr = strdup("t_store_recover: injected read error");
+		return;
+	}
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "rocksdb_iter_get_error");
+	real(it, errptr);
+}
 
 int
 statvfs(const char *path, struct statvfs *sv)
@@ -206,6 +228,41 @@ main(void)
 			ok(rc == 0 && size == n + 1, "the stored tree matches "
 			    "its %llu leaves %s", (unsigned long long)size,
 			    rc ? err : "");
+		}
+	}
+
+	/* reads fail: the durable size is not taken for 0 */
+	{
+		uint64_t n;
+		char *note = NULL;
+
+		add(a, st, "more", 1);
+		store_flush(st);
+		store_drain(st);
+		n = audit_durable_size(a);
+		add(a, st, "and more", 1);
+		store_flush(st);
+		store_drain(st);
+		read_fails = 1;
+		ok(audit_store_size(st, &size) < 0, "a read that fails is an "
+		    "error, not an empty log (%s)", store_read_error(st));
+		ok(audit_durable_size(a) >= n, "the durable size stays the "
+		    "last one read (%llu, not 0)",
+		    (unsigned long long)audit_durable_size(a));
+		if (audit_checkpoint(a, &note, err, sizeof(err)) >= 0 &&
+		    note != NULL)
+			ok(strstr(note, "\n0\n") == NULL, "no checkpoint of size 0 "
+			    "is signed");
+		else
+			ok(1, "no checkpoint of size 0 is signed (none: %s)", err);
+		free(note);
+		read_fails = 0;
+		{
+			int rc = audit_store_size(st, &size);
+
+			ok(rc == 0 && size == n + 1 && audit_durable_size(a) ==
+			    n + 1, "reads work again: %llu leaves",
+			    (unsigned long long)size);
 		}
 	}
 	audit_close(a);
