@@ -561,6 +561,10 @@ store_end(struct store_batch *b, store_done_fn *done, void *arg)
 void
 store_fail(struct store_batch *b, const char *why)
 {
+	if (!b->open) {
+		log_err("store-misuse", "what=%s", "store_fail outside a unit");
+		abort();
+	}
 	if (b->err)
 		return;
 	b->err = 1;
