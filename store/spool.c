@@ -1579,6 +1579,10 @@ spool_reclaim(struct spool *sp, struct store *st)
 	char path[4096];
 	unsigned n = 0;
 
+	/* while it is failed, rows may be on their way in groups written
+	 * before the failure, and the counts not yet read again */
+	if (store_state(st) == STORE_FAILED)
+		return 0;
 	pthread_mutex_lock(&sp->mu);
 	for (size_t i = 0; i < sp->nsegs; ) {
 		struct seg *s = &sp->segs[i];

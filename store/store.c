@@ -75,6 +75,7 @@ struct store {
 	int			 efd;
 
 	enum store_state	 state;
+	int			 reset_pending;	/* hooks due once none in flight */
 	char			 errmsg[600];	/* why it failed */
 	char			 rderr[600];	/* the last read that failed */
 	struct reset_hook	*hooks;
@@ -622,6 +623,14 @@ store_poll(struct store *st)
 			st->stats.failed_units += g->n;
 			finish_group(g, -1);
 		}
+		st->reset_pending = 1;
+	}
+	/* The mirrors reload once nothing is in flight (sync: always has
+	 * several groups out at once; those before the failed one are still
+	 * written, and a reload before they land reads a state about to
+	 * change). */
+	if (st->reset_pending && st->inflight == 0) {
+		st->reset_pending = 0;
 		run_hooks(st);
 	}
 	if (st->inflight == 0 && st->cur != NULL && st->cur->n > 0 &&
@@ -878,6 +887,7 @@ recover(struct store *st, uint64_t fb)
 	st->errmsg[0] = '\0';
 	log_info("store-recovered", "dir=%s free=%llu", log_q(st->dir),
 	    (unsigned long long)fb);
+	st->reset_pending = 0;
 	run_hooks(st);
 }
 
