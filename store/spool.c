@@ -75,6 +75,14 @@ struct spool {
 	uint8_t		**spare;	/* CHUNK buffers to reuse */
 	size_t		 nspare;
 	struct store	*st;		/* whose resets it follows */
+	/* Records released by units not finished yet (in the order they
+	 * were released): the index still has them until their unit is
+	 * durable, and a second release of one meanwhile (another study's
+	 * unit) counted it out of its segment twice. */
+	struct relpend {
+		uint64_t seg, off, unit;
+	}		*rel;
+	size_t		 nrel, caprel, relhead;
 };
 
 struct spool_rec {
@@ -239,6 +247,7 @@ spool_close_(struct spool *sp)
 	free(sp->spare);
 	free(sp->lanes);
 	free(sp->segs);
+	free(sp->rel);
 	free(sp->dir);
 	free(sp);
 }
@@ -476,6 +485,97 @@ del_seg_row(struct store *st, uint64_t id)
 	return 0;
 }
 
+/* Records indexed per segment, counted from their rows. */
+struct counted {
+	uint64_t	 *id, *n, *end;
+	size_t		  len;
+};
+
+static int info_decode(const uint8_t *v, size_t n, struct spool_info *out);
+
+static int
+count_rec(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	struct counted *c = arg;
+	struct spool_info in;
+	uint64_t id, end = 0;
+	size_t i;
+
+	if (klen != 17)
+		return 0;
+	id = store_be64_get((const uint8_t *)key + 1);
+	if (info_decode(val, vlen, &in) == 0)
+		end = store_be64_get((const uint8_t *)key + 9) + in.len;
+	/* rows come in key order: a segment's are together */
+	if ((i = c->len) > 0 && c->id[i - 1] == id) {
+		c->n[i - 1]++;
+		if (end > c->end[i - 1])
+			c->end[i - 1] = end;
+		return 0;
+	}
+	if ((c->id = reallocarray(c->id, i + 1, sizeof(*c->id))) == NULL ||
+	    (c->n = reallocarray(c->n, i + 1, sizeof(*c->n))) == NULL ||
+	    (c->end = reallocarray(c->end, i + 1, sizeof(*c->end))) == NULL)
+		abort();
+	c->id[i] = id;
+	c->n[i] = 1;
+	c->end[i] = end;
+	c->len++;
+	return 0;
+}
+
+/*
+ * A segment's live count is what its record rows say, whatever its row
+ * says: a count written wrong (a record counted out twice) would have
+ * its file deleted below with records still indexed in it. (sp->mu.)
+ */
+static int
+recount(struct spool *sp, struct store *st)
+{
+	struct counted c = { 0 };
+	uint8_t pfx = ROW_REC;
+	struct store_batch *b = NULL;
+
+	if (store_scan(st, STORE_CF_SPOOL, &pfx, 1, count_rec, &c) < 0) {
+		free(c.id);
+		free(c.n);
+		free(c.end);
+		return -1;
+	}
+	/* records of a segment that has no row (it was taken for empty) */
+	for (size_t k = 0; k < c.len; k++)
+		if (seg_find(sp, c.id[k]) == NULL) {
+			struct seg *s = seg_add(sp, c.id[k]);
+
+			s->end = c.end[k];
+			s->sealed = 1;	/* (recounted below, from 0) */
+		}
+	for (size_t i = 0; i < sp->nsegs; i++) {
+		struct seg *s = &sp->segs[i];
+		uint64_t n = 0;
+
+		for (size_t k = 0; k < c.len; k++)
+			if (c.id[k] == s->id)
+				n = c.n[k];
+		if (n == s->live)
+			continue;
+		log_warn("spool-live-recounted", "segment=%016" PRIx64
+		    " row_says=%" PRIu64 " indexed=%" PRIu64, s->id, s->live,
+		    n);
+		s->live = n;
+		if (b == NULL)
+			b = store_begin(st);
+		seg_row(b, s);
+	}
+	if (b != NULL)
+		store_end(b, NULL, NULL);
+	free(c.id);
+	free(c.n);
+	free(c.end);
+	return 0;
+}
+
 int
 spool_recover(struct spool *sp, struct store *st, struct spool_recovery *out,
     char *err, size_t errlen)
@@ -488,6 +588,12 @@ spool_recover(struct spool *sp, struct store *st, struct spool_recovery *out,
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&sp->mu);
 	if (store_scan(st, STORE_CF_SPOOL, &pfx, 1, load_seg_row, sp) < 0) {
+		pthread_mutex_unlock(&sp->mu);
+		snprintf(err, errlen, "cannot read the spool index: %s",
+		    store_error(st));
+		return -1;
+	}
+	if (recount(sp, st) < 0) {
 		pthread_mutex_unlock(&sp->mu);
 		snprintf(err, errlen, "cannot read the spool index: %s",
 		    store_error(st));
@@ -1547,6 +1653,42 @@ spool_each(struct store *st, const char *sop_instance,
 	return e.n;
 }
 
+/* rel_pending: whether (seg, off) was released by a unit still on its
+ * way; those finished are forgotten first. (sp->mu held.) */
+static int
+rel_pending(struct spool *sp, uint64_t done, uint64_t seg, uint64_t off)
+{
+	while (sp->relhead < sp->nrel && sp->rel[sp->relhead].unit <= done)
+		sp->relhead++;
+	if (sp->relhead == sp->nrel)
+		sp->relhead = sp->nrel = 0;
+	for (size_t i = sp->relhead; i < sp->nrel; i++)
+		if (sp->rel[i].seg == seg && sp->rel[i].off == off)
+			return 1;
+	return 0;
+}
+
+static void
+rel_add(struct spool *sp, uint64_t unit, uint64_t seg, uint64_t off)
+{
+	if (sp->relhead > 0 && sp->nrel == sp->caprel) {
+		memmove(sp->rel, sp->rel + sp->relhead, (sp->nrel -
+		    sp->relhead) * sizeof(*sp->rel));
+		sp->nrel -= sp->relhead;
+		sp->relhead = 0;
+	}
+	if (sp->nrel == sp->caprel) {
+		size_t cap = sp->caprel ? 2 * sp->caprel : 64;
+		struct relpend *v = reallocarray(sp->rel, cap, sizeof(*v));
+
+		if (v == NULL)
+			abort();
+		sp->rel = v;
+		sp->caprel = cap;
+	}
+	sp->rel[sp->nrel++] = (struct relpend){ seg, off, unit };
+}
+
 int
 spool_release(struct spool *sp, struct store *st, struct store_batch *b,
     uint64_t seg, uint64_t off)
@@ -1555,10 +1697,16 @@ spool_release(struct spool *sp, struct store *st, struct store_batch *b,
 	struct store_key uk;
 	uint8_t k[17];
 	struct seg *s;
-	int r = spool_get(st, seg, off, &in);
+	int r = spool_get(st, seg, off, &in), again;
 
 	if (r != 1)
 		return r < 0 ? -1 : 0;
+	pthread_mutex_lock(&sp->mu);
+	if ((again = rel_pending(sp, store_unit_done(st), seg, off)) == 0)
+		rel_add(sp, store_unit_next(st), seg, off);
+	pthread_mutex_unlock(&sp->mu);
+	if (again)
+		return 0;	/* released already, by a unit on its way */
 	store_del(b, STORE_CF_SPOOL, k, rec_key(k, seg, off));
 	store_del(b, STORE_CF_SPOOL, uk.b,
 	    uid_key(&uk, in.sop_instance, seg, off));

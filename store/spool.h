@@ -192,6 +192,9 @@ int spool_get(struct store *st, uint64_t seg, uint64_t off,
  * oldest index key first; fn returns nonzero to stop. How many, or -1. */
 int spool_each(struct store *st, const char *sop_instance,
     int (*fn)(void *, uint64_t, uint64_t), void *arg);
+/* spool_release: the record leaves the index in B's unit. 1 released;
+ * 0 not there, or released already by a unit not yet finished (once,
+ * whoever asks: its segment counts it out once); -1. */
 int spool_release(struct spool *sp, struct store *st, struct store_batch *b,
     uint64_t seg, uint64_t off);
 /* After the unit with the releases is durable: delete emptied segments.

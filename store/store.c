@@ -31,6 +31,7 @@ static const char *const cf_names[STORE_CF__N] = {
 struct unit {
 	store_done_fn	*done;
 	void		*arg;
+	uint64_t	 seq;		/* store_unit_next when it ended */
 };
 
 /* A group: the units gathered during one sync, written as one batch. */
@@ -74,6 +75,8 @@ struct store {
 	int			 stop;
 	int			 efd;
 
+	uint64_t		 seq_next;	/* the unit being built */
+	uint64_t		 seq_done;	/* every unit up to it finished */
 	enum store_state	 state;
 	int			 reset_pending;	/* hooks due once none in flight */
 	char			 errmsg[600];	/* why it failed */
@@ -132,7 +135,8 @@ write_group(struct store *st, struct store_batch *g)
 	pthread_mutex_unlock(&st->mu);
 	t0 = mono_us();
 	rocksdb_writebatch_data(g->wb, &bytes);
-	rocksdb_write(st->db, st->wopts, g->wb, &err);
+	if (!g->err)	/* (one failed before it was written goes back) */
+		rocksdb_write(st->db, st->wopts, g->wb, &err);
 	dt = mono_us() - t0;
 	if (err != NULL) {
 		g->err = 1;
@@ -231,9 +235,11 @@ run_hooks(struct store *st)
 static void
 finish_group(struct store_batch *g, int err)
 {
-	for (size_t i = 0; i < g->n; i++)
+	for (size_t i = 0; i < g->n; i++) {
+		g->st->seq_done = g->units[i].seq;
 		if (g->units[i].done != NULL)
 			g->units[i].done(g->units[i].arg, err);
+	}
 	group_free(g);
 }
 
@@ -266,16 +272,25 @@ submit(struct store *st)
 	}
 	pthread_mutex_lock(&st->mu);
 	if (st->state == STORE_FAILED) {
-		/* Not written: goes straight back, failed. */
+		/* Not written: goes back failed, after the groups before it
+		 * (sync: always has several out at once): units finish in
+		 * the order they ended (store_unit_done). */
 		if (!g->err)
 			snprintf(g->errmsg, sizeof(g->errmsg), "%s",
 			    st->errmsg);
 		g->err = 1;
-		*st->done_tail = g;
-		st->done_tail = &g->next;
-		uint64_t one = 1;
-		if (write(st->efd, &one, sizeof(one)) < 0) {
-			/* see sync_main */
+		if (st->o.sync_on_loop || !st->thr_running) {
+			uint64_t one = 1;
+
+			*st->done_tail = g;
+			st->done_tail = &g->next;
+			if (write(st->efd, &one, sizeof(one)) < 0) {
+				/* see sync_main */
+			}
+		} else {
+			*st->queue_tail = g;
+			st->queue_tail = &g->next;
+			pthread_cond_broadcast(&st->cv);
 		}
 	} else if (st->o.sync_on_loop) {
 		write_group(st, g);
@@ -387,6 +402,7 @@ store_open(const struct store_opts *opts, char *err, size_t errlen)
 	}
 	st->o = *opts;
 	st->efd = -1;
+	st->seq_next = 1;
 	st->queue_tail = &st->queue;
 	st->done_tail = &st->done;
 	pthread_mutex_init(&st->mu, NULL);
@@ -545,6 +561,7 @@ store_end(struct store_batch *b, store_done_fn *done, void *arg)
 	}
 	b->units[b->n].done = done;
 	b->units[b->n].arg = arg;
+	b->units[b->n].seq = st->seq_next++;
 	b->n++;
 	b->open = 0;
 
@@ -557,6 +574,18 @@ store_end(struct store_batch *b, store_done_fn *done, void *arg)
 		if (st->o.kick != NULL)
 			st->o.kick(st->o.kick_arg, st->o.commit_interval_ms);
 	}
+}
+
+uint64_t
+store_unit_next(const struct store *st)
+{
+	return st->seq_next;
+}
+
+uint64_t
+store_unit_done(const struct store *st)
+{
+	return st->seq_done;
 }
 
 void

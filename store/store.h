@@ -118,6 +118,12 @@ void store_end(struct store_batch *b, store_done_fn *done, void *arg);
  * would: the store fails (WHY is its error), the reset hooks run, and
  * recovery reopens it. Called between store_begin and store_end. */
 void store_fail(struct store_batch *b, const char *why);
+/* Units are numbered as they end (from 1): store_unit_next is the number
+ * the unit being built will have; store_unit_done the last one whose
+ * outcome is known (its done callback has run, durable or failed). Units
+ * finish in the order they ended. */
+uint64_t store_unit_next(const struct store *st);
+uint64_t store_unit_done(const struct store *st);
 
 /* Hand the gathered group to the sync thread (the kick's target). */
 void store_flush(struct store *st);

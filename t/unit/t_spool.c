@@ -777,6 +777,83 @@ main(void)
 		    "reclaimed");
 		ok(stat(path, &sb) < 0, "  its file is gone");
 	}
+	/* Two units release one record before the first is durable (two
+	 * studies sharing an instance end together): it is counted out of
+	 * its segment once. A release whose unit failed can be made again.
+	 * And a segment row that counts wrong (0, with records indexed) is
+	 * recounted by recovery, not taken for empty. */
+	{
+		struct spool_rec *q1 = put_bytes(sp, "1.2.3.4.50", 2000, 0x50),
+		    *q2 = put_bytes(sp, "1.2.3.4.51", 2000, 0x51);
+		struct spool_rec *g[2] = { q1, q2 };
+		struct spool_info i1, i2, il;
+		struct spool_stats ss0, ss;
+		struct store_batch *b;
+		uint8_t k[9], v[16];
+		char path[512], re[600];
+		struct stat sb;
+
+		spool_commit(g, 2);
+		i1 = *spool_rec_info(q1);
+		i2 = *spool_rec_info(q2);
+		spool_done(q1);
+		spool_done(q2);
+		index_rec(st, sp, &i1);
+		index_rec(st, sp, &i2);
+		spool_stats(sp, &ss0);
+		b = store_begin(st);
+		is_int(spool_release(sp, st, b, i1.seg, i1.off), 1, "a release");
+		store_end(b, NULL, NULL);
+		b = store_begin(st);
+		is_int(spool_release(sp, st, b, i1.seg, i1.off), 0, "  the same "
+		    "record again, before that unit is durable: not again");
+		store_end(b, NULL, NULL);
+		store_drain(st);
+		spool_stats(sp, &ss);
+		is_int(ss.live_records, ss0.live_records - 1, "  it is counted "
+		    "out once");
+		b = store_begin(st);
+		is_int(spool_release(sp, st, b, i2.seg, i2.off), 1, "a release "
+		    "in a unit that fails");
+		store_fail(b, "t_spool: this unit fails");
+		store_end(b, NULL, NULL);
+		store_drain(st);
+		store_tick(st);
+		b = store_begin(st);
+		is_int(spool_release(sp, st, b, i2.seg, i2.off), 1, "  can be "
+		    "made again");
+		store_fail(b, "t_spool: this one too");
+		store_end(b, NULL, NULL);
+		store_drain(st);
+		store_tick(st);
+		is_int(store_state(st), STORE_OK, "  (the store is back)");
+
+		/* its segment's row says 0, its record is indexed */
+		k[0] = 's';
+		for (int i = 0; i < 8; i++)
+			k[1 + i] = (uint8_t)(i2.seg >> (56 - 8 * i));
+		for (int i = 0; i < 8; i++) {
+			v[i] = (uint8_t)((i2.off + i2.len) >> (56 - 8 * i));
+			v[8 + i] = 0;
+		}
+		b = store_begin(st);
+		store_put(b, STORE_CF_SPOOL, k, 9, v, 16);
+		store_end(b, NULL, NULL);
+		store_drain(st);
+		spool_seg_path(sp, i2.seg, path, sizeof(path));
+		spool_close(sp);
+		sp = open_spool(st, 2u << 20, &rc);
+		if (!ok(sp != NULL, "the spool opens again"))
+			return 1;
+		re[0] = '\0';
+		ok(stat(path, &sb) == 0 && spool_lookup(sp, st, "1.2.3.4.51",
+		    &il) == 1 && readable(&i2, re, sizeof(re)), "a segment "
+		    "whose row counts 0 with a record indexed is kept, the "
+		    "record whole %s", re);
+		spool_stats(sp, &ss);
+		ok(ss.live_records >= 1, "  and counted (%llu live)",
+		    (unsigned long long)ss.live_records);
+	}
 	spool_close(sp);
 	store_close(st);
 	free(file);
