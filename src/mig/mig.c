@@ -234,6 +234,9 @@ struct mstudy {
 	struct minst	*in;
 	size_t		 nin, capin;
 	int		 loaded;	/* in[] holds the stored rows */
+	int		 stale;		/* a unit of it failed and its row
+					 * could not be read back: read it
+					 * before anything else */
 	int		 active;	/* holds a slot */
 	int		 writing;	/* a unit in flight */
 	int		 ended;		/* the study leaf is due */
@@ -1533,6 +1536,7 @@ struct unit {
 	uint64_t	 bytes;			/* sent in the step */
 	json_t		*quarantined;		/* reasons, one per item */
 	int		 study_ended;		/* the study's last unit */
+	int		 prev_st;		/* its state before */
 };
 
 /* study_fail_step: the step could not be done now: try again after a
@@ -1740,6 +1744,7 @@ study_committed(void *arg, int err)
 	struct unit *u = arg;
 	struct mstudy *s = u->s;
 	struct mig *m = s->b->op.m;
+	int prev_st;
 
 	if (u->reclaim && !err)
 		spool_reclaim(m->sp, m->st);
@@ -1774,6 +1779,7 @@ study_committed(void *arg, int err)
 			    reason)) + 1));
 		}
 	}
+	prev_st = u->prev_st;
 	json_decref(u->quarantined);
 	free(u);
 	s->writing = 0;
@@ -1787,13 +1793,17 @@ study_committed(void *arg, int err)
 		    sst_names[s->st], log_q(store_error(m->st)));
 		s->loaded = 0;		/* its instances are read again */
 		s->ended = 0;
-		if (study_reread(s) < 0)
+		if (study_reread(s) != 0) {
+			/* not the state the failed unit was to write (it may
+			 * be final): the one before, until its row is read */
+			s->st = prev_st;
+			s->stale = 1;
 			log_err("mig-study-unread", "batch=%llu study=%s "
 			    "error=%s hint=%s", (unsigned long long)s->b->id,
-			    s->uid, log_q(store_error(m->st)), log_q("its row "
-			    "could not be read back: it goes on from what was "
-			    "in memory"));
-		else
+			    s->uid, log_q(store_read_error(m->st)),
+			    log_q("its row could not be read back: it is read "
+			    "again before its next step"));
+		} else
 			log_info("mig-study-reread", "batch=%llu study=%s "
 			    "state=%s", (unsigned long long)s->b->id, s->uid,
 			    sst_names[s->st]);
@@ -1849,6 +1859,7 @@ study_commit(struct mstudy *s, int st)
 	}
 	u->s = s;
 	u->quarantined = json_array();
+	u->prev_st = s->st;
 	s->st = st;
 	for (size_t i = 0; s->ended && i < s->nin; i++) {
 		struct minst *in = &s->in[i];
@@ -4402,6 +4413,14 @@ study_step(struct mstudy *s)
 	const struct conf_peer *src = peer_named(m, s->b->source),
 	    *tgt = peer_named(m, s->b->target);
 
+	if (s->stale) {
+		if (study_reread(s) != 0) {
+			study_fail_step(s, cf(m)->migration.send_attempts,
+			    "state", store_read_error(m->st));
+			return;
+		}
+		s->stale = 0;
+	}
 	if (s->st >= S_PREFLIGHT && study_load(s) < 0) {
 		study_fail_step(s, cf(m)->migration.send_attempts, "state",
 		    store_error(m->st));
@@ -4658,7 +4677,9 @@ study_row_apply(struct mstudy *s, json_t *j, int st)
 }
 
 /* study_reread: the study as its row says (after a unit of it failed:
- * what it did in memory was never written). 0, or -1 (unreadable). */
+ * what it did in memory was never written). 0; 1 when it has no row (it
+ * was never written: what is in memory is all there is); -1 when the row
+ * cannot be read. */
 static int
 study_reread(struct mstudy *s)
 {
@@ -4667,11 +4688,12 @@ study_reread(struct mstudy *s)
 	void *v;
 	size_t vn;
 	json_t *j;
-	int st;
+	int st, r;
 
 	study_key(&k, s->b->id, s->uid);
-	if (store_get(m->st, STORE_CF_STUDIES, k.b, k.len, &v, &vn) != 1)
-		return -1;
+	if ((r = store_get(m->st, STORE_CF_STUDIES, k.b, k.len, &v, &vn)) !=
+	    1)
+		return r == 0 ? 1 : -1;
 	j = json_loadb(v, vn, 0, NULL);
 	free(v);
 	st = name_index(sst_names, S__N, json_string_value(json_object_get(j,
@@ -5681,10 +5703,30 @@ push_written(void *arg, int err)
 				api_batches_created(api_batches(daemon_api(
 				    m->d)));
 		}
-	if (err)
-		/* the queue rows stay: a restart takes them again */
+	if (err) {
+		/* The queue rows stay, and the next drain takes them again:
+		 * from what is durable. Its studies read their rows again
+		 * (their instances added in memory were never written: taken
+		 * for had, the next drain dropped them with their queue
+		 * rows); the push batches it made go (never written). */
 		log_err("mig-push-write-failed", "error=%s action=%s",
 		    log_q(store_error(m->st)), "kept in the push queue");
+		for (size_t i = 0; i < u->nst; i++) {
+			struct mstudy *s = u->st[i];
+			int made = 0;
+
+			for (size_t k = 0; k < u->nmade && !made; k++)
+				made = s->b->id == u->made[k];
+			if (made)
+				continue;
+			s->loaded = 0;
+			if (study_reread(s) < 0)	/* (no row: a new one) */
+				s->stale = 1;
+		}
+		for (size_t i = 0; i < u->nmade; i++)
+			if ((mb = batch_find(m, u->made[i])) != NULL)
+				batch_drop(m, mb);
+	}
 	free(u->st);
 	free(u->made);
 	free(u);
