@@ -14,6 +14,13 @@
 # round 2 of 3 (it began at 1 again before: a crash loop retried for
 # ever), asking for the missing instance alone; after round 3 it is
 # quarantined as missing_at_source.
+# Then, with commit_interval 1s (units wait to be durable): study 5 (2
+# instances) retrieved for a target that is down (its copies stay), and
+# study 4 (6, 2 at VNA) in two batches at once: both end with the copies
+# of the same instances to let go, while the other's unit is on its way.
+# Each record is counted out of its segment once: the spool's live count
+# matches its index, and after a kill -9 recovery keeps study 5's copies
+# (a segment counted empty was deleted under them).
 . "$top_srcdir/t/lib.sh"
 . "$top_srcdir/t/qrpeers.sh"
 . "$top_srcdir/t/miglib.sh"
@@ -24,22 +31,27 @@ TOK=plain-for-tests
 trap 'stop_peers; cleanup' EXIT
 
 gen_studies "$T_DIR/gen" 2 1 6 &&
-gen_studies "$T_DIR/gen3" 1 1 2 3
-ok $? "14 instances generated (2 studies x 1 series x 6, 1 x 1 x 2)"
+gen_studies "$T_DIR/gen3" 1 1 2 3 &&
+gen_studies "$T_DIR/gen4" 1 1 6 4 &&
+gen_studies "$T_DIR/gen5" 1 1 2 5
+ok $? "22 instances generated (studies 1, 2, 4: 6 each; 3, 5: 2 each)"
 mkdir -p "$T_DIR/have"
 # the target's: the first 2 of study 1, the first 5 of study 2
 for f in $(ls "$T_DIR"/gen/st001/se*/*.dcm | sort | head -n 2) \
-    $(ls "$T_DIR"/gen/st002/se*/*.dcm | sort | head -n 5); do
+    $(ls "$T_DIR"/gen/st002/se*/*.dcm | sort | head -n 5) \
+    $(ls "$T_DIR"/gen4/st004/se*/*.dcm | sort | head -n 2); do
 	cp "$f" "$T_DIR/have/$(echo "$f" | tr / _)"
 done
-is "$(ls "$T_DIR/have" | wc -l)" 7 "7 of them are the target's already"
+is "$(ls "$T_DIR/have" | wc -l)" 9 "9 of them are the target's already"
 d_port=$(free_port)
 src_port=$(free_port)
 vna_port=$(free_port)
 QR_NAME=legacy start_dcmqrscp LEGACY "$src_port" "$T_DIR/legacy" VNAMIG "$d_port" ||
     mig_bail "dcmqrscp LEGACY runs"
 load_dcmqrscp LEGACY "$src_port" "$T_DIR/gen" &&
-load_dcmqrscp LEGACY "$src_port" "$T_DIR/gen3" || mig_bail "LEGACY loaded"
+load_dcmqrscp LEGACY "$src_port" "$T_DIR/gen3" &&
+load_dcmqrscp LEGACY "$src_port" "$T_DIR/gen4" &&
+load_dcmqrscp LEGACY "$src_port" "$T_DIR/gen5" || mig_bail "LEGACY loaded"
 lost=$(ls "$T_DIR"/gen3/st003/se*/*.dcm | sort | tail -n 1)
 lost_uid=$("$QP_PY" -c 'import sys, pydicom; print(pydicom.dcmread(sys.argv[1]).SOPInstanceUID)' "$lost")
 lost_file=$(grep -l -a -F "$lost_uid" "$T_DIR"/legacy/* | grep -v index.dat)
@@ -109,6 +121,47 @@ grep -q "not received after 3 retrieve round(s)" "$T_DIR/daemon.log"
 ok $? "  after 3 rounds in all"
 "$VNAMIG_SPOOL" -c "$conf" list >"$T_DIR/spool.list" 2>"$T_DIR/spool.err"
 is "$(grep -c . "$T_DIR/spool.list")" 0 "the spool keeps nothing of it either"
+stop_daemon
+is "$DAEMON_RC" 0 "vnamigd stops cleanly"
+
+dead_port=$(free_port)
+sed -i "s|^storage: .*|storage: { min_free: 1MiB, commit_interval: 1s }|" "$conf"
+printf '  - { name: dead, ae_title: DEAD, host: 127.0.0.1, port: %s, role: target, verify: none }\n' \
+    "$dead_port" >"$T_DIR/dead.peer"
+sed -i "/^  - { name: vna,/r $T_DIR/dead.peer" "$conf"
+mig_start mig_bail "commit_interval 1s, a target that is down"
+submit "study 5 to DEAD (down)" \
+    "{\"source\":\"legacy\",\"target\":\"dead\",\"study_instance_uids\":[\"$ROOT.1.5\"]}"
+b5=$BID
+wait_log "mig-send-retry batch=$b5 " 30
+ok $? "study 5 retrieved; its send waits for DEAD (its 2 copies stay)"
+submit "study 4 to VNA, batch A" \
+    "{\"source\":\"legacy\",\"target\":\"vna\",\"study_instance_uids\":[\"$ROOT.1.4\"]}"
+ba=$BID
+submit "study 4 to VNA, batch B" \
+    "{\"source\":\"legacy\",\"target\":\"vna\",\"study_instance_uids\":[\"$ROOT.1.4\"]}"
+bb=$BID
+wait_batch "$ba" 60
+is "$BSTATE" done "batch A is done"
+wait_batch "$bb" 60
+is "$BSTATE" done "batch B is done"
+sleep 2
+api GET /api/status
+live=$(j .store.spool.instances)
+"$VNAMIG_SPOOL" -c "$conf" list >"$T_DIR/spool.list" 2>"$T_DIR/spool.err"
+is "$live/$(grep -c . "$T_DIR/spool.list")" "2/2" \
+    "the spool counts 2 live records, and its index holds 2 (study 5's)"
+stop_daemon KILL
+start_daemon "$conf" || mig_bail "vnamigd starts again after kill -9"
+"$VNAMIG_SPOOL" -c "$conf" list >"$T_DIR/spool.list" 2>"$T_DIR/spool.err"
+n5=0
+for u in $(awk '{ print $1 }' "$T_DIR/spool.list"); do
+	"$VNAMIG_SPOOL" -c "$conf" get "$u" -o "$T_DIR/got.dcm" 2>>"$T_DIR/spool.err" &&
+	    n5=$((n5 + 1))
+done
+is "$n5" 2 "after kill -9 and recovery, study 5's 2 copies are there, whole (re-hashed)"
+grep -q 'spool-open .*damaged_bytes=0' "$T_DIR/daemon.log"
+ok $? "  and recovery found nothing damaged"
 stop_daemon
 is "$DAEMON_RC" 0 "vnamigd stops cleanly"
 done_testing
