@@ -198,3 +198,10 @@ report_check() {
 	    2>"$T_DIR/check.err"
 	check_lines $? "$ck_name"
 }
+
+# free_bytes DIR: the space free for us on DIR's file system.
+free_bytes() {
+	/usr/bin/python3 -c 'import os, sys
+s = os.statvfs(sys.argv[1])
+print(s.f_bavail * s.f_frsize)' "$1"
+}

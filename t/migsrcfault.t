@@ -199,13 +199,6 @@ count_ge() { [ "$(grep -Ec -- "$2" "$1")" -ge "$3" ]; }
 # health: GET /api/health's status.
 health() { curl -s -m 5 "$base/api/health" | jq -r '.status // empty' 2>/dev/null; }
 
-# free_bytes DIR: the space free for us on DIR's file system.
-free_bytes() {
-	"$PY" -c 'import os, sys
-s = os.statvfs(sys.argv[1])
-print(s.f_bavail * s.f_frsize)' "$1"
-}
-
 # ---- the sources, the target ----
 gen_studies "$T_DIR/gen" 15 2 3
 ok $? "90 instances generated (15 studies x 2 series x 3)"

@@ -51,12 +51,6 @@ mkdir -p "$VARFS" && mount -t tmpfs -o size=64m,mode=0700 vnamig-t-var "$VARFS" 
 ok $? "a 64 MiB tmpfs on node.data_dir ($VARFS, in a mount namespace)"
 [ -n "$MOUNTED" ] || done_testing
 
-free_bytes() {
-	"$PY" -c 'import os, sys
-s = os.statvfs(sys.argv[1])
-print(s.f_bavail * s.f_frsize)' "$1"
-}
-
 gen_studies "$T_DIR/gen" 1 1 3
 ok $? "3 instances generated (1 study)"
 src_port=$(free_port)
