@@ -138,6 +138,16 @@ lock_data_dir(struct daemon *d)
 		log_warn("lock-pid-write-failed", "lock=%s error=%s",
 		    log_q(path), log_q(strerror(errno)));
 	d->lock_fd = fd;
+	{
+		char err[1024];
+
+		/* a restore's swap cut short is finished first */
+		if (store_ckpt_settle(d->data_dir, 1, err, sizeof(err)) < 0) {
+			log_err("startup-failed", "data_dir=%s error=%s",
+			    log_q(d->data_dir), log_q(err));
+			return -1;
+		}
+	}
 	return 0;
 }
 

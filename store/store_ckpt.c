@@ -22,6 +22,7 @@
 
 #include "src/util/fsutil.h"
 #include "src/util/hex.h"
+#include "src/util/log.h"
 #include "store/audit.h"
 #include "store/store.h"
 #include "store/store_ckpt.h"
@@ -796,6 +797,183 @@ stage_abandon(struct stage *s)
 }
 
 /*
+ * The swap's intent, DATA_DIR/restore-swap, written and synced before the
+ * first rename and removed once the last is done: the staged and the
+ * replaced names, and the inode numbers of the staged state and of the
+ * state in DATA_DIR/db then (0: none). A crash between the renames
+ * leaves it, and store_ckpt_settle finishes the swap from it at the next
+ * start: which of the names holds which state is told by its inode (a
+ * directory keeps its inode across renames).
+ */
+#define SWAP_INTENT	"restore-swap"
+
+static int
+intent_write(const struct stage *s, char *err, size_t errlen)
+{
+	char path[STORE_CKPT_PATH_MAX + 16], tmp[STORE_CKPT_PATH_MAX + 24];
+	struct stat st, sd;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/" SWAP_INTENT, s->data_dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (lstat(s->staged, &st) < 0) {
+		snprintf(err, errlen, "%s: %s", s->staged, strerror(errno));
+		return -1;
+	}
+	if (lstat(s->db, &sd) < 0)
+		sd.st_ino = 0;
+	if ((f = fopen(tmp, "we")) == NULL ||
+	    fprintf(f, "%s\n%s\n%llu %llu\n", s->staged, s->replaced,
+	    (unsigned long long)st.st_ino,
+	    (unsigned long long)sd.st_ino) < 0 || fflush(f) != 0 ||
+	    fsync(fileno(f)) != 0) {
+		snprintf(err, errlen, "cannot write %s: %s", tmp,
+		    strerror(errno));
+		if (f != NULL)
+			fclose(f);
+		return -1;
+	}
+	if (fclose(f) != 0 || rename(tmp, path) < 0 ||
+	    fsync_path(s->data_dir, 1) < 0) {
+		snprintf(err, errlen, "cannot write %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+intent_remove(const char *data_dir)
+{
+	char path[STORE_CKPT_PATH_MAX + 16];
+
+	snprintf(path, sizeof(path), "%s/" SWAP_INTENT, data_dir);
+	if (unlink(path) == 0)
+		fsync_path(data_dir, 1);
+}
+
+static uint64_t
+ino_of(const char *path)
+{
+	struct stat sb;
+
+	return lstat(path, &sb) == 0 ? (uint64_t)sb.st_ino : 0;
+}
+
+/* Any DATA_DIR/PREFIX-… entry: its name into out, 1; else 0. */
+static int
+have_prefixed(const char *data_dir, const char *prefix, char *out,
+    size_t outlen)
+{
+	DIR *d = opendir(data_dir);
+	struct dirent *de;
+	size_t pl = strlen(prefix);
+	int found = 0;
+
+	if (d == NULL)
+		return 0;
+	while (!found && (de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, prefix, pl) == 0 &&
+		    de->d_name[pl] == '-') {
+			snprintf(out, outlen, "%s/%s", data_dir, de->d_name);
+			found = 1;
+		}
+	closedir(d);
+	return found;
+}
+
+int
+store_ckpt_settle(const char *data_dir, int refuse_missing, char *err,
+    size_t errlen)
+{
+	char path[STORE_CKPT_PATH_MAX + 16], db[STORE_CKPT_PATH_MAX + 4];
+	char staged[STORE_CKPT_PATH_MAX], replaced[STORE_CKPT_PATH_MAX];
+	char other[STORE_CKPT_PATH_MAX + 300];
+	unsigned long long ino_s, ino_old;
+	uint64_t ino_db;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/" SWAP_INTENT, data_dir);
+	snprintf(db, sizeof(db), "%s/db", data_dir);
+	if ((f = fopen(path, "re")) == NULL) {
+		if (errno != ENOENT) {
+			snprintf(err, errlen, "cannot read %s: %s", path,
+			    strerror(errno));
+			return -1;
+		}
+		/* no swap under way: a missing state beside the states of
+		 * a restore is not a new start (it would begin an empty
+		 * state and a new audit log) */
+		if (refuse_missing && ino_of(db) == 0 &&
+		    (have_prefixed(data_dir, "db.restore",
+		    other, sizeof(other)) || have_prefixed(data_dir,
+		    "db.replaced", other, sizeof(other)))) {
+			snprintf(err, errlen, "%s is missing but %s is there: "
+			    "a restore was cut short, or the state moved away "
+			    "by hand; move the state to keep to %s (a "
+			    "db.restore-… is the restored one, a "
+			    "db.replaced-… the one before it), or move these "
+			    "aside to start an empty state", db, other, db);
+			return -1;
+		}
+		return 0;
+	}
+	if (fgets(staged, sizeof(staged), f) == NULL ||
+	    fgets(replaced, sizeof(replaced), f) == NULL ||
+	    fscanf(f, "%llu %llu", &ino_s, &ino_old) != 2) {
+		fclose(f);
+		snprintf(err, errlen, "%s does not parse: finish the restore "
+		    "by hand (see vnamig-state(1)) and remove it", path);
+		return -1;
+	}
+	fclose(f);
+	staged[strcspn(staged, "\n")] = '\0';
+	replaced[strcspn(replaced, "\n")] = '\0';
+	ino_db = ino_of(db);
+	if (ino_db != 0 && ino_db == ino_s) {
+		/* exchanged: the old state is at the staged name */
+		if (ino_old != 0 && ino_of(staged) == ino_old &&
+		    rename(staged, replaced) < 0) {
+			snprintf(err, errlen, "cannot move the replaced state "
+			    "%s to %s: %s", staged, replaced,
+			    strerror(errno));
+			return -1;
+		}
+	} else if (ino_db != 0 && ino_db == ino_old) {
+		/* not swapped: the staged state is a restore cut short
+		 * (asked for again, it is built anew) */
+		if (ino_of(staged) == ino_s)
+			rm_tree(staged);
+	} else if (ino_db == 0 && ino_of(staged) == ino_s) {
+		/* between two renames: the old state went, the new one
+		 * goes in */
+		if (rename(staged, db) < 0) {
+			snprintf(err, errlen, "cannot move the restored state "
+			    "%s to %s: %s", staged, db, strerror(errno));
+			return -1;
+		}
+	} else if (ino_db == 0 && ino_old != 0 && ino_of(replaced) ==
+	    ino_old) {
+		if (rename(replaced, db) < 0) {
+			snprintf(err, errlen, "cannot move the state %s back "
+			    "to %s: %s", replaced, db, strerror(errno));
+			return -1;
+		}
+	} else {
+		snprintf(err, errlen, "a restore's swap was cut short and %s, "
+		    "%s and %s are not what %s says: finish it by hand and "
+		    "remove %s", db, staged, replaced, path, path);
+		return -1;
+	}
+	fsync_path(data_dir, 1);
+	intent_remove(data_dir);
+	log_warn("restore-swap-finished", "data_dir=%s state=%s",
+	    log_q(data_dir), ino_db == ino_old && ino_db != 0 ? "kept (the "
+	    "restore is done again if still asked for)" : "restored");
+	return 0;
+}
+
+/*
  * Put the staged state in place: one atomic exchange of the two names
  * (DATA_DIR/db is a whole state at every instant), then the old one to
  * its db.replaced name. Where the file system cannot exchange, two
@@ -809,6 +987,8 @@ stage_swap(struct stage *s, struct store_ckpt_restored *out, char *err,
 	struct stat sb;
 
 	out->replaced[0] = '\0';
+	if (intent_write(s, err, errlen) < 0)
+		return -1;
 	if (lstat(s->db, &sb) < 0) {
 		if (rename(s->staged, s->db) < 0)
 			goto fail;
@@ -845,6 +1025,7 @@ stage_swap(struct stage *s, struct store_ckpt_restored *out, char *err,
 		goto fail;
 	s->built = 0;
 	fsync_path(s->data_dir, 1);
+	intent_remove(s->data_dir);
 	return 0;
 fail:
 	snprintf(err, errlen, "cannot put %s in place of %s: %s", s->staged,

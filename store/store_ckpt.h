@@ -142,6 +142,18 @@ enum store_ckpt_status store_ckpt_prune(const char *data_dir, size_t keep,
     size_t *deleted, char *err, size_t errlen);
 
 /*
+ * store_ckpt_settle: before the state is opened (the caller holding
+ * DATA_DIR/vnamigd.lock): a restore's swap cut short by a crash
+ * (DATA_DIR/restore-swap left) is finished, forward when the restored
+ * state was in place or half-way, back when the swap had not begun; and
+ * with REFUSE_MISSING (the daemon, which would open an empty state and
+ * begin a new audit log), a missing DATA_DIR/db beside db.restore-… or
+ * db.replaced-… states is refused. 0, or -1 with err.
+ */
+int store_ckpt_settle(const char *data_dir, int refuse_missing, char *err,
+    size_t errlen);
+
+/*
  * store_ckpt_restore: offline (the caller holds the data-dir lock and no
  * store is open on DATA_DIR/db): make DATA_DIR/db the checkpoint NAME
  * with the current audit log carried over and the restore appended, as

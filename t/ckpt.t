@@ -181,4 +181,59 @@ is "$?" 0 "vnamig-verify audit verifies the restored log (exit 0)"
 is "$?" 1 "  given the checkpoints signed after the backup, it reports the rollback"
 diag "$(cat "$T_DIR/v2c.out")"
 
+# --- a restore's swap cut short by a crash ---------------------------------
+# The states a crash leaves between the swap's renames, made by hand with
+# the intent file the swap writes first (DATA_DIR/restore-swap: both
+# names, the inodes of the staged state and of the state in db):
+#   half   the old state moved to db.replaced-…, the new one not yet in
+#          db: the next start puts it there (it opened an empty state and
+#          began a new audit log before);
+#   swapped the exchange done, the old state still at the staged name:
+#          it goes to the replaced name (it was left where vnamig-state's
+#          help said "a restore cut short (remove it)").
+# And without the intent: db missing beside db.replaced-… is refused.
+leaves() { "$VNAMIGD" -c "$conf" --audit-export "$1" >/dev/null 2>&1 && grep -c . "$1/leaves.jsonl"; }
+n0=$(leaves "$T_DIR/s0")
+ino() { stat -c %i "$1"; }
+rm -rf "$D"/db.restore-* "$D"/db.replaced-*
+cp -a "$D/db" "$D/db.restore-T1"
+mv "$D/db" "$D/db.replaced-T1"
+printf '%s\n%s\n%s %s\n' "$D/db.restore-T1" "$D/db.replaced-T1" \
+    "$(ino "$D/db.restore-T1")" "$(ino "$D/db.replaced-T1")" >"$D/restore-swap"
+if start_daemon "$conf"; then
+	pass "half: vnamigd starts"
+	stop_daemon
+else
+	fail "half: vnamigd starts"
+fi
+grep -q 'restore-swap-finished .*state=restored' "$T_DIR/daemon.log" &&
+    [ -d "$D/db" ] && [ ! -e "$D/db.restore-T1" ] && [ ! -e "$D/restore-swap" ]
+ok $? "half: the restored state is put in DATA_DIR/db (restore-swap-finished), the intent removed"
+n1=$(leaves "$T_DIR/s1")
+[ "$n1" -gt "$n0" ] && [ "$(grep -c '"outcome":"first-use"' "$T_DIR/s1/leaves.jsonl")" = 1 ]
+ok $? "  on the log it had ($n0 leaves before, $n1 after: no new log begun)"
+"$VERIFY" audit "$T_DIR/s1" --key "$KEY" >/dev/null 2>&1
+is "$?" 0 "  which verifies"
+
+mv "$D/db" "$D/db.restore-T2"
+cp -a "$D/db.restore-T2" "$D/db"
+printf '%s\n%s\n%s %s\n' "$D/db.restore-T2" "$D/db.replaced-T2" \
+    "$(ino "$D/db")" "$(ino "$D/db.restore-T2")" >"$D/restore-swap"
+vs -c "$conf" checkpoint create after-swap
+is "$rc" 0 "swapped: vnamig-state checkpoint create runs (exit 0)"
+[ "$rc" = 0 ] || diag "$out"
+[ -d "$D/db.replaced-T2" ] && [ ! -e "$D/db.restore-T2" ] && [ ! -e "$D/restore-swap" ]
+ok $? "  the state replaced goes to db.replaced-…, not left as db.restore-…"
+
+mv "$D/db" "$D/db.gone"
+: >"$T_DIR/daemon.log"
+"$VNAMIGD" -c "$conf" >"$T_DIR/refused.out" 2>&1 &
+DAEMON_PID=$!
+wait "$DAEMON_PID"
+rc=$?
+DAEMON_PID=
+[ "$rc" != 0 ] && [ ! -d "$D/db" ] && grep -q "db is missing but .*db.replaced-T[12] is there" "$T_DIR/refused.out"
+ok $? "no restore-swap, DATA_DIR/db missing beside db.replaced-…: vnamigd refuses to start (exit $rc), makes no empty state"
+mv "$D/db.gone" "$D/db"
+
 done_testing

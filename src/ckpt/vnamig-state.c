@@ -157,7 +157,12 @@ usage(FILE *f)
 "    DATA_DIR/checkpoints/NAME/, NAME.json\n"
 "                                      a checkpoint and its metadata\n"
 "    DATA_DIR/db.replaced-TIME/        a state a restore replaced\n"
-"    DATA_DIR/db.restore-TIME/         a restore cut short (remove it)\n"
+"    DATA_DIR/db.restore-TIME/         a restore being built; left by a\n"
+"                                      crash, it is finished or removed\n"
+"                                      at the next start (DATA_DIR/\n"
+"                                      restore-swap says which)\n"
+"    DATA_DIR/restore-swap             a restore's swap under way: the\n"
+"                                      names and inodes of both states\n"
 "    DATA_DIR/vnamigd.lock             held by the daemon and by this\n"
 "    DATA_DIR-audit.pem                the audit key (audit.key_file); a\n"
 "                                      restore needs it to sign\n"
@@ -234,6 +239,15 @@ lock_data_dir(struct ctx *x)
 		    "held by pid %s, a running vnamigd): stop it first\n",
 		    x->data_dir, x->data_dir, holder[0] ? holder : "?");
 		return EXIT_BUSY;
+	}
+	{
+		char err[1024];
+
+		/* a restore's swap cut short is finished first */
+		if (store_ckpt_settle(x->data_dir, 0, err, sizeof(err)) < 0) {
+			fprintf(stderr, "vnamig-state: %s\n", err);
+			return EXIT_STATE;
+		}
 	}
 	return EXIT_OK;	/* an unwritten pid is a courtesy lost */
 }
