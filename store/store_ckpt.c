@@ -882,6 +882,32 @@ have_prefixed(const char *data_dir, const char *prefix, char *out,
 	return found;
 }
 
+/* A checkpoint's staging (RocksDB's NAME.tmp, hard links to every table
+ * file) or metadata (NAME.json.tmp) left by a crash: never listed,
+ * never deleted, it pinned the disk for good. Removed at start. */
+static void
+stale_ckpt_tmp(const char *data_dir)
+{
+	char dir[STORE_CKPT_PATH_MAX + 16], path[STORE_CKPT_PATH_MAX + 300];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/checkpoints", data_dir);
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+
+		if (n < 5 || strcmp(de->d_name + n - 4, ".tmp") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		rm_tree(path);
+		log_warn("checkpoint-stale-removed", "path=%s why=%s",
+		    log_q(path), log_q("a checkpoint cut short by a crash"));
+	}
+	closedir(d);
+}
+
 int
 store_ckpt_settle(const char *data_dir, int refuse_missing, char *err,
     size_t errlen)
@@ -893,6 +919,7 @@ store_ckpt_settle(const char *data_dir, int refuse_missing, char *err,
 	uint64_t ino_db;
 	FILE *f;
 
+	stale_ckpt_tmp(data_dir);
 	snprintf(path, sizeof(path), "%s/" SWAP_INTENT, data_dir);
 	snprintf(db, sizeof(db), "%s/db", data_dir);
 	if ((f = fopen(path, "re")) == NULL) {

@@ -236,4 +236,12 @@ DAEMON_PID=
 ok $? "no restore-swap, DATA_DIR/db missing beside db.replaced-…: vnamigd refuses to start (exit $rc), makes no empty state"
 mv "$D/db.gone" "$D/db"
 
+# a checkpoint's staging left by a crash (RocksDB's NAME.tmp: hard links
+# to the table files) is removed at the next start
+mkdir -p "$D/checkpoints/crashed.tmp" && ln "$(ls "$D"/db/*.sst | head -n 1)" "$D/checkpoints/crashed.tmp/" 2>/dev/null ||
+    : >"$D/checkpoints/crashed.tmp/000001.sst"
+vs -c "$conf" checkpoint create after-crash
+[ "$rc" = 0 ] && [ ! -e "$D/checkpoints/crashed.tmp" ]
+ok $? "a checkpoint's staging left by a crash (checkpoints/NAME.tmp) is removed at the next start"
+
 done_testing
