@@ -635,6 +635,14 @@ ackchk g7 g7 AA "" - "a frame in 7-byte writes 3 ms apart: AA"
 is "$($PEER rawack "$MLLP_PORT" "$T_DIR/badtrail" 1)" "AA" "a frame ended by 0x1C without 0x0D: taken as the end, ACKed"
 wait_log 'mllp-bad-trailer ' 5
 ok $? "  logged mllp-bad-trailer"
+{ printf '\013'; sed 's/RIS0039/RIS0045/' "$M/g9.hl7"; printf '\034'; } > "$T_DIR/fsonly"
+is "$($PEER rawack "$MLLP_PORT" "$T_DIR/fsonly" 1)" "AA" "a frame ended by 0x1C alone, the last byte sent: ACKed (no wait for a CR)"
+{ printf '\013'; sed 's/RIS0039/RIS0046/' "$M/g9.hl7" | head -c 80; printf '\013';
+  sed 's/RIS0039/RIS0047/' "$M/g9.hl7"; printf '\034\r'; } > "$T_DIR/restart"
+is "$($PEER rawack "$MLLP_PORT" "$T_DIR/restart" 1)" "AA" "a frame cut short by a new 0x0B: the new frame is ACKed"
+is "$(rec RIS0047 | jq -r .ack)/$(rec RIS0046)" "AA/null" "  it is taken whole; the cut one is not taken (nor merged into it)"
+wait_log 'mllp-frame-restarted .*dropped_bytes=80 ' 5
+ok $? "  logged mllp-frame-restarted (80 bytes dropped)"
 { printf '\013'; sed 's/RIS0039/RIS0044/' "$M/g9.hl7"; printf '\034\r'; } > "$T_DIR/halfclose"
 is "$($PEER raw "$MLLP_PORT" "$T_DIR/halfclose")" "1 eof" "a sender that half-closes (SHUT_WR) after its frame still gets its ACK"
 is "$(rec RIS0044 | jq -r .ack)" AA "  (the message was taken: its inbox record says AA)"

@@ -125,6 +125,17 @@ is_eol(char c)
 	return c == '\r' || c == '\n';
 }
 
+/* A segment's end: CR, as the standard says; LF only in a message with
+ * no CR at all (some senders end lines so). In a message with CRs, an LF
+ * inside a segment is data (a note's line break), not its end: taken for
+ * one, the rest was an unknown segment, and the message refused for
+ * ever. */
+static int
+is_term(char c, int cr)
+{
+	return cr ? c == '\r' : c == '\n';
+}
+
 /* A delimiter: printable ASCII, not a letter, digit or space. */
 static int
 delim_ok(unsigned char c)
@@ -458,6 +469,7 @@ parse(const char *buf, size_t len, const struct hl7_limits *lim,
 	struct hl7_msg *m;
 	size_t pos = 0, end, base = 0;
 	uint32_t seq = 0;
+	int cr;
 
 	memset(&ps, 0, sizeof(ps));
 	set_limits(&ps.lim, lim);
@@ -468,8 +480,9 @@ parse(const char *buf, size_t len, const struct hl7_limits *lim,
 		len = 0;
 	if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
 		base = 3;	/* UTF-8 byte order mark */
+	cr = len > 0 && memchr(buf, '\r', len) != NULL;
 	if (msh_only) {
-		for (end = base; end < len && !is_eol(buf[end]); end++)
+		for (end = base; end < len && !is_term(buf[end], cr); end++)
 			;
 		len = end;
 	}
@@ -486,16 +499,16 @@ parse(const char *buf, size_t len, const struct hl7_limits *lim,
 	m->buf[len] = '\0';
 	m->len = len;
 	ps.m = m;
-	for (end = base; end < len && !is_eol(buf[end]); end++)
+	for (end = base; end < len && !is_term(buf[end], cr); end++)
 		;
 	if (parse_msh_head(&ps, base, end) == -1)
 		goto bad;
 	for (pos = base; pos < len; pos = end) {
-		if (is_eol(buf[pos])) {
+		if (is_eol(buf[pos])) {	/* (CR LF, blank lines) */
 			end = pos + 1;
 			continue;
 		}
-		for (end = pos; end < len && !is_eol(buf[end]); end++)
+		for (end = pos; end < len && !is_term(buf[end], cr); end++)
 			;
 		if (parse_segment(&ps, pos, end, ++seq) == -1)
 			goto bad;

@@ -69,6 +69,9 @@ struct mconn {
 	size_t			 len, cap;
 	int			 in_frame;
 	uint64_t		 garbage;	/* bytes outside frames */
+	int			 after_fs;	/* a frame just ended at an FS
+						 * that was the last byte read:
+						 * a CR next is its trailer */
 	struct pend_list	 pending;	/* oldest first */
 	uint32_t		 npending;
 	int			 in_call;	/* hl7in_message on the stack */
@@ -390,9 +393,14 @@ mllp_read(struct net_conn *c, struct evbuffer *in)
 		size_t i = 0;
 
 		if (!m->in_frame) {
+			size_t skip = 0;
+
+			if (m->after_fs && p[0] == CR)
+				skip = i = 1;	/* the last frame's trailer */
+			m->after_fs = 0;
 			while (i < n && p[i] != VT)
 				i++;
-			m->garbage += i;
+			m->garbage += i - skip;
 			if (i == n) {
 				evbuffer_drain(in, n);
 				break;
@@ -402,8 +410,24 @@ mllp_read(struct net_conn *c, struct evbuffer *in)
 			m->len = 0;
 			continue;
 		}
-		while (i < n && p[i] != FS)
+		while (i < n && p[i] != FS && p[i] != VT)
 			i++;
+		if (i < n && p[i] == VT) {
+			/* a start inside a frame: the frame before it was
+			 * cut short (a sender that gave up on it and began
+			 * again); it is dropped, unanswered (taken as data,
+			 * it merged two messages, and the second was never
+			 * answered) */
+			log_warn("mllp-frame-restarted", "conn=%llu peer=%s "
+			    "dropped_bytes=%llu detail=%s",
+			    (unsigned long long)net_conn_id(c),
+			    net_conn_peer(c), (unsigned long long)(m->len + i),
+			    log_q("a start byte (0x0B) inside a frame: the "
+			    "frame before it is dropped, unanswered"));
+			m->len = 0;
+			evbuffer_drain(in, i + 1);
+			continue;
+		}
 		if (m->len + i > max) {
 			log_warn("mllp-frame-too-large", "conn=%llu peer=%s "
 			    "limit=%llu action=%s",
@@ -434,17 +458,17 @@ mllp_read(struct net_conn *c, struct evbuffer *in)
 			evbuffer_drain(in, n);
 			break;
 		}
-		/* <FS> found: the <CR> after it ends the frame */
-		if (i + 1 >= n) {
-			evbuffer_drain(in, i);	/* keep the FS for later */
-			break;
-		}
-		if (p[i + 1] != CR)
+		/* <FS> ends the message; the <CR> after it, when it comes
+		 * (now, or first in the next read), is its trailer. A
+		 * sender that ends frames with FS alone waited for ever
+		 * for an answer that waited for that CR. */
+		if (i + 1 < n && p[i + 1] != CR)
 			log_info("mllp-bad-trailer", "conn=%llu peer=%s "
 			    "detail=%s", (unsigned long long)net_conn_id(c),
 			    net_conn_peer(c), "FS not followed by CR; taken "
 			    "as the end of the message");
-		evbuffer_drain(in, p[i + 1] == CR ? i + 2 : i + 1);
+		m->after_fs = i + 1 >= n;
+		evbuffer_drain(in, i + 1 < n && p[i + 1] == CR ? i + 2 : i + 1);
 		m->in_frame = 0;
 		dispatch(c, m);
 	}

@@ -358,6 +358,28 @@ t_structure(void)
 	hl7_free(m);
 }
 
+/* A line break inside a field of a message whose segments end with CR
+ * (a note typed on two lines): data, not the segment's end (the rest was
+ * taken for a segment "Please …", and the message refused for ever). */
+static void
+t_lf_in_field(void)
+{
+	static const char nte[] =
+	    "MSH|^~\\&|RIS|H|VNA|H|202401010000||ORM^O01|N1|P|2.3\r"
+	    "PID|1||123^^^H^MR||DOE^JANE\r"
+	    "NTE|1||Patient is claustrophobic.\nPlease use open MRI.\r\n"
+	    "OBR|1|P1||MRI^MRI BRAIN\r";
+	struct hl7_msg *m = parse_ok("LF inside a field", nte,
+	    sizeof(nte) - 1, NULL);
+
+	if (m == NULL)
+		return;
+	is_int(hl7_segment_count(m), 4, "LF in a field: 4 segments");
+	get_is(m, "NTE-3", "Patient is claustrophobic.\nPlease use open MRI.");
+	get_is(m, "OBR-4.2", "MRI BRAIN");
+	hl7_free(m);
+}
+
 /* --- paths ---------------------------------------------------------- */
 
 #define SIXTEEN	"AA1-1|BB2-2|CC3-3|DD4-4|EE5-5|FF6-6|GG7-7|HH8-8|II9-9" \
@@ -846,6 +868,7 @@ main(void)
 	t_escapes();
 	t_charsets();
 	t_structure();
+	t_lf_in_field();
 	t_paths();
 	t_bad();
 	t_ack_aa();
