@@ -4,6 +4,9 @@
  * Store (CF hl7, store/SCHEMA.md):
  *	("ack", app, facility, control_id) → the ACK sent (AA and AE only:
  *	                                      an AR is not final)
+ *	("ackh", app, facility, control_id) → SHA-256 of the segments after
+ *	                                      MSH: a resend, or another
+ *	                                      message under its control ID
  *	("msg", u64 seq)                    → the inbox record (JSON)
  *	("xw", old MRN)                     → JSON {new, control_id, time}
  * all written in the message's one unit with its audit leaf (and the
@@ -32,6 +35,7 @@
 #include "src/util/hset.h"
 #include "src/util/jw.h"
 #include "src/util/log.h"
+#include "src/util/sha256.h"
 #include "src/util/metrics.h"
 #include "store/audit.h"
 #include "store/store.h"
@@ -70,6 +74,7 @@ struct hl7in_call {
 	size_t			 bucket;
 	struct hl7in_call	*waiters;	/* same message meanwhile */
 	struct store_key	 key;		/* dedup */
+	uint8_t			 body[32];	/* body_hash */
 	char			*ack;
 	size_t			 acklen;
 	char			 code[3];
@@ -367,6 +372,51 @@ msa_code(char *ack, size_t len)
 		    memcmp(ack + i, "MSA", 3) == 0 && ack[i + 4] == 'A')
 			return ack + i + 4;
 	return NULL;
+}
+
+/*
+ * body_hash: SHA-256 of what follows the MSH segment: a message sent
+ * again after a lost ACK has the same (its MSH-7 may be new); one that
+ * reuses a control ID for other content does not.
+ */
+static void
+body_hash(const char *raw, size_t len, uint8_t out[32])
+{
+	int cr = memchr(raw, '\r', len) != NULL;
+	char term = cr ? '\r' : '\n';
+	const char *e = memchr(raw, term, len), *end = raw + len, *p;
+	struct sha256 c;
+
+	/* its segments, whatever ends them (CR, CR LF, LF, blank lines,
+	 * none after the last): one sender's tools send one message so and
+	 * so */
+	sha256_init(&c);
+	for (p = e != NULL ? e : end; p < end; ) {
+		const char *q;
+
+		while (p < end && (*p == '\r' || *p == '\n'))
+			p++;
+		if (p == end)
+			break;
+		if ((q = memchr(p, term, (size_t)(end - p))) == NULL)
+			q = end;
+		sha256_update(&c, p, (size_t)(q - p));
+		sha256_update(&c, "\r", 1);
+		p = q;
+	}
+	sha256_final(&c, out);
+}
+
+/* The key of a dedup row's body hash: the ACK's key, "ackh" first. */
+static void
+hash_key(struct store_key *hk, const char *app, const char *fac,
+    const char *ctl)
+{
+	store_key_init(hk);
+	store_key_cstr(hk, "ackh");
+	store_key_cstr(hk, app ? app : "");
+	store_key_cstr(hk, fac ? fac : "");
+	store_key_cstr(hk, ctl);
 }
 
 /* a dedup key's bucket in h->pending */
@@ -710,6 +760,45 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 			return c;
 		}
 	r = store_get(hst(h), STORE_CF_HL7, c->key.b, c->key.len, &v, &vn);
+	body_hash(raw, len, c->body);
+	if (r == 1) {
+		struct store_key hk;
+		void *hv = NULL;
+		size_t hn = 0;
+		const char *was = msa_code(v, vn);
+		int same;
+
+		hash_key(&hk, app, fac, ctl);
+		same = store_get(hst(h), STORE_CF_HL7, hk.b, hk.len, &hv,
+		    &hn) != 1 || hn != 32 || memcmp(hv, c->body, 32) == 0;
+		free(hv);
+		if (!same && was != NULL && memcmp(was, "AA", 2) != 0) {
+			/* refused before (AE), sent again corrected under
+			 * the same control ID: taken afresh */
+			log_info("hl7-resent-changed", "peer=%s sender=%s "
+			    "control=%s was=%.2s", peer, log_q(app),
+			    log_q(ctl), was);
+			free(v);
+			r = 0;
+		} else if (!same) {
+			/* accepted before: this is another message under
+			 * its control ID, not a resend */
+			free(v);
+			log_warn("hl7-control-id-reused", "peer=%s sender=%s "
+			    "control=%s action=%s", peer, log_q(app),
+			    log_q(ctl), "refused AE 205; the message taken "
+			    "before under this MSH-10 stands");
+			set_err(&e, HL7_E_DUPLICATE_KEY, "MSH", 10, "MSH-10 "
+			    "(the message control ID) was used before by a "
+			    "message with other content, which was accepted: "
+			    "this one is not taken; send it with a new "
+			    "control ID");
+			make_ack(c, m, "AE", &e, h->next_seq++);
+			hl7_free(m);
+			finish(c);
+			return NULL;
+		}
+	}
 	if (r == 1) {
 		metric_add(h->m_dups, NULL, 1);
 		log_info("hl7-duplicate", "peer=%s sender=%s control=%s",
@@ -972,9 +1061,14 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 	inbox_put(h, b, &ib);
 	json_decref(ib.promoted);
 	json_decref(ib.merge);
-	if (c->keep)
+	if (c->keep) {
+		struct store_key hk;
+
 		store_put(b, STORE_CF_HL7, c->key.b, c->key.len, c->ack,
 		    c->acklen);
+		hash_key(&hk, app, fac, ctl);
+		store_put(b, STORE_CF_HL7, hk.b, hk.len, c->body, 32);
+	}
 	if (mrn[0] != '\0')
 		audit_phi(au, mrn, phi);
 	ev = json_pack("{s:s, s:{s:s, s:s}, s:{s:I, s:s, s:s, s:s}, s:s}",

@@ -545,6 +545,28 @@ xmit mergeconf mergeconf
 ackchk mergeconf mergeconf AE 103 "MRG^1^1" "a conflicting merge (OLD777 -> OTHER999): AE 103"
 is "$(rec RIS0024 | jq -r .outcome) $(bf "$BM" .patient_id)" "merge-conflict NEW888" "  outcome merge-conflict; the batch still NEW888"
 
+# --- a control ID sent again with other content -------------------------------------
+# The AE'd order (RIS0008, no accession) corrected and sent under the same
+# MSH-10 (interface engines resend edited messages so): taken afresh (the
+# stored AE was replayed for ever before). The RIS's first order's control
+# ID (RIS0001, taken AA) on another order: AE 205, not taken (a sender
+# reusing control IDs had AA for orders silently dropped).
+tr '\r' '\n' <"$M/noacc.hl7" |
+    sed 's/^ORC|NW|||SC/ORC|NW|PL1013^RIS|FI1013^PACS||SC/; s/^OBR|1|||/OBR|1|PL1013^RIS|FI1013^PACS|/' |
+    tr '\n' '\r' >"$M/fixed.hl7"
+xmit fixed fixed
+is "$acode" AA "the AE'd order corrected, sent again under its MSH-10 (RIS0008): AA, taken afresh"
+is "$(rec RIS0008 | jq -r '.ack + " " + .outcome')" "AA batch" "  its inbox record: AA, a batch made"
+wait_log 'hl7-resent-changed .*control="?RIS0008' 2
+ok $? "  logged hl7-resent-changed"
+sed 's/FI1001/FI1099/g; s/PL1001/PL1099/g' "$M/orm1.hl7" >"$M/reused.hl7"
+nb=$(nbatches)
+xmit reused reused
+ackchk reused reused AE 205 "MSH^1^10" "another order under RIS0001 (taken AA before): AE, ERR 205 at MSH^1^10"
+is "$(nbatches)" "$nb" "  no batch made"
+wait_log 'hl7-control-id-reused .*control="?RIS0001' 2
+ok $? "  logged hl7-control-id-reused"
+
 # --- the audit log ------------------------------------------------------------------
 settle
 ok $? "the audit log settles"
