@@ -306,6 +306,8 @@ static const struct ckey sender_keys[] = {
 	{ K("source", CT_NAME, struct conf_hl7_sender, source) },
 	{ K("target", CT_NAME, struct conf_hl7_sender, target) },
 	{ K("priority", CT_U32, struct conf_hl7_sender, priority), .max = 9 },
+	{ K("prefetch_priority", CT_U32, struct conf_hl7_sender,
+	    prefetch_priority), .max = 9 },
 	{ K("accession", CT_STR, struct conf_hl7_sender, accession) },
 	{ K("mrn", CT_STR, struct conf_hl7_sender, mrn) },
 	{ K("study_uid", CT_STR, struct conf_hl7_sender, study_uid) },
@@ -1434,6 +1436,7 @@ load_hl7(struct ctx *x, const struct cy_node *m)
 
 		snprintf(where, sizeof(where), "hl7.senders[%zu]", i);
 		h->priority = 5;
+		h->prefetch_priority = 9;
 		walk_map(x, s->kids[i], sender_keys, h, where);
 		paths[0] = &h->accession;
 		paths[1] = &h->mrn;

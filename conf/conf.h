@@ -134,6 +134,8 @@ struct conf_hl7_sender {
 	char			*source;	/* peer; NULL = inbox only */
 	char			*target;	/* peer */
 	uint32_t		 priority;	/* 0-9 */
+	uint32_t		 prefetch_priority; /* 0-9: an order's batch that
+						 * brings the patient's priors */
 	char			*accession;	/* field paths */
 	char			*mrn;
 	char			*study_uid;

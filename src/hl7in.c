@@ -905,6 +905,13 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 				    '\0' && strcmp(type, "ADT") != 0,
 				    wall_ms() };
 
+				/* the batch that brings the patient's priors
+				 * is a pre-fetch: at the sender's priority
+				 * it waited behind the whole backlog */
+				if (o.include_priors && snd->prefetch_priority >
+				    snd->priority)
+					o.priority = (int)snd->prefetch_priority;
+
 				c->batch = 1;
 				c->nkick = 1;	/* kick[0]: the new batch */
 				if (o.include_priors) {

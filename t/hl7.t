@@ -57,11 +57,11 @@ api:
 hl7:
 $3
   senders:
-    - { name: ris, app: RIS, facility: MAINHOSP, source: legacy, target: newpacs, priority: 3 }
-    - { name: mwl, app: MWL, source: legacy, target: newpacs, priority: 1, accession: "IPC-1.1|OBR-3.1", study_uid: "IPC-3.1" }
-    - { name: zris, app: ZRIS, source: legacy, target: newpacs, priority: 7, accession: ZXX-2.1, mrn: "PID-2.1|PID-3.1", study_uid: "ZXX-3.1|OBR-29.1" }
+    - { name: ris, app: RIS, facility: MAINHOSP, source: legacy, target: newpacs, priority: 3, prefetch_priority: 0 }
+    - { name: mwl, app: MWL, source: legacy, target: newpacs, priority: 1, prefetch_priority: 0, accession: "IPC-1.1|OBR-3.1", study_uid: "IPC-3.1" }
+    - { name: zris, app: ZRIS, source: legacy, target: newpacs, priority: 7, prefetch_priority: 0, accession: ZXX-2.1, mrn: "PID-2.1|PID-3.1", study_uid: "ZXX-3.1|OBR-29.1" }
     - { name: odd, app: ODD, source: legacy, target: newpacs }
-    - { name: latin, app: LATINRIS, source: legacy, target: newpacs, charset: 8859/1 }
+    - { name: latin, app: LATINRIS, source: legacy, target: newpacs, prefetch_priority: 0, charset: 8859/1 }
     - { name: adtonly, app: ADTFEED }
     - { name: other, app: CATCHALL, source: legacy, target: newpacs, priority: 9 }
 YAML
@@ -434,8 +434,8 @@ is "$(nbatches)" "$nb" "  no batch for either"
 xmit odd odd
 ackchk odd odd AA "" - "encoding characters #\$%!@: AA written with them (MSH#\$%!@#, ACK\$O01\$ACK)"
 is "$(head -c 9 "$A/odd")" 'MSH#$%!@#' "  the ACK begins MSH#\$%!@#"
-is "$(bline "$(bid_of ODD-0001)")" "queued OFI9@X\$Y OD#77 $UID_A.9 legacy newpacs 5 hl7:odd ODD-0001" \
-	"  batch: !T! !S! !F! unescaped with the message's own escape character, OBR-29 counted with #"
+is "$(bline "$(bid_of ODD-0001)")" "queued OFI9@X\$Y OD#77 $UID_A.9 legacy newpacs 9 hl7:odd ODD-0001" \
+	"  batch: !T! !S! !F! unescaped with the message's own escape character, OBR-29 counted with #; priority 9 (an order with a PID-3 brings the priors: prefetch_priority 9 by default)"
 xmit esc esc
 ackchk esc esc AA "" - "escapes \\F\\ \\S\\ \\T\\ \\E\\ \\X41\\ in the values: AA"
 is "$(bf "$(bid_of RIS0004)" '.accession_numbers[0] + " " + .patient_id')" 'ACC|7^X&Y\ZA MRNA1008' \
