@@ -234,8 +234,8 @@ is "$(printf '%s' "$r" | jq -c '.promoted')" "$(jids "$BP" "$BQ")" \
     "  inbox record: promoted [$BP, $BQ] (P's queued and paused batches, nothing else)"
 api GET "/api/batches/$OB1"
 is "$(j '.batch | [(.priority | tostring), .patient_id, (.accession_numbers | join(",")), (.include_priors | tostring), .channel, .external_id, (.promoted_by // "-")] | join(" ")')" \
-    "5 $PAT ACC014 true hl7:ris PF0001 -" \
-    "  the order's batch $OB1: priority 5 (the sender's), patient $PAT, ACC014, include_priors, hl7:ris"
+    "9 $PAT ACC014 true hl7:ris PF0001 -" \
+    "  the order's batch $OB1: priority 9 (the sender's prefetch_priority: it brings the priors), patient $PAT, ACC014, include_priors, hl7:ris"
 pa=$(j '.batch.prefetch_at_ms // 0')
 [ "$pa" -ge "$t0" ] && [ "$pa" -le "$t1" ]
 ok $? "  its prefetch_at_ms ($pa) is the order's arrival ($t0..$t1)"
@@ -261,18 +261,14 @@ done
 # ---- a second order for P: only what is not at 9 yet ----
 # The source is paused: what is queued now stays queued. A new batch of
 # P at priority 3, and the first order's batch if it has not started
-# (priority 5), are what the second order moves up; not $BP and $BQ.
+# are what the second order moves up; not $BP and $BQ, nor the first
+# order's batch (at 9 from the start: a pre-fetch).
 submit "P's third batch: study 14 of $PAT (priority 3)" \
     "{\"source\":\"legacy\",\"target\":\"vna\",\"priority\":3,\"patient_id\":\"$PAT\",\"study_instance_uids\":[\"$(suid 14)\"]}"
 BR=$BID
 [ -n "$BR" ] || bail "P's third batch was taken"
 ob1st=$(bf "$OB1" .state)
-if [ "$ob1st" = queued ]; then
-	want2=$(jids "$OB1" "$BR")
-else
-	want2=$(jids "$BR")
-	diag "the first order's batch $OB1 is $ob1st already: not to be promoted"
-fi
+want2=$(jids "$BR")
 order ord2 PF0002 ACC014
 send ord2
 ok $? "mllp_send sends a second ORM^O01 for $PAT (PF0002)"
@@ -290,15 +286,10 @@ is "$(bf "$BQ" '[.state, (.priority | tostring), .promoted_by] | join(" ")')" "p
     "  batch $BQ unchanged: paused, promoted_by PF0001"
 is "$(bf "$BR" '[.state, (.priority | tostring), .promoted_by] | join(" ")')" "queued 9 PF0002" \
     "  batch $BR: queued, priority 9, promoted_by PF0002"
-if [ "$ob1st" = queued ]; then
-	is "$(bf "$OB1" '[(.priority | tostring), .promoted_by] | join(" ")')" "9 PF0002" \
-	    "  batch $OB1 (queued): priority 9, promoted_by PF0002"
-else
-	is "$(bf "$OB1" '[(.priority | tostring), (.promoted_by // "-")] | join(" ")')" "5 -" \
-	    "  batch $OB1 ($ob1st): left at priority 5"
-fi
-is "$(bf "$OB2" '[.state, (.priority | tostring), (.include_priors | tostring)] | join(" ")')" "queued 5 true" \
-    "  batch $OB2: queued, priority 5, include_priors"
+is "$(bf "$OB1" '[(.priority | tostring), (.promoted_by // "-")] | join(" ")')" "9 -" \
+    "  batch $OB1 ($ob1st): at 9 from the start, not promoted"
+is "$(bf "$OB2" '[.state, (.priority | tostring), (.include_priors | tostring)] | join(" ")')" "queued 9 true" \
+    "  batch $OB2: queued, priority 9 (a pre-fetch), include_priors"
 
 # ---- the first order again: dedup ----
 nb=$(nbatches)
