@@ -3,7 +3,8 @@
 # (src/hl7in.c promote_one, src/api/api_batch.c api_batches_of_patient,
 # src/mig/mig.c batch_read / batch_place / schedule / study_retrieve): a
 # mapped sender's ORM^O01 for patient P makes a batch of its own (the
-# sender's priority, include_priors: every study of P at the source) and
+# sender's prefetch_priority, 9: include_priors, every study of P at the
+# source) and
 # moves every queued or paused batch of P to priority 9, naming the order
 # (promoted_by = MSH-10, prefetch_at_ms); the engine, busy with batches
 # of other patients on one slot (migration.max_studies 1), then works
