@@ -370,6 +370,43 @@ is "$(j '[.items[] | select(.sop_instance_uid == "'"$S_REJ"'") | .batch] | sort 
     "$b_b $b_e" "e: GET /api/quarantine?reason=target_rejected: one item per batch"
 qfile=$(j '[.items[] | select(.batch == '"${b_e:-0}"')][0].file // empty')
 is "$(qcopy "$qfile")" "$S_REJ" "e: batch $b_e's item has its own copy ($qfile)"
+qid_e=$(j '[.items[] | select(.batch == '"${b_e:-0}"')][0].id // empty')
+
+# ---- e2: acting on items: one action per item, a retry end to end ----
+# 6 rejects of b's item at once: one is taken; the others are told 409
+# (each was taken before, audited, the last write winning); the item is
+# then rejected, with one audit leaf, and cannot be retried.
+rej_pids=
+for i in 1 2 3 4 5 6; do
+	curl -s -m 10 -o /dev/null -w '%{http_code}\n' -X POST \
+	    -H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' \
+	    --data-binary "{\"note\":\"operator $i\"}" \
+	    "$base/api/quarantine/${qid:-0}/reject" >"$T_DIR/rej.$i" &
+	rej_pids="$rej_pids $!"
+done
+# shellcheck disable=SC2086
+wait $rej_pids
+is "$(cat "$T_DIR"/rej.* | sort | uniq -c | awk '{ printf "%s:%s ", $2, $1 }')" "200:1 409:5 " \
+    "e2: 6 rejects of item $qid at once: one taken (200), five refused (409)"
+api GET "/api/quarantine/${qid:-0}"
+is "$(j '.item.state')" rejected "e2: the item is rejected"
+curl -s -m 10 -H "Authorization: Bearer $TOK" -o "$T_DIR/audit-e2.jsonl" "$base/api/audit/export"
+is "$(jq -r 'select(.event == "quarantine.reject" and .object.id == '"${qid:-0}"') | .actor.key' "$T_DIR/audit-e2.jsonl" | wc -l | tr -d ' ')" 1 \
+    "e2: one quarantine.reject audit leaf for it"
+api POST "/api/quarantine/${qid:-0}/retry" '{}'
+is "$code/$(j .error.code)" "409/invalid_transition" "e2: a rejected item cannot be retried (409)"
+# batch e's item retried: the instance is fetched and sent again, FAKEBC
+# refuses it again (0xC000), and it is quarantined again, in a new item
+nb=$(grep -c '^store ' "$T_DIR/fake-BC.log")
+api POST "/api/quarantine/${qid_e:-0}/retry" '{"note":"target fixed?"}'
+is "$code/$(j .item.state)" "200/retried" "e2: batch $b_e's item retried (200)"
+wait_batch "$b_e" BC
+is "$BSTATE" "done" "e2: batch $b_e runs again and is done"
+is "$(($(grep -c '^store ' "$T_DIR/fake-BC.log") - nb))/$(stores BC "$S_REJ" | awk '{ print $NF }')" "1/0xc000" \
+    "e2: the retried instance was sent once more, and refused again"
+api GET "/api/quarantine?reason=target_rejected&batch=$b_e"
+is "$(j '[.items[] | .state] | sort | join(" ")')" "open retried" \
+    "e2: batch $b_e: the retried item, and a new open one"
 
 # ---- f: 0xA700 every time: quarantined after send_attempts ----
 submit "f: study 5 to FAKEF (0xA700 always for ...${S_FULL#"$ROOT"})" ff "$ROOT.1.5"

@@ -200,9 +200,11 @@ acted(struct api_req *q, int err)
 	struct qact *a = q->priv;
 
 	q->priv = NULL;
+	/* the batch's state changed only when it was done (running again) */
 	if (a->held)
 		api_batches_release(api_batches_of(q), a->batch, !err,
-		    a->from, "running");
+		    a->from, strcmp(a->from, "done") == 0 ? "running" :
+		    a->from);
 	if (err)
 		api_error(q, 503, "store_unavailable", NULL, "the change could "
 		    "not be stored: %s; the item is still open",
@@ -273,16 +275,21 @@ act(struct api_req *q, const char *verb)
 	a->item = item;
 	a->batch = (uint64_t)json_integer_value(json_object_get(item,
 	    "batch"));
+	/* Every action claims the item's batch until it is durable: the
+	 * item reads "open" until then, and a second action meanwhile (two
+	 * operators, a client's repeat) was taken too (each audited, the
+	 * last write winning over what the others were told). */
+	if (!api_batches_claim(api_batches_of(q), a->batch)) {
+		api_error(q, 409, "busy", NULL, "batch %" PRIu64 " is being "
+		    "changed (an action on one of its items, or on it, is "
+		    "being stored); try again", a->batch);
+		goto fail;
+	}
+	a->held = 1;
 	if (strcmp(verb, "retry") == 0) {
 		void *v;
 		size_t vn;
 
-		if (!api_batches_claim(api_batches_of(q), a->batch)) {
-			api_error(q, 409, "busy", NULL, "batch %" PRIu64 " is "
-			    "being changed; try again", a->batch);
-			goto fail;
-		}
-		a->held = 1;
 		store_be64_put(bk, a->batch);
 		if (store_get(api_store(q), STORE_CF_BATCHES, bk, 8, &v, &vn) !=
 		    1 || (rec = json_loadb(v, vn, 0, NULL)) == NULL) {

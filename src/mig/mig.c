@@ -4263,7 +4263,9 @@ export_sent(void *arg, struct mig_xjob *j)
 			s->b->bytes += f->len;
 			continue;
 		}
-		if (f->rc == EINVAL) {	/* the UIDs: no retry helps */
+		if (f->permanent) {	/* no retry helps (not any EINVAL:
+					 * an fsync the file system does
+					 * not do gives one too) */
 			quarantine(s, in, "target_rejected", f->why, 1);
 			continue;
 		}
@@ -6223,6 +6225,26 @@ mig_quarantine_retry(struct mig *m, struct store_batch *b,
 		return -1;
 	}
 	free(v);
+	{
+		const char *rs = json_string_value(json_object_get(row,
+		    "state"));
+		json_int_t qid = json_integer_value(json_object_get(row,
+		    "quarantine_id"));
+
+		/* the item must still be what holds the instance: one it
+		 * left (retried and ended since, another item now) would
+		 * put an instance that ended back into the pipeline */
+		if (rs == NULL || strcmp(rs, "quarantined") != 0 || qid !=
+		    json_integer_value(json_object_get(item, "id"))) {
+			snprintf(err, cap, "instance %s is %s now%s: this item "
+			    "no longer holds it (reject it to close it)", sop,
+			    rs ? rs : "in no known state", rs != NULL &&
+			    strcmp(rs, "quarantined") == 0 ? ", under "
+			    "another item" : "");
+			json_decref(row);
+			return -1;
+		}
+	}
 	study_key(&k, batch, study);
 	if (store_get(m->st, STORE_CF_STUDIES, k.b, k.len, &v, &vn) != 1 ||
 	    (st = json_loadb(v, vn, 0, NULL)) == NULL) {
@@ -6250,6 +6272,7 @@ mig_quarantine_retry(struct mig *m, struct store_batch *b,
 	json_object_set_new(st, "attempts", json_integer(0));
 	json_object_set_new(st, "updated", json_string(t));
 	json_object_del(st, "reason");
+	json_object_del(st, "retrieve_round");	/* rounds of its own */
 	if ((c = json_object_get(st, "counts")) != NULL &&
 	    json_integer_value(json_object_get(c, "quarantined")) > 0)
 		json_object_set_new(c, "quarantined", json_integer(

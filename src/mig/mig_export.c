@@ -39,6 +39,13 @@ struct mig_export {
 	struct event		*ev;
 	int			 stopping;
 	uint8_t			*buf;		/* the thread's */
+	/* directories whose entry in their parent this process made
+	 * durable (the thread's; a ring): one that existed already is
+	 * synced once all the same, since the process that made it may
+	 * have died, or failed, before its parent's fsync */
+#define SYNCED_MAX	16
+	char			*synced[SYNCED_MAX];
+	unsigned		 nsynced;
 };
 
 int
@@ -99,22 +106,31 @@ fail(struct mig_xfile *f, int e, const char *what, const char *path)
 	return -1;
 }
 
-/* mkdir_sync: dir exists; when it was made now, its parent is fsynced
- * so the new entry survives a crash. */
+/* mkdir_sync: dir exists, and (with sync) its entry in its parent is
+ * durable: the parent is fsynced when dir was made now, or the first
+ * time this process finds it (made by a process that may have died
+ * before that fsync, or whose fsync failed). */
 static int
-mkdir_sync(const char *dir, int sync)
+mkdir_sync(struct mig_export *x, const char *dir, int sync)
 {
 	char parent[8192], *slash;
 
-	if (mkdir(dir, 0755) == 0) {
-		if (!sync)
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -1;
+	if (!sync)
+		return 0;
+	for (unsigned i = 0; i < SYNCED_MAX; i++)
+		if (x->synced[i] != NULL && strcmp(x->synced[i], dir) == 0)
 			return 0;
-		snprintf(parent, sizeof(parent), "%s", dir);
-		if ((slash = strrchr(parent, '/')) != NULL && slash != parent)
-			*slash = '\0';
-		return fs_sync_dir(parent);
-	}
-	return errno == EEXIST ? 0 : -1;
+	snprintf(parent, sizeof(parent), "%s", dir);
+	if ((slash = strrchr(parent, '/')) != NULL && slash != parent)
+		*slash = '\0';
+	if (fs_sync_dir(parent) < 0)
+		return -1;
+	free(x->synced[x->nsynced % SYNCED_MAX]);
+	if ((x->synced[x->nsynced++ % SYNCED_MAX] = strdup(dir)) == NULL)
+		abort();
+	return 0;
 }
 
 static int
@@ -193,6 +209,7 @@ write_one(struct mig_export *x, const struct mig_xjob *j,
 	if (mig_export_path(j->root, f->study, f->series, f->sop, fin,
 	    sizeof(fin)) < 0) {
 		f->rc = EINVAL;
+		f->permanent = 1;
 		snprintf(f->why, sizeof(f->why), "a UID is not fit for a file "
 		    "name (study \"%.64s\", series \"%.64s\", instance "
 		    "\"%.64s\"): digits and dots only, at most 64", f->study,
@@ -209,12 +226,12 @@ write_one(struct mig_export *x, const struct mig_xjob *j,
 		return;
 	}
 	snprintf(dir, sizeof(dir), "%s/%s", j->root, f->study);
-	if (mkdir_sync(dir, j->fsync) < 0) {
+	if (mkdir_sync(x, dir, j->fsync) < 0) {
 		fail(f, errno, "cannot make the directory", dir);
 		return;
 	}
 	snprintf(dir, sizeof(dir), "%s/%s/%s", j->root, f->study, f->series);
-	if (mkdir_sync(dir, j->fsync) < 0) {
+	if (mkdir_sync(x, dir, j->fsync) < 0) {
 		fail(f, errno, "cannot make the directory", dir);
 		return;
 	}
@@ -223,6 +240,7 @@ write_one(struct mig_export *x, const struct mig_xjob *j,
 	snprintf(tmp, sizeof(tmp), "%s/.%s.dcm.tmp", dir, f->sop);
 	if (ds_write_part10_header(hdr_sink, &h, f->cls, f->sop, f->ts) != 0) {
 		f->rc = EINVAL;
+		f->permanent = 1;
 		snprintf(f->why, sizeof(f->why), "cannot write the file meta "
 		    "group of %.64s", f->sop);
 		return;
@@ -297,6 +315,7 @@ check_one(struct mig_export *x, const struct mig_xjob *j,
 	if (mig_export_path(j->root, f->study, f->series, f->sop, fin,
 	    sizeof(fin)) < 0) {
 		f->rc = EINVAL;
+		f->permanent = 1;
 		snprintf(f->why, sizeof(f->why), "a UID is not fit for a file "
 		    "name");
 		return;
@@ -397,6 +416,7 @@ edit_one(struct mig_export *x, struct mig_xfile *f)
 
 	if (ts == NULL) {
 		f->rc = EINVAL;
+		f->permanent = 1;
 		snprintf(f->why, sizeof(f->why), "transfer syntax %.64s is not "
 		    "one vnamig can edit", f->ts);
 		return;
@@ -423,6 +443,7 @@ edit_one(struct mig_export *x, struct mig_xfile *f)
 	ed = ds_editor_new(ts, &lim, edit_sink, &e);
 	if (ds_edit_set(ed, &path, DS_VR_LO, val, vlen) < 0) {
 		f->rc = EINVAL;
+		f->permanent = 1;
 		snprintf(f->why, sizeof(f->why), "the edit is refused: %.250s",
 		    ds_editor_error(ed));
 		goto out;
@@ -599,6 +620,8 @@ mig_export_free(struct mig_export *x)
 	close(x->pipe[1]);
 	pthread_mutex_destroy(&x->mu);
 	pthread_cond_destroy(&x->cv);
+	for (unsigned i = 0; i < SYNCED_MAX; i++)
+		free(x->synced[i]);
 	free(x->buf);
 	free(x);
 }

@@ -49,6 +49,10 @@ struct mig_xfile {
 	char		 dst[4096];
 	/* out */
 	int		 rc;		/* 0, or an errno value */
+	int		 permanent;	/* rc from the instance itself (a UID
+					 * no file name can take, a meta
+					 * group or an edit refused): no
+					 * retry helps */
 	char		 why[320];	/* what failed, where */
 	uint8_t		 sha[32];	/* SHA-256 of the dataset bytes */
 	uint64_t	 bytes;		/* the file's size */
