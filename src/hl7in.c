@@ -53,6 +53,15 @@ struct hl7in {
 	 * copy that comes meanwhile (a sender that resends before its ACK)
 	 * waits for the first; thousands may be pending at once */
 	struct hl7in_call *pending[PENDING_BUCKETS];
+	/* A merge (ADT^A40) reads and writes the crosswalk and batches'
+	 * patient IDs, which other messages read: it waits until every
+	 * message before it is durable, and those after it wait until it
+	 * is (taken meanwhile, each saw only what was durable: an order
+	 * missed the merge, a second merge missed the first). Held in
+	 * order, copied. */
+	unsigned	 inflight;	/* units ended, not yet committed */
+	unsigned	 merges;	/* ... of them merges */
+	struct hl7in_call *hq, **hq_tail;
 	struct metric	*m_msgs;	/* {sender, type, ack} */
 	struct metric	*m_dups;
 	struct jw	 jw;		/* inbox records are written in it */
@@ -90,6 +99,12 @@ struct hl7in_call {
 						 * until the unit is done */
 	struct notify_ticket	*notes;
 	char			 sender[80], type[16];
+	int			 merge;		/* an ADT^A40 */
+	int			 counted;	/* in h->inflight */
+	/* held (h->hq): the message, copied */
+	struct hl7in_call	*hnext;
+	char			*hraw, *hpeer, *hvia;
+	size_t			 hlen;
 };
 
 struct hl7in *
@@ -119,6 +134,15 @@ hl7in_free_(struct hl7in *h)
 	if (h == NULL)
 		return;
 	/* calls still pending end with their store units (drained first) */
+	while (h->hq != NULL) {
+		struct hl7in_call *c = h->hq;
+
+		h->hq = c->hnext;
+		free(c->hraw);
+		free(c->hpeer);
+		free(c->hvia);
+		free(c);
+	}
 	jw_free(&h->jw);
 	hset_free(&h->xw);
 	free(h);
@@ -426,11 +450,20 @@ key_bucket(const struct store_key *k)
 	return (size_t)(hset_hash(k->b, k->len) % PENDING_BUCKETS);
 }
 
+static void hold_drain(struct hl7in *h);
+
 static void
 committed(void *arg, int err)
 {
 	struct hl7in_call *c = arg;
 	struct hl7in *h = c->h;
+
+	if (c->counted) {
+		h->inflight--;
+		if (c->merge)
+			h->merges--;
+		c->counted = 0;
+	}
 	/* many messages of a pipelined sender are pending at once */
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -472,6 +505,18 @@ committed(void *arg, int err)
 				mig_kick(daemon_mig(h->d), c->kick[i]);
 	}
 	finish(c);
+	hold_drain(h);
+}
+
+/* end_unit: the message's unit ends; counted in flight until committed. */
+static void
+end_unit(struct hl7in *h, struct store_batch *b, struct hl7in_call *c)
+{
+	h->inflight++;
+	if (c->merge)
+		h->merges++;
+	c->counted = 1;
+	store_end(b, committed, c);
 }
 
 static void
@@ -561,7 +606,7 @@ refuse(struct hl7in *h, struct hl7in_call *c, struct hl7_msg *am,
 	    "outcome", outcome, "outcome", "AR", "reason", e->text);
 	audit_append(au, b, ev);
 	json_decref(ev);
-	store_end(b, committed, c);
+	end_unit(h, b, c);
 	return c;
 }
 
@@ -679,15 +724,15 @@ inbox_put(struct hl7in *h, struct store_batch *b, const struct inbox *r)
 	store_put(b, STORE_CF_HL7, k.b, k.len, w->p, w->n);
 }
 
-struct hl7in_call *
-hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
-    const char *via, hl7in_done_fn *done, void *arg)
+static struct hl7in_call *
+message(struct hl7in *h, const char *raw, size_t len, const char *peer,
+    const char *via, hl7in_done_fn *done, void *arg, struct hl7in_call *c,
+    int merge)
 {
 	const struct conf *cf = daemon_conf(h->d);
 	struct audit *au = store_loop_audit(daemon_state(h->d));
 	struct hl7_limits lim = { .max_bytes = (uint32_t)cf->limits.mllp_frame };
 	const struct conf_hl7_sender *snd = NULL;
-	struct hl7in_call *c = calloc(1, sizeof(*c));
 	struct hl7_msg *m = NULL, *msh;
 	struct hl7_err e;
 	struct store_batch *b;
@@ -703,11 +748,12 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 	size_t vn;
 	int r;
 
-	if (c == NULL)
+	if (c == NULL && (c = calloc(1, sizeof(*c))) == NULL)
 		abort();
 	c->h = h;
 	c->done = done;
 	c->arg = arg;
+	c->merge = merge;
 	memset(&e, 0, sizeof(e));
 	if ((msh = hl7_parse_msh(raw, len, &lim, &e)) == NULL) {
 		/* no MSH to address an ACK to: log and drop */
@@ -1113,7 +1159,81 @@ hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 	if (c->next != NULL)
 		c->next->prev = c;
 	h->pending[c->bucket] = c;
-	store_end(b, committed, c);
+	end_unit(h, b, c);
+	return c;
+}
+
+/* is_merge: the message an ADT^A40 (its MSH alone read). */
+static int
+is_merge(const char *raw, size_t len, uint32_t max)
+{
+	struct hl7_limits lim = { .max_bytes = max };
+	struct hl7_err e;
+	struct hl7_msg *msh = hl7_parse_msh(raw, len, &lim, &e);
+	int r;
+
+	if (msh == NULL)
+		return 0;
+	r = strcmp(hl7_msg_type(msh), "ADT") == 0 &&
+	    strcmp(hl7_trigger(msh), "A40") == 0;
+	hl7_free(msh);
+	return r;
+}
+
+/* hold_drain: the held messages whose turn it is, in order. */
+static void
+hold_drain(struct hl7in *h)
+{
+	struct hl7in_call *c;
+
+	while ((c = h->hq) != NULL) {
+		char *raw = c->hraw, *peer = c->hpeer, *via = c->hvia;
+
+		if (h->merges > 0 || (c->merge && h->inflight > 0))
+			return;
+		if ((h->hq = c->hnext) == NULL)
+			h->hq_tail = &h->hq;
+		c->hnext = NULL;
+		c->hraw = c->hpeer = c->hvia = NULL;
+		(void)message(h, raw, c->hlen, peer, via, c->done, c->arg, c,
+		    c->merge);
+		free(raw);
+		free(peer);
+		free(via);
+	}
+}
+
+struct hl7in_call *
+hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
+    const char *via, hl7in_done_fn *done, void *arg)
+{
+	int merge = is_merge(raw, len,
+	    (uint32_t)daemon_conf(h->d)->limits.mllp_frame);
+	struct hl7in_call *c;
+
+	if (h->hq == NULL && h->merges == 0 && !(merge && h->inflight > 0))
+		return message(h, raw, len, peer, via, done, arg, NULL,
+		    merge);
+	/* its turn comes when what it must see (or must not race) is
+	 * durable */
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->hraw = malloc(len ? len : 1)) == NULL ||
+	    (c->hpeer = strdup(peer)) == NULL ||
+	    (c->hvia = strdup(via)) == NULL)
+		abort();
+	if (len > 0)
+		memcpy(c->hraw, raw, len);
+	c->hlen = len;
+	c->h = h;
+	c->done = done;
+	c->arg = arg;
+	c->merge = merge;
+	if (h->hq_tail == NULL)
+		h->hq_tail = &h->hq;
+	*h->hq_tail = c;
+	h->hq_tail = &c->hnext;
+	log_debug("hl7-held", "peer=%s merge=%d in_flight=%u merges=%u",
+	    peer, merge, h->inflight, h->merges);
 	return c;
 }
 

@@ -340,6 +340,24 @@ a40 merge RIS0021 NEW888 OLD777
 a40 merge2 RIS0022 NEW888 OLD777
 a40 mergeinv RIS0023 OLD777 NEW888
 a40 mergeconf RIS0024 OTHER999 OLD777
+# the same, pipelined in one write: an order for OLD555, its merge into
+# NEW666, a second order for OLD555, then a conflicting and an inverted
+# merge
+msg ormp1 <<EOF
+MSH|^~\\&|RIS|MAINHOSP|VNAMIG|PACS|20240105130000||ORM^O01^ORM_O01|RIS0080|P|2.5.1
+PID|1||OLD555^^^MAINHOSP^MR||MERGE^YOU||19700808|F
+ORC|NW|MPL5|MFI5||SC
+$(obr MPL5 MFI5 "$UID_A.50")
+EOF
+a40 mergep RIS0081 NEW666 OLD555
+msg ormp2 <<EOF
+MSH|^~\\&|RIS|MAINHOSP|VNAMIG|PACS|20240105130100||ORM^O01^ORM_O01|RIS0082|P|2.5.1
+PID|1||OLD555^^^MAINHOSP^MR||MERGE^YOU||19700808|F
+ORC|NW|MPL6|MFI6||SC
+$(obr MPL6 MFI6 "$UID_A.51")
+EOF
+a40 mergepc RIS0083 OTHER444 OLD555
+a40 mergepi RIS0084 OLD555 NEW666
 # for the racing copies, the hostile inputs and the API
 msg par <<EOF
 MSH|^~\&|RIS|MAINHOSP|VNAMIG|PACS|20240105121000||ORM^O01^ORM_O01|RIS0030|P|2.5.1
@@ -544,6 +562,16 @@ is "$(rec RIS0023 | jq -r .outcome) $(bf "$BM" .patient_id)" "merge-inverted NEW
 xmit mergeconf mergeconf
 ackchk mergeconf mergeconf AE 103 "MRG^1^1" "a conflicting merge (OLD777 -> OTHER999): AE 103"
 is "$(rec RIS0024 | jq -r .outcome) $(bf "$BM" .patient_id)" "merge-conflict NEW888" "  outcome merge-conflict; the batch still NEW888"
+# pipelined: each saw only what was durable before (the merge missed the
+# order before it, the order after it missed the merge, the later merges
+# missed it: all AA); a merge now waits for what came before it, and what
+# comes after waits for it
+xmit ormp1 pipe --together "$M/mergep.hl7" "$M/ormp2.hl7" "$M/mergepc.hl7" "$M/mergepi.hl7"
+is "$acode" "AA AA AA AE AE" "pipelined: order, merge, order, conflicting merge, inverted merge: AA AA AA AE AE"
+is "$(bf "$(bid_of RIS0080)" .patient_id)/$(bf "$(bid_of RIS0082)" .patient_id)" "NEW666/NEW666" \
+    "  the order before the merge had its batch rewritten, the order after it was mapped: both NEW666"
+is "$(rec RIS0083 | jq -r .outcome)/$(rec RIS0084 | jq -r .outcome)" "merge-conflict/merge-inverted" \
+    "  the later merges saw the first: conflict, inverted"
 
 # --- a control ID sent again with other content -------------------------------------
 # The AE'd order (RIS0008, no accession) corrected and sent under the same
@@ -681,9 +709,9 @@ is "$(j '.next')" null "  next null: the last page"
 api GET '/api/hl7/messages?limit=1000&sender=mwl'
 is "$(j '[.messages[].control_id] | join(",")')" "MWL-77" "  sender=mwl: the OMI alone"
 api GET '/api/hl7/messages?limit=1000&type=ADT%5EA40'
-is "$(j '[.messages[].control_id] | join(",")')" "RIS0011,RIS0021,RIS0022,RIS0023,RIS0024" "  type=ADT^A40: the five merges"
+is "$(j '[.messages[].control_id] | join(",")')" "RIS0011,RIS0021,RIS0022,RIS0023,RIS0024,RIS0081,RIS0083,RIS0084" "  type=ADT^A40: the eight merges"
 api GET '/api/hl7/messages?limit=1000&ack=AE'
-is "$(j '[.messages[].control_id] | join(",")')" "RIS0008,RIS0009,RIS0010,RIS0011,RIS0012,RIS0023,RIS0024" "  ack=AE: the seven content errors"
+is "$(j '[.messages[].control_id] | join(",")')" "RIS0008,RIS0009,RIS0010,RIS0011,RIS0012,RIS0023,RIS0024,RIS0083,RIS0084" "  ack=AE: the nine content errors"
 api GET '/api/hl7/messages?limit=1000&sender=ris&type=ADT%5EA99&ack=AR'
 is "$(j '[.messages[].control_id] | join(",")')" "RIS0014" "  sender+type+ack: ris's refused ADT^A99"
 api GET '/api/hl7/messages?limit=1000&sender=ris&ack=AR'
