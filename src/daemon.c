@@ -50,6 +50,9 @@ static const uint64_t lag_bounds_us[] = { 250, 500, 1000, 2000, 3000, 4000, 5000
 
 struct daemon {
 	struct event_base	*base;
+	json_t			*refused;	/* a restore asked for and not
+						 * done: its leaf, once the log
+						 * is open */
 	struct conf		*conf;
 	char			*conf_path;
 	char			*data_dir;	/* as opened: restart to move */
@@ -682,10 +685,18 @@ pending_restore(struct daemon *d)
 		    "keep the current state"));
 		return -1;
 	}
-	if (s != STORE_CKPT_OK)
+	if (s != STORE_CKPT_OK) {
 		log_err("restore-refused", "checkpoint=%s status=%s error=%s "
 		    "action=%s", log_q(name), store_ckpt_status_name(s),
 		    log_q(err), "kept the current state");
+		/* the log has its request (state.restore.requested): it
+		 * gets the outcome too */
+		d->refused = json_pack("{s:s, s:{s:s}, s:{s:s, s:s}, s:s, "
+		    "s:s}", "event", "state.restore.refused", "actor", "node",
+		    "startup", "object", "name", name, "status",
+		    store_ckpt_status_name(s), "outcome", "refused", "reason",
+		    err);
+	}
 	else
 		log_info("restore-done", "checkpoint=%s audit_size=%llu "
 		    "replaced=%s restore_seq=%llu", log_q(name),
@@ -773,6 +784,11 @@ open_state(struct daemon *d)
 			store_loop_event(d->state, rev, NULL, NULL);
 			json_decref(rev);
 		}
+	}
+	if (d->refused != NULL) {
+		store_loop_event(d->state, d->refused, NULL, NULL);
+		json_decref(d->refused);
+		d->refused = NULL;
 	}
 	net_server_set_intake(d->net, intake_gate, d);
 	if ((d->notify = notify_new(d->net, d->state, d->conf, d->metrics,
@@ -1224,6 +1240,7 @@ daemon_free_(struct daemon *d)
 		close(d->lock_fd);
 	conf_free(d->conf);
 	metrics_free(d->metrics);
+	json_decref(d->refused);
 	free(d->conf_path);
 	free(d->data_dir);
 	free(d);

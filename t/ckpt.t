@@ -236,6 +236,20 @@ DAEMON_PID=
 ok $? "no restore-swap, DATA_DIR/db missing beside db.replaced-…: vnamigd refuses to start (exit $rc), makes no empty state"
 mv "$D/db.gone" "$D/db"
 
+# a restore asked for whose checkpoint is gone by the next start: refused,
+# the current state kept, and the log says so after its request
+printf 'gone-by-now\n' >"$D/restore-pending"
+if start_daemon "$conf"; then
+	stop_daemon
+	grep -q 'restore-refused checkpoint=gone-by-now ' "$T_DIR/daemon.log" && [ ! -e "$D/restore-pending" ]
+	ok $? "a pending restore of a checkpoint that is gone: refused (restore-refused), the request removed"
+	export_log "$T_DIR/erf"
+	is "$(jq -r 'select(.event == "state.restore.refused") | .object.name + " " + .outcome' "$T_DIR/erf/leaves.jsonl")" \
+	    "gone-by-now refused" "  and the audit log has its outcome (state.restore.refused)"
+else
+	fail "vnamigd starts with a pending restore of a checkpoint that is gone"
+fi
+
 # a checkpoint's staging left by a crash (RocksDB's NAME.tmp: hard links
 # to the table files) is removed at the next start
 mkdir -p "$D/checkpoints/crashed.tmp" && ln "$(ls "$D"/db/*.sst | head -n 1)" "$D/checkpoints/crashed.tmp/" 2>/dev/null ||
