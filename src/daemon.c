@@ -50,6 +50,7 @@ static const uint64_t lag_bounds_us[] = { 250, 500, 1000, 2000, 3000, 4000, 5000
 
 struct daemon {
 	struct event_base	*base;
+	int			 finished;	/* daemon.stop written */
 	json_t			*refused;	/* a restore asked for and not
 						 * done: its leaf, once the log
 						 * is open */
@@ -327,6 +328,11 @@ finish(void *arg)
 	struct daemon *d = arg;
 	json_t *ev;
 
+	/* once: a second signal closes every connection, which may end
+	 * the drain (on_empty) before it calls this itself */
+	if (d->finished)
+		return;
+	d->finished = 1;
 	ev = json_pack("{s:s, s:{s:I}, s:s}", "event", "daemon.stop",
 	    "object", "uptime_s",
 	    (json_int_t)((now_us() - d->started_us) / 1000000),

@@ -555,9 +555,9 @@ base64(const char *raw, size_t len)
  * take even that, answered at once.
  */
 static struct hl7in_call *
-refuse(struct hl7in *h, struct hl7in_call *c, struct hl7_msg *am,
-    const struct hl7_err *e, const char *outcome, const char *raw,
-    size_t len, const char *peer, const char *via)
+refuse_as(struct hl7in *h, struct hl7in_call *c, struct hl7_msg *am,
+    const struct hl7_err *e, const char *outcome, const char *code,
+    const char *raw, size_t len, const char *peer, const char *via)
 {
 	struct audit *au = store_loop_audit(daemon_state(h->d));
 	uint64_t seq = h->next_seq++;
@@ -575,7 +575,7 @@ refuse(struct hl7in *h, struct hl7in_call *c, struct hl7_msg *am,
 	log_warn("hl7-refused", "peer=%s sender=%s type=%s control=%s "
 	    "error=%s", peer, log_q(app), c->type, log_q(ctl),
 	    log_q(e->text));
-	make_ack(c, am, "AR", e, seq);
+	make_ack(c, am, code, e, seq);
 	hl7_free(am);
 	if (store_state(hst(h)) != STORE_OK) {
 		finish(c);
@@ -585,7 +585,7 @@ refuse(struct hl7in *h, struct hl7in_call *c, struct hl7_msg *am,
 	rec = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
 	    "s:I}", "seq", (json_int_t)seq, "time", (json_int_t)time(NULL),
 	    "peer", peer, "via", via, "type", c->type, "control_id", ctl,
-	    "ack", "AR", "outcome", outcome, "error", e->text, "app", app,
+	    "ack", code, "outcome", outcome, "error", e->text, "app", app,
 	    "bytes", (json_int_t)len);
 	json_object_set_new(rec, "facility", json_string(fac));
 	json_object_set_new(rec, "sender", c->sender[0] ?
@@ -603,11 +603,21 @@ refuse(struct hl7in *h, struct hl7in_call *c, struct hl7_msg *am,
 	    "s:s}", "event", "hl7.message", "actor", "hl7", c->sender[0] ?
 	    c->sender : "-", "addr", peer, "object", "inbox_seq",
 	    (json_int_t)seq, "type", c->type, "control_id", ctl,
-	    "outcome", outcome, "outcome", "AR", "reason", e->text);
+	    "outcome", outcome, "outcome", code, "reason", e->text);
 	audit_append(au, b, ev);
 	json_decref(ev);
 	end_unit(h, b, c);
 	return c;
+}
+
+/* refuse: AR, kept in the inbox and the log (it is not final: no ack
+ * row; the sender sends it again). */
+static struct hl7in_call *
+refuse(struct hl7in *h, struct hl7in_call *c, struct hl7_msg *am,
+    const struct hl7_err *e, const char *outcome, const char *raw,
+    size_t len, const char *peer, const char *via)
+{
+	return refuse_as(h, c, am, e, outcome, "AR", raw, len, peer, via);
 }
 
 static void
@@ -795,10 +805,25 @@ message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 	store_key_cstr(&c->key, fac ? fac : "");
 	store_key_cstr(&c->key, ctl);
 	c->bucket = key_bucket(&c->key);
+	body_hash(raw, len, c->body);
 	for (struct hl7in_call *p = h->pending[c->bucket]; p != NULL;
 	    p = p->next)
 		if (p->key.len == c->key.len &&
 		    memcmp(p->key.b, c->key.b, c->key.len) == 0) {
+			if (memcmp(p->body, c->body, 32) != 0) {
+				/* other content under a control ID being
+				 * stored: its fate is the first one's to
+				 * decide (AE 205 after an AA, taken after an
+				 * AE): asked again once that is known */
+				set_err(&e, HL7_E_INTERNAL, "MSH", 10, "a "
+				    "message with this control ID and other "
+				    "content is being stored: send this one "
+				    "again later");
+				make_ack(c, m, "AR", &e, h->next_seq++);
+				hl7_free(m);
+				finish(c);
+				return NULL;
+			}
 			metric_add(h->m_dups, NULL, 1);
 			c->next = p->waiters;
 			p->waiters = c;
@@ -806,7 +831,6 @@ message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 			return c;
 		}
 	r = store_get(hst(h), STORE_CF_HL7, c->key.b, c->key.len, &v, &vn);
-	body_hash(raw, len, c->body);
 	if (r == 1) {
 		struct store_key hk;
 		void *hv = NULL;
@@ -839,10 +863,9 @@ message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 			    "message with other content, which was accepted: "
 			    "this one is not taken; send it with a new "
 			    "control ID");
-			make_ack(c, m, "AE", &e, h->next_seq++);
-			hl7_free(m);
-			finish(c);
-			return NULL;
+			/* kept in the inbox and the log, as refused */
+			return refuse_as(h, c, m, &e, "control-id-reused",
+			    "AE", raw, len, peer, via);
 		}
 	}
 	if (r == 1) {

@@ -174,6 +174,32 @@ grep -q "shutdown-forced connections_closed=1" "$T_DIR/daemon.log"
 ok $? "  forced close of the one connection logged"
 wait "$slow"
 
+# A second SIGTERM while draining: every connection closed at once, and
+# the stop recorded once (the drain's end and the signal each did it).
+GRACE=30s write_conf "$conf"
+start_daemon "$conf"
+ok $? "restarted with shutdown_grace 30s"
+python3 - "$HTTP_PORT" "$T_DIR/slow2.ready" <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+s.sendall(b"POST /api/health HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+time.sleep(0.3)
+open(sys.argv[2], "w").write("sent\n")
+try:
+    while s.recv(4096):
+        pass
+except OSError:
+    pass
+PY
+slow=$!
+wait_file "$T_DIR/slow2.ready"
+kill -TERM "$DAEMON_PID"
+wait_log 'shutdown-begin ' 5
+stop_daemon TERM
+is "$DAEMON_RC" 0 "a second SIGTERM while draining: exit 0"
+is "$(grep -c 'shutdown-complete' "$T_DIR/daemon.log")" 1 "  shutdown-complete once"
+wait "$slow"
+
 # Bind failure: a port in use is a startup error naming the port.
 python3 -c '
 import socket, time, sys

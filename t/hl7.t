@@ -594,6 +594,13 @@ ackchk reused reused AE 205 "MSH^1^10" "another order under RIS0001 (taken AA be
 is "$(nbatches)" "$nb" "  no batch made"
 wait_log 'hl7-control-id-reused .*control="?RIS0001' 2
 ok $? "  logged hl7-control-id-reused"
+is "$(rec RIS0001 | jq -r '.ack + " " + .outcome')" "AE control-id-reused" "  kept in the inbox as refused (AE, control-id-reused)"
+# two messages under one new control ID in one write: the second, still
+# being stored when the first is, is not given the first's answer
+sed 's/RIS0001/RIS0090/g; s/FI1001/FI1090/g; s/PL1001/PL1090/g' "$M/orm1.hl7" >"$M/twin1.hl7"
+sed 's/RIS0001/RIS0090/g; s/FI1001/FI1091/g; s/PL1001/PL1091/g' "$M/orm1.hl7" >"$M/twin2.hl7"
+xmit twin1 twin --together "$M/twin2.hl7"
+is "$acode" "AA AR" "two orders under one control ID in one write: AA, then AR (send again) for the other content"
 
 # --- the audit log ------------------------------------------------------------------
 settle
@@ -711,7 +718,7 @@ is "$(j '[.messages[].control_id] | join(",")')" "MWL-77" "  sender=mwl: the OMI
 api GET '/api/hl7/messages?limit=1000&type=ADT%5EA40'
 is "$(j '[.messages[].control_id] | join(",")')" "RIS0011,RIS0021,RIS0022,RIS0023,RIS0024,RIS0081,RIS0083,RIS0084" "  type=ADT^A40: the eight merges"
 api GET '/api/hl7/messages?limit=1000&ack=AE'
-is "$(j '[.messages[].control_id] | join(",")')" "RIS0008,RIS0009,RIS0010,RIS0011,RIS0012,RIS0023,RIS0024,RIS0083,RIS0084" "  ack=AE: the nine content errors"
+is "$(j '[.messages[].control_id] | join(",")')" "RIS0008,RIS0009,RIS0010,RIS0011,RIS0012,RIS0023,RIS0024,RIS0083,RIS0084,RIS0001" "  ack=AE: the ten content errors (the last a control ID reused)"
 api GET '/api/hl7/messages?limit=1000&sender=ris&type=ADT%5EA99&ack=AR'
 is "$(j '[.messages[].control_id] | join(",")')" "RIS0014" "  sender+type+ack: ris's refused ADT^A99"
 api GET '/api/hl7/messages?limit=1000&sender=ris&ack=AR'

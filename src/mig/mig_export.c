@@ -115,11 +115,15 @@ mkdir_sync(struct mig_export *x, const char *dir, int sync)
 {
 	char parent[8192], *slash;
 
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+	int made = mkdir(dir, 0755) == 0;
+
+	if (!made && errno != EEXIST)
 		return -1;
 	if (!sync)
 		return 0;
-	for (unsigned i = 0; i < SYNCED_MAX; i++)
+	/* (made now: its parent is synced whatever the ring says: one
+	 * synced before may have been moved away since) */
+	for (unsigned i = 0; !made && i < SYNCED_MAX; i++)
 		if (x->synced[i] != NULL && strcmp(x->synced[i], dir) == 0)
 			return 0;
 	snprintf(parent, sizeof(parent), "%s", dir);
