@@ -8,7 +8,9 @@
  *	                                      MSH: a resend, or another
  *	                                      message under its control ID
  *	("msg", u64 seq)                    → the inbox record (JSON)
- *	("xw", old MRN)                     → JSON {new, control_id, time}
+ *	("xw", source, old MRN)             → JSON {new, control_id, time}
+ *	                                      (an MRN is its source's: the
+ *	                                      crosswalk is per source peer)
  * all written in the message's one unit with its audit leaf (and the
  * batch, and its webhook notifications).
  */
@@ -163,23 +165,55 @@ msg_key(struct store_key *k, uint64_t seq)
 		store_key_u64(k, seq);
 }
 
+/* The crosswalk's key of MRN at source SRC, and its name in h->xw. */
+static void
+xw_key(struct store_key *k, const char *src, const char *mrn)
+{
+	store_key_init(k);
+	store_key_cstr(k, "xw");
+	store_key_cstr(k, src);
+	store_key_cstr(k, mrn);
+}
+
+static int
+xw_may(struct hl7in *h, const char *src, const char *mrn)
+{
+	char nm[CONF_NAME_MAX + VAL_MAX + 2];
+
+	snprintf(nm, sizeof(nm), "%s\x1f%s", src, mrn);
+	return !h->xw_ok || hset_may(&h->xw, nm);
+}
+
+static void
+xw_add(struct hl7in *h, const char *src, const char *mrn)
+{
+	char nm[CONF_NAME_MAX + VAL_MAX + 2];
+
+	snprintf(nm, sizeof(nm), "%s\x1f%s", src, mrn);
+	hset_add(&h->xw, nm);
+}
+
 static int
 xw_one(void *arg, const void *key, size_t klen, const void *val,
     size_t vlen)
 {
 	struct hl7in *h = arg;
 	struct store_kreader r;
-	char tag[4], id[VAL_MAX];
+	char tag[4], src[CONF_NAME_MAX + 1], id[VAL_MAX];
+	char nm[sizeof(src) + sizeof(id) + 1];
 
 	(void)val;
 	(void)vlen;
 	store_kreader_init(&r, key, klen);
 	store_kreader_str(&r, tag, sizeof(tag));
+	store_kreader_str(&r, src, sizeof(src));
 	store_kreader_str(&r, id, sizeof(id));
 	if (r.err)
 		h->xw_ok = -1;	/* longer than an MRN taken here */
-	else
-		hset_add(&h->xw, id);
+	else {
+		snprintf(nm, sizeof(nm), "%s\x1f%s", src, id);
+		hset_add(&h->xw, nm);
+	}
 	return 0;
 }
 
@@ -921,10 +955,8 @@ message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 				 * surviving patient now */
 				struct store_key xk;
 
-				store_key_init(&xk);
-				store_key_cstr(&xk, "xw");
-				store_key_cstr(&xk, mrn);
-				if ((!h->xw_ok || hset_may(&h->xw, mrn)) &&
+				xw_key(&xk, snd->source, mrn);
+				if (xw_may(h, snd->source, mrn) &&
 				    store_get(hst(h), STORE_CF_HL7, xk.b,
 				    xk.len, &v, &vn) == 1) {
 					json_t *x = json_loadb(v, vn, 0, NULL);
@@ -992,8 +1024,9 @@ message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 					    json_array(), wall_ms() };
 
 					api_batches_of_patient(api_batches(
-					    daemon_api(h->d)), hst(h), b, mrn,
-					    1, promote_one, &pr, &c->held);
+					    daemon_api(h->d)), hst(h), b,
+					    snd->source, mrn, 1, promote_one,
+					    &pr, &c->held);
 					if (json_array_size(pr.ids) > 0)
 						ib.promoted = json_incref(
 						    pr.ids);
@@ -1014,11 +1047,17 @@ message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 				/* (the inbox record names bid) */
 			}
 		}
+	} else if (strcmp(type, "ADT") == 0 && strcmp(trig, "A40") == 0 &&
+	    (snd == NULL || snd->source == NULL)) {
+		/* an MRN is its source's: a sender mapped to none merges
+		 * nothing (kept in the inbox, as its orders are) */
+		outcome = "inbox";
 	} else if (strcmp(type, "ADT") == 0 && strcmp(trig, "A40") == 0) {
 		char old[VAL_MAX] = "", to[VAL_MAX] = "";
 		struct store_key xk;
 
-		if (hl7_lookup(m, "PID-3.1", to, sizeof(to)) != HL7_FOUND ||
+		/* the surviving ID where the sender's orders carry theirs */
+		if (hl7_lookup(m, snd->mrn, to, sizeof(to)) != HL7_FOUND ||
 		    hl7_lookup(m, "MRG-1.1", old, sizeof(old)) != HL7_FOUND) {
 			set_err(&e, HL7_E_REQUIRED_MISSING, to[0] ? "MRG" :
 			    "PID", to[0] ? 1 : 3, "a merge needs the surviving "
@@ -1026,9 +1065,7 @@ message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 			code = "AE";
 			outcome = "error";
 		} else {
-			store_key_init(&xk);
-			store_key_cstr(&xk, "xw");
-			store_key_cstr(&xk, to);
+			xw_key(&xk, snd->source, to);
 			r = store_get(hst(h), STORE_CF_HL7, xk.b, xk.len, &v,
 			    &vn);
 			if (r == 1) {
@@ -1051,9 +1088,7 @@ message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 				}
 			}
 			if (strcmp(code, "AA") == 0) {
-				store_key_init(&xk);
-				store_key_cstr(&xk, "xw");
-				store_key_cstr(&xk, old);
+				xw_key(&xk, snd->source, old);
 				r = store_get(hst(h), STORE_CF_HL7, xk.b, xk.len,
 				    &v, &vn);
 				if (r == 1) {
@@ -1085,13 +1120,15 @@ message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 
 					put_json(b, STORE_CF_HL7, &xk, xr);
 					json_decref(xr);
-					hset_add(&h->xw, old);
+					xw_add(h, snd->source, old);
 					api_batches_of_patient(api_batches(
-					    daemon_api(h->d)), hst(h), b, old,
-					    1, merge_rewrite, &mg, &c->held);
+					    daemon_api(h->d)), hst(h), b,
+					    snd->source, old, 1, merge_rewrite,
+					    &mg, &c->held);
 					api_batches_of_patient(api_batches(
-					    daemon_api(h->d)), hst(h), b, old,
-					    0, merge_started, &mg, &c->held);
+					    daemon_api(h->d)), hst(h), b,
+					    snd->source, old, 0, merge_started,
+					    &mg, &c->held);
 					audit_phi(au, old, p1);
 					audit_phi(au, to, p2);
 					ib.merge = json_pack("{s:s, s:s, s:o, "

@@ -51,6 +51,7 @@ peers:
   # scripts that migrate configure their own peers)
   - { name: legacy, ae_title: LEGACY, host: 127.0.0.1, port: 11113, role: source, window: never }
   - { name: newpacs, ae_title: NEWPACS, host: 127.0.0.1, port: 11114, role: target }
+  - { name: legacy2, ae_title: LEGACY2, host: 127.0.0.1, port: 11115, role: source, window: never }
 api:
   keys:
     - { id: ops, role: operator, token: "$TOK" }
@@ -64,6 +65,7 @@ $3
     - { name: latin, app: LATINRIS, source: legacy, target: newpacs, prefetch_priority: 0, charset: 8859/1 }
     - { name: adtonly, app: ADTFEED }
     - { name: other, app: CATCHALL, source: legacy, target: newpacs, priority: 9 }
+    - { name: ris2, app: RIS2, facility: OTHERHOSP2, source: legacy2, target: newpacs }
 YAML
 	i=1
 	while [ "$i" -le "$BURST_SENDERS" ]; do
@@ -358,6 +360,33 @@ $(obr MPL6 MFI6 "$UID_A.51")
 EOF
 a40 mergepc RIS0083 OTHER444 OLD555
 a40 mergepi RIS0084 OLD555 NEW666
+# an MRN is its source's: another hospital's merge (sender ris2, source
+# legacy2) of the same MRN leaves legacy's batches alone, and an unmapped
+# sender's merge does nothing
+msg ormsame <<EOF
+MSH|^~\\&|RIS|MAINHOSP|VNAMIG|PACS|20240105140000||ORM^O01^ORM_O01|RIS0095|P|2.5.1
+PID|1||SAME100^^^MAINHOSP^MR||SAME^NAME||19700909|F
+ORC|NW|SPL1|SFI1||SC
+$(obr SPL1 SFI1 "$UID_A.70")
+EOF
+msg merge2h <<EOF
+MSH|^~\\&|RIS2|OTHERHOSP2|VNAMIG|PACS|20240105140100||ADT^A40^ADT_A39|R2-0001|P|2.5.1
+EVN|A40|20240105140100
+PID|1||SAME200^^^OTHERHOSP2^MR||OTHER^PERSON||19800101|M
+MRG|SAME100^^^OTHERHOSP2^MR
+EOF
+msg mergenone <<EOF
+MSH|^~\\&|NOWHERE|EVIL|VNAMIG|PACS|20240105140200||ADT^A40^ADT_A39|EV-0001|P|2.5.1
+EVN|A40|20240105140200
+PID|1||SAME300^^^EVIL^MR||OTHER^PERSON||19800101|M
+MRG|SAME100^^^EVIL^MR
+EOF
+msg ormsame2 <<EOF
+MSH|^~\\&|RIS|MAINHOSP|VNAMIG|PACS|20240105140300||ORM^O01^ORM_O01|RIS0096|P|2.5.1
+PID|1||SAME100^^^MAINHOSP^MR||SAME^NAME||19700909|F
+ORC|NW|SPL2|SFI2||SC
+$(obr SPL2 SFI2 "$UID_A.71")
+EOF
 # for the racing copies, the hostile inputs and the API
 msg par <<EOF
 MSH|^~\&|RIS|MAINHOSP|VNAMIG|PACS|20240105121000||ORM^O01^ORM_O01|RIS0030|P|2.5.1
@@ -572,6 +601,15 @@ is "$(bf "$(bid_of RIS0080)" .patient_id)/$(bf "$(bid_of RIS0082)" .patient_id)"
     "  the order before the merge had its batch rewritten, the order after it was mapped: both NEW666"
 is "$(rec RIS0083 | jq -r .outcome)/$(rec RIS0084 | jq -r .outcome)" "merge-conflict/merge-inverted" \
     "  the later merges saw the first: conflict, inverted"
+xmit ormsame ormsame
+xmit merge2h merge2h
+is "$acode/$(rec R2-0001 | jq -c '[.outcome, .merge.rewritten]')" 'AA/["merge",[]]' \
+    "another hospital's merge of the same MRN (ris2, source legacy2): AA, a merge of its own, nothing rewritten"
+is "$(bf "$(bid_of RIS0095)" .patient_id)" SAME100 "  legacy's batch for SAME100 is left alone"
+xmit mergenone mergenone
+is "$acode/$(rec EV-0001 | jq -r .outcome)" "AA/inbox" "an unmapped sender's merge: AA, kept in the inbox, nothing merged"
+xmit ormsame2 ormsame2
+is "$(bf "$(bid_of RIS0096)" .patient_id)" SAME100 "  a later legacy order for SAME100 is not mapped by either"
 
 # --- a control ID sent again with other content -------------------------------------
 # The AE'd order (RIS0008, no accession) corrected and sent under the same
@@ -716,7 +754,7 @@ is "$(j '.next')" null "  next null: the last page"
 api GET '/api/hl7/messages?limit=1000&sender=mwl'
 is "$(j '[.messages[].control_id] | join(",")')" "MWL-77" "  sender=mwl: the OMI alone"
 api GET '/api/hl7/messages?limit=1000&type=ADT%5EA40'
-is "$(j '[.messages[].control_id] | join(",")')" "RIS0011,RIS0021,RIS0022,RIS0023,RIS0024,RIS0081,RIS0083,RIS0084" "  type=ADT^A40: the eight merges"
+is "$(j '[.messages[].control_id] | join(",")')" "RIS0011,RIS0021,RIS0022,RIS0023,RIS0024,RIS0081,RIS0083,RIS0084,R2-0001,EV-0001" "  type=ADT^A40: the ten merges"
 api GET '/api/hl7/messages?limit=1000&ack=AE'
 is "$(j '[.messages[].control_id] | join(",")')" "RIS0008,RIS0009,RIS0010,RIS0011,RIS0012,RIS0023,RIS0024,RIS0083,RIS0084,RIS0001" "  ack=AE: the ten content errors (the last a control ID reused)"
 api GET '/api/hl7/messages?limit=1000&sender=ris&type=ADT%5EA99&ack=AR'

@@ -1,6 +1,6 @@
 #!/bin/sh
 # migmerge.t — the HL7 ADT^A40 patient merge crosswalk applied by the
-# migration engine (src/hl7in.c records ("xw", OLD) -> NEW and rewrites
+# migration engine (src/hl7in.c records ("xw", SOURCE, OLD) -> NEW and rewrites
 # waiting batches; src/mig/mig.c edits PatientID on the way) end to end:
 # DCMTK's dcmqrscp as the source (LEGACY, generated studies), a second
 # dcmqrscp as the target (VNA, verify: readback at level bytes), a

@@ -238,7 +238,7 @@ struct api_held {
  * with api_batches_unhold once b is durable (or failed); a batch with a
  * write in flight is read as that write leaves it. */
 int api_batches_of_patient(struct api_batches *bs, struct store *st,
-    struct store_batch *b, const char *pid, int not_started,
+    struct store_batch *b, const char *src, const char *pid, int not_started,
     int (*fn)(void *, uint64_t, json_t *), void *arg, struct api_held *held);
 void api_batches_unhold(struct api_batches *bs, struct api_held *held);
 struct api_batches *api_batches(struct api *a);

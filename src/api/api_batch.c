@@ -150,24 +150,26 @@ count_one(void *arg, const void *key, size_t klen, const void *val,
 	return 0;
 }
 
-static void pats_add(struct api_batches *bs, const char *pid);
+static void pats_add(struct api_batches *bs, const char *src,
+    const char *pid);
 
 static int
 pat_one(void *arg, const void *key, size_t klen, const void *val,
     size_t vlen)
 {
 	struct store_kreader r;
-	char tag[4], pid[256];
+	char tag[4], src[CONF_NAME_MAX + 1], pid[256];
 
 	(void)val;
 	(void)vlen;
 	store_kreader_init(&r, key, klen);
 	store_kreader_str(&r, tag, sizeof(tag));
+	store_kreader_str(&r, src, sizeof(src));
 	store_kreader_str(&r, pid, sizeof(pid));
 	if (r.err)	/* an ID too long to hold here: not complete */
 		((struct api_batches *)arg)->pats_ok = -1;
 	else
-		pats_add(arg, pid);
+		pats_add(arg, src, pid);
 	return 0;
 }
 
@@ -179,7 +181,7 @@ api_batches_load(struct api_batches *b, struct store *st)
 	memset(b->count, 0, sizeof(b->count));
 	if (store_scan(st, STORE_CF_BATCHES, "", 0, count_one, b) < 0)
 		return -1;
-	/* the patients the index names (("pat", pid, id) keys) */
+	/* the patients the index names (("pat", src, pid, id) keys) */
 	store_key_init(&k);
 	store_key_cstr(&k, "pat");
 	b->pats_ok = 0;
@@ -791,29 +793,45 @@ new_batch(struct api_req *q, uint64_t id, const char *channel)
 	return new_batch_of(q->body, id, channel, q->who.key);
 }
 
-/* seeds ("pat", patient_id, u64 id) → "": a patient's batches, for HL7
- * merges and pre-fetch without reading every batch. */
+/* seeds ("pat", source, patient_id, u64 id) → "": a patient's batches,
+ * for HL7 merges and pre-fetch without reading every batch. A patient
+ * ID is one source's (its assigning authority's): the same ID at
+ * another source is another patient. */
 static void
-pat_key(struct store_key *k, const char *pid, uint64_t id)
+pat_key(struct store_key *k, const char *src, const char *pid, uint64_t id)
 {
 	store_key_init(k);
 	store_key_cstr(k, "pat");
+	store_key_cstr(k, src);
 	store_key_cstr(k, pid);
 	if (id != 0)
 		store_key_u64(k, id);
 }
 
+/* the hset's name of (src, pid) */
 static void
-pats_add(struct api_batches *bs, const char *pid)
+pats_name(char *out, size_t n, const char *src, const char *pid)
 {
-	hset_add(&bs->pats, pid);
+	snprintf(out, n, "%s\x1f%s", src, pid);
 }
 
-/* 0: patient pid has surely no batch in the index */
-static int
-pats_may(const struct api_batches *bs, const char *pid)
+static void
+pats_add(struct api_batches *bs, const char *src, const char *pid)
 {
-	return !bs->pats_ok || hset_may(&bs->pats, pid);
+	char nm[CONF_NAME_MAX + 300];
+
+	pats_name(nm, sizeof(nm), src, pid);
+	hset_add(&bs->pats, nm);
+}
+
+/* 0: patient pid of src has surely no batch in the index */
+static int
+pats_may(const struct api_batches *bs, const char *src, const char *pid)
+{
+	char nm[CONF_NAME_MAX + 300];
+
+	pats_name(nm, sizeof(nm), src, pid);
+	return !bs->pats_ok || hset_may(&bs->pats, nm);
 }
 
 static void
@@ -821,14 +839,17 @@ index_patient(struct api_batches *bs, struct store_batch *b, json_t *batch,
     uint64_t id)
 {
 	const char *pid = json_string_value(json_object_get(batch,
-	    "patient_id"));
+	    "patient_id")), *src = json_string_value(json_object_get(batch,
+	    "source"));
 	struct store_key k;
 
 	if (pid == NULL || pid[0] == '\0')
 		return;
-	pat_key(&k, pid, id);
+	if (src == NULL)
+		src = "";
+	pat_key(&k, src, pid, id);
 	store_put(b, STORE_CF_SEEDS, k.b, k.len, "", 0);
-	pats_add(bs, pid);
+	pats_add(bs, src, pid);
 }
 
 uint64_t
@@ -903,9 +924,9 @@ api_batches_put_order(struct api_batches *bs, struct store_batch *b,
 	id_key(k, id);
 	store_put(b, STORE_CF_BATCHES, k, 8, w->p, w->n);
 	if (o->patient_id[0] != '\0') {
-		pat_key(&pk, o->patient_id, id);
+		pat_key(&pk, o->source, o->patient_id, id);
 		store_put(b, STORE_CF_SEEDS, pk.b, pk.len, "", 0);
-		pats_add(bs, o->patient_id);
+		pats_add(bs, o->source, o->patient_id);
 	}
 	return id;
 }
@@ -1003,7 +1024,7 @@ api_batches_unhold(struct api_batches *bs, struct api_held *h)
 
 int
 api_batches_of_patient(struct api_batches *bs, struct store *st,
-    struct store_batch *b, const char *pid, int not_started,
+    struct store_batch *b, const char *src, const char *pid, int not_started,
     int (*fn)(void *, uint64_t, json_t *), void *arg, struct api_held *held)
 {
 	struct by_patient x = { bs, held, st, pid, not_started ?
@@ -1012,9 +1033,9 @@ api_batches_of_patient(struct api_batches *bs, struct store *st,
 	    1u << B_FAILED), b, fn, arg, 0, 0 };
 	struct store_key k;
 
-	if (!pats_may(bs, pid))
+	if (!pats_may(bs, src, pid))
 		return 0;	/* never indexed: no scan */
-	pat_key(&k, pid, 0);
+	pat_key(&k, src, pid, 0);
 	if (store_scan(st, STORE_CF_SEEDS, k.b, k.len, by_patient_one, &x) < 0
 	    || x.err)
 		return -1;

@@ -4047,7 +4047,8 @@ verify_then(struct mig *m, void *arg, int ok, const char *why)
 
 /* ---------------------------------------------------------------------- */
 /* Transforms: the patient-ID crosswalk of HL7 ADT^A40 merges (src/hl7in.c
- * keeps ("xw", old ID) -> {"new", "control_id"} in the HL7 column family).
+ * keeps ("xw", source, old ID) -> {"new", "control_id"} in the HL7 column
+ * family: an ID is its source's).
  * A study whose source PatientID was merged into another is sent with
  * PatientID rewritten: each instance is edited (src/mig/mig_export.c,
  * EDIT) into a copy of its own under <spool>/xform, which is what goes
@@ -4089,6 +4090,7 @@ xw_decide(struct mstudy *s)
 
 		store_key_init(&k);
 		store_key_cstr(&k, "xw");
+		store_key_cstr(&k, s->b->source);	/* its source's IDs */
 		store_key_cstr(&k, cur);
 		if ((r = store_get(m->st, STORE_CF_HL7, k.b, k.len, &v, &vn)) <
 		    0)
