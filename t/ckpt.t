@@ -180,6 +180,15 @@ is "$?" 0 "vnamig-verify audit verifies the restored log (exit 0)"
 "$VERIFY" audit "$T_DIR/e2" --key "$KEY" --checkpoint "$D/audit-checkpoints" >"$T_DIR/v2c.out" 2>&1
 is "$?" 1 "  given the checkpoints signed after the backup, it reports the rollback"
 diag "$(cat "$T_DIR/v2c.out")"
+# the restored log grown past the size it replaced: the checkpoints of
+# the replaced log no longer match a log of their size; the verifier says
+# a backup restore rolled it back (it said "altered and re-chained")
+"$W" "$D" fill 30 >/dev/null 2>&1
+export_log "$T_DIR/e3"
+"$VERIFY" audit "$T_DIR/e3" --key "$KEY" --checkpoint "$D/audit-checkpoints" >"$T_DIR/v3c.out" 2>&1
+is "$?" 1 "  grown past the replaced log's size: still reported (exit 1)"
+like "$(cat "$T_DIR/v3c.out")" "leaf $B records a restore from a backup \\(state.restored-from-backup\\), which rolled the log back" \
+	"  as the rollback by the restore at leaf $B, not as leaves altered and re-chained"
 
 # --- a restore's swap cut short by a crash ---------------------------------
 # The states a crash leaves between the swap's renames, made by hand with

@@ -48,6 +48,9 @@ struct verify {
 	size_t			 nverified;
 	int			 quiet;
 	int			 allow_unsigned;	/* unsigned leaves: a warning */
+	uint64_t		 restored;	/* 1 + the seq of the last
+						 * state.restored-from-backup
+						 * leaf read; 0: none */
 
 	int			 failed;	/* tampering: exit 1 */
 	uint64_t		 bad_seq;
@@ -352,6 +355,9 @@ print_fail(const struct verify *v)
 	fputs("\"\n", stderr);
 }
 
+static const char restore_mark[] =
+    "\"event\":\"state.restored-from-backup\"";
+
 /*
  * read_leaf: the next line, as leaf number v->n + AHEAD: its leaf hash
  * into H and its seq and prev into LEAF. LEAF_BAD with the reason in WHY
@@ -385,6 +391,10 @@ read_leaf(struct verify *v, uint64_t ahead, struct vfy_leaf *leaf,
 		break;
 	}
 	vfy_leaf_hash(line, len, h);
+	/* (canonical JSON: the pair's bytes, as written) */
+	if (ahead == 0 && memmem(line, len, restore_mark,
+	    sizeof(restore_mark) - 1) != NULL)
+		v->restored = seq + 1;
 	if (vfy_json_leaf(line, len, leaf, jerr, sizeof(jerr)) < 0) {
 		snprintf(why, whylen, "leaf %llu is not one JSON object: %s",
 		    (unsigned long long)seq, jerr);
@@ -497,6 +507,18 @@ root_mismatch(struct verify *v, const struct vfy_ckpt *c, uint64_t below,
 	vfy_tree_root(v->tree, root);
 	vfy_hex(root, VFY_HASH, rh);
 	vfy_hex(c->root, VFY_HASH, ch);
+	if (v->restored > 0 && v->restored - 1 < c->size) {
+		/* signed over the log a backup restore replaced */
+		fail(v, below, "%s signs root %s, but the first %llu leaves "
+		    "have root %s: leaf %llu records a restore from a backup "
+		    "(state.restored-from-backup), which rolled the log back; "
+		    "this checkpoint was signed over the log it replaced, so "
+		    "leaves from %llu on are not the ones it signed (a "
+		    "rollback by that restore, or leaves altered since)", name,
+		    ch, (unsigned long long)c->size, rh, (unsigned long long)
+		    (v->restored - 1), (unsigned long long)below);
+		return;
+	}
 	fail(v, below, "%s signs root %s, but the first %llu leaves have "
 	    "root %s, though their chain holds: leaves from %llu on were "
 	    "altered and re-chained (or the signer signed another log)", name,
