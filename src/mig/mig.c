@@ -5811,6 +5811,11 @@ push_drain(struct mig *m)
 		for (size_t j = 0; j < s->nin; j++)
 			if (s->in[j].st == I_EXPECTED && sst_final(s->st)) {
 				/* more of a study that ended: again */
+				log_info("mig-study-again", "batch=%llu "
+				    "study=%s sop=%s why=%s",
+				    (unsigned long long)s->b->id, s->uid,
+				    s->in[j].sop, log_q("an instance came "
+				    "after the study had ended"));
 				s->st = S_QUEUED;
 				s->reason[0] = '\0';
 				s->attempts = 0;
