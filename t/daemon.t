@@ -145,11 +145,11 @@ is "$(cat "$T_DIR/idle.out")" "closed 1" "  the idle client got its answer, then
 grep -q "shutdown-complete" "$T_DIR/daemon.log"
 ok $? "  shutdown-complete logged"
 
-# SIGTERM with a request half sent: the grace (1s) runs out, then close.
-GRACE=1s write_conf "$conf"
-start_daemon "$conf"
-ok $? "restarted with shutdown_grace 1s"
-python3 - "$HTTP_PORT" "$T_DIR/slow.ready" <<'PY' &
+# half_request READY: a client that sends half a request to the HTTP port,
+# writes READY once the daemon has had time to read it, then reads until
+# the daemon closes.
+half_request() {
+	python3 - "$HTTP_PORT" "$1" <<'PY'
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
 s.sendall(b"POST /api/health HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
@@ -161,6 +161,13 @@ try:
 except OSError:
     pass
 PY
+}
+
+# SIGTERM with a request half sent: the grace (1s) runs out, then close.
+GRACE=1s write_conf "$conf"
+start_daemon "$conf"
+ok $? "restarted with shutdown_grace 1s"
+half_request "$T_DIR/slow.ready" &
 slow=$!
 wait_file "$T_DIR/slow.ready"
 ok $? "a client has sent half a request"
@@ -179,18 +186,7 @@ wait "$slow"
 GRACE=30s write_conf "$conf"
 start_daemon "$conf"
 ok $? "restarted with shutdown_grace 30s"
-python3 - "$HTTP_PORT" "$T_DIR/slow2.ready" <<'PY' &
-import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
-s.sendall(b"POST /api/health HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
-time.sleep(0.3)
-open(sys.argv[2], "w").write("sent\n")
-try:
-    while s.recv(4096):
-        pass
-except OSError:
-    pass
-PY
+half_request "$T_DIR/slow2.ready" &
 slow=$!
 wait_file "$T_DIR/slow2.ready"
 kill -TERM "$DAEMON_PID"
