@@ -768,10 +768,12 @@ inbox_put(struct hl7in *h, struct store_batch *b, const struct inbox *r)
 	store_put(b, STORE_CF_HL7, k.b, k.len, w->p, w->n);
 }
 
+static struct hl7in_call *hold(struct hl7in *h, struct hl7in_call *c,
+    const char *raw, size_t len, const char *peer, const char *via);
+
 static struct hl7in_call *
 message(struct hl7in *h, const char *raw, size_t len, const char *peer,
-    const char *via, hl7in_done_fn *done, void *arg, struct hl7in_call *c,
-    int merge)
+    const char *via, hl7in_done_fn *done, void *arg, struct hl7in_call *c)
 {
 	const struct conf *cf = daemon_conf(h->d);
 	struct audit *au = store_loop_audit(daemon_state(h->d));
@@ -797,7 +799,6 @@ message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 	c->h = h;
 	c->done = done;
 	c->arg = arg;
-	c->merge = merge;
 	memset(&e, 0, sizeof(e));
 	if ((msh = hl7_parse_msh(raw, len, &lim, &e)) == NULL) {
 		/* no MSH to address an ACK to: log and drop */
@@ -814,6 +815,12 @@ message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 	snprintf(c->type, sizeof(c->type), "%s^%s", hl7_msg_type(msh),
 	    hl7_trigger(msh));
 	ctl = hl7_control_id(msh);
+	c->merge = strcmp(c->type, "ADT^A40") == 0;
+	if (c->merge && h->inflight > 0) {
+		/* a merge waits for what came before it (hold_drain) */
+		hl7_free(msh);
+		return hold(h, c, raw, len, peer, via);
+	}
 
 	if ((m = hl7_parse(raw, len, &lim, &e)) == NULL)
 		/* the message refused, addressed from its MSH: AR */
@@ -1240,6 +1247,28 @@ is_merge(const char *raw, size_t len, uint32_t max)
 	return r;
 }
 
+/* hold: c (its message copied) waits in h->hq for its turn: when what
+ * it must see, or must not race, is durable. Returns c. */
+static struct hl7in_call *
+hold(struct hl7in *h, struct hl7in_call *c, const char *raw, size_t len,
+    const char *peer, const char *via)
+{
+	if ((c->hraw = malloc(len ? len : 1)) == NULL ||
+	    (c->hpeer = strdup(peer)) == NULL ||
+	    (c->hvia = strdup(via)) == NULL)
+		abort();
+	if (len > 0)
+		memcpy(c->hraw, raw, len);
+	c->hlen = len;
+	if (h->hq_tail == NULL)
+		h->hq_tail = &h->hq;
+	*h->hq_tail = c;
+	h->hq_tail = &c->hnext;
+	log_debug("hl7-held", "peer=%s merge=%d in_flight=%u merges=%u",
+	    peer, c->merge, h->inflight, h->merges);
+	return c;
+}
+
 /* hold_drain: the held messages whose turn it is, in order. */
 static void
 hold_drain(struct hl7in *h)
@@ -1255,8 +1284,7 @@ hold_drain(struct hl7in *h)
 			h->hq_tail = &h->hq;
 		c->hnext = NULL;
 		c->hraw = c->hpeer = c->hvia = NULL;
-		(void)message(h, raw, c->hlen, peer, via, c->done, c->arg, c,
-		    c->merge);
+		(void)message(h, raw, c->hlen, peer, via, c->done, c->arg, c);
 		free(raw);
 		free(peer);
 		free(via);
@@ -1267,34 +1295,20 @@ struct hl7in_call *
 hl7in_message(struct hl7in *h, const char *raw, size_t len, const char *peer,
     const char *via, hl7in_done_fn *done, void *arg)
 {
-	int merge = is_merge(raw, len,
-	    (uint32_t)daemon_conf(h->d)->limits.mllp_frame);
 	struct hl7in_call *c;
 
-	if (h->hq == NULL && h->merges == 0 && !(merge && h->inflight > 0))
-		return message(h, raw, len, peer, via, done, arg, NULL,
-		    merge);
-	/* its turn comes when what it must see (or must not race) is
-	 * durable */
-	if ((c = calloc(1, sizeof(*c))) == NULL ||
-	    (c->hraw = malloc(len ? len : 1)) == NULL ||
-	    (c->hpeer = strdup(peer)) == NULL ||
-	    (c->hvia = strdup(via)) == NULL)
+	/* (a merge met with nothing held is held by message() itself,
+	 * from the MSH it reads anyway) */
+	if (h->hq == NULL && h->merges == 0)
+		return message(h, raw, len, peer, via, done, arg, NULL);
+	if ((c = calloc(1, sizeof(*c))) == NULL)
 		abort();
-	if (len > 0)
-		memcpy(c->hraw, raw, len);
-	c->hlen = len;
 	c->h = h;
 	c->done = done;
 	c->arg = arg;
-	c->merge = merge;
-	if (h->hq_tail == NULL)
-		h->hq_tail = &h->hq;
-	*h->hq_tail = c;
-	h->hq_tail = &c->hnext;
-	log_debug("hl7-held", "peer=%s merge=%d in_flight=%u merges=%u",
-	    peer, merge, h->inflight, h->merges);
-	return c;
+	c->merge = is_merge(raw, len,
+	    (uint32_t)daemon_conf(h->d)->limits.mllp_frame);
+	return hold(h, c, raw, len, peer, via);
 }
 
 /* ---------------------------------------------------------------------- */
