@@ -807,39 +807,24 @@ stage_abandon(struct stage *s)
  */
 #define SWAP_INTENT	"restore-swap"
 
+static uint64_t ino_of(const char *path);
+
 static int
 intent_write(const struct stage *s, char *err, size_t errlen)
 {
-	char path[STORE_CKPT_PATH_MAX + 16], tmp[STORE_CKPT_PATH_MAX + 24];
-	struct stat st, sd;
-	FILE *f;
+	char path[STORE_CKPT_PATH_MAX + 16];
+	char text[2 * STORE_CKPT_PATH_MAX + 64];
+	uint64_t is = ino_of(s->staged);
 
-	snprintf(path, sizeof(path), "%s/" SWAP_INTENT, s->data_dir);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if (lstat(s->staged, &st) < 0) {
+	if (is == 0) {
 		snprintf(err, errlen, "%s: %s", s->staged, strerror(errno));
 		return -1;
 	}
-	if (lstat(s->db, &sd) < 0)
-		sd.st_ino = 0;
-	if ((f = fopen(tmp, "we")) == NULL ||
-	    fprintf(f, "%s\n%s\n%llu %llu\n", s->staged, s->replaced,
-	    (unsigned long long)st.st_ino,
-	    (unsigned long long)sd.st_ino) < 0 || fflush(f) != 0 ||
-	    fsync(fileno(f)) != 0) {
-		snprintf(err, errlen, "cannot write %s: %s", tmp,
-		    strerror(errno));
-		if (f != NULL)
-			fclose(f);
-		return -1;
-	}
-	if (fclose(f) != 0 || rename(tmp, path) < 0 ||
-	    fsync_path(s->data_dir, 1) < 0) {
-		snprintf(err, errlen, "cannot write %s: %s", path,
-		    strerror(errno));
-		return -1;
-	}
-	return 0;
+	snprintf(path, sizeof(path), "%s/" SWAP_INTENT, s->data_dir);
+	snprintf(text, sizeof(text), "%s\n%s\n%llu %llu\n", s->staged,
+	    s->replaced, (unsigned long long)is,
+	    (unsigned long long)ino_of(s->db));
+	return write_file_durable(path, text, err, errlen);
 }
 
 static void
