@@ -90,8 +90,11 @@ struct spool_rec {
 	struct lane	*lane;
 	uint64_t	 off;		/* record start in the segment */
 	uint64_t	 pos;		/* bytes written so far */
-	struct spool_hasher *hasher;	/* the dataset's hashes, or NULL:
-					 * taken outside (spool_rec_hashes) */
+	struct spool_hasher *hasher;	/* the dataset's hashes (made at the
+					 * first byte) */
+	int		 outside;	/* ... taken outside instead
+					 * (spool_rec_hashes): no hasher is
+					 * made for it at all */
 	int		 hashes_set;	/* info holds them */
 	int		 finished;	/* whole: the lane moved past it */
 	uint8_t		**chunk;	/* buffered: the record so far, */
@@ -1195,14 +1198,22 @@ spool_begin(struct spool *sp, const char *sop_class, const char *sop_instance,
 		return NULL;
 	}
 	r->info.data_off = r->pos;
-	r->hasher = spool_hasher_new(ts_uid);
 	return r;
 }
 
 void
 spool_rec_hash_outside(struct spool_rec *r)
 {
-	spool_hasher_free(r->hasher);
+	r->outside = 1;
+}
+
+/* The record's own hasher, made when first needed. */
+static struct spool_hasher *
+hasher_of(struct spool_rec *r)
+{
+	if (r->hasher == NULL)
+		r->hasher = spool_hasher_new(r->info.ts_uid);
+	return r->hasher;
 }
 
 static void
@@ -1219,7 +1230,7 @@ set_hashes(struct spool_rec *r, const struct spool_hashes *h)
 void
 spool_rec_hashes(struct spool_rec *r, const struct spool_hashes *h)
 {
-	if (r->hasher == NULL && !r->finished)	/* taken outside */
+	if (r->outside && !r->finished)
 		set_hashes(r, h);
 }
 
@@ -1252,9 +1263,9 @@ spool_write(struct spool_rec *r, const void *p, size_t n, char *err,
 		snprintf(err, errlen, "%s", r->err);
 		return -1;
 	}
-	if (r->hasher == NULL)
-		return 0;		/* hashed outside */
-	spool_hasher_feed(r->hasher, p, n);
+	if (r->outside)
+		return 0;
+	spool_hasher_feed(hasher_of(r), p, n);
 	return spool_rec_expect(r, spool_hasher_expect(r->hasher), err,
 	    errlen);
 }
@@ -1267,10 +1278,10 @@ spool_finish(struct spool_rec *r)
 
 	if (r->failed || r->finished)
 		return;
-	if (r->hasher != NULL) {
+	if (!r->outside) {
 		struct spool_hashes hs;
 
-		spool_hasher_final(r->hasher, &hs);
+		spool_hasher_final(hasher_of(r), &hs);
 		spool_hasher_free(r->hasher);
 		set_hashes(r, &hs);
 	} else if (!r->hashes_set) {
