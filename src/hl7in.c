@@ -102,7 +102,6 @@ struct hl7in_call {
 	struct notify_ticket	*notes;
 	char			 sender[80], type[16];
 	int			 merge;		/* an ADT^A40 */
-	int			 counted;	/* in h->inflight */
 	/* held (h->hq): the message, copied */
 	struct hl7in_call	*hnext;
 	char			*hraw, *hpeer, *hvia;
@@ -117,6 +116,7 @@ hl7in_new(struct daemon *d, char *err, size_t errlen)
 	if (h == NULL)
 		abort();
 	h->d = d;
+	h->hq_tail = &h->hq;
 	h->m_msgs = metrics_counter(daemon_metrics(d),
 	    "vnamig_hl7_messages_total", "HL7 messages answered, by sender "
 	    "(\"-\": unmapped), message type and acknowledgment code.",
@@ -175,21 +175,29 @@ xw_key(struct store_key *k, const char *src, const char *mrn)
 	store_key_cstr(k, mrn);
 }
 
+#define XW_NAME_MAX	(CONF_NAME_MAX + VAL_MAX + 2)
+
+static void
+xw_name(char nm[XW_NAME_MAX], const char *src, const char *mrn)
+{
+	snprintf(nm, XW_NAME_MAX, "%s\x1f%s", src, mrn);
+}
+
 static int
 xw_may(struct hl7in *h, const char *src, const char *mrn)
 {
-	char nm[CONF_NAME_MAX + VAL_MAX + 2];
+	char nm[XW_NAME_MAX];
 
-	snprintf(nm, sizeof(nm), "%s\x1f%s", src, mrn);
+	xw_name(nm, src, mrn);
 	return !h->xw_ok || hset_may(&h->xw, nm);
 }
 
 static void
 xw_add(struct hl7in *h, const char *src, const char *mrn)
 {
-	char nm[CONF_NAME_MAX + VAL_MAX + 2];
+	char nm[XW_NAME_MAX];
 
-	snprintf(nm, sizeof(nm), "%s\x1f%s", src, mrn);
+	xw_name(nm, src, mrn);
 	hset_add(&h->xw, nm);
 }
 
@@ -200,7 +208,6 @@ xw_one(void *arg, const void *key, size_t klen, const void *val,
 	struct hl7in *h = arg;
 	struct store_kreader r;
 	char tag[4], src[CONF_NAME_MAX + 1], id[VAL_MAX];
-	char nm[sizeof(src) + sizeof(id) + 1];
 
 	(void)val;
 	(void)vlen;
@@ -210,10 +217,8 @@ xw_one(void *arg, const void *key, size_t klen, const void *val,
 	store_kreader_str(&r, id, sizeof(id));
 	if (r.err)
 		h->xw_ok = -1;	/* longer than an MRN taken here */
-	else {
-		snprintf(nm, sizeof(nm), "%s\x1f%s", src, id);
-		hset_add(&h->xw, nm);
-	}
+	else
+		xw_add(h, src, id);
 	return 0;
 }
 
@@ -465,16 +470,17 @@ body_hash(const char *raw, size_t len, uint8_t out[32])
 	sha256_final(&c, out);
 }
 
-/* The key of a dedup row's body hash: the ACK's key, "ackh" first. */
+/* A dedup row's key: TAG "ack" (the ACK sent) or "ackh" (the body's
+ * hash), then MSH-3, MSH-4, MSH-10. */
 static void
-hash_key(struct store_key *hk, const char *app, const char *fac,
-    const char *ctl)
+dedup_key(struct store_key *k, const char *tag, const char *app,
+    const char *fac, const char *ctl)
 {
-	store_key_init(hk);
-	store_key_cstr(hk, "ackh");
-	store_key_cstr(hk, app ? app : "");
-	store_key_cstr(hk, fac ? fac : "");
-	store_key_cstr(hk, ctl);
+	store_key_init(k);
+	store_key_cstr(k, tag);
+	store_key_cstr(k, app ? app : "");
+	store_key_cstr(k, fac ? fac : "");
+	store_key_cstr(k, ctl);
 }
 
 /* a dedup key's bucket in h->pending */
@@ -492,12 +498,10 @@ committed(void *arg, int err)
 	struct hl7in_call *c = arg;
 	struct hl7in *h = c->h;
 
-	if (c->counted) {
-		h->inflight--;
-		if (c->merge)
-			h->merges--;
-		c->counted = 0;
-	}
+	h->inflight--;		/* (end_unit) */
+	if (c->merge)
+		h->merges--;
+
 	/* many messages of a pipelined sender are pending at once */
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -549,7 +553,6 @@ end_unit(struct hl7in *h, struct store_batch *b, struct hl7in_call *c)
 	h->inflight++;
 	if (c->merge)
 		h->merges++;
-	c->counted = 1;
 	store_end(b, committed, c);
 }
 
@@ -840,11 +843,7 @@ message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 	trig = hl7_trigger(m);
 
 	/* seen before? (durable, or being stored right now) */
-	store_key_init(&c->key);
-	store_key_cstr(&c->key, "ack");
-	store_key_cstr(&c->key, app ? app : "");
-	store_key_cstr(&c->key, fac ? fac : "");
-	store_key_cstr(&c->key, ctl);
+	dedup_key(&c->key, "ack", app, fac, ctl);
 	c->bucket = key_bucket(&c->key);
 	body_hash(raw, len, c->body);
 	for (struct hl7in_call *p = h->pending[c->bucket]; p != NULL;
@@ -879,7 +878,7 @@ message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 		const char *was = msa_code(v, vn);
 		int same;
 
-		hash_key(&hk, app, fac, ctl);
+		dedup_key(&hk, "ackh", app, fac, ctl);
 		same = store_get(hst(h), STORE_CF_HL7, hk.b, hk.len, &hv,
 		    &hn) != 1 || hn != 32 || memcmp(hv, c->body, 32) == 0;
 		free(hv);
@@ -1054,12 +1053,11 @@ message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 				/* (the inbox record names bid) */
 			}
 		}
-	} else if (strcmp(type, "ADT") == 0 && strcmp(trig, "A40") == 0 &&
-	    (snd == NULL || snd->source == NULL)) {
+	} else if (c->merge && (snd == NULL || snd->source == NULL)) {
 		/* an MRN is its source's: a sender mapped to none merges
 		 * nothing (kept in the inbox, as its orders are) */
 		outcome = "inbox";
-	} else if (strcmp(type, "ADT") == 0 && strcmp(trig, "A40") == 0) {
+	} else if (c->merge) {
 		char old[VAL_MAX] = "", to[VAL_MAX] = "";
 		struct store_key xk;
 
@@ -1186,7 +1184,7 @@ message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 
 		store_put(b, STORE_CF_HL7, c->key.b, c->key.len, c->ack,
 		    c->acklen);
-		hash_key(&hk, app, fac, ctl);
+		dedup_key(&hk, "ackh", app, fac, ctl);
 		store_put(b, STORE_CF_HL7, hk.b, hk.len, c->body, 32);
 	}
 	if (mrn[0] != '\0')
@@ -1260,8 +1258,6 @@ hold(struct hl7in *h, struct hl7in_call *c, const char *raw, size_t len,
 	if (len > 0)
 		memcpy(c->hraw, raw, len);
 	c->hlen = len;
-	if (h->hq_tail == NULL)
-		h->hq_tail = &h->hq;
 	*h->hq_tail = c;
 	h->hq_tail = &c->hnext;
 	log_debug("hl7-held", "peer=%s merge=%d in_flight=%u merges=%u",
