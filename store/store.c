@@ -615,6 +615,21 @@ store_fd(const struct store *st)
 	return st->efd;
 }
 
+/* fail_gathered: the units gathered (not yet submitted) fail; 1 when
+ * there were any, 0 when none or one is still being built. */
+static int
+fail_gathered(struct store *st)
+{
+	struct store_batch *g = st->cur;
+
+	if (g == NULL || g->open)
+		return 0;
+	st->cur = NULL;
+	st->stats.failed_units += g->n;
+	finish_group(g, -1);
+	return 1;
+}
+
 void
 store_poll(struct store *st)
 {
@@ -646,12 +661,7 @@ store_poll(struct store *st)
 	}
 	if (failed) {
 		/* What was gathered after a failed group may build on it. */
-		if (st->cur != NULL && !st->cur->open) {
-			g = st->cur;
-			st->cur = NULL;
-			st->stats.failed_units += g->n;
-			finish_group(g, -1);
-		}
+		fail_gathered(st);
 		st->reset_pending = 1;
 	}
 	/* The mirrors reload once nothing is in flight (sync: always has
@@ -899,13 +909,8 @@ recover(struct store *st, uint64_t fb)
 	 * and are never written over it. Their callbacks may end more: a
 	 * few rounds, else the next tick. */
 	for (int round = 0; st->cur != NULL && st->cur->n > 0; round++) {
-		struct store_batch *g = st->cur;
-
-		if (g->open || round == 8)
+		if (round == 8 || !fail_gathered(st))
 			return;
-		st->cur = NULL;
-		st->stats.failed_units += g->n;
-		finish_group(g, -1);
 	}
 	db_close(st);
 	if (db_open(st, err, sizeof(err)) < 0) {
