@@ -56,7 +56,7 @@ done
 is "$st" verifying "the push batch's study is being verified (after $i polls)"
 storescu -aet MODALITY -aec VNAMIG 127.0.0.1 "$DICOM_PORT" "$3" >"$T_DIR/p2.log" 2>&1
 ok $? "MODALITY pushes a 3rd instance of the study meanwhile"
-wait_until 30 grep -q 'mig-study-end .*expected=3 ' "$T_DIR/daemon.log"
+wait_log 'mig-study-end .*expected=3 ' 30
 ok $? "the study ends with 3 instances expected"
 report "$BID"
 is "$(rj "$BID" '[.instances[] | .outcome] | sort | join(",")')" \
