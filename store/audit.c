@@ -957,8 +957,7 @@ leaf_keys(struct export_ctx *x, const void *val, size_t vlen)
 			    names[i]));
 			uint8_t pub[32];
 
-			if (h != NULL && strlen(h) == 64 &&
-			    hex_decode(h, pub, 32) == 0)
+			if (hex_decode(h, pub, 32) == 0)	/* 64 digits */
 				key_add(x, pub);
 		}
 	json_decref(j);
@@ -999,13 +998,28 @@ export_ckpt(void *arg, const void *key, size_t klen, const void *val,
 	return 0;
 }
 
+/* bio_str: what was written to BIO (when OK) as a malloc'd string, or
+ * NULL; BIO is freed. */
+static char *
+bio_str(BIO *bio, int ok)
+{
+	char *p = NULL, *s = NULL;
+	long n;
+
+	if (bio != NULL && ok && (n = BIO_get_mem_data(bio, &p)) > 0 &&
+	    (s = malloc((size_t)n + 1)) != NULL) {
+		memcpy(s, p, (size_t)n);
+		s[n] = '\0';
+	}
+	BIO_free(bio);
+	return s;
+}
+
 /* PEM of every key in X and the current one (malloc'd), or NULL. */
 static char *
 keys_pem(const struct audit *a, struct export_ctx *x)
 {
 	BIO *bio = BIO_new(BIO_s_mem());
-	char *p = NULL, *s = NULL;
-	long n;
 	int ok = bio != NULL;
 
 	key_add(x, a->pub);
@@ -1016,13 +1030,7 @@ keys_pem(const struct audit *a, struct export_ctx *x)
 		ok = k != NULL && PEM_write_bio_PUBKEY(bio, k) == 1;
 		EVP_PKEY_free(k);
 	}
-	if (ok && (n = BIO_get_mem_data(bio, &p)) > 0 &&
-	    (s = malloc((size_t)n + 1)) != NULL) {
-		memcpy(s, p, (size_t)n);
-		s[n] = '\0';
-	}
-	BIO_free(bio);
-	return s;
+	return bio_str(bio, ok);
 }
 
 int64_t
@@ -1078,17 +1086,9 @@ char *
 audit_public_pem(const struct audit *a)
 {
 	BIO *bio = BIO_new(BIO_s_mem());
-	char *p = NULL, *s = NULL;
-	long n;
 
-	if (bio != NULL && PEM_write_bio_PUBKEY(bio, a->key) == 1 &&
-	    (n = BIO_get_mem_data(bio, &p)) > 0 &&
-	    (s = malloc((size_t)n + 1)) != NULL) {
-		memcpy(s, p, (size_t)n);
-		s[n] = '\0';
-	}
-	BIO_free(bio);
-	return s;
+	return bio_str(bio, bio != NULL && PEM_write_bio_PUBKEY(bio,
+	    a->key) == 1);
 }
 
 /* Refuse a key under the data dir: a copy of the state must not carry
