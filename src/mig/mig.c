@@ -4680,6 +4680,22 @@ study_row_apply(struct mstudy *s, json_t *j, int st)
 		    s->counts[i] : s->counts[I_EXPECTED];
 }
 
+/* study_row_decode: a study row and its state (*ST), or NULL when it
+ * does not decode or names no known state. */
+static json_t *
+study_row_decode(const void *v, size_t n, int *st)
+{
+	json_t *j = json_loadb(v, n, 0, NULL);
+
+	*st = name_index(sst_names, S__N, json_string_value(json_object_get(j,
+	    "state")));
+	if (j != NULL && *st < 0) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
 /* study_reread: the study as its row says (after a unit of it failed:
  * what it did in memory was never written). 0; 1 when it has no row (it
  * was never written: what is in memory is all there is); -1 when the row
@@ -4698,14 +4714,10 @@ study_reread(struct mstudy *s)
 	if ((r = store_get(m->st, STORE_CF_STUDIES, k.b, k.len, &v, &vn)) !=
 	    1)
 		return r == 0 ? 1 : -1;
-	j = json_loadb(v, vn, 0, NULL);
+	j = study_row_decode(v, vn, &st);
 	free(v);
-	st = name_index(sst_names, S__N, json_string_value(json_object_get(j,
-	    "state")));
-	if (j == NULL || st < 0) {
-		json_decref(j);
+	if (j == NULL)
 		return -1;
-	}
 	study_row_apply(s, j, st);
 	json_decref(j);
 	return 0;
@@ -4716,16 +4728,14 @@ load_study_one(void *arg, const void *key, size_t klen, const void *val,
     size_t vlen)
 {
 	struct mbatch *b = arg;
-	json_t *j = json_loadb(val, vlen, 0, NULL);
+	int st;
+	json_t *j = study_row_decode(val, vlen, &st);
 	const char *uid = json_string_value(json_object_get(j, "study_uid"));
 	struct mstudy *s;
-	int st = name_index(sst_names, S__N, json_string_value(
-	    json_object_get(j, "state")));
 
 	(void)key;
 	(void)klen;
-	if (j == NULL || uid == NULL || st < 0 || (s = study_add(b, uid)) ==
-	    NULL) {
+	if (j == NULL || uid == NULL || (s = study_add(b, uid)) == NULL) {
 		log_err("mig-row-bad", "batch=%llu what=%s",
 		    (unsigned long long)b->id, "a study row does not decode; "
 		    "skipped");
