@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -95,6 +96,22 @@ hdr_sink(void *arg, const uint8_t *p, size_t n)
 	memcpy(h->b + h->n, p, n);
 	h->n += n;
 	return 0;
+}
+
+/* refuse: the instance itself cannot be done (no retry helps). */
+static void refuse(struct mig_xfile *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+refuse(struct mig_xfile *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	f->rc = EINVAL;
+	f->permanent = 1;
+	va_start(ap, fmt);
+	vsnprintf(f->why, sizeof(f->why), fmt, ap);
+	va_end(ap);
 }
 
 static int
@@ -212,9 +229,7 @@ write_one(struct mig_export *x, const struct mig_xjob *j,
 	errno = 0;
 	if (mig_export_path(j->root, f->study, f->series, f->sop, fin,
 	    sizeof(fin)) < 0) {
-		f->rc = EINVAL;
-		f->permanent = 1;
-		snprintf(f->why, sizeof(f->why), "a UID is not fit for a file "
+		refuse(f, "a UID is not fit for a file "
 		    "name (study \"%.64s\", series \"%.64s\", instance "
 		    "\"%.64s\"): digits and dots only, at most 64", f->study,
 		    f->series, f->sop);
@@ -243,9 +258,7 @@ write_one(struct mig_export *x, const struct mig_xjob *j,
 	 * (truncated) by the next write of the same instance */
 	snprintf(tmp, sizeof(tmp), "%s/.%s.dcm.tmp", dir, f->sop);
 	if (ds_write_part10_header(hdr_sink, &h, f->cls, f->sop, f->ts) != 0) {
-		f->rc = EINVAL;
-		f->permanent = 1;
-		snprintf(f->why, sizeof(f->why), "cannot write the file meta "
+		refuse(f, "cannot write the file meta "
 		    "group of %.64s", f->sop);
 		return;
 	}
@@ -318,9 +331,7 @@ check_one(struct mig_export *x, const struct mig_xjob *j,
 
 	if (mig_export_path(j->root, f->study, f->series, f->sop, fin,
 	    sizeof(fin)) < 0) {
-		f->rc = EINVAL;
-		f->permanent = 1;
-		snprintf(f->why, sizeof(f->why), "a UID is not fit for a file "
+		refuse(f, "a UID is not fit for a file "
 		    "name");
 		return;
 	}
@@ -419,9 +430,7 @@ edit_one(struct mig_export *x, struct mig_xfile *f)
 	int in = -1, rr;
 
 	if (ts == NULL) {
-		f->rc = EINVAL;
-		f->permanent = 1;
-		snprintf(f->why, sizeof(f->why), "transfer syntax %.64s is not "
+		refuse(f, "transfer syntax %.64s is not "
 		    "one vnamig can edit", f->ts);
 		return;
 	}
@@ -446,9 +455,7 @@ edit_one(struct mig_export *x, struct mig_xfile *f)
 	e.p = ds_parser_new_dataset(ts, &lim, ds_digest_callbacks(), dg);
 	ed = ds_editor_new(ts, &lim, edit_sink, &e);
 	if (ds_edit_set(ed, &path, DS_VR_LO, val, vlen) < 0) {
-		f->rc = EINVAL;
-		f->permanent = 1;
-		snprintf(f->why, sizeof(f->why), "the edit is refused: %.250s",
+		refuse(f, "the edit is refused: %.250s",
 		    ds_editor_error(ed));
 		goto out;
 	}
