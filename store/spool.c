@@ -83,6 +83,11 @@ struct spool {
 		uint64_t seg, off, unit;
 	}		*rel;
 	size_t		 nrel, caprel, relhead;
+	/* how many of them fall in each slot of a hash of (seg, off): a
+	 * slot at 0 means not pending without a walk of them all (a study
+	 * of thousands ending released thousands in one turn: quadratic) */
+	uint32_t	*relcnt;
+	size_t		 relmask;	/* slots - 1 (a power of two), or 0 */
 };
 
 struct spool_rec {
@@ -251,6 +256,7 @@ spool_close_(struct spool *sp)
 	free(sp->lanes);
 	free(sp->segs);
 	free(sp->rel);
+	free(sp->relcnt);
 	free(sp->dir);
 	free(sp);
 }
@@ -1664,15 +1670,32 @@ spool_each(struct store *st, const char *sop_instance,
 	return e.n;
 }
 
+/* The counting slot of (seg, off). */
+static size_t
+rel_slot(const struct spool *sp, uint64_t seg, uint64_t off)
+{
+	uint64_t h = (seg * 0x9e3779b97f4a7c15ULL) ^ off;
+
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return (size_t)h & sp->relmask;
+}
+
 /* rel_pending: whether (seg, off) was released by a unit still on its
  * way; those finished are forgotten first. (sp->mu held.) */
 static int
 rel_pending(struct spool *sp, uint64_t done, uint64_t seg, uint64_t off)
 {
-	while (sp->relhead < sp->nrel && sp->rel[sp->relhead].unit <= done)
-		sp->relhead++;
+	while (sp->relhead < sp->nrel && sp->rel[sp->relhead].unit <= done) {
+		const struct relpend *r = &sp->rel[sp->relhead++];
+
+		sp->relcnt[rel_slot(sp, r->seg, r->off)]--;
+	}
 	if (sp->relhead == sp->nrel)
 		sp->relhead = sp->nrel = 0;
+	if (sp->relcnt == NULL || sp->relcnt[rel_slot(sp, seg, off)] == 0)
+		return 0;
 	for (size_t i = sp->relhead; i < sp->nrel; i++)
 		if (sp->rel[i].seg == seg && sp->rel[i].off == off)
 			return 1;
@@ -1697,7 +1720,19 @@ rel_add(struct spool *sp, uint64_t unit, uint64_t seg, uint64_t off)
 		sp->rel = v;
 		sp->caprel = cap;
 	}
+	/* twice the slots of what is pending at the most: counted again */
+	if (sp->relmask + 1 < 2 * sp->caprel) {
+		free(sp->relcnt);
+		sp->relmask = 2 * sp->caprel - 1;
+		if ((sp->relcnt = calloc(sp->relmask + 1,
+		    sizeof(*sp->relcnt))) == NULL)
+			abort();
+		for (size_t i = sp->relhead; i < sp->nrel; i++)
+			sp->relcnt[rel_slot(sp, sp->rel[i].seg,
+			    sp->rel[i].off)]++;
+	}
 	sp->rel[sp->nrel++] = (struct relpend){ seg, off, unit };
+	sp->relcnt[rel_slot(sp, seg, off)]++;
 }
 
 int
