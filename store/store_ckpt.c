@@ -1480,6 +1480,15 @@ store_ckpt_backup_create(struct store *st, struct audit *a,
 	else if (backup_meta_path(meta, dir, nb.id, err, errlen) == 0 &&
 	    write_file_durable(meta, s, err, errlen) == 0)
 		rc = STORE_CKPT_OK;
+	if (rc != STORE_CKPT_OK) {
+		/* the engine keeps it, but it is never restored or verified
+		 * without that record (backup_check_tree) */
+		size_t l = strlen(err);
+
+		snprintf(err + l, errlen - l, "; backup %u was made without "
+		    "the record of its audit log and will not be restored: "
+		    "make a new one", nb.id);
+	}
 	free(s);
 	json_decref(j);
 	return rc;
@@ -1535,13 +1544,21 @@ backup_check_tree(struct store *st, const struct store_ckpt_backup *b,
 	uint8_t root[AUDIT_HASH];
 	char hex[2 * AUDIT_HASH + 1], why[400];
 
+	if (!b->have_audit) {
+		/* without it nothing says which log the backup must hold:
+		 * its metadata was not written, or was removed */
+		snprintf(err, errlen, "backup %u: no record of its audit log "
+		    "(%s%u.json is missing or unreadable), so what it holds "
+		    "cannot be checked against what was backed up: make a "
+		    "new backup", b->id, BACKUP_META, b->id);
+		return STORE_CKPT_DAMAGED;
+	}
 	if (audit_tree_check(st, size, root, why, sizeof(why)) < 0) {
 		snprintf(err, errlen, "backup %u: %s", b->id, why);
 		return STORE_CKPT_DAMAGED;
 	}
 	hex_encode(root, AUDIT_HASH, hex);
-	if (b->have_audit && (*size != b->audit_size ||
-	    strcmp(hex, b->audit_root) != 0)) {
+	if (*size != b->audit_size || strcmp(hex, b->audit_root) != 0) {
 		snprintf(err, errlen, "backup %u: its audit log (size %llu, "
 		    "root %.16s…) is not the one recorded when it was made "
 		    "(size %llu, root %.16s…)", b->id,

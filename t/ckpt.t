@@ -151,11 +151,23 @@ vs backup verify "$BK"
 is "$rc" 0 "backup verify (trial restore, audit tree) exit 0"
 vs backup verify "$BK" 9
 is "$rc" 5 "backup verify of a missing id: exit 5"
+# without the record of its audit log a backup is not trusted
+mv "$BK/vnamig-backup-1.json" "$T_DIR/meta1"
+vs backup verify "$BK"
+is "$rc" 8 "backup verify with its record removed: damaged (exit 8)"
+like "$out" "no record of its audit log" "  and says why"
+mv "$T_DIR/meta1" "$BK/vnamig-backup-1.json"
 
 "$W" "$D" fill 10 >/dev/null 2>&1	# signs a checkpoint after the backup
 rm -rf "$D/db"
 vs -c "$conf" backup restore "$BK" 9
 is "$rc" 5 "backup restore of a missing id: exit 5"
+mv "$BK/vnamig-backup-1.json" "$T_DIR/meta1"
+vs -c "$conf" backup restore "$BK"
+is "$rc" 8 "backup restore with its record removed: refused (exit 8)"
+like "$out" "no record of its audit log" "  and says why"
+ok "$([ ! -e "$D/db" ]; echo $?)" "  nothing put in place"
+mv "$T_DIR/meta1" "$BK/vnamig-backup-1.json"
 vs -c "$conf" backup restore "$BK"
 is "$rc" 0 "backup restore into a wiped DATA_DIR/db (exit 0)"
 diag "$out"
