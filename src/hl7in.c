@@ -165,9 +165,8 @@ msg_key(struct store_key *k, uint64_t seq)
 		store_key_u64(k, seq);
 }
 
-/* The crosswalk's key of MRN at source SRC, and its name in h->xw. */
-static void
-xw_key(struct store_key *k, const char *src, const char *mrn)
+void
+hl7in_xw_key(struct store_key *k, const char *src, const char *mrn)
 {
 	store_key_init(k);
 	store_key_cstr(k, "xw");
@@ -961,7 +960,7 @@ message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 				 * surviving patient now */
 				struct store_key xk;
 
-				xw_key(&xk, snd->source, mrn);
+				hl7in_xw_key(&xk, snd->source, mrn);
 				if (xw_may(h, snd->source, mrn) &&
 				    store_get(hst(h), STORE_CF_HL7, xk.b,
 				    xk.len, &v, &vn) == 1) {
@@ -1070,7 +1069,7 @@ message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 			code = "AE";
 			outcome = "error";
 		} else {
-			xw_key(&xk, snd->source, to);
+			hl7in_xw_key(&xk, snd->source, to);
 			r = store_get(hst(h), STORE_CF_HL7, xk.b, xk.len, &v,
 			    &vn);
 			if (r == 1) {
@@ -1093,7 +1092,7 @@ message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 				}
 			}
 			if (strcmp(code, "AA") == 0) {
-				xw_key(&xk, snd->source, old);
+				hl7in_xw_key(&xk, snd->source, old);
 				r = store_get(hst(h), STORE_CF_HL7, xk.b, xk.len,
 				    &v, &vn);
 				if (r == 1) {

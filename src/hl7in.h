@@ -29,6 +29,7 @@
 struct daemon;
 struct hl7in;
 struct hl7in_call;
+struct store_key;
 
 struct hl7in *hl7in_new(struct daemon *d, char *err, size_t errlen);
 void hl7in_free_(struct hl7in *h);
@@ -53,6 +54,10 @@ struct hl7in_call *hl7in_message(struct hl7in *h, const char *raw,
     size_t len, const char *peer, const char *via, hl7in_done_fn *done,
     void *arg);
 void hl7in_cancel(struct hl7in_call *c);
+
+/* The crosswalk row's key of a merged ID MRN at source peer SRC (what an
+ * ADT^A40 from a sender mapped to SRC wrote): ("xw", SRC, MRN). */
+void hl7in_xw_key(struct store_key *k, const char *src, const char *mrn);
 
 /* What the configured paths extract from a message, with its sender's
  * mapping (POST /api/hl7/preview); NULL with err when it does not parse. */

@@ -37,6 +37,7 @@
 #include "dimse/dimse_ident.h"
 #include "src/api/api.h"
 #include "src/daemon.h"
+#include "src/hl7in.h"
 #include "src/mig/mig.h"
 #include "src/mig/mig_export.h"
 #include "src/net/dicom_pool.h"
@@ -4088,10 +4089,7 @@ xw_decide(struct mstudy *s)
 		const char *to;
 		int r;
 
-		store_key_init(&k);
-		store_key_cstr(&k, "xw");
-		store_key_cstr(&k, s->b->source);	/* its source's IDs */
-		store_key_cstr(&k, cur);
+		hl7in_xw_key(&k, s->b->source, cur);	/* its source's IDs */
 		if ((r = store_get(m->st, STORE_CF_HL7, k.b, k.len, &v, &vn)) <
 		    0)
 			return -1;
