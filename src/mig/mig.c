@@ -5449,6 +5449,8 @@ finished_fill(struct mig *m, struct mbatch *b, json_t *rec,
     struct store_batch *sb, json_t *ev)
 {
 	json_t *o = json_object_get(ev, "object"), *cn = batch_counts(b);
+	json_int_t pending = json_integer_value(json_object_get(cn,
+	    "pending"));
 	char t[32];
 
 	(void)m;
@@ -5459,16 +5461,14 @@ finished_fill(struct mig *m, struct mbatch *b, json_t *rec,
 	json_object_set(o, "counts", cn);
 	/* an instance still pending in a batch that ended is a fault of
 	 * the engine's, never "complete" */
-	if (json_integer_value(json_object_get(cn, "pending")) > 0)
+	if (pending > 0)
 		log_err("mig-batch-pending", "batch=%llu pending=%lld "
-		    "hint=%s", (unsigned long long)b->id, (long long)
-		    json_integer_value(json_object_get(cn, "pending")),
+		    "hint=%s", (unsigned long long)b->id, (long long)pending,
 		    log_q("instances that never ended a step: see the "
 		    "report's rows with outcome pending"));
 	json_object_set_new(ev, "outcome", json_string(json_integer_value(
 	    json_object_get(cn, "quarantined")) || json_integer_value(
-	    json_object_get(cn, "failed")) || json_integer_value(
-	    json_object_get(cn, "pending")) || json_integer_value(
+	    json_object_get(cn, "failed")) || pending || json_integer_value(
 	    json_object_get(cn, "studies_failed")) || json_array_size(
 	    json_object_get(rec, "unresolved")) ? "incomplete" :
 	    "complete"));
