@@ -741,6 +741,9 @@ took_ac(struct dicom_conn *dc, const uint8_t *p, size_t n)
 		const struct dul_pctx *pc = &ac->pctx[i];
 		unsigned idx = (unsigned)(pc->id - 1) / 2;
 		struct dicom_pctx *np;
+		const struct ds_ts *tsd;
+		const char *ts;
+		unsigned t;
 
 		if (pc->result != DUL_PCTX_ACCEPTANCE || pc->id % 2 == 0 ||
 		    idx >= dc->nprop || pc->ts_count != 1)
@@ -748,32 +751,26 @@ took_ac(struct dicom_conn *dc, const uint8_t *p, size_t n)
 		/* PS3.8 9.3.3.2: one of the syntaxes proposed for it; a
 		 * context accepted with another is taken as not accepted
 		 * (nothing could be read or written on it) */
-		{
-			const char *ts = dul_pctx_ts(ac, pc, 0);
-			unsigned t;
-
-			for (t = 0; t < dc->prop[idx].nts; t++)
-				if (strcmp(dc->prop[idx].ts[t], ts) == 0)
-					break;
-			if (t == dc->prop[idx].nts || ds_ts_lookup(ts) ==
-			    NULL) {
-				log_warn("assoc-context-odd", "conn=%llu "
-				    "peer=%s context=%u abstract=%s "
-				    "transfer_syntax=%s action=%s", cid(dc),
-				    net_conn_peer(dc->c), pc->id,
-				    dc->prop[idx].abstract, log_q(ts),
-				    log_q("not used: the peer accepted it "
-				    "with a transfer syntax we did not "
-				    "propose"));
-				continue;
-			}
+		ts = dul_pctx_ts(ac, pc, 0);
+		for (t = 0; t < dc->prop[idx].nts; t++)
+			if (strcmp(dc->prop[idx].ts[t], ts) == 0)
+				break;
+		tsd = t < dc->prop[idx].nts ? ds_ts_lookup(ts) : NULL;
+		if (tsd == NULL) {
+			log_warn("assoc-context-odd", "conn=%llu peer=%s "
+			    "context=%u abstract=%s transfer_syntax=%s "
+			    "action=%s", cid(dc), net_conn_peer(dc->c), pc->id,
+			    dc->prop[idx].abstract, log_q(ts), log_q("not "
+			    "used: the peer accepted it with a transfer "
+			    "syntax we did not propose"));
+			continue;
 		}
 		np = &dc->a.pctx[dc->a.npctx++];
 		np->id = pc->id;
 		copy(np->abstract, sizeof(np->abstract),
 		    dc->prop[idx].abstract);
-		copy(np->ts_uid, sizeof(np->ts_uid), dul_pctx_ts(ac, pc, 0));
-		np->ts = ds_ts_lookup(np->ts_uid);
+		copy(np->ts_uid, sizeof(np->ts_uid), ts);
+		np->ts = tsd;
 		np->scp_role = 0;
 		for (unsigned r = 0; dc->prop[idx].scp_role &&
 		    r < ac->n_role; r++)
