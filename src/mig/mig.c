@@ -1584,17 +1584,15 @@ study_fail_step(struct mstudy *s, unsigned max, const char *what,
 	study_commit(s, s->st);
 }
 
-/* proven: instance IN is at the target as far as its policy asks (its
+/* proven_at: instance IN is at target T as far as its policy asks (its
  * status, the count, a read-back): its final leaf, and the release of
  * its spool copy, are due in the next unit; or, where the target also
  * takes storage commitment, once it has (commit_done), as the report may
  * still fail it (quarantined commit_failed) and the copy is kept till
  * then. */
 static void
-proven(struct mstudy *s, struct minst *in)
+proven_at(const struct conf_peer *t, struct minst *in)
 {
-	const struct conf_peer *t = peer_named(s->b->op.m, s->b->target);
-
 	in->dirty = 1;
 	if (t == NULL || !t->commit || in->committed)
 		in->ended = 1;
@@ -1606,11 +1604,13 @@ proven(struct mstudy *s, struct minst *in)
 static void
 status_proven(struct mstudy *s)
 {
+	const struct conf_peer *t = peer_named(s->b->op.m, s->b->target);
+
 	for (size_t i = 0; i < s->nin; i++)
 		if (s->in[i].st == I_SENT && !s->in[i].committed) {
 			snprintf(s->in[i].level, sizeof(s->in[i].level),
 			    "status");
-			proven(s, &s->in[i]);
+			proven_at(t, &s->in[i]);
 		}
 }
 
@@ -3632,7 +3632,7 @@ readback_compare(struct mstudy *s, struct minst *in, const char *why)
 		in->st = I_VERIFIED;
 		snprintf(in->level, sizeof(in->level), "%s",
 		    vlevel_names[level]);
-		proven(s, in);
+		proven_at(t, in);
 		return;
 	}
 	hex_encode(in->has_ssha ? in->ssha : in->sha, 32, hs);
@@ -4036,7 +4036,7 @@ verify_then(struct mig *m, void *arg, int ok, const char *why)
 		else {
 			in->st = I_VERIFIED;
 			snprintf(in->level, sizeof(in->level), "count");
-			proven(s, in);
+			proven_at(t, in);
 		}
 	}
 	scan_free(&s->sc);
