@@ -178,7 +178,6 @@ static const struct ckey peer_keys[] = {
 	    .min = 1, .max = 10000 },
 	{ K("bandwidth", CT_RATE, struct conf_peer, bandwidth) },
 	{ K("window", CT_WINDOW, struct conf_peer, window) },
-	{ K("priority", CT_U32, struct conf_peer, priority), .max = 1000 },
 	{ K("max_pdu", CT_SIZE32, struct conf_peer, max_pdu), .min = 4096,
 	    .max = MB(16) },
 	{ K("verify", CT_ENUM, struct conf_peer, verify),
@@ -855,7 +854,7 @@ static void
 walk_map(struct ctx *x, const struct cy_node *m, const struct ckey *keys,
     void *base, const char *where)
 {
-	const struct cy_node *seen[32] = { NULL };
+	const struct cy_node *seen[32] = { NULL }, *given[32] = { NULL };
 	char path[256];
 
 	if (m->kind != CY_MAP) {
@@ -886,6 +885,7 @@ walk_map(struct ctx *x, const struct cy_node *m, const struct ckey *keys,
 			continue;
 		}
 		seen[j] = k;
+		given[j] = v;
 		snprintf(path, sizeof(path), "%s.%s", where, k->value);
 		pos_add(x, path, v);
 		if (keys[j].type != CT_NONE)
@@ -895,6 +895,10 @@ walk_map(struct ctx *x, const struct cy_node *m, const struct ckey *keys,
 		if (keys[j].required && seen[j] == NULL)
 			ERR(x, m, "%s is missing the required key \"%s\"",
 			    where, keys[j].name);
+		else if (keys[j].required && cy_is_null(given[j]))
+			/* a required key has no default to keep */
+			ERR(x, seen[j], "%s.%s is empty; it is required: give "
+			    "it a value", where, keys[j].name);
 }
 
 /* The value node of key name in mapping m, or NULL. */
@@ -985,7 +989,6 @@ peer_defaults(struct conf_peer *p)
 	p->readback_percent = 100;
 	p->verify_level = CONF_VLEVEL_DATASET;
 	p->max_associations = 4;
-	p->priority = 100;
 }
 
 static void
@@ -1167,7 +1170,8 @@ const struct conf_webhook *
 conf_webhook(const struct conf *c, const char *channel)
 {
 	for (size_t i = 0; i < c->api.nwebhooks; i++)
-		if (strcmp(c->api.webhooks[i].channel, channel) == 0)
+		if (c->api.webhooks[i].channel != NULL &&
+		    strcmp(c->api.webhooks[i].channel, channel) == 0)
 			return &c->api.webhooks[i];
 	return NULL;
 }
@@ -1188,10 +1192,11 @@ load_hmac(struct ctx *x, const struct cy_node *m, const char *where,
 		ERR(x, file, "%s gives both hmac_secret and hmac_secret_file; "
 		    "expected one", where);
 	else if (sec != NULL) {
-		if (sec->kind != CY_SCALAR || sec->len < 16)
+		if (sec->kind != CY_SCALAR || sec->len < 16 ||
+		    strlen(sec->value) != sec->len)
 			ERR(x, sec, "%s.hmac_secret must be text of at least 16 "
-			    "characters (a long random secret shared with the "
-			    "sender)", where);
+			    "characters, without NUL bytes (a long random "
+			    "secret shared with the sender)", where);
 		else {
 			*secret = xstrdup(sec->value);
 			*len = sec->len;
@@ -1241,7 +1246,7 @@ load_webhook(struct ctx *x, const struct cy_node *m, struct conf_webhook *w,
 	for (size_t i = 0; i < allow->nkids; i++) {
 		const struct cy_node *a = allow->kids[i];
 
-		if (a->kind != CY_SCALAR ||
+		if (a->kind != CY_SCALAR || strlen(a->value) != a->len ||
 		    parse_cidr(a->value, &w->allow[w->nallow]) < 0)
 			ERR(x, a, "%s.allow[%zu] \"%.64s\" is not an address; "
 			    "expected e.g. 127.0.0.1, 10.0.0.0/8 or ::1", where,
@@ -1372,7 +1377,8 @@ load_hook(struct ctx *x, const struct cy_node *m, struct conf_notify_hook *h,
 	for (size_t i = 0; i < ev->nkids; i++) {
 		const struct cy_node *p = ev->kids[i];
 
-		if (p->kind != CY_SCALAR || !valid_pattern(p->value))
+		if (p->kind != CY_SCALAR || strlen(p->value) != p->len ||
+		    !valid_pattern(p->value))
 			ERR(x, p, "%s.events[%zu] \"%.64s\" is not an event "
 			    "pattern; expected \"*\", a name like "
 			    "\"batch.pause\" or a prefix like \"batch.*\"",
@@ -1495,7 +1501,8 @@ conf_hl7_sender(const struct conf *c, const char *app, const char *facility)
 	if (by_app != NULL || c->hl7.catch_all == NULL)
 		return by_app;
 	for (size_t i = 0; i < c->hl7.nsenders; i++)
-		if (strcmp(c->hl7.senders[i].name, c->hl7.catch_all) == 0)
+		if (c->hl7.senders[i].name != NULL &&
+		    strcmp(c->hl7.senders[i].name, c->hl7.catch_all) == 0)
 			return &c->hl7.senders[i];
 	return NULL;
 }
@@ -1668,7 +1675,8 @@ cross_checks(struct ctx *x, const struct cy_node *root)
 		int found = 0;
 
 		for (size_t i = 0; i < c->hl7.nsenders; i++)
-			found |= strcmp(c->hl7.senders[i].name,
+			found |= c->hl7.senders[i].name != NULL &&
+			    strcmp(c->hl7.senders[i].name,
 			    c->hl7.catch_all) == 0;
 		if (!found)
 			ERR(x, pos_at(x, "hl7.catch_all", root, &tmp),
@@ -2220,10 +2228,12 @@ const struct conf_peer *
 conf_peer_by_name(const struct conf *c, const char *name)
 {
 	for (size_t i = 0; i < c->npeers; i++)
-		if (strcmp(c->peers[i].name, name) == 0)
+		if (c->peers[i].name != NULL &&
+		    strcmp(c->peers[i].name, name) == 0)
 			return &c->peers[i];
 	for (size_t i = 0; i < c->nexports; i++)
-		if (strcmp(c->exports[i].name, name) == 0)
+		if (c->exports[i].name != NULL &&
+		    strcmp(c->exports[i].name, name) == 0)
 			return &c->exports[i];
 	return NULL;
 }

@@ -68,8 +68,8 @@ struct conf_peer {
 	uint32_t		 max_associations;
 	uint64_t		 bandwidth;	/* bytes/s, 0 = no cap */
 	struct conf_sched	 window;	/* when work may run */
-	uint32_t		 priority;	/* higher goes first */
-	uint32_t		 max_pdu;	/* 0 = limits.max_pdu */
+	uint32_t		 max_pdu;	/* largest PDU we send it (0:
+						 * what it offers) */
 	enum conf_verify	 verify;	/* targets */
 	uint32_t		 readback_percent;	/* verify: readback */
 	int			 commit;	/* ask storage commitment */

@@ -46,6 +46,9 @@ Faults (each may be repeated; SUFFIX matches the end of the SOP UID):
   --no-uid-lists      a unique key's value is one UID even when it holds
                       a list (PS3.4 C.2.2.2.2 allows lists; some archives
                       match the whole value as it stands, so nothing)
+  --log-pdata         after each C-STORE, "pdata-max N": the longest
+                      P-DATA-TF PDU received on its association so far
+                      (it offers 1 MiB)
 
 LOG, one line per event: "assoc CALLING", "store SOPUID 0xSTATUS",
 "find LEVEL n", "get LEVEL n" (n: instances to send), "substore SOPUID
@@ -84,6 +87,7 @@ for o in ('a700-once', 'a700', 'reject', 'lose', 'corrupt', 'reencode',
 ap.add_argument('--abort-after', type=int, action='append', default=[])
 ap.add_argument('--accept-delay', type=float, default=0)
 ap.add_argument('--no-uid-lists', action='store_true')
+ap.add_argument('--log-pdata', action='store_true')
 opt = ap.parse_args()
 
 log = make_log(opt.log)
@@ -198,6 +202,13 @@ class Assoc(Acceptor):
         self.cancel = False   # C-CANCEL received during it
         self.msgid = 0        # our requests' message IDs
         self.nstore = 0
+        self.pdata_max = 0    # the longest P-DATA-TF PDU received
+
+    def pdu(self):
+        t, p = Acceptor.pdu(self)
+        if t == 4:
+            self.pdata_max = max(self.pdata_max, len(p))
+        return t, p
 
     def associate(self, rq):
         if opt.accept_delay > 0:
@@ -275,6 +286,8 @@ class Assoc(Acceptor):
                 with open(os.path.join(opt.dir, sop + '.dcm'), 'wb') as w:
                     w.write(ds)
         log('store %s 0x%04x' % (sop, st))
+        if opt.log_pdata:
+            log('pdata-max %d' % self.pdata_max)
         self.respond(pcid, f, 0x0001, st, {0x00001000: sop})
         self.nstore += 1
         with lock:

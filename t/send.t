@@ -36,6 +36,18 @@ YAML
 start_daemon "$conf" || { fail "vnamigd starts"; done_testing; }
 pass "vnamigd starts"
 
+# peers[].max_pdu: the largest PDU sent to the peer, below what it offers
+ft_port=$(free_port)
+ft16_port=$(free_port)
+/usr/bin/python3 "$top_srcdir/t/faketarget.py" "$ft_port" FAKEPDU \
+    "$T_DIR/ft.log" --log-pdata >"$T_DIR/ft.err" 2>&1 &
+ft_pid=$!
+/usr/bin/python3 "$top_srcdir/t/faketarget.py" "$ft16_port" FAKEPDU16 \
+    "$T_DIR/ft16.log" --log-pdata >"$T_DIR/ft16.err" 2>&1 &
+ft16_pid=$!
+wait_until 5 sh -c "echoscu -aec FAKEPDU 127.0.0.1 $ft_port && echoscu -aec FAKEPDU16 127.0.0.1 $ft16_port"
+ok $? "two faketargets (each offers 1 MiB PDUs) listen"
+
 cat >"$T_DIR/send.yaml" <<YAML
 node:
   ae_title: SENDER
@@ -44,8 +56,20 @@ peers:
   - { name: scp, ae_title: SCP, host: 127.0.0.1, port: $scp_port, role: target }
   - { name: us, ae_title: VNAMIG, host: 127.0.0.1, port: $DICOM_PORT, role: target }
   - { name: nobody, ae_title: NOBODY, host: 127.0.0.1, port: $(free_port), role: target }
+  - { name: ft, ae_title: FAKEPDU, host: 127.0.0.1, port: $ft_port, role: target }
+  - { name: ft16, ae_title: FAKEPDU16, host: 127.0.0.1, port: $ft16_port, role: target, max_pdu: 16KiB }
 YAML
 S="$SEND -c $T_DIR/send.yaml"
+
+$S ft "$pyd/waveform_ecg.dcm" >"$T_DIR/out" 2>&1
+ok $? "vnamig-send a 290 KB file to faketarget"
+big=$(sed -n 's/^pdata-max //p' "$T_DIR/ft.log" | tail -1)
+ok "$([ "${big:-0}" -gt 16384 ]; echo $?)" "  in PDUs longer than 16 KiB ($big bytes)"
+$S ft16 "$pyd/waveform_ecg.dcm" >"$T_DIR/out" 2>&1
+ok $? "the same to the peer with max_pdu: 16KiB"
+small=$(sed -n 's/^pdata-max //p' "$T_DIR/ft16.log" | tail -1)
+ok "$([ "${small:-99999}" -le 16384 ]; echo $?)" "  in PDUs of at most 16 KiB ($small bytes)"
+kill "$ft_pid" "$ft16_pid" 2>/dev/null
 
 out=$($S --echo scp 2>&1)
 ok $? "vnamig-send --echo storescp: success"

@@ -73,6 +73,9 @@ struct dicom_conn {
 	struct dul_rj		 rj;
 	uint8_t			 *ac;		/* encoded A-ASSOCIATE-AC */
 	size_t			 ac_len;
+	uint32_t		 send_cap;	/* peers[].max_pdu: the largest
+						 * PDU we send it (0: what it
+						 * offers) */
 	/* requestor */
 	const struct dicom_user	*user;
 	void			*uarg;
@@ -259,6 +262,14 @@ dicom_send_pdv(struct dicom_conn *dc, uint8_t pcid, int command, int last,
 	return 0;
 }
 
+/* The largest PDU to send: what the peer offers (0: no limit), at most
+ * its peers[].max_pdu. */
+static uint32_t
+send_pdu_max(uint32_t offered, uint32_t cap)
+{
+	return cap != 0 && (offered == 0 || offered > cap) ? cap : offered;
+}
+
 uint32_t
 dicom_fragment_max(const struct dicom_conn *dc)
 {
@@ -383,7 +394,8 @@ policy(struct dicom_conn *dc)
 	}
 	copy(dc->a.peer_name, sizeof(dc->a.peer_name), peer->name);
 	net_conn_set_label(dc->c, peer->name);
-	dc->a.peer_max_pdu = rq->max_length;
+	dc->send_cap = peer->max_pdu;
+	dc->a.peer_max_pdu = send_pdu_max(rq->max_length, dc->send_cap);
 	dul_assoc_init(ac, DUL_ASSOCIATE_AC);
 	copy(ac->called_ae, sizeof(ac->called_ae), rq->called_ae);
 	copy(ac->calling_ae, sizeof(ac->calling_ae), rq->calling_ae);
@@ -728,7 +740,7 @@ took_ac(struct dicom_conn *dc, const uint8_t *p, size_t n)
 		invalid(dc, &e);
 		return -1;
 	}
-	dc->a.peer_max_pdu = ac->max_length;
+	dc->a.peer_max_pdu = send_pdu_max(ac->max_length, dc->send_cap);
 	/* what the acceptor lets us have outstanding (0: unlimited, kept
 	 * to what we asked) */
 	dc->a.window = !ac->has_async ? 1 : ac->async_invoked == 0 ||
@@ -1188,6 +1200,7 @@ dicom_connect(struct net_server *s, const struct conf *conf,
 	copy(dc->a.called, sizeof(dc->a.called), peer->ae_title);
 	copy(dc->a.calling, sizeof(dc->a.calling), conf->node.ae_title);
 	copy(dc->a.peer_name, sizeof(dc->a.peer_name), peer->name);
+	dc->send_cap = peer->max_pdu;
 	dc->a.requestor = 1;
 	dul_sm_init(&dc->sm);
 	dul_sm_step(&dc->sm, DUL_EVT1, NULL, &st);	/* AE-1: connect */

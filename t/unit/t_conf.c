@@ -158,6 +158,34 @@ t_errors(void)
 	    "t.yaml:1:18: node.ae_title holds a NUL byte; expected a single "
 	    "value", "NUL byte in a value");
 
+	/* a required key given without a value has no default to keep
+	 * (it was taken as given, and left NULL for later lookups) */
+	is_str(first_error("peers:\n  - name:\n    ae_title: A\n"
+	    "    host: h\n    port: 1\n    role: source\n"),
+	    "t.yaml:2:5: peers[0].name is empty; it is required: give it a "
+	    "value", "a required key left empty is refused");
+	is_str(first_error("hl7:\n  catch_all: x\n  senders:\n"
+	    "    - name:\n      app: foo\n"),
+	    "t.yaml:4:7: hl7.senders[0].name is empty; it is required: give "
+	    "it a value", "  an HL7 sender's name too (catch_all checked "
+	    "without it)");
+	is_str(first_error("api:\n  webhooks:\n    - channel:\n"
+	    "      hmac_secret: 0123456789abcdef0123\n"),
+	    "t.yaml:3:7: api.webhooks[0].channel is empty; it is required: "
+	    "give it a value", "  a webhook's channel too");
+	is_str(first_error("api:\n  webhooks:\n    - channel: ris\n"
+	    "      hmac_secret: \"0123456789abcdef\\0tail-of-the-secret\"\n"),
+	    "t.yaml:4:20: api.webhooks[0].hmac_secret must be text of at "
+	    "least 16 characters, without NUL bytes (a long random secret "
+	    "shared with the sender)", "an HMAC secret with a NUL byte is "
+	    "refused (its length was the whole value's)");
+	is_str(first_error("api:\n  webhooks:\n    - channel: ris\n"
+	    "      hmac_secret: 0123456789abcdef0123\n"
+	    "      allow: [\"10.0.0.1\\0junk\"]\n"),
+	    "t.yaml:5:15: api.webhooks[0].allow[0] \"10.0.0.1\" is not an "
+	    "address; expected e.g. 127.0.0.1, 10.0.0.0/8 or ::1",
+	    "an allowed address with a NUL byte is refused");
+
 	/* Depth bomb: far deeper than any config. */
 	memset(big, '[', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
