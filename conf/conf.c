@@ -47,6 +47,8 @@ enum ct {
 	CT_ENUM,	/* one of choices[] into int (index) */
 	CT_WINDOW,	/* conf_parse_window into struct conf_sched */
 	CT_TLS,		/* a tls: mapping into struct conf_tls */
+	CT_TLS_CLIENT,	/* the same, of a peer we connect to (no
+			 * verify_peer: the peer is always verified) */
 	CT_SECRET,	/* token text: hashed into uint8_t[32] */
 	CT_SECRET_HEX,	/* 64 hex digits into uint8_t[32] */
 	CT_SECRET_FILE,	/* token read from a file, hashed into uint8_t[32] */
@@ -123,6 +125,14 @@ static const struct ckey tls_keys[] = {
 	{ .name = NULL }
 };
 
+static const struct ckey tls_client_keys[] = {
+	{ K("cert", CT_FILE, struct conf_tls, cert) },
+	{ K("key", CT_FILE, struct conf_tls, key) },
+	{ K("ca", CT_FILE, struct conf_tls, ca) },
+	{ K("verify_host", CT_BOOL, struct conf_tls, verify_host) },
+	{ .name = NULL }
+};
+
 static const struct ckey limits_keys[] = {
 	{ LIM("max_pdu", CT_SIZE32, max_pdu), .min = 4096, .max = MB(16) },
 	{ LIM("associations_in", CT_U32, associations_in), .min = 1,
@@ -173,7 +183,7 @@ static const struct ckey peer_keys[] = {
 	    .choices = retrieves },
 	{ K("image_query", CT_ENUM, struct conf_peer, image_query),
 	    .choices = iqueries },
-	{ K("tls", CT_TLS, struct conf_peer, tls) },
+	{ K("tls", CT_TLS_CLIENT, struct conf_peer, tls) },
 	{ K("max_associations", CT_U32, struct conf_peer, max_associations),
 	    .min = 1, .max = 10000 },
 	{ K("bandwidth", CT_RATE, struct conf_peer, bandwidth) },
@@ -793,11 +803,12 @@ set_value(struct ctx *x, const struct cy_node *v, const struct ckey *d,
 	struct conf_sched *sc;
 	const char *err;
 
-	if (d->type == CT_TLS) {
+	if (d->type == CT_TLS || d->type == CT_TLS_CLIENT) {
 		struct conf_tls *t = field;
 
 		if (!cy_is_null(v))
-			walk_map(x, v, tls_keys, t, path);
+			walk_map(x, v, d->type == CT_TLS ? tls_keys :
+			    tls_client_keys, t, path);
 		t->enabled = 1;
 		return;
 	}
@@ -985,6 +996,7 @@ static void
 peer_defaults(struct conf_peer *p)
 {
 	memset(p, 0, sizeof(*p));
+	p->tls.verify_host = 1;
 	p->retrieve = CONF_RETRIEVE_MOVE;
 	p->readback_percent = 100;
 	p->verify_level = CONF_VLEVEL_DATASET;
@@ -2035,7 +2047,7 @@ render_map(struct lines *ls, const char *where, const struct ckey *keys,
 		const void *field = (const char *)base + d->off;
 
 		snprintf(path, sizeof(path), "%s.%s", where, d->name);
-		if (d->type == CT_TLS) {
+		if (d->type == CT_TLS || d->type == CT_TLS_CLIENT) {
 			const struct conf_tls *t = field;
 
 			snprintf(val, sizeof(val), "%s", t->enabled ? "true" :
@@ -2044,7 +2056,8 @@ render_map(struct lines *ls, const char *where, const struct ckey *keys,
 			lines_add(ls, path, val, restart || d->restart);
 			snprintf(path, sizeof(path), "%s.tls", where);
 			if (t->enabled)
-				render_map(ls, path, tls_keys, t,
+				render_map(ls, path, d->type == CT_TLS ?
+				    tls_keys : tls_client_keys, t,
 				    restart || d->restart);
 			continue;
 		}

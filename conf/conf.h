@@ -23,6 +23,8 @@ struct conf_tls {
 	char	*key;		/* PEM private key */
 	char	*ca;		/* CA bundle for verifying the other side */
 	int	 verify_peer;	/* require + verify the peer's certificate */
+	int	 verify_host;	/* a peer's: its certificate must name its
+				 * host (default 1) */
 };
 
 struct conf_listen {

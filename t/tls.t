@@ -106,16 +106,22 @@ ok $? "plain HTTP on the HTTPS port gets no answer (code $code)"
 
 # The requestor side over TLS: vnamig-send with a peer's tls: settings.
 # send_conf NAME TLS-MAPPING: a vnamig-send config with one peer, vnamigd.
+# [HOST]: a vnamig-send config with one peer, vnamigd (at HOST, default
+# 127.0.0.1).
 send_conf() {
 	cat >"$T_DIR/$1.yaml" <<YAML
 node: { ae_title: SCU, data_dir: $T_DIR/svar }
 peers:
-  - { name: v, ae_title: VNAMIG, host: 127.0.0.1, port: $DICOM_PORT, role: target, tls: $2 }
+  - { name: v, ae_title: VNAMIG, host: ${3:-127.0.0.1}, port: $DICOM_PORT, role: target, tls: $2 }
 YAML
 }
 send_conf good "{ ca: $d/ca.crt, cert: $d/client.crt, key: $d/client.key }"
 send_conf nocert "{ ca: $d/ca.crt }"
 send_conf wrongca "{ ca: $d/other.crt, cert: $d/client.crt, key: $d/client.key }"
+# the server's certificate names IP 127.0.0.1 only: as "localhost" the
+# peer is not the one the certificate is for
+send_conf byname "{ ca: $d/ca.crt, cert: $d/client.crt, key: $d/client.key }" localhost
+send_conf byname_unchecked "{ ca: $d/ca.crt, cert: $d/client.crt, key: $d/client.key, verify_host: false }" localhost
 SEND=$top_builddir/src/send/vnamig-send
 out=$($SEND -c "$T_DIR/good.yaml" v "$pyd/MR_small.dcm" 2>&1)
 ok $? "vnamig-send over TLS with its client certificate: C-STORE succeeds"
@@ -126,6 +132,13 @@ out=$($SEND -c "$T_DIR/wrongca.yaml" --echo v 2>&1)
 [ $? -ne 0 ]
 ok $? "vnamig-send that cannot verify the server's certificate gives up"
 like "$out" "certificate verify failed|TLS handshake failed" "  saying the TLS handshake failed"
+out=$($SEND -c "$T_DIR/byname.yaml" --echo v 2>&1)
+[ $? -ne 0 ]
+ok $? "a peer at localhost whose certificate names only 127.0.0.1: refused"
+like "$out" "certificate verify failed|TLS handshake failed" "  the TLS handshake failed"
+out=$($SEND -c "$T_DIR/byname_unchecked.yaml" --echo v 2>&1)
+ok $? "  with tls.verify_host: false the same certificate is taken"
+like "$out" "tls-host-unchecked peer=v host=localhost" "  with a warning"
 
 kill -0 "$DAEMON_PID"
 ok $? "vnamigd is still running"

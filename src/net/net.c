@@ -26,6 +26,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "conf/conf.h"
 #include "src/net/net.h"
@@ -767,6 +768,21 @@ net_client_tls(const struct conf_peer *p, char *err, size_t cap)
 	    NULL) != 1 : SSL_CTX_set_default_verify_paths(ctx) != 1)
 		goto fail;
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	if (p->tls.verify_host) {
+		/* the certificate must be the host's: any other one the CA
+		 * signed is not this peer */
+		X509_VERIFY_PARAM *vp = SSL_CTX_get0_param(ctx);
+
+		X509_VERIFY_PARAM_set_hostflags(vp,
+		    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (X509_VERIFY_PARAM_set1_ip_asc(vp, p->host) != 1 &&
+		    X509_VERIFY_PARAM_set1_host(vp, p->host, 0) != 1)
+			goto fail;
+	} else
+		log_warn("tls-host-unchecked", "peer=%s host=%s hint=%s",
+		    p->name, log_q(p->host), log_q("tls.verify_host is "
+		    "false: any certificate its CA signed is taken for this "
+		    "peer's"));
 	if (p->tls.cert != NULL && (SSL_CTX_use_certificate_chain_file(ctx,
 	    p->tls.cert) != 1 || SSL_CTX_use_PrivateKey_file(ctx, p->tls.key,
 	    SSL_FILETYPE_PEM) != 1))
