@@ -135,6 +135,9 @@ out=$(ctl plan "$P2" 2>&1)
 like "$out" "reason +f test" "f: vnamigctl plan ID shows the reason"
 ctl plan resume "$P2" >/dev/null 2>&1
 is "$?" 0 "f: vnamigctl plan resume"
+out=$(ctl plan pause " $P2" 2>&1)
+is "$?" 1 "f: a plan ID with a space before it is refused (it went into the request line)"
+like "$out" "plan ID \" $P2\" is not a number" "  saying so"
 
 stop_daemon
 is "$DAEMON_RC" 0 "vnamigd stops cleanly"

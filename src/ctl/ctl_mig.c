@@ -465,14 +465,14 @@ out:
 static int
 plan_path(const char *id, const char *action, char *path, size_t n)
 {
-	char *end;
+	uint64_t v;
 
-	if (strtoull(id, &end, 10) == 0 || *end != '\0') {
-		fprintf(stderr, PROG ": \"%.32s\" is not a plan id\n", id);
+	/* the number, not the text: " 7", "-1" or a CR LF in it went into
+	 * the request line as given */
+	if (ctl_parse_u64(id, 1, UINT32_MAX, "plan ID", &v) < 0)
 		return -1;
-	}
-	snprintf(path, n, "/api/plans/%s%s%s", id, action ? "/" : "",
-	    action ? action : "");
+	snprintf(path, n, "/api/plans/%llu%s%s", (unsigned long long)v,
+	    action ? "/" : "", action ? action : "");
 	return 0;
 }
 
