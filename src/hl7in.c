@@ -95,6 +95,7 @@ struct hl7in_call {
 	char			 btgt[CONF_NAME_MAX + 1];	/* record */
 	int			 bprio;
 	int64_t			 bprefetch;
+	char			 bby[96];	/* its created_by */
 	uint64_t		 kick[KICK_MAX];	/* made or promoted */
 	size_t			 nkick;
 	struct api_held		 held;		/* batches changed: held
@@ -535,7 +536,8 @@ committed(void *arg, int err)
 				struct mig_brec r = { .state = "queued",
 				    .source = c->bsrc, .target = c->btgt,
 				    .priority = c->bprio,
-				    .prefetch_at_ms = c->bprefetch };
+				    .prefetch_at_ms = c->bprefetch,
+				    .created_by = c->bby };
 
 				mig_kick_brec(daemon_mig(h->d), c->kick[0], &r);
 			} else
@@ -1047,6 +1049,7 @@ message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 				    o.target);
 				c->bprio = o.priority;
 				c->bprefetch = o.prefetch_at_ms;
+				snprintf(c->bby, sizeof(c->bby), "%s", chan);
 				c->kick[0] = bid;
 				outcome = "batch";
 				/* (the inbox record names bid) */

@@ -480,6 +480,9 @@ done
 is "$(leaves instance.migrated)" $((16 + 7 + 7 + 14 + 60)) \
     "f: one instance.migrated leaf per instance migrated (none twice after kill -9)"
 is "$(leaves instance.skipped)" 23 "f: one instance.skipped leaf per instance skipped (b)"
+is "$(jq -r 'select(.event == "instance.migrated" or .event == "study.done") | "\(.actor.engine) \(.actor.for)"' \
+    "$T_DIR/export/leaves.jsonl" | sort -u)" "VNAMIG ops" \
+    "f: each instance and study leaf names the engine and whom it worked for (the API key)"
 # Each instance of the killed batch ends in exactly one instance leaf.
 n=$("$PY" - "$T_DIR/export/leaves.jsonl" "$T_DIR/many/index.tsv" <<'EOF'
 import collections, json, sys

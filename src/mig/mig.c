@@ -301,6 +301,8 @@ struct mbatch {
 	int		 prio;
 	char		 source[CONF_NAME_MAX + 1];
 	char		 target[CONF_NAME_MAX + 1];
+	char		 by[96];	/* created_by: the API key, HL7 sender
+					 * ("hl7:NAME") or "push" it is for */
 	int		 force;
 	int		 resolved;
 	struct mstudy	**st;
@@ -1614,6 +1616,15 @@ status_proven(struct mstudy *s)
 		}
 }
 
+/* The actor of the engine's leaves: this node, and whom it works for
+ * (the batch's created_by). */
+static json_t *
+engine_actor(struct mig *m, const struct mbatch *b)
+{
+	return json_pack("{s:s, s:s}", "engine", cf(m)->node.ae_title,
+	    "for", b->by[0] ? b->by : "-");
+}
+
 static void
 leaf_instance(struct mig *m, struct store_batch *b, struct mstudy *s,
     struct minst *in)
@@ -1636,6 +1647,7 @@ leaf_instance(struct mig *m, struct store_batch *b, struct mstudy *s,
 	    "outcome", in->st == I_PRESENT ? "skipped_present" :
 	    in->st == I_VERIFIED || in->st == I_SENT ? "migrated" :
 	    in->st == I_QUARANTINED ? "quarantined" : "failed");
+	json_object_set_new(j, "actor", engine_actor(m, s->b));
 	json_object_set_new(json_object_get(j, "object"), "level",
 	    json_string(in->level[0] ? in->level : "none"));
 	json_object_set_new(json_object_get(j, "hashes"), "target_sha256",
@@ -1928,6 +1940,7 @@ study_commit(struct mstudy *s, int st)
 		    "outcome", sst_names[s->st]);
 
 		u->study_ended = 1;
+		json_object_set_new(ev, "actor", engine_actor(m, s->b));
 		if (s->reason[0])
 			json_object_set_new(ev, "reason",
 			    json_string(s->reason));
@@ -4848,6 +4861,7 @@ batch_apply(struct mig *m, uint64_t id, const struct mig_brec *r)
 	snprintf(b->state, sizeof(b->state), "%s", r->state);
 	snprintf(b->source, sizeof(b->source), "%s", r->source ?: "");
 	snprintf(b->target, sizeof(b->target), "%s", r->target ?: "");
+	snprintf(b->by, sizeof(b->by), "%s", r->created_by ?: "");
 	b->force = r->force_full_repull;
 	b->plan = r->plan_id;
 	b->newest = r->order != NULL ? strcmp(r->order, "newest_first") == 0 :
@@ -4892,6 +4906,8 @@ batch_read(struct mig *m, uint64_t id, json_t *rec)
 		    "plan_id")),
 		.prefetch_at_ms = json_integer_value(json_object_get(rec,
 		    "prefetch_at_ms")),
+		.created_by = json_string_value(json_object_get(rec,
+		    "created_by")),
 	};
 
 	batch_apply(m, id, &r);
@@ -5011,8 +5027,7 @@ batch_write(struct mig *m, struct mbatch *b, const char *to,
 	store_put(sb, STORE_CF_BATCHES, k, 8, v, strlen(v));
 	free(v);
 	api_batches_pending(api_batches(daemon_api(m->d)), b->id, rec);
-	json_object_set_new(ev, "actor", json_pack("{s:s}", "engine",
-	    cf(m)->node.ae_title));
+	json_object_set_new(ev, "actor", engine_actor(m, b));
 	audit_append(store_loop_audit(m->sl), sb, ev);
 	w->note = notify_emit(daemon_notify(m->d), sb, ev);
 	json_decref(ev);
