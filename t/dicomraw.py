@@ -222,6 +222,41 @@ def main():
         except OSError:
             pass
         c.drain()
+    elif sc == 'echo-flood':		# C-ECHOs for ARGS[0] s, never read
+        # how much more memory the daemon (pid ARGS[1]) holds after: it
+        # must stop reading a peer that does not read its answers
+        import select
+
+        def rss():
+            for line in open('/proc/%s/status' % sys.argv[4]):
+                if line.startswith('VmRSS:'):
+                    return int(line.split()[1]) // 1024
+        c.s.close()
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(('127.0.0.1', port))
+        s.sendall(assoc_rq())
+        s.recv(65536)			# the A-ASSOCIATE-AC
+        before = rss()
+        burst = pdata(1, 3, echo_rq()) * 2000
+        sent, end = 0, time.time() + float(sys.argv[3])
+        s.setblocking(False)
+        while time.time() < end:
+            if not select.select([], [s], [], 0.2)[1]:
+                continue
+            try:
+                sent += s.send(burst)
+            except BlockingIOError:
+                pass
+            except OSError:		# closed: limits.network_timeout
+                how = 'closed'
+                break
+        else:
+            how = 'open'
+        time.sleep(0.5)
+        print('sent_mb=%d grew_mb=%d %s' % (sent >> 20, rss() - before, how))
+        s.close()
+        return
     elif sc == 'hold-all':		# held until the daemon ends it
         c.send(assoc_rq())
         c.drain()

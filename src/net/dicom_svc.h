@@ -70,6 +70,8 @@ uint32_t dicom_fragment_max(const struct dicom_conn *dc);
  * called from a handler within it). */
 #define DICOM_HOLD_DISK		1u
 #define DICOM_HOLD_WINDOW	2u
+#define DICOM_HOLD_OUTPUT	4u	/* (net_dicom.c: answers it has not
+					 * read piled up) */
 void dicom_conn_hold(struct dicom_conn *dc, unsigned why, int on);
 /* dicom_abort: A-ABORT (service-user) the association, logging why. */
 void dicom_abort(struct dicom_conn *dc, const char *why);

@@ -171,6 +171,12 @@ cf(struct dicom_conn *dc)
 	return net_server_conf(net_conn_server(dc->c));
 }
 
+/* What a peer that calls us may leave unread of our answers before its
+ * association stops being read (DICOM_HOLD_OUTPUT): a peer that sends
+ * requests and never reads the responses made us queue them without
+ * bound. Reading resumes once they are all out. */
+#define DICOM_OUT_HIGH	(1u << 20)
+
 /* hold_one_pdu: read no more input than one whole PDU (the largest we
  * take) while the one in hand is dealt with: back-pressure, and a bound
  * on what one association can make us buffer. */
@@ -973,6 +979,12 @@ read_pdus(struct dicom_conn *dc, struct evbuffer *in)
 
 	while (dc->sm.state != DUL_STA1 && !dc->held &&
 	    evbuffer_get_length(in) >= DUL_HEADER_LEN) {
+		if (!dc->a.requestor && evbuffer_get_length(
+		    bufferevent_get_output(net_conn_bev(dc->c))) >=
+		    DICOM_OUT_HIGH) {
+			dicom_conn_hold(dc, DICOM_HOLD_OUTPUT, 1);
+			break;
+		}
 		if (dc->sm.state == DUL_STA13) {
 			/* AA-6 ignores what still comes; drop it. */
 			evbuffer_drain(in, evbuffer_get_length(in));
@@ -1006,7 +1018,8 @@ dicom_conn_hold(struct dicom_conn *dc, unsigned why, int on)
 	if ((was != 0) == (dc->held != 0))
 		return;
 	log_debug("assoc-hold", "conn=%llu on=%d why=%s", cid(dc), on,
-	    why == DICOM_HOLD_DISK ? "disk" : "window");
+	    why == DICOM_HOLD_DISK ? "disk" : why == DICOM_HOLD_WINDOW ?
+	    "window" : "output");
 	if (on) {
 		bufferevent_disable(bev, EV_READ);
 		if (dc->pdu_timer != NULL)	/* waiting on us, not them */
@@ -1358,10 +1371,22 @@ dicom_send_file_pdvs(struct dicom_conn *dc, uint8_t pcid, int fd,
 	return 0;
 }
 
+/* dicom_write: all written: a peer held for its unread answers is read
+ * again. */
+static void
+dicom_write(struct net_conn *c)
+{
+	struct dicom_conn *dc = net_conn_data(c);
+
+	if (dc != NULL && (dc->held & DICOM_HOLD_OUTPUT))
+		dicom_conn_hold(dc, DICOM_HOLD_OUTPUT, 0);
+}
+
 const struct net_proto_ops net_dicom_ops = {
 	.name = "dicom",
 	.open = dicom_open,
 	.read = dicom_read,
+	.write = dicom_write,
 	.drain = dicom_drain,
 	.free = dicom_free,
 	.connected = dicom_connected,
