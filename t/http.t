@@ -76,6 +76,60 @@ is "$(raw 'b"GET /api/health HTTP/2.0\r\nHost: a\r\n\r\n"')" \
 	"505" "HTTP/2.0 request line: 505"
 is "$(raw 'b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"')" \
 	"400" "TLS ClientHello on the plain port: 400"
+# HEAD of a streamed answer: headers only, the next answer right after
+is "$(raw 'b"HEAD /api/audit/export HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer plain-for-tests\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"')" \
+	"200 404" "HEAD of a streamed answer, then another request: both answered"
+out=$(python3 - "$HTTP_PORT" <<'PY3'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"HEAD /api/audit/export HTTP/1.1\r\nHost: a\r\nAuthorization: "
+          b"Bearer plain-for-tests\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n"
+          b"Connection: close\r\n\r\n")
+data = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    data += b
+head = data.split(b"\r\n\r\n", 1)
+print("next" if len(head) == 2 and head[1].startswith(b"HTTP/1.1 404") else
+      "junk: %r" % head[1][:16])
+PY3
+)
+is "$out" next "  with no body bytes between them (no last chunk)"
+
+# A client that pipelines requests and never reads the answers: not read
+# any more once 256 KiB of them wait, so vnamigd does not hold them all.
+out=$(python3 - "$HTTP_PORT" "$DAEMON_PID" <<'PY4'
+import select, socket, sys, time
+def rss():
+    for line in open("/proc/%s/status" % sys.argv[2]):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) // 1024
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", int(sys.argv[1])))
+before = rss()
+burst = b"GET /nope HTTP/1.1\r\nHost: a\r\n\r\n" * 1000
+sent, end, how = 0, time.time() + 3, "open"
+s.setblocking(False)
+while time.time() < end:
+    if not select.select([], [s], [], 0.2)[1]:
+        continue
+    try:
+        sent += s.send(burst)
+    except BlockingIOError:
+        pass
+    except OSError:
+        how = "closed"
+        break
+time.sleep(0.5)
+print("%d sent_mb=%d %s" % (rss() - before, sent >> 20, how))
+PY4
+)
+ok "$([ "${out%% *}" -lt 32 ]; echo $?)" \
+	"requests for 3 s from a client that never reads: vnamigd holds ${out%% *} MiB more ($out)"
+
 out=$(curl -s "$base/api/health" | jq -r .status)
 is "$out" ok "after all of them the daemon still serves"
 

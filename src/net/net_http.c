@@ -33,6 +33,10 @@
 #define HTTP_BUDGET 16
 /* A streamed answer is topped up to this much queued output. */
 #define HTTP_STREAM_HIGH (256 * 1024)
+/* Answers a client may leave unread before its connection is not read
+ * any more (until they are out): one that pipelines requests and never
+ * reads made us queue the answers without bound. */
+#define HTTP_OUT_HIGH (256 * 1024)
 
 static const struct conf *
 hconf(struct net_conn *c)
@@ -51,6 +55,7 @@ struct hconn {
 	struct event	*head_timer;	/* headers must arrive whole in
 					 * limits.network_timeout */
 	int		 head_armed;
+	int		 out_held;	/* not read: answers left unread */
 };
 
 /* The headers are in: the slow-client deadline is met. */
@@ -371,8 +376,8 @@ net_http_stream(struct api_req *q, int status, const char *ctype)
 	    "Transfer-Encoding: chunked\r\n" : NULL, h->keep);
 	evbuffer_add(out, "\r\n", 2);
 	if (q->head) {
-		if (h->chunked)
-			evbuffer_add(out, "0\r\n\r\n", 5);
+		/* no body at all, not even the last chunk (RFC 9110 9.3.2):
+		 * the client would take it for the next answer's start */
 		q->more = NULL;
 		finish(c, h);
 		return;
@@ -388,6 +393,13 @@ http_write(struct net_conn *c)
 	if (h != NULL && h->cur != NULL && h->cur->more != NULL &&
 	    !h->in_dispatch)
 		stream_more(c, h);
+	else if (h != NULL && h->out_held && h->cur == NULL) {
+		/* all out: what was pipelined meanwhile */
+		h->out_held = 0;
+		bufferevent_enable(net_conn_bev(c), EV_READ);
+		bufferevent_trigger(net_conn_bev(c), EV_READ,
+		    BEV_TRIG_DEFER_CALLBACKS | BEV_TRIG_IGNORE_WATERMARKS);
+	}
 }
 
 /* Feed what is buffered; returns 1 when the budget ran out with input
@@ -409,6 +421,12 @@ http_pump(struct net_conn *c, struct evbuffer *in)
 			return 0;
 		if (len == 0)
 			return 0;
+		if (evbuffer_get_length(bufferevent_get_output(
+		    net_conn_bev(c))) >= HTTP_OUT_HIGH) {
+			h->out_held = 1;
+			bufferevent_disable(net_conn_bev(c), EV_READ);
+			return 0;
+		}
 		p = (const char *)evbuffer_pullup(in, -1);
 		res = http_req_feed(r, p, len, &used);
 		evbuffer_drain(in, used);
