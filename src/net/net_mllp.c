@@ -260,6 +260,15 @@ flush(struct net_conn *c, struct mconn *m)
 		owe(c, m, 0);
 }
 
+/* acks_unread: the sender left 256 KiB of ACKs unread: it is not read
+ * until they are out (one that never reads them made us hold them all). */
+static int
+acks_unread(struct net_conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(net_conn_bev(c))) >=
+	    256 * 1024;
+}
+
 /*
  * The oldest messages were answered and their ACKs sent: a connection
  * that takes nothing more (draining, or its sender is done) closes once
@@ -273,7 +282,7 @@ resume(struct net_conn *c, struct mconn *m)
 			net_conn_close(c, "shutting down", 1);
 		return;
 	}
-	if (m->stopped && m->npending < pipeline(c)) {
+	if (m->stopped && m->npending < pipeline(c) && !acks_unread(c)) {
 		/* read what waited meanwhile; after an EOF only what is
 		 * buffered (mllp_read closes once it is all answered) */
 		m->stopped = 0;
@@ -387,7 +396,7 @@ mllp_read(struct net_conn *c, struct evbuffer *in)
 
 	m->resumed = 0;
 	while (!m->gone && !net_conn_draining(c) && m->npending < limit &&
-	    evbuffer_get_length(in) > 0) {
+	    !acks_unread(c) && evbuffer_get_length(in) > 0) {
 		size_t n = evbuffer_get_length(in);
 		unsigned char *p = evbuffer_pullup(in, (ssize_t)n);
 		size_t i = 0;
@@ -474,9 +483,9 @@ mllp_read(struct net_conn *c, struct evbuffer *in)
 	}
 	if (m->gone || net_conn_draining(c))
 		return;
-	if (m->npending >= limit) {
+	if (m->npending >= limit || acks_unread(c)) {
 		/* full: TCP holds the sender back until the oldest is
-		 * answered (resume) */
+		 * answered, or its ACKs are read (resume) */
 		if (!m->stopped) {
 			m->stopped = 1;
 			bufferevent_disable(net_conn_bev(c), EV_READ);
@@ -498,10 +507,21 @@ mllp_drain(struct net_conn *c)
 	bufferevent_disable(net_conn_bev(c), EV_READ);
 }
 
+/* mllp_write: its ACKs all out: one stopped for them reads again. */
+static void
+mllp_write(struct net_conn *c)
+{
+	struct mconn *m = net_conn_data(c);
+
+	if (m != NULL && m->stopped && !m->gone)
+		resume(c, m);
+}
+
 const struct net_proto_ops net_mllp_ops = {
 	.name = "mllp",
 	.open = mllp_open,
 	.read = mllp_read,
+	.write = mllp_write,
 	.drain = mllp_drain,
 	.closed = mllp_closed,
 	.free = mllp_free,
