@@ -96,19 +96,36 @@ struct dec {
 	char				 err[160];
 };
 
+/* exact: a UID cut to 64 characters, or at a NUL, would name another
+ * instance (a report on "<ours>9" counted as on ours): refused. */
+static int
+exact(struct dec *d, char dst[65], const uint8_t *v, size_t n,
+    const char *what)
+{
+	ds_uid_exact(dst, v, n);
+	if (dst[0] != '\0' || n == 0 || v[0] == '\0' || v[0] == ' ')
+		return 0;
+	snprintf(d->err, sizeof(d->err), "%s is longer than 64 characters "
+	    "or holds a NUL byte", what);
+	return -1;
+}
+
 static int
 on_element(void *arg, const struct ds_elem *e, const uint8_t *v, size_t n)
 {
 	struct dec *d = arg;
 
 	if (e->depth == 0 && e->tag == TAG_TRANSACTION)
-		ds_uid_copy(d->r->transaction, v, n);
+		return exact(d, d->r->transaction, v, n,
+		    "the Transaction UID (0008,1195)");
 	if (e->depth != 1 || !d->in_item)
 		return 0;
 	if (e->tag == TAG_REF_CLASS)
-		ds_uid_copy(d->cur.sop_class, v, n);
+		return exact(d, d->cur.sop_class, v, n,
+		    "a Referenced SOP Class UID (0008,1150)");
 	else if (e->tag == TAG_REF_INSTANCE)
-		ds_uid_copy(d->cur.sop_instance, v, n);
+		return exact(d, d->cur.sop_instance, v, n,
+		    "a Referenced SOP Instance UID (0008,1155)");
 	else if (e->tag == TAG_FAILURE_REASON && n >= 2)
 		d->cur.reason = e->big_endian ? (uint16_t)(v[0] << 8 | v[1]) :
 		    (uint16_t)(v[1] << 8 | v[0]);

@@ -79,6 +79,17 @@ ds_uid_count(void)
 }
 
 void
+ds_uid_exact(char dst[65], const uint8_t *v, size_t n)
+{
+	while (n > 0 && (v[n - 1] == '\0' || v[n - 1] == ' '))
+		n--;
+	if (n > 64 || memchr(v, '\0', n) != NULL)
+		n = 0;
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+}
+
+void
 ds_uid_copy(char dst[65], const uint8_t *v, size_t n)
 {
 	while (n > 0 && (v[n - 1] == '\0' || v[n - 1] == ' '))

@@ -248,21 +248,6 @@ respond(struct dicom_svc *s, uint16_t status, const char *comment)
 
 /* ---- C-STORE ---- */
 
-/* uid_exact: a UID value as it stands, its padding (trailing NULs and
- * spaces) aside; "" when it is longer than 64 characters or holds a NUL:
- * cut or stopped at the NUL, it could read as another UID (a dataset
- * UID of the command's and more would pass as the command's). */
-static void
-uid_exact(char dst[65], const uint8_t *v, size_t n)
-{
-	while (n > 0 && (v[n - 1] == '\0' || v[n - 1] == ' '))
-		n--;
-	if (n > 64 || memchr(v, '\0', n) != NULL)
-		n = 0;
-	memcpy(dst, v, n);
-	dst[n] = '\0';
-}
-
 static int
 on_store_element(void *arg, const struct ds_elem *e, const uint8_t *v,
     size_t n)
@@ -272,10 +257,10 @@ on_store_element(void *arg, const struct ds_elem *e, const uint8_t *v,
 	if (e->depth != 0)
 		return 0;
 	if (e->tag == TAG_SOP_CLASS || e->tag == TAG_SOP_INSTANCE)
-		uid_exact(e->tag == TAG_SOP_CLASS ? s->ds_class :
+		ds_uid_exact(e->tag == TAG_SOP_CLASS ? s->ds_class :
 		    s->ds_instance, v, n);
 	else if (e->tag == TAG_STUDY_UID || e->tag == TAG_SERIES_UID)
-		uid_exact(e->tag == TAG_STUDY_UID ? s->ds_study :
+		ds_uid_exact(e->tag == TAG_STUDY_UID ? s->ds_study :
 		    s->ds_series, v, n);
 	return 0;
 }

@@ -135,6 +135,48 @@ main(void)
 		    strstr(err, "no Transaction UID"), "no Transaction UID: "
 		    "refused: %s", err);
 	}
+	{
+		/* a Referenced SOP Instance UID of 65 characters whose first
+		 * 64 are another's, and one with a NUL inside: cut, they
+		 * named that other instance */
+		uint8_t rep[200];
+		size_t m = 0;
+		const char *longer = "1.2.826.0.1.3680043.8.498.1234567890123456"
+		    "78901234567890123456789";	/* 65 */
+		const char *nul = "1.2.3\0.4";
+		const char *uids[2] = { longer, nul };
+		size_t lens[2] = { 65, 9 };
+
+		for (int k = 0; k < 2; k++) {
+			uint8_t *p = rep;
+			size_t l = lens[k] + (lens[k] & 1);
+
+			m = 0;
+			memcpy(p + m, "\x08\x00\x95\x11UI\x04\x00" "5.6\0", 12);
+			m += 12;
+			memcpy(p + m, "\x08\x00\x99\x11SQ\0\0\xff\xff\xff\xff", 12);
+			m += 12;
+			memcpy(p + m, "\xfe\xff\x00\xe0\xff\xff\xff\xff", 8);
+			m += 8;
+			memcpy(p + m, "\x08\x00\x50\x11UI\x04\x00" "1.2\0", 12);
+			m += 12;
+			memcpy(p + m, "\x08\x00\x55\x11UI", 6);
+			p[m + 6] = (uint8_t)l;
+			p[m + 7] = 0;
+			m += 8;
+			memset(p + m, 0, l);
+			memcpy(p + m, uids[k], lens[k]);
+			m += l;
+			memcpy(p + m, "\xfe\xff\x0d\xe0\0\0\0\0"
+			    "\xfe\xff\xdd\xe0\0\0\0\0", 16);
+			m += 16;
+			ok(dimse_commit_decode(rep, m, &ds_ts_explicit_le, &r, err,
+			    sizeof(err)) < 0 && strstr(err, "longer than 64 "
+			    "characters or holds a NUL"), "a report naming an "
+			    "instance UID %s: refused (not cut to another's): %s",
+			    k == 0 ? "of 65 characters" : "with a NUL", err);
+		}
+	}
 	is_str(dimse_commit_reason_name(0x0112), "No such object instance",
 	    "reason names");
 	is_str(dimse_commit_reason_name(0x0131), "Duplicate transaction UID",
