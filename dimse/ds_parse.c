@@ -61,6 +61,7 @@ struct ds_parser {
 	z_stream		 z;
 	uint8_t			*zout;
 	uint64_t		 zin_total, zout_total;
+	int			 zend;		/* the deflate stream's end was read */
 
 	/* core */
 	enum core_state		 st;
@@ -632,9 +633,16 @@ inflate_feed(struct ds_parser *p, const uint8_t *d, size_t n, int finish)
 			    (unsigned long long)p->zin_total);
 		if (got > 0 && core_feed(p, p->zout, got) < 0)
 			return -1;
-		if (zr == Z_STREAM_END)
+		if (zr == Z_STREAM_END) {
+			p->zend = 1;
 			break;
+		}
 	} while (p->z.avail_in > 0 || p->z.avail_out == 0);
+	/* deflate marks its end: without it the data was cut short, even
+	 * where what inflated so far ends between two elements */
+	if (finish && !p->zend)
+		return fail(p, 0, p->pos, "deflated dataset: cut short (the "
+		    "data ends before the deflate stream's end)");
 	return 0;
 }
 

@@ -395,6 +395,21 @@ t_deflate(void)
 	    "deflated dataset parses");
 	ok(strstr(r.log, "E00080060 CS 2 SR;E00100020 LO 4 ID01;") != NULL,
 	    "  inflated elements");
+	{
+		/* cut short: what inflates ends between elements (here,
+		 * before the first), but deflate's end mark never came */
+		size_t whole = w.n, at;
+		int cut_ok = 1;
+
+		for (at = whole - 1; at > whole - 4; at--) {
+			w.n = at;
+			if (parse(&w, NULL, NULL, &r, err, sizeof(err)) !=
+			    DS_ERROR || strstr(err, "cut short") == NULL)
+				cut_ok = 0;
+		}
+		ok(cut_ok, "a deflated dataset cut short is refused: %s", err);
+		w.n = whole;
+	}
 
 	/* bomb: 4 MiB of one OB value compresses to a few KiB */
 	w.n = ds.n = 0;
