@@ -454,9 +454,25 @@ decode_hdr(struct ds_parser *p)
 		return 1;
 	}
 	e->vr = ds_vr_from_chars(p->hdr[4], p->hdr[5]);
+	if (e->vr == DS_VR_NONE && p->hdr[4] >= 'A' && p->hdr[4] <= 'Z' &&
+	    p->hdr[5] >= 'A' && p->hdr[5] <= 'Z') {
+		/* a VR we do not know, in the form PS3.5 7.1.2 keeps for
+		 * VRs to come (two reserved bytes, a 4-byte length), as
+		 * DCMTK reads it: its value as UN */
+		if (p->hdr_len < 12) {
+			p->hdr_need = 12;
+			return 0;
+		}
+		e->vr = DS_VR_UN;
+		e->vr_guessed = 1;
+		e->length = rd32(p->hdr + 8, be);
+		return warn(p, e->tag, e->offset, "unknown VR \"%c%c\" for "
+		    TAGF ", read as UN with a 4-byte length", p->hdr[4],
+		    p->hdr[5], TAGA(e->tag)) < 0 ? -1 : 1;
+	}
 	if (e->vr == DS_VR_NONE) {
-		/* Not a VR: read on as DCMTK does, with the dictionary's VR
-		 * and a 2-byte length, and say so. */
+		/* Not a VR at all: read on as DCMTK does, with the
+		 * dictionary's VR and a 2-byte length, and say so. */
 		d = ds_dict_by_tag(e->tag);
 		e->vr = d != NULL && d->vr[0] != DS_VR_NONE ? d->vr[0] :
 		    DS_VR_UN;

@@ -504,6 +504,25 @@ t_hostile(void)
 	is_str(r.log, "E00080060 CS 2 CT;", "  with the dictionary's VR");
 	is_int(r.warnings, 1, "  and a warning");
 
+	/* a VR to come (two capitals we do not know): reserved bytes and a
+	 * 4-byte length, as DCMTK reads it (read as 2 bytes, "ABCD" and
+	 * what follows were taken for headers) */
+	w.n = 0;
+	{
+		static const uint8_t zz[] = { 0x09, 0x00, 0x10, 0x10, 'Z', 'Z',
+		    0, 0, 4, 0, 0, 0, 'A', 'B', 'C', 'D' };
+
+		memcpy(w.b, zz, sizeof(zz));
+		w.n = sizeof(zz);
+	}
+	ex(&w, T(0x10, 0x20), "LO", "ID12", 4, 0);
+	is_int(parse(&w, &ds_ts_explicit_le, NULL, &r, err, sizeof(err)),
+	    DS_DONE, "an unknown VR \"ZZ\": read with a 4-byte length: %s",
+	    err);
+	is_str(r.log, "E00091010 UN 4;E00100020 LO 4 ID12;",
+	    "  as UN, and the next element found");
+	is_int(r.warnings, 1, "  with a warning");
+
 	w.n = 0;
 	im(&w, DS_TAG_ITEM, "ab", 2);
 	ex(&w, T(8, 0x60), "CS", "CT", 2, 0);
