@@ -45,6 +45,8 @@ struct frame {
 	struct creator	 cr[MAX_CREATORS];
 	unsigned	 ncr;
 	uint16_t	 passed_group;	/* creators of groups below are final */
+	uint32_t	 last;		/* the last element's tag, */
+	int		 seen;		/* once there was one */
 };
 
 struct ds_editor {
@@ -266,6 +268,24 @@ new_creator(struct ds_editor *ed, struct frame *f, struct edit *e)
 static int
 insert_before(struct ds_editor *ed, struct frame *f, uint32_t next)
 {
+	if (next != UINT32_MAX && f->mask != 0) {
+		/* edits go by the order of tags: out of it, or twice, an
+		 * element named by one would be left in place beside the
+		 * new value (or inserted before a later copy of it) */
+		if (f->seen && next <= f->last) {
+			char m[160];
+
+			snprintf(m, sizeof(m), "element (%04X,%04X) %s: the "
+			    "dataset is not in ascending tag order, and an "
+			    "edit could leave the old value in place",
+			    (unsigned)(next >> 16), (unsigned)(next & 0xffff),
+			    next == f->last ? "appears twice" : "comes after "
+			    "a higher tag");
+			return efail(ed, m);
+		}
+		f->last = next;
+		f->seen = 1;
+	}
 	for (;;) {
 		struct edit *best = NULL;
 		uint32_t bt = 0;

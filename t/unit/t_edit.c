@@ -160,16 +160,18 @@ struct edit_spec {
 	const char	*value;
 };
 
-/* Run the editor over data with the given edits, in chunks of step. */
+/* Run the editor over data (a dataset in ts, or a Part 10 file when ts
+ * is NULL) with the given edits, in chunks of step. */
 static int
-edit(const uint8_t *d, size_t n, const struct edit_spec *sp, unsigned nsp,
-    size_t step, struct mem *out, unsigned *applied)
+edit_ts(const struct ds_ts *ts, const uint8_t *d, size_t n,
+    const struct edit_spec *sp, unsigned nsp, size_t step, struct mem *out,
+    unsigned *applied)
 {
 	struct ds_editor *ed;
 	enum ds_result r = DS_NEED_MORE;
 
 	out->n = 0;
-	ed = ds_editor_new(NULL, NULL, mem_sink, out);
+	ed = ds_editor_new(ts, NULL, mem_sink, out);
 	for (unsigned i = 0; i < nsp; i++) {
 		struct ds_path path;
 
@@ -197,6 +199,13 @@ edit(const uint8_t *d, size_t n, const struct edit_spec *sp, unsigned nsp,
 	*applied = ds_editor_applied(ed);
 	ds_editor_free(ed);
 	return r == DS_DONE ? 0 : -1;
+}
+
+static int
+edit(const uint8_t *d, size_t n, const struct edit_spec *sp, unsigned nsp,
+    size_t step, struct mem *out, unsigned *applied)
+{
+	return edit_ts(NULL, d, n, sp, nsp, step, out, applied);
 }
 
 static void
@@ -318,10 +327,67 @@ t_edits(void)
 	    "RT plan: remove a whole sequence (and nothing outside it)");
 }
 
+/* Explicit VR LE element with a 2-byte length at d[*n]. */
+static void
+el(uint8_t *d, size_t *n, uint16_t g, uint16_t e, const char *vr,
+    const char *v)
+{
+	size_t l = strlen(v);
+
+	d[(*n)++] = (uint8_t)g;
+	d[(*n)++] = (uint8_t)(g >> 8);
+	d[(*n)++] = (uint8_t)e;
+	d[(*n)++] = (uint8_t)(e >> 8);
+	d[(*n)++] = (uint8_t)vr[0];
+	d[(*n)++] = (uint8_t)vr[1];
+	d[(*n)++] = (uint8_t)l;
+	d[(*n)++] = 0;
+	memcpy(d + *n, v, l);
+	*n += l;
+}
+
+/* Out of tag order, or a tag twice: an edit of that element is refused
+ * (it was inserted before the first higher tag, and the old element
+ * copied on after it: both values in the output). */
+static void
+t_order(void)
+{
+	struct edit_spec set_id = { 0, 1, { T(0x10, 0x20) }, { 0 }, NULL,
+	    DS_VR_LO, "NEWID1" };
+	static struct mem out;
+	uint8_t d[256];
+	size_t n = 0;
+	unsigned applied;
+
+	el(d, &n, 0x0010, 0x0010, "PN", "Doe^Jo");
+	el(d, &n, 0x0010, 0x0030, "DA", "19700101");
+	el(d, &n, 0x0010, 0x0020, "LO", "OLDID1");
+	ok(edit_ts(&ds_ts_explicit_le, d, n, &set_id, 1, 1 << 30, &out,
+	    &applied) < 0,
+	    "an edit of a dataset out of tag order: refused");
+	n = 0;
+	el(d, &n, 0x0010, 0x0010, "PN", "Doe^Jo");
+	el(d, &n, 0x0010, 0x0020, "LO", "OLDID1");
+	el(d, &n, 0x0010, 0x0020, "LO", "OLDID2");
+	ok(edit_ts(&ds_ts_explicit_le, d, n, &set_id, 1, 1 << 30, &out,
+	    &applied) < 0,
+	    "an edit of a dataset with a tag twice: refused");
+	n = 0;
+	el(d, &n, 0x0010, 0x0010, "PN", "Doe^Jo");
+	el(d, &n, 0x0010, 0x0020, "LO", "OLDID1");
+	el(d, &n, 0x0010, 0x0030, "DA", "19700101");
+	ok(edit_ts(&ds_ts_explicit_le, d, n, &set_id, 1, 1 << 30, &out,
+	    &applied) == 0 &&
+	    applied == 1 && memmem(out.p, out.n, "NEWID1", 6) != NULL &&
+	    memmem(out.p, out.n, "OLDID1", 6) == NULL,
+	    "  in order: the value replaced");
+}
+
 int
 main(void)
 {
 	t_identity();
 	t_edits();
+	t_order();
 	return done_testing();
 }
