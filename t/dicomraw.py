@@ -9,6 +9,7 @@ Each scenario prints one line: the PDUs received, as "TYPE:HEX" for the
 short ones (RJ, release, abort) and "AC", "PDATA:status=0xNNNN" for the
 others, then "eof" when the daemon closed the connection.
 """
+import os
 import socket
 import struct
 import time
@@ -59,13 +60,18 @@ def command(fields):
     return elem(0, 0, struct.pack('<I', len(body))) + body
 
 
-def store_rq(sop_class, sop_instance, msgid=1, dataset_type=0x0000):
-    return command([(0x0002, uid(sop_class)),
-                    (0x0100, struct.pack('<H', 0x0001)),
-                    (0x0110, struct.pack('<H', msgid)),
-                    (0x0700, struct.pack('<H', 0)),
-                    (0x0800, struct.pack('<H', dataset_type)),
-                    (0x1000, uid(sop_instance))])
+def store_rq(sop_class, sop_instance, msgid=1, dataset_type=0x0000,
+             move_orig=None):
+    f = [(0x0002, uid(sop_class)),
+         (0x0100, struct.pack('<H', 0x0001)),
+         (0x0110, struct.pack('<H', msgid)),
+         (0x0700, struct.pack('<H', 0)),
+         (0x0800, struct.pack('<H', dataset_type)),
+         (0x1000, uid(sop_instance))]
+    if move_orig is not None:	# a C-MOVE sub-operation's
+        f += [(0x1030, move_orig.encode().ljust(16)),
+              (0x1031, struct.pack('<H', 7))]
+    return command(f)
 
 
 def echo_rq(msgid=1):
@@ -256,6 +262,40 @@ def main():
         time.sleep(0.5)
         print('sent_mb=%d grew_mb=%d %s' % (sent >> 20, rss() - before, how))
         s.close()
+        return
+    elif sc == 'early-flood':		# ARGS[0] C-STOREs of ARGS[1] bytes
+        # as sub-operations of a C-MOVE of ARGS[3]'s (answered as soon as
+        # whole: migration.retrieve_ack early), each sent once the last
+        # is answered; prints how much the RSS of the daemon (pid
+        # ARGS[2]) grew at the most meanwhile, in MiB; then removes the
+        # file ARGS[4] (a slow disk's flag: t/slowsync.c) and releases
+        n, size, pid, orig, flag = (int(sys.argv[3]), int(sys.argv[4]),
+                                    sys.argv[5], sys.argv[6], sys.argv[7])
+
+        def rss():
+            for line in open('/proc/%s/status' % pid):
+                if line.startswith('VmRSS:'):
+                    return int(line.split()[1]) // 1024
+        c.s.settimeout(120)
+        c.send(assoc_rq(contexts=((1, CT),), max_len=1 << 20))
+        c.pdu()
+        body = b'\x33' * size
+        before = peak = rss()
+        for i in range(n):
+            inst = '1.2.3.4.%d' % (1000 + i)
+            ds = dataset(CT, inst) + struct.pack(
+                '<HH2sHI', 0x7fe0, 0x0010, b'OB', 0, len(body)) + body
+            msg = pdata(1, 3, store_rq(CT, inst, i + 1, move_orig=orig))
+            for at in range(0, len(ds), 200000):
+                msg += pdata(1, 2 if at + 200000 >= len(ds) else 0,
+                             ds[at:at + 200000])
+            c.send(msg)
+            c.pdu()
+            peak = max(peak, rss())
+        os.unlink(flag)
+        c.send(struct.pack('>BBI', 5, 0, 4) + b'\0' * 4)
+        c.pdu()				# its A-RELEASE-RP: then we close
+        print('grew_mb=%d %s' % (peak - before, ' '.join(sorted(set(c.got)))))
         return
     elif sc == 'hold-all':		# held until the daemon ends it
         c.send(assoc_rq())

@@ -356,10 +356,14 @@ store_data(struct dicom_svc *s, const uint8_t *p, size_t n)
 	if (!s->sink_failed && store_sink_write(s->sink, p, n, s->err,
 	    sizeof(s->err)) < 0)
 		s->sink_failed = 1;
-	/* a sink with more than limits.store_backlog waiting for the disk
-	 * stops the association from reading until it is written */
-	if (!s->sink_failed && store_sink_backlog(s->sink) >
-	    svc_conf(s)->limits.store_backlog &&
+	/* more than limits.store_backlog waiting for the disk, in this
+	 * sink or in all together, stops the association from reading
+	 * until this sink's bytes are written (and so all queued before
+	 * them): instances answered early (retrieve_ack) leave theirs
+	 * queued, and counted alone a sender of many was never held */
+	if (!s->sink_failed && (store_sink_backlog(s->sink) >
+	    svc_conf(s)->limits.store_backlog || store_sink_backlog_total() >
+	    svc_conf(s)->limits.store_backlog) &&
 	    store_sink_on_drain(s->sink, drained, s))
 		dicom_conn_hold(s->dc, DICOM_HOLD_DISK, 1);
 	if (s->p != NULL && ds_parse_feed(s->p, p, n) == DS_ERROR) {
