@@ -240,6 +240,10 @@ wait_log 'pdu-unexpected .*state=Sta6 pdu=A-ASSOCIATE-RQ' 5
 ok $? "  logged as unexpected in Sta6"
 is "$($RAW "$DICOM_PORT" pdata-first)" "07:00000202 eof" \
 	"P-DATA-TF before the association: A-ABORT 2/2 (AA-1)"
+t0=$(date +%s)
+got=$($RAW "$DICOM_PORT" big-pdata-first)
+is "$got $(($(date +%s) - t0 < 5))" "07:00000206 eof 1" \
+	"a 200 KiB P-DATA-TF header before the association: A-ABORT 2/6 at once, its body not waited for"
 is "$($RAW "$DICOM_PORT" huge-pdu)" "AC 07:00000206 eof" \
 	"P-DATA-TF of length 0xFFFFFFFF: A-ABORT 2/6 before reading it"
 is "$($RAW "$DICOM_PORT" huge-rq)" "07:00000200 eof" \

@@ -177,6 +177,9 @@ def main():
     elif sc == 'pdata-first':		# P-DATA-TF before any association
         c.send(pdata(1, 3, echo_rq()))
         c.drain()
+    elif sc == 'big-pdata-first':	# one of 200 KiB (under max_pdu),
+        c.send(struct.pack('>BBI', 4, 0, 200 << 10) + b'\0' * 64)
+        c.drain()			# its body never sent
     elif sc == 'item-overrun':		# presentation context item too long
         rq = bytearray(assoc_rq())
         i = 6 + 68 + 4 + len(b'1.2.840.10008.3.1.1.1')

@@ -991,8 +991,13 @@ read_pdus(struct dicom_conn *dc, struct evbuffer *in)
 			return;
 		}
 		evbuffer_copyout(in, hb, sizeof(hb));
+		/* a P-DATA-TF of up to limits.max_pdu only where one may
+		 * come (PS3.8 Evt10: Sta6, Sta7); elsewhere it is refused
+		 * anyway, and a peer not yet associated made us hold that
+		 * much before its A-ABORT */
 		if (dul_header_decode(hb, &h, &e) < 0 ||
-		    dul_header_check(&h, h.type == DUL_P_DATA_TF ?
+		    dul_header_check(&h, h.type == DUL_P_DATA_TF &&
+		    (dc->sm.state == DUL_STA6 || dc->sm.state == DUL_STA7) ?
 		    conf->limits.max_pdu : DICOM_ASSOC_PDU_MAX, &e) < 0) {
 			evbuffer_drain(in, evbuffer_get_length(in));
 			invalid(dc, &e);
