@@ -260,6 +260,15 @@ is "$($RAW "$DICOM_PORT" ae '        ')" "03:00010107 eof" \
 	"a called AE title of all spaces: A-ASSOCIATE-RJ 1/1/7"
 is "$($RAW "$DICOM_PORT" ae '../x')" "03:00010107 eof" \
 	"a called AE title \"../x\": A-ASSOCIATE-RJ 1/1/7 (never a path)"
+# after an A-ASSOCIATE-RJ (Sta13) ARTIM (1 s here) runs from then, however
+# the peer trickles bytes (the read timeout restarted with each), and its
+# A-ABORT closes the connection at once
+got=$($RAW "$DICOM_PORT" rj-trickle)
+like "$got" "^03:00010107 closed_after=(0\.[5-9]|1\.[0-9])$" \
+	"rejected, then 6 bytes every 0.3 s: closed once ARTIM expires ($got)"
+got=$($RAW "$DICOM_PORT" rj-abort)
+like "$got" "^03:00010107 closed_after=0\.[0-4]$" \
+	"rejected, then an A-ABORT: closed at once ($got)"
 for bad in ../../etc 1.2/3 1.2.3.4x 12345678901234567890123456789012345678901234567890123456789012345; do
 	is "$($RAW "$DICOM_PORT" store 1.2.840.10008.5.1.4.1.1.2 "$bad" "$bad")" \
 		"AC PDATA:status=0xc000 06:00000000 eof" \

@@ -300,6 +300,29 @@ def main():
         c.pdu()				# its A-RELEASE-RP: then we close
         print('grew_mb=%d %s' % (peak - before, ' '.join(sorted(set(c.got)))))
         return
+    elif sc in ('rj-trickle', 'rj-abort'):  # rejected (Sta13), then
+        # bytes every 0.3 s, or an A-ABORT: how long until it closed
+        c.send(assoc_rq(called='NOBODY'))
+        c.pdu()
+        t0 = time.time()
+        c.s.settimeout(0.3)
+        if sc == 'rj-abort':
+            c.send(struct.pack('>BBIBBBB', 7, 0, 4, 0, 0, 0, 0))
+        while time.time() - t0 < 6:
+            try:
+                if not c.s.recv(100):
+                    break
+            except socket.timeout:
+                pass
+            except OSError:
+                break
+            if sc == 'rj-trickle':
+                try:
+                    c.send(b'\0' * 6)
+                except OSError:
+                    break
+        print('%s closed_after=%.1f' % (' '.join(c.got), time.time() - t0))
+        return
     elif sc == 'hold-all':		# held until the daemon ends it
         c.send(assoc_rq())
         c.drain()

@@ -635,6 +635,10 @@ step(struct dicom_conn *dc, enum dul_event ev, const struct dul_evt_info *in)
 	perform_send(dc, &st);
 	if (st.artim == DUL_TIMER_START)
 		net_conn_set_timeout(dc->c, cf(dc)->limits.artim_ms);
+	if (st.to == DUL_STA13 && st.from != DUL_STA13 && dc->pdu_timer)
+		/* ARTIM from now, whatever the peer still sends (the read
+		 * timeout restarts with each byte) */
+		net_timer_arm(dc->pdu_timer, cf(dc)->limits.artim_ms);
 	else if (st.to == DUL_STA6 || st.to == DUL_STA3)
 		net_conn_set_timeout(dc->c, cf(dc)->limits.idle_ms);
 	if (st.to == DUL_STA1 || st.to == DUL_STA13) {
@@ -921,6 +925,17 @@ on_pdu_timer(evutil_socket_t fd, short what, void *arg)
 		net_conn_close(dc->c, "ARTIM expired", 0);
 		return;
 	}
+	if (dc->sm.state == DUL_STA13) {
+		/* AA-2: the peer did not close after our A-ABORT,
+		 * A-ASSOCIATE-RJ or A-RELEASE-RP */
+		log_info("artim-expired", "conn=%llu peer=%s state=Sta13 "
+		    "why=\"not closed by the peer within "
+		    "limits.artim_timeout (%llu ms)\"", cid(dc),
+		    net_conn_peer(dc->c), (unsigned long long)
+		    cf(dc)->limits.artim_ms);
+		net_conn_close(dc->c, "ARTIM expired", 0);
+		return;
+	}
 	log_warn("pdu-too-slow", "conn=%llu peer=%s calling=%s state=%s "
 	    "why=\"a PDU was not received whole within "
 	    "limits.network_timeout (%llu ms) of its first byte\"", cid(dc),
@@ -939,8 +954,9 @@ on_pdu_timer(evutil_socket_t fd, short what, void *arg)
 static void
 pdu_deadline(struct dicom_conn *dc, struct evbuffer *in, int done)
 {
-	if (dc->pdu_timer == NULL || dc->sm.state == DUL_STA2)
-		return;		/* ARTIM from dicom_open holds */
+	if (dc->pdu_timer == NULL || dc->sm.state == DUL_STA2 ||
+	    dc->sm.state == DUL_STA13)
+		return;		/* ARTIM (dicom_open, step) holds */
 	if (dc->held || dc->sm.state == DUL_STA1 ||
 	    evbuffer_get_length(in) == 0) {
 		evtimer_del(dc->pdu_timer);
@@ -986,8 +1002,19 @@ read_pdus(struct dicom_conn *dc, struct evbuffer *in)
 			break;
 		}
 		if (dc->sm.state == DUL_STA13) {
-			/* AA-6 ignores what still comes; drop it. */
-			evbuffer_drain(in, evbuffer_get_length(in));
+			/* AA-6 ignores what still comes (the rest of PDUs
+			 * on their way: not framed, dropped), but an
+			 * A-ABORT ends it now (AA-2); so would ARTIM */
+			static const uint8_t ab[6] = { DUL_ABORT, 0, 0, 0, 0,
+			    4 };
+			size_t len = evbuffer_get_length(in);
+			const uint8_t *b = evbuffer_pullup(in, (ev_ssize_t)len);
+			int aborted = memmem(b, len, ab, sizeof(ab)) != NULL;
+
+			evbuffer_drain(in, len);
+			if (aborted)
+				net_conn_close(dc->c, "aborted by the peer "
+				    "(Sta13)", 0);
 			return;
 		}
 		evbuffer_copyout(in, hb, sizeof(hb));
