@@ -266,6 +266,11 @@ is "$($RAW "$DICOM_PORT" ae '../x')" "03:00010107 eof" \
 got=$($RAW "$DICOM_PORT" rj-trickle)
 like "$got" "^03:00010107 closed_after=(0\.[5-9]|1\.[0-9])$" \
 	"rejected, then 6 bytes every 0.3 s: closed once ARTIM expires ($got)"
+got=$($RAW "$DICOM_PORT" partial-release)
+is "$got" "AC 07:00000000 eof" \
+	"an A-RELEASE-RQ with half a C-STORE's dataset received: A-ABORT (the rest can never come), not silence"
+wait_log 'assoc-abort .*A-RELEASE-RQ in the middle of a message' 5
+ok $? "  logged"
 got=$($RAW "$DICOM_PORT" rj-abort)
 like "$got" "^03:00010107 closed_after=0\.[0-4]$" \
 	"rejected, then an A-ABORT: closed at once ($got)"

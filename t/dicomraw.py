@@ -300,6 +300,14 @@ def main():
         c.pdu()				# its A-RELEASE-RP: then we close
         print('grew_mb=%d %s' % (peak - before, ' '.join(sorted(set(c.got)))))
         return
+    elif sc == 'partial-release':	# half a C-STORE's dataset, then
+        c.send(assoc_rq(contexts=((1, CT),)))  # an A-RELEASE-RQ
+        c.pdu()
+        c.send(pdata(1, 3, store_rq(CT, '1.2.3.4.77')))
+        c.send(pdata(1, 0, dataset(CT, '1.2.3.4.77')))
+        c.send(struct.pack('>BBI', 5, 0, 4) + b'\0' * 4)
+        c.s.settimeout(3)
+        c.drain()
     elif sc in ('rj-trickle', 'rj-abort'):  # rejected (Sta13), then
         # bytes every 0.3 s, or an A-ABORT: how long until it closed
         c.send(assoc_rq(called='NOBODY'))

@@ -208,6 +208,12 @@ dicom_svc_set_dir(struct dicom_svc *s, const char *dir)
 }
 
 int
+dicom_svc_midway(const struct dicom_svc *s)
+{
+	return s->st != SVC_IDLE || !dimse_asm_idle(s->as);
+}
+
+int
 dicom_svc_idle(const struct dicom_svc *s)
 {
 	return s->st == SVC_IDLE && s->npending == 0 && s->nearly == 0 &&

@@ -162,6 +162,8 @@ void dicom_svc_set_dir(struct dicom_svc *s, const char *dir);
 uint64_t dicom_svc_stored_total(void);
 /* dicom_svc_idle: no message in progress, no response owed. */
 int dicom_svc_idle(const struct dicom_svc *s);
+/* dicom_svc_midway: part of a message has come, not all of it. */
+int dicom_svc_midway(const struct dicom_svc *s);
 /* dicom_svc_closing: the association is ending: drop partial work. */
 void dicom_svc_closing(struct dicom_svc *s);
 void dicom_svc_free(struct dicom_svc *s);

@@ -554,8 +554,14 @@ indicate(struct dicom_conn *dc, const struct dul_step *st)
 		log_info("assoc-released", "conn=%llu peer=%s calling=%s",
 		    cid(dc), net_conn_peer(dc->c), dc->a.calling);
 		count_assoc(dc, "released");
-		/* Responses still owed are sent first; then the RP. */
-		if (dc->svc == NULL || dicom_svc_idle(dc->svc))
+		/* Responses still owed are sent first; then the RP. A
+		 * message half received never ends (no P-DATA may follow
+		 * the RQ): it is aborted, its instance dropped, rather than
+		 * left waiting for the idle timeout without an answer. */
+		if (dc->svc != NULL && dicom_svc_midway(dc->svc))
+			dicom_abort(dc, "A-RELEASE-RQ in the middle of a "
+			    "message: the rest of it can no longer come");
+		else if (dc->svc == NULL || dicom_svc_idle(dc->svc))
 			step(dc, DUL_EVT14, NULL);
 		break;
 	case DUL_IND_ABORT:
