@@ -254,6 +254,8 @@ is "$($RAW "$DICOM_PORT" zero-pdv)" "AC 07:00000206 eof" \
 	"a P-DATA-TF too short for its PDV: A-ABORT 2/6"
 is "$($RAW "$DICOM_PORT" item-overrun)" "07:00000206 eof" \
 	"a presentation context item past the end of its PDU: A-ABORT 2/6"
+is "$($RAW "$DICOM_PORT" tiny-pdu)" "03:00010101 eof" \
+	"a maximum PDU length of 4 (no PDV fits): A-ASSOCIATE-RJ 1/1/1 (we sent 256 KiB PDUs)"
 is "$($RAW "$DICOM_PORT" version)" "03:00010202 eof" \
 	"protocol version 2 only: A-ASSOCIATE-RJ 1/2/2"
 is "$($RAW "$DICOM_PORT" ae '        ')" "03:00010107 eof" \

@@ -186,6 +186,9 @@ def main():
         rq[i + 2:i + 4] = struct.pack('>H', 0x7000)
         c.send(bytes(rq))
         c.drain()
+    elif sc == 'tiny-pdu':		# a maximum PDU length of 4
+        c.send(assoc_rq(max_len=4))
+        c.drain()
     elif sc == 'version':		# protocol version 2 only
         c.send(assoc_rq(version=2))
         c.drain()

@@ -384,6 +384,11 @@ policy(struct dicom_conn *dc)
 			dc->rj.result = DUL_RJ_TRANSIENT;
 			dc->rj.reason = DUL_RJ_USER_NO_REASON;
 		}
+	} else if (rq->max_length != 0 &&
+	    dul_pdata_fragment_max(rq->max_length) < 2) {
+		/* no PDV fits: what we send would be over its limit */
+		dc->rj.reason = DUL_RJ_USER_NO_REASON;
+		why = "its maximum PDU length is too small for any data";
 	} else if (n_assoc >= conf->limits.associations_in) {
 		dc->rj.result = DUL_RJ_TRANSIENT;
 		dc->rj.source = DUL_RJ_SOURCE_PRESENTATION;
@@ -753,6 +758,14 @@ took_ac(struct dicom_conn *dc, const uint8_t *p, size_t n)
 	unsigned k = 0;
 
 	if (dul_decode_assoc(p, n, &scratch_ac, &e) < 0) {
+		invalid(dc, &e);
+		return -1;
+	}
+	if (ac->max_length != 0 && dul_pdata_fragment_max(ac->max_length) < 2) {
+		memset(&e, 0, sizeof(e));
+		e.abort_reason = DUL_ABORT_INVALID_PARAM;
+		snprintf(e.msg, sizeof(e.msg), "the acceptor's maximum PDU "
+		    "length %u is too small for any data", ac->max_length);
 		invalid(dc, &e);
 		return -1;
 	}
