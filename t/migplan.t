@@ -35,6 +35,12 @@ api POST /api/plans '{"name":"legacy to disk","source":"legacy","target":"disk",
 P=$(j '.plan.id')
 is "$code $(j '.plan.state') $(j '.plan.priority') $(j '.plan.order')" \
     "201 active 7 newest_first" "a: plan $P created: active, priority 7, newest_first"
+api GET "/api/plans/$P"
+is "$code" 200 "a: GET /api/plans/$P: 200"
+for p in "+$P" "%20$P" "000$P" "-$(echo "18446744073709551616 - $P" | bc)"; do
+	api GET "/api/plans/$p"
+	is "$code" 404 "a: /api/plans/$p: 404, not plan $P"
+done
 for case in 'name|{"source":"legacy","target":"disk"}' \
     'source|{"name":"x","source":"disk","target":"disk"}' \
     'target|{"name":"x","source":"legacy","target":"legacy"}' \
@@ -135,6 +141,36 @@ out=$(ctl plan "$P2" 2>&1)
 like "$out" "reason +f test" "f: vnamigctl plan ID shows the reason"
 ctl plan resume "$P2" >/dev/null 2>&1
 is "$?" 0 "f: vnamigctl plan resume"
+# a cancel and a pause sent at once on two connections: the pause is
+# refused, or comes first; a cancel answered 200 is never undone (both
+# were checked against the durable record, and the last written won)
+out=$(/usr/bin/python3 - "$HTTP_PORT" "$TOK" "$P2" <<'PYRACE'
+import socket, sys
+port, tok, plan = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def rq(verb):
+    return ('POST /api/plans/%s/%s HTTP/1.1\r\nHost: a\r\nAuthorization: '
+            'Bearer %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'
+            % (plan, verb, tok)).encode()
+a = socket.create_connection(('127.0.0.1', port))
+b = socket.create_connection(('127.0.0.1', port))
+a.sendall(rq('cancel'))
+b.sendall(rq('pause'))
+def status(s):
+    d = b''
+    while True:
+        c = s.recv(65536)
+        if not c:
+            break
+        d += c
+    return d.split(b' ')[1].decode()
+print(status(a), status(b))
+PYRACE
+)
+state=$(curl -s -H "Authorization: Bearer $TOK" "$base/api/plans/$P2" | jq -r .plan.state)
+case "${out%% *}:$state" in
+200:cancelled|409:*) pass "f: a cancel and a pause at once: $out, the plan $state" ;;
+*) fail "f: a cancel and a pause at once: $out, the plan $state (a cancel answered 200 was undone)" ;;
+esac
 out=$(ctl plan pause " $P2" 2>&1)
 is "$?" 1 "f: a plan ID with a space before it is refused (it went into the request line)"
 like "$out" "plan ID \" $P2\" is not a number" "  saying so"

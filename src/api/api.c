@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -383,9 +384,12 @@ api_query_u64(struct api_req *q, const char *name, uint64_t *out)
 	if (n == -1)
 		return 0;
 	if (n > 0 && buf[0] >= '0' && buf[0] <= '9') {
-		unsigned long long v = strtoull(buf, &end, 10);
+		unsigned long long v;
 
-		if (*end == '\0' && n <= 20) {
+		errno = 0;
+		v = strtoull(buf, &end, 10);
+		/* (past 2^64-1 strtoull gives that, and ERANGE) */
+		if (*end == '\0' && n <= 20 && errno != ERANGE) {
 			*out = v;
 			return 1;
 		}

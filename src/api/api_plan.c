@@ -175,15 +175,53 @@ static int
 path_plan(struct api_req *q, uint64_t *id)
 {
 	const char *s = http_match_param(&q->m, "id");
-	char *end;
+	char *end = NULL;
 
+	/* digits only, no sign, space or leading zero ("-18446744073709551615"
+	 * and " 1" were plan 1) */
 	*id = s ? strtoull(s, &end, 10) : 0;
-	if (s == NULL || *s == '\0' || *end != '\0' || *id == 0) {
-		api_error(q, 404, "not_found", NULL, "no plan \"%.32s\"",
-		    s ? s : "");
+	if (s == NULL || *s < '1' || *s > '9' || *end != '\0' ||
+	    strlen(s) > 19) {
+		api_error(q, 404, "not_found", NULL, "no plan \"%.32s\": plans "
+		    "are numbered 1, 2, ...", s ? s : "");
 		return -1;
 	}
 	return 0;
+}
+
+/* Plans with a change on its way to the store: the next change is
+ * checked against what is durable, so two at once both passed (a cancel
+ * overwritten by a pause, the plan then resumed). */
+static uint64_t *changing;
+static size_t nchanging, capchanging;
+
+static int
+plan_claim(uint64_t id)
+{
+	for (size_t i = 0; i < nchanging; i++)
+		if (changing[i] == id)
+			return 0;
+	if (nchanging == capchanging) {
+		size_t cap = capchanging ? 2 * capchanging : 16;
+		uint64_t *v = reallocarray(changing, cap, sizeof(*v));
+
+		if (v == NULL)
+			abort();
+		changing = v;
+		capchanging = cap;
+	}
+	changing[nchanging++] = id;
+	return 1;
+}
+
+static void
+plan_unclaim(uint64_t id)
+{
+	for (size_t i = 0; i < nchanging; i++)
+		if (changing[i] == id) {
+			changing[i] = changing[--nchanging];
+			return;
+		}
 }
 
 static json_t *
@@ -281,6 +319,8 @@ changed(struct api_req *q, int err)
 	const char *st = json_string_value(json_object_get(c->rec, "state"));
 
 	q->priv = NULL;
+	if (!c->created)
+		plan_unclaim(c->id);
 	if (err)
 		api_error(q, 503, "store_unavailable", NULL, "the plan could "
 		    "not be stored: %s; nothing changed", store_error(
@@ -424,7 +464,15 @@ transition(struct api_req *q, const char *to, const char *verb,
 		json_decref(j);
 		return;
 	}
+	if (!plan_claim(id)) {
+		api_error(q, 409, "busy", json_pack("{s:s}", "state", from),
+		    "plan %" PRIu64 " is being changed by another request; "
+		    "retry", id);
+		json_decref(j);
+		return;
+	}
 	if ((b = api_begin(q)) == NULL) {
+		plan_unclaim(id);
 		json_decref(j);
 		return;
 	}
