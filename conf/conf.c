@@ -1620,6 +1620,15 @@ cross_checks(struct ctx *x, const struct cy_node *root)
 		    "node.shard_index %u is not below node.shard_count "
 		    "%u; shards are numbered 0 to count-1",
 		    c->node.shard_index, c->node.shard_count);
+	/* a peer's caps are shared by the shards: each takes its part
+	 * (rounded up, at least one association) */
+	for (size_t i = 0; c->node.shard_count > 1 && i < c->npeers; i++) {
+		struct conf_peer *p = &c->peers[i];
+		uint32_t n = c->node.shard_count;
+
+		p->max_associations = (p->max_associations + n - 1) / n;
+		p->bandwidth = (p->bandwidth + n - 1) / n;
+	}
 	for (size_t i = 0; i < c->npeers; i++) {
 		const struct conf_peer *p = &c->peers[i], *t;
 

@@ -5039,23 +5039,49 @@ batch_write(struct mig *m, struct mbatch *b, const char *to,
 
 /* ---- resolving: the batch's studies ---- */
 
+/* owns: the study is this shard's (node.shard_index of shard_count):
+ * SHA-256 of its UID's text, the first 8 bytes big-endian, mod the
+ * count. Every shard is given every batch and takes its own studies. */
+static int
+owns(struct mig *m, const char *uid)
+{
+	const struct conf *c = cf(m);
+	uint8_t h[32];
+	uint64_t v = 0;
+	unsigned dl;
+
+	if (c->node.shard_count <= 1)
+		return 1;
+	if (EVP_Digest(uid, strlen(uid), h, &dl, EVP_sha256(), NULL) != 1)
+		abort();
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | h[i];
+	return v % c->node.shard_count == c->node.shard_index;
+}
+
 static void
 resolved_fill(struct mig *m, struct mbatch *b, json_t *rec,
     struct store_batch *sb, json_t *ev)
 {
 	struct store_key k;
-	size_t i, n = 0;
+	size_t i, n = 0, others = 0;
 	json_t *f;
 	char t[32];
 
-	(void)m;
 	iso_now(t);
 	json_array_foreach(b->found, i, f) {
-		struct mstudy *s = study_add(b, json_string_value(
-		    json_object_get(f, "uid")));
+		const char *uid = json_string_value(json_object_get(f, "uid"));
+		struct mstudy *s;
 		json_t *j;
 
-		if (s == NULL)
+		if (uid != NULL && !owns(m, uid)) {
+			/* another shard's: it migrates it */
+			log_debug("mig-other-shard", "batch=%llu study=%s",
+			    (unsigned long long)b->id, uid);
+			others++;
+			continue;
+		}
+		if ((s = study_add(b, uid)) == NULL)
 			continue;	/* named twice */
 		n++;
 		snprintf(s->acc, sizeof(s->acc), "%s", json_string_value(
@@ -5081,6 +5107,17 @@ resolved_fill(struct mig *m, struct mbatch *b, json_t *rec,
 	    json_integer((json_int_t)n));
 	json_object_set_new(json_object_get(ev, "object"), "unresolved",
 	    json_integer((json_int_t)json_array_size(b->unresolved)));
+	if (cf(m)->node.shard_count > 1) {
+		/* the studies found that other shards own */
+		json_object_set_new(rec, "other_shards", json_integer(
+		    (json_int_t)others));
+		json_object_set_new(json_object_get(ev, "object"),
+		    "other_shards", json_integer((json_int_t)others));
+		log_info("mig-shard", "batch=%llu shard=%u/%u studies=%zu "
+		    "other_shards=%zu", (unsigned long long)b->id,
+		    cf(m)->node.shard_index, cf(m)->node.shard_count, n,
+		    others);
+	}
 }
 
 static void resolve_next(struct mop *op);
