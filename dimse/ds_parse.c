@@ -66,11 +66,8 @@ struct ds_parser {
 	/* core */
 	enum core_state		 st;
 	uint64_t		 pos;
-	uint8_t			 hdr[20];	/* a header, and what peek_seq
-						 * reads past it */
+	uint8_t			 hdr[12];
 	size_t			 hdr_len, hdr_need;
-	size_t			 peeked;		/* value bytes read with the header */
-	int			 un_seq;		/* a UN (defined length) holding items */
 	struct ds_elem		 cur;		/* element being read */
 	uint8_t			*vbuf;
 	size_t			 vlen;		/* bytes of cur's value so far */
@@ -409,16 +406,13 @@ data_elem(struct ds_parser *p, struct ds_elem *e)
 		top(p)->encap = 1;
 		return p->cb.seq_begin ? cbr(p, p->cb.seq_begin(p->arg, e)) : 0;
 	}
-	if (e->vr == DS_VR_SQ || (e->vr == DS_VR_UN &&
-	    (e->length == DS_UNDEFINED_LENGTH || p->un_seq))) {
-		p->un_seq = 0;
+	if (e->vr == DS_VR_SQ || (e->length == DS_UNDEFINED_LENGTH &&
+	    e->vr == DS_VR_UN)) {
 		if (push(p, FR_SEQ, e, p->pos) < 0)
 			return -1;
 		if (e->vr == DS_VR_UN) {
 			/* PS3.5 6.2.2: UN of undefined length holds an
-			 * Implicit VR Little Endian sequence (and one of a
-			 * defined length that begins with an item: a
-			 * private SQ in Implicit VR, or written as UN). */
+			 * Implicit VR Little Endian sequence. */
 			top(p)->explicit_vr = 0;
 			top(p)->big_endian = 0;
 		}
@@ -428,36 +422,6 @@ data_elem(struct ds_parser *p, struct ds_elem *e)
 		return fail(p, e->tag, e->offset, "undefined length on " TAGF
 		    " of VR %s; only SQ, UN and pixel data may have it",
 		    TAGA(e->tag), ds_vr_name(e->vr));
-	return 1;
-}
-
-/*
- * A UN value of a defined length (a tag the dictionary does not know, in
- * Implicit VR; or written as UN) may be a sequence: a private SQ is
- * written so in Implicit VR, and its digest must not depend on that. Its
- * first 8 bytes are read with the header (h bytes): an item tag and a
- * length that fits make it one (p->un_seq). They go back to the value
- * or the first item when the header is done (core_feed). 0 = need more.
- */
-static int
-peek_seq(struct ds_parser *p, size_t h)
-{
-	struct ds_elem *e = &p->cur;
-	uint32_t tag, len;
-
-	if (e->length == DS_UNDEFINED_LENGTH || e->length < 8)
-		return 1;
-	if (p->hdr_len < h + 8) {
-		p->hdr_need = h + 8;
-		return 0;
-	}
-	tag = (uint32_t)rd16(p->hdr + h, 0) << 16 | rd16(p->hdr + h + 2, 0);
-	len = rd32(p->hdr + h + 4, 0);
-	p->un_seq = tag == DS_TAG_ITEM && (len == DS_UNDEFINED_LENGTH ||
-	    len <= e->length - 8);
-	p->peeked = 8;
-	p->hdr_len = h;
-	p->pos -= 8;
 	return 1;
 }
 
@@ -486,8 +450,6 @@ decode_hdr(struct ds_parser *p)
 			if (e->tag == DS_TAG_PIXEL_DATA)
 				e->vr = DS_VR_OW;
 			e->vr_guessed = 1;
-			if (e->vr == DS_VR_UN)
-				return peek_seq(p, 8);
 		}
 		return 1;
 	}
@@ -530,7 +492,7 @@ decode_hdr(struct ds_parser *p)
 		return 0;
 	}
 	e->length = rd32(p->hdr + 8, be);
-	return e->vr == DS_VR_UN ? peek_seq(p, 12) : 1;
+	return 1;
 }
 
 /* The header is whole: decide what comes next. */
@@ -615,19 +577,8 @@ core_feed(struct ds_parser *p, const uint8_t *d, size_t n)
 			n -= take;
 			if (p->hdr_len < p->hdr_need)
 				break;
-			if (decode_hdr(p) == 1) {
-				uint8_t back[8];
-				size_t nb = p->peeked, h = p->hdr_len;
-
-				memcpy(back, p->hdr + h, nb);
-				p->peeked = 0;
-				if (header_done(p) < 0)
-					return -1;
-				/* what peek_seq read of the value: to the
-				 * value, or the first item's header */
-				if (nb > 0 && core_feed(p, back, nb) < 0)
-					return -1;
-			}
+			if (decode_hdr(p) == 1 && header_done(p) < 0)
+				return -1;
 			break;
 		case ST_VALUE:
 		case ST_STREAM:
