@@ -11,6 +11,7 @@
 
 #include "dimse/ds_dict.h"
 #include "dimse/ds_digest.h"
+#include "dimse/ds_ts.h"
 
 struct rec {
 	uint32_t	tag;
@@ -55,6 +56,7 @@ struct ds_digest {
 	 * part of the buffer being fed that is not yet in it */
 	struct sha256	*outer;
 	uintptr_t	 ocur, oend;
+	unsigned	 nest;		/* un_items: digests within */
 };
 
 static struct level *
@@ -291,6 +293,63 @@ value_done(struct ds_digest *d, const struct ds_elem *e)
 	add_record(d, e->tag, d->v.cvr, vh);
 }
 
+static const struct ds_callbacks digest_cb;
+
+/*
+ * A UN value of a defined length that holds items: a private sequence in
+ * Implicit VR (the dictionary does not know its tag), or written as UN.
+ * The same sequence in Explicit VR is read as one, and hashed by its
+ * items; hashed as bytes this one would not match it. Its value (whole:
+ * up to the parser's chunk) is parsed on its own as that sequence, in
+ * Implicit VR LE (PS3.5 6.2.2), into a digest of its own whose one
+ * record is the element's. Anything that does not parse so (vendors put
+ * odd things there: a stray delimiter, wrong lengths) is hashed as the
+ * bytes it is, as before: never a reason to refuse the dataset. 0 when
+ * the record was added.
+ */
+static int
+un_items(struct ds_digest *d, const struct ds_elem *e, const uint8_t *v,
+    size_t n)
+{
+	static const uint8_t item[4] = { 0xfe, 0xff, 0x00, 0xe0 };
+	static const uint8_t end[8] = { 0xfe, 0xff, 0xdd, 0xe0, 0, 0, 0, 0 };
+	uint8_t head[12] = { (uint8_t)(e->tag >> 16), (uint8_t)(e->tag >> 24),
+	    (uint8_t)e->tag, (uint8_t)(e->tag >> 8), 'U', 'N', 0, 0, 0xff,
+	    0xff, 0xff, 0xff };
+	struct ds_digest *sub;
+	struct ds_parser *p;
+	struct level *l = top(d);
+	int ok;
+
+	if (e->vr != DS_VR_UN || n < 8 || e->length == DS_UNDEFINED_LENGTH ||
+	    memcmp(v, item, sizeof(item)) != 0 || d->nest >= 8 ||
+	    l->kind != LV_DATASET)
+		return -1;
+	sub = ds_digest_new();
+	sub->nest = d->nest + 1;
+	p = ds_parser_new_dataset(&ds_ts_explicit_le, NULL, &digest_cb, sub);
+	ok = ds_parse_feed(p, head, sizeof(head)) != DS_ERROR &&
+	    ds_parse_feed(p, v, n) != DS_ERROR &&
+	    ds_parse_feed(p, end, sizeof(end)) != DS_ERROR &&
+	    ds_parse_finish(p) == DS_DONE && !sub->bad && sub->nlv == 1 &&
+	    sub->lv[0].n == 1 && sub->lv[0].recs[0].tag == e->tag;
+	if (ok) {
+		if (l->n == l->cap) {
+			size_t cap = l->cap ? l->cap * 2 : 32;
+			struct rec *r = realloc(l->recs, cap * sizeof(*r));
+
+			if (r == NULL)
+				abort();
+			l->recs = r;
+			l->cap = cap;
+		}
+		l->recs[l->n++] = sub->lv[0].recs[0];
+	}
+	ds_parser_free(p);
+	ds_digest_free(sub);
+	return ok ? 0 : -1;
+}
+
 static int
 cb_element(void *arg, const struct ds_elem *e, const uint8_t *v, size_t n)
 {
@@ -301,7 +360,7 @@ cb_element(void *arg, const struct ds_elem *e, const uint8_t *v, size_t n)
 		top(d)->nfrag++;
 		return 0;
 	}
-	if (excluded(e))
+	if (excluded(e) || un_items(d, e, v, n) == 0)
 		return 0;
 	v_begin(&d->v, &d->vctx, e);
 	v_update(d, v, n);

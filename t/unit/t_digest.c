@@ -265,10 +265,78 @@ t_feed(void)
 	}
 }
 
+/*
+ * A private sequence: explicit SQ; Implicit VR with defined lengths (the
+ * dictionary does not know the tag: a UN whose value begins with an
+ * item); explicit UN with a defined length. One canonical digest (the
+ * implicit and UN forms were hashed as opaque bytes). FORM: 0 SQ, 1
+ * implicit, 2 UN; odd: an OB that only begins like an item.
+ */
+static void
+private_seq(struct buf *w, int form, int odd)
+{
+	const struct ds_ts *ts = form == 1 ? &ds_ts_implicit_le :
+	    &ds_ts_explicit_le;
+	int imp = !ts->explicit_vr;
+
+	w->n = 0;
+#define E(t, vr, val, len) (imp ? im(w, t, val, len) : ex(w, t, vr, val, len, 0))
+	E(T(0x10, 0x20), "LO", "ID1 ", 4);
+	E(T(0x29, 0x10), "LO", "ACME 1.0", 8);
+	if (odd) {
+		/* an item tag, and a length past the value: not items */
+		static const uint8_t v[12] = { 0xfe, 0xff, 0x00, 0xe0, 0x40, 0,
+		    0, 0, 1, 2, 3, 4 };
+
+		E(T(0x29, 0x1008), "OB", v, sizeof(v));
+	}
+	if (form == 0)
+		ex(w, T(0x29, 0x1010), "SQ", NULL, 8 + 8 + 6, 0);
+	else if (form == 1)
+		im(w, T(0x29, 0x1010), NULL, 8 + 8 + 6);
+	else
+		ex(w, T(0x29, 0x1010), "UN", NULL, 8 + 8 + 6, 0);
+	tag(w, DS_TAG_ITEM, 0);
+	u32(w, 8 + 6, 0);
+	if (form == 0)
+		ex(w, T(0x29, 0x1001), "LO", "hello ", 6, 0);
+	else		/* inside UN: Implicit VR LE (PS3.5 6.2.2) */
+		im(w, T(0x29, 0x1001), "hello ", 6);
+	E(T(0x29, 0x1020), "LO", "after ", 6);
+#undef E
+}
+
+static void
+t_private_seq(void)
+{
+	static const char *const forms[] = { "explicit SQ",
+	    "Implicit VR (defined lengths)", "explicit UN (defined length)" };
+	struct buf w;
+	struct dg base, d;
+
+	private_seq(&w, 0, 0);
+	base = digest(&w, &ds_ts_explicit_le, w.n);
+	ok(base.ok, "a private sequence digests");
+	for (int f = 1; f < 3; f++)
+		for (int whole = 0; whole < 2; whole++) {
+			private_seq(&w, f, 0);
+			d = digest(&w, f == 1 ? &ds_ts_implicit_le :
+			    &ds_ts_explicit_le, whole ? w.n : 1);
+			ok(d.ok && memcmp(d.c, base.c, 32) == 0,
+			    "  as %s, fed %s: the same canonical digest",
+			    forms[f], whole ? "whole" : "a byte at a time");
+		}
+	private_seq(&w, 1, 1);
+	d = digest(&w, &ds_ts_implicit_le, 1);
+	ok(d.ok, "an OB that begins with an item tag but a length past its "
+	    "value is a value (fed a byte at a time)");
+}
+
 int
 main(void)
 {
 	t_encodings();
+	t_private_seq();
 	t_encapsulated();
 	t_feed();
 	return done_testing();
