@@ -5,7 +5,8 @@
 # first 8 bytes big-endian, mod 2, computed here independently), the
 # other shard's counted in its batch record (other_shards); together
 # every instance reaches the target once. Peers' max_associations is
-# divided between the shards (--dump-config). t/fakesource.py is the
+# divided between the shards (--dump-config); an audit checkpoint is
+# signed as a batch ends. t/fakesource.py is the
 # source (C-GET), DCMTK's storescp the target (verify: none).
 . "$top_srcdir/t/lib.sh"
 . "$top_srcdir/t/qrpeers.sh"
@@ -106,6 +107,8 @@ diag "shard 0 owns $n0 of the 8 studies, shard 1 $n1"
 
 wait_batch "$B0" 60
 is "$BSTATE" done "shard 0's batch ends done"
+wait_log ' audit-checkpoint size=' 5
+ok $? "  an audit checkpoint is signed when it ends (not only every checkpoint_interval)"
 n=0
 while [ "$n" -lt 300 ]; do
 	s1=$(curl -s -H "Authorization: Bearer $TOK" "$base1/api/batches/$b1" | jq -r '.batch.state')

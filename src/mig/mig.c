@@ -374,6 +374,10 @@ struct flow {
 
 struct mig {
 	struct daemon		*d;
+	/* a batch ended: an audit checkpoint is signed (DESIGN: on a timer,
+	 * at batch end, at shutdown), at most one a second */
+	int			 ckpt_due;
+	uint64_t		 ckpt_at;
 	struct mstudy		**rs;	/* retrieving, sending early */
 	size_t			 nrs, caprs;
 	struct mstudy		**ws;	/* a check waits for copies answered
@@ -4936,6 +4940,21 @@ struct bwrite {
 	struct notify_ticket *note;
 };
 
+/* batch_end_checkpoint: a batch ended: sign an audit checkpoint that
+ * covers its leaves now, or (a second has not passed since the last)
+ * at the next tick. */
+static void
+batch_end_checkpoint(struct mig *m)
+{
+	uint64_t now = net_now_ms();
+
+	if (!m->ckpt_due || now < m->ckpt_at + 1000)
+		return;
+	m->ckpt_due = 0;
+	m->ckpt_at = now;
+	store_loop_checkpoint(m->sl);
+}
+
 static void
 batch_written(void *arg, int err)
 {
@@ -4970,6 +4989,11 @@ batch_written(void *arg, int err)
 		if (!err && (strcmp(w->to, "done") == 0 || strcmp(w->to,
 		    "failed") == 0))
 			batch_drop(m, b);
+	}
+	if (!err && (strcmp(w->to, "done") == 0 || strcmp(w->to, "failed") ==
+	    0 || strcmp(w->to, "cancelled") == 0)) {
+		m->ckpt_due = 1;
+		batch_end_checkpoint(m);
 	}
 	json_decref(w->rec);
 	free(w);
@@ -6060,6 +6084,7 @@ on_periodic(evutil_socket_t fd, short ev, void *arg)
 
 	(void)fd;
 	(void)ev;
+	batch_end_checkpoint(m);
 	/* early sends yield when an op asks for an association; this
 	 * catches a wait that began while none could yet */
 	for (struct flow *f = m->flows; f != NULL; f = f->next) {
