@@ -120,19 +120,10 @@ canon_vr(uint32_t tag)
 	return de != NULL && de->vr[0] != DS_VR_NONE ? de->vr[0] : DS_VR_UN;
 }
 
-/* Add record SHA-256(tag BE ‖ VR ‖ value hash) to the innermost dataset. */
-static void
-add_record(struct ds_digest *d, uint32_t tag, enum ds_vr cvr,
-    const uint8_t vh[32])
+/* The next record of dataset level l. */
+static struct rec *
+new_rec(struct level *l)
 {
-	struct level *l = &d->lv[d->nlv - 1];
-	uint8_t head[6];
-	const char *vr = ds_vr_name(cvr);
-
-	if (l->kind != LV_DATASET) {
-		d->bad = 1;
-		return;
-	}
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 32;
 		struct rec *n = realloc(l->recs, cap * sizeof(*n));
@@ -142,6 +133,24 @@ add_record(struct ds_digest *d, uint32_t tag, enum ds_vr cvr,
 		l->recs = n;
 		l->cap = cap;
 	}
+	return &l->recs[l->n++];
+}
+
+/* Add record SHA-256(tag BE ‖ VR ‖ value hash) to the innermost dataset. */
+static void
+add_record(struct ds_digest *d, uint32_t tag, enum ds_vr cvr,
+    const uint8_t vh[32])
+{
+	struct level *l = &d->lv[d->nlv - 1];
+	uint8_t head[6];
+	const char *vr = ds_vr_name(cvr);
+	struct rec *r;
+
+	if (l->kind != LV_DATASET) {
+		d->bad = 1;
+		return;
+	}
+	r = new_rec(l);
 	head[0] = (uint8_t)(tag >> 24);
 	head[1] = (uint8_t)(tag >> 16);
 	head[2] = (uint8_t)(tag >> 8);
@@ -151,8 +160,8 @@ add_record(struct ds_digest *d, uint32_t tag, enum ds_vr cvr,
 	sha256_init(&d->rctx);
 	sha256_update(&d->rctx, head, sizeof(head));
 	sha256_update(&d->rctx, vh, 32);
-	l->recs[l->n].tag = tag;
-	sha256_final(&d->rctx, l->recs[l->n++].h);
+	r->tag = tag;
+	sha256_final(&d->rctx, r->h);
 }
 
 /* ---- one value, normalized ---- */
@@ -333,18 +342,8 @@ un_items(struct ds_digest *d, const struct ds_elem *e, const uint8_t *v,
 	    ds_parse_feed(p, end, sizeof(end)) != DS_ERROR &&
 	    ds_parse_finish(p) == DS_DONE && !sub->bad && sub->nlv == 1 &&
 	    sub->lv[0].n == 1 && sub->lv[0].recs[0].tag == e->tag;
-	if (ok) {
-		if (l->n == l->cap) {
-			size_t cap = l->cap ? l->cap * 2 : 32;
-			struct rec *r = realloc(l->recs, cap * sizeof(*r));
-
-			if (r == NULL)
-				abort();
-			l->recs = r;
-			l->cap = cap;
-		}
-		l->recs[l->n++] = sub->lv[0].recs[0];
-	}
+	if (ok)
+		*new_rec(l) = sub->lv[0].recs[0];
 	ds_parser_free(p);
 	ds_digest_free(sub);
 	return ok ? 0 : -1;
