@@ -34,6 +34,7 @@
 #include "src/net/store_sink.h"
 #include "src/util/fsutil.h"
 #include "src/util/hex.h"
+#include "src/util/hset.h"
 #include "src/util/log.h"
 #include "src/util/sha256.h"
 #include "src/util/metrics.h"
@@ -48,8 +49,17 @@ static const uint64_t lag_bounds_us[] = { 250, 500, 1000, 2000, 3000, 4000, 5000
 	10000, 25000, 50000, 100000, 250000, 1000000, UINT64_MAX };
 #define LAG_NB (sizeof(lag_bounds_us) / sizeof(lag_bounds_us[0]))
 
+/* One kind of refusal from one address: its last audit leaf. */
+struct refusal {
+	uint64_t	 h;		/* hash of kind and address; 0: free */
+	uint64_t	 at_ms;		/* its last leaf */
+	uint64_t	 suppressed;	/* refusals since, without a leaf */
+};
+#define REFUSALS	256
+
 struct daemon {
 	struct event_base	*base;
+	struct refusal		 refusals[REFUSALS];
 	int			 finished;	/* daemon.stop written */
 	json_t			*refused;	/* a restore asked for and not
 						 * done: its leaf, once the log
@@ -573,6 +583,50 @@ on_ckpt_timer(evutil_socket_t fd, short what, void *arg)
 	json_decref(ev);
 }
 
+/*
+ * Someone refused at the door (net_server_refusal): a TLS handshake that
+ * failed, an association rejected for good (a calling AE or address not
+ * ours), an API call without a good key. An audit leaf,
+ * "security.<kind>", with the address and why; the same kind from the
+ * same address again within a minute is counted, not written, and the
+ * next leaf says how many were (a flood cannot grow the log).
+ */
+static void
+refusal(void *arg, const char *kind, const char *proto, const char *peer,
+    const char *why)
+{
+	struct daemon *d = arg;
+	char addr[80], ev[64];
+	const char *colon = strrchr(peer, ':');
+	/* the address without the port: "a.b.c.d:port", "[v6]:port" */
+	size_t n = colon != NULL ? (size_t)(colon - peer) : strlen(peer);
+	struct refusal *r;
+	uint64_t h, now = now_us() / 1000;
+	json_t *j;
+
+	if (d->state == NULL)
+		return;
+	snprintf(addr, sizeof(addr), "%.*s", (int)n, peer);
+	snprintf(ev, sizeof(ev), "security.%s", kind);
+	h = hset_hash(ev, strlen(ev)) ^ hset_hash(addr, strlen(addr));
+	r = &d->refusals[h % REFUSALS];
+	if (r->h == h && now < r->at_ms + 60000) {
+		r->suppressed++;
+		return;
+	}
+	j = json_pack("{s:s, s:{s:s}, s:{s:s}, s:s, s:s}", "event", ev,
+	    "actor", "peer", addr, "object", "protocol", proto, "outcome",
+	    "refused", "reason", why);
+	if (r->h == h && r->suppressed > 0)
+		json_object_set_new(j, "suppressed", json_integer(
+		    (json_int_t)r->suppressed));
+	r->h = h;
+	r->at_ms = now;
+	r->suppressed = 0;
+	store_loop_event(d->state, j, NULL, NULL);
+	json_decref(j);
+}
+
 /* New instances are refused (0xA700) while the store cannot take them. */
 static const char *
 intake_gate(void *arg)
@@ -797,6 +851,7 @@ open_state(struct daemon *d)
 		d->refused = NULL;
 	}
 	net_server_set_intake(d->net, intake_gate, d);
+	net_server_set_refusal(d->net, refusal, d);
 	if ((d->notify = notify_new(d->net, d->state, d->conf, d->metrics,
 	    err, sizeof(err))) == NULL) {
 		log_err("startup-failed", "error=%s", log_q(err));

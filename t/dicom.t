@@ -437,4 +437,13 @@ wait_log 'pdu-too-slow .*not received whole within limits.network_timeout \(1000
 ok $? "  logged"
 stop_daemon
 is "$DAEMON_RC" 0 "  vnamigd exits 0"
+# a dozen rejected for good above (called AE, calling AE, address,
+# version, maximum PDU length), from 127.0.0.1 and 127.0.0.2
+n=$(audit_leaves "$conf" security.association_rejected)
+ok "$([ "${n:-0}" -ge 2 ] 2>/dev/null && [ "$n" -le 6 ]; echo $?)" \
+    "associations rejected for good are audit leaves (security.association_rejected), at most one a minute per address: $n"
+jq -r 'select(.event == "security.association_rejected") | "\(.actor.peer) \(.object.protocol) \(.outcome)"' \
+    "$T_DIR/export-security.association_rejected/leaves.jsonl" | sort -u | tr '\n' ' ' >"$T_DIR/rjl"
+is "$(cat "$T_DIR/rjl")" "127.0.0.1 dicom refused 127.0.0.2 dicom refused " \
+    "  naming the address (no port), the protocol and the outcome"
 done_testing

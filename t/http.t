@@ -147,6 +147,8 @@ is "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer wrong-tok
 is "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer plain-for-tests' "$base/api/health")" \
 	200 "the configured key: 200"
 stop_daemon TERM
+n=$(audit_leaves "$conf" security.unauthorized)
+is "$n" 1 "the two 401s are one audit leaf (security.unauthorized: at most one a minute per address)"
 
 # A client that trickles its headers (slowloris) is answered 408 and
 # closed once limits.network_timeout has passed since its request began,

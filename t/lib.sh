@@ -133,6 +133,16 @@ start_daemon() {
 	return 0
 }
 
+# audit_leaves CONF EVENT: how many leaves of EVENT the stopped daemon's
+# audit log holds (vnamigd --audit-export into $T_DIR/export-EVENT)
+audit_leaves() {
+	rm -rf "$T_DIR/export-$2"
+	"$VNAMIGD" -c "$1" --audit-export "$T_DIR/export-$2" >/dev/null 2>&1 ||
+		{ echo "export failed"; return; }
+	jq -c "select(.event == \"$2\")" "$T_DIR/export-$2/leaves.jsonl" |
+	    wc -l | tr -d ' '
+}
+
 # stop_daemon [SIGNAL]: signal the daemon, wait; sets DAEMON_RC.
 stop_daemon() {
 	kill -"${1:-TERM}" "$DAEMON_PID" 2>/dev/null

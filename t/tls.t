@@ -144,6 +144,9 @@ kill -0 "$DAEMON_PID"
 ok $? "vnamigd is still running"
 stop_daemon
 is "$DAEMON_RC" 0 "and exits 0 on SIGTERM"
+n=$(audit_leaves "$conf" security.tls_failed)
+ok "$([ "${n:-0}" -ge 1 ] 2>/dev/null; echo $?)" \
+    "the failed TLS handshakes are audit leaves (security.tls_failed): $n"
 
 # A listener whose key does not match its certificate: refused at start.
 sed -e "s|key: $d/server.key|key: $d/client.key|" "$conf" >"$T_DIR/bad.yaml"

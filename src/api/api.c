@@ -526,6 +526,10 @@ api_dispatch(struct api_req *q)
 			log_info("http-unauthorized", "peer=%s method=%s "
 			    "path=%s reason=%s", q->peer, q->method,
 			    log_q(q->path), authz ? "unknown key" : "no key");
+			if (q->conn != NULL)
+				net_server_refusal(net_conn_server(q->conn),
+				    "unauthorized", "http", q->peer, authz ?
+				    "an API key not known" : "no API key");
 			api_error(q, 401, "unauthorized", NULL, authz == NULL ?
 			    "send Authorization: Bearer <api key>" :
 			    "the API key is not known (or not a Bearer token)");

@@ -102,6 +102,8 @@ struct net_server {
 	struct host_entry	*hosts;		/* names of peers, resolved */
 	net_intake_fn		*intake;
 	void			*intake_arg;
+	net_refusal_fn		*refusal;
+	void			*refusal_arg;
 	struct metrics		*metrics;	/* NULL: not counted */
 	struct metric		*m_bytes;	/* {proto,direction,peer} */
 };
@@ -173,6 +175,21 @@ void *
 net_server_app(const struct net_server *s)
 {
 	return s->app;
+}
+
+void
+net_server_set_refusal(struct net_server *s, net_refusal_fn *fn, void *arg)
+{
+	s->refusal = fn;
+	s->refusal_arg = arg;
+}
+
+void
+net_server_refusal(const struct net_server *s, const char *kind,
+    const char *proto, const char *peer, const char *why)
+{
+	if (s != NULL && s->refusal != NULL)
+		s->refusal(s->refusal_arg, kind, proto, peer, why);
 }
 
 void
@@ -544,6 +561,8 @@ tls_failed(struct net_conn *c, struct bufferevent *bev, short what)
 		    "timed out" : what & BEV_EVENT_EOF ? "the peer closed "
 		    "the connection" : evutil_socket_error_to_string(
 		    EVUTIL_SOCKET_ERROR()));
+	net_server_refusal(c->srv, "tls_failed", c->l->ops->name, c->peer,
+	    buf);
 	log_warn("tls-failed", "proto=%s conn=%llu peer=%s error=%s "
 	    "hint=%s", c->l->ops->name, (unsigned long long)c->id, c->peer,
 	    log_q(buf), log_q(strstr(buf, "http request") || strstr(buf,

@@ -54,6 +54,16 @@ typedef const char *net_intake_fn(void *arg);
 void net_server_set_intake(struct net_server *s, net_intake_fn *fn,
     void *arg);
 const char *net_server_intake(const struct net_server *s);
+/* Someone refused at the door (KIND: "tls_failed", "association_rejected",
+ * "unauthorized"; PROTO; PEER "address:port"; WHY): told to fn, which
+ * the daemon sets (an audit leaf, at most one a minute per kind and
+ * address). Unset (the tools): nothing. */
+typedef void net_refusal_fn(void *arg, const char *kind, const char *proto,
+    const char *peer, const char *why);
+void net_server_set_refusal(struct net_server *s, net_refusal_fn *fn,
+    void *arg);
+void net_server_refusal(const struct net_server *s, const char *kind,
+    const char *proto, const char *peer, const char *why);
 struct event_base *net_server_base(const struct net_server *s);
 void net_server_set_conf(struct net_server *s, const struct conf *conf);
 const struct conf *net_server_conf(const struct net_server *s);

@@ -400,6 +400,15 @@ policy(struct dicom_conn *dc)
 		    "called=%s rj=%u/%u/%u why=\"%s\"", cid(dc),
 		    net_conn_peer(dc->c), rq->calling_ae, rq->called_ae,
 		    dc->rj.result, dc->rj.source, dc->rj.reason, why);
+		if (dc->rj.result == DUL_RJ_PERMANENT) {
+			char w[200];
+
+			snprintf(w, sizeof(w), "calling %.16s, called %.16s: "
+			    "%s", rq->calling_ae, rq->called_ae, why);
+			net_server_refusal(net_conn_server(dc->c),
+			    "association_rejected", "dicom",
+			    net_conn_peer(dc->c), w);
+		}
 		count_assoc(dc, "rejected");
 		return 0;
 	}
