@@ -163,6 +163,10 @@ ok $? "  dcmdump reads a stored file without complaint"
 ok $? "  vnamig-spool verify: every instance in the spool matches its index ($(cat "$T_DIR/verify.err"))"
 # the daemon hashed with the x86 SHA instructions where the CPU has them;
 # OpenSSL's block function must find the same SHA-256 for every record
+# on a terminal (script(1) gives it one) a progress line, cleared at the end
+script -qec "\"$VNAMIG_SPOOL\" -c \"$conf\" verify" /dev/null >"$T_DIR/tty.out" 2>&1
+like "$(tr '\r' '\n' <"$T_DIR/tty.out")" "^[0-9]+ instances, [0-9.]+ MiB, [0-9.]+ MiB/s" \
+    "  on a terminal it shows its progress (instances, MiB, MiB/s)"
 VNAMIG_SHA256=generic "$VNAMIG_SPOOL" -c "$conf" verify 2>"$T_DIR/verify.err"
 ok $? "  and so does it hashing with OpenSSL's SHA-256 (VNAMIG_SHA256=generic; the daemon: $(sed -n 's/.* info ready .* sha256=\([a-z0-9-]*\).*/\1/p' "$T_DIR/daemon.log" | head -1))"
 

@@ -132,6 +132,10 @@ R=$T_DIR/report.json
 # --- all there -------------------------------------------------------------
 
 expect all 0 migration --report "$R" --dir "$T_DIR/src"
+script -qec "\"$VNAMIG_VERIFY\" migration --report \"$R\" --dir \"$T_DIR/src\"" \
+    /dev/null >"$T_DIR/tty.out" 2>&1
+like "$(tr '\r' '\n' <"$T_DIR/tty.out")" "^[0-9]+ files read and hashed, [0-9.]+ MiB, [0-9.]+ MiB/s" \
+    "  on a terminal it shows its progress reading the files"
 like "$(out all)" "^3 migrated: 3 ok, 0 missing, 0 differ; report adds up: yes\$" \
 	"  all: 3 ok, the report adds up"
 like "$(out all)" "^not checked: 1 skipped_present, 1 quarantined, 0 failed, 0 pending\$" \

@@ -17,6 +17,7 @@
 
 #include "conf/conf.h"
 #include "src/util/hex.h"
+#include "src/util/progress.h"
 #include "src/util/log.h"
 #include "store/spool.h"
 #include "store/store.h"
@@ -93,6 +94,7 @@ struct ctx {
 	int		 json;
 	int		 mode;		/* 'l' list, 'e' export, 'v' verify */
 	unsigned long	 n, bad, unreadable;
+	struct progress	 prog;		/* verify, export: on a terminal */
 };
 
 static void
@@ -149,6 +151,7 @@ each(void *arg, const struct spool_info *in)
 		snprintf(path, sizeof(path), "%s/%s.dcm", x->out_dir,
 		    in->sop_instance);
 		if ((f = fopen(path, "we")) == NULL) {
+			progress_clear(&x->prog);
 			fprintf(stderr, PROG ": %s: %s\n", path,
 			    strerror(errno));
 			x->unreadable++;
@@ -159,7 +162,10 @@ each(void *arg, const struct spool_info *in)
 		break;
 	}
 	r = spool_read(x->spool_dir, in, f, err, sizeof(err));
+	if (r != 0)
+		progress_clear(&x->prog);	/* what follows says why */
 	if (f != NULL && fclose(f) != 0 && r == 0) {
+		progress_clear(&x->prog);
 		fprintf(stderr, PROG ": %s: %s\n", path, strerror(errno));
 		r = -1;
 	}
@@ -170,6 +176,7 @@ each(void *arg, const struct spool_info *in)
 		fprintf(stderr, PROG ": %s\n", err);
 		x->unreadable++;
 	}
+	progress_add(&x->prog, 1, in->len);
 	return 0;
 }
 
@@ -287,10 +294,14 @@ main(int argc, char **argv)
 				rc = EXIT_OPEN;
 			}
 		}
+		if (x.mode != 'l')
+			progress_init(&x.prog, 0, "instances");
 		if (rc == EXIT_OK && spool_scan(st, each, &x) < 0) {
+			progress_clear(&x.prog);
 			fprintf(stderr, PROG ": cannot read the index\n");
 			rc = EXIT_OPEN;
 		}
+		progress_end(&x.prog);
 		if (x.mode != 'l')
 			fprintf(stderr, PROG ": %lu instances, %lu mismatched, "
 			    "%lu unreadable\n", x.n, x.bad, x.unreadable);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "src/util/progress.h"
 #include "src/verify/vfy_dcm.h"
 #include "src/verify/vfy_json.h"
 #include "src/verify/vfy_mig.h"
@@ -85,11 +86,15 @@ static void
 say_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 
+/* the files read and hashed so far, on a terminal */
+static struct progress prog;
+
 static void
 say_error(const char *fmt, ...)
 {
 	va_list ap;
 
+	progress_clear(&prog);
 	fprintf(stderr, PROG ": ");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -218,8 +223,10 @@ walk(struct mig *m, const char *path, int depth)
 		    S_ISDIR(sb.st_mode))
 			problem(m, "SKIPPED", 0, NULL, child, "a symbolic link "
 			    "to a directory: not followed");
-		else if (S_ISREG(sb.st_mode))
+		else if (S_ISREG(sb.st_mode)) {
 			add_file(m, child);
+			progress_add(&prog, 1, (uint64_t)sb.st_size);
+		}
 		free(child);
 		free(ents[i]);
 	}
@@ -625,7 +632,9 @@ vfy_migration(const struct vfy_mig_opts *o)
 		mig_clear(&m);
 		return EXIT_INPUT;
 	}
+	progress_init(&prog, 0, "files read and hashed");
 	walk(&m, o->dir, 0);
+	progress_end(&prog);
 	if (m.nfiles > 0)
 		qsort(m.files, m.nfiles, sizeof(*m.files), file_cmp);
 	sorted = xrealloc(NULL, m.rep.nrows + 1, sizeof(*sorted));
