@@ -65,6 +65,8 @@ usage(FILE *f)
 "        when received), each re-hashed.\n"
 "    verify\n"
 "        Re-hash every instance in the spool against its index.\n"
+"    export and verify show their progress on standard error when it is\n"
+"    a terminal.\n"
 "\n"
 "OPTIONS\n"
 "    -c, --config FILE\n"
