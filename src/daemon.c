@@ -617,6 +617,8 @@ refusal(void *arg, const char *kind, const char *proto, const char *peer,
 	j = json_pack("{s:s, s:{s:s}, s:{s:s}, s:s, s:s}", "event", ev,
 	    "actor", "peer", addr, "object", "protocol", proto, "outcome",
 	    "refused", "reason", why);
+	if (j == NULL)
+		return;		/* (text that is not UTF-8: never, as called) */
 	if (r->h == h && r->suppressed > 0)
 		json_object_set_new(j, "suppressed", json_integer(
 		    (json_int_t)r->suppressed));
