@@ -1256,6 +1256,12 @@ net_conn_bev(struct net_conn *c)
 	return c->bev;
 }
 
+size_t
+net_conn_unsent(struct net_conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
 struct net_server *
 net_conn_server(struct net_conn *c)
 {

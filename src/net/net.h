@@ -153,6 +153,9 @@ uint64_t net_now_ms(void);
 
 /* Per connection. */
 struct bufferevent *net_conn_bev(struct net_conn *c);
+/* Bytes queued for the peer, not yet written to the socket (a peer that
+ * does not read makes them pile up: the protocols stop reading it). */
+size_t net_conn_unsent(struct net_conn *c);
 struct net_server *net_conn_server(struct net_conn *c);
 uint64_t net_conn_id(const struct net_conn *c);
 const char *net_conn_peer(const struct net_conn *c);	/* "addr:port" */

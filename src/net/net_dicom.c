@@ -268,6 +268,14 @@ dicom_send_pdv(struct dicom_conn *dc, uint8_t pcid, int command, int last,
 	return 0;
 }
 
+/* A maximum PDU length that leaves no room for a PDV's data (1-7): what
+ * we send would be over it. */
+static int
+pdu_too_small(uint32_t max_length)
+{
+	return max_length != 0 && dul_pdata_fragment_max(max_length) < 2;
+}
+
 /* The largest PDU to send: what the peer offers (0: no limit), at most
  * its peers[].max_pdu. */
 static uint32_t
@@ -384,9 +392,7 @@ policy(struct dicom_conn *dc)
 			dc->rj.result = DUL_RJ_TRANSIENT;
 			dc->rj.reason = DUL_RJ_USER_NO_REASON;
 		}
-	} else if (rq->max_length != 0 &&
-	    dul_pdata_fragment_max(rq->max_length) < 2) {
-		/* no PDV fits: what we send would be over its limit */
+	} else if (pdu_too_small(rq->max_length)) {
 		dc->rj.reason = DUL_RJ_USER_NO_REASON;
 		why = "its maximum PDU length is too small for any data";
 	} else if (n_assoc >= conf->limits.associations_in) {
@@ -770,7 +776,7 @@ took_ac(struct dicom_conn *dc, const uint8_t *p, size_t n)
 		invalid(dc, &e);
 		return -1;
 	}
-	if (ac->max_length != 0 && dul_pdata_fragment_max(ac->max_length) < 2) {
+	if (pdu_too_small(ac->max_length)) {
 		memset(&e, 0, sizeof(e));
 		e.abort_reason = DUL_ABORT_INVALID_PARAM;
 		snprintf(e.msg, sizeof(e.msg), "the acceptor's maximum PDU "
@@ -1023,8 +1029,7 @@ read_pdus(struct dicom_conn *dc, struct evbuffer *in)
 
 	while (dc->sm.state != DUL_STA1 && !dc->held &&
 	    evbuffer_get_length(in) >= DUL_HEADER_LEN) {
-		if (!dc->a.requestor && evbuffer_get_length(
-		    bufferevent_get_output(net_conn_bev(dc->c))) >=
+		if (!dc->a.requestor && net_conn_unsent(dc->c) >=
 		    DICOM_OUT_HIGH) {
 			dicom_conn_hold(dc, DICOM_HOLD_OUTPUT, 1);
 			break;

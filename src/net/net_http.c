@@ -421,8 +421,7 @@ http_pump(struct net_conn *c, struct evbuffer *in)
 			return 0;
 		if (len == 0)
 			return 0;
-		if (evbuffer_get_length(bufferevent_get_output(
-		    net_conn_bev(c))) >= HTTP_OUT_HIGH) {
+		if (net_conn_unsent(c) >= HTTP_OUT_HIGH) {
 			h->out_held = 1;
 			bufferevent_disable(net_conn_bev(c), EV_READ);
 			return 0;

@@ -265,8 +265,7 @@ flush(struct net_conn *c, struct mconn *m)
 static int
 acks_unread(struct net_conn *c)
 {
-	return evbuffer_get_length(bufferevent_get_output(net_conn_bev(c))) >=
-	    256 * 1024;
+	return net_conn_unsent(c) >= 256 * 1024;
 }
 
 /*
