@@ -367,8 +367,7 @@ store_data(struct dicom_svc *s, const uint8_t *p, size_t n)
 	 * until this sink's bytes are written (and so all queued before
 	 * them): instances answered early (retrieve_ack) leave theirs
 	 * queued, and counted alone a sender of many was never held */
-	if (!s->sink_failed && (store_sink_backlog(s->sink) >
-	    svc_conf(s)->limits.store_backlog || store_sink_backlog_total() >
+	if (!s->sink_failed && store_sink_backlog_over(s->sink,
 	    svc_conf(s)->limits.store_backlog) &&
 	    store_sink_on_drain(s->sink, drained, s))
 		dicom_conn_hold(s->dc, DICOM_HOLD_DISK, 1);

@@ -416,17 +416,17 @@ post(struct op *o)
 		abort();
 }
 
-size_t
-store_sink_backlog(struct store_sink *s)
+int
+store_sink_backlog_over(struct store_sink *s, uint64_t limit)
 {
-	size_t n;
+	int over;
 
 	if (!s->async)
 		return 0;
 	pthread_mutex_lock(&cm.mu);
-	n = s->backlog;
+	over = s->backlog > limit || cm.backlog > limit;
 	pthread_mutex_unlock(&cm.mu);
-	return n;
+	return over;
 }
 
 uint64_t

@@ -91,15 +91,18 @@ void store_commit_cancel(struct store_commit *c);
  * its thread, in order: store_sink_begin queues the file's creation,
  * store_sink_write a copy of the bytes (a failure shows at commit), so
  * the reactor never waits for the disk. Back-pressure is the caller's:
- * store_sink_backlog says how many bytes wait to be written, and
- * store_sink_on_drain asks for fn(arg) on the loop once they are (1:
- * it will be called; 0: nothing waits, it will not). Without the
- * committer (the tools) the calls write at once and backlog is 0.
+ * store_sink_backlog_over says whether too many bytes wait to be
+ * written, and store_sink_on_drain asks for fn(arg) on the loop once the
+ * sink's are (1: it will be called; 0: nothing waits, it will not).
+ * Without the committer (the tools) the calls write at once and nothing
+ * waits.
  */
-size_t store_sink_backlog(struct store_sink *s);
 /* Bytes of every sink waiting for the committer to write them: how far
  * the writer thread is behind what the loop received (/metrics). */
 uint64_t store_sink_backlog_total(void);
+/* Whether S, or all sinks together, hold more than LIMIT bytes for the
+ * disk (one look under the lock). */
+int store_sink_backlog_over(struct store_sink *s, uint64_t limit);
 /* store_sink_on_durable: fn(arg, seconds) on the loop for each spooled
  * instance made durable (record synced, index and audit leaf in the
  * store): the time from its last byte (store_sink_commit_async) to then;
