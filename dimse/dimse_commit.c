@@ -102,8 +102,7 @@ static int
 exact(struct dec *d, char dst[65], const uint8_t *v, size_t n,
     const char *what)
 {
-	ds_uid_exact(dst, v, n);
-	if (dst[0] != '\0' || n == 0 || v[0] == '\0' || v[0] == ' ')
+	if (ds_uid_exact(dst, v, n) == 0)
 		return 0;
 	snprintf(d->err, sizeof(d->err), "%s is longer than 64 characters "
 	    "or holds a NUL byte", what);

@@ -78,15 +78,18 @@ ds_uid_count(void)
 	return ds_uid_table.nentries;
 }
 
-void
+int
 ds_uid_exact(char dst[65], const uint8_t *v, size_t n)
 {
 	while (n > 0 && (v[n - 1] == '\0' || v[n - 1] == ' '))
 		n--;
-	if (n > 64 || memchr(v, '\0', n) != NULL)
-		n = 0;
+	if (n > 64 || memchr(v, '\0', n) != NULL) {
+		dst[0] = '\0';
+		return -1;
+	}
 	memcpy(dst, v, n);
 	dst[n] = '\0';
+	return 0;
 }
 
 void

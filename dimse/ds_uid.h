@@ -51,10 +51,10 @@ const char *ds_uid_name(const char *uid);
 /* ds_uid_copy: a UI value v[0..n) as a string in dst (65 bytes): its
  * trailing NUL and space padding dropped, cut to 64 characters. */
 void ds_uid_copy(char dst[65], const uint8_t *v, size_t n);
-/* ds_uid_exact: the same for a UID that is compared with others: "" when
- * it is longer than 64 characters or holds a NUL (cut, or stopped at the
- * NUL, it could read as another UID). */
-void ds_uid_exact(char dst[65], const uint8_t *v, size_t n);
+/* ds_uid_exact: the same for a UID that is compared with others: "" and
+ * -1 when it is longer than 64 characters or holds a NUL (cut, or
+ * stopped at the NUL, it could read as another UID); else 0. */
+int ds_uid_exact(char dst[65], const uint8_t *v, size_t n);
 
 /* ds_uid_count: return the number of entries in the registry. */
 size_t ds_uid_count(void);
