@@ -4961,6 +4961,8 @@ batch_written(void *arg, int err)
 	struct bwrite *w = arg;
 	struct mig *m = w->m;
 	struct mbatch *b = batch_find(m, w->id);
+	int ended = !err && (strcmp(w->to, "done") == 0 ||
+	    strcmp(w->to, "failed") == 0);
 
 	notify_settle(w->note, err);
 	api_batches_release(api_batches(daemon_api(m->d)), w->id, !err,
@@ -4986,12 +4988,10 @@ batch_written(void *arg, int err)
 				b->retry_at = net_now_ms() + backoff_ms(m, 1);
 			}
 		}
-		if (!err && (strcmp(w->to, "done") == 0 || strcmp(w->to,
-		    "failed") == 0))
+		if (ended)
 			batch_drop(m, b);
 	}
-	if (!err && (strcmp(w->to, "done") == 0 || strcmp(w->to, "failed") ==
-	    0 || strcmp(w->to, "cancelled") == 0)) {
+	if (ended || (!err && strcmp(w->to, "cancelled") == 0)) {
 		m->ckpt_due = 1;
 		batch_end_checkpoint(m);
 	}
