@@ -81,6 +81,14 @@ def echo_rq(msgid=1):
                     (0x0800, struct.pack('<H', 0x0101))])
 
 
+def rss(pid):
+    """The resident memory of process pid, in MiB."""
+    for line in open('/proc/%s/status' % pid):
+        if line.startswith('VmRSS:'):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
 def dataset(sop_class, sop_instance):
     """A small Explicit VR LE dataset."""
     def ex(g, e, vr, v):
@@ -239,17 +247,14 @@ def main():
         # must stop reading a peer that does not read its answers
         import select
 
-        def rss():
-            for line in open('/proc/%s/status' % sys.argv[4]):
-                if line.startswith('VmRSS:'):
-                    return int(line.split()[1]) // 1024
+        pid = sys.argv[4]
         c.s.close()
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.connect(('127.0.0.1', port))
         s.sendall(assoc_rq())
         s.recv(65536)			# the A-ASSOCIATE-AC
-        before = rss()
+        before = rss(pid)
         burst = pdata(1, 3, echo_rq()) * 2000
         sent, end = 0, time.time() + float(sys.argv[3])
         s.setblocking(False)
@@ -266,7 +271,7 @@ def main():
         else:
             how = 'open'
         time.sleep(0.5)
-        print('sent_mb=%d grew_mb=%d %s' % (sent >> 20, rss() - before, how))
+        print('sent_mb=%d grew_mb=%d %s' % (sent >> 20, rss(pid) - before, how))
         s.close()
         return
     elif sc == 'early-flood':		# ARGS[0] C-STOREs of ARGS[1] bytes
@@ -278,15 +283,11 @@ def main():
         n, size, pid, orig, flag = (int(sys.argv[3]), int(sys.argv[4]),
                                     sys.argv[5], sys.argv[6], sys.argv[7])
 
-        def rss():
-            for line in open('/proc/%s/status' % pid):
-                if line.startswith('VmRSS:'):
-                    return int(line.split()[1]) // 1024
         c.s.settimeout(120)
         c.send(assoc_rq(contexts=((1, CT),), max_len=1 << 20))
         c.pdu()
         body = b'\x33' * size
-        before = peak = rss()
+        before = peak = rss(pid)
         for i in range(n):
             inst = '1.2.3.4.%d' % (1000 + i)
             ds = dataset(CT, inst) + struct.pack(
@@ -297,7 +298,7 @@ def main():
                              ds[at:at + 200000])
             c.send(msg)
             c.pdu()
-            peak = max(peak, rss())
+            peak = max(peak, rss(pid))
         os.unlink(flag)
         c.send(struct.pack('>BBI', 5, 0, 4) + b'\0' * 4)
         c.pdu()				# its A-RELEASE-RP: then we close
