@@ -29,7 +29,7 @@
 
 static const uint8_t magic[8] = { 'V', 'N', 'S', 'P', 'O', 'O', 'L', 0x01 };
 
-#define ROW_SEG		's'	/* u64 seg → u64 end, u64 live */
+#define ROW_SEG		's'	/* u64 seg → u64 end, u64 live[, u64 synced] */
 #define ROW_REC		'r'	/* u64 seg, u64 off → record info */
 #define ROW_UID		'u'	/* str uid, u64 seg, u64 off → "" */
 #define ROW_QUAR	'q'	/* str uid, u64 seg, u64 off → JSON */
@@ -39,6 +39,9 @@ struct seg {
 	uint64_t	 id;
 	uint64_t	 end;		/* committed (indexed) end */
 	uint64_t	 live;		/* indexed records not released */
+	uint64_t	 synced;	/* every record before it was synced
+					 * (spool_commit), or is older than
+					 * this rule (a 16-byte row: = end) */
 	uint64_t	 unindexed;	/* finished records not yet indexed
 					 * (nor failed): it is not reclaimed
 					 * while any are on their way */
@@ -52,6 +55,7 @@ struct lane {
 	uint64_t	 size;		/* write position */
 	uint64_t	 zeroed;	/* shared lane: file size (records, then zeros) */
 	uint64_t	 kicked;	/* writeback started up to here */
+	uint64_t	 done_end;	/* the end of its last finished record */
 	int		 busy;		/* a record is being received */
 	int		 full;		/* reached the segment size */
 	int		 shared;	/* takes whole buffered records */
@@ -102,6 +106,8 @@ struct spool_rec {
 					 * made for it at all */
 	int		 hashes_set;	/* info holds them */
 	int		 finished;	/* whole: the lane moved past it */
+	int		 early;		/* indexed before its sync
+					 * (spool_index_early) */
 	uint8_t		**chunk;	/* buffered: the record so far, */
 	size_t		 nchunk, capchunk;	/* CHUNK bytes each */
 	int		 failed;
@@ -196,10 +202,11 @@ seg_key(uint8_t *k, uint64_t id)
 static void
 seg_row(struct store_batch *b, const struct seg *s)
 {
-	uint8_t k[9], v[16];
+	uint8_t k[9], v[24];
 
 	store_be64_put(v, s->end);
 	store_be64_put(v + 8, s->live);
+	store_be64_put(v + 16, s->synced < s->end ? s->synced : s->end);
 	store_put(b, STORE_CF_SPOOL, k, seg_key(k, s->id), v, sizeof(v));
 }
 
@@ -271,11 +278,13 @@ load_seg_row(void *arg, const void *key, size_t klen, const void *val,
 	struct spool *sp = arg;
 	struct seg *s;
 
-	if (klen != 9 || vlen != 16)
+	if (klen != 9 || (vlen != 16 && vlen != 24))
 		return 0;
 	s = seg_add(sp, store_be64_get((const uint8_t *)key + 1));
 	s->end = store_be64_get(val);
 	s->live = store_be64_get((const uint8_t *)val + 8);
+	s->synced = vlen == 24 ? store_be64_get((const uint8_t *)val + 16) :
+	    s->end;
 	s->sealed = 1;
 	return 0;
 }
@@ -447,12 +456,12 @@ seg_row_get(struct store *st, uint64_t id, uint64_t *end, uint64_t *live)
 	int r = store_get(st, STORE_CF_SPOOL, k, seg_key(k, id), &v, &vn);
 
 	*end = *live = 0;
-	if (r == 1 && vn == 16) {
+	if (r == 1 && (vn == 16 || vn == 24)) {
 		*end = store_be64_get(v);
 		*live = store_be64_get((uint8_t *)v + 8);
 	}
 	free(v);
-	return r == 1 && vn != 16 ? -1 : r;
+	return r == 1 && vn != 16 && vn != 24 ? -1 : r;
 }
 
 /*
@@ -501,6 +510,9 @@ struct counted {
 };
 
 static int info_decode(const uint8_t *v, size_t n, struct spool_info *out);
+static size_t rec_key(uint8_t *k, uint64_t seg, uint64_t off);
+static size_t uid_key(struct store_key *k, const char *uid, uint64_t seg,
+    uint64_t off);
 
 static int
 count_rec(void *arg, const void *key, size_t klen, const void *val,
@@ -558,6 +570,7 @@ recount(struct spool *sp, struct store *st)
 			struct seg *s = seg_add(sp, c.id[k]);
 
 			s->end = c.end[k];
+			s->synced = s->end;	/* (no mark: as before it) */
 			s->sealed = 1;	/* (recounted below, from 0) */
 		}
 	for (size_t i = 0; i < sp->nsegs; i++) {
@@ -585,6 +598,153 @@ recount(struct spool *sp, struct store *st)
 	return 0;
 }
 
+/*
+ * Records indexed past their segment's synced mark: the index of a
+ * record is written while its bytes are being synced (spool_index_early),
+ * so after a crash it may name bytes that never reached the disk. Such
+ * a record was never acknowledged: its C-STORE response waits for both.
+ */
+struct unsynced {
+	uint64_t		 synced;
+	struct spool_info	*in;
+	size_t			 n;
+};
+
+static int
+unsynced_rec(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	struct unsynced *u = arg;
+	struct spool_info in;
+	uint64_t off;
+
+	if (klen != 17)
+		return 0;
+	off = store_be64_get((const uint8_t *)key + 9);
+	memset(&in, 0, sizeof(in));
+	if (off < u->synced || info_decode(val, vlen, &in) < 0)
+		return 0;	/* (a row that does not decode: left be) */
+	in.seg = store_be64_get((const uint8_t *)key + 1);
+	in.off = off;
+	if ((u->in = reallocarray(u->in, u->n + 1, sizeof(*u->in))) == NULL)
+		abort();
+	u->in[u->n++] = in;
+	return 0;
+}
+
+/* rec_whole: 1 when the record's header and bytes at in->off are whole
+ * and match what the index says of them. */
+static int
+rec_whole(int fd, const struct spool_info *in)
+{
+	uint8_t h[SPOOL_HDR], buf[65536], sha[32];
+	struct sha256 ctx;
+
+	if (fd < 0 || in->len < SPOOL_HDR || in->data_off > in->len ||
+	    pread(fd, h, SPOOL_HDR, (off_t)in->off) != SPOOL_HDR ||
+	    memcmp(h, magic, sizeof(magic)) != 0 ||
+	    store_be64_get(h + 8) != in->len ||
+	    store_be64_get(h + 16) != in->data_off ||
+	    memcmp(h + 24, in->sha256, 32) != 0)
+		return 0;
+	sha256_init(&ctx);
+	for (uint64_t o = in->off + in->data_off; o < in->off + in->len; ) {
+		size_t want = in->off + in->len - o < sizeof(buf) ?
+		    (size_t)(in->off + in->len - o) : sizeof(buf);
+		ssize_t n = pread(fd, buf, want, (off_t)o);
+
+		if (n <= 0)
+			return 0;
+		sha256_update(&ctx, buf, (size_t)n);
+		o += (uint64_t)n;
+	}
+	sha256_final(&ctx, sha);
+	return memcmp(sha, in->sha256, 32) == 0;
+}
+
+/* void_locked: take a record out of the index (in unit b). (sp->mu.) */
+static void
+void_locked(struct spool *sp, struct store_batch *b, struct seg *s,
+    const struct spool_info *in)
+{
+	uint8_t k[17];
+	struct store_key uk;
+
+	(void)sp;
+	store_del(b, STORE_CF_SPOOL, k, rec_key(k, in->seg, in->off));
+	store_del(b, STORE_CF_SPOOL, uk.b,
+	    uid_key(&uk, in->sop_instance, in->seg, in->off));
+	if (s->live > 0)
+		s->live--;
+	seg_row(b, s);
+}
+
+/* check_unsynced: re-hash segment s's records past its synced mark;
+ * those not whole leave the index (listed in out). (sp->mu.) */
+static int
+check_unsynced(struct spool *sp, struct store *st, struct seg *s,
+    struct spool_recovery *out)
+{
+	struct unsynced u = { s->synced, NULL, 0 };
+	struct store_batch *b;
+	uint8_t pfx[9];
+	uint64_t end = s->synced;
+	char path[4096];
+	int fd;
+
+	pfx[0] = ROW_REC;
+	store_be64_put(pfx + 1, s->id);
+	if (store_scan(st, STORE_CF_SPOOL, pfx, sizeof(pfx), unsynced_rec,
+	    &u) < 0) {
+		free(u.in);
+		return -1;
+	}
+	spool_seg_path(sp, s->id, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	b = store_begin(st);
+	for (size_t i = 0; i < u.n; i++) {
+		const struct spool_info *in = &u.in[i];
+		struct spool_info *nv;
+
+		out->checked++;
+		if (rec_whole(fd, in)) {
+			if (in->off + in->len > end)
+				end = in->off + in->len;
+			continue;
+		}
+		log_warn("spool-receipt-void", "segment=%016" PRIx64 " offset=%"
+		    PRIu64 " bytes=%" PRIu64 " sop_instance=%s action=%s "
+		    "hint=%s", s->id, in->off, in->len,
+		    log_q(in->sop_instance), "taken out of the index",
+		    log_q("its index was durable and its bytes were not when "
+		    "vnamigd or the machine stopped: it was never "
+		    "acknowledged, and its sender sends it again"));
+		void_locked(sp, b, s, in);
+		if ((nv = reallocarray(out->void_list, out->voided + 1,
+		    sizeof(*nv))) == NULL)
+			abort();
+		out->void_list = nv;
+		out->void_list[out->voided++] = *in;
+	}
+	if (fd >= 0)
+		close(fd);
+	/* what follows the last whole record is a tail to cut (below) */
+	s->end = end;
+	s->synced = end;
+	seg_row(b, s);
+	store_end(b, NULL, NULL);
+	free(u.in);
+	return 0;
+}
+
+void
+spool_recovery_free(struct spool_recovery *r)
+{
+	free(r->void_list);
+	r->void_list = NULL;
+	r->voided = 0;
+}
+
 int
 spool_recover(struct spool *sp, struct store *st, struct spool_recovery *out,
     char *err, size_t errlen)
@@ -608,6 +768,14 @@ spool_recover(struct spool *sp, struct store *st, struct spool_recovery *out,
 		    store_error(st));
 		return -1;
 	}
+	for (size_t i = 0; i < sp->nsegs; i++)
+		if (sp->segs[i].synced < sp->segs[i].end &&
+		    check_unsynced(sp, st, &sp->segs[i], out) < 0) {
+			pthread_mutex_unlock(&sp->mu);
+			snprintf(err, errlen, "cannot read the spool index: %s",
+			    store_error(st));
+			return -1;
+		}
 	for (size_t i = 0; i < sp->nsegs; i++)
 		out->records += sp->segs[i].live;
 	if ((d = opendir(sp->dir)) == NULL) {
@@ -1336,6 +1504,7 @@ done:
 	}
 	pthread_mutex_unlock(&r->sp->mu);
 	r->lane->size = r->off + r->pos;
+	r->lane->done_end = r->lane->size;
 	r->lane->busy = 0;
 	r->lane->pending++;
 	if (r->lane->size >= r->sp->segment)
@@ -1350,6 +1519,7 @@ spool_commit(struct spool_rec **recs, size_t n)
 	/* one fdatasync per lane touched */
 	for (size_t i = 0; i < n; i++) {
 		struct lane *l = recs[i]->lane;
+		uint64_t upto;
 		int dup = 0, rc;
 
 		if (recs[i]->failed || l->poisoned)
@@ -1359,9 +1529,19 @@ spool_commit(struct spool_rec **recs, size_t n)
 				dup = 1;
 		if (dup)
 			continue;
+		upto = l->done_end;
 		while ((rc = fdatasync(l->fd)) < 0 && errno == EINTR)
 			;
-		if (rc < 0) {
+		if (rc == 0) {
+			/* every finished record before upto is on the disk */
+			struct seg *sg;
+
+			pthread_mutex_lock(&recs[i]->sp->mu);
+			if ((sg = seg_find(recs[i]->sp, l->seg)) != NULL &&
+			    upto > sg->synced)
+				sg->synced = upto;
+			pthread_mutex_unlock(&recs[i]->sp->mu);
+		} else {
 			/* After a failed sync the page cache cannot be
 			 * trusted: the lane is never written again. */
 			l->poisoned = 1;
@@ -1382,7 +1562,7 @@ spool_commit(struct spool_rec **recs, size_t n)
 				    "synced", l->seg);
 		}
 		if (recs[i]->finished) {
-			if (recs[i]->failed) {
+			if (recs[i]->failed && !recs[i]->early) {
 				/* never to be indexed */
 				struct spool *sp = recs[i]->sp;
 				struct seg *sg;
@@ -1397,6 +1577,27 @@ spool_commit(struct spool_rec **recs, size_t n)
 			lane_maybe_close(recs[i]->sp, l);
 		}
 	}
+}
+
+const struct spool_info *
+spool_index_early(struct spool_rec *r)
+{
+	if (!r->finished || r->failed)
+		return NULL;
+	r->early = 1;
+	return &r->info;
+}
+
+int
+spool_durable(struct spool *sp, uint64_t seg, uint64_t end)
+{
+	struct seg *s;
+	int r;
+
+	pthread_mutex_lock(&sp->mu);
+	r = (s = seg_find(sp, seg)) == NULL || end <= s->synced;
+	pthread_mutex_unlock(&sp->mu);
+	return r;
 }
 
 int

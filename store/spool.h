@@ -29,7 +29,13 @@
  * Indexing (the loop, in a store unit): spool_index puts the record's
  * index rows and the segment's committed end in the same unit as the
  * caller's state change and audit leaf; the C-STORE response waits for
- * it. After a crash, bytes past a segment's committed end are a partial
+ * it. The unit may be written while the record's bytes are synced
+ * (spool_index_early: the two syncs overlap, and the response waits for
+ * both); the segment's row then also says up to where its bytes were
+ * known synced when it was written, and after a crash the records
+ * indexed past that are re-hashed, and those not whole leave the index
+ * (a sender never answered sends them again). After a crash, bytes past
+ * a segment's committed end are a partial
  * tail (cut) or whole records whose bytes match their recorded hash but
  * which the index lacks: orphans, from a crash between the spool's sync
  * and the index's, or from a restored checkpoint older than they are.
@@ -102,17 +108,28 @@ struct spool_recovery {
 					 * indexed again */
 	uint64_t	 reclaimed;	/* empty segments deleted */
 	uint64_t	 damaged;	/* indexed bytes missing from disk */
+	uint64_t	 checked;	/* indexed records past a synced mark,
+					 * re-hashed */
+	uint64_t	 voided;	/* of them, not whole: taken out of
+					 * the index (never acknowledged) */
+	struct spool_info *void_list;	/* them (spool_recovery_free) */
 };
 
 /*
- * spool_recover: compare the segment files with the store's index: index
+ * spool_recover: compare the segment files with the store's index:
+ * re-hash the records indexed past their segment's synced mark (their
+ * index is written while their bytes are synced: spool_index_early) and
+ * take those not whole out of the index (listed in out: never
+ * acknowledged, since their C-STORE response waits for both), index
  * whole unindexed records again (each logged with its SOP Instance UID),
  * cut partial tails, delete segments that hold nothing, report indexed
  * bytes that are missing (loudly: damaged). Existing segments are not
  * appended to again. 0, or -1 with err (unreadable directory or store).
+ * Free out with spool_recovery_free.
  */
 int spool_recover(struct spool *sp, struct store *st,
     struct spool_recovery *out, char *err, size_t errlen);
+void spool_recovery_free(struct spool_recovery *r);
 
 /*
  * A dataset's hashes (the SHA-256 of its bytes, and its canonical and
@@ -171,6 +188,11 @@ void spool_finish(struct spool_rec *r);
  * fdatasynced once. Records that fail get -1 from spool_rec_status. */
 void spool_commit(struct spool_rec **recs, size_t n);
 int spool_rec_status(const struct spool_rec *r, const char **err);
+/* The record is finished and will be indexed while spool_commit syncs it
+ * (both before its sender is answered): what to index, or NULL (it
+ * failed: index it never). A segment's row then says how far its bytes
+ * are known synced; recovery re-hashes the records past that. */
+const struct spool_info *spool_index_early(struct spool_rec *r);
 const struct spool_info *spool_rec_info(const struct spool_rec *r);
 /* Free the record after its commit (spool_done), or cut it from its lane
  * when it was never finished (spool_abort; a finished record stays: the
@@ -181,6 +203,9 @@ void spool_done(struct spool_rec *r);
 /* Loop side. */
 void spool_index(struct spool *sp, struct store_batch *b,
     const struct spool_info *in);
+/* 1 when the bytes of segment SEG up to END are known synced (or the
+ * segment is not known here: older than this process), else 0. */
+int spool_durable(struct spool *sp, uint64_t seg, uint64_t end);
 /* 1 found (*out filled), 0 not, -1 error: the newest record of an
  * instance. */
 int spool_lookup(struct spool *sp, struct store *st, const char *sop_instance,
