@@ -825,27 +825,45 @@ open_state(struct daemon *d)
 			return -1;
 		}
 		log_info("spool-open", "dir=%s segments=%llu instances=%llu "
-		    "orphans=%llu cut_bytes=%llu damaged_bytes=%llu",
+		    "orphans=%llu cut_bytes=%llu damaged_bytes=%llu "
+		    "rehashed=%llu voided=%llu",
 		    log_q(d->conf->storage.spool_dir),
 		    (unsigned long long)rc.segments,
 		    (unsigned long long)rc.records,
 		    (unsigned long long)rc.orphans,
 		    (unsigned long long)rc.cut_bytes,
-		    (unsigned long long)rc.damaged);
+		    (unsigned long long)rc.damaged,
+		    (unsigned long long)rc.checked,
+		    (unsigned long long)rc.voided);
 		store_sink_use_spool(d->spool, d->state);
-		if (rc.orphans || rc.damaged || rc.reclaimed) {
+		if (rc.voided > 0) {
+			/* receipts whose bytes were not durable: their
+			 * leaves and push queue rows (never answered) */
+			struct store_batch *b = store_begin(
+			    store_loop_store(d->state));
+
+			for (uint64_t i = 0; i < rc.voided; i++)
+				store_sink_void(b, &rc.void_list[i], "",
+				    "its index was durable and its bytes were "
+				    "not when vnamigd or the machine stopped; "
+				    "its sender was never answered");
+			store_end(b, NULL, NULL);
+		}
+		if (rc.orphans || rc.damaged || rc.reclaimed || rc.voided) {
 			json_t *rev = json_pack("{s:s, s:{s:I, s:I, s:I, s:I, "
-			    "s:I}, s:s}", "event", "spool.recovered",
+			    "s:I, s:I}, s:s}", "event", "spool.recovered",
 			    "object", "segments", (json_int_t)rc.segments,
 			    "instances", (json_int_t)rc.records,
 			    "orphans_cut", (json_int_t)rc.orphans,
 			    "empty_segments_removed",
 			    (json_int_t)rc.reclaimed,
 			    "damaged_bytes", (json_int_t)rc.damaged,
+			    "receipts_voided", (json_int_t)rc.voided,
 			    "outcome", rc.damaged ? "damaged" : "ok");
 			store_loop_event(d->state, rev, NULL, NULL);
 			json_decref(rev);
 		}
+		spool_recovery_free(&rc);
 	}
 	if (d->refused != NULL) {
 		store_loop_event(d->state, d->refused, NULL, NULL);

@@ -1,11 +1,17 @@
 /*
- * slowsync.c — an LD_PRELOAD shim for t/backlog.t: a slow disk. While the
- * file named by $SLOWSYNC_FLAG exists, fsync and fdatasync wait 0.5 s
- * before doing their work.
+ * slowsync.c — an LD_PRELOAD shim: a slow or a failing disk.
+ *   SLOWSYNC_FLAG=FILE   while FILE exists, fsync and fdatasync wait 0.5 s
+ *                        before doing their work (t/backlog.t)
+ *   SYNCFAIL_FLAG=FILE   while FILE exists, fdatasync of a spool segment
+ *                        (a file whose name ends in ".seg") fails with
+ *                        EIO without doing anything (t/spoolvoid.t)
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static void
@@ -17,6 +23,22 @@ slow(void)
 		usleep(500 * 1000);
 }
 
+static int
+fails(int fd)
+{
+	const char *flag = getenv("SYNCFAIL_FLAG");
+	char link[64], path[4096];
+	ssize_t n;
+
+	if (flag == NULL || access(flag, F_OK) != 0)
+		return 0;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	if ((n = readlink(link, path, sizeof(path) - 1)) < 4)
+		return 0;
+	path[n] = '\0';
+	return strcmp(path + n - 4, ".seg") == 0;
+}
+
 int
 fdatasync(int fd)
 {
@@ -24,6 +46,10 @@ fdatasync(int fd)
 
 	if (real == NULL)
 		real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+	if (fails(fd)) {
+		errno = EIO;
+		return -1;
+	}
 	slow();
 	return real(fd);
 }

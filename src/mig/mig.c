@@ -5637,6 +5637,7 @@ struct pqscan {
 	struct pq	*v;
 	size_t		 n;
 	uint64_t	 unrouted;	/* rows of peers without push_to */
+	uint64_t	 unsynced;	/* rows whose bytes are being synced */
 	char		 usrc[CONF_NAME_MAX + 1];
 };
 
@@ -5662,6 +5663,17 @@ pq_one(void *arg, const void *key, size_t klen, const void *val,
 	    json_object_get(j, "series_uid")) ?: "");
 	snprintf(q->cls, sizeof(q->cls), "%s", json_string_value(
 	    json_object_get(j, "sop_class_uid")) ?: "");
+	if (json_is_integer(json_object_get(j, "segment")) &&
+	    !spool_durable(x->m->sp, (uint64_t)json_integer_value(
+	    json_object_get(j, "segment")), (uint64_t)json_integer_value(
+	    json_object_get(j, "offset")) + (uint64_t)json_integer_value(
+	    json_object_get(j, "bytes")))) {
+		/* its index was written while its bytes were being synced
+		 * (the sender is not answered yet): taken once they are */
+		json_decref(j);
+		x->unsynced++;
+		return 0;
+	}
 	json_decref(j);
 	{
 		const struct conf_peer *p = peer_named(x->m, q->src);
@@ -5824,7 +5836,7 @@ push_written(void *arg, int err)
 static void
 push_drain(struct mig *m)
 {
-	struct pqscan x = { m, NULL, 0, 0, "" };
+	struct pqscan x = { m, NULL, 0, 0, 0, "" };
 	struct store_key k;
 	struct store_batch *b;
 	struct pushu *u;
@@ -5850,8 +5862,9 @@ push_drain(struct mig *m)
 		    "kept in the push queue; give the peer push_to");
 		m->unrouted_at = now + 60000;
 	}
-	if (x.n == 0) {
-		m->push_settled = 1;
+	if (x.n == 0) {	/* (rows being synced: the next tick) */
+		if (x.unsynced == 0)
+			m->push_settled = 1;
 		free(x.v);
 		return;
 	}
@@ -5859,7 +5872,7 @@ push_drain(struct mig *m)
 	    (u->st = calloc(x.n, sizeof(*u->st))) == NULL)
 		abort();
 	u->m = m;
-	u->last = x.n < PUSH_MAX;
+	u->last = x.n < PUSH_MAX && x.unsynced == 0;
 	local_day(day);
 	b = store_begin(m->st);
 	for (size_t i = 0; i < x.n; i++) {

@@ -161,6 +161,8 @@ enum op_kind {
 	OP_ABORT,	/* close and remove it; then OP_FREE back */
 	OP_COMMIT,	/* a store_commit (in data): one of the group;
 			 * back once the group is durable */
+	OP_INDEX,	/* (back) a store_commit's record is finished:
+			 * index it while the group is synced */
 	OP_DRAINED,	/* (back) the backlog reached 0 */
 	OP_FREE,	/* (back) the loop frees the sink */
 };
@@ -371,6 +373,12 @@ struct store_commit {
 	int			 rc;
 	char			 err[300];
 	struct spool_info	 info;		/* spooled: what to index */
+	/* Indexed early (OP_INDEX): the thread set info before it posted
+	 * it and writes only rc and err after; the loop waits for both
+	 * the index unit and the sync (pending) before answering. */
+	int			 early;
+	int			 pending;	/* loop side */
+	int			 idx_failed;	/* loop side */
 };
 
 static struct {
@@ -480,7 +488,8 @@ flush_spooled(struct spool_rec **recs, struct store_commit **cs, size_t n)
 
 		if (spool_rec_status(recs[i], &e) == 0) {
 			cs[i]->rc = 0;
-			cs[i]->info = *spool_rec_info(recs[i]);
+			if (!cs[i]->early)	/* (the loop reads it now) */
+				cs[i]->info = *spool_rec_info(recs[i]);
 		} else
 			snprintf(cs[i]->err, sizeof(cs[i]->err), "%s", e);
 		spool_done(recs[i]);
@@ -603,9 +612,11 @@ commit_one(struct store_sink *s, char *err, size_t cap)
 	return c.rc;
 }
 
-/* run_op: one op on the committer thread; commits gather in *group. */
+/* run_op: one op on the committer thread; commits gather in *group,
+ * notes to index them early in *itail. */
 static void
-run_op(struct op *o, struct store_commit ***gtail, struct op ***ctail)
+run_op(struct op *o, struct store_commit ***gtail, struct op ***ctail,
+    struct op ***itail)
 {
 	struct store_sink *s = o->s;
 
@@ -671,8 +682,22 @@ run_op(struct op *o, struct store_commit ***gtail, struct op ***ctail)
 		/* whole: the lane is free for the sender's next instance,
 		 * which this group's fdatasync may then cover too */
 		if (s->rec != NULL && !s->failed) {
+			const struct spool_info *in;
+
 			spool_rec_hashes(s->rec, &c->hashes);
 			spool_finish(s->rec);
+			/* indexed while the group is synced: the two syncs
+			 * overlap (storescu -> vnamigd, one instance at a
+			 * time: one sync less of latency each) */
+			if ((in = spool_index_early(s->rec)) != NULL) {
+				struct op *n = op_new(OP_INDEX, s,
+				    (const uint8_t *)&c, sizeof(c));
+
+				c->info = *in;
+				c->early = 1;
+				**itail = n;
+				*itail = &n->next;
+			}
 		}
 		c->next = NULL;
 		**gtail = c;
@@ -691,7 +716,7 @@ run_op(struct op *o, struct store_commit ***gtail, struct op ***ctail)
 static void *
 committer_main(void *arg)
 {
-	struct op *batch, *o, *next, *cops, **ctail;
+	struct op *batch, *o, *next, *cops, **ctail, *iops, **itail;
 	struct store_commit *group, **gtail;
 
 	(void)arg;
@@ -711,9 +736,19 @@ committer_main(void *arg)
 		gtail = &group;
 		cops = NULL;
 		ctail = &cops;
+		iops = NULL;
+		itail = &iops;
 		for (o = batch; o != NULL; o = next) {
 			next = o->next;
-			run_op(o, &gtail, &ctail);
+			run_op(o, &gtail, &ctail, &itail);
+		}
+		if (iops != NULL) {
+			pthread_mutex_lock(&cm.mu);
+			for (o = iops; o != NULL; o = next) {
+				next = o->next;
+				post(o);
+			}
+			pthread_mutex_unlock(&cm.mu);
 		}
 		if (group != NULL)
 			commit_group(group);
@@ -727,11 +762,20 @@ committer_main(void *arg)
 	return NULL;
 }
 
+static void early_done(struct store_commit *c);
+
 static void
 indexed(void *arg, int err)
 {
 	struct store_commit *c = arg;
 
+	if (c->early) {
+		if (err)
+			c->idx_failed = 1;
+		if (--c->pending == 0)
+			early_done(c);
+		return;
+	}
 	if (err) {
 		c->rc = -1;
 		snprintf(c->err, sizeof(c->err), "the store cannot write: %s",
@@ -793,10 +837,14 @@ index_spooled(struct store_commit *c)
 	if (c->s->push_src[0] != '\0') {
 		/* the push queue: the migration engine forwards it */
 		struct store_key k;
-		json_t *q = json_pack("{s:s, s:s, s:s, s:s, s:I}", "study_uid",
-		    c->s->push_study, "series_uid", c->s->push_series,
-		    "sop_class_uid", in->sop_class, "origin", c->s->origin,
-		    "at", (json_int_t)time(NULL));
+		/* its record: the engine takes the row once the record's
+		 * bytes are synced (spool_durable) */
+		json_t *q = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, "
+		    "s:I}", "study_uid", c->s->push_study, "series_uid",
+		    c->s->push_series, "sop_class_uid", in->sop_class,
+		    "origin", c->s->origin, "at", (json_int_t)time(NULL),
+		    "segment", (json_int_t)in->seg, "offset",
+		    (json_int_t)in->off, "bytes", (json_int_t)in->len);
 		char *v = json_dumps(q, JSON_COMPACT);
 
 		store_key_init(&k);
@@ -808,6 +856,183 @@ index_spooled(struct store_commit *c)
 		json_decref(q);
 	}
 	store_end(b, indexed, c);
+}
+
+/*
+ * A receipt that did not hold: a record indexed early whose sync then
+ * failed (or, at startup, one recovery found not whole). Its push queue
+ * rows that name it name the newest other copy of the instance from the
+ * same sender instead, or go; a leaf says what happened. The caller's
+ * unit B takes the record out of the index.
+ */
+struct pqrow {
+	uint8_t		*key;
+	size_t		 klen;
+	json_t		*v;
+};
+
+struct pqfix {
+	const struct spool_info	*in;
+	struct pqrow		*row;
+	size_t			 n;
+};
+
+static int
+pqfix_row(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	struct pqfix *x = arg;
+	json_t *j = json_loadb(val, vlen, 0, NULL);
+	struct store_kreader r;
+	char tag[4], src[CONF_NAME_MAX + 1], sop[SPOOL_UID_MAX + 1];
+
+	store_kreader_init(&r, key, klen);
+	store_kreader_str(&r, tag, sizeof(tag));
+	store_kreader_str(&r, src, sizeof(src));
+	store_kreader_str(&r, sop, sizeof(sop));
+	if (!r.err && j != NULL && strcmp(sop, x->in->sop_instance) == 0 &&
+	    json_integer_value(json_object_get(j, "segment")) ==
+	    (json_int_t)x->in->seg &&
+	    json_integer_value(json_object_get(j, "offset")) ==
+	    (json_int_t)x->in->off) {
+		struct pqrow *r2 = reallocarray(x->row, x->n + 1,
+		    sizeof(*r2));
+
+		if (r2 == NULL || (r2[x->n].key = malloc(klen)) == NULL)
+			abort();
+		x->row = r2;
+		memcpy(r2[x->n].key, key, klen);
+		r2[x->n].klen = klen;
+		r2[x->n++].v = j;
+		return 0;
+	}
+	json_decref(j);
+	return 0;
+}
+
+struct newest {
+	struct store		*st;
+	const struct spool_info	*not;
+	struct spool_info	 got;
+	int			 found;
+};
+
+static int
+newest_one(void *arg, uint64_t seg, uint64_t off)
+{
+	struct newest *n = arg;
+	struct spool_info si;
+
+	if ((seg != n->not->seg || off != n->not->off) &&
+	    spool_get(n->st, seg, off, &si) == 1 &&
+	    strcmp(si.origin_ae, n->not->origin_ae) == 0) {
+		n->got = si;	/* in key order: the last is the newest */
+		n->found = 1;
+	}
+	return 0;
+}
+
+void
+store_sink_void(struct store_batch *b, const struct spool_info *in,
+    const char *actor, const char *why)
+{
+	struct store *st = store_loop_store(sink_state);
+	struct pqfix x = { in, NULL, 0 };
+	struct store_key k;
+	char sha[65], seg[17];
+	json_t *ev;
+
+	store_key_init(&k);
+	store_key_cstr(&k, "pq");
+	if (store_scan(st, STORE_CF_STUDIES, k.b, k.len, pqfix_row, &x) < 0)
+		log_err("spool-void-queue", "sop_instance=%s error=%s",
+		    log_q(in->sop_instance), log_q(store_error(st)));
+	for (size_t i = 0; i < x.n; i++) {
+		json_t *v = x.row[i].v;
+		struct newest n = { st, in, { 0 }, 0 };
+
+		spool_each(st, in->sop_instance, newest_one, &n);
+		if (n.found) {
+			char *val;
+
+			json_object_set_new(v, "segment",
+			    json_integer((json_int_t)n.got.seg));
+			json_object_set_new(v, "offset",
+			    json_integer((json_int_t)n.got.off));
+			json_object_set_new(v, "bytes",
+			    json_integer((json_int_t)n.got.len));
+			val = json_dumps(v, JSON_COMPACT);
+			store_put(b, STORE_CF_STUDIES, x.row[i].key,
+			    x.row[i].klen, val, strlen(val));
+			free(val);
+		} else
+			store_del(b, STORE_CF_STUDIES, x.row[i].key,
+			    x.row[i].klen);
+		json_decref(v);
+		free(x.row[i].key);
+	}
+	free(x.row);
+	hex_encode(in->sha256, 32, sha);
+	snprintf(seg, sizeof(seg), "%016llx", (unsigned long long)in->seg);
+	ev = json_pack("{s:s, s:{s:s}, s:{s:s, s:s, s:s, s:I, s:I}, "
+	    "s:{s:s}, s:s, s:s}",
+	    "event", "instance.receipt_voided",
+	    "actor", actor[0] == '\0' ? "node" : "peer", actor[0] == '\0' ?
+	    "startup" : actor,
+	    "object", "sop_class", in->sop_class, "sop_instance",
+	    in->sop_instance, "segment", seg, "offset", (json_int_t)in->off,
+	    "bytes", (json_int_t)in->len,
+	    "hashes", "source", sha,
+	    "outcome", "voided", "reason", why);
+	audit_append(store_loop_audit(sink_state), b, ev);
+	json_decref(ev);
+}
+
+static void
+voided(void *arg, int err)
+{
+	struct store_commit *c = arg;
+
+	if (err)
+		log_err("spool-void-failed", "sop_instance=%s error=%s",
+		    log_q(c->info.sop_instance), log_q(store_error(
+		    store_loop_store(sink_state))));
+	if (!c->cancelled)
+		c->done(c->arg, -1, c->err);
+	sink_free(c->s);
+	free(c);
+}
+
+/* early_done: the index unit and the sync of a record indexed early are
+ * both over: answer, or undo the index of a record whose sync failed. */
+static void
+early_done(struct store_commit *c)
+{
+	if (c->rc == 0 && !c->idx_failed) {
+		c->early = 0;
+		indexed(c, 0);
+		return;
+	}
+	if (c->idx_failed) {
+		/* (a record synced whole but not indexed: the next
+		 * recovery indexes it again, as when the sync came first) */
+		c->early = 0;
+		indexed(c, 1);
+		return;
+	}
+	/* indexed, not synced */
+	struct store_batch *b = store_begin(store_loop_store(sink_state));
+
+	log_err("spool-receipt-void", "sop_instance=%s segment=%016llx "
+	    "offset=%llu error=%s action=%s", log_q(c->info.sop_instance),
+	    (unsigned long long)c->info.seg,
+	    (unsigned long long)c->info.off, log_q(c->err),
+	    "taken out of the index; its sender is told it failed");
+	spool_release(sink_spool, store_loop_store(sink_state), b,
+	    c->info.seg, c->info.off);
+	store_sink_void(b, &c->info, c->s->origin[0] ? c->s->origin : "?",
+	    c->err);
+	store_end(b, voided, c);
 }
 
 /* deliver: on the loop: the notes of the thread, in order. */
@@ -840,10 +1065,23 @@ deliver(evutil_socket_t fd, short what, void *arg)
 		case OP_FREE:
 			sink_free(o->s);
 			break;
+		case OP_INDEX: {
+			struct store_commit *c =
+			    *(struct store_commit **)o->data;
+
+			c->pending = 2;		/* the unit, the sync */
+			index_spooled(c);
+			break;
+		}
 		case OP_COMMIT: {
 			struct store_commit *c =
 			    *(struct store_commit **)o->data;
 
+			if (c->early) {
+				if (--c->pending == 0)
+					early_done(c);
+				break;
+			}
 			if (c->s->cls != NULL && c->rc == 0) {
 				index_spooled(c);	/* done() once durable */
 				break;

@@ -27,8 +27,11 @@ int store_uid_valid(const char *uid);
  * store_sink_use_spool: from now on, sinks begun with the committer
  * running write spool records (store/spool.h) instead of files; a commit
  * is done when the record is synced AND its index rows and the audit
- * leaf "instance.received" are durable in the store (one unit). DIR is
- * then unused.
+ * leaf "instance.received" are durable in the store (one unit). The unit
+ * is written while the record is synced (the two syncs overlap): when
+ * the sync then fails, the record leaves the index again, with the leaf
+ * "instance.receipt_voided" (store_sink_void), and the commit fails. DIR
+ * is then unused.
  */
 struct spool;
 struct store_loop;
@@ -41,8 +44,10 @@ void store_sink_on_spooled(void (*fn)(void *, const struct spool_info *),
     void *arg);
 /* store_sink_set_push: the instance comes from push source SOURCE (a
  * peer with push_to): its commit also queues it for the migration engine
- * (studies ("pq", source, SOP UID) -> {study_uid, series_uid, ...}) in
- * the same unit, so what was answered is never forgotten. Spool mode. */
+ * (studies ("pq", source, SOP UID) -> {study_uid, series_uid, ...,
+ * segment, offset, bytes}) in the same unit, so what was answered is
+ * never forgotten; the engine takes a row once its record's bytes are
+ * synced (spool_durable). Spool mode. */
 void store_sink_set_push(struct store_sink *s, const char *source,
     const char *study, const char *series);
 
@@ -108,6 +113,17 @@ int store_sink_backlog_over(struct store_sink *s, uint64_t limit);
  * store): the time from its last byte (store_sink_commit_async) to then;
  * NULL: no one. */
 void store_sink_on_durable(void (*fn)(void *, double), void *arg);
+/* store_sink_void: a receipt that did not hold (a record indexed while
+ * it was synced, whose sync failed, or one spool_recover took out of the
+ * index: never acknowledged). In B: push queue rows naming the record
+ * name the newest other copy from the same sender or go, and the leaf
+ * "instance.receipt_voided" (actor: the peer ACTOR, or "" for the node
+ * at startup; reason WHY). Taking the record out of the index is the
+ * caller's. After store_sink_use_spool. */
+struct spool_info;
+struct store_batch;
+void store_sink_void(struct store_batch *b, const struct spool_info *in,
+    const char *actor, const char *why);
 int store_sink_on_drain(struct store_sink *s, void (*fn)(void *), void *arg);
 /* store_sink_cancel_drain: fn will not be called (s queued for commit
  * stays valid until its done() has run). */
