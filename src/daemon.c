@@ -803,6 +803,17 @@ daemon_restart_wanted(const struct daemon *d)
 	return d->restart;
 }
 
+/* recovery_void: spool_recover took a receipt out of the index: its
+ * leaf, in the same unit. */
+static void
+recovery_void(void *arg, struct store_batch *b, const struct spool_info *in)
+{
+	(void)arg;
+	store_sink_void(b, in, "", "its index was durable and its bytes were "
+	    "not when vnamigd or the machine stopped; its sender was never "
+	    "answered");
+}
+
 static int
 open_state(struct daemon *d)
 {
@@ -819,8 +830,16 @@ open_state(struct daemon *d)
 
 		if ((d->spool = spool_open(d->conf->storage.spool_dir,
 		    d->conf->storage.spool_segment, err, sizeof(err))) ==
-		    NULL || spool_recover(d->spool, store_loop_store(d->state),
-		    &rc, err, sizeof(err)) < 0) {
+		    NULL) {
+			log_err("startup-failed", "error=%s", log_q(err));
+			return -1;
+		}
+		/* receipts recovery voids get their leaves in its units */
+		store_sink_use_spool(d->spool, d->state);
+		spool_on_void(d->spool, recovery_void, d);
+		if (spool_recover(d->spool, store_loop_store(d->state), &rc,
+		    err, sizeof(err)) < 0) {
+			spool_recovery_free(&rc);
 			log_err("startup-failed", "error=%s", log_q(err));
 			return -1;
 		}
@@ -835,20 +854,6 @@ open_state(struct daemon *d)
 		    (unsigned long long)rc.damaged,
 		    (unsigned long long)rc.checked,
 		    (unsigned long long)rc.voided);
-		store_sink_use_spool(d->spool, d->state);
-		if (rc.voided > 0) {
-			/* receipts whose bytes were not durable: their
-			 * leaves and push queue rows (never answered) */
-			struct store_batch *b = store_begin(
-			    store_loop_store(d->state));
-
-			for (uint64_t i = 0; i < rc.voided; i++)
-				store_sink_void(b, &rc.void_list[i], "",
-				    "its index was durable and its bytes were "
-				    "not when vnamigd or the machine stopped; "
-				    "its sender was never answered");
-			store_end(b, NULL, NULL);
-		}
 		if (rc.orphans || rc.damaged || rc.reclaimed || rc.voided) {
 			json_t *rev = json_pack("{s:s, s:{s:I, s:I, s:I, s:I, "
 			    "s:I, s:I}, s:s}", "event", "spool.recovered",
@@ -1299,6 +1304,8 @@ daemon_free_(struct daemon *d)
 	if (d->api_timer)
 		event_free(d->api_timer);
 	store_committer_stop();	/* queued instances made durable first */
+	if (d->state != NULL)	/* (and indexed, or voided) */
+		store_drain(store_loop_store(d->state));
 	store_sink_use_spool(NULL, NULL);
 	store_sink_on_durable(NULL, NULL);
 	spool_close(d->spool);		/* (it follows the store's resets) */

@@ -79,6 +79,9 @@ struct spool {
 	uint8_t		**spare;	/* CHUNK buffers to reuse */
 	size_t		 nspare;
 	struct store	*st;		/* whose resets it follows */
+	void		(*void_fn)(void *, struct store_batch *,
+			    const struct spool_info *);	/* spool_on_void */
+	void		*void_arg;
 	/* Records released by units not finished yet (in the order they
 	 * were released): the index still has them until their unit is
 	 * durable, and a second release of one meanwhile (another study's
@@ -633,16 +636,21 @@ unsynced_rec(void *arg, const void *key, size_t klen, const void *val,
 }
 
 /* rec_whole: 1 when the record's header and bytes at in->off are whole
- * and match what the index says of them. */
+ * and match what the index says of them, 0 when they are not (short,
+ * or other bytes), -1 when they cannot be read (errno). */
 static int
 rec_whole(int fd, const struct spool_info *in)
 {
 	uint8_t h[SPOOL_HDR], buf[65536], sha[32];
 	struct sha256 ctx;
+	ssize_t n;
 
-	if (fd < 0 || in->len < SPOOL_HDR || in->data_off > in->len ||
-	    pread(fd, h, SPOOL_HDR, (off_t)in->off) != SPOOL_HDR ||
-	    memcmp(h, magic, sizeof(magic)) != 0 ||
+	if (fd < 0)
+		return -1;
+	if ((n = pread(fd, h, SPOOL_HDR, (off_t)in->off)) < 0)
+		return -1;
+	if (n != SPOOL_HDR || in->len < SPOOL_HDR ||
+	    in->data_off > in->len || memcmp(h, magic, sizeof(magic)) != 0 ||
 	    store_be64_get(h + 8) != in->len ||
 	    store_be64_get(h + 16) != in->data_off ||
 	    memcmp(h + 24, in->sha256, 32) != 0)
@@ -651,10 +659,11 @@ rec_whole(int fd, const struct spool_info *in)
 	for (uint64_t o = in->off + in->data_off; o < in->off + in->len; ) {
 		size_t want = in->off + in->len - o < sizeof(buf) ?
 		    (size_t)(in->off + in->len - o) : sizeof(buf);
-		ssize_t n = pread(fd, buf, want, (off_t)o);
 
-		if (n <= 0)
-			return 0;
+		if ((n = pread(fd, buf, want, (off_t)o)) < 0)
+			return -1;
+		if (n == 0)
+			return 0;	/* the file ends before it */
 		sha256_update(&ctx, buf, (size_t)n);
 		o += (uint64_t)n;
 	}
@@ -662,7 +671,8 @@ rec_whole(int fd, const struct spool_info *in)
 	return memcmp(sha, in->sha256, 32) == 0;
 }
 
-/* void_locked: take a record out of the index (in unit b). (sp->mu.) */
+/* void_locked: take a record out of the index (in unit b). (sp->mu, or
+ * alone at startup.) */
 static void
 void_locked(struct spool *sp, struct store_batch *b, struct seg *s,
     const struct spool_info *in)
@@ -679,39 +689,83 @@ void_locked(struct spool *sp, struct store_batch *b, struct seg *s,
 	seg_row(b, s);
 }
 
-/* check_unsynced: re-hash segment s's records past its synced mark;
- * those not whole leave the index (listed in out). (sp->mu.) */
+/*
+ * check_unsynced: re-hash segment s's records past its synced mark. When
+ * every one could be read, the segment is synced (what was read whole may
+ * have been in the page cache only), and then, in one unit, those not
+ * whole leave the index (listed in out, and given to the void hook for
+ * its leaf in the same unit) and the mark moves to the end of the last
+ * whole one. A record that cannot be read leaves all as it is: damage,
+ * reported, checked again at the next start. 0, or -1 with err (the
+ * segment cannot be synced, or the index read). (At startup, alone.)
+ */
 static int
 check_unsynced(struct spool *sp, struct store *st, struct seg *s,
-    struct spool_recovery *out)
+    struct spool_recovery *out, char *err, size_t errlen)
 {
 	struct unsynced u = { s->synced, NULL, 0 };
 	struct store_batch *b;
 	uint8_t pfx[9];
 	uint64_t end = s->synced;
 	char path[4096];
-	int fd;
+	int fd, *whole, unreadable = 0, e = 0;
 
 	pfx[0] = ROW_REC;
 	store_be64_put(pfx + 1, s->id);
 	if (store_scan(st, STORE_CF_SPOOL, pfx, sizeof(pfx), unsynced_rec,
 	    &u) < 0) {
 		free(u.in);
+		snprintf(err, errlen, "cannot read the spool index: %s",
+		    store_error(st));
 		return -1;
 	}
 	spool_seg_path(sp, s->id, path, sizeof(path));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+		e = errno;
+	if ((whole = calloc(u.n + 1, sizeof(*whole))) == NULL)
+		abort();
+	for (size_t i = 0; i < u.n; i++) {
+		out->checked++;
+		errno = e;
+		if ((whole[i] = rec_whole(fd, &u.in[i])) < 0) {
+			if (!unreadable)
+				log_err("spool-unreadable", "file=%s "
+				    "offset=%" PRIu64 " error=%s hint=%s",
+				    log_q(path), u.in[i].off,
+				    log_q(strerror(errno)), log_q("the "
+				    "instances indexed past the segment's "
+				    "synced mark cannot be re-hashed: kept "
+				    "as they are, and checked again at the "
+				    "next start"));
+			unreadable = 1;
+			out->damaged += u.in[i].len;
+		} else if (whole[i] && u.in[i].off + u.in[i].len > end)
+			end = u.in[i].off + u.in[i].len;
+	}
+	if (unreadable) {
+		if (fd >= 0)
+			close(fd);
+		free(whole);
+		free(u.in);
+		return 0;
+	}
+	/* what was read whole is on the disk before the mark says so */
+	if (fdatasync(fd) < 0) {
+		snprintf(err, errlen, "cannot sync spool segment %s: %s", path,
+		    strerror(errno));
+		close(fd);
+		free(whole);
+		free(u.in);
+		return -1;
+	}
+	close(fd);
 	b = store_begin(st);
 	for (size_t i = 0; i < u.n; i++) {
 		const struct spool_info *in = &u.in[i];
 		struct spool_info *nv;
 
-		out->checked++;
-		if (rec_whole(fd, in)) {
-			if (in->off + in->len > end)
-				end = in->off + in->len;
+		if (whole[i])
 			continue;
-		}
 		log_warn("spool-receipt-void", "segment=%016" PRIx64 " offset=%"
 		    PRIu64 " bytes=%" PRIu64 " sop_instance=%s action=%s "
 		    "hint=%s", s->id, in->off, in->len,
@@ -720,21 +774,30 @@ check_unsynced(struct spool *sp, struct store *st, struct seg *s,
 		    "vnamigd or the machine stopped: it was never "
 		    "acknowledged, and its sender sends it again"));
 		void_locked(sp, b, s, in);
+		if (sp->void_fn != NULL)
+			sp->void_fn(sp->void_arg, b, in);
 		if ((nv = reallocarray(out->void_list, out->voided + 1,
 		    sizeof(*nv))) == NULL)
 			abort();
 		out->void_list = nv;
 		out->void_list[out->voided++] = *in;
 	}
-	if (fd >= 0)
-		close(fd);
 	/* what follows the last whole record is a tail to cut (below) */
 	s->end = end;
 	s->synced = end;
 	seg_row(b, s);
 	store_end(b, NULL, NULL);
+	free(whole);
 	free(u.in);
 	return 0;
+}
+
+void
+spool_on_void(struct spool *sp, void (*fn)(void *, struct store_batch *,
+    const struct spool_info *), void *arg)
+{
+	sp->void_fn = fn;
+	sp->void_arg = arg;
 }
 
 void
@@ -768,14 +831,17 @@ spool_recover(struct spool *sp, struct store *st, struct spool_recovery *out,
 		    store_error(st));
 		return -1;
 	}
+	/* (unlocked: the void hook may ask spool_durable; nothing else
+	 * uses the spool before recovery is over, nor adds a segment) */
+	pthread_mutex_unlock(&sp->mu);
 	for (size_t i = 0; i < sp->nsegs; i++)
 		if (sp->segs[i].synced < sp->segs[i].end &&
-		    check_unsynced(sp, st, &sp->segs[i], out) < 0) {
-			pthread_mutex_unlock(&sp->mu);
-			snprintf(err, errlen, "cannot read the spool index: %s",
-			    store_error(st));
+		    check_unsynced(sp, st, &sp->segs[i], out, err,
+		    errlen) < 0) {
+			store_drain(st);	/* (what was voided before) */
 			return -1;
 		}
+	pthread_mutex_lock(&sp->mu);
 	for (size_t i = 0; i < sp->nsegs; i++)
 		out->records += sp->segs[i].live;
 	if ((d = opendir(sp->dir)) == NULL) {
@@ -1582,7 +1648,7 @@ spool_commit(struct spool_rec **recs, size_t n)
 const struct spool_info *
 spool_index_early(struct spool_rec *r)
 {
-	if (!r->finished || r->failed)
+	if (!r->finished || r->failed || r->lane == NULL || r->lane->poisoned)
 		return NULL;
 	r->early = 1;
 	return &r->info;

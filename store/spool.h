@@ -124,12 +124,18 @@ struct spool_recovery {
  * whole unindexed records again (each logged with its SOP Instance UID),
  * cut partial tails, delete segments that hold nothing, report indexed
  * bytes that are missing (loudly: damaged). Existing segments are not
- * appended to again. 0, or -1 with err (unreadable directory or store).
+ * appended to again. 0, or -1 with err (unreadable directory or store, a
+ * segment that cannot be synced). A record past a synced mark that cannot
+ * be read is left indexed (damaged, logged; checked again next time).
  * Free out with spool_recovery_free.
  */
 int spool_recover(struct spool *sp, struct store *st,
     struct spool_recovery *out, char *err, size_t errlen);
 void spool_recovery_free(struct spool_recovery *r);
+/* spool_on_void: fn(arg, b, in) for each record spool_recover takes out of
+ * the index, in the unit B that does (its leaf goes with it). */
+void spool_on_void(struct spool *sp, void (*fn)(void *, struct store_batch *,
+    const struct spool_info *), void *arg);
 
 /*
  * A dataset's hashes (the SHA-256 of its bytes, and its canonical and

@@ -1027,8 +1027,11 @@ bysender_one(void *arg, uint64_t seg, uint64_t off)
 	struct bysender *x = arg;
 	struct spool_info si;
 
+	/* (a copy whose bytes are still being synced is not taken: it is
+	 * indexed while they are, and voided if they never get there) */
 	if (spool_get(x->m->st, seg, off, &si) == 1 &&
-	    strcmp(si.origin_ae, x->ae) == 0) {
+	    strcmp(si.origin_ae, x->ae) == 0 &&
+	    spool_durable(x->m->sp, seg, off + si.len)) {
 		*x->out = si;	/* in key order: the last is the newest */
 		x->found = 1;
 	}
@@ -3601,8 +3604,9 @@ new_one(void *arg, uint64_t seg, uint64_t off)
 	/* another batch's copy from elsewhere (its source) is not the
 	 * target's answer, nor is one whose sender is not known */
 	if (spool_get(n->m->st, seg, off, &si) == 1 &&
-	    strcmp(si.origin_ae, n->ae) != 0)
-		return 0;
+	    (strcmp(si.origin_ae, n->ae) != 0 ||
+	    !spool_durable(n->m->sp, seg, off + si.len)))
+		return 0;	/* (bytes being synced: when they are) */
 	n->found = 1;
 	n->seg = seg;
 	n->off = off;
@@ -5630,6 +5634,8 @@ push_open(const struct mbatch *b)
 struct pq {
 	char	 src[CONF_NAME_MAX + 1];
 	char	 sop[UIDSZ], study[UIDSZ], series[UIDSZ], cls[UIDSZ];
+	int	 has_rec;		/* the row names its record */
+	uint64_t seg, off;
 };
 
 struct pqscan {
@@ -5663,20 +5669,13 @@ pq_one(void *arg, const void *key, size_t klen, const void *val,
 	    json_object_get(j, "series_uid")) ?: "");
 	snprintf(q->cls, sizeof(q->cls), "%s", json_string_value(
 	    json_object_get(j, "sop_class_uid")) ?: "");
-	if (json_is_integer(json_object_get(j, "segment")) &&
-	    !spool_durable(x->m->sp, (uint64_t)json_integer_value(
-	    json_object_get(j, "segment")), (uint64_t)json_integer_value(
-	    json_object_get(j, "offset")) + (uint64_t)json_integer_value(
-	    json_object_get(j, "bytes")))) {
-		/* its index was written while its bytes were being synced
-		 * (the sender is not answered yet): taken once they are */
-		json_decref(j);
-		x->unsynced++;
-		return 0;
-	}
+	q->has_rec = json_is_integer(json_object_get(j, "segment"));
+	q->seg = (uint64_t)json_integer_value(json_object_get(j, "segment"));
+	q->off = (uint64_t)json_integer_value(json_object_get(j, "offset"));
 	json_decref(j);
 	{
 		const struct conf_peer *p = peer_named(x->m, q->src);
+		struct spool_info si;
 
 		if (p == NULL || p->push_to == NULL) {
 			/* kept, not taken: it must not hold back the
@@ -5684,6 +5683,20 @@ pq_one(void *arg, const void *key, size_t klen, const void *val,
 			if (x->unrouted++ == 0)
 				snprintf(x->usrc, sizeof(x->usrc), "%s",
 				    q->src);
+			return 0;
+		}
+		/* A row a unit on its way writes again is left for later
+		 * (its delete here would come after it), as is one whose
+		 * record's bytes are being synced (indexed meanwhile; its
+		 * sender is not answered yet; a record voided takes its
+		 * row with it: store_sink_void). */
+		if (store_sink_pq_busy(q->src, q->sop)) {
+			x->unsynced++;
+			return 0;
+		}
+		if (q->has_rec && spool_get(x->m->st, q->seg, q->off, &si) ==
+		    1 && !spool_durable(x->m->sp, q->seg, q->off + si.len)) {
+			x->unsynced++;
 			return 0;
 		}
 	}
@@ -5863,8 +5876,7 @@ push_drain(struct mig *m)
 		m->unrouted_at = now + 60000;
 	}
 	if (x.n == 0) {	/* (rows being synced: the next tick) */
-		if (x.unsynced == 0)
-			m->push_settled = 1;
+		m->push_settled = 1;
 		free(x.v);
 		return;
 	}
@@ -5872,7 +5884,7 @@ push_drain(struct mig *m)
 	    (u->st = calloc(x.n, sizeof(*u->st))) == NULL)
 		abort();
 	u->m = m;
-	u->last = x.n < PUSH_MAX && x.unsynced == 0;
+	u->last = x.n < PUSH_MAX;
 	local_day(day);
 	b = store_begin(m->st);
 	for (size_t i = 0; i < x.n; i++) {

@@ -379,6 +379,8 @@ struct store_commit {
 	int			 early;
 	int			 pending;	/* loop side */
 	int			 idx_failed;	/* loop side */
+	int			 pq_busy;	/* its unit writes a push queue
+					 * row (pq_busy_add) */
 };
 
 static struct {
@@ -762,6 +764,64 @@ committer_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Push queue rows written by units not yet durable, counted by (source,
+ * SOP Instance UID): the engine's drain reads only what is durable, and
+ * must not take (and delete) a row such a unit is about to write again.
+ */
+struct pqbusy {
+	char		 src[CONF_NAME_MAX + 1];
+	char		 sop[SPOOL_UID_MAX + 1];
+	unsigned	 n;
+};
+static struct pqbusy *pq_busy;
+static size_t npq_busy;
+
+static void
+pq_busy_add(const char *src, const char *sop)
+{
+	struct pqbusy *v;
+
+	for (size_t i = 0; i < npq_busy; i++)
+		if (strcmp(pq_busy[i].src, src) == 0 &&
+		    strcmp(pq_busy[i].sop, sop) == 0) {
+			pq_busy[i].n++;
+			return;
+		}
+	if ((v = reallocarray(pq_busy, npq_busy + 1, sizeof(*v))) == NULL)
+		abort();
+	pq_busy = v;
+	snprintf(v[npq_busy].src, sizeof(v->src), "%s", src);
+	snprintf(v[npq_busy].sop, sizeof(v->sop), "%s", sop);
+	v[npq_busy++].n = 1;
+}
+
+static void
+pq_busy_del(const char *src, const char *sop)
+{
+	for (size_t i = 0; i < npq_busy; i++)
+		if (strcmp(pq_busy[i].src, src) == 0 &&
+		    strcmp(pq_busy[i].sop, sop) == 0) {
+			if (--pq_busy[i].n == 0)
+				pq_busy[i] = pq_busy[--npq_busy];
+			break;
+		}
+	if (npq_busy == 0) {
+		free(pq_busy);
+		pq_busy = NULL;
+	}
+}
+
+int
+store_sink_pq_busy(const char *src, const char *sop)
+{
+	for (size_t i = 0; i < npq_busy; i++)
+		if (strcmp(pq_busy[i].src, src) == 0 &&
+		    strcmp(pq_busy[i].sop, sop) == 0)
+			return 1;
+	return 0;
+}
+
 static void early_done(struct store_commit *c);
 
 static void
@@ -769,6 +829,10 @@ indexed(void *arg, int err)
 {
 	struct store_commit *c = arg;
 
+	if (c->pq_busy) {	/* (its unit is over) */
+		c->pq_busy = 0;
+		pq_busy_del(c->s->push_src, c->info.sop_instance);
+	}
 	if (c->early) {
 		if (err)
 			c->idx_failed = 1;
@@ -852,22 +916,19 @@ index_spooled(struct store_commit *c)
 		store_key_cstr(&k, c->s->push_src);
 		store_key_cstr(&k, in->sop_instance);
 		store_put(b, STORE_CF_STUDIES, k.b, k.len, v, strlen(v));
+		pq_busy_add(c->s->push_src, in->sop_instance);
+		c->pq_busy = 1;
 		free(v);
 		json_decref(q);
 	}
 	store_end(b, indexed, c);
 }
 
-/*
- * A receipt that did not hold: a record indexed early whose sync then
- * failed (or, at startup, one recovery found not whole). Its push queue
- * rows that name it name the newest other copy of the instance from the
- * same sender instead, or go; a leaf says what happened. The caller's
- * unit B takes the record out of the index.
- */
+/* The push queue rows (any source) that name a voided record. */
 struct pqrow {
 	uint8_t		*key;
 	size_t		 klen;
+	char		 src[CONF_NAME_MAX + 1];
 	json_t		*v;
 };
 
@@ -882,34 +943,37 @@ pqfix_row(void *arg, const void *key, size_t klen, const void *val,
     size_t vlen)
 {
 	struct pqfix *x = arg;
-	json_t *j = json_loadb(val, vlen, 0, NULL);
 	struct store_kreader r;
 	char tag[4], src[CONF_NAME_MAX + 1], sop[SPOOL_UID_MAX + 1];
+	struct pqrow *v;
+	json_t *j;
 
 	store_kreader_init(&r, key, klen);
 	store_kreader_str(&r, tag, sizeof(tag));
 	store_kreader_str(&r, src, sizeof(src));
 	store_kreader_str(&r, sop, sizeof(sop));
-	if (!r.err && j != NULL && strcmp(sop, x->in->sop_instance) == 0 &&
-	    json_integer_value(json_object_get(j, "segment")) ==
-	    (json_int_t)x->in->seg &&
-	    json_integer_value(json_object_get(j, "offset")) ==
+	if (r.err || strcmp(sop, x->in->sop_instance) != 0 ||
+	    (j = json_loadb(val, vlen, 0, NULL)) == NULL)
+		return 0;
+	if (json_integer_value(json_object_get(j, "segment")) !=
+	    (json_int_t)x->in->seg ||
+	    json_integer_value(json_object_get(j, "offset")) !=
 	    (json_int_t)x->in->off) {
-		struct pqrow *r2 = reallocarray(x->row, x->n + 1,
-		    sizeof(*r2));
-
-		if (r2 == NULL || (r2[x->n].key = malloc(klen)) == NULL)
-			abort();
-		x->row = r2;
-		memcpy(r2[x->n].key, key, klen);
-		r2[x->n].klen = klen;
-		r2[x->n++].v = j;
+		json_decref(j);
 		return 0;
 	}
-	json_decref(j);
+	if ((v = reallocarray(x->row, x->n + 1, sizeof(*v))) == NULL ||
+	    (v[x->n].key = malloc(klen)) == NULL)
+		abort();
+	x->row = v;
+	memcpy(v[x->n].key, key, klen);
+	v[x->n].klen = klen;
+	snprintf(v[x->n].src, sizeof(v->src), "%s", src);
+	v[x->n++].v = j;
 	return 0;
 }
 
+/* The newest durable copy of an instance from a sender, but one. */
 struct newest {
 	struct store		*st;
 	const struct spool_info	*not;
@@ -925,22 +989,27 @@ newest_one(void *arg, uint64_t seg, uint64_t off)
 
 	if ((seg != n->not->seg || off != n->not->off) &&
 	    spool_get(n->st, seg, off, &si) == 1 &&
-	    strcmp(si.origin_ae, n->not->origin_ae) == 0) {
+	    strcmp(si.origin_ae, n->not->origin_ae) == 0 &&
+	    spool_durable(sink_spool, seg, off + si.len)) {
 		n->got = si;	/* in key order: the last is the newest */
 		n->found = 1;
 	}
 	return 0;
 }
 
-void
-store_sink_void(struct store_batch *b, const struct spool_info *in,
-    const char *actor, const char *why)
+/*
+ * pq_unvoid: push queue rows naming a voided record name the newest
+ * durable copy of the instance from the same sender instead, or go (in
+ * B). A row a unit on its way writes again (a newer C-STORE of the same
+ * instance) is that unit's: left as it is. The drain takes no row whose
+ * record is not durable, so none of these was taken.
+ */
+static void
+pq_unvoid(struct store_batch *b, const struct spool_info *in)
 {
 	struct store *st = store_loop_store(sink_state);
 	struct pqfix x = { in, NULL, 0 };
 	struct store_key k;
-	char sha[65], seg[17];
-	json_t *ev;
 
 	store_key_init(&k);
 	store_key_cstr(&k, "pq");
@@ -948,30 +1017,41 @@ store_sink_void(struct store_batch *b, const struct spool_info *in,
 		log_err("spool-void-queue", "sop_instance=%s error=%s",
 		    log_q(in->sop_instance), log_q(store_error(st)));
 	for (size_t i = 0; i < x.n; i++) {
-		json_t *v = x.row[i].v;
+		struct pqrow *r = &x.row[i];
 		struct newest n = { st, in, { 0 }, 0 };
+		char *val;
 
-		spool_each(st, in->sop_instance, newest_one, &n);
-		if (n.found) {
-			char *val;
-
-			json_object_set_new(v, "segment",
-			    json_integer((json_int_t)n.got.seg));
-			json_object_set_new(v, "offset",
-			    json_integer((json_int_t)n.got.off));
-			json_object_set_new(v, "bytes",
-			    json_integer((json_int_t)n.got.len));
-			val = json_dumps(v, JSON_COMPACT);
-			store_put(b, STORE_CF_STUDIES, x.row[i].key,
-			    x.row[i].klen, val, strlen(val));
-			free(val);
-		} else
-			store_del(b, STORE_CF_STUDIES, x.row[i].key,
-			    x.row[i].klen);
-		json_decref(v);
-		free(x.row[i].key);
+		if (!store_sink_pq_busy(r->src, in->sop_instance)) {
+			spool_each(st, in->sop_instance, newest_one, &n);
+			if (n.found) {
+				json_object_set_new(r->v, "segment",
+				    json_integer((json_int_t)n.got.seg));
+				json_object_set_new(r->v, "offset",
+				    json_integer((json_int_t)n.got.off));
+				json_object_set_new(r->v, "bytes",
+				    json_integer((json_int_t)n.got.len));
+				val = json_dumps(r->v, JSON_COMPACT);
+				store_put(b, STORE_CF_STUDIES, r->key, r->klen,
+				    val, strlen(val));
+				free(val);
+			} else
+				store_del(b, STORE_CF_STUDIES, r->key,
+				    r->klen);
+		}
+		json_decref(r->v);
+		free(r->key);
 	}
 	free(x.row);
+}
+
+void
+store_sink_void(struct store_batch *b, const struct spool_info *in,
+    const char *actor, const char *why)
+{
+	char sha[65], seg[17];
+	json_t *ev;
+
+	pq_unvoid(b, in);
 	hex_encode(in->sha256, 32, sha);
 	snprintf(seg, sizeof(seg), "%016llx", (unsigned long long)in->seg);
 	ev = json_pack("{s:s, s:{s:s}, s:{s:s, s:s, s:s, s:I, s:I}, "

@@ -115,15 +115,20 @@ int store_sink_backlog_over(struct store_sink *s, uint64_t limit);
 void store_sink_on_durable(void (*fn)(void *, double), void *arg);
 /* store_sink_void: a receipt that did not hold (a record indexed while
  * it was synced, whose sync failed, or one spool_recover took out of the
- * index: never acknowledged). In B: push queue rows naming the record
- * name the newest other copy from the same sender or go, and the leaf
- * "instance.receipt_voided" (actor: the peer ACTOR, or "" for the node
- * at startup; reason WHY). Taking the record out of the index is the
- * caller's. After store_sink_use_spool. */
+ * index: never acknowledged): the leaf "instance.receipt_voided" in B
+ * (actor: the peer ACTOR, or "" for the node at startup; reason WHY).
+ * and push queue rows naming the record then name the newest durable
+ * copy from the same sender, or go (a row a unit on its way writes again
+ * is left to it). Taking the record out of the index is the caller's.
+ * After store_sink_use_spool. */
 struct spool_info;
 struct store_batch;
 void store_sink_void(struct store_batch *b, const struct spool_info *in,
     const char *actor, const char *why);
+/* store_sink_pq_busy: 1 while a unit not yet durable writes the push
+ * queue row (source SRC, SOP Instance UID SOP): the engine leaves such a
+ * row for a later drain. */
+int store_sink_pq_busy(const char *src, const char *sop);
 int store_sink_on_drain(struct store_sink *s, void (*fn)(void *), void *arg);
 /* store_sink_cancel_drain: fn will not be called (s queued for commit
  * stays valid until its done() has run). */

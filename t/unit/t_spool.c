@@ -918,6 +918,43 @@ main(void)
 		ok(sp != NULL && rc.checked == 0 && rc.voided == 0, "opened "
 		    "again: nothing past a synced mark any more");
 		spool_recovery_free(&rc);
+		if (sp == NULL)
+			return 1;
+
+		/* one more indexed early, then its segment cannot be read
+		 * at the restart (a directory where the file was): kept,
+		 * reported damaged, never voided; readable again, it is
+		 * re-hashed and kept */
+		char moved[600];
+		struct spool_rec *ec = put_ct(sp, "1.2.3.4.92");
+		struct spool_info ic;
+
+		spool_finish(ec);
+		e1 = spool_index_early(ec);
+		if (!ok(e1 != NULL, "a third record indexed before its sync"))
+			return 1;
+		ic = *e1;
+		index_rec(st, sp, &ic);
+		spool_abort(ec);
+		spool_seg_path(sp, ic.seg, path, sizeof(path));
+		spool_close(sp);
+		snprintf(moved, sizeof(moved), "%s.away", path);
+		ok(rename(path, moved) == 0 && mkdir(path, 0700) == 0, "its "
+		    "segment cannot be opened (a directory in its place)");
+		sp = open_spool(st, 2u << 20, &rc);
+		ok(sp != NULL && rc.voided == 0 && rc.damaged > 0 &&
+		    spool_lookup(sp, st, "1.2.3.4.92", &got) == 1, "  the "
+		    "spool recovers: the record is kept indexed, reported "
+		    "damaged, not voided");
+		spool_recovery_free(&rc);
+		spool_close(sp);
+		ok(rmdir(path) == 0 && rename(moved, path) == 0, "the segment "
+		    "is back");
+		sp = open_spool(st, 2u << 20, &rc);
+		ok(sp != NULL && rc.checked >= 1 && rc.voided == 0 &&
+		    rc.damaged == 0 && spool_lookup(sp, st, "1.2.3.4.92",
+		    &got) == 1, "  re-hashed at the next start, whole: kept");
+		spool_recovery_free(&rc);
 	}
 	spool_close(sp);
 	store_close(st);
