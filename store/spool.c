@@ -46,6 +46,8 @@ struct seg {
 					 * (nor failed): it is not reclaimed
 					 * while any are on their way */
 	int		 sealed;	/* no lane appends to it */
+	int		 moved;		/* recovery moved its mark: its row
+					 * is written (void_all) */
 	int		 reclaim;	/* sealed, empty: delete when durable */
 };
 
@@ -82,6 +84,8 @@ struct spool {
 	void		(*void_fn)(void *, struct store_batch *,
 			    const struct spool_info *);	/* spool_on_void */
 	void		*void_arg;
+	const struct spool_info *voiding;	/* void_all: being voided */
+	size_t		 nvoiding;
 	/* Records released by units not finished yet (in the order they
 	 * were released): the index still has them until their unit is
 	 * durable, and a second release of one meanwhile (another study's
@@ -692,19 +696,18 @@ void_locked(struct spool *sp, struct store_batch *b, struct seg *s,
 /*
  * check_unsynced: re-hash segment s's records past its synced mark. When
  * every one could be read, the segment is synced (what was read whole may
- * have been in the page cache only), and then, in one unit, those not
- * whole leave the index (listed in out, and given to the void hook for
- * its leaf in the same unit) and the mark moves to the end of the last
- * whole one. A record that cannot be read leaves all as it is: damage,
- * reported, checked again at the next start. 0, or -1 with err (the
- * segment cannot be synced, or the index read). (At startup, alone.)
+ * have been in the page cache only) and its mark and end move, in memory,
+ * to the end of the last whole one; those not whole are added to out's
+ * void list, for void_all. A record that cannot be read leaves all as it
+ * is: damage, reported, checked again at the next start. 0, or -1 with
+ * err (the segment cannot be synced, or the index read). (At startup,
+ * alone.)
  */
 static int
 check_unsynced(struct spool *sp, struct store *st, struct seg *s,
     struct spool_recovery *out, char *err, size_t errlen)
 {
 	struct unsynced u = { s->synced, NULL, 0 };
-	struct store_batch *b;
 	uint8_t pfx[9];
 	uint64_t end = s->synced;
 	char path[4096];
@@ -719,10 +722,12 @@ check_unsynced(struct spool *sp, struct store *st, struct seg *s,
 		    store_error(st));
 		return -1;
 	}
+	if (u.n == 0)
+		return 0;	/* nothing past it (a file gone: below) */
 	spool_seg_path(sp, s->id, path, sizeof(path));
 	if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
 		e = errno;
-	if ((whole = calloc(u.n + 1, sizeof(*whole))) == NULL)
+	if ((whole = calloc(u.n, sizeof(*whole))) == NULL)
 		abort();
 	for (size_t i = 0; i < u.n; i++) {
 		out->checked++;
@@ -759,37 +764,71 @@ check_unsynced(struct spool *sp, struct store *st, struct seg *s,
 		return -1;
 	}
 	close(fd);
-	b = store_begin(st);
 	for (size_t i = 0; i < u.n; i++) {
-		const struct spool_info *in = &u.in[i];
 		struct spool_info *nv;
 
 		if (whole[i])
 			continue;
-		log_warn("spool-receipt-void", "segment=%016" PRIx64 " offset=%"
-		    PRIu64 " bytes=%" PRIu64 " sop_instance=%s action=%s "
-		    "hint=%s", s->id, in->off, in->len,
-		    log_q(in->sop_instance), "taken out of the index",
-		    log_q("its index was durable and its bytes were not when "
-		    "vnamigd or the machine stopped: it was never "
-		    "acknowledged, and its sender sends it again"));
-		void_locked(sp, b, s, in);
-		if (sp->void_fn != NULL)
-			sp->void_fn(sp->void_arg, b, in);
 		if ((nv = reallocarray(out->void_list, out->voided + 1,
 		    sizeof(*nv))) == NULL)
 			abort();
 		out->void_list = nv;
-		out->void_list[out->voided++] = *in;
+		out->void_list[out->voided++] = u.in[i];
 	}
 	/* what follows the last whole record is a tail to cut (below) */
 	s->end = end;
 	s->synced = end;
-	seg_row(b, s);
-	store_end(b, NULL, NULL);
+	s->moved = 1;
 	free(whole);
 	free(u.in);
 	return 0;
+}
+
+/*
+ * void_all: once every segment is checked (every mark where it belongs,
+ * so the void hook sees every whole copy as durable), one unit takes the
+ * voided records out of the index, gives each to the hook (its leaf, its
+ * push queue rows: spool_durable says no for them meanwhile), and writes
+ * the rows of the segments whose marks moved.
+ */
+static void
+void_all(struct spool *sp, struct store *st, struct spool_recovery *out)
+{
+	struct store_batch *b;
+	int any = out->voided > 0;
+
+	for (size_t i = 0; i < sp->nsegs; i++)
+		any |= sp->segs[i].moved;
+	if (!any)
+		return;
+	b = store_begin(st);
+	sp->voiding = out->void_list;
+	sp->nvoiding = out->voided;
+	for (uint64_t i = 0; i < out->voided; i++) {
+		const struct spool_info *in = &out->void_list[i];
+		struct seg *s = seg_find(sp, in->seg);
+
+		log_warn("spool-receipt-void", "segment=%016" PRIx64 " offset=%"
+		    PRIu64 " bytes=%" PRIu64 " sop_instance=%s action=%s "
+		    "hint=%s", in->seg, in->off, in->len,
+		    log_q(in->sop_instance), "taken out of the index",
+		    log_q("its index was durable and its bytes were not when "
+		    "vnamigd or the machine stopped: it was never "
+		    "acknowledged, and its sender sends it again"));
+		if (s != NULL)
+			void_locked(sp, b, s, in);
+		if (sp->void_fn != NULL)
+			sp->void_fn(sp->void_arg, b, in);
+	}
+	for (size_t i = 0; i < sp->nsegs; i++)
+		if (sp->segs[i].moved) {
+			sp->segs[i].moved = 0;
+			seg_row(b, &sp->segs[i]);
+		}
+	store_end(b, NULL, NULL);
+	store_drain(st);
+	sp->voiding = NULL;
+	sp->nvoiding = 0;
 }
 
 void
@@ -838,9 +877,11 @@ spool_recover(struct spool *sp, struct store *st, struct spool_recovery *out,
 		if (sp->segs[i].synced < sp->segs[i].end &&
 		    check_unsynced(sp, st, &sp->segs[i], out, err,
 		    errlen) < 0) {
-			store_drain(st);	/* (what was voided before) */
-			return -1;
+			for (size_t k = 0; k < sp->nsegs; k++)
+				sp->segs[k].moved = 0;
+			return -1;	/* nothing written: all again */
 		}
+	void_all(sp, st, out);
 	pthread_mutex_lock(&sp->mu);
 	for (size_t i = 0; i < sp->nsegs; i++)
 		out->records += sp->segs[i].live;
@@ -897,6 +938,14 @@ spool_recover(struct spool *sp, struct store *st, struct spool_recovery *out,
 			    fsync(fd) < 0)
 				log_err("spool-cut-failed", "file=%s error=%s",
 				    log_q(path), log_q(strerror(errno)));
+			else if (s != NULL && s->synced < s->end) {
+				/* the orphans taken back are on the disk */
+				struct store_batch *b = store_begin(st);
+
+				s->synced = s->end;
+				seg_row(b, s);
+				store_end(b, NULL, NULL);
+			}
 		} else if ((uint64_t)sb.st_size < committed) {
 			out->damaged += committed - (uint64_t)sb.st_size;
 			log_err("spool-damaged", "file=%s size=%llu "
@@ -1662,6 +1711,10 @@ spool_durable(struct spool *sp, uint64_t seg, uint64_t end)
 
 	pthread_mutex_lock(&sp->mu);
 	r = (s = seg_find(sp, seg)) == NULL || end <= s->synced;
+	for (size_t i = 0; r && i < sp->nvoiding; i++)
+		if (sp->voiding[i].seg == seg &&
+		    sp->voiding[i].off + sp->voiding[i].len == end)
+			r = 0;	/* being taken out of the index */
 	pthread_mutex_unlock(&sp->mu);
 	return r;
 }

@@ -221,6 +221,196 @@ fsize(struct spool *sp, uint64_t seg)
 	return stat(path, &sb) == 0 ? (uint64_t)sb.st_size : UINT64_MAX;
 }
 
+/* What a void hook (the daemon's: the leaf, the push queue rows) sees of
+ * the other copies of the instance it is given: how many are indexed,
+ * how many of those are durable. */
+struct hooked {
+	struct spool	*sp;
+	struct store	*st;
+	int		 calls, other, durable;
+};
+static struct hooked H;
+
+static int
+other_copy(void *arg, uint64_t seg, uint64_t off)
+{
+	struct spool_info si;
+
+	(void)arg;
+	H.other++;
+	if (spool_get(H.st, seg, off, &si) == 1 &&
+	    spool_durable(H.sp, seg, off + si.len))
+		H.durable++;
+	return 0;
+}
+
+static void
+void_hook(void *arg, struct store_batch *b, const struct spool_info *in)
+{
+	(void)arg;
+	(void)b;
+	H.calls++;
+	H.other = H.durable = 0;
+	spool_each(H.st, in->sop_instance, other_copy, NULL);
+}
+
+/* zero_rec: a record's bytes never reached the disk */
+static int
+zero_rec(const struct spool_info *in)
+{
+	char path[512];
+	uint8_t *z = calloc(1, in->len);
+	int fd, r;
+
+	snprintf(path, sizeof(path), "%s/%016llx.seg", spool_dir(),
+	    (unsigned long long)in->seg);
+	fd = open(path, O_WRONLY);
+	r = fd >= 0 && z != NULL && pwrite(fd, z, in->len, (off_t)in->off) ==
+	    (ssize_t)in->len ? 0 : -1;
+	if (fd >= 0)
+		close(fd);
+	free(z);
+	return r;
+}
+
+/* recover_hooked: the spool opened and recovered with void_hook. */
+static struct spool *
+recover_hooked(struct store *st, uint64_t segsz, struct spool_recovery *rc)
+{
+	char err[512];
+	struct spool *sp = spool_open(spool_dir(), segsz, err, sizeof(err));
+
+	memset(&H, 0, sizeof(H));
+	H.sp = sp;
+	H.st = st;
+	if (sp == NULL)
+		return NULL;
+	spool_on_void(sp, void_hook, NULL);
+	if (spool_recover(sp, st, rc, err, sizeof(err)) < 0) {
+		diag("spool_recover: %s", err);
+		spool_close(sp);
+	}
+	return sp;
+}
+
+/*
+ * Synced marks across segments at recovery (a fresh state): orphans
+ * taken back are durable; a voided record's hook sees a whole copy in a
+ * segment checked after its own as durable, and a copy voided in the
+ * same recovery as not; a segment whose file is gone with nothing past
+ * its mark does not stop the start.
+ */
+static void
+recovery_marks(void)
+{
+	struct spool_recovery rc;
+	struct spool_info in, iv, iw, a, b2, c, got;
+	struct spool_rec *r, *v, *w;
+	struct store_batch *b;
+	struct store *st;
+	struct spool *sp;
+	char path[512];
+	uint64_t len;
+
+	snprintf(tmp, sizeof(tmp), "%s/t_spool.XXXXXX",
+	    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (mkdtemp(tmp) == NULL || (st = open_store()) == NULL ||
+	    (sp = open_spool(st, 1, &rc)) == NULL) {	/* a record each */
+		ok(0, "a fresh spool opens");
+		return;
+	}
+	/* an orphan: synced, its index unit never written */
+	r = put_ct(sp, "1.2.3.4.300");
+	spool_commit(&r, 1);
+	in = *spool_rec_info(r);
+	spool_done(r);
+	spool_close(sp);
+	sp = recover_hooked(st, 1, &rc);
+	ok(sp != NULL && rc.orphans == 1 && spool_lookup(sp, st, "1.2.3.4.300",
+	    &got) == 1 && spool_durable(sp, in.seg, in.off + in.len), "an "
+	    "orphan taken back at recovery is durable (the engine takes it)");
+	spool_recovery_free(&rc);
+
+	/* V (lost) and W (whole), one instance, V's segment before W's */
+	v = put_ct(sp, "1.2.3.4.400");
+	w = put_ct(sp, "1.2.3.4.400");
+	spool_finish(v);
+	spool_finish(w);
+	iv = *spool_index_early(v);
+	iw = *spool_index_early(w);
+	index_rec(st, sp, &iw);
+	index_rec(st, sp, &iv);
+	spool_abort(v);
+	spool_abort(w);
+	spool_close(sp);
+	ok(iv.seg < iw.seg && zero_rec(&iv) == 0, "two copies indexed "
+	    "early in two segments, the first one's bytes lost");
+	sp = recover_hooked(st, 1, &rc);
+	ok(sp != NULL && rc.voided == 1 && H.calls == 1 && H.durable == 1,
+	    "  recovery voids it, and its hook sees the other copy durable "
+	    "(%d of %d)", H.durable, H.other);
+	ok(spool_lookup(sp, st, "1.2.3.4.400", &got) == 1 && got.seg == iw.seg,
+	    "  the whole copy stays indexed");
+	spool_recovery_free(&rc);
+
+	/* V1, W1 in one segment, V2 (the same instance as V1) in the next;
+	 * both V lost */
+	r = put_ct(sp, "1.2.3.4.599");
+	spool_finish(r);
+	len = spool_rec_info(r)->len;
+	spool_abort(r);
+	spool_close(sp);
+	sp = recover_hooked(st, 2 * len - 1, &rc);
+	spool_recovery_free(&rc);
+	v = put_ct(sp, "1.2.3.4.501");
+	w = put_ct(sp, "1.2.3.4.502");
+	r = put_ct(sp, "1.2.3.4.501");
+	spool_finish(v);
+	spool_finish(w);
+	spool_finish(r);
+	a = *spool_index_early(v);
+	b2 = *spool_index_early(w);
+	c = *spool_index_early(r);
+	index_rec(st, sp, &a);
+	index_rec(st, sp, &b2);
+	index_rec(st, sp, &c);
+	spool_abort(v);
+	spool_abort(w);
+	spool_abort(r);
+	spool_close(sp);
+	ok(a.seg == b2.seg && c.seg > a.seg && zero_rec(&a) == 0 &&
+	    zero_rec(&c) == 0, "two copies of one instance lost in two "
+	    "segments, a whole record after the first");
+	sp = recover_hooked(st, 2 * len - 1, &rc);
+	ok(sp != NULL && rc.voided == 2 && H.calls == 2 && H.durable == 0,
+	    "  both voided; the second's hook does not take the first for a "
+	    "durable copy (%d)", H.durable);
+	is_int(spool_lookup(sp, st, "1.2.3.4.501", &got), 0, "  no copy of "
+	    "it is indexed");
+	spool_recovery_free(&rc);
+
+	/* a record indexed early, released (its sync failed), its segment
+	 * file deleted (reclaimed) before its row's delete was durable */
+	r = put_ct(sp, "1.2.3.4.700");
+	spool_finish(r);
+	in = *spool_index_early(r);
+	index_rec(st, sp, &in);
+	b = store_begin(st);
+	spool_release(sp, st, b, in.seg, in.off);
+	store_end(b, NULL, NULL);
+	store_drain(st);
+	spool_abort(r);
+	spool_seg_path(sp, in.seg, path, sizeof(path));
+	spool_close(sp);
+	ok(unlink(path) == 0, "a segment file deleted, its row left, nothing "
+	    "indexed past its mark");
+	sp = recover_hooked(st, 1 << 20, &rc);
+	ok(sp != NULL, "  the spool recovers");
+	spool_recovery_free(&rc);
+	spool_close(sp);
+	store_close(st);
+}
+
 int
 main(void)
 {
@@ -958,6 +1148,10 @@ main(void)
 	}
 	spool_close(sp);
 	store_close(st);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+	if (system(cmd) != 0)
+		diag("could not remove %s", tmp);
+	recovery_marks();
 	free(file);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
 	if (system(cmd) != 0)
