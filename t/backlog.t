@@ -10,13 +10,7 @@
 # (before, only the instance being received was counted: 24 MiB held).
 . "$top_srcdir/t/lib.sh"
 
-CC=${CC:-cc}
-if ! $CC -shared -fPIC -o "$T_DIR/slowsync.so" "$top_srcdir/t/slowsync.c" \
-    -ldl 2>"$T_DIR/cc.log"; then
-	skip "cannot build the fsync shim: $(head -1 "$T_DIR/cc.log")"
-	done_testing
-fi
-pass "t/slowsync.c built"
+sync_shim
 
 conf=$T_DIR/vnamigd.yaml
 cat >"$conf" <<YAML

@@ -155,6 +155,17 @@ audit_leaves() {
 	    wc -l | tr -d ' '
 }
 
+# sync_shim: build t/slowsync.c (an LD_PRELOAD shim: a slow or failing
+# fsync) into $T_DIR/slowsync.so, or skip the rest of the script.
+sync_shim() {
+	if ! ${CC:-cc} -shared -fPIC -o "$T_DIR/slowsync.so" \
+	    "$top_srcdir/t/slowsync.c" -ldl 2>"$T_DIR/cc.log"; then
+		skip "cannot build the fsync shim: $(head -1 "$T_DIR/cc.log")"
+		done_testing
+	fi
+	pass "t/slowsync.c built"
+}
+
 # stop_daemon [SIGNAL]: signal the daemon, wait; sets DAEMON_RC.
 stop_daemon() {
 	kill -"${1:-TERM}" "$DAEMON_PID" 2>/dev/null

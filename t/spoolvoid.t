@@ -25,13 +25,7 @@ TOK=plain-for-tests
 EX=$T_DIR/disk
 G=$T_DIR/gen
 
-CC=${CC:-cc}
-if ! $CC -shared -fPIC -o "$T_DIR/slowsync.so" "$top_srcdir/t/slowsync.c" \
-    -ldl 2>"$T_DIR/cc.log"; then
-	skip "cannot build the fsync shim: $(head -1 "$T_DIR/cc.log")"
-	done_testing
-fi
-pass "t/slowsync.c built"
+sync_shim
 "$PY" "$top_srcdir/contrib/bench/gen-store-instances" "$G" 0 4 >/dev/null 2>&1
 ok $? "4 instances generated"
 sop() { dcmdump +P 0008,0018 "$G/small/0000$1.dcm" | sed 's/.*\[\(.*\)\].*/\1/'; }
