@@ -150,6 +150,8 @@ static const struct ckey limits_keys[] = {
 	{ LIM("async_window", CT_U32, async_window), .min = 1, .max = 64 },
 	{ LIM("store_backlog", CT_SIZE, store_backlog), .min = KB(64),
 	    .max = GB(1) },
+	{ LIM("unread_answers", CT_SIZE, unread_answers), .min = KB(64),
+	    .max = MB(64) },
 	{ LIM("commit_timeout", CT_DURATION, commit_ms), .min = 1000,
 	    .max = SEC(7 * 86400) },
 	{ LIM("find_matches", CT_U32, find_matches), .min = 1,
@@ -1558,6 +1560,7 @@ set_defaults(struct conf *c)
 	c->limits.find_matches = 100000;
 	c->limits.commit_ms = SEC(600);
 	c->limits.store_backlog = MB(4);
+	c->limits.unread_answers = MB(1);
 	c->limits.async_window = 8;
 	c->limits.idle_ms = SEC(300);
 	c->limits.shutdown_grace_ms = SEC(30);

@@ -167,6 +167,9 @@ struct conf {
 		uint64_t	 commit_ms;		/* storage commitment */
 		uint64_t	 store_backlog;	/* bytes waiting for the disk,
 						 * per association */
+		uint64_t	 unread_answers;	/* our answers a peer
+						 * leaves unread (DICOM, HTTP,
+						 * MLLP): then it is not read */
 		uint32_t	 async_window;	/* DIMSE operations outstanding
 						 * per association */
 		uint64_t	 shutdown_grace_ms;

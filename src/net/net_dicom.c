@@ -171,11 +171,6 @@ cf(struct dicom_conn *dc)
 	return net_server_conf(net_conn_server(dc->c));
 }
 
-/* What a peer that calls us may leave unread of our answers before its
- * association stops being read (DICOM_HOLD_OUTPUT): a peer that sends
- * requests and never reads the responses made us queue them without
- * bound. Reading resumes once they are all out. */
-#define DICOM_OUT_HIGH	(1u << 20)
 
 /* hold_one_pdu: read no more input than one whole PDU (the largest we
  * take) while the one in hand is dealt with: back-pressure, and a bound
@@ -1029,8 +1024,13 @@ read_pdus(struct dicom_conn *dc, struct evbuffer *in)
 
 	while (dc->sm.state != DUL_STA1 && !dc->held &&
 	    evbuffer_get_length(in) >= DUL_HEADER_LEN) {
+		/* what a peer that calls us may leave unread of our
+		 * answers (limits.unread_answers) before its association
+		 * stops being read: one that sends requests and never
+		 * reads the responses made us queue them without bound.
+		 * Reading resumes once they are all out. */
 		if (!dc->a.requestor && net_conn_unsent(dc->c) >=
-		    DICOM_OUT_HIGH) {
+		    cf(dc)->limits.unread_answers) {
 			dicom_conn_hold(dc, DICOM_HOLD_OUTPUT, 1);
 			break;
 		}

@@ -33,10 +33,6 @@
 #define HTTP_BUDGET 16
 /* A streamed answer is topped up to this much queued output. */
 #define HTTP_STREAM_HIGH (256 * 1024)
-/* Answers a client may leave unread before its connection is not read
- * any more (until they are out): one that pipelines requests and never
- * reads made us queue the answers without bound. */
-#define HTTP_OUT_HIGH (256 * 1024)
 
 static const struct conf *
 hconf(struct net_conn *c)
@@ -421,7 +417,11 @@ http_pump(struct net_conn *c, struct evbuffer *in)
 			return 0;
 		if (len == 0)
 			return 0;
-		if (net_conn_unsent(c) >= HTTP_OUT_HIGH) {
+		/* answers a client may leave unread before its connection
+		 * is not read any more, until they are out (one that
+		 * pipelines requests and never reads made us queue the
+		 * answers without bound): limits.unread_answers */
+		if (net_conn_unsent(c) >= hconf(c)->limits.unread_answers) {
 			h->out_held = 1;
 			bufferevent_disable(net_conn_bev(c), EV_READ);
 			return 0;

@@ -260,12 +260,13 @@ flush(struct net_conn *c, struct mconn *m)
 		owe(c, m, 0);
 }
 
-/* acks_unread: the sender left 256 KiB of ACKs unread: it is not read
- * until they are out (one that never reads them made us hold them all). */
+/* acks_unread: the sender left limits.unread_answers of ACKs unread: it
+ * is not read until they are out (one that never reads them made us hold
+ * them all). */
 static int
 acks_unread(struct net_conn *c)
 {
-	return net_conn_unsent(c) >= 256 * 1024;
+	return net_conn_unsent(c) >= mconf(c)->limits.unread_answers;
 }
 
 /*

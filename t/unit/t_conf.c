@@ -86,6 +86,8 @@ t_contract(void)
 	is_int(c->limits.max_pdu, 262144, "default max_pdu 256KiB");
 	is_int(c->limits.artim_ms, 30000, "default ARTIM 30s");
 	is_int(c->limits.associations_in, 64, "default associations_in");
+	is_int(c->limits.unread_answers, 1048576, "default unread_answers "
+	    "1MiB");
 	is_int(c->logging.level, 2, "default log level info");
 	is_int(c->api.health_open, 1, "health open by default");
 	conf_free(c);
@@ -98,7 +100,7 @@ t_typed(void)
 	char *errs;
 	struct conf *c = load(
 	    "limits:\n  max_pdu: 1MiB\n  idle_timeout: 1h30m\n"
-	    "  http_body: 1.5GiB\n"
+	    "  http_body: 1.5GiB\n  unread_answers: 128KiB\n"
 	    "peers:\n  - { name: p, ae_title: \"  PACS  \", host: h, port: 104,"
 	    " role: both, bandwidth: 50MB/s, window: \"Mon-Fri 19:00-07:00\","
 	    " tls: {} }\n"
@@ -112,6 +114,7 @@ t_typed(void)
 	is_int(c->limits.max_pdu, 1048576, "max_pdu 1MiB");
 	is_int(c->limits.idle_ms, 5400000, "idle 1h30m in ms");
 	is_int(c->limits.http_body, 1610612736, "1.5GiB");
+	is_int(c->limits.unread_answers, 131072, "unread_answers 128KiB");
 	is_str(c->peers[0].ae_title, "PACS", "AE title trimmed");
 	is_int(c->peers[0].bandwidth, 50000000, "50MB/s");
 	ok(c->peers[0].window.set, "window set");
@@ -138,6 +141,10 @@ t_errors(void)
 	is_str(first_error("limits:\n  max_pdu: 1KiB\n"),
 	    "t.yaml:2:12: limits.max_pdu = 1KiB is out of range; expected "
 	    "4096 bytes to 16777216 bytes", "out of range, with the range");
+	is_str(first_error("limits:\n  unread_answers: 32KiB\n"),
+	    "t.yaml:2:19: limits.unread_answers = 32KiB is out of range; "
+	    "expected 65536 bytes to 67108864 bytes", "unread_answers: its "
+	    "range");
 	is_str(first_error("limits:\n  dimse_timeout: 30\n"),
 	    "t.yaml:2:18: limits.dimse_timeout = \"30\": a number in a "
 	    "duration needs a unit (ms, s, m, h or d), as in 30s",
