@@ -25,6 +25,13 @@
       from app BURSTnn one after the other, each awaiting its ACK. Prints
       "ok TOTAL" when every ACK is AA and addressed to its message (MSA-2),
       in order; else the first problems. Also the time taken on stderr.
+  flood PORT HTTP_PORT TOKEN COUNT
+      One connection with a small receive buffer: COUNT ADT^A08 messages
+      from app FLOOD written as fast as the daemon takes them, no ACK
+      read, until all are out or none went for 3 s; then, once the
+      daemon's vnamig_hl7_messages_total (GET /metrics) stops moving,
+      prints "sent=S taken=T"; then reads the ACKs (and writes the rest)
+      and prints "acks=A aa=N" once all came or none for 10 s.
   check MSG ACK CODE [ERRCODE [LOCATION]]
       Checks ACK (bytes of one ACK) against MSG field by field; prints one
       line per problem (nothing when it is right). LOCATION as SEG^SEQ^FIELD
@@ -370,6 +377,80 @@ def burst(port, nsend, count):
         print("ok", sum(done))
 
 
+def taken(http_port, token):
+    import urllib.request
+    req = urllib.request.Request("http://127.0.0.1:%d/metrics" % http_port,
+                                 headers={"Authorization": "Bearer " + token})
+    body = urllib.request.urlopen(req, timeout=10).read().decode()
+    for line in body.splitlines():
+        if line.startswith("vnamig_hl7_messages_total"):
+            return int(float(line.split()[-1]))
+    return 0
+
+
+def flood(port, http_port, token, count):
+    import select
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    s.setblocking(False)
+    msgs = []
+    for i in range(count):
+        ctl = "FLOOD-%06d" % (i + 1)
+        msgs.append(VT + ("MSH|^~\\&|FLOOD|WARD|VNAMIG|PACS|20240105%06d||ADT^A08^ADT_A01|%s|P|2.5.1\r"
+                          "EVN|A08|20240105093000\r"
+                          "PID|1||F%06d^^^WARD^MR||FLOOD^PATIENT||19700101|F\r"
+                          % (i % 1000000, ctl, i + 1)).encode() + FS + CR)
+    out = b"".join(msgs)
+    off, last = 0, time.time()
+    while off < len(out) and time.time() - last < 3:
+        _, w, _ = select.select([], [s], [], 0.2)
+        if not w:
+            continue
+        try:
+            n = s.send(out[off:off + 65536])
+        except BlockingIOError:
+            continue
+        if n > 0:
+            off += n
+            last = time.time()
+    sent = out[:off].count(FS + CR)
+    prev, t = -1, taken(http_port, token)
+    while t != prev:
+        time.sleep(1)
+        prev, t = t, taken(http_port, token)
+    print("sent=%d taken=%d" % (sent, t))
+    sys.stdout.flush()
+    buf, acks, aa, last = b"", 0, 0, time.time()
+    while acks < count and time.time() - last < 10:
+        want_w = [s] if off < len(out) else []
+        r, w, _ = select.select([s], want_w, [], 0.5)
+        if w:
+            try:
+                off += max(0, s.send(out[off:off + 65536]))
+            except BlockingIOError:
+                pass
+        if r:
+            try:
+                d = s.recv(65536)
+            except BlockingIOError:
+                continue
+            if not d:
+                break
+            buf += d
+            last = time.time()
+            while True:
+                i = buf.find(VT)
+                j = buf.find(FS + CR, i) if i >= 0 else -1
+                if j < 0:
+                    break
+                acks += 1
+                aa += code_of(buf[i + 1:j]) == "AA"
+                buf = buf[j + 2:]
+    print("acks=%d aa=%d" % (acks, aa))
+    s.close()
+
+
 def main():
     a = sys.argv[1:]
     cmd = a.pop(0)
@@ -385,6 +466,8 @@ def main():
         parallel(int(a[0]), int(a[1]), a[2], a[3])
     elif cmd == "burst":
         burst(int(a[0]), int(a[1]), int(a[2]))
+    elif cmd == "flood":
+        flood(int(a[0]), int(a[1]), a[2], int(a[3]))
     elif cmd == "check":
         msg = open(a[0], "rb").read()
         ack = open(a[1], "rb").read()
