@@ -43,6 +43,7 @@
 
 #include "conf/conf.h"
 #include "src/daemon.h"
+#include "src/hl7/hl7_mllp.h"
 #include "src/hl7in.h"
 #include "src/net/net.h"
 #include "src/net/net_proto.h"
@@ -65,13 +66,7 @@ struct pend {
 STAILQ_HEAD(pend_list, pend);
 
 struct mconn {
-	char			*msg;		/* the frame's bytes so far */
-	size_t			 len, cap;
-	int			 in_frame;
-	uint64_t		 garbage;	/* bytes outside frames */
-	int			 after_fs;	/* a frame just ended at an FS
-						 * that was the last byte read:
-						 * a CR next is its trailer */
+	struct hl7_mllp		 df;		/* the frames (src/hl7) */
 	struct pend_list	 pending;	/* oldest first */
 	uint32_t		 npending;
 	int			 in_call;	/* hl7in_message on the stack */
@@ -198,7 +193,7 @@ mllp_free(struct net_conn *c)
 		free(p->frame);
 		free(p);
 	}
-	free(m->msg);
+	hl7_mllp_free(&m->df);
 	evbuffer_free(m->scratch);
 	event_free(m->later);
 	free(m);
@@ -211,15 +206,15 @@ mllp_closed(struct net_conn *c, const char *why)
 
 	if (m == NULL)
 		return;
-	if (m->in_frame && m->len > 0)
+	if (m->df.in_frame && m->df.len > 0)
 		log_warn("mllp-truncated", "conn=%llu peer=%s bytes=%zu "
 		    "reason=%s action=%s", (unsigned long long)net_conn_id(c),
-		    net_conn_peer(c), m->len, log_q(why), "dropped; no ACK "
+		    net_conn_peer(c), m->df.len, log_q(why), "dropped; no ACK "
 		    "was sent, so the sender resends it");
-	if (m->garbage > 0)
+	if (m->df.garbage > 0)
 		log_info("mllp-garbage", "conn=%llu peer=%s bytes=%llu",
 		    (unsigned long long)net_conn_id(c), net_conn_peer(c),
-		    (unsigned long long)m->garbage);
+		    (unsigned long long)m->df.garbage);
 	/* the entries stay until mllp_free: a dispatch may still be on
 	 * the stack holding one */
 	cancel_all(m);
@@ -370,10 +365,9 @@ dispatch(struct net_conn *c, struct mconn *m)
 	owe(c, m, 1);
 	m->frames++;
 	m->in_call = 1;
-	call = hl7in_message(h, m->msg, m->len, net_conn_peer(c), "mllp",
-	    answered, p);
+	call = hl7in_message(h, m->df.msg, m->df.len, net_conn_peer(c),
+	    "mllp", answered, p);
 	m->in_call = 0;
-	m->len = 0;
 	if (!p->answered) {
 		if (call == NULL)
 			p->answered = 1;	/* no answer will come */
@@ -395,91 +389,52 @@ mllp_read(struct net_conn *c, struct evbuffer *in)
 	uint32_t limit = pipeline(c);
 
 	m->resumed = 0;
+	m->df.max = max;	/* (a live key) */
 	while (!m->gone && !net_conn_draining(c) && m->npending < limit &&
 	    !acks_unread(c) && evbuffer_get_length(in) > 0) {
-		size_t n = evbuffer_get_length(in);
+		size_t n = evbuffer_get_length(in), used;
 		unsigned char *p = evbuffer_pullup(in, (ssize_t)n);
-		size_t i = 0;
+		uint64_t dropped;
+		enum hl7_mllp_step st = hl7_mllp_step(&m->df, p, n, &used,
+		    &dropped);
 
-		if (!m->in_frame) {
-			size_t skip = 0;
-
-			if (m->after_fs && p[0] == CR)
-				skip = i = 1;	/* the last frame's trailer */
-			m->after_fs = 0;
-			while (i < n && p[i] != VT)
-				i++;
-			m->garbage += i - skip;
-			if (i == n) {
-				evbuffer_drain(in, n);
-				break;
-			}
-			evbuffer_drain(in, i + 1);
-			m->in_frame = 1;
-			m->len = 0;
-			continue;
-		}
-		while (i < n && p[i] != FS && p[i] != VT)
-			i++;
-		if (i < n && p[i] == VT) {
-			/* a start inside a frame: the frame before it was
-			 * cut short (a sender that gave up on it and began
-			 * again); it is dropped, unanswered (taken as data,
-			 * it merged two messages, and the second was never
-			 * answered) */
-			log_warn("mllp-frame-restarted", "conn=%llu peer=%s "
-			    "dropped_bytes=%llu detail=%s",
-			    (unsigned long long)net_conn_id(c),
-			    net_conn_peer(c), (unsigned long long)(m->len + i),
-			    log_q("a start byte (0x0B) inside a frame: the "
-			    "frame before it is dropped, unanswered"));
-			m->len = 0;
-			evbuffer_drain(in, i + 1);
-			continue;
-		}
-		if (m->len + i > max) {
+		switch (st) {
+		case HL7_MLLP_TOO_LARGE:
 			log_warn("mllp-frame-too-large", "conn=%llu peer=%s "
 			    "limit=%llu action=%s",
 			    (unsigned long long)net_conn_id(c),
 			    net_conn_peer(c), (unsigned long long)max,
 			    "closed; raise limits.mllp_frame or split the "
 			    "message");
-			m->in_frame = 0;
-			m->len = 0;
 			net_conn_close(c, "MLLP frame over limits.mllp_frame",
 			    1);
 			return;
-		}
-		if (m->len + i > m->cap) {
-			size_t cap = m->cap ? m->cap : 4096;
-			char *nm;
-
-			while (cap < m->len + i)
-				cap *= 2;
-			if ((nm = realloc(m->msg, cap)) == NULL)
-				abort();
-			m->msg = nm;
-			m->cap = cap;
-		}
-		memcpy(m->msg + m->len, p, i);
-		m->len += i;
-		if (i == n) {
-			evbuffer_drain(in, n);
+		case HL7_MLLP_RESTARTED:
+			/* the frame before it was cut short (a sender that
+			 * gave up on it and began again): dropped,
+			 * unanswered (taken as data, it merged two
+			 * messages, and the second was never answered) */
+			log_warn("mllp-frame-restarted", "conn=%llu peer=%s "
+			    "dropped_bytes=%llu detail=%s",
+			    (unsigned long long)net_conn_id(c),
+			    net_conn_peer(c), (unsigned long long)dropped,
+			    log_q("a start byte (0x0B) inside a frame: the "
+			    "frame before it is dropped, unanswered"));
 			break;
-		}
-		/* <FS> ends the message; the <CR> after it, when it comes
-		 * (now, or first in the next read), is its trailer. A
-		 * sender that ends frames with FS alone waited for ever
-		 * for an answer that waited for that CR. */
-		if (i + 1 < n && p[i + 1] != CR)
+		case HL7_MLLP_FRAME_NO_CR:
 			log_info("mllp-bad-trailer", "conn=%llu peer=%s "
 			    "detail=%s", (unsigned long long)net_conn_id(c),
 			    net_conn_peer(c), "FS not followed by CR; taken "
 			    "as the end of the message");
-		m->after_fs = i + 1 >= n;
-		evbuffer_drain(in, i + 1 < n && p[i + 1] == CR ? i + 2 : i + 1);
-		m->in_frame = 0;
-		dispatch(c, m);
+			break;
+		default:
+			break;
+		}
+		evbuffer_drain(in, used);
+		if (st == HL7_MLLP_NEED)
+			break;
+		if (st == HL7_MLLP_FRAME || st == HL7_MLLP_FRAME_NO_CR)
+			dispatch(c, m);
 	}
 	if (m->gone || net_conn_draining(c))
 		return;
