@@ -99,7 +99,8 @@ PY3
 is "$out" next "  with no body bytes between them (no last chunk)"
 
 # A client that pipelines requests and never reads the answers: not read
-# any more once 256 KiB of them wait, so vnamigd does not hold them all.
+# any more once limits.unread_answers of them wait (1 MiB by default), so
+# vnamigd does not hold them all.
 out=$(python3 - "$HTTP_PORT" "$DAEMON_PID" <<'PY4'
 import select, socket, sys, time
 def rss():

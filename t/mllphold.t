@@ -10,20 +10,25 @@
 # send buffer it gives a socket (net.ipv4.tcp_wmem, 4 MiB by default:
 # about 30,000 ACKs of some 140 bytes); N is one per 50 bytes of that,
 # so that the hold must stop vnamigd well before N (before the hold it
-# took them all).
+# took them all). Then again with unread_answers 4MiB: the hold must
+# come some 28,000 messages later (the key is applied).
 . "$top_srcdir/t/lib.sh"
 TOK=plain-for-tests
 wmem=$(awk '{ print $3 }' /proc/sys/net/ipv4/tcp_wmem 2>/dev/null)
 N=$((${wmem:-4194304} / 50))
 [ "$N" -gt 400000 ] && N=400000
 
-conf=$T_DIR/vnamigd.yaml
-cat >"$conf" <<YAML
-node: { ae_title: VNAMIG, data_dir: $T_DIR/var }
+# flood HOLD: a daemon with limits.unread_answers HOLD (its own data dir)
+# flooded; sets took (messages taken while the ACKs were unread) and
+# checks that every one was answered once they were read
+flood() {
+	conf=$T_DIR/vnamigd-$1.yaml
+	cat >"$conf" <<YAML
+node: { ae_title: VNAMIG, data_dir: $T_DIR/var-$1 }
 listen:
   mllp: { address: 127.0.0.1, port: 0 }
   http: { address: 127.0.0.1, port: 0 }
-limits: { unread_answers: 64KiB }
+limits: { unread_answers: $1 }
 storage: { min_free: 1MiB }
 api:
   keys:
@@ -32,20 +37,29 @@ hl7:
   senders:
     - { name: flood, app: FLOOD }
 YAML
-start_daemon "$conf" || { fail "vnamigd starts"; done_testing; }
-pass "vnamigd starts (limits.unread_answers 64KiB)"
+	start_daemon "$conf" || { fail "vnamigd starts"; done_testing; }
+	pass "vnamigd starts (limits.unread_answers $1)"
+	/usr/bin/python3 "$top_srcdir/t/hl7peer.py" flood "$MLLP_PORT" \
+	    "$HTTP_PORT" "$TOK" "$N" >"$T_DIR/flood-$1.out" 2>"$T_DIR/flood.err"
+	ok $? "  hl7peer.py flood ran"
+	sent=$(sed -n 's/^sent=\([0-9]*\) .*/\1/p' "$T_DIR/flood-$1.out")
+	took=$(sed -n 's/.* taken=\([0-9]*\)$/\1/p' "$T_DIR/flood-$1.out")
+	is "$(sed -n 's/^acks=//p' "$T_DIR/flood-$1.out")" "$N aa=$N" \
+	    "  once it reads the ACKs, every message is taken and answered AA"
+	stop_daemon
+	is "$DAEMON_RC" 0 "  vnamigd exits 0"
+	cat "$T_DIR/daemon.log" >>"$T_DIR/daemon-all.log"
+}
 
-/usr/bin/python3 "$top_srcdir/t/hl7peer.py" flood "$MLLP_PORT" "$HTTP_PORT" \
-    "$TOK" "$N" >"$T_DIR/flood.out" 2>"$T_DIR/flood.err"
-ok $? "hl7peer.py flood ran"
-sent=$(sed -n 's/^sent=\([0-9]*\) .*/\1/p' "$T_DIR/flood.out")
-took=$(sed -n 's/.* taken=\([0-9]*\)$/\1/p' "$T_DIR/flood.out")
-ok "$([ -n "$took" ] && [ "$took" -gt 0 ] && [ "$took" -lt $((N * 4 / 5)) ]; echo $?)" \
-    "its ACKs unread, vnamigd stops taking messages: $took of $N taken ($sent written)"
-is "$(sed -n 's/^acks=//p' "$T_DIR/flood.out")" "$N aa=$N" \
-    "once it reads them, every message is taken and answered AA"
-stop_daemon
-is "$DAEMON_RC" 0 "vnamigd exits 0"
-! grep -qE 'runtime error:|ERROR: (Address|Leak)Sanitizer' "$T_DIR/daemon.log"
+flood 64KiB
+t64=${took:-0}
+ok "$([ "$t64" -gt 0 ] && [ "$t64" -lt $((N * 4 / 5)) ]; echo $?)" \
+    "its ACKs unread, vnamigd stops taking messages: $t64 of $N taken ($sent written)"
+flood 4MiB
+t4=${took:-0}
+# 4 MiB - 64 KiB more of ACKs held is some 28,000 ACKs of 140 bytes
+ok "$([ "$t4" -gt $((t64 + 10000)) ]; echo $?)" \
+    "with unread_answers 4MiB it takes more before it stops: $t4 (64KiB: $t64)"
+! grep -qE 'runtime error:|ERROR: (Address|Leak)Sanitizer' "$T_DIR/daemon-all.log"
 ok $? "no sanitizer report"
 done_testing

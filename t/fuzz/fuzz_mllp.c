@@ -2,8 +2,9 @@
  * fuzz_mllp.c — libFuzzer entry point for MLLP framing (src/hl7/hl7_mllp).
  *
  * Input: byte 0 picks the size of the pieces the stream is fed in (1-64
- * bytes), byte 1 the largest frame taken (16-4096 bytes); the rest is
- * the stream. It is framed twice, whole and in pieces, and both must say
+ * bytes), bytes 1-2 (little endian) the largest frame taken (16 bytes to
+ * 1 MiB, in steps of 16: the frame buffer grows past its first 4 KiB);
+ * the rest is the stream. It is framed twice, whole and in pieces, and both must say
  * the same: the same frames (contents), restarts (bytes dropped), the
  * same stop at a frame too large, the same bytes outside frames. Besides
  * crashes it checks the contract: a step takes at least one byte and no
@@ -103,12 +104,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t piece;
 	uint64_t max;
 
-	if (size < 2)
+	if (size < 3)
 		return 0;
 	piece = 1 + (data[0] & 0x3f);
-	max = 16 + (uint64_t)data[1] * 16;
-	frame(data + 2, size - 2, 0, max, &whole);
-	frame(data + 2, size - 2, piece, max, &pieces);
+	max = 16 + ((uint64_t)data[1] | (uint64_t)data[2] << 8) * 16;
+	frame(data + 3, size - 3, 0, max, &whole);
+	frame(data + 3, size - 3, piece, max, &pieces);
 	check(whole.n == pieces.n && whole.stopped == pieces.stopped);
 	check(memcmp(whole.ev, pieces.ev, whole.n * sizeof(whole.ev[0])) ==
 	    0);
