@@ -5,6 +5,9 @@
  *   SYNCFAIL_FLAG=FILE   while FILE exists, fdatasync of a spool segment
  *                        (a file whose name ends in ".seg") fails with
  *                        EIO without doing anything (t/spoolvoid.t)
+ *   SLOWSEG_FLAG=FILE    while FILE exists, fdatasync of a spool segment
+ *                        waits 0.5 s first (t/spoolvoid.t: the index of
+ *                        a record is written before its bytes are synced)
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -23,10 +26,11 @@ slow(void)
 		usleep(500 * 1000);
 }
 
+/* segment: fd is a spool segment and the file named by $VAR exists */
 static int
-fails(int fd)
+segment(int fd, const char *var)
 {
-	const char *flag = getenv("SYNCFAIL_FLAG");
+	const char *flag = getenv(var);
 	char link[64], path[4096];
 	ssize_t n;
 
@@ -46,10 +50,12 @@ fdatasync(int fd)
 
 	if (real == NULL)
 		real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-	if (fails(fd)) {
+	if (segment(fd, "SYNCFAIL_FLAG")) {
 		errno = EIO;
 		return -1;
 	}
+	if (segment(fd, "SLOWSEG_FLAG"))
+		usleep(500 * 1000);
 	slow();
 	return real(fd);
 }

@@ -10,12 +10,14 @@
 #      spool-receipt-void, the spool does not list it, and its push queue
 #      row goes with it: the two instances MOD pushes next are exported,
 #      it is not
-#   b  PLAIN stores one instance; vnamigd is killed (SIGKILL); the
-#      record's bytes are zeroed on the disk (the state a crash leaves
-#      when the index reached the disk and the bytes did not: the spool's
-#      segment row says how far its bytes were synced, and this record is
-#      past that): at the restart it is re-hashed, taken out of the index
-#      (spool-receipt-void), and the same instance sent again is stored
+#   b  PLAIN stores one instance, its spool fdatasync slowed (0.5 s, the
+#      shim's SLOWSEG_FLAG) so that its index is surely written before
+#      its bytes are synced (the segment's row then says they were not);
+#      vnamigd is killed (SIGKILL); the record's bytes are zeroed on the
+#      disk (the state a crash leaves when the index reached the disk and
+#      the bytes did not): at the restart it is re-hashed, taken out of
+#      the index (spool-receipt-void), and the same instance sent again
+#      is stored
 #   c  the audit log verifies, with one instance.receipt_voided leaf per
 #      voided receipt and spool.recovered saying receipts_voided 1
 . "$top_srcdir/t/lib.sh"
@@ -53,7 +55,8 @@ api:
 YAML
 start() {
 	# (an ASan build's runtime must come first but for the shim)
-	SYNCFAIL_FLAG=$T_DIR/fail LD_PRELOAD=$T_DIR/slowsync.so \
+	SYNCFAIL_FLAG=$T_DIR/fail SLOWSEG_FLAG=$T_DIR/slowseg \
+	    LD_PRELOAD=$T_DIR/slowsync.so \
 	    ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
 	    start_daemon "$conf"
 }
@@ -94,7 +97,9 @@ ok $? "a: the spool lets them go"
 is "$(find "$EX" -name '*.dcm' | wc -l | tr -d ' ')" 2 "a: the voided one was not queued: 2 files exported"
 
 # ---- b: a crash with the index durable and the bytes not ----
-is "$(store PLAIN "$G/small/00003.dcm")" Success "b: PLAIN stores one more"
+touch "$T_DIR/slowseg"
+is "$(store PLAIN "$G/small/00003.dcm")" Success "b: PLAIN stores one more (its spool sync slowed)"
+rm -f "$T_DIR/slowseg"
 "$VNAMIG_SPOOL" -c "$conf" list --json 2>/dev/null |
     jq -r "select(.sop_instance == \"$S3\") | \"\(.segment) \(.offset) \(.bytes)\"" >"$T_DIR/rec"
 read -r seg off len <"$T_DIR/rec"
