@@ -1990,6 +1990,44 @@ spool_each(struct store *st, const char *sop_instance,
 	return e.n;
 }
 
+/* The newest durable copy of an instance from a sender. */
+struct newest {
+	struct spool		*sp;
+	struct store		*st;
+	const char		*ae;
+	const struct spool_info	*skip;
+	struct spool_info	*out;
+	int			 found;
+};
+
+static int
+newest_one(void *arg, uint64_t seg, uint64_t off)
+{
+	struct newest *n = arg;
+	struct spool_info si;
+
+	if ((n->skip == NULL || seg != n->skip->seg || off != n->skip->off) &&
+	    spool_get(n->st, seg, off, &si) == 1 &&
+	    strcmp(si.origin_ae, n->ae) == 0 &&
+	    spool_durable(n->sp, seg, off + si.len)) {
+		*n->out = si;	/* in key order: the last is the newest */
+		n->found = 1;
+	}
+	return 0;
+}
+
+int
+spool_newest(struct spool *sp, struct store *st, const char *sop_instance,
+    const char *origin_ae, const struct spool_info *skip,
+    struct spool_info *out)
+{
+	struct newest n = { sp, st, origin_ae, skip, out, 0 };
+
+	if (spool_each(st, sop_instance, newest_one, &n) < 0)
+		return -1;
+	return n.found;
+}
+
 /* The counting slot of (seg, off). */
 static size_t
 rel_slot(const struct spool *sp, uint64_t seg, uint64_t off)

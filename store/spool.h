@@ -223,6 +223,13 @@ int spool_get(struct store *st, uint64_t seg, uint64_t off,
  * oldest index key first; fn returns nonzero to stop. How many, or -1. */
 int spool_each(struct store *st, const char *sop_instance,
     int (*fn)(void *, uint64_t, uint64_t), void *arg);
+/* spool_newest: the newest copy of an instance that ORIGIN_AE sent and
+ * whose bytes are synced (spool_durable; a record indexed while its bytes
+ * are synced is voided if they never get there), but SKIP (NULL: none).
+ * 1 found (*out filled), 0 none, -1 error. */
+int spool_newest(struct spool *sp, struct store *st, const char *sop_instance,
+    const char *origin_ae, const struct spool_info *skip,
+    struct spool_info *out);
 /* spool_release: the record leaves the index in B's unit. 1 released;
  * 0 not there, or released already by a unit not yet finished (once,
  * whoever asks: its segment counts it out once); -1. */

@@ -1008,45 +1008,17 @@ peer_named(const struct mig *m, const char *name)
 	return conf_peer_by_name(cf(m), name);
 }
 
-/* A spool copy of an instance from a given sender: the newest record
- * of sop whose origin AE title is ae (a record whose sender is not known
+/* A spool copy of an instance from a given sender: the newest durable
+ * record of sop whose origin AE title is ae (a record whose sender is not known
  * is nobody's: taken for the source's, a target's read-back copy would
  * be forwarded as the source's bytes). One SOP Instance may be in the
  * spool several times at once: the source's copy for one batch, a
  * target's read-back copy for another. */
-struct bysender {
-	struct mig		*m;
-	const char		*ae;
-	struct spool_info	*out;
-	int			 found;
-};
-
-static int
-bysender_one(void *arg, uint64_t seg, uint64_t off)
-{
-	struct bysender *x = arg;
-	struct spool_info si;
-
-	/* (a copy whose bytes are still being synced is not taken: it is
-	 * indexed while they are, and voided if they never get there) */
-	if (spool_get(x->m->st, seg, off, &si) == 1 &&
-	    strcmp(si.origin_ae, x->ae) == 0 &&
-	    spool_durable(x->m->sp, seg, off + si.len)) {
-		*x->out = si;	/* in key order: the last is the newest */
-		x->found = 1;
-	}
-	return 0;
-}
-
 static int
 spool_from(struct mig *m, const char *sop, const char *ae,
     struct spool_info *out)
 {
-	struct bysender x = { m, ae, out, 0 };
-
-	if (spool_each(m->st, sop, bysender_one, &x) < 0)
-		return -1;
-	return x.found;
+	return spool_newest(m->sp, m->st, sop, ae, NULL, out);
 }
 
 /* src_copy: the study's source's copy of sop. */
@@ -5634,8 +5606,6 @@ push_open(const struct mbatch *b)
 struct pq {
 	char	 src[CONF_NAME_MAX + 1];
 	char	 sop[UIDSZ], study[UIDSZ], series[UIDSZ], cls[UIDSZ];
-	int	 has_rec;		/* the row names its record */
-	uint64_t seg, off;
 };
 
 struct pqscan {
@@ -5643,7 +5613,6 @@ struct pqscan {
 	struct pq	*v;
 	size_t		 n;
 	uint64_t	 unrouted;	/* rows of peers without push_to */
-	uint64_t	 unsynced;	/* rows whose bytes are being synced */
 	char		 usrc[CONF_NAME_MAX + 1];
 };
 
@@ -5655,6 +5624,8 @@ pq_one(void *arg, const void *key, size_t klen, const void *val,
 	struct store_kreader r;
 	struct pq *q = &x->v[x->n];
 	char tag[4];
+	uint64_t seg, off;
+	int has_rec;
 	json_t *j;
 
 	store_kreader_init(&r, key, klen);
@@ -5669,9 +5640,10 @@ pq_one(void *arg, const void *key, size_t klen, const void *val,
 	    json_object_get(j, "series_uid")) ?: "");
 	snprintf(q->cls, sizeof(q->cls), "%s", json_string_value(
 	    json_object_get(j, "sop_class_uid")) ?: "");
-	q->has_rec = json_is_integer(json_object_get(j, "segment"));
-	q->seg = (uint64_t)json_integer_value(json_object_get(j, "segment"));
-	q->off = (uint64_t)json_integer_value(json_object_get(j, "offset"));
+	/* (its record: rows written before they named it do not) */
+	has_rec = json_is_integer(json_object_get(j, "segment"));
+	seg = (uint64_t)json_integer_value(json_object_get(j, "segment"));
+	off = (uint64_t)json_integer_value(json_object_get(j, "offset"));
 	json_decref(j);
 	{
 		const struct conf_peer *p = peer_named(x->m, q->src);
@@ -5690,15 +5662,10 @@ pq_one(void *arg, const void *key, size_t klen, const void *val,
 		 * record's bytes are being synced (indexed meanwhile; its
 		 * sender is not answered yet; a record voided takes its
 		 * row with it: store_sink_void). */
-		if (store_sink_pq_busy(q->src, q->sop)) {
-			x->unsynced++;
+		if (store_sink_pq_busy(q->src, q->sop) || (has_rec &&
+		    spool_get(x->m->st, seg, off, &si) == 1 &&
+		    !spool_durable(x->m->sp, seg, off + si.len)))
 			return 0;
-		}
-		if (q->has_rec && spool_get(x->m->st, q->seg, q->off, &si) ==
-		    1 && !spool_durable(x->m->sp, q->seg, q->off + si.len)) {
-			x->unsynced++;
-			return 0;
-		}
 	}
 	if (spool_uid_valid(q->study) && spool_uid_valid(q->sop))
 		x->n++;
@@ -5849,7 +5816,7 @@ push_written(void *arg, int err)
 static void
 push_drain(struct mig *m)
 {
-	struct pqscan x = { m, NULL, 0, 0, 0, "" };
+	struct pqscan x = { m, NULL, 0, 0, "" };
 	struct store_key k;
 	struct store_batch *b;
 	struct pushu *u;

@@ -823,6 +823,7 @@ store_sink_pq_busy(const char *src, const char *sop)
 }
 
 static void early_done(struct store_commit *c);
+static void finish(struct store_commit *c, int failed);
 
 static void
 indexed(void *arg, int err)
@@ -840,7 +841,15 @@ indexed(void *arg, int err)
 			early_done(c);
 		return;
 	}
-	if (err) {
+	finish(c, err);
+}
+
+/* finish: a spooled commit is over: durable (its index and its bytes),
+ * or not (FAILED: the index unit was not written); answer it. */
+static void
+finish(struct store_commit *c, int failed)
+{
+	if (failed) {
 		c->rc = -1;
 		snprintf(c->err, sizeof(c->err), "the store cannot write: %s",
 		    store_error(store_loop_store(sink_state)));
@@ -973,30 +982,6 @@ pqfix_row(void *arg, const void *key, size_t klen, const void *val,
 	return 0;
 }
 
-/* The newest durable copy of an instance from a sender, but one. */
-struct newest {
-	struct store		*st;
-	const struct spool_info	*not;
-	struct spool_info	 got;
-	int			 found;
-};
-
-static int
-newest_one(void *arg, uint64_t seg, uint64_t off)
-{
-	struct newest *n = arg;
-	struct spool_info si;
-
-	if ((seg != n->not->seg || off != n->not->off) &&
-	    spool_get(n->st, seg, off, &si) == 1 &&
-	    strcmp(si.origin_ae, n->not->origin_ae) == 0 &&
-	    spool_durable(sink_spool, seg, off + si.len)) {
-		n->got = si;	/* in key order: the last is the newest */
-		n->found = 1;
-	}
-	return 0;
-}
-
 /*
  * pq_unvoid: push queue rows naming a voided record name the newest
  * durable copy of the instance from the same sender instead, or go (in
@@ -1018,18 +1003,18 @@ pq_unvoid(struct store_batch *b, const struct spool_info *in)
 		    log_q(in->sop_instance), log_q(store_error(st)));
 	for (size_t i = 0; i < x.n; i++) {
 		struct pqrow *r = &x.row[i];
-		struct newest n = { st, in, { 0 }, 0 };
+		struct spool_info got;
 		char *val;
 
 		if (!store_sink_pq_busy(r->src, in->sop_instance)) {
-			spool_each(st, in->sop_instance, newest_one, &n);
-			if (n.found) {
+			if (spool_newest(sink_spool, st, in->sop_instance,
+			    in->origin_ae, in, &got) == 1) {
 				json_object_set_new(r->v, "segment",
-				    json_integer((json_int_t)n.got.seg));
+				    json_integer((json_int_t)got.seg));
 				json_object_set_new(r->v, "offset",
-				    json_integer((json_int_t)n.got.off));
+				    json_integer((json_int_t)got.off));
 				json_object_set_new(r->v, "bytes",
-				    json_integer((json_int_t)n.got.len));
+				    json_integer((json_int_t)got.len));
 				val = json_dumps(r->v, JSON_COMPACT);
 				store_put(b, STORE_CF_STUDIES, r->key, r->klen,
 				    val, strlen(val));
@@ -1088,16 +1073,10 @@ voided(void *arg, int err)
 static void
 early_done(struct store_commit *c)
 {
-	if (c->rc == 0 && !c->idx_failed) {
-		c->early = 0;
-		indexed(c, 0);
-		return;
-	}
-	if (c->idx_failed) {
+	if (c->rc == 0 || c->idx_failed) {
 		/* (a record synced whole but not indexed: the next
 		 * recovery indexes it again, as when the sync came first) */
-		c->early = 0;
-		indexed(c, 1);
+		finish(c, c->idx_failed);
 		return;
 	}
 	/* indexed, not synced */
