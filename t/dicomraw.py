@@ -89,6 +89,26 @@ def rss(pid):
     return 0
 
 
+def flood(s, burst, seconds):
+    """Write burst to socket s over and over for seconds, never reading:
+    (bytes the kernel took, 'open' or 'closed' by the daemon). Also for
+    t/http.t's pipelining client."""
+    import select
+
+    sent, end = 0, time.time() + seconds
+    s.setblocking(False)
+    while time.time() < end:
+        if not select.select([], [s], [], 0.2)[1]:
+            continue
+        try:
+            sent += s.send(burst)
+        except BlockingIOError:
+            pass
+        except OSError:		# closed: limits.network_timeout
+            return sent, 'closed'
+    return sent, 'open'
+
+
 def dataset(sop_class, sop_instance):
     """A small Explicit VR LE dataset."""
     def ex(g, e, vr, v):
@@ -245,8 +265,6 @@ def main():
     elif sc == 'echo-flood':		# C-ECHOs for ARGS[0] s, never read
         # how much more memory the daemon (pid ARGS[1]) holds after: it
         # must stop reading a peer that does not read its answers
-        import select
-
         pid = sys.argv[4]
         c.s.close()
         s = socket.socket()
@@ -255,21 +273,8 @@ def main():
         s.sendall(assoc_rq())
         s.recv(65536)			# the A-ASSOCIATE-AC
         before = rss(pid)
-        burst = pdata(1, 3, echo_rq()) * 2000
-        sent, end = 0, time.time() + float(sys.argv[3])
-        s.setblocking(False)
-        while time.time() < end:
-            if not select.select([], [s], [], 0.2)[1]:
-                continue
-            try:
-                sent += s.send(burst)
-            except BlockingIOError:
-                pass
-            except OSError:		# closed: limits.network_timeout
-                how = 'closed'
-                break
-        else:
-            how = 'open'
+        sent, how = flood(s, pdata(1, 3, echo_rq()) * 2000,
+                          float(sys.argv[3]))
         time.sleep(0.5)
         print('sent_mb=%d grew_mb=%d %s' % (sent >> 20, rss(pid) - before, how))
         s.close()

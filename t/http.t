@@ -101,31 +101,17 @@ is "$out" next "  with no body bytes between them (no last chunk)"
 # A client that pipelines requests and never reads the answers: not read
 # any more once limits.unread_answers of them wait (1 MiB by default), so
 # vnamigd does not hold them all.
-out=$(python3 - "$HTTP_PORT" "$DAEMON_PID" <<'PY4'
-import select, socket, sys, time
-def rss():
-    for line in open("/proc/%s/status" % sys.argv[2]):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) // 1024
+out=$(python3 - "$HTTP_PORT" "$DAEMON_PID" "$top_srcdir/t" <<'PY4'
+import socket, sys, time
+sys.path.insert(0, sys.argv[3])
+from dicomraw import flood, rss
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 s.connect(("127.0.0.1", int(sys.argv[1])))
-before = rss()
-burst = b"GET /nope HTTP/1.1\r\nHost: a\r\n\r\n" * 1000
-sent, end, how = 0, time.time() + 3, "open"
-s.setblocking(False)
-while time.time() < end:
-    if not select.select([], [s], [], 0.2)[1]:
-        continue
-    try:
-        sent += s.send(burst)
-    except BlockingIOError:
-        pass
-    except OSError:
-        how = "closed"
-        break
+before = rss(sys.argv[2])
+sent, how = flood(s, b"GET /nope HTTP/1.1\r\nHost: a\r\n\r\n" * 1000, 3)
 time.sleep(0.5)
-print("%d sent_mb=%d %s" % (rss() - before, sent >> 20, how))
+print("%d sent_mb=%d %s" % (rss(sys.argv[2]) - before, sent >> 20, how))
 PY4
 )
 rss_bound "requests for 3 s from a client that never reads: vnamigd holds less than 32 MiB more ($out)" 32 "${out%% *}"
