@@ -15,7 +15,9 @@
 #      its bytes are synced (the segment's row then says they were not);
 #      vnamigd is killed (SIGKILL); the record's bytes are zeroed on the
 #      disk (the state a crash leaves when the index reached the disk and
-#      the bytes did not): at the restart it is re-hashed, taken out of
+#      the bytes did not). A first restart whose own fdatasync of that
+#      segment fails (the shim again) does not start: exit 3, the segment
+#      named, nothing written. The next is re-hashed, taken out of
 #      the index (spool-receipt-void), and the same instance sent again
 #      is stored
 #   c  the audit log verifies, with one instance.receipt_voided leaf per
@@ -113,6 +115,17 @@ os.pwrite(fd, bytes(64 + int(sys.argv[3])), int(sys.argv[2]))
 os.close(fd)
 EOF
 ok $? "b: vnamigd killed; the record's bytes zeroed on the disk"
+touch "$T_DIR/fail"
+SYNCFAIL_FLAG=$T_DIR/fail LD_PRELOAD=$T_DIR/slowsync.so \
+    ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+    timeout 30 "$VNAMIGD" -c "$conf" 2>"$T_DIR/failstart.log"
+rc=$?
+rm -f "$T_DIR/fail"
+cat "$T_DIR/failstart.log" >>"$T_DIR/daemon-all.log"
+is "$rc" 3 "b: a restart whose re-hash fdatasync fails (EIO) does not start: exit 3"
+like "$(grep ' startup-failed ' "$T_DIR/failstart.log")" "cannot sync spool segment [^ ]*/$seg\.seg" \
+    "b: its error names the segment"
+is "$(listed "$S3")" 1 "b: and it wrote nothing: the record is still indexed"
 start || { fail "vnamigd starts again"; done_testing; }
 cat "$T_DIR/daemon.log" >>"$T_DIR/daemon-all.log"
 like "$(grep 'spool-receipt-void' "$T_DIR/daemon.log")" "sop_instance=$S3" \
