@@ -284,11 +284,14 @@ is "$code $(j .batch.id) $(j '.studies|length')" "200 $B1 0" "GET its report: th
 
 # invalid seeds: each named by detail.field
 S='"source":"src","target":"dst"'
+# 63 bytes and a two-byte character: the message quotes 64 of them
+K="$(printf '%063d' 0 | tr 0 k)é"
 while IFS='|' read -r field body why; do
 	api POST /api/batches "$TO" "$body"
 	is "$code $(j '"\(.error.code) \(.error.detail.field)"')" "422 invalid_field $field" "422 field $field: $why"
 done <<EOF
 bogus|{$S,"study_instance_uids":["1.2.3"],"bogus":1}|an unknown field
+$K|{$S,"patient_id":"P1","$K":1}|an unknown field of 65 bytes, quoted without half a character
 study_instance_uids|{$S,"study_instance_uids":["1.02.3"]}|UID 1.02.3 (a leading zero)
 study_instance_uids|{$S,"study_instance_uids":["1.2.3."]}|UID ending in a dot
 study_instance_uids|{$S,"study_instance_uids":["1.2.a"]}|UID with a letter

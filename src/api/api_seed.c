@@ -82,6 +82,21 @@ bad(struct ck *c, const char *field, const char *fmt, ...)
 	return -1;
 }
 
+/* How much of s a "%.*s" may show: at most 64 bytes, and not the start
+ * of a UTF-8 character without its end (the message goes out in JSON,
+ * which jansson refuses unless it is UTF-8). */
+static int
+cut64(const char *s)
+{
+	size_t n = strnlen(s, 65);
+
+	if (n <= 64)
+		return (int)n;
+	for (n = 64; n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80; n--)
+		;
+	return (int)n;
+}
+
 /* Check a string array field; 0 with *n its size. */
 static int
 check_list(struct ck *c, const char *name, int uids, size_t *n)
@@ -123,8 +138,8 @@ check_peer(struct ck *c, const char *field, int role)
 	if ((p = conf_peer_by_name(c->cf, name)) == NULL) {
 		char msg[160];
 
-		snprintf(msg, sizeof(msg), "%s: no peer named \"%.64s\" in the "
-		    "configuration", field, name);
+		snprintf(msg, sizeof(msg), "%s: no peer named \"%.*s\" in the "
+		    "configuration", field, cut64(name), name);
 		return bad(c, field, "%s", msg);
 	}
 	if (!(p->role & role)) {
@@ -195,8 +210,9 @@ check_query(struct ck *c, json_t *v)
 				    "query.patient_id must be 1-64 characters "
 				    "without control characters or backslashes");
 		} else
-			return bad(c, "query", "unknown member \"%.64s\"; a "
-			    "query takes study_date, modality, patient_id", k);
+			return bad(c, "query", "unknown member \"%.*s\"; a "
+			    "query takes study_date, modality, patient_id",
+			    cut64(k), k);
 		n++;
 	}
 	if (n == 0)
@@ -220,11 +236,12 @@ api_seed_check(json_t *seed, const struct conf *cf, api_seed_plan_fn *plan,
 		for (size_t i = 0; fields[i]; i++)
 			known |= strcmp(k, fields[i]) == 0;
 		if (!known)
-			return bad(c, k, "unknown field \"%.64s\"; a batch takes "
+			return bad(c, k, "unknown field \"%.*s\"; a batch takes "
 			    "external_id, batch_name, source, target, "
 			    "accession_numbers, study_instance_uids, "
 			    "patient_id, priority, force_full_repull, "
-			    "include_priors, query, order, plan_id", k);
+			    "include_priors, query, order, plan_id", cut64(k),
+			    k);
 	}
 	if ((v = json_object_get(c->seed, "plan_id")) != NULL &&
 	    !json_is_null(v)) {
