@@ -360,6 +360,13 @@ api GET /api/batches/abc "$TV"
 is "$code" 404 "GET /api/batches/abc: 404"
 api GET /api/batches/99999999999999999999 "$TV"
 is "$code" 404 "GET a 20-digit id: 404"
+# a path that decodes to bytes that are not UTF-8: the 404 quotes them
+# as '?' (jansson refused the message, and the answer had no body)
+for u in /api/batches/%FF /api/plans/%FF /api/sources/%C3 /api/quarantine/%80x; do
+	api GET "$u" "$TV"
+	is "$code $(j .error.code)" "404 not_found" "GET $u (not UTF-8): 404 with its JSON error"
+done
+like "$(j .error.message)" '^no quarantine item "\?x"' "  the byte not UTF-8 quoted as ?"
 
 code=$(curl -s -I -o "$T_DIR/hh" -w '%{http_code}' -H "Authorization: Bearer $TV" "$base/api/batches/$B1")
 len=$(curl -s -H "Authorization: Bearer $TV" "$base/api/batches/$B1" | wc -c | tr -d ' ')

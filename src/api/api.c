@@ -24,6 +24,7 @@
 #include "conf/conf.h"
 #include "http/http_req.h"
 #include "src/api/api.h"
+#include "src/util/jw.h"
 #include "src/daemon.h"
 #include "src/net/net.h"
 #include "src/net/store_loop.h"
@@ -270,6 +271,9 @@ api_error(struct api_req *q, int status, const char *code, json_t *detail,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* (it may quote the request: jansson takes UTF-8 only, and a
+	 * message it refused went out as an empty body) */
+	jw_utf8_scrub(msg);
 	e = json_pack("{s:s, s:s}", "code", code, "message", msg);
 	if (detail != NULL)
 		json_object_set_new(e, "detail", detail);

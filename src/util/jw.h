@@ -36,5 +36,8 @@ void	jw_array(struct jw *w, const char *key);
 void	jw_item(struct jw *w, const char *s);		/* a string in it */
 void	jw_array_end(struct jw *w);
 int	jw_utf8(const char *s, size_t n);
+/* jw_utf8_scrub: every byte of s that is not part of a well-formed UTF-8
+ * character becomes '?' (text quoted from a request, for a JSON answer). */
+void	jw_utf8_scrub(char *s);
 
 #endif

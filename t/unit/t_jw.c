@@ -42,7 +42,7 @@ main(void)
 {
 	struct jw w = { 0 };
 	unsigned char b[4];
-	int bad = 0, agree = 0, total = 0;
+	int bad = 0, agree = 0, total = 0, scrubbed = 0, nscrub = 0;
 	json_t *j, *arr;
 	uint32_t x = 2463534242u;	/* xorshift: the same strings each run */
 
@@ -77,11 +77,28 @@ main(void)
 			agree += mine == theirs;
 			if (mine && !round_trip(&w, (const char *)b, len))
 				bad++;
+			if (memchr(b, 0, len) == NULL) {
+				/* scrubbed: UTF-8 to jansson, and unchanged
+				 * when it was already */
+				char c[5];
+
+				memcpy(c, b, len);
+				c[len] = '\0';
+				jw_utf8_scrub(c);
+				j = json_string(c);
+				nscrub++;
+				scrubbed += j != NULL && (!mine ||
+				    memcmp(c, b, len) == 0) && strlen(c) == len;
+				json_decref(j);
+			}
 		}
 	is_int(agree, total, "jw_utf8 agrees with jansson on %d strings of "
 	    "1-4 bytes", total);
 	is_int(bad, 0, "every UTF-8 one loads back whole (control "
 	    "characters, quotes and backslashes escaped)");
+	is_int(scrubbed, nscrub, "jw_utf8_scrub: each of %d without a NUL "
+	    "is UTF-8 after it, the same length, unchanged if it was",
+	    nscrub);
 
 	ok(round_trip(&w, HL7, sizeof(HL7) - 1), "an HL7 message with CR, "
 	    "LF, quotes, backslashes and control characters");
