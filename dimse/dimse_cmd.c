@@ -321,7 +321,10 @@ dec_ae(const uint8_t *v, uint32_t len, char *out, uint32_t tag, size_t off,
 	return 0;
 }
 
-/* the comment is for logs: cut, trimmed, no control characters */
+/* the comment is for logs and records: cut, trimmed, no control
+ * characters, and ASCII: the command set is in the default repertoire, so
+ * a byte over 0x7f names no character (taken as is, it was text that was
+ * not UTF-8, which the JSON records it went into refused) */
 static void
 set_comment(char *out, const uint8_t *v, size_t len)
 {
@@ -330,7 +333,7 @@ set_comment(char *out, const uint8_t *v, size_t len)
 	while (n > 0 && (v[n - 1] == '\0' || v[n - 1] == ' '))
 		n--;
 	for (size_t i = 0; i < n; i++)
-		out[i] = v[i] < 0x20 || v[i] == 0x7f ? '?' : (char)v[i];
+		out[i] = v[i] < 0x20 || v[i] >= 0x7f ? '?' : (char)v[i];
 	out[n] = '\0';
 }
 

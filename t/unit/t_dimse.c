@@ -610,7 +610,7 @@ test_tolerated(void)
 	str(&w, 0x0601, "");			/* not ours */
 	us(&w, 0x0700, 0);
 	us(&w, 0x0800, 0x0102);
-	elem(&w, 0x0902, "bad\nline\0", 10);
+	elem(&w, 0x0902, "bad\nline Pr\xfc\xe9\0", 14);
 	elem(&w, 0x4000, "xx", 2);		/* retired DialogReceiver */
 	end(&w);
 	ok(dimse_cmd_decode(w.b, w.n, &c, &e) == 0, "retired elements, "
@@ -619,7 +619,8 @@ test_tolerated(void)
 	is_str(c.affected_class, "1.2.840.10008.1.1", "UID space pad dropped");
 	is_str(c.move_dest, "DEST AE", "AE title trimmed at both ends, "
 	    "inner space kept");
-	is_str(c.error_comment, "bad?line", "comment: control characters "
+	is_str(c.error_comment, "bad?line Pr??", "comment: control characters "
+	    "and bytes over 0x7f (no character in the default repertoire) "
 	    "replaced, NUL pad dropped");
 	is_int(dimse_cmd_has_dataset(&c), 1, "0x0102 means a dataset");
 
