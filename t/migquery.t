@@ -19,6 +19,8 @@
 #   e  query {patient_id: PAT006, study_date: "20200106-"}: study 6
 #   f  refusals: a bad date range, a bad modality, an unknown member, an
 #      empty query, a bad order: 422 naming the field
+#   g  a study whose AccessionNumber is ISO_IR 100 text (not UTF-8 in the
+#      C-FIND answer): it is in its batch, its accession number decoded
 . "$top_srcdir/t/lib.sh"
 . "$top_srcdir/t/qrpeers.sh"
 . "$top_srcdir/t/miglib.sh"
@@ -79,6 +81,32 @@ run "e: patient PAT006 from 20200106" \
     '{"source":"legacy","target":"disk","query":{"patient_id":"PAT006","study_date":"20200106-"}}'
 is "$(studies "$BID")" "6" "e: study 6"
 
+# g: a study whose AccessionNumber is ISO_IR 100 text (C4: A-umlaut): the
+# C-FIND answer's bytes are not UTF-8. The batch's record of it could not
+# be built, and the study was left out of the batch without a word.
+/usr/bin/python3 - "$T_DIR/gen/st001/se01" "$T_DIR/latin" <<'PYEOF'
+import os, sys, pydicom
+src, out = sys.argv[1], sys.argv[2]
+os.makedirs(out, exist_ok=True)
+ROOT = '1.2.826.0.1.3680043.10.1297.9.'
+for i, f in enumerate(sorted(os.listdir(src)), 1):
+    ds = pydicom.dcmread(os.path.join(src, f))
+    ds.SpecificCharacterSet = 'ISO_IR 100'
+    ds.StudyInstanceUID = ROOT + '1.7'
+    ds.SeriesInstanceUID = ROOT + '2.7.1'
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = ROOT + '3.7.1.%d' % i
+    ds.StudyDate = ds.SeriesDate = ds.ContentDate = '20200107'
+    ds.PatientID = 'PAT007'
+    ds['AccessionNumber'].value = b'ACC\xc4007'
+    ds.save_as(os.path.join(out, 'i%d.dcm' % i))
+PYEOF
+load_dcmqrscp LEGACY "$src_port" "$T_DIR/latin"
+ok $? "g: study 7 (AccessionNumber in ISO_IR 100) loaded"
+run "g: from 20200107" '{"source":"legacy","target":"disk","query":{"study_date":"20200107-"}}'
+is "$(studies "$BID")" "7" "g: study 7 is in the batch"
+like "$(rj "$BID" '.studies[0].accession_number // empty')" '^ACC.+007$' \
+    "g: its accession number kept, as UTF-8 ($(rj "$BID" '.studies[0].accession_number // empty'))"
+
 # f: refusals
 for case in \
     'study_date|{"study_date":"2020-01-01"}' \
@@ -98,7 +126,7 @@ is "$code $(j '.error.detail.field')" "422 order" "f: order random refused"
 
 # every exported file is an instance of a study some batch asked for
 n=$(find "$EX" -name '*.dcm' | wc -l)
-is "$n" 12 "the export holds each of the 12 instances once"
+is "$n" 14 "the export holds each of the 14 instances once"
 stop_daemon
 is "$DAEMON_RC" 0 "vnamigd stops cleanly"
 ! grep -qE 'runtime error:|ERROR: (Address|Leak)Sanitizer' "$T_DIR/daemon.log"

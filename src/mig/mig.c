@@ -35,6 +35,7 @@
 #include "conf/conf.h"
 #include "dimse/dimse_cmd.h"
 #include "dimse/dimse_ident.h"
+#include "dimse/ds_charset.h"
 #include "src/api/api.h"
 #include "src/daemon.h"
 #include "src/hl7in.h"
@@ -65,6 +66,50 @@
 #define TAG_STUDY_DATE	DS_TAG(0x0008, 0x0020)
 #define TAG_MODALITIES	DS_TAG(0x0008, 0x0061)
 #define TAG_MODALITY	DS_TAG(0x0008, 0x0060)
+#define TAG_CHARSET	DS_TAG(0x0008, 0x0005)
+
+/*
+ * ident_text: the text of TAG in a C-FIND answer as UTF-8, decoded by the
+ * answer's (0008,0005) (the default repertoire without one; a byte that
+ * decodes to nothing becomes U+FFFD), into out (CAP >= 3 * 64 + 1); NULL
+ * when absent. Raw, an ISO_IR 100 AccessionNumber was not UTF-8: the
+ * record it went into could not be built, and the study was dropped.
+ */
+/* copy_cut: s into out (CAP bytes), cut where a UTF-8 character starts */
+static void
+copy_cut(char *out, size_t cap, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n >= cap) {
+		n = cap - 1;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	memcpy(out, s, n);
+	out[n] = '\0';
+}
+
+static const char *
+ident_text(const struct dimse_ident *id, uint32_t tag, enum ds_vr vr,
+    char *out, size_t cap)
+{
+	const char *v = dimse_ident_get(id, tag), *csv;
+	struct ds_charset *cs;
+	size_t n;
+
+	if (v == NULL)
+		return NULL;
+	csv = dimse_ident_get(id, TAG_CHARSET);
+	cs = ds_cs_new(csv != NULL ? csv : "", csv != NULL ? strlen(csv) : 0);
+	n = strlen(v);
+	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\0'))
+		n--;
+	if (ds_cs_decode(cs, vr, (const uint8_t *)v, n, out, cap, NULL) < 0)
+		out[0] = '\0';
+	ds_cs_free(cs);
+	return out;
+}
 
 #define TS_ILE	"1.2.840.10008.1.2"
 #define TS_ELE	"1.2.840.10008.1.2.1"
@@ -1230,24 +1275,27 @@ scan_match(struct mop *op, const struct dimse_ident *id)
 	struct mstudy *s = op->owner;
 	struct scan *sc = &s->sc;
 	const char *v, *series;
+	char t[3 * 64 + 1];
 
 	if (sc->phase == 0) {
 		if ((v = dimse_ident_get(id, TAG_NSTUDY_INST)) != NULL &&
 		    v[0] != '\0')
 			sc->count = strtol(v, NULL, 10);
-		/* for GET /api/progress: by modality and study year */
-		if ((v = dimse_ident_get(id, TAG_MODALITIES)) != NULL)
-			snprintf(s->modalities, sizeof(s->modalities), "%.32s",
-			    v);
+		/* for GET /api/progress: by modality and study year (text
+		 * of the answer's character set, kept as UTF-8: the study
+		 * record is JSON) */
+		if ((v = ident_text(id, TAG_MODALITIES, DS_VR_CS, t,
+		    sizeof(t))) != NULL)
+			copy_cut(s->modalities, sizeof(s->modalities), v);
 		if ((v = dimse_ident_get(id, TAG_STUDY_DATE)) != NULL &&
-		    strlen(v) >= 4 && v[0] >= '1' && v[0] <= '2')
+		    strspn(v, "0123456789") >= 4 && v[0] >= '1' && v[0] <= '2')
 			snprintf(s->year, sizeof(s->year), "%.4s", v);
 		if (v != NULL && strlen(v) == 8 && strspn(v, "0123456789") ==
 		    8)
 			snprintf(s->date, sizeof(s->date), "%s", v);
-		if (sc->want_count && (v = dimse_ident_get(id,
-		    TAG_PATIENT_ID)) != NULL)
-			snprintf(s->pid, sizeof(s->pid), "%.64s", v);
+		if (sc->want_count && (v = ident_text(id, TAG_PATIENT_ID,
+		    DS_VR_LO, t, sizeof(t))) != NULL)
+			copy_cut(s->pid, sizeof(s->pid), v);
 		return;
 	}
 	if (sc->phase == 1) {
@@ -5199,8 +5247,11 @@ resolve_match(struct mop *op, const struct dimse_ident *id)
 {
 	struct mbatch *b = op->owner;
 	const char *uid = dimse_ident_get(id, TAG_STUDY_UID);
-	const char *acc = dimse_ident_get(id, TAG_ACCESSION);
-	const char *date = dimse_ident_get(id, TAG_STUDY_DATE);
+	char accb[3 * 64 + 1], dateb[3 * 64 + 1];
+	const char *acc = ident_text(id, TAG_ACCESSION, DS_VR_SH, accb,
+	    sizeof(accb));
+	const char *date = ident_text(id, TAG_STUDY_DATE, DS_VR_DA, dateb,
+	    sizeof(dateb));
 	json_t *item = json_array_get(b->todo, b->itodo);
 	const char *mod = json_string_value(json_object_get(json_object_get(
 	    item, "query"), "modality"));
