@@ -35,6 +35,7 @@
 #include "src/util/fsutil.h"
 #include "src/util/hex.h"
 #include "src/util/hset.h"
+#include "src/util/jw.h"
 #include "src/util/log.h"
 #include "src/util/sha256.h"
 #include "src/util/metrics.h"
@@ -398,11 +399,15 @@ on_signal(evutil_socket_t sig, short ev, void *arg);
 /* ---------------------------------------------------------------------- */
 /* Reload (SIGHUP). */
 
-/* The configuration file's absolute name, for the audit log. */
+/* The configuration file's absolute name, for the audit log (a leaf is
+ * JSON: bytes of the name that are not UTF-8 go in as '?'). */
 static const char *
 conf_abs(const struct daemon *d, char buf[PATH_MAX])
 {
-	return realpath(d->conf_path, buf) != NULL ? buf : d->conf_path;
+	if (realpath(d->conf_path, buf) == NULL)
+		snprintf(buf, PATH_MAX, "%s", d->conf_path);
+	jw_utf8_scrub(buf);
+	return buf;
 }
 
 /* Hex SHA-256 of a file's bytes ("" when unreadable): what the audit log

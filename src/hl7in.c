@@ -408,6 +408,7 @@ set_err(struct hl7_err *e, int code, const char *seg, uint32_t field,
 	e->seq = seg[0] ? 1 : 0;
 	e->field = field;
 	snprintf(e->text, sizeof(e->text), "%s", text);
+	jw_utf8_scrub(e->text);	/* (a cut may split a character) */
 }
 
 /* A DICOM UID: digits and dots, at most 64. */
@@ -602,14 +603,21 @@ refuse_as(struct hl7in *h, struct hl7in_call *c, struct hl7_msg *am,
 	struct store_batch *b;
 	struct store_key k;
 	json_t *rec, *ev;
-	char ctl[128], app[128], fac[128];
+	char ctl[256], app[256], fac[256], etext[sizeof(e->text)];
 
+	/* (header values are at most 255 bytes, whole characters; the
+	 * records are JSON: what is not UTF-8 goes in as '?') */
 	snprintf(ctl, sizeof(ctl), "%s", hl7_control_id(am) ?
 	    hl7_control_id(am) : "");
 	snprintf(app, sizeof(app), "%s", hl7_sending_app(am) ?
 	    hl7_sending_app(am) : "");
 	snprintf(fac, sizeof(fac), "%s", hl7_sending_facility(am) ?
 	    hl7_sending_facility(am) : "");
+	snprintf(etext, sizeof(etext), "%s", e->text);
+	jw_utf8_scrub(ctl);
+	jw_utf8_scrub(app);
+	jw_utf8_scrub(fac);
+	jw_utf8_scrub(etext);
 	log_warn("hl7-refused", "peer=%s sender=%s type=%s control=%s "
 	    "error=%s", peer, log_q(app), c->type, log_q(ctl),
 	    log_q(e->text));
@@ -623,7 +631,7 @@ refuse_as(struct hl7in *h, struct hl7in_call *c, struct hl7_msg *am,
 	rec = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
 	    "s:I}", "seq", (json_int_t)seq, "time", (json_int_t)time(NULL),
 	    "peer", peer, "via", via, "type", c->type, "control_id", ctl,
-	    "ack", code, "outcome", outcome, "error", e->text, "app", app,
+	    "ack", code, "outcome", outcome, "error", etext, "app", app,
 	    "bytes", (json_int_t)len);
 	json_object_set_new(rec, "facility", json_string(fac));
 	json_object_set_new(rec, "sender", c->sender[0] ?
@@ -641,7 +649,7 @@ refuse_as(struct hl7in *h, struct hl7in_call *c, struct hl7_msg *am,
 	    "s:s}", "event", "hl7.message", "actor", "hl7", c->sender[0] ?
 	    c->sender : "-", "addr", peer, "object", "inbox_seq",
 	    (json_int_t)seq, "type", c->type, "control_id", ctl,
-	    "outcome", outcome, "outcome", code, "reason", e->text);
+	    "outcome", outcome, "outcome", code, "reason", etext);
 	audit_append(au, b, ev);
 	json_decref(ev);
 	end_unit(h, b, c);
@@ -818,6 +826,7 @@ message(struct hl7in *h, const char *raw, size_t len, const char *peer,
 	lim.charset = snd ? snd->charset : NULL;
 	snprintf(c->type, sizeof(c->type), "%s^%s", hl7_msg_type(msh),
 	    hl7_trigger(msh));
+	jw_utf8_scrub(c->type);	/* (cut: a character may be split) */
 	ctl = hl7_control_id(msh);
 	c->merge = strcmp(c->type, "ADT^A40") == 0;
 	if (c->merge && h->inflight > 0) {

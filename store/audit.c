@@ -521,6 +521,7 @@ audit_append(struct audit *a, struct store_batch *b, const json_t *ev)
 	struct timespec rt, mt;
 	size_t ne = 0;
 	unsigned lvl;
+	json_t *missing = NULL;
 
 	if (a->broken) {
 		/* Its frontier is not what is stored: a leaf now would not
@@ -556,6 +557,16 @@ audit_append(struct audit *a, struct store_batch *b, const json_t *ev)
 		extra[ne++] = (struct ckey){ "prev", 4, NULL, prev };
 	} else
 		extra[ne++] = (struct ckey){ "prev", 4, NULL, NULL };
+	if (ev == NULL) {
+		/* A caller's event that could not be built (jansson takes
+		 * UTF-8 only): said, in the log and in the leaf, not an
+		 * empty leaf */
+		log_err("audit-event-missing", "seq=%llu hint=%s",
+		    (unsigned long long)seq, log_q("an event could not be "
+		    "encoded (text that is not UTF-8?): its leaf says so"));
+		ev = missing = json_pack("{s:s, s:s}", "event",
+		    "audit.event_unencodable", "outcome", "error");
+	}
 	a->buf.n = 0;
 	/* "prev" absent at seq 0: listed (so a caller's "prev" is dropped)
 	 * but not written */
@@ -584,6 +595,7 @@ audit_append(struct audit *a, struct store_batch *b, const json_t *ev)
 	}
 	memcpy(a->frontier[lvl], h, AUDIT_HASH);
 	a->size = seq + 1;
+	json_decref(missing);
 	return seq;
 }
 

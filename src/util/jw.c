@@ -134,11 +134,26 @@ jw_free(struct jw *w)
 	w->n = w->cap = 0;
 }
 
+static void scrub_n(unsigned char *p, size_t n);
+
 void
 jw_strn(struct jw *w, const char *k, const char *s, size_t n)
 {
+	char *c;
+
 	key(w, k);
-	quoted(w, s, n);
+	if (jw_utf8(s, n)) {
+		quoted(w, s, n);
+		return;
+	}
+	/* JSON is UTF-8: a byte that is not part of a character is
+	 * written as '?' (a reader refused the whole record before) */
+	if ((c = malloc(n ? n : 1)) == NULL)
+		abort();
+	memcpy(c, s, n);
+	scrub_n((unsigned char *)c, n);
+	quoted(w, c, n);
+	free(c);
 }
 
 void
@@ -232,10 +247,10 @@ jw_utf8(const char *s, size_t n)
 	return 1;
 }
 
-void
-jw_utf8_scrub(char *s)
+static void
+scrub_n(unsigned char *p, size_t n)
 {
-	unsigned char *p = (unsigned char *)s, *end = p + strlen(s);
+	unsigned char *end = p + n;
 
 	while (p < end) {
 		size_t len = utf8_seq(p, end);
@@ -246,4 +261,10 @@ jw_utf8_scrub(char *s)
 		}
 		p += len;
 	}
+}
+
+void
+jw_utf8_scrub(char *s)
+{
+	scrub_n((unsigned char *)s, strlen(s));
 }

@@ -1,7 +1,8 @@
 /*
  * jw.h — a JSON object written straight to text, for records written at
  * a high rate (an HL7 message's inbox record): no tree is built and freed.
- * Strings must be UTF-8 (jw_utf8 says whether they are); control
+ * Strings are written as UTF-8: a byte that is not part of a well-formed
+ * character is written as '?' (jw_utf8 says whether a string is); control
  * characters, quotes and backslashes are escaped. The caller writes the
  * keys in the order it wants them stored (jansson's JSON_SORT_KEYS order
  * where the record is also written by jansson elsewhere).

@@ -105,6 +105,20 @@ main(void)
 	ok(round_trip(&w, UTF, sizeof(UTF) - 1),
 	    "2, 3 and 4 byte UTF-8 kept as is");
 	ok(round_trip(&w, "a\0b", 3), "a NUL inside");
+	{
+		/* not UTF-8 (ISO 8859-1, a character cut): '?' for each
+		 * such byte, and the record still loads */
+		json_t *r;
+
+		jw_open(&w);
+		jw_strn(&w, "k", "Pr\xfc" "fung \xc3", 10);
+		jw_close(&w);
+		r = json_loadb(w.p, w.n, JSON_ALLOW_NUL, NULL);
+		is_str(r != NULL ? json_string_value(json_object_get(r, "k")) :
+		    "(no JSON)", "Pr?fung ?", "bytes that are not UTF-8 are "
+		    "written as '?': the record loads");
+		json_decref(r);
+	}
 
 	/* every kind of member, loaded back */
 	arr = json_pack("[i, s, {s:b}]", 1, "x", "y", 1);

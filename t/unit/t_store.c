@@ -389,13 +389,15 @@ test_audit(void)
 
 	for (uint64_t i = 1; i < N; i++) {
 		struct store_batch *b = store_begin(st);
-		json_t *ev = json_pack("{s:s, s:{s:I}, s:s, s:s}", "event",
-		    "test", "object", "i", (json_int_t)i, "outcome", "ok",
-		    "seq", "caller's seq is replaced");
+		/* (leaf 3: a caller whose event could not be built) */
+		json_t *ev = i == 3 ? NULL : json_pack("{s:s, s:{s:I}, s:s, "
+		    "s:s}", "event", "test", "object", "i", (json_int_t)i,
+		    "outcome", "ok", "seq", "caller's seq is replaced");
 
 		is_int(audit_append(a, b, ev), i, "append %llu returns its seq",
 		    (unsigned long long)i);
-		ok(json_object_size(ev) == 4, "the event is left unchanged");
+		ok(ev == NULL || json_object_size(ev) == 4, "the event is left "
+		    "unchanged");
 		json_decref(ev);
 		store_end(b, NULL, NULL);
 		if (i % 7 == 0)
@@ -407,6 +409,11 @@ test_audit(void)
 	    strstr(j, "\"prev\":\"") && strstr(j, "\"boot\":\"") &&
 	    strstr(j, "\"mono\":") && strstr(j, "\"time\":\"20"),
 	    "a leaf carries seq, prev, time, mono and boot");
+	free(j);
+	ok(audit_leaf(a, 3, NULL, &j, &n) == 0 && strstr(j,
+	    "\"event\":\"audit.event_unencodable\"") && strstr(j,
+	    "\"outcome\":\"error\""), "a NULL event (one that could not be "
+	    "built) makes a leaf that says so, not an empty one");
 	free(j);
 
 	/* Everything to files for the Python reference. */
