@@ -49,6 +49,7 @@
 #include "src/net/store_sink.h"
 #include "src/notify.h"
 #include "src/util/hex.h"
+#include "src/util/jw.h"
 #include "src/util/log.h"
 #include "src/util/metrics.h"
 #include "store/audit.h"
@@ -546,6 +547,24 @@ hex_or_null(const uint8_t *h, int have)
 	return json_string(x);
 }
 
+/* ustr: a JSON string of V, which may hold text cut to fit or come from a
+ * peer: what is not UTF-8 as '?' (jansson takes UTF-8 only). */
+static json_t *
+ustr(const char *v)
+{
+	json_t *j = json_string(v);
+	char *c;
+
+	if (j != NULL)
+		return j;
+	if ((c = strdup(v)) == NULL)
+		abort();
+	jw_utf8_scrub(c);
+	j = json_string(c);
+	free(c);
+	return j;
+}
+
 static void
 put_json(struct store_batch *b, enum store_cf cfam, const struct store_key *k,
     json_t *j)
@@ -617,7 +636,7 @@ inst_json(const struct mstudy *s, const struct minst *in)
 	if (in->reason[0])
 		json_object_set_new(j, "reason", json_string(in->reason));
 	if (in->detail[0])
-		json_object_set_new(j, "detail", json_string(in->detail));
+		json_object_set_new(j, "detail", ustr(in->detail));
 	if (in->qid)
 		json_object_set_new(j, "quarantine_id",
 		    json_integer((json_int_t)in->qid));
@@ -671,7 +690,7 @@ study_json(const struct mstudy *s)
 	json_object_set_new(j, "source_count", s->source_count >= 0 ?
 	    json_integer(s->source_count) : json_null());
 	if (s->reason[0])
-		json_object_set_new(j, "reason", json_string(s->reason));
+		json_object_set_new(j, "reason", ustr(s->reason));
 	if (s->acc[0])
 		json_object_set_new(j, "accession_number", json_string(s->acc));
 	if (s->modalities[0])
@@ -1969,8 +1988,7 @@ study_commit(struct mstudy *s, int st)
 		u->study_ended = 1;
 		json_object_set_new(ev, "actor", engine_actor(m, s->b));
 		if (s->reason[0])
-			json_object_set_new(ev, "reason",
-			    json_string(s->reason));
+			json_object_set_new(ev, "reason", ustr(s->reason));
 		if (s->source_count >= 0)
 			json_object_set_new(json_object_get(ev, "object"),
 			    "source_count", json_integer(s->source_count));
@@ -2026,6 +2044,10 @@ quarantine_write(struct mstudy *s, struct minst *in, struct store_batch *b)
 	json_t *j;
 
 	in->qpend = 0;
+	/* (texts cut to fit, some from peers: JSON takes UTF-8 only, and
+	 * a record jansson refused aborted put_json) */
+	jw_utf8_scrub(in->reason);
+	jw_utf8_scrub(in->detail);
 	if (in->qbytes && src_copy(s, in->sop, &si) == 1) {
 		if (spool_quarantine(m->sp, m->st, b, si.seg, si.off, reason,
 		    cf(m)->migration.quarantine_dir, err, sizeof(err)) == 0) {
@@ -4146,6 +4168,7 @@ xw_decide(struct mstudy *s)
 		snprintf(s->xw, sizeof(s->xw), "%.64s", to);
 		snprintf(s->xwctl, sizeof(s->xwctl), "%.63s", json_string_value(
 		    json_object_get(j, "control_id")) ?: "");
+		jw_utf8_scrub(s->xwctl);	/* (the cut may split one) */
 		snprintf(cur, sizeof(cur), "%s", s->xw);
 		json_decref(j);
 	}
