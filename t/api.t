@@ -286,6 +286,9 @@ is "$code $(j .batch.id) $(j '.studies|length')" "200 $B1 0" "GET its report: th
 S='"source":"src","target":"dst"'
 # 63 bytes and a two-byte character: the message quotes 64 of them
 K="$(printf '%063d' 0 | tr 0 k)é"
+api POST /api/batches "$TO" "{$S,\"patient_id\":\"P1\",\"$K\":1}"
+like "$(j .error.message)" "^unknown field \"$(printf '%063d' 0 | tr 0 k)\";" \
+    "422 quoting a 65-byte field: cut before its last character, not inside it"
 while IFS='|' read -r field body why; do
 	api POST /api/batches "$TO" "$body"
 	is "$code $(j '"\(.error.code) \(.error.detail.field)"')" "422 invalid_field $field" "422 field $field: $why"

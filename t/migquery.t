@@ -104,8 +104,8 @@ load_dcmqrscp LEGACY "$src_port" "$T_DIR/latin"
 ok $? "g: study 7 (AccessionNumber in ISO_IR 100) loaded"
 run "g: from 20200107" '{"source":"legacy","target":"disk","query":{"study_date":"20200107-"}}'
 is "$(studies "$BID")" "7" "g: study 7 is in the batch"
-like "$(rj "$BID" '.studies[0].accession_number // empty')" '^ACC.+007$' \
-    "g: its accession number kept, as UTF-8 ($(rj "$BID" '.studies[0].accession_number // empty'))"
+is "$(rj "$BID" '.studies[0].accession_number // empty')" "$(printf 'ACC\303\204007')" \
+    "g: its accession number decoded by the answer's ISO_IR 100, as UTF-8"
 
 # f: refusals
 for case in \

@@ -61,9 +61,9 @@ is "$(jq -r '.messages[] | select(.control_id | startswith("AAAA")) | .control_i
     "a: its control ID kept whole, 127 characters"
 
 # ---- b ----
-printf '\013MSH|^~\\&|APP|FAC|VNAMIG|X|20260101000000||ABCDEFGHIJKLM\303\251^O01|CTL-B|P|2.5\rPID|1||P1\r\034\r' \
+printf '\013MSH|^~\\&|APP|FAC|VNAMIG|X|20260101000000||ABCDEFGHIJKLMN\303\251^O01|CTL-B|P|2.5\rPID|1||P1\r\034\r' \
     >"$T_DIR/b.hl7"
-is "$($PEER rawack "$MLLP_PORT" "$T_DIR/b.hl7" 1)" AR "b: MSH-9 of 16 bytes, a character cut at the 15th: AR"
+is "$($PEER rawack "$MLLP_PORT" "$T_DIR/b.hl7" 1)" AR "b: MSH-9 of 16 bytes, its type cut inside a character (15 bytes kept): AR"
 curl -s -H "Authorization: Bearer $TOK" "$base/api/hl7/messages?limit=100" >"$T_DIR/inbox.json"
 is "$(jq -r '[.messages[] | select(.control_id == "CTL-B")] | length' "$T_DIR/inbox.json")" 1 \
     "b: its inbox record is listed"

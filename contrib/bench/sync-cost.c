@@ -4,18 +4,22 @@
  * (contrib/bench/dicom-store prints the floors this puts under any
  * durable receiver's time).
  *
- *	sync-cost DIR SIZE COUNT
+ *	sync-cost DIR SIZE COUNT [append]
  *
- *   record  SIZE bytes written into a file already written with zeros
- *           (vnamigd's spool segments are: store/spool.c prezero), then
- *           fdatasync: the spool's sync of one instance (give at most the
- *           last 256 KiB of a bigger one: the spool starts the writeback
- *           of a record's earlier parts while the rest arrives, so only
- *           that much is sure to wait for the sync);
+ *   record  SIZE bytes written into a file already written with zeros,
+ *           then fdatasync: the spool's sync of one small instance (the
+ *           shared lane that takes records up to 1 MiB is written with
+ *           zeros ahead: store/spool.c prezero). With "append", the file
+ *           grows instead, as the lane of its own a bigger record takes
+ *           does (each sync then also records the new size and blocks).
+ *           Give at most the last 256 KiB of a bigger record: the spool
+ *           starts the writeback of its earlier parts while the rest
+ *           arrives, so only that much is sure to wait for the sync;
  *   index   1 KiB appended to a growing file, then fdatasync: RocksDB's
  *           WAL sync of one instance's index rows and audit leaf;
  *   both    the two at once, as vnamigd makes them: the record written
- *           again over zeros and the row appended, then the row's file
+ *           (over the first phase's records, allocated as the zeros
+ *           were; or appended) and the row appended, then the row's file
  *           fdatasynced by a second thread (woken as vnamigd wakes its
  *           store thread) while this one fdatasyncs the record's; timed
  *           until both are done. On one disk the two overlap badly (each
@@ -131,14 +135,17 @@ main(int argc, char **argv)
 	long size, count;
 	char *data, row[1024];
 	double *t_rec, *t_idx, *t_both;
-	int fd, fdi;
+	int fd, fdi, append;
+	off_t base;
 	pthread_t thr;
 
-	if (argc != 4 || (size = strtol(argv[2], NULL, 10)) <= 0 ||
-	    (count = strtol(argv[3], NULL, 10)) <= 0 || count > 100000) {
-		fprintf(stderr, "usage: sync-cost DIR SIZE COUNT\n");
+	if (argc < 4 || argc > 5 || (size = strtol(argv[2], NULL, 10)) <= 0 ||
+	    (count = strtol(argv[3], NULL, 10)) <= 0 || count > 100000 ||
+	    (argc == 5 && strcmp(argv[4], "append") != 0)) {
+		fprintf(stderr, "usage: sync-cost DIR SIZE COUNT [append]\n");
 		return 2;
 	}
+	append = argc == 5;
 	snprintf(rec_path, sizeof(rec_path), "%s/sync-cost.rec.%ld", argv[1],
 	    (long)getpid());
 	snprintf(idx_path, sizeof(idx_path), "%s/sync-cost.idx.%ld", argv[1],
@@ -153,8 +160,8 @@ main(int argc, char **argv)
 	memset(row, 'r', sizeof(row));
 	if ((fd = open(rec_path, O_RDWR | O_CREAT | O_EXCL, 0600)) < 0)
 		die(rec_path);
-	/* zeros first, synced: the spool's segments are written so */
-	{
+	/* zeros first, synced: the shared lane is written so */
+	if (!append) {
 		char *zero = calloc(1, 1 << 20);
 		off_t total = (off_t)size * (count + WARM), at = 0;
 
@@ -193,12 +200,14 @@ main(int argc, char **argv)
 			t_idx[i - WARM] = now() - t0;
 	}
 	w.fd = fdi;
+	/* appending: after the first phase's records */
+	base = append ? (off_t)size * (count + WARM) : 0;
 	if ((errno = pthread_create(&thr, NULL, syncer, NULL)) != 0)
 		die("pthread_create");
 	for (long i = 0; i < count + WARM; i++) {
 		double t0 = now();
 
-		write_all(fd, data, (size_t)size, (off_t)(i * size));
+		write_all(fd, data, (size_t)size, base + (off_t)(i * size));
 		write_all(fdi, row, sizeof(row), -1);
 		pthread_mutex_lock(&w.mu);
 		w.go = 1;

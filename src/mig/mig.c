@@ -106,8 +106,8 @@ ident_text(const struct dimse_ident *id, uint32_t tag, enum ds_vr vr,
 	n = strlen(v);
 	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\0'))
 		n--;
-	if (ds_cs_decode(cs, vr, (const uint8_t *)v, n, out, cap, NULL) < 0)
-		out[0] = '\0';
+	/* (too long for OUT: cut after its last whole character) */
+	(void)ds_cs_decode(cs, vr, (const uint8_t *)v, n, out, cap, NULL);
 	ds_cs_free(cs);
 	return out;
 }
@@ -5155,7 +5155,8 @@ resolved_fill(struct mig *m, struct mbatch *b, json_t *rec,
 		if ((s = study_add(b, uid)) == NULL)
 			continue;	/* named twice */
 		n++;
-		snprintf(s->acc, sizeof(s->acc), "%s", json_string_value(
+		/* (decoded, up to 3 x 64 bytes: cut at a character) */
+		copy_cut(s->acc, sizeof(s->acc), json_string_value(
 		    json_object_get(f, "acc")) ?: "");
 		snprintf(s->date, sizeof(s->date), "%.8s", json_string_value(
 		    json_object_get(f, "date")) ?: "");
