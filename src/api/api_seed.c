@@ -15,6 +15,7 @@
 
 #include "conf/conf.h"
 #include "src/api/api_seed.h"
+#include "src/util/jw.h"
 
 /* A DICOM UID: 1-64 characters, digits and dots, components without
  * leading zeros, not starting or ending with a dot. */
@@ -82,19 +83,12 @@ bad(struct ck *c, const char *field, const char *fmt, ...)
 	return -1;
 }
 
-/* How much of s a "%.*s" may show: at most 64 bytes, and not the start
- * of a UTF-8 character without its end (the message goes out in JSON,
- * which jansson refuses unless it is UTF-8). */
+/* How much of s a "%.*s" may show: at most 64 bytes, and no part of a
+ * character (the message goes out in JSON, which takes UTF-8 only). */
 static int
 cut64(const char *s)
 {
-	size_t n = strnlen(s, 65);
-
-	if (n <= 64)
-		return (int)n;
-	for (n = 64; n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80; n--)
-		;
-	return (int)n;
+	return (int)jw_utf8_cut(s, 64);
 }
 
 /* Check a string array field; 0 with *n its size. */

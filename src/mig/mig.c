@@ -69,46 +69,46 @@
 #define TAG_MODALITY	DS_TAG(0x0008, 0x0060)
 #define TAG_CHARSET	DS_TAG(0x0008, 0x0005)
 
-/*
- * ident_text: the text of TAG in a C-FIND answer as UTF-8, decoded by the
- * answer's (0008,0005) (the default repertoire without one; a byte that
- * decodes to nothing becomes U+FFFD), into out (CAP >= 3 * 64 + 1); NULL
- * when absent. Raw, an ISO_IR 100 AccessionNumber was not UTF-8: the
- * record it went into could not be built, and the study was dropped.
- */
 /* copy_cut: s into out (CAP bytes), cut where a UTF-8 character starts */
 static void
 copy_cut(char *out, size_t cap, const char *s)
 {
-	size_t n = strlen(s);
+	size_t n = jw_utf8_cut(s, cap - 1);
 
-	if (n >= cap) {
-		n = cap - 1;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
 	memcpy(out, s, n);
 	out[n] = '\0';
 }
 
-static const char *
-ident_text(const struct dimse_ident *id, uint32_t tag, enum ds_vr vr,
-    char *out, size_t cap)
+/* ident_cs: a C-FIND answer's character set, by its (0008,0005) (the
+ * default repertoire without one), for ident_text; ds_cs_free it. */
+static struct ds_charset *
+ident_cs(const struct dimse_ident *id)
 {
-	const char *v = dimse_ident_get(id, tag), *csv;
-	struct ds_charset *cs;
+	const char *v = dimse_ident_get(id, TAG_CHARSET);
+
+	return ds_cs_new(v != NULL ? v : "", v != NULL ? strlen(v) : 0);
+}
+
+/*
+ * ident_text: the text of TAG in a C-FIND answer as UTF-8, decoded by CS
+ * (ident_cs; a byte that decodes to nothing becomes U+FFFD), into out (CAP
+ * >= 3 * 64 + 1; a longer one is cut after its last whole character); NULL
+ * when absent. Raw, an ISO_IR 100 AccessionNumber was not UTF-8: the
+ * record it went into could not be built, and the study was dropped.
+ */
+static const char *
+ident_text(struct ds_charset *cs, const struct dimse_ident *id, uint32_t tag,
+    enum ds_vr vr, char *out, size_t cap)
+{
+	const char *v = dimse_ident_get(id, tag);
 	size_t n;
 
 	if (v == NULL)
 		return NULL;
-	csv = dimse_ident_get(id, TAG_CHARSET);
-	cs = ds_cs_new(csv != NULL ? csv : "", csv != NULL ? strlen(csv) : 0);
 	n = strlen(v);
 	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\0'))
 		n--;
-	/* (too long for OUT: cut after its last whole character) */
 	(void)ds_cs_decode(cs, vr, (const uint8_t *)v, n, out, cap, NULL);
-	ds_cs_free(cs);
 	return out;
 }
 
@@ -1303,7 +1303,9 @@ scan_match(struct mop *op, const struct dimse_ident *id)
 		/* for GET /api/progress: by modality and study year (text
 		 * of the answer's character set, kept as UTF-8: the study
 		 * record is JSON) */
-		if ((v = ident_text(id, TAG_MODALITIES, DS_VR_CS, t,
+		struct ds_charset *cs = ident_cs(id);
+
+		if ((v = ident_text(cs, id, TAG_MODALITIES, DS_VR_CS, t,
 		    sizeof(t))) != NULL)
 			copy_cut(s->modalities, sizeof(s->modalities), v);
 		if ((v = dimse_ident_get(id, TAG_STUDY_DATE)) != NULL &&
@@ -1312,9 +1314,10 @@ scan_match(struct mop *op, const struct dimse_ident *id)
 		if (v != NULL && strlen(v) == 8 && strspn(v, "0123456789") ==
 		    8)
 			snprintf(s->date, sizeof(s->date), "%s", v);
-		if (sc->want_count && (v = ident_text(id, TAG_PATIENT_ID,
+		if (sc->want_count && (v = ident_text(cs, id, TAG_PATIENT_ID,
 		    DS_VR_LO, t, sizeof(t))) != NULL)
 			copy_cut(s->pid, sizeof(s->pid), v);
+		ds_cs_free(cs);
 		return;
 	}
 	if (sc->phase == 1) {
@@ -5271,11 +5274,6 @@ resolve_match(struct mop *op, const struct dimse_ident *id)
 {
 	struct mbatch *b = op->owner;
 	const char *uid = dimse_ident_get(id, TAG_STUDY_UID);
-	char accb[3 * 64 + 1], dateb[3 * 64 + 1];
-	const char *acc = ident_text(id, TAG_ACCESSION, DS_VR_SH, accb,
-	    sizeof(accb));
-	const char *date = ident_text(id, TAG_STUDY_DATE, DS_VR_DA, dateb,
-	    sizeof(dateb));
 	json_t *item = json_array_get(b->todo, b->itodo);
 	const char *mod = json_string_value(json_object_get(json_object_get(
 	    item, "query"), "modality"));
@@ -5309,6 +5307,15 @@ resolve_match(struct mop *op, const struct dimse_ident *id)
 		return;
 	}
 	if (uid != NULL && spool_uid_valid(uid)) {
+		/* (its text decoded: the record is JSON) */
+		struct ds_charset *cs = ident_cs(id);
+		char accb[3 * 64 + 1], dateb[3 * 64 + 1];
+		const char *acc = ident_text(cs, id, TAG_ACCESSION, DS_VR_SH,
+		    accb, sizeof(accb));
+		const char *date = ident_text(cs, id, TAG_STUDY_DATE, DS_VR_DA,
+		    dateb, sizeof(dateb));
+
+		ds_cs_free(cs);
 		json_array_append_new(b->found, json_pack("{s:s, s:s, s:s, s:b}",
 		    "uid", uid, "acc", acc ? acc : "", "date", date ? date :
 		    "", "q", json_is_object(json_object_get(item, "query"))));

@@ -263,6 +263,19 @@ scrub_n(unsigned char *p, size_t n)
 	}
 }
 
+size_t
+jw_utf8_cut(const char *s, size_t max)
+{
+	size_t n = strnlen(s, max + 1);
+
+	if (n <= max)
+		return n;
+	/* s[max] is the first byte left out: back to a character's start */
+	for (n = max; n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80; n--)
+		;
+	return n;
+}
+
 void
 jw_utf8_scrub(char *s)
 {

@@ -40,5 +40,8 @@ int	jw_utf8(const char *s, size_t n);
 /* jw_utf8_scrub: every byte of s that is not part of a well-formed UTF-8
  * character becomes '?' (text quoted from a request, for a JSON answer). */
 void	jw_utf8_scrub(char *s);
+/* jw_utf8_cut: how much of UTF-8 s a copy of at most MAX bytes keeps
+ * without cutting inside a character (all of it when it fits). */
+size_t	jw_utf8_cut(const char *s, size_t max);
 
 #endif
