@@ -57,6 +57,13 @@ struct ds_digest {
 	struct sha256	*outer;
 	uintptr_t	 ocur, oend;
 	unsigned	 nest;		/* un_items: digests within */
+	/* a UN value longer than the parser's chunk, read as a sequence
+	 * while it streams (un_open): its first bytes until they say */
+	struct ds_digest *un_sub;
+	struct ds_parser *un_p;
+	uint8_t		 un_first[4];
+	unsigned	 un_nfirst;
+	int		 un_maybe;	/* its first bytes are still to come */
 };
 
 static struct level *
@@ -98,6 +105,8 @@ ds_digest_free_(struct ds_digest *d)
 {
 	if (d == NULL)
 		return;
+	ds_parser_free(d->un_p);
+	ds_digest_free(d->un_sub);
 	for (unsigned i = 0; i < d->nlv; i++)
 		free(d->lv[i].recs);
 	free(d->lv);
@@ -308,45 +317,112 @@ static const struct ds_callbacks digest_cb;
  * A UN value of a defined length that holds items: a private sequence in
  * Implicit VR (the dictionary does not know its tag), or written as UN.
  * The same sequence in Explicit VR is read as one, and hashed by its
- * items; hashed as bytes this one would not match it. Its value (whole:
- * up to the parser's chunk) is parsed on its own as that sequence, in
- * Implicit VR LE (PS3.5 6.2.2), into a digest of its own whose one
- * record is the element's. Anything that does not parse so (vendors put
- * odd things there: a stray delimiter, wrong lengths) is hashed as the
- * bytes it is, as before: never a reason to refuse the dataset. 0 when
- * the record was added.
+ * items; hashed as bytes this one would not match it. Its value is parsed
+ * on its own as that sequence, in Implicit VR LE (PS3.5 6.2.2), into a
+ * digest of its own whose one record is the element's: whole (un_items)
+ * when the parser hands it over in one piece, else as it streams in
+ * chunks (un_open at its first four bytes, un_feed, un_close at its end;
+ * before, a value over the parser's chunk, 64 KiB, was hashed as bytes,
+ * and a large private sequence that a target re-encoded failed
+ * dataset-level verification). Anything that does not parse so (vendors
+ * put odd things there: a stray delimiter, wrong lengths) is hashed as
+ * the bytes it is, as before: never a reason to refuse the dataset. The
+ * bytes' hash is taken all along, so nothing is read twice or held.
  */
+static const uint8_t un_item[4] = { 0xfe, 0xff, 0x00, 0xe0 };
+
+static int
+un_candidate(const struct ds_digest *d, const struct ds_elem *e)
+{
+	return e->vr == DS_VR_UN && e->length != DS_UNDEFINED_LENGTH &&
+	    e->length >= 8 && !e->fragment && d->nest < 8 &&
+	    d->lv[d->nlv - 1].kind == LV_DATASET;
+}
+
+/* un_open: a parser of e's value as a sequence, into a digest of its
+ * own (its element's header given). */
+static void
+un_open(const struct ds_digest *d, const struct ds_elem *e,
+    struct ds_digest **sub, struct ds_parser **p)
+{
+	uint8_t head[12] = { (uint8_t)(e->tag >> 16), (uint8_t)(e->tag >> 24),
+	    (uint8_t)e->tag, (uint8_t)(e->tag >> 8), 'U', 'N', 0, 0, 0xff,
+	    0xff, 0xff, 0xff };
+
+	*sub = ds_digest_new();
+	(*sub)->nest = d->nest + 1;
+	*p = ds_parser_new_dataset(&ds_ts_explicit_le, NULL, &digest_cb,
+	    *sub);
+	if (ds_parse_feed(*p, head, sizeof(head)) == DS_ERROR)
+		(*sub)->bad = 1;
+}
+
+/* un_close: the end of e's value: 0 with its record added to d when it
+ * parsed as one sequence; -1 otherwise. Frees sub and p. */
+static int
+un_close(struct ds_digest *d, const struct ds_elem *e, struct ds_digest **sub,
+    struct ds_parser **p)
+{
+	static const uint8_t end[8] = { 0xfe, 0xff, 0xdd, 0xe0, 0, 0, 0, 0 };
+	struct ds_digest *x = *sub;
+	int ok;
+
+	ok = !x->bad && ds_parse_feed(*p, end, sizeof(end)) != DS_ERROR &&
+	    ds_parse_finish(*p) == DS_DONE && !x->bad && x->nlv == 1 &&
+	    x->lv[0].n == 1 && x->lv[0].recs[0].tag == e->tag;
+	if (ok)
+		*new_rec(&d->lv[d->nlv - 1]) = x->lv[0].recs[0];
+	ds_parser_free(*p);
+	ds_digest_free(*sub);
+	return ok ? 0 : -1;
+}
+
+/* un_items: a whole value; 0 when the record was added. */
 static int
 un_items(struct ds_digest *d, const struct ds_elem *e, const uint8_t *v,
     size_t n)
 {
-	static const uint8_t item[4] = { 0xfe, 0xff, 0x00, 0xe0 };
-	static const uint8_t end[8] = { 0xfe, 0xff, 0xdd, 0xe0, 0, 0, 0, 0 };
-	uint8_t head[12] = { (uint8_t)(e->tag >> 16), (uint8_t)(e->tag >> 24),
-	    (uint8_t)e->tag, (uint8_t)(e->tag >> 8), 'U', 'N', 0, 0, 0xff,
-	    0xff, 0xff, 0xff };
 	struct ds_digest *sub;
 	struct ds_parser *p;
-	struct level *l = top(d);
-	int ok;
 
-	if (e->vr != DS_VR_UN || n < 8 || e->length == DS_UNDEFINED_LENGTH ||
-	    memcmp(v, item, sizeof(item)) != 0 || d->nest >= 8 ||
-	    l->kind != LV_DATASET)
+	if (!un_candidate(d, e) || n < 8 || memcmp(v, un_item,
+	    sizeof(un_item)) != 0)
 		return -1;
-	sub = ds_digest_new();
-	sub->nest = d->nest + 1;
-	p = ds_parser_new_dataset(&ds_ts_explicit_le, NULL, &digest_cb, sub);
-	ok = ds_parse_feed(p, head, sizeof(head)) != DS_ERROR &&
-	    ds_parse_feed(p, v, n) != DS_ERROR &&
-	    ds_parse_feed(p, end, sizeof(end)) != DS_ERROR &&
-	    ds_parse_finish(p) == DS_DONE && !sub->bad && sub->nlv == 1 &&
-	    sub->lv[0].n == 1 && sub->lv[0].recs[0].tag == e->tag;
-	if (ok)
-		*new_rec(l) = sub->lv[0].recs[0];
-	ds_parser_free(p);
-	ds_digest_free(sub);
-	return ok ? 0 : -1;
+	un_open(d, e, &sub, &p);
+	if (ds_parse_feed(p, v, n) == DS_ERROR)
+		sub->bad = 1;
+	return un_close(d, e, &sub, &p);
+}
+
+/* un_feed: the next bytes of a streamed UN value (un_maybe: its first
+ * bytes decide whether it is read as a sequence at all). */
+static void
+un_feed(struct ds_digest *d, const struct ds_elem *e, const uint8_t *p,
+    size_t n)
+{
+	if (d->un_maybe) {
+		size_t k = sizeof(d->un_first) - d->un_nfirst;
+
+		if (k > n)
+			k = n;
+		memcpy(d->un_first + d->un_nfirst, p, k);
+		d->un_nfirst += (unsigned)k;
+		p += k;
+		n -= k;
+		if (d->un_nfirst < sizeof(d->un_first))
+			return;
+		d->un_maybe = 0;
+		if (memcmp(d->un_first, un_item, sizeof(un_item)) != 0)
+			return;
+		un_open(d, e, &d->un_sub, &d->un_p);
+		if (ds_parse_feed(d->un_p, d->un_first, sizeof(d->un_first)) ==
+		    DS_ERROR)
+			d->un_sub->bad = 1;
+	}
+	if (d->un_p == NULL || d->un_sub->bad || n == 0)
+		return;
+	if (ds_parse_feed(d->un_p, p, n) == DS_ERROR)
+		d->un_sub->bad = 1;
 }
 
 static int
@@ -375,6 +451,8 @@ cb_value_begin(void *arg, const struct ds_elem *e)
 	d->v.skip = e->fragment || excluded(e);
 	if (!d->v.skip)
 		v_begin(&d->v, &d->vctx, e);
+	d->un_maybe = !d->v.skip && un_candidate(d, e);
+	d->un_nfirst = 0;
 	if (e->tag == DS_TAG_PIXEL_DATA && e->depth == 0 &&
 	    e->length != DS_UNDEFINED_LENGTH)
 		d->pixel_end = e->offset + e->hdr_len + e->length;
@@ -388,8 +466,11 @@ cb_value_chunk(void *arg, const struct ds_elem *e, const uint8_t *p, size_t n)
 
 	if (e->fragment)
 		fragment_bytes(d, p, n);
-	else if (!d->v.skip)
+	else if (!d->v.skip) {
 		v_update(d, p, n);
+		if (d->un_maybe || d->un_p != NULL)
+			un_feed(d, e, p, n);
+	}
 	return 0;
 }
 
@@ -400,8 +481,12 @@ cb_value_end(void *arg, const struct ds_elem *e)
 
 	if (e->fragment)
 		top(d)->nfrag++;
-	else if (!d->v.skip)
-		value_done(d, e);
+	else if (!d->v.skip) {
+		d->un_maybe = 0;
+		if (d->un_p == NULL || un_close(d, e, &d->un_sub,
+		    &d->un_p) != 0)
+			value_done(d, e);
+	}
 	return 0;
 }
 

@@ -157,5 +157,50 @@ fi
 other=$(digests "$pyd"/test_files/CT_small.dcm)
 [ "$other" != "$(digests "$@")" ]
 ok $? "a different instance has a different digest"
+# A private sequence over 64 KiB (the parser's chunk), written by pydicom
+# as an explicit SQ, then by DCMTK in Implicit VR (dcmconv +ti: a UN there)
+# and back in Explicit VR (+te: an explicit UN): one canonical digest
+# (the UN forms of so long a value were hashed as bytes).
+if /usr/bin/python3 - "$T_DIR/pseq.dcm" <<'PY' 2>"$T_DIR/e" &&
+import sys
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRLittleEndian
+ds = Dataset()
+ds.PatientID = "P1"
+ds.PatientName = "Doe^John"
+ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+ds.SOPInstanceUID = "1.2.826.0.1.3680043.9.7433.99.1"
+ds.StudyInstanceUID = "1.2.826.0.1.3680043.9.7433.99.2"
+ds.SeriesInstanceUID = "1.2.826.0.1.3680043.9.7433.99.3"
+ds.Modality = "OT"
+items = []
+for i in range(5000):
+    it = Dataset()
+    it.add_new(0x00291001, "LO", "h%04d" % i)
+    items.append(it)
+blk = ds.private_block(0x0029, "ACME 1.0", create=True)
+blk.add_new(0x10, "SQ", Sequence(items))
+fm = FileMetaDataset()
+fm.MediaStorageSOPClassUID = ds.SOPClassUID
+fm.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+fm.TransferSyntaxUID = ExplicitVRLittleEndian
+ds.file_meta = fm
+ds.is_little_endian = True
+ds.is_implicit_VR = False
+ds.save_as(sys.argv[1], write_like_original=False)
+PY
+    dcmconv +ti "$T_DIR/pseq.dcm" "$T_DIR/pseq-im.dcm" &&
+    dcmconv +te "$T_DIR/pseq-im.dcm" "$T_DIR/pseq-un.dcm"; then
+	[ "$(wc -c <"$T_DIR/pseq.dcm")" -gt 100000 ]
+	ok $? "a private sequence over 64 KiB, as pydicom's SQ, DCMTK's implicit and explicit UN"
+	is "$("$VNAMIG_DUMP" -d "$T_DIR"/pseq.dcm "$T_DIR"/pseq-im.dcm "$T_DIR"/pseq-un.dcm |
+	    sed 's/.* canonical=\([0-9a-f]*\) .*/\1/' | sort -u | wc -l)" 1 \
+		"  one canonical digest across the three"
+	dcmdump +U8 "$T_DIR/pseq-un.dcm" 2>/dev/null | grep -q '(0029,1010) UN'
+	ok $? "  (DCMTK wrote it back as UN)"
+else
+	fail "pydicom and dcmconv make a private sequence over 64 KiB: $(cat "$T_DIR/e")"
+fi
 
 done_testing

@@ -270,14 +270,17 @@ t_feed(void)
  * dictionary does not know the tag: a UN whose value begins with an
  * item); explicit UN with a defined length. One canonical digest (the
  * implicit and UN forms were hashed as opaque bytes). FORM: 0 SQ, 1
- * implicit, 2 UN; odd: an OB that only begins like an item.
+ * implicit, 2 UN; odd: an OB that only begins like an item. NITEMS items
+ * of 22 bytes: over 2,979 the value is longer than the parser's 64 KiB
+ * chunk and streams (it was hashed as bytes).
  */
 static void
-private_seq(struct buf *w, int form, int odd)
+private_seq(struct buf *w, int form, int odd, unsigned nitems)
 {
 	const struct ds_ts *ts = form == 1 ? &ds_ts_implicit_le :
 	    &ds_ts_explicit_le;
 	int imp = !ts->explicit_vr;
+	uint32_t len = nitems * (8 + 8 + 6);
 
 	w->n = 0;
 #define E(t, vr, val, len) (imp ? im(w, t, val, len) : ex(w, t, vr, val, len, 0))
@@ -291,19 +294,49 @@ private_seq(struct buf *w, int form, int odd)
 		E(T(0x29, 0x1008), "OB", v, sizeof(v));
 	}
 	if (form == 0)
-		ex(w, T(0x29, 0x1010), "SQ", NULL, 8 + 8 + 6, 0);
+		ex(w, T(0x29, 0x1010), "SQ", NULL, len, 0);
 	else if (form == 1)
-		im(w, T(0x29, 0x1010), NULL, 8 + 8 + 6);
+		im(w, T(0x29, 0x1010), NULL, len);
 	else
-		ex(w, T(0x29, 0x1010), "UN", NULL, 8 + 8 + 6, 0);
-	tag(w, DS_TAG_ITEM, 0);
-	u32(w, 8 + 6, 0);
-	if (form == 0)
-		ex(w, T(0x29, 0x1001), "LO", "hello ", 6, 0);
-	else		/* inside UN: Implicit VR LE (PS3.5 6.2.2) */
-		im(w, T(0x29, 0x1001), "hello ", 6);
+		ex(w, T(0x29, 0x1010), "UN", NULL, len, 0);
+	for (unsigned i = 0; i < nitems; i++) {
+		char v[7];
+
+		snprintf(v, sizeof(v), "h%04u ", i % 10000);
+		tag(w, DS_TAG_ITEM, 0);
+		u32(w, 8 + 6, 0);
+		if (form == 0)
+			ex(w, T(0x29, 0x1001), "LO", v, 6, 0);
+		else	/* inside UN: Implicit VR LE (PS3.5 6.2.2) */
+			im(w, T(0x29, 0x1001), v, 6);
+	}
 	E(T(0x29, 0x1020), "LO", "after ", 6);
 #undef E
+}
+
+/* A UN value that begins with an item but is not one sequence: a stray
+ * sequence delimiter after its first item (fo-dicom GH064's kind), over
+ * 64 KiB. */
+static void
+odd_un(struct buf *w, int as_un)
+{
+	w->n = 0;
+	im(w, T(0x10, 0x20), "ID1 ", 4);
+	if (as_un)
+		im(w, T(0x29, 0x1010), NULL, 8 + 8 + 6 + 8 + 70000);
+	else	/* the same bytes, as an OB: hashed as bytes either way */
+		im(w, T(0x29, 0x1011), NULL, 8 + 8 + 6 + 8 + 70000);
+	tag(w, DS_TAG_ITEM, 0);
+	u32(w, 8 + 6, 0);
+	im(w, T(0x29, 0x1001), "hello ", 6);
+	tag(w, DS_TAG_SEQ_END, 0);
+	u32(w, 0, 0);
+	for (int i = 0; i < 70000; i++) {
+		uint8_t x = (uint8_t)i;
+
+		put(w, &x, 1);
+	}
+	im(w, T(0x29, 0x1020), "after ", 6);
 }
 
 static void
@@ -311,25 +344,53 @@ t_private_seq(void)
 {
 	static const char *const forms[] = { "explicit SQ",
 	    "Implicit VR (defined lengths)", "explicit UN (defined length)" };
+	static const unsigned counts[] = { 1, 4000 };
 	struct buf w;
-	struct dg base, d;
+	struct dg base, d, other;
 
-	private_seq(&w, 0, 0);
-	base = digest(&w, &ds_ts_explicit_le, w.n);
-	ok(base.ok, "a private sequence digests");
-	for (int f = 1; f < 3; f++)
-		for (int whole = 0; whole < 2; whole++) {
-			private_seq(&w, f, 0);
-			d = digest(&w, f == 1 ? &ds_ts_implicit_le :
-			    &ds_ts_explicit_le, whole ? w.n : 1);
-			ok(d.ok && memcmp(d.c, base.c, 32) == 0,
-			    "  as %s, fed %s: the same canonical digest",
-			    forms[f], whole ? "whole" : "a byte at a time");
-		}
-	private_seq(&w, 1, 1);
+	for (int c = 0; c < 2; c++) {
+		private_seq(&w, 0, 0, counts[c]);
+		base = digest(&w, &ds_ts_explicit_le, w.n);
+		ok(base.ok, "a private sequence of %u item(s), %zu bytes, "
+		    "digests", counts[c], w.n);
+		for (int f = 1; f < 3; f++)
+			for (int whole = 0; whole < 2; whole++) {
+				private_seq(&w, f, 0, counts[c]);
+				d = digest(&w, f == 1 ? &ds_ts_implicit_le :
+				    &ds_ts_explicit_le, whole ? w.n : c ?
+				    4093 : 1);
+				ok(d.ok && memcmp(d.c, base.c, 32) == 0,
+				    "  as %s, fed %s: the same canonical "
+				    "digest", forms[f], whole ? "whole" :
+				    c ? "4,093 bytes at a time" :
+				    "a byte at a time");
+			}
+		/* a changed item changes it, streamed or not */
+		private_seq(&w, 1, 0, counts[c]);
+		w.b[w.n - 14 - 6 - 1] ^= 1;	/* the last item's value */
+		d = digest(&w, &ds_ts_implicit_le, 1000);
+		ok(d.ok && memcmp(d.c, base.c, 32) != 0, "  a changed item "
+		    "changes it");
+	}
+	private_seq(&w, 1, 1, 1);
 	d = digest(&w, &ds_ts_implicit_le, 1);
 	ok(d.ok, "an OB that begins with an item tag but a length past its "
 	    "value is a value (fed a byte at a time)");
+	/* a UN over 64 KiB that begins with an item and holds a stray
+	 * delimiter: a value, hashed as its bytes, never refused; its
+	 * record is the bytes' (as the OB beside it shows: the same bytes
+	 * under another tag give another record, so compare the digest
+	 * with a changed byte instead) */
+	odd_un(&w, 1);
+	d = digest(&w, &ds_ts_implicit_le, 4093);
+	other = digest(&w, &ds_ts_implicit_le, w.n);
+	ok(d.ok && other.ok && memcmp(d.c, other.c, 32) == 0, "a UN over "
+	    "64 KiB with a stray sequence delimiter digests (as bytes), "
+	    "the same in any piecing");
+	w.b[w.n - 14 - 100] ^= 1;
+	other = digest(&w, &ds_ts_implicit_le, w.n);
+	ok(other.ok && memcmp(d.c, other.c, 32) != 0, "  and a changed "
+	    "byte past its delimiter changes it");
 }
 
 int

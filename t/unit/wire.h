@@ -6,6 +6,7 @@
 #define VNAMIG_T_WIRE_H
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dimse/ds_parse.h"
@@ -13,13 +14,15 @@
 #define WIRE_FN static __attribute__((unused))
 
 struct buf {
-	uint8_t	 b[1 << 16];
+	uint8_t	 b[1 << 18];	/* a private sequence over 64 KiB fits */
 	size_t	 n;
 };
 
 WIRE_FN void
 put(struct buf *w, const void *p, size_t n)
 {
+	if (n > sizeof(w->b) - w->n)
+		abort();	/* a test that outgrew the buffer */
 	memcpy(w->b + w->n, p, n);
 	w->n += n;
 }
