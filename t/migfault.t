@@ -228,6 +228,7 @@ start_fake A "$pa" --a700-once "$S_A700" &&
     start_fake F "$pf" --a700 "$S_FULL" &&
     start_fake H "$ph" &&
     start_fake I "$pi" --corrupt "$S_COR" &&
+    pid_i=$FT_PID &&
     start_fake JD "$pjd" --reencode "$S_RE" &&
     start_fake JB "$pjb" --reencode "$S_RE" &&
     start_fake K "$pk" --hide "$S_HIDE" --no-uid-lists ||
@@ -607,6 +608,29 @@ if survived i; then
 	    "200/$S_COR $i_tgt" "i: the quarantine lists it alone, with its target_sha256"
 fi
 is "$(substores I)" "0x0000 6" "i: FAKEI sent the 6 back (the corrupted one as kept)"
+# i2: the item retried where FAKEI now refuses the instance (0xC000): it
+# is quarantined again, target_rejected, and no target copy is this
+# attempt's: the one read back before is not kept as its target_sha256
+if [ -n "${i_tgt:-}" ]; then
+	qid_i=$(row "$b_i" "$S_COR" quarantine_id)
+	qp_stop "$pid_i"
+	if start_fake I "$pi" --reject "$S_COR"; then
+		api POST "/api/quarantine/${qid_i:-0}/retry" '{}'
+		is "$code" 200 "i2: its item retried where FAKEI now refuses it"
+		wait_batch "$b_i" I 30
+		report "$b_i"
+		is "$(row "$b_i" "$S_COR" outcome)/$(row "$b_i" "$S_COR" reason)/$(row "$b_i" "$S_COR" target_sha256)" \
+		    "quarantined/target_rejected/null" \
+		    "i2: quarantined again (target_rejected), its target_sha256 null, not the earlier read-back's"
+		api GET "/api/quarantine?reason=target_rejected&batch=$b_i"
+		is "$code/$(j '[.items[] | .target_sha256] | join(",")')" "200/" \
+		    "i2: the new item has no target_sha256"
+	else
+		fail "i2: FAKEI restarts, refusing ...${S_COR#"$ROOT"}"
+	fi
+else
+	fail "i2: case i left an item to retry"
+fi
 
 # ---- j: a re-encoded copy: dataset passes, bytes does not ----
 submit "j: study 5 to FAKEJD (...${S_RE#"$ROOT"} re-encoded; readback, dataset)" fjd "$ROOT.1.5"

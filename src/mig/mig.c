@@ -6426,10 +6426,17 @@ mig_quarantine_retry(struct mig *m, struct store_batch *b,
 	json_object_set_new(row, "status", json_null());
 	json_object_set_new(row, "level", json_null());
 	json_object_set_new(row, "sent_sha256", json_null());
+	/* nothing of the attempts before stays: a target copy read back
+	 * then (verify_mismatch) is not this attempt's, nor a commitment
+	 * of what it sent then */
+	json_object_set_new(row, "target_sha256", json_null());
 	json_object_set_new(row, "time", json_string(t));
 	json_object_del(row, "reason");
 	json_object_del(row, "detail");
 	json_object_del(row, "quarantine_id");
+	json_object_del(row, "transforms");
+	json_object_del(row, "sent_canonical");
+	json_object_del(row, "committed");
 	inst_key(&k, batch, study, sop);
 	put_json(b, STORE_CF_INSTANCES, &k, row);
 	json_decref(row);
