@@ -94,12 +94,67 @@ struct change {
 	json_t	*rec;		/* NULL: resume */
 };
 
+/*
+ * Changes on their way to the disk, by scope ("" the node, else the
+ * source's name): what the last one asked for, and how many are out. A
+ * pause or resume is judged against that, not the state in force, which
+ * changes only once a change is durable: four pauses at once were each
+ * answered 200 (each its audit leaf and checkpoint), and a pause sent
+ * while a resume was being stored was told "already paused", the node
+ * then running.
+ */
+struct inflight {
+	char		 scope[CONF_NAME_MAX + 1];
+	int		 paused;	/* what the last one asked for */
+	unsigned	 n;
+};
+static struct inflight *inflight;
+static size_t ninflight;
+
+static struct inflight *
+inflight_find(const char *source)
+{
+	for (size_t i = 0; i < ninflight; i++)
+		if (strcmp(inflight[i].scope, source ? source : "") == 0)
+			return &inflight[i];
+	return NULL;
+}
+
+static void
+inflight_add(const char *source, int paused)
+{
+	struct inflight *f = inflight_find(source);
+
+	if (f == NULL) {
+		if ((f = reallocarray(inflight, ninflight + 1,
+		    sizeof(*f))) == NULL)
+			abort();
+		inflight = f;
+		f = &inflight[ninflight++];
+		snprintf(f->scope, sizeof(f->scope), "%s", source ? source :
+		    "");
+		f->n = 0;
+	}
+	f->paused = paused;
+	f->n++;
+}
+
+static void
+inflight_done(const char *source)
+{
+	struct inflight *f = inflight_find(source);
+
+	if (f != NULL && --f->n == 0)
+		*f = inflight[--ninflight];
+}
+
 static void
 changed(struct api_req *q, int err)
 {
 	struct change *c = q->priv;
 
 	q->priv = NULL;
+	inflight_done(c->source);
 	if (err)
 		api_error(q, 503, "store_unavailable", NULL, "the change could "
 		    "not be stored: %s; nothing changed", store_error(
@@ -126,8 +181,10 @@ pause_or_resume(struct api_req *q, const char *source, int on)
 {
 	struct store_batch *b;
 	struct change *c;
+	struct inflight *f;
 	json_t *reason = json_object_get(q->body, "reason"), *now;
 	char t[32];
+	int paused;
 
 	if (reason != NULL && (!json_is_string(reason) ||
 	    json_string_length(reason) > 1024)) {
@@ -136,15 +193,20 @@ pause_or_resume(struct api_req *q, const char *source, int on)
 		    "characters");
 		return;
 	}
-	now = mig_pauses(daemon_mig(q->d), source);
-	if ((now != NULL) == on) {
+	if ((f = inflight_find(source)) != NULL)
+		paused = f->paused;
+	else {
+		now = mig_pauses(daemon_mig(q->d), source);
+		paused = now != NULL;
 		json_decref(now);
+	}
+	if (paused == on) {
 		api_error(q, 409, "invalid_transition", NULL, "%s%s is already "
-		    "%s", source ? "source " : "the node", source ? source : "",
-		    on ? "paused" : "running");
+		    "%s%s", source ? "source " : "the node", source ? source :
+		    "", on ? "paused" : "running", f != NULL ? " (a change "
+		    "to that is being stored)" : "");
 		return;
 	}
-	json_decref(now);
 	if ((b = api_begin(q)) == NULL)
 		return;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
@@ -158,6 +220,7 @@ pause_or_resume(struct api_req *q, const char *source, int on)
 		    "");
 	}
 	mig_pause_put(b, source, c->rec);
+	inflight_add(source, on);
 	q->priv = c;
 	api_commit(q, b, json_pack("{s:s, s:{s:s, s:s}, s:s}", "event",
 	    on ? "migration.pause" : "migration.resume", "object", "scope",

@@ -351,6 +351,7 @@ struct mbatch {
 					 * ("hl7:NAME") or "push" it is for */
 	int		 force;
 	int		 resolved;
+	int		 finished;	/* its record has its end ("finished") */
 	struct mstudy	**st;
 	size_t		 nst, capst;
 	/* resolving */
@@ -4895,8 +4896,11 @@ batch_apply(struct mig *m, uint64_t id, const struct mig_brec *r)
 		struct store_key k;
 
 		if (strcmp(r->state, "queued") != 0 && strcmp(r->state,
-		    "running") != 0 && strcmp(r->state, "paused") != 0)
-			return;		/* ended before this start */
+		    "running") != 0 && strcmp(r->state, "paused") != 0 &&
+		    (strcmp(r->state, "cancelled") != 0 || r->finished))
+			return;		/* ended before this start (a cancel
+					 * that did not end its studies, and
+					 * write its counts, goes on) */
 		if ((b = calloc(1, sizeof(*b))) == NULL)
 			abort();
 		b->id = id;
@@ -4930,6 +4934,7 @@ batch_apply(struct mig *m, uint64_t id, const struct mig_brec *r)
 		b->prefetch_seen = 0;
 	}
 	b->resolved = r->resolved;
+	b->finished = r->finished;
 	if (r->priority != b->prio) {
 		/* promoted (HL7 pre-fetch): move it up the list */
 		batch_unplace(m, b);
@@ -4962,6 +4967,7 @@ batch_read(struct mig *m, uint64_t id, json_t *rec)
 		    "prefetch_at_ms")),
 		.created_by = json_string_value(json_object_get(rec,
 		    "created_by")),
+		.finished = json_object_get(rec, "finished") != NULL,
 	};
 
 	batch_apply(m, id, &r);
@@ -5012,7 +5018,8 @@ batch_written(void *arg, int err)
 	struct mig *m = w->m;
 	struct mbatch *b = batch_find(m, w->id);
 	int ended = !err && (strcmp(w->to, "done") == 0 ||
-	    strcmp(w->to, "failed") == 0);
+	    strcmp(w->to, "failed") == 0 || (strcmp(w->to, "cancelled") ==
+	    0 && json_object_get(w->rec, "finished") != NULL));
 
 	notify_settle(w->note, err);
 	api_batches_release(api_batches(daemon_api(m->d)), w->id, !err,
@@ -5550,12 +5557,19 @@ batch_resolve(struct mig *m, struct mbatch *b)
 static json_t *
 batch_counts(const struct mbatch *b)
 {
+	const struct conf_peer *t = peer_named(b->op.m, b->target);
 	uint64_t c[I__N] = { 0 }, sc[S__N] = { 0 }, n = 0;
+	/* sent to a target that verifies, in a study cancelled before it
+	 * did: never verified now, pending (as the report counts it) */
+	int unproven = t != NULL && t->verify != CONF_VERIFY_NONE;
 
 	for (size_t i = 0; i < b->nst; i++) {
 		sc[b->st[i]->st]++;
 		for (int k = 0; k < I__N; k++) {
-			c[k] += b->st[i]->counts[k];
+			int to = k == I_SENT && unproven && b->st[i]->st ==
+			    S_CANCELLED ? I_EXPECTED : k;
+
+			c[to] += b->st[i]->counts[k];
 			n += b->st[i]->counts[k];
 		}
 	}
@@ -5594,8 +5608,10 @@ finished_fill(struct mig *m, struct mbatch *b, json_t *rec,
 	json_object_set_new(rec, "counts", cn);
 	json_object_set(o, "counts", cn);
 	/* an instance still pending in a batch that ended is a fault of
-	 * the engine's, never "complete" */
-	if (pending > 0)
+	 * the engine's, never "complete"; a cancel leaves them so (the
+	 * report shows them pending, their study cancelled) */
+	if (pending > 0 && strcmp(json_string_value(json_object_get(rec,
+	    "state")) ?: "", "cancelled") != 0)
 		log_err("mig-batch-pending", "batch=%llu pending=%lld "
 		    "hint=%s", (unsigned long long)b->id, (long long)pending,
 		    log_q("instances that never ended a step: see the "
@@ -5628,6 +5644,8 @@ batch_finish(struct mig *m, struct mbatch *b)
 static void
 batch_cancel_studies(struct mbatch *b)
 {
+	const struct conf_peer *t;
+
 	for (size_t i = 0; i < b->nst; i++) {
 		struct mstudy *s = b->st[i];
 
@@ -5645,6 +5663,12 @@ batch_cancel_studies(struct mbatch *b)
 			b->op.m->active--;
 			continue;
 		}
+		/* what the target took, where its C-STORE status is the
+		 * proof asked for (verify: none), is migrated: its leaf
+		 * and level, as the study's end would have given it */
+		t = peer_named(b->op.m, b->target);
+		if (t != NULL && t->verify == CONF_VERIFY_NONE)
+			status_proven(s);
 		study_commit(s, S_CANCELLED);
 	}
 }
@@ -6033,8 +6057,23 @@ schedule_batch(struct mig *m, struct mbatch *b, uint64_t now)
 		batch_cancel_studies(b);
 		for (size_t i = 0; i < b->nst; i++)
 			busy |= b->st[i]->active || b->st[i]->writing;
-		if (!busy && !b->resolving)
+		if (busy || b->resolving)
+			return;
+		if (b->finished) {
 			batch_drop(m, b);
+			return;
+		}
+		/* every study ended: the record's counts and end, as a
+		 * batch that is done has them (batch_written drops it) */
+		json_t *ev = json_pack("{s:s, s:{s:I, s:s, s:s}}", "event",
+		    "batch.cancelled", "object", "batch_id", (json_int_t)b->id,
+		    "source", b->source, "target", b->target);
+
+		if (batch_write(m, b, "cancelled", finished_fill, ev) < 0)
+			json_decref(ev);
+		else
+			log_info("mig-batch-cancelled", "batch=%llu "
+			    "studies=%zu", (unsigned long long)b->id, b->nst);
 		return;
 	}
 	if (b->plan != 0) {
@@ -6129,8 +6168,18 @@ schedule(struct mig *m)
 	struct mbatch *b, *next;
 
 	m->nfresh = 0;		/* this pass sees them too */
-	if (!schedule_may(m))
+	if (!schedule_may(m)) {
+		/* a node pause starts nothing new; a cancel starts nothing
+		 * either, and ends its batch's idle studies at once */
+		if (!m->draining && m->node_paused && store_state(m->st) !=
+		    STORE_FAILED)
+			for (b = m->batches; b != NULL; b = next) {
+				next = b->next;
+				if (strcmp(b->state, "cancelled") == 0)
+					schedule_batch(m, b, now);
+			}
 		return;
+	}
 	if (m->rescan)
 		batch_kick(m, 0);
 	m->timed = 0;

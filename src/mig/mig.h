@@ -71,6 +71,7 @@ struct mig_brec {
 	uint64_t	 plan_id;
 	int64_t		 prefetch_at_ms;
 	const char	*created_by;	/* whom the engine works for */
+	int		 finished;	/* its record says when it ended */
 };
 void mig_kick_brec(struct mig *m, uint64_t id, const struct mig_brec *r);
 /* mig_drain: shutting down: start nothing more, drop the associations
