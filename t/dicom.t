@@ -99,7 +99,7 @@ ok $? "  1/1/3, saying the name does not resolve"
 
 files=$(store_files)
 
-scp_port=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+scp_port=$(free_port)
 mkdir -p "$T_DIR/scp"
 storescp +B +xa -od "$T_DIR/scp" -aet SCP "$scp_port" >"$T_DIR/scp.log" 2>&1 &
 scp_pid=$!

@@ -197,18 +197,44 @@ spool_export() { "$VNAMIG_SPOOL" -c "$1" export "$2" 2>"$T_DIR/spool.err"; }
 # $T_DIR/ports, as each call runs in a subshell.
 free_port() {
 	/usr/bin/python3 - "$T_DIR/ports" <<'EOF'
-import socket, sys
+import random, socket, sys
+# A port below the kernel's ephemeral range: one taken from that range
+# (bind to port 0) could meanwhile become the local port of an outgoing
+# connection (a storescu's, a curl's) of any test running beside this
+# one, and the daemon given it then failed to listen (EADDRINUSE). Chosen
+# at random, so that scripts running at once do not pick the same one.
 try:
     used = set(open(sys.argv[1]).read().split())
 except FileNotFoundError:
     used = set()
-while True:
+try:
+    lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    lo = 32768
+top = min(lo, 32768)
+bottom = 10000 if top > 12000 else 1024
+port = None
+for _ in range(1000):
+    p = random.randrange(bottom, top)
+    if str(p) in used:
+        continue
     s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = str(s.getsockname()[1])
-    s.close()
-    if port not in used:
-        break
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    port = str(p)
+    break
+if port is None:	# the low range is full: what the kernel gives
+    while True:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+        s.close()
+        if port not in used:
+            break
 with open(sys.argv[1], "a") as f:
     f.write(port + "\n")
 print(port)

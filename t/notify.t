@@ -161,20 +161,24 @@ stop_daemon KILL
 recv plain --secret "$SECRET" --port "$P"
 start_daemon "$conf" || { fail "vnamigd restarts"; done_testing; }
 base=http://127.0.0.1:$HTTP_PORT
-like "$(grep 'notify-open' "$T_DIR/daemon.log")" 'pending=1 dead=1' \
-	"after kill -9: the pending notification and the dead one are loaded"
+# (pending: batch.cancel, and the engine's batch.cancelled when the batch
+# ended before the kill; else it ends, and tells, after the start)
+like "$(grep 'notify-open' "$T_DIR/daemon.log")" 'pending=[12] dead=1' \
+	"after kill -9: the pending notifications and the dead one are loaded"
 wait_until 8 have /plain batch.cancel plain
 ok $? "  batch.cancel delivered after the restart (receiver up again)"
 like "$(grep 'notify-delivered webhook=plain .*event=batch.cancel' "$T_DIR/daemon.log")" 'attempts=([2-9]|[1-9][0-9])' \
 	"  its attempts before the crash were kept"
 is "$(got /plain batch.cancel plain | jq -r .sig)" true "  signed"
+wait_until 8 have /plain batch.cancelled plain
+ok $? "  batch.cancelled (the batch's end, with its counts) delivered too"
 order=$(jq -r 'select(.answer == 200) | .headers["X-Vnamig-Event"]' "$T_DIR/plain.log" | tr '\n' ' ')
-is "$order" "batch.created batch.pause batch.resume batch.cancel " "the plain webhook got the events in order, each once"
+is "$order" "batch.created batch.pause batch.resume batch.cancel batch.cancelled " "the plain webhook got the events in order, each once"
 
 curl -s -H "Authorization: Bearer $TOKEN" "$base/metrics" >"$T_DIR/metrics"
 like "$(cat "$T_DIR/metrics")" 'vnamig_notify_outbox\{state="pending"\} 0' "metrics: outbox pending 0"
 like "$(cat "$T_DIR/metrics")" 'vnamig_notify_outbox\{state="dead"\} 1' "  outbox dead 1"
-like "$(cat "$T_DIR/metrics")" 'vnamig_notify_deliveries_total\{webhook="plain",outcome="delivered"\} 1' \
+like "$(cat "$T_DIR/metrics")" 'vnamig_notify_deliveries_total\{webhook="plain",outcome="delivered"\} 2' \
 	"  deliveries_total{plain,delivered} counted (since this start)"
 
 # SIGHUP: a new webhook, and max_outbox 1 (the dead record goes, the
