@@ -1751,10 +1751,13 @@ release_one(void *arg, uint64_t seg, uint64_t off)
 /* release_all: every spool record of sop (the source's, and a read-back
  * copy), but the one at skip[0], skip[1] when skip is given, released in
  * b. How many. */
-/* sop_wanted: a study of another batch, loaded now, still needs sop's
- * copies (it has not ended with it): they stay, and that study lets
- * them go when it is done. A study not loaded that needs it later finds
- * no copy and retrieves it again. */
+/* sop_wanted: a study of another batch still needs sop's copies (it has
+ * not ended with it): they stay, and that study lets them go when it is
+ * done. A study loaded now says which instances it still needs; one of
+ * the same study not loaded (after a start, until its next step) keeps
+ * them all: one that was verifying needs its source's copies to compare
+ * a read-back with (another batch's end released them, and its instances
+ * were quarantined verify_mismatch, the target's copies good). */
 struct others {
 	int		 done;		/* collected */
 	struct mstudy	**v;
@@ -1772,7 +1775,9 @@ sop_wanted(struct mig *m, const struct mstudy *self, const char *sop,
 			for (size_t i = 0; i < b->nst; i++) {
 				struct mstudy *x = b->st[i];
 
-				if (x == self || !x->loaded || sst_final(x->st))
+				if (x == self || sst_final(x->st) ||
+				    (!x->loaded && strcmp(x->uid,
+				    self->uid) != 0))
 					continue;
 				if ((o->v = realloc(o->v, (o->n + 1) *
 				    sizeof(*o->v))) == NULL)
@@ -1780,11 +1785,14 @@ sop_wanted(struct mig *m, const struct mstudy *self, const char *sop,
 				o->v[o->n++] = x;
 			}
 	}
-	for (size_t i = 0; i < o->n; i++)
+	for (size_t i = 0; i < o->n; i++) {
+		if (!o->v[i]->loaded)
+			return 1;	/* the same study, not read yet */
 		for (size_t k = 0; k < o->v[i]->nin; k++)
 			if (!ist_final(o->v[i]->in[k].st) &&
 			    strcmp(o->v[i]->in[k].sop, sop) == 0)
 				return 1;
+	}
 	return 0;
 }
 
