@@ -214,7 +214,7 @@ except (OSError, ValueError, IndexError):
 top = min(lo, 32768)
 bottom = 10000 if top > 12000 else 1024
 port = None
-for _ in range(1000):
+for _ in range(1000 if top - bottom >= 100 else 0):
     p = random.randrange(bottom, top)
     if str(p) in used:
         continue

@@ -1443,6 +1443,8 @@ transition(struct api_req *q, const char *verb, int to, unsigned from_ok)
 	api_time((int64_t)time(NULL), t);
 	json_object_set_new(j, "state", json_string(bstate_names[to]));
 	json_object_set_new(j, "updated", json_string(t));
+	if (to == B_CANCELLED)	/* the engine ends its studies, then it */
+		json_object_set_new(j, "ending", json_true());
 	reason = json_object_get(q->body, "reason");
 	if (json_is_string(reason))
 		json_object_set(j, "reason", reason);

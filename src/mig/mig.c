@@ -4975,7 +4975,14 @@ batch_read(struct mig *m, uint64_t id, json_t *rec)
 		    "prefetch_at_ms")),
 		.created_by = json_string_value(json_object_get(rec,
 		    "created_by")),
-		.finished = json_object_get(rec, "finished") != NULL,
+		/* a cancel made since this version says the batch is ending
+		 * (its studies, its counts); one made before is taken as
+		 * ended: its batch is not taken up again (nor told again) */
+		.finished = json_object_get(rec, "finished") != NULL ||
+		    (json_is_string(json_object_get(rec, "state")) &&
+		    strcmp(json_string_value(json_object_get(rec, "state")),
+		    "cancelled") == 0 && !json_is_true(json_object_get(rec,
+		    "ending"))),
 	};
 
 	batch_apply(m, id, &r);
@@ -5613,6 +5620,7 @@ finished_fill(struct mig *m, struct mbatch *b, json_t *rec,
 	(void)sb;
 	iso_now(t);
 	json_object_set_new(rec, "finished", json_string(t));
+	json_object_del(rec, "ending");
 	json_object_set_new(rec, "counts", cn);
 	json_object_set(o, "counts", cn);
 	/* an instance still pending in a batch that ended is a fault of
@@ -6047,6 +6055,19 @@ push_drain(struct mig *m)
 	store_end(b, push_written, u);
 }
 
+/* ending_fill: a cancel's record says the batch is ending (see
+ * batch_read). */
+static void
+ending_fill(struct mig *m, struct mbatch *b, json_t *rec,
+    struct store_batch *sb, json_t *ev)
+{
+	(void)m;
+	(void)b;
+	(void)sb;
+	(void)ev;
+	json_object_set_new(rec, "ending", json_true());
+}
+
 /* schedule_batch: what batch b may do now: drop it when cancelled and
  * idle, resolve it, mark it running, or give free slots to its studies.
  * It may free b. */
@@ -6063,8 +6084,11 @@ schedule_batch(struct mig *m, struct mbatch *b, uint64_t now)
 	if (strcmp(b->state, "cancelled") == 0) {
 		m->timed = 1;
 		batch_cancel_studies(b);
+		/* (a study not ended, say one that could not be read, is
+		 * tried again at the next pass: the batch ends after it) */
 		for (size_t i = 0; i < b->nst; i++)
-			busy |= b->st[i]->active || b->st[i]->writing;
+			busy |= b->st[i]->active || b->st[i]->writing ||
+			    !sst_final(b->st[i]->st);
 		if (busy || b->resolving)
 			return;
 		if (b->finished) {
@@ -6097,7 +6121,8 @@ schedule_batch(struct mig *m, struct mbatch *b, uint64_t now)
 			    (json_int_t)b->id, "plan_id", (json_int_t)b->plan,
 			    "outcome", "ok");
 
-			if (batch_write(m, b, "cancelled", NULL, ev) < 0)
+			if (batch_write(m, b, "cancelled", ending_fill, ev) <
+			    0)
 				json_decref(ev);
 			return;
 		}
@@ -6180,12 +6205,18 @@ schedule(struct mig *m)
 		/* a node pause starts nothing new; a cancel starts nothing
 		 * either, and ends its batch's idle studies at once */
 		if (!m->draining && m->node_paused && store_state(m->st) !=
-		    STORE_FAILED)
+		    STORE_FAILED) {
+			/* (a pass that found no cancel at work lets the
+			 * ticks rest, as on_periodic says) */
+			m->timed = 0;
+			m->pass_at = now;
+			m->pass_min = window_minute(m);
 			for (b = m->batches; b != NULL; b = next) {
 				next = b->next;
 				if (strcmp(b->state, "cancelled") == 0)
 					schedule_batch(m, b, now);
 			}
+		}
 		return;
 	}
 	if (m->rescan)
@@ -6253,10 +6284,13 @@ on_fresh(evutil_socket_t fd, short ev, void *arg)
 	(void)ev;
 	memcpy(ids, m->fresh, n * sizeof(ids[0]));	/* a kick may add */
 	m->nfresh = 0;
-	if (!schedule_may(m))
+	/* (while the node is paused, only a cancel goes on: see schedule) */
+	if (!schedule_may(m) && (m->draining || !m->node_paused ||
+	    store_state(m->st) == STORE_FAILED))
 		return;
 	for (size_t i = 0; i < n; i++)
-		if ((b = batch_find(m, ids[i])) != NULL)
+		if ((b = batch_find(m, ids[i])) != NULL && (schedule_may(m) ||
+		    strcmp(b->state, "cancelled") == 0))
 			schedule_batch(m, b, now);
 }
 
