@@ -5857,12 +5857,13 @@ push_batch(struct mig *m, struct store_batch *b, struct pushu *u,
 
 /* push_again: an instance pushed once more. The same bytes again (or an
  * instance the target had already, or one in quarantine, where the
- * operator decides): the new copy is let go. Other bytes for one that
- * ended: sent again. One still on its way: its copies all go when it is
- * verified. */
+ * operator decides): the new copy is let go, unless a study of another
+ * batch still needs the instance's copies (sop_wanted: that study lets
+ * them all go when it ends). Other bytes for one that ended: sent again.
+ * One still on its way: its copies all go when it is verified. */
 static void
 push_again(struct mig *m, struct store_batch *b, struct pushu *u,
-    struct minst *in, const char *ae)
+    const struct mstudy *s, struct minst *in, const char *ae)
 {
 	struct spool_info si;
 
@@ -5871,7 +5872,11 @@ push_again(struct mig *m, struct store_batch *b, struct pushu *u,
 	if (in->st == I_PRESENT || in->st == I_QUARANTINED || (in->has_sha &&
 	    spool_from(m, in->sop, ae, &si) == 1 &&
 	    memcmp(si.sha256, in->sha, 32) == 0)) {
-		if (release_all(m, b, in->sop, NULL) > 0)
+		struct others o = { 0, NULL, 0 };
+		int wanted = sop_wanted(m, s, in->sop, &o);
+
+		free(o.v);
+		if (!wanted && release_all(m, b, in->sop, NULL) > 0)
 			u->reclaim = 1;
 		return;
 	}
@@ -6002,7 +6007,8 @@ push_drain(struct mig *m)
 		for (size_t j = 0; j < s->nin && !have; j++)
 			if (strcmp(s->in[j].sop, q->sop) == 0) {
 				have = 1;
-				push_again(m, b, u, &s->in[j], p->ae_title);
+				push_again(m, b, u, s, &s->in[j],
+				    p->ae_title);
 			}
 		if (!have)
 			inst_add(s, q->sop, q->cls, q->series);
