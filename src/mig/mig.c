@@ -1754,10 +1754,13 @@ release_one(void *arg, uint64_t seg, uint64_t off)
 /* sop_wanted: a study of another batch still needs sop's copies (it has
  * not ended with it): they stay, and that study lets them go when it is
  * done. A study loaded now says which instances it still needs; one of
- * the same study not loaded (after a start, until its next step) keeps
- * them all: one that was verifying needs its source's copies to compare
- * a read-back with (another batch's end released them, and its instances
- * were quarantined verify_mismatch, the target's copies good). */
+ * the same study not loaded (after a start, until its next step) that
+ * has retrieved keeps them all: one that was verifying needs its
+ * source's copies to compare a read-back with (another batch's end
+ * released them, and its instances were quarantined verify_mismatch, the
+ * target's copies good). One that has not retrieved yet does so itself:
+ * the copies are not held for it (a second batch of the same studies
+ * queued for later would have kept the first's in the spool). */
 struct others {
 	int		 done;		/* collected */
 	struct mstudy	**v;
@@ -1776,8 +1779,8 @@ sop_wanted(struct mig *m, const struct mstudy *self, const char *sop,
 				struct mstudy *x = b->st[i];
 
 				if (x == self || sst_final(x->st) ||
-				    (!x->loaded && strcmp(x->uid,
-				    self->uid) != 0))
+				    (!x->loaded && (strcmp(x->uid,
+				    self->uid) != 0 || x->st < S_RETRIEVING)))
 					continue;
 				if ((o->v = realloc(o->v, (o->n + 1) *
 				    sizeof(*o->v))) == NULL)
