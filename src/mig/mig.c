@@ -351,7 +351,6 @@ struct mbatch {
 					 * ("hl7:NAME") or "push" it is for */
 	int		 force;
 	int		 resolved;
-	int		 finished;	/* its record has its end ("finished") */
 	struct mstudy	**st;
 	size_t		 nst, capst;
 	/* resolving */
@@ -4945,7 +4944,6 @@ batch_apply(struct mig *m, uint64_t id, const struct mig_brec *r)
 		b->prefetch_seen = 0;
 	}
 	b->resolved = r->resolved;
-	b->finished = r->finished;
 	if (r->priority != b->prio) {
 		/* promoted (HL7 pre-fetch): move it up the list */
 		batch_unplace(m, b);
@@ -5663,7 +5661,7 @@ batch_finish(struct mig *m, struct mbatch *b)
 static void
 batch_cancel_studies(struct mbatch *b)
 {
-	const struct conf_peer *t;
+	const struct conf_peer *t = peer_named(b->op.m, b->target);
 
 	for (size_t i = 0; i < b->nst; i++) {
 		struct mstudy *s = b->st[i];
@@ -5685,7 +5683,6 @@ batch_cancel_studies(struct mbatch *b)
 		/* what the target took, where its C-STORE status is the
 		 * proof asked for (verify: none), is migrated: its leaf
 		 * and level, as the study's end would have given it */
-		t = peer_named(b->op.m, b->target);
 		if (t != NULL && t->verify == CONF_VERIFY_NONE)
 			status_proven(s);
 		study_commit(s, S_CANCELLED);
@@ -6100,10 +6097,6 @@ schedule_batch(struct mig *m, struct mbatch *b, uint64_t now)
 			    !sst_final(b->st[i]->st);
 		if (busy || b->resolving)
 			return;
-		if (b->finished) {
-			batch_drop(m, b);
-			return;
-		}
 		/* every study ended: the record's counts and end, as a
 		 * batch that is done has them (batch_written drops it) */
 		json_t *ev = json_pack("{s:s, s:{s:I, s:s, s:s}}", "event",
@@ -6193,11 +6186,18 @@ schedule_batch(struct mig *m, struct mbatch *b, uint64_t now)
 	}
 }
 
+/* cancels_may: a pass may serve cancels (they start no work: a node
+ * pause does not hold them); schedule_may: it may start work too. */
+static int
+cancels_may(struct mig *m)
+{
+	return !m->draining && store_state(m->st) != STORE_FAILED;
+}
+
 static int
 schedule_may(struct mig *m)
 {
-	return !m->draining && !m->node_paused && store_state(m->st) !=
-	    STORE_FAILED;
+	return cancels_may(m) && !m->node_paused;
 }
 
 /* schedule: one pass over every batch in priority order.  It runs on the
@@ -6213,8 +6213,7 @@ schedule(struct mig *m)
 	if (!schedule_may(m)) {
 		/* a node pause starts nothing new; a cancel starts nothing
 		 * either, and ends its batch's idle studies at once */
-		if (!m->draining && m->node_paused && store_state(m->st) !=
-		    STORE_FAILED) {
+		if (cancels_may(m)) {
 			/* (a pass that found no cancel at work lets the
 			 * ticks rest, as on_periodic says) */
 			m->timed = 0;
@@ -6294,8 +6293,7 @@ on_fresh(evutil_socket_t fd, short ev, void *arg)
 	memcpy(ids, m->fresh, n * sizeof(ids[0]));	/* a kick may add */
 	m->nfresh = 0;
 	/* (while the node is paused, only a cancel goes on: see schedule) */
-	if (!schedule_may(m) && (m->draining || !m->node_paused ||
-	    store_state(m->st) == STORE_FAILED))
+	if (!cancels_may(m))
 		return;
 	for (size_t i = 0; i < n; i++)
 		if ((b = batch_find(m, ids[i])) != NULL && (schedule_may(m) ||
