@@ -229,6 +229,8 @@ static const struct ckey migration_keys[] = {
 	{ MIG("retrieve_ack", CT_ENUM, retrieve_ack_early), .choices = acks },
 	{ MIG("push_stable", CT_DURATION, push_stable_ms), .min = 1000,
 	    .max = SEC(86400) },
+	{ MIG("retrieve_hold", CT_DURATION, retrieve_hold_ms),
+	    .max = SEC(60) },
 	{ MIG("order", CT_ENUM, newest_first), .choices = orders },
 	{ .name = NULL }
 };
@@ -1591,6 +1593,7 @@ set_defaults(struct conf *c)
 	c->migration.retry_max_ms = SEC(300);
 	c->migration.retrieve_ack_early = 1;
 	c->migration.push_stable_ms = SEC(30);
+	c->migration.retrieve_hold_ms = SEC(2);
 	c->migration.breaker_failures = 5;
 	c->migration.breaker_open_ms = SEC(30);
 	c->logging.level = 2;	/* info */

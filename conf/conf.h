@@ -244,6 +244,10 @@ struct conf {
 		int		 retrieve_ack_early;	/* retrieve_ack: early */
 		uint64_t	 push_stable_ms;	/* a pushed study goes
 							 * after this quiet */
+		uint64_t	 retrieve_hold_ms;	/* a C-MOVE/C-GET waits
+							 * this long at most for
+							 * a peer's new
+							 * association (0: not) */
 		int		 newest_first;	/* order: studies of a
 						 * batch by StudyDate */
 	} migration;

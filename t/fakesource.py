@@ -44,6 +44,13 @@ Faults (SUFFIX matches the end of a SOP Instance UID; each may repeat):
   --drop-once-at SUFFIX   the same, the first time only
   --slow SECONDS          wait this long before each sub-operation
   --slow-find SECONDS     wait this long before answering each C-FIND
+  --slow-first N:SECONDS  the Nth association (from 1) whose first request
+                          is not a C-ECHO (a test's probes are not counted)
+                          waits this long before it answers that request,
+                          as a peer slow to set up its side of a new
+                          association (DCMTK's dcmqrscp waiting for its
+                          index lock); logged "slow-first N" when the wait
+                          is over
   --odd-ts UID            accept every storage context (a C-GET's) in
                           transfer syntax UID, proposed or not, and send
                           on it as if accepted in the first one proposed
@@ -99,11 +106,14 @@ for o in ('abort-at', 'abort-once-at', 'drop-at', 'drop-once-at'):
     ap.add_argument('--' + o, action='append', default=[])
 ap.add_argument('--slow', type=float, default=0.0)
 ap.add_argument('--slow-find', type=float, default=0.0)
+ap.add_argument('--slow-first', default='')
 ap.add_argument('--hierarchical', choices=('refuse', 'empty', 'noseries'))
 ap.add_argument('--odd-ts')
 opt = ap.parse_args()
 
 log = make_log(opt.log)
+first_lock = threading.Lock()   # --slow-first: associations counted
+first_count = [0]
 
 
 lock = threading.Lock()
@@ -211,6 +221,7 @@ class Assoc(Acceptor):
     def __init__(self, s):
         Acceptor.__init__(self, s, opt.aet,
                           b'1.2.826.0.1.3680043.10.1297.9.98', log)
+        self.first = True     # nothing asked yet
         self.odd_ts = opt.odd_ts
         self.msgid = 0
         self.cancelled = False
@@ -236,6 +247,15 @@ class Assoc(Acceptor):
 
     def message(self, pcid, f, ds):
         cf = us(f, 0x00000100)
+        if self.first and cf != 0x0030 and opt.slow_first:
+            n, secs = opt.slow_first.split(':')
+            with first_lock:
+                first_count[0] += 1
+                nth = first_count[0]
+            if nth == int(n):
+                time.sleep(float(secs))
+                log('slow-first %d' % nth)
+        self.first = False
         if cf == 0x0030:
             log('echo')
             self.respond(pcid, f, cf, 0x0000)

@@ -221,6 +221,12 @@ struct mop {
 	struct dicom_commit *cm;	/* a storage commitment under way */
 	int			 early;	/* a send while retrieving: yields */
 	int			 waits;	/* counted in fl->lwait */
+	/* held: a C-MOVE/C-GET waiting for the peer's other new
+	 * associations to answer (hold_may); go starts it */
+	int			 held;
+	uint64_t		 held_until;
+	void			(*go)(struct mop *);
+	struct mop		*hnext;
 };
 
 /* A scan of one study at one peer: STUDY level (the source's count),
@@ -415,6 +421,7 @@ struct flow {
 	uint64_t	 open_until;	/* ms: then half-open */
 	uint64_t	 probe_until;	/* half-open: a study is trying */
 	char		 last[200];	/* the last failure */
+	struct mop	*held;		/* ops hold_may holds back */
 	struct flow	*next;
 };
 
@@ -445,6 +452,7 @@ struct mig {
 						 * pass (see mig_kick) */
 	size_t			 nfresh;
 	struct event		*fresh_ev;
+	struct event		*hold_ev;	/* on_hold */
 	time_t			 tm_at;	/* wall second of tm_min */
 	unsigned		 tm_min;	/* its minute of the week */
 	uint64_t		 max_id;	/* highest batch id seen */
@@ -928,6 +936,102 @@ op_unwait(struct mop *op)
 	}
 }
 
+/*
+ * A retrieve held back while its peer sets up another association.
+ * DCMTK's dcmqrscp serves each association in a process of its own that
+ * first takes its index's lock exclusively, while a C-MOVE or C-GET holds
+ * that lock shared for as long as it runs, and Linux grants new shared
+ * holders ahead of a waiting exclusive one. A study whose association
+ * opened while other studies' retrieves ran there so waited for a gap
+ * between them: its first C-FIND took 50-90 ms instead of 3-9 in half
+ * the benchmark's runs (4 studies at once), and with long retrieves it
+ * would wait until they had all ended. So a C-MOVE/C-GET (a retrieve or
+ * a read-back) is not sent while another association to its peer is
+ * being opened or has answered nothing yet, for at most
+ * migration.retrieve_hold: that association's first answer (or its end)
+ * lets it go. A C-FIND is never held: it takes the lock for
+ * milliseconds.
+ */
+static void hold_soon(struct mig *m);
+
+/* hold_back: 1 when op is held (go(op) starts it later), 0 to go on. */
+static int
+hold_back(struct mop *op, void (*go)(struct mop *))
+{
+	struct mig *m = op->m;
+	uint64_t lim = cf(m)->migration.retrieve_hold_ms;
+
+	if (lim == 0 || op->fl == NULL || op->dc == NULL || op->held ||
+	    dicom_pool_unsettled(m->pool, op->fl->peer, op->dc) == 0)
+		return 0;
+	op->held = 1;
+	op->held_until = net_now_ms() + lim;
+	op->go = go;
+	op->hnext = op->fl->held;
+	op->fl->held = op;
+	return 1;
+}
+
+/* hold_unlink: op is no longer held (started, or ended while held). */
+static void
+hold_unlink(struct mop *op)
+{
+	if (!op->held)
+		return;
+	for (struct mop **q = &op->fl->held; *q != NULL; q = &(*q)->hnext)
+		if (*q == op) {
+			*q = op->hnext;
+			break;
+		}
+	op->held = 0;
+	op->hnext = NULL;
+}
+
+/* on_hold: start the held ops whose peer has settled or whose wait is
+ * over; from the loop (an op's message or end may free others). */
+static void
+on_hold(evutil_socket_t fd, short ev, void *arg)
+{
+	struct mig *m = arg;
+	uint64_t now = net_now_ms();
+
+	(void)fd;
+	(void)ev;
+	if (m->draining)
+		return;
+	for (struct flow *f = m->flows; f != NULL; f = f->next) {
+		struct mop *op;
+
+again:
+		for (op = f->held; op != NULL; op = op->hnext) {
+			int over = now >= op->held_until;
+
+			if (!over && dicom_pool_unsettled(m->pool, f->peer,
+			    op->dc) > 0)
+				continue;
+			if (over)
+				log_info("mig-retrieve-hold", "peer=%s held_ms="
+				    "%" PRIu64 " why=\"another association to "
+				    "it has not answered yet; retrieving "
+				    "anyway\"", log_q(f->peer),
+				    cf(m)->migration.retrieve_hold_ms);
+			hold_unlink(op);
+			op->go(op);
+			goto again;
+		}
+	}
+}
+
+static void
+hold_soon(struct mig *m)
+{
+	for (struct flow *f = m->flows; f != NULL; f = f->next)
+		if (f->held != NULL) {
+			event_active(m->hold_ev, EV_TIMEOUT, 0);
+			return;
+		}
+}
+
 static void
 op_ready(struct dicom_lease *l, struct dicom_conn *dc, void *arg)
 {
@@ -947,8 +1051,11 @@ op_message(struct dicom_lease *l, void *arg, enum dimse_asm_result r,
     const struct dimse_asm_event *ev)
 {
 	struct mop *op = arg;
+	struct mig *m = op->m;
 
 	(void)l;
+	/* an answer on a new association may let a held retrieve go */
+	hold_soon(m);
 	if (op->qr != NULL && dicom_qr_message(op->qr, r, ev))
 		return;
 	if (op->cm != NULL && dicom_commit_message(op->cm, r, ev))
@@ -965,6 +1072,8 @@ op_failed(struct dicom_lease *l, void *arg, const char *why)
 
 	(void)l;
 	op_unwait(op);
+	hold_unlink(op);
+	hold_soon(op->m);
 	op->l = NULL;
 	op->dc = NULL;
 	if (!op->up && op->fl != NULL)
@@ -1052,6 +1161,9 @@ static void
 op_end(struct mop *op, int ok, const char *why)
 {
 	op_unwait(op);
+	hold_unlink(op);
+	if (op->l != NULL)
+		hold_soon(op->m);
 	if (op->qr != NULL)
 		dicom_qr_free(op->qr);
 	if (op->cm != NULL)
@@ -2497,7 +2609,8 @@ retrieve_next(struct mop *op)
 static void
 retrieve_ready(struct mop *op)
 {
-	retrieve_next(op);
+	if (!hold_back(op, retrieve_next))
+		retrieve_next(op);
 }
 
 static void
@@ -3889,7 +4002,8 @@ readback_next(struct mop *op)
 static void
 readback_ready(struct mop *op)
 {
-	readback_next(op);
+	if (!hold_back(op, readback_next))
+		readback_next(op);
 }
 
 static void
@@ -6255,6 +6369,7 @@ on_periodic(evutil_socket_t fd, short ev, void *arg)
 	(void)fd;
 	(void)ev;
 	batch_end_checkpoint(m);
+	hold_soon(m);	/* a held retrieve whose wait is over */
 	/* early sends yield when an op asks for an association; this
 	 * catches a wait that began while none could yet */
 	for (struct flow *f = m->flows; f != NULL; f = f->next) {
@@ -6806,7 +6921,9 @@ mig_new(struct daemon *d, char *err, size_t cap)
 	m->tick = event_new(daemon_base(d), -1, EV_PERSIST, on_periodic, m);
 	m->soon = event_new(daemon_base(d), -1, 0, on_tick, m);
 	m->fresh_ev = event_new(daemon_base(d), -1, 0, on_fresh, m);
-	if (m->tick == NULL || m->soon == NULL || m->fresh_ev == NULL)
+	m->hold_ev = event_new(daemon_base(d), -1, 0, on_hold, m);
+	if (m->tick == NULL || m->soon == NULL || m->fresh_ev == NULL ||
+	    m->hold_ev == NULL)
 		abort();
 	net_timer_arm(m->tick, TICK_MS);
 	soon(m);
@@ -6904,6 +7021,8 @@ mig_free_(struct mig *m)
 		event_free(m->soon);
 	if (m->fresh_ev != NULL)
 		event_free(m->fresh_ev);
+	if (m->hold_ev != NULL)
+		event_free(m->hold_ev);
 	dicom_pool_free(m->pool);
 	while (m->flows != NULL) {
 		struct flow *f = m->flows;

@@ -33,6 +33,7 @@ struct pconn {
 	struct dicom_lease	*lease;
 	struct event		*idle;
 	unsigned		 uses;
+	int			 heard;		/* a message came on it */
 };
 
 struct dicom_lease {
@@ -304,6 +305,7 @@ on_message(struct dicom_conn *dc, void *arg, enum dimse_asm_result r,
 	struct pconn *pc = arg;
 
 	(void)dc;
+	pc->heard = 1;
 	if (pc->lease != NULL && pc->st == PC_LEASED)
 		pc->lease->u->message(pc->lease, pc->lease->arg, r, ev);
 	else
@@ -573,6 +575,20 @@ dicom_pool_count(const struct dicom_pool *p, const struct conf_peer *peer)
 		if (strcmp(st->peer, peer->name) == 0)
 			return st->open;
 	return 0;
+}
+
+unsigned
+dicom_pool_unsettled(const struct dicom_pool *p, const char *peer,
+    const struct dicom_conn *except)
+{
+	unsigned n = 0;
+
+	for (const struct pconn *pc = p->conns; pc != NULL; pc = pc->next)
+		if ((pc->st == PC_OPENING || pc->st == PC_LEASED) &&
+		    !pc->heard && (except == NULL || pc->dc != except) &&
+		    strcmp(pc->peer, peer) == 0)
+			n++;
+	return n;
 }
 
 void

@@ -81,6 +81,16 @@ unsigned dicom_pool_count(const struct dicom_pool *p,
     const struct conf_peer *peer);
 
 /*
+ * dicom_pool_unsettled: associations to peer (by name) being opened, or
+ * open and in use, on which nothing has come from the peer yet: the
+ * peer may still be setting up its side (DCMTK's dcmqrscp: a process of
+ * its own, which first takes its index's lock exclusively). except (an
+ * association, or NULL) is not counted.
+ */
+unsigned dicom_pool_unsettled(const struct dicom_pool *p, const char *peer,
+    const struct dicom_conn *except);
+
+/*
  * dicom_pool_close: release every idle association and, once no
  * association is left, call done(arg) (at once when none is open). The
  * leases still out are not touched: return or drop them.
