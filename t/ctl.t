@@ -329,7 +329,8 @@ class H(http.server.BaseHTTPRequestHandler):
         log.write("POST %s %s\n" % (self.path, body.decode()))
         log.flush()
         it = self.item(self.path)[0]
-        it["state"] = "retried" if self.path.endswith("/retry") else "rejected"
+        it["state"] = "retried" if self.path.endswith("/retry") else \
+            "released" if self.path.endswith("/release") else "rejected"
         it["adjudicated"] = {"by": "ops", "time": "2026-01-02T00:00:00Z"}
         if body:
             it["adjudicated"]["note"] = json.loads(body)["note"]
@@ -373,6 +374,9 @@ like "$out" "^status +-$" "  a null as -"
 q quarantine retry 3 --note "target fixed"
 is "$rc:$out" "0:quarantine item 3: retried (by ops at 2026-01-02T00:00:00Z)" "quarantine retry --note: exit 0"
 like "$(tail -1 "$T_DIR/fakeq.log")" '^POST /api/quarantine/3/retry \{"note": ?"target fixed"\}$' "  the note sent"
+q quarantine release 3 --note "send unmerged"
+is "$rc:$out" "0:quarantine item 3: released (by ops at 2026-01-02T00:00:00Z)" "quarantine release --note: exit 0"
+like "$(tail -1 "$T_DIR/fakeq.log")" '^POST /api/quarantine/3/release \{"note": ?"send unmerged"\}$' "  the note sent"
 q quarantine reject 2
 is "$rc:$out" "0:quarantine item 2: rejected (by ops at 2026-01-02T00:00:00Z)" "quarantine reject: exit 0"
 like "$(tail -1 "$T_DIR/fakeq.log")" '^POST /api/quarantine/2/reject $' "  no body without --note"

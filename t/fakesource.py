@@ -85,6 +85,7 @@ import struct
 import threading
 import time
 import warnings
+import zlib
 
 from pydicom.dataset import Dataset
 from pydicom.filereader import read_dataset
@@ -95,6 +96,7 @@ from fakedimse import (LEVELS, TS_EXPLICIT_BE, TS_IMPLICIT, UID_KEY, Abort,
                        find_answers, item, items, make_log, matches, ui, us)
 
 warnings.simplefilter("ignore")
+TS_DEFLATED = '1.2.840.10008.1.2.1.99'
 
 ap = argparse.ArgumentParser()
 ap.add_argument('port', type=int)
@@ -164,7 +166,10 @@ def load(d):
                     v, i = b[i + 8:i + 8 + n], i + 8 + n
                 meta[e] = v.rstrip(b'\0 ').decode('ascii', 'replace')
             ds, ts, cls = b[i:], meta.get(0x10, ''), meta.get(2, '')
-            h = read_dataset(io.BytesIO(ds), ts == TS_IMPLICIT,
+            # a deflated dataset is served as it is, read inflated
+            h = read_dataset(io.BytesIO(zlib.decompress(ds, -15)
+                                        if ts == TS_DEFLATED else ds),
+                             ts == TS_IMPLICIT,
                              ts != TS_EXPLICIT_BE,
                              stop_when=lambda tag, vr, n: tag >= 0x7FE00010)
             kept[str(h.SOPInstanceUID)] = (h, ds, cls, ts)

@@ -184,7 +184,9 @@ api_quarantine_get(struct api_req *q)
 /* Acting on an item: POST /api/quarantine/{id}/{retry|release|reject}.
  * Each is one durable, audited unit: the item's new state with who did
  * it (adjudicated), and for a retry the instance and study rows put back
- * into the pipeline and the batch running again. */
+ * into the pipeline and the batch running again. A release is a retry
+ * whose instance then goes as it is, untransformed (transform_error
+ * items only). */
 
 struct qact {
 	json_t		*item;
@@ -226,9 +228,9 @@ act(struct api_req *q, const char *verb)
 	uint64_t id;
 	json_t *item, *note = json_object_get(q->body, "note"), *rec = NULL;
 	uint8_t bk[8];
-	const char *state;
+	const char *state, *reason;
 	char t[32], err[256], ev[32];
-	int r;
+	int r, again = strcmp(verb, "reject") != 0;	/* retry, release */
 
 	if (note != NULL && (!json_is_string(note) ||
 	    json_string_length(note) > 1024)) {
@@ -257,16 +259,17 @@ act(struct api_req *q, const char *verb)
 		json_decref(item);
 		return;
 	}
-	if (strcmp(verb, "release") == 0) {
-		/* release sends as it is what a gate or a transform held
-		 * back; nothing this engine quarantines is held that way */
+	reason = json_string_value(json_object_get(item, "reason")) ?: "";
+	if (strcmp(verb, "release") == 0 && strcmp(reason, "transform_error") !=
+	    0) {
+		/* release sends as it is what a transform held back: the
+		 * other reasons hold nothing that could go as it is */
 		api_error(q, 409, "invalid_transition", json_pack("{s:s}",
-		    "reason", json_string_value(json_object_get(item,
-		    "reason")) ?: ""), "quarantine item %" PRIu64 " (%s) holds "
-		    "nothing to send as it is (release is for instances a "
-		    "gate or a transform held back); use retry to fetch and "
-		    "send it again, or reject to close it", id,
-		    json_string_value(json_object_get(item, "reason")) ?: "?");
+		    "reason", reason), "quarantine item %" PRIu64 " (%s) holds "
+		    "nothing to send as it is (release sends, untransformed, "
+		    "an instance whose transform failed: transform_error); "
+		    "use retry to fetch and send it again, or reject to close "
+		    "it", id, reason[0] ? reason : "?");
 		json_decref(item);
 		return;
 	}
@@ -286,7 +289,7 @@ act(struct api_req *q, const char *verb)
 		goto fail;
 	}
 	a->held = 1;
-	if (strcmp(verb, "retry") == 0) {
+	if (again) {
 		void *v;
 		size_t vn;
 
@@ -310,7 +313,8 @@ act(struct api_req *q, const char *verb)
 	if ((b = api_begin(q)) == NULL)
 		goto fail;
 	if (rec != NULL) {
-		if (mig_quarantine_retry(daemon_mig(q->d), b, item, err,
+		if (mig_quarantine_retry(daemon_mig(q->d), b, item,
+		    strcmp(verb, "release") == 0 ? q->who.key : NULL, err,
 		    sizeof(err)) < 0) {
 			store_end(b, NULL, NULL);	/* empty: it failed
 							 * before writing */
@@ -332,7 +336,8 @@ act(struct api_req *q, const char *verb)
 	}
 	api_time((int64_t)time(NULL), t);
 	json_object_set_new(item, "state", json_string(strcmp(verb, "retry") ==
-	    0 ? "retried" : "rejected"));
+	    0 ? "retried" : strcmp(verb, "release") == 0 ? "released" :
+	    "rejected"));
 	json_object_set_new(item, "adjudicated", json_pack("{s:s, s:s, s:s}",
 	    "by", q->who.key, "time", t, "note", note ? json_string_value(note) :
 	    ""));

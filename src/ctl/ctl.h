@@ -217,6 +217,7 @@ int	cmd_plan_cancel(struct ctl *c, char **args, int n);
 int	cmd_quarantine(struct ctl *c, char **args, int n);
 int	cmd_quarantine_show(struct ctl *c, char **args, int n);
 int	cmd_quarantine_retry(struct ctl *c, char **args, int n);
+int	cmd_quarantine_release(struct ctl *c, char **args, int n);
 int	cmd_quarantine_reject(struct ctl *c, char **args, int n);
 int	cmd_hl7_messages(struct ctl *c, char **args, int n);
 int	cmd_hl7_ingest(struct ctl *c, char **args, int n);

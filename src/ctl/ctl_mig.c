@@ -1,7 +1,7 @@
 /*
  * ctl_mig.c — the commands over the migration engine: the node and the
  * sources (state, pause, resume) and the quarantine (list, show, retry,
- * reject). One request each (the quarantine list may follow pages), the
+ * release, reject). One request each (the quarantine list may follow pages), the
  * answer in words or as a table, or as the server's JSON with --json.
  */
 #include "config.h"
@@ -396,6 +396,13 @@ cmd_quarantine_retry(struct ctl *c, char **args, int n)
 {
 	(void)n;
 	return item_action(c, args[0], "retry");
+}
+
+int
+cmd_quarantine_release(struct ctl *c, char **args, int n)
+{
+	(void)n;
+	return item_action(c, args[0], "release");
 }
 
 int

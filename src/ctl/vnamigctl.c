@@ -155,6 +155,14 @@ static const struct cmd cmds[] = {
 "        source, sent, verified; its batch runs again if it was done).\n"
 "        N is kept with the item and in the audit log. Exit 3 when the\n"
 "        item is not open or its study is being worked (409).\n" },
+{ "quarantine release", 1, 1, O_NOTE, cmd_quarantine_release,
+  "quarantine release ID [--note N]",
+"        Send the instance as it is, untransformed: for an item whose\n"
+"        transform failed (transform_error), as a retry, but the source's\n"
+"        bytes go; its report row and audit leaf name who released it.\n"
+"        N is kept with the item and in the audit log. Exit 3 when the\n"
+"        item is not open, is of another reason, or its study is being\n"
+"        worked (409).\n" },
 { "quarantine reject", 1, 1, O_NOTE, cmd_quarantine_reject,
   "quarantine reject ID [--note N]",
 "        Close the item as adjudicated: it is accepted as it is (the\n"

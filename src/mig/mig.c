@@ -193,6 +193,14 @@ struct minst {
 	uint64_t	 pre[4][2];
 	int		 dirty;		/* to be written */
 	int		 ended;		/* its audit leaf is due */
+	/* released (POST /api/quarantine/{id}/release): an operator chose
+	 * to send it as it is, untransformed; by: the API key */
+	char		 rel_by[65];
+	uint64_t	 rel_item;
+	/* the source's copy take_received took (seg, off), which send_one
+	 * looks up before it asks for the newest (src_at) */
+	int		 has_loc;
+	uint64_t	 loc[2];
 	/* in flight (sending) */
 	int		 fd;
 	uint16_t	 msgid;
@@ -648,6 +656,9 @@ inst_json(const struct mstudy *s, const struct minst *in)
 	if (in->qid)
 		json_object_set_new(j, "quarantine_id",
 		    json_integer((json_int_t)in->qid));
+	if (in->rel_by[0])
+		json_object_set_new(j, "release", json_pack("{s:s, s:I}", "by",
+		    in->rel_by, "item", (json_int_t)in->rel_item));
 	return j;
 }
 
@@ -804,6 +815,12 @@ load_inst_one(void *arg, const void *key, size_t klen, const void *val,
 	    "quarantine_id"));
 	in->committed = json_is_true(json_object_get(j, "committed"));
 	in->again = json_is_true(json_object_get(j, "pushed_again"));
+	if ((v = json_object_get(j, "release")) != NULL) {
+		snprintf(in->rel_by, sizeof(in->rel_by), "%s",
+		    json_string_value(json_object_get(v, "by")) ?: "?");
+		in->rel_item = (uint64_t)json_integer_value(json_object_get(v,
+		    "item"));
+	}
 	json_decref(j);
 	return 0;
 }
@@ -1205,6 +1222,27 @@ src_copy(const struct mstudy *s, const char *sop, struct spool_info *out)
 	const struct conf_peer *p = peer_named(m, s->b->source);
 
 	return p != NULL ? spool_from(m, sop, p->ae_title, out) : 0;
+}
+
+/* src_at: the source's copy of in: the one take_received took while
+ * it is still indexed and durable (a point lookup; a release by another
+ * batch's study ends it), else the newest (a scan of the instance's
+ * copies, as src_copy). */
+static int
+src_at(const struct mstudy *s, const struct minst *in,
+    struct spool_info *out)
+{
+	struct mig *m = s->b->op.m;
+	const struct conf_peer *p = peer_named(m, s->b->source);
+
+	if (p == NULL)
+		return 0;
+	if (in->has_loc && spool_get(m->st, in->loc[0], in->loc[1],
+	    out) == 1 && strcmp(out->origin_ae, p->ae_title) == 0 &&
+	    strcmp(out->sop_instance, in->sop) == 0 &&
+	    spool_durable(m->sp, out->seg, out->off + out->len))
+		return 1;
+	return spool_from(m, in->sop, p->ae_title, out);
 }
 
 static struct flow *
@@ -1821,6 +1859,9 @@ leaf_instance(struct mig *m, struct store_batch *b, struct mstudy *s,
 	if (in->again)
 		json_object_set_new(json_object_get(j, "object"),
 		    "pushed_again", json_true());
+	if (in->rel_by[0])	/* sent as it is, on an operator's word */
+		json_object_set_new(j, "release", json_pack("{s:s, s:I}", "by",
+		    in->rel_by, "item", (json_int_t)in->rel_item));
 	if (in->has_ssha) {
 		/* the transform digest: SHA-256 of the edits, as listed */
 		json_t *t = transforms_json(s, 1);
@@ -2326,12 +2367,20 @@ preflight_then(struct mig *m, void *arg, int ok, const char *why)
 /* take_received: an expected instance, received when its source's copy
  * is in the spool. 1 when it is. */
 static int
-take_received(struct mstudy *s, struct minst *in, uint64_t *bytes)
+take_received(struct mstudy *s, struct minst *in, uint64_t *bytes,
+    const struct spool_info *got)
 {
 	struct spool_info si;
 
-	if (in->st != I_EXPECTED || src_copy(s, in->sop, &si) != 1)
+	if (in->st != I_EXPECTED)
 		return 0;
+	if (got != NULL)	/* the source's copy, just made durable */
+		si = *got;
+	else if (src_copy(s, in->sop, &si) != 1)
+		return 0;
+	in->has_loc = 1;
+	in->loc[0] = si.seg;
+	in->loc[1] = si.off;
 	*bytes += si.len - si.data_off;
 	in->st = I_RECEIVED;
 	memcpy(in->sha, si.sha256, 32);
@@ -2352,7 +2401,7 @@ retrieve_check(struct mstudy *s)
 
 	for (size_t i = 0; i < s->nin; i++)
 		if (s->in[i].st == I_EXPECTED && !take_received(s, &s->in[i],
-		    &s->got_bytes))
+		    &s->got_bytes, NULL))
 			missing++;
 	return missing;
 }
@@ -3170,7 +3219,7 @@ ws_spooled(struct mig *m, const struct spool_info *si)
 			if (!(*f)->rb || (*f)->rbgot)
 				continue;
 			(*f)->rbgot = 1;
-		} else if (!take_received(s, *f, &s->got_bytes))
+		} else if (!take_received(s, *f, &s->got_bytes, si))
 			continue;
 		/* (EV_READ tells the check it was not the timer) */
 		if (s->wleft > 0 && --s->wleft == 0 && s->settle_ev != NULL)
@@ -3523,7 +3572,7 @@ early_spooled(void *arg, const struct spool_info *si)
 		    strcmp(si->origin_ae, p->ae_title) != 0 ||
 		    (f = bsearch(si->sop_instance, s->esorted, s->nin,
 		    sizeof(*s->esorted), sop_cmp)) == NULL ||
-		    !take_received(s, *f, &s->ebytes))
+		    !take_received(s, *f, &s->ebytes, si))
 			continue;
 		if ((i = (size_t)(*f - s->in)) < s->enext)
 			s->enext = i;
@@ -3562,7 +3611,7 @@ send_one(struct mstudy *s, struct mop *op, size_t i, int early, char *why,
 	    cf(m)->migration.send_attempts || (early && (in->eskip ||
 	    in->attempts > 0)))
 		return 0;
-	if (src_copy(s, in->sop, &si) != 1) {
+	if (src_at(s, in, &si) != 1) {
 		/* released meanwhile (another batch verified the same
 		 * instance): fetch it again */
 		in->st = I_EXPECTED;
@@ -4325,6 +4374,7 @@ xform_due(struct mstudy *s)
 		return 0;
 	for (size_t i = 0; i < s->nin; i++)
 		if (s->in[i].st == I_RECEIVED && !s->in[i].xready &&
+		    !s->in[i].rel_by[0] &&
 		    s->in[i].attempts < cf(m)->migration.send_attempts)
 			return 1;
 	return 0;
@@ -4384,8 +4434,8 @@ xform_start(struct mstudy *s)
 		struct minst *in = &s->in[i];
 		struct mig_xfile *f;
 
-		if (in->st != I_RECEIVED || in->xready || in->attempts >=
-		    cf(m)->migration.send_attempts)
+		if (in->st != I_RECEIVED || in->xready || in->rel_by[0] ||
+		    in->attempts >= cf(m)->migration.send_attempts)
 			continue;
 		if (src_copy(s, in->sop, &si) != 1) {
 			in->st = I_EXPECTED;	/* released: fetch again */
@@ -6574,7 +6624,7 @@ study_find(struct mig *m, uint64_t batch, const char *uid)
 
 int
 mig_quarantine_retry(struct mig *m, struct store_batch *b,
-    const json_t *item, char *err, size_t cap)
+    const json_t *item, const char *release_by, char *err, size_t cap)
 {
 	uint64_t batch = (uint64_t)json_integer_value(json_object_get(item,
 	    "batch"));
@@ -6650,6 +6700,12 @@ mig_quarantine_retry(struct mig *m, struct store_batch *b,
 	json_object_del(row, "transforms");
 	json_object_del(row, "sent_canonical");
 	json_object_del(row, "committed");
+	/* a release: sent as it is from now on, whatever comes of it (a
+	 * retry later keeps it: the transform would fail again) */
+	if (release_by != NULL)
+		json_object_set_new(row, "release", json_pack("{s:s, s:I}",
+		    "by", release_by, "item", json_integer_value(
+		    json_object_get(item, "id"))));
 	inst_key(&k, batch, study, sop);
 	put_json(b, STORE_CF_INSTANCES, &k, row);
 	json_decref(row);

@@ -112,11 +112,14 @@ json_t *mig_counts(struct mig *m, uint64_t id);
  * re-feeds item's instance through the pipeline: its row back to
  * expected, its study back to retrieving (fetched again from the
  * source). -1 with err when the study is being worked now (try when it
- * has ended). mig_quarantine_closed: once b is durable, the item left
- * the open quarantine (retried: its study is picked up again).
+ * has ended). With release_by (an API key id: POST .../release of a
+ * transform_error item) the instance is also marked to go as it is,
+ * untransformed, from then on, its audit leaf saying who released it.
+ * mig_quarantine_closed: once b is durable, the item left the open
+ * quarantine (retried or released: its study is picked up again).
  */
 int mig_quarantine_retry(struct mig *m, struct store_batch *b,
-    const json_t *item, char *err, size_t cap);
+    const json_t *item, const char *release_by, char *err, size_t cap);
 void mig_quarantine_closed(struct mig *m, const json_t *item, int retried);
 
 /* mig_progress_all: GET /api/progress: per source and per target

@@ -213,6 +213,9 @@ report_instance(void *arg, const void *key, size_t klen, const void *val,
 	if (json_is_true(json_object_get(j, "pushed_again")))
 		json_object_set_new(row, "pushed_again", json_true());
 	json_object_set_new(row, "quarantine_id", member(j, "quarantine_id"));
+	/* an operator released it: sent as it is, untransformed */
+	if (json_is_object(json_object_get(j, "release")))
+		json_object_set_new(row, "release", member(j, "release"));
 	/* the target's storage commitment report named it committed */
 	json_object_set_new(row, "committed", json_boolean(json_is_true(
 	    json_object_get(j, "committed"))));
