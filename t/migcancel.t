@@ -29,19 +29,11 @@
 . "$top_srcdir/t/qrpeers.sh"
 . "$top_srcdir/t/miglib.sh"
 export LC_ALL=C
-
-ROOT=1.2.826.0.1.3680043.10.1297.9
-PY=/usr/bin/python3
-TOK=plain-for-tests
-FS=$top_srcdir/t/fakesource.py
-FS_PID=
 SCP_PID=
 
 stop_all() {
-	for p in $FS_PID $SCP_PID; do
-		qp_stop "$p"
-	done
-	FS_PID=
+	fake_stop
+	qp_stop "$SCP_PID"
 	SCP_PID=
 }
 trap 'stop_all; stop_peers; cleanup' EXIT
@@ -89,11 +81,7 @@ py=$(free_port)
 d_port=$(free_port)
 scp_port=$(free_port)
 qp_port_free "$py" || mig_bail "FAKEY's port is free"
-"$PY" "$FS" "$py" FAKEY "$T_DIR/fake-Y.log" --load "$T_DIR/gen" --slow 0.5 \
-    </dev/null >"$T_DIR/fake-Y.err" 2>&1 &
-FS_PID=$!
-qp_wait "$FS_PID" 10 echoscu -aet VNAMIG -aec FAKEY 127.0.0.1 "$py" ||
-    mig_bail "fakesource FAKEY runs"
+fake_start Y "$py" FAKEY --slow 0.5
 pass "fakesource FAKEY (0.5 s a sub-operation) runs on $py"
 scp_target
 

@@ -29,19 +29,8 @@
 . "$top_srcdir/t/qrpeers.sh"
 . "$top_srcdir/t/miglib.sh"
 export LC_ALL=C
-
-ROOT=1.2.826.0.1.3680043.10.1297.9
-PY=/usr/bin/python3
-TOK=plain-for-tests
-FS=$top_srcdir/t/fakesource.py
-FS_PID=
-
-stop_all() {
-	[ -n "$FS_PID" ] && qp_stop "$FS_PID"
-	FS_PID=
-}
-trap 'stop_all; cleanup' EXIT
-MIG_STOP=stop_all
+trap 'fake_stop; cleanup' EXIT
+MIG_STOP=fake_stop
 
 gen_studies "$T_DIR/gen" 2 1 3
 ok $? "6 instances generated (2 studies x 1 series x 3)"
@@ -55,14 +44,8 @@ run_case() {
 	d_port=$(free_port)
 	f_port=$(free_port)
 	flog=$T_DIR/fake-$rc_c.log
-	: >"$flog"
-	"$PY" "$FS" "$f_port" FAKE "$flog" --load "$T_DIR/gen" \
-	    --dest "VNAMIG=$d_port" --slow-first "2:$3" </dev/null \
-	    >"$T_DIR/fake-$rc_c.err" 2>&1 &
-	FS_PID=$!
-	qp_wait "$FS_PID" 10 echoscu -aet VNAMIG -aec FAKE 127.0.0.1 \
-	    "$f_port" || { qp_fail "fakesource on port $f_port does not" \
-	    "answer C-ECHO" "$T_DIR/fake-$rc_c.err"; mig_bail "$rc_c: the fake source runs"; }
+	fake_start "$rc_c" "$f_port" FAKE --dest "VNAMIG=$d_port" \
+	    --slow-first "2:$3"
 	mkdir -p "$T_DIR/ex-$rc_c"
 	conf=$T_DIR/vnamigd-$rc_c.yaml
 	cat >"$conf" <<YAML
@@ -106,7 +89,7 @@ YAML
 	    "$T_DIR/daemon.log" >"$T_DIR/san-$rc_c.txt"
 	is "$(($(wc -l <"$T_DIR/san-$rc_c.txt")))" 0 \
 	    "$rc_c: no sanitizer report in vnamigd's log"
-	stop_all
+	fake_stop
 }
 
 run_case a 10s 2

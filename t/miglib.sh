@@ -1,7 +1,44 @@
 # t/miglib.sh — what the migration engine's integration scripts (t/mig*.t)
 # share: the REST calls with the operator key in $TOK against $base,
-# waiting for a batch, its report and its check, a storescp target.
-# Source it after lib.sh and qrpeers.sh.
+# waiting for a batch, its report and its check, a storescp target, fake
+# sources. Source it after lib.sh and qrpeers.sh.
+
+# The names they share: the UID root of qrpeers.sh's gen_studies, the
+# Python that runs the helpers, the operator key's token (each script's
+# configuration gives its key "$TOK"), the fake source.
+ROOT=1.2.826.0.1.3680043.10.1297.9
+PY=/usr/bin/python3
+TOK=plain-for-tests
+FS=$top_srcdir/t/fakesource.py
+FS_PID=
+FS_PIDS=
+
+# fake_start NAME PORT AET [OPTIONS...]: t/fakesource.py as AET on
+# 127.0.0.1:PORT serving $T_DIR/gen, its log $T_DIR/fake-NAME.log (and
+# stderr fake-NAME.err); sets FS_PID and adds it to FS_PIDS; bails out
+# (mig_bail) unless it answers C-ECHO.
+fake_start() {
+	fs_n=$1 fs_p=$2 fs_a=$3
+	shift 3
+	: >"$T_DIR/fake-$fs_n.log"
+	"$PY" "$FS" "$fs_p" "$fs_a" "$T_DIR/fake-$fs_n.log" --load \
+	    "$T_DIR/gen" "$@" </dev/null >"$T_DIR/fake-$fs_n.err" 2>&1 &
+	FS_PID=$!
+	FS_PIDS="$FS_PIDS $FS_PID"
+	qp_wait "$FS_PID" 10 echoscu -aet VNAMIG -aec "$fs_a" 127.0.0.1 \
+	    "$fs_p" || { qp_fail "fakesource $fs_a on port $fs_p does not" \
+	    "answer C-ECHO" "$T_DIR/fake-$fs_n.err"
+		mig_bail "the fake source $fs_a runs"; }
+}
+
+# fake_stop: every source fake_start started.
+fake_stop() {
+	for fs_k in $FS_PIDS; do
+		qp_stop "$fs_k"
+	done
+	FS_PIDS=
+	FS_PID=
+}
 
 # api METHOD PATH [BODY]: one request with the operator key; sets code
 # and out (the body).

@@ -28,22 +28,12 @@
 . "$top_srcdir/t/qrpeers.sh"
 . "$top_srcdir/t/miglib.sh"
 export LC_ALL=C
+trap 'fake_stop; cleanup' EXIT
+MIG_STOP=fake_stop
 
-ROOT=1.2.826.0.1.3680043.10.1297.9
-PY=/usr/bin/python3
-TOK=plain-for-tests
-FS=$top_srcdir/t/fakesource.py
-FS_PID=
 EX=$T_DIR/export
 BAD=$ROOT.3.1.1.2	# study 1's instance that cannot be edited
 LOST=$ROOT.3.2.1.3	# study 2's instance the source aborts at
-
-stop_all() {
-	[ -n "$FS_PID" ] && qp_stop "$FS_PID"
-	FS_PID=
-}
-trap 'stop_all; cleanup' EXIT
-MIG_STOP=stop_all
 
 gen_studies "$T_DIR/gen" 2 1 3
 ok $? "6 instances generated (2 studies x 1 series x 3)"
@@ -56,13 +46,7 @@ src_sha=$(dataset_sha "$f")
 
 d_port=$(free_port)
 f_port=$(free_port)
-: >"$T_DIR/fake.log"
-"$PY" "$FS" "$f_port" FAKE "$T_DIR/fake.log" --load "$T_DIR/gen" \
-    --dest "VNAMIG=$d_port" --abort-at "$LOST" </dev/null \
-    >"$T_DIR/fake.err" 2>&1 &
-FS_PID=$!
-qp_wait "$FS_PID" 10 echoscu -aet VNAMIG -aec FAKE 127.0.0.1 "$f_port" ||
-    { qp_fail "fakesource does not answer C-ECHO" "$T_DIR/fake.err"; mig_bail "the fake source runs"; }
+fake_start f "$f_port" FAKE --dest "VNAMIG=$d_port" --abort-at "$LOST"
 pass "the fake source runs (FAKE)"
 mkdir -p "$EX"
 conf=$T_DIR/vnamigd.yaml
