@@ -51,6 +51,9 @@ Faults (SUFFIX matches the end of a SOP Instance UID; each may repeat):
                           association (DCMTK's dcmqrscp waiting for its
                           index lock); logged "slow-first N" when the wait
                           is over
+  --slow-get-assoc SECONDS
+                          an association proposing a storage SOP class (a
+                          C-GET's) is accepted only after this long
   --odd-ts UID            accept every storage context (a C-GET's) in
                           transfer syntax UID, proposed or not, and send
                           on it as if accepted in the first one proposed
@@ -109,6 +112,7 @@ for o in ('abort-at', 'abort-once-at', 'drop-at', 'drop-once-at'):
 ap.add_argument('--slow', type=float, default=0.0)
 ap.add_argument('--slow-find', type=float, default=0.0)
 ap.add_argument('--slow-first', default='')
+ap.add_argument('--slow-get-assoc', type=float, default=0.0)
 ap.add_argument('--hierarchical', choices=('refuse', 'empty', 'noseries'))
 ap.add_argument('--odd-ts')
 opt = ap.parse_args()
@@ -231,6 +235,11 @@ class Assoc(Acceptor):
         self.msgid = 0
         self.cancelled = False
         self.sub = None       # a C-MOVE's sub-operation association
+
+    def associate(self, rq):
+        if opt.slow_get_assoc and b'1.2.840.10008.5.1.4.1.1.' in rq:
+            time.sleep(opt.slow_get_assoc)
+        return Acceptor.associate(self, rq)
 
     def close_sub(self, abort):
         if self.sub is None:

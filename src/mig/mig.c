@@ -232,7 +232,7 @@ struct mop {
 	/* held: a C-MOVE/C-GET waiting for the peer's other new
 	 * associations to answer (hold_may); go starts it */
 	int			 held;
-	uint64_t		 held_until;
+	uint64_t		 held_at;	/* ms: since */
 	void			(*go)(struct mop *);
 	struct mop		*hnext;
 };
@@ -967,7 +967,11 @@ op_unwait(struct mop *op)
  * being opened or has answered nothing yet, for at most
  * migration.retrieve_hold: that association's first answer (or its end)
  * lets it go. A C-FIND is never held: it takes the lock for
- * milliseconds.
+ * milliseconds. The association of a held op is quiet (dicom_lease_quiet):
+ * nothing is asked on it, so nothing would be heard, and two retrieves
+ * on new associations (every C-GET, every read-back: their contexts are
+ * not a scan's) held each other until the limit; the peer set up the
+ * held one's side while nothing ran, as a rule, since its retrieve waits.
  */
 static void hold_soon(struct mig *m);
 
@@ -978,12 +982,14 @@ hold_back(struct mop *op, void (*go)(struct mop *))
 	struct mig *m = op->m;
 	uint64_t lim = cf(m)->migration.retrieve_hold_ms;
 
-	if (lim == 0 || op->fl == NULL || op->dc == NULL || op->held ||
-	    dicom_pool_unsettled(m->pool, op->fl->peer, op->dc) == 0)
+	if (lim == 0 || op->fl == NULL || op->dc == NULL || op->l == NULL ||
+	    op->held || dicom_pool_unsettled(m->pool, op->fl->peer,
+	    op->dc) == 0)
 		return 0;
 	op->held = 1;
-	op->held_until = net_now_ms() + lim;
+	op->held_at = net_now_ms();
 	op->go = go;
+	dicom_lease_quiet(op->l, 1);
 	op->hnext = op->fl->held;
 	op->fl->held = op;
 	return 1;
@@ -1002,6 +1008,8 @@ hold_unlink(struct mop *op)
 		}
 	op->held = 0;
 	op->hnext = NULL;
+	if (op->l != NULL)
+		dicom_lease_quiet(op->l, 0);
 }
 
 /* on_hold: start the held ops whose peer has settled or whose wait is
@@ -1011,6 +1019,8 @@ on_hold(evutil_socket_t fd, short ev, void *arg)
 {
 	struct mig *m = arg;
 	uint64_t now = net_now_ms();
+	/* (the limit in force now: a reload may have cut it) */
+	uint64_t lim = cf(m)->migration.retrieve_hold_ms;
 
 	(void)fd;
 	(void)ev;
@@ -1021,7 +1031,7 @@ on_hold(evutil_socket_t fd, short ev, void *arg)
 
 again:
 		for (op = f->held; op != NULL; op = op->hnext) {
-			int over = now >= op->held_until;
+			int over = now >= op->held_at + lim;
 
 			if (!over && dicom_pool_unsettled(m->pool, f->peer,
 			    op->dc) > 0)
@@ -1030,8 +1040,8 @@ again:
 				log_info("mig-retrieve-hold", "peer=%s held_ms="
 				    "%" PRIu64 " why=\"another association to "
 				    "it has not answered yet; retrieving "
-				    "anyway\"", log_q(f->peer),
-				    cf(m)->migration.retrieve_hold_ms);
+				    "anyway\"", log_q(f->peer), now -
+				    op->held_at);
 			hold_unlink(op);
 			op->go(op);
 			goto again;

@@ -46,6 +46,7 @@ struct dicom_lease {
 	void				*arg;
 	struct pconn			*pc;
 	int				 waiting;
+	int				 quiet;	/* dicom_lease_quiet */
 };
 
 /* Per peer: associations open and the most at once; its TLS context. */
@@ -585,10 +586,17 @@ dicom_pool_unsettled(const struct dicom_pool *p, const char *peer,
 
 	for (const struct pconn *pc = p->conns; pc != NULL; pc = pc->next)
 		if ((pc->st == PC_OPENING || pc->st == PC_LEASED) &&
-		    !pc->heard && (except == NULL || pc->dc != except) &&
+		    !pc->heard && (pc->lease == NULL || !pc->lease->quiet) &&
+		    (except == NULL || pc->dc != except) &&
 		    strcmp(pc->peer, peer) == 0)
 			n++;
 	return n;
+}
+
+void
+dicom_lease_quiet(struct dicom_lease *l, int on)
+{
+	l->quiet = on;
 }
 
 void

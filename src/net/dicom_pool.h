@@ -84,11 +84,16 @@ unsigned dicom_pool_count(const struct dicom_pool *p,
  * dicom_pool_unsettled: associations to peer (by name) being opened, or
  * open and in use, on which nothing has come from the peer yet: the
  * peer may still be setting up its side (DCMTK's dcmqrscp: a process of
- * its own, which first takes its index's lock exclusively). except (an
- * association, or NULL) is not counted.
+ * its own, which first takes its index's lock exclusively). Not counted:
+ * except (an association, or NULL), and those whose lease is quiet.
  */
 unsigned dicom_pool_unsettled(const struct dicom_pool *p, const char *peer,
     const struct dicom_conn *except);
+
+/* dicom_lease_quiet: l's user will send nothing on it for now (on), or
+ * may again: a quiet association is not waited for as unsettled (it
+ * cannot be heard while nothing is asked on it). */
+void dicom_lease_quiet(struct dicom_lease *l, int on);
 
 /*
  * dicom_pool_close: release every idle association and, once no

@@ -32,10 +32,12 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -1380,23 +1382,22 @@ hdrs_add(struct evbuffer *out, struct hdrs *hs, size_t i, const uint8_t *h)
  * runs. Safe because only the kernel touches the mapping: a page that
  * cannot be read (an I/O error, a file cut short) fails the writev with
  * EFAULT, a connection error, where a read of ours would have taken
- * SIGBUS. Not over TLS: OpenSSL reads the bytes itself, and not below
- * SEND_MAP_MIN, where the mapping costs more than the copy.
+ * SIGBUS. Not over TLS, where OpenSSL reads the bytes itself, and not
+ * below SEND_MAP_MIN, where the mapping costs more than the copy.
+ * (Bigger ones over TLS are mapped by libevent as before: read whole
+ * instead, a 128 MiB dataset took 128 MiB of memory per instance queued.)
  */
 #define SEND_MAP_MIN	(128u << 10)
 
 static int
 fs_flags(struct dicom_conn *dc, uint64_t len)
 {
-	int tls = bufferevent_openssl_get_ssl(net_conn_bev(dc->c)) != NULL;
-
 	/* (libevent cannot read 0 bytes into memory: its malloc of 0 is
 	 * NULL) */
-	if (len == 0)
-		return tls ? EVBUF_FS_DISABLE_MMAP : 0;
-	if (len > SEND_COPY_MAX)
-		return tls ? EVBUF_FS_DISABLE_MMAP : 0;
-	if (len >= SEND_MAP_MIN && !tls)
+	if (len == 0 || len > SEND_COPY_MAX)
+		return 0;
+	if (len >= SEND_MAP_MIN &&
+	    bufferevent_openssl_get_ssl(net_conn_bev(dc->c)) == NULL)
 		return EVBUF_FS_DISABLE_SENDFILE;
 	return EVBUF_FS_DISABLE_SENDFILE | EVBUF_FS_DISABLE_MMAP;
 }
@@ -1413,13 +1414,26 @@ dicom_send_file_pdvs(struct dicom_conn *dc, uint8_t pcid, int fd,
 	struct dul_step st;
 	struct hdrs *hs;
 	size_t nh = 0;
+	int fl, sfd = fd;
 
 	if (dc->sm.state != DUL_STA6)
 		return -1;
-	seg = evbuffer_file_segment_new(fd, (ev_off_t)off, (ev_off_t)len,
-	    fs_flags(dc, len));
-	if (seg == NULL)
+	fl = fs_flags(dc, len);
+	if (!(fl & EVBUF_FS_DISABLE_SENDFILE)) {
+		/* sendfile reads the descriptor when the chain goes out,
+		 * which may be after the caller has closed its own (an
+		 * A-ABORT's flush of what was queued): the segment gets one
+		 * of its own, closed with it */
+		if ((sfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+			return -1;
+		fl |= EVBUF_FS_CLOSE_ON_FREE;
+	}
+	seg = evbuffer_file_segment_new(sfd, (ev_off_t)off, (ev_off_t)len, fl);
+	if (seg == NULL) {
+		if (sfd != fd)
+			close(sfd);
 		return -1;
+	}
 	/* every PDV's header in one block the buffer's chains refer to
 	 * (see add_after_file): at most one PDV more than fragments, for a
 	 * pad byte alone */
