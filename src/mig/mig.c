@@ -1237,7 +1237,10 @@ src_copy(const struct mstudy *s, const char *sop, struct spool_info *out)
 /* src_at: the source's copy of in: the one take_received took while
  * it is still indexed and durable (a point lookup; a release by another
  * batch's study ends it), else the newest (a scan of the instance's
- * copies, as src_copy). */
+ * copies, as src_copy). Every step after take_received asks this, so
+ * that what is sent, edited, compared and kept in quarantine is the copy
+ * whose hash the instance recorded, even when the source sent another
+ * copy of it since. */
 static int
 src_at(const struct mstudy *s, const struct minst *in,
     struct spool_info *out)
@@ -2225,7 +2228,7 @@ quarantine_write(struct mstudy *s, struct minst *in, struct store_batch *b)
 	 * a record jansson refused aborted put_json) */
 	jw_utf8_scrub(in->reason);
 	jw_utf8_scrub(in->detail);
-	if (in->qbytes && src_copy(s, in->sop, &si) == 1) {
+	if (in->qbytes && src_at(s, in, &si) == 1) {
 		if (spool_quarantine(m->sp, m->st, b, si.seg, si.off, reason,
 		    cf(m)->migration.quarantine_dir, err, sizeof(err)) == 0) {
 			snprintf(file, sizeof(file), "%s/%s-%016" PRIx64 "-%"
@@ -3864,7 +3867,7 @@ readback_compare(struct mstudy *s, struct minst *in, const char *why)
 	}
 	memcpy(in->tsha, got.sha256, 32);
 	in->has_tsha = 1;
-	have_src = src_copy(s, in->sop, &src) == 1;
+	have_src = src_at(s, in, &src) == 1;
 	if (in->has_ssha ? memcmp(in->ssha, got.sha256, 32) == 0 :
 	    in->has_sha && memcmp(in->sha, got.sha256, 32) == 0)
 		level = CONF_VLEVEL_BYTES;
@@ -4447,7 +4450,7 @@ xform_start(struct mstudy *s)
 		if (in->st != I_RECEIVED || in->xready || in->rel_by[0] ||
 		    in->attempts >= cf(m)->migration.send_attempts)
 			continue;
-		if (src_copy(s, in->sop, &si) != 1) {
+		if (src_at(s, in, &si) != 1) {
 			in->st = I_EXPECTED;	/* released: fetch again */
 			in->dirty = 1;
 			continue;
@@ -4556,7 +4559,7 @@ export_send(struct mstudy *s, const struct conf_peer *t)
 		if (in->st != I_RECEIVED || in->attempts >=
 		    cf(m)->migration.send_attempts)
 			continue;
-		if (src_copy(s, in->sop, &si) != 1) {
+		if (src_at(s, in, &si) != 1) {
 			/* released meanwhile: fetch it again */
 			in->st = I_EXPECTED;
 			in->dirty = 1;
