@@ -189,8 +189,8 @@ struct minst {
 	char		 rbwhy[96];	/* its retrieve's status, if not ok */
 	int		 qpend, qbytes;	/* quarantine_write is due */
 	int		 committed;	/* the target's commitment report */
-	unsigned	 npre;		/* its spool records before that */
-	uint64_t	 pre[4][2];
+	unsigned	 npre, cappre;	/* its spool records before that */
+	uint64_t	(*pre)[2];	/* (seg, off) each; freed with in[] */
 	int		 dirty;		/* to be written */
 	int		 ended;		/* its audit leaf is due */
 	/* released (POST /api/quarantine/{id}/release): an operator chose
@@ -845,11 +845,29 @@ study_load(struct mstudy *s)
 static void ws_remove(struct mig *m, struct mstudy *s);
 
 /* study_unload: an idle study keeps its counts, not its instances. */
+/* insts_reset: no instances (the array is kept); insts_free: nor it. */
+static void
+insts_reset(struct mstudy *s)
+{
+	for (size_t i = 0; i < s->nin; i++) {
+		free(s->in[i].pre);
+		s->in[i].pre = NULL;
+	}
+	s->nin = 0;
+}
+
+static void
+insts_free(struct mstudy *s)
+{
+	insts_reset(s);
+	free(s->in);
+}
+
 static void
 study_unload(struct mstudy *s)
 {
 	ws_remove(s->b->op.m, s);	/* (it points into in[]) */
-	free(s->in);
+	insts_free(s);
 	s->in = NULL;
 	s->nin = s->capin = 0;
 	s->loaded = 0;
@@ -2311,7 +2329,7 @@ query_then(struct mig *m, void *arg, int ok, const char *why)
 		return;
 	}
 	s->source_count = sc->count;
-	s->nin = 0;
+	insts_reset(s);
 	for (size_t i = 0; i < sc->nf; i++) {
 		int dup = 0;
 
@@ -3807,10 +3825,17 @@ pre_one(void *arg, uint64_t seg, uint64_t off)
 {
 	struct minst *in = arg;
 
-	if (in->npre < 4) {
-		in->pre[in->npre][0] = seg;
-		in->pre[in->npre][1] = off;
+	if (in->npre == in->cappre) {
+		unsigned cap = in->cappre ? 2 * in->cappre : 4;
+		uint64_t (*v)[2] = realloc(in->pre, cap * sizeof(*v));
+
+		if (v == NULL)
+			abort();
+		in->pre = v;
+		in->cappre = cap;
 	}
+	in->pre[in->npre][0] = seg;
+	in->pre[in->npre][1] = off;
 	in->npre++;
 	return 0;
 }
@@ -3829,7 +3854,7 @@ new_one(void *arg, uint64_t seg, uint64_t off)
 	struct newrec *n = arg;
 	struct spool_info si;
 
-	for (unsigned k = 0; k < n->in->npre && k < 4; k++)
+	for (unsigned k = 0; k < n->in->npre; k++)
 		if (n->in->pre[k][0] == seg && n->in->pre[k][1] == off)
 			return 0;
 	/* another batch's copy from elsewhere (its source) is not the
@@ -5019,7 +5044,7 @@ batch_free(struct mbatch *b)
 		for (size_t k = 0; k < s->nin; k++)
 			if (s->in[k].fd >= 0)
 				close(s->in[k].fd);
-		free(s->in);
+		insts_free(s);
 		free(s);
 	}
 	op_end(&b->op, 0, "shutting down");
