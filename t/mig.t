@@ -28,9 +28,6 @@
 export VNAMIG_DUMP
 export LC_ALL=C
 
-ROOT=1.2.826.0.1.3680043.10.1297.9
-PY=/usr/bin/python3
-TOK=plain-for-tests
 PYD=/usr/lib/python3/dist-packages/pydicom/data/test_files
 SCP_PIDS=
 

@@ -35,8 +35,6 @@
 : "${VNAMIG_DUMP:=$top_builddir/src/dump/vnamig-dump}"
 export LC_ALL=C
 
-ROOT=1.2.826.0.1.3680043.10.1297.9
-TOK=plain-for-tests
 SCP_PID=
 trap 'qp_stop_scp; stop_peers; cleanup' EXIT
 

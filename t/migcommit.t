@@ -14,8 +14,6 @@
 . "$top_srcdir/t/qrpeers.sh"
 . "$top_srcdir/t/miglib.sh"
 export LC_ALL=C TCP_NODELAY=1
-ROOT=1.2.826.0.1.3680043.10.1297.9
-TOK=plain-for-tests
 SCP_PID=
 trap 'stop_peers; [ -n "$SCP_PID" ] && kill "$SCP_PID" 2>/dev/null; cleanup' EXIT
 

@@ -43,9 +43,6 @@
 export VNAMIG_DUMP
 export LC_ALL=C
 
-ROOT=1.2.826.0.1.3680043.10.1297.9
-PY=/usr/bin/python3
-TOK=plain-for-tests
 EX=$T_DIR/export
 trap 'stop_peers; cleanup' EXIT
 

@@ -43,9 +43,6 @@
 . "$top_srcdir/t/miglib.sh"
 export LC_ALL=C
 
-ROOT=1.2.826.0.1.3680043.10.1297.9
-PY=/usr/bin/python3
-TOK=plain-for-tests
 FT=$top_srcdir/t/faketarget.py
 FT_PIDS=
 

@@ -35,10 +35,6 @@
 . "$top_srcdir/t/miglib.sh"
 export LC_ALL=C
 
-ROOT=1.2.826.0.1.3680043.10.1297.9
-PY=/usr/bin/python3
-TOK=plain-for-tests
-FS=$top_srcdir/t/fakesource.py
 FS_PIDS=
 SCP_PID=
 

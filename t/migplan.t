@@ -21,7 +21,6 @@
 . "$top_srcdir/t/miglib.sh"
 export LC_ALL=C
 
-TOK=plain-for-tests
 EX=$T_DIR/export
 trap 'stop_peers; cleanup' EXIT
 

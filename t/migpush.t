@@ -54,9 +54,6 @@
 export VNAMIG_DUMP
 export LC_ALL=C
 
-ROOT=1.2.826.0.1.3680043.10.1297.9
-PY=/usr/bin/python3
-TOK=plain-for-tests
 STABLE=2		# migration.push_stable, seconds
 EX=$T_DIR/disk
 G=$T_DIR/gen

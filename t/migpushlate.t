@@ -9,7 +9,6 @@
 . "$top_srcdir/t/qrpeers.sh"
 . "$top_srcdir/t/miglib.sh"
 export LC_ALL=C TCP_NODELAY=1
-TOK=plain-for-tests
 G=$T_DIR/gen
 trap 'stop_peers; cleanup' EXIT
 gen_studies "$G" 1 1 3

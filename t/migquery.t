@@ -26,8 +26,6 @@
 . "$top_srcdir/t/miglib.sh"
 export LC_ALL=C
 
-ROOT=1.2.826.0.1.3680043.10.1297.9
-TOK=plain-for-tests
 EX=$T_DIR/export
 trap 'stop_peers; cleanup' EXIT
 

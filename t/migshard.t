@@ -13,9 +13,6 @@
 . "$top_srcdir/t/miglib.sh"
 export LC_ALL=C TCP_NODELAY=1
 
-ROOT=1.2.826.0.1.3680043.10.1297.9
-PY=/usr/bin/python3
-TOK=plain-for-tests
 FS_PID=
 SCP_PID=
 D1_PID=

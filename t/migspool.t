@@ -25,8 +25,6 @@
 . "$top_srcdir/t/qrpeers.sh"
 . "$top_srcdir/t/miglib.sh"
 export LC_ALL=C TCP_NODELAY=1
-ROOT=1.2.826.0.1.3680043.10.1297.9
-TOK=plain-for-tests
 trap 'stop_peers; cleanup' EXIT
 
 gen_studies "$T_DIR/gen" 2 1 6 &&

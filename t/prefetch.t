@@ -24,10 +24,7 @@
 . "$top_srcdir/t/miglib.sh"
 export LC_ALL=C
 
-ROOT=1.2.826.0.1.3680043.10.1297.9
-PY=/usr/bin/python3
 PEER="$PY $top_srcdir/t/hl7peer.py"
-TOK=plain-for-tests
 PAT=PFX100		# patient P: studies 13, 14 and 15
 M=$T_DIR/msg
 mkdir -p "$M"
