@@ -230,7 +230,7 @@ struct mop {
 	int			 early;	/* a send while retrieving: yields */
 	int			 waits;	/* counted in fl->lwait */
 	/* held: a C-MOVE/C-GET waiting for the peer's other new
-	 * associations to answer (hold_may); go starts it */
+	 * associations to answer (hold_back); go starts it */
 	int			 held;
 	uint64_t		 held_at;	/* ms: since */
 	void			(*go)(struct mop *);
@@ -429,7 +429,7 @@ struct flow {
 	uint64_t	 open_until;	/* ms: then half-open */
 	uint64_t	 probe_until;	/* half-open: a study is trying */
 	char		 last[200];	/* the last failure */
-	struct mop	*held;		/* ops hold_may holds back */
+	struct mop	*held;		/* ops hold_back holds back */
 	struct flow	*next;
 };
 
