@@ -825,6 +825,8 @@ load_inst_one(void *arg, const void *key, size_t klen, const void *val,
 	return 0;
 }
 
+static void insts_reset(struct mstudy *s);
+
 /* study_load: the study's instance rows, once, when it becomes active. */
 static int
 study_load(struct mstudy *s)
@@ -833,7 +835,7 @@ study_load(struct mstudy *s)
 
 	if (s->loaded)
 		return 0;
-	s->nin = 0;
+	insts_reset(s);	/* (read again after a failed unit) */
 	inst_key(&k, s->b->id, s->uid, NULL);
 	if (store_scan(s->b->op.m->st, STORE_CF_INSTANCES, k.b, k.len,
 	    load_inst_one, s) < 0)
@@ -1255,16 +1257,18 @@ src_copy(const struct mstudy *s, const char *sop, struct spool_info *out)
 /* src_at: the source's copy of in: the one take_received took while
  * it is still indexed and durable (a point lookup; a release by another
  * batch's study ends it), else the newest (a scan of the instance's
- * copies, as src_copy). Every step after take_received asks this, so
- * that what is sent, edited, compared and kept in quarantine is the copy
- * whose hash the instance recorded, even when the source sent another
- * copy of it since. */
+ * copies, as src_copy) when it has the hash the instance recorded. Every
+ * step after take_received asks this, so that what is sent, edited,
+ * compared and kept in quarantine is the copy whose hash the instance
+ * recorded, even when the source sent another copy of it since; none
+ * (0: as released, fetched again) when no such copy is left. */
 static int
 src_at(const struct mstudy *s, const struct minst *in,
     struct spool_info *out)
 {
 	struct mig *m = s->b->op.m;
 	const struct conf_peer *p = peer_named(m, s->b->source);
+	int r;
 
 	if (p == NULL)
 		return 0;
@@ -1273,7 +1277,10 @@ src_at(const struct mstudy *s, const struct minst *in,
 	    strcmp(out->sop_instance, in->sop) == 0 &&
 	    spool_durable(m->sp, out->seg, out->off + out->len))
 		return 1;
-	return spool_from(m, in->sop, p->ae_title, out);
+	if ((r = spool_from(m, in->sop, p->ae_title, out)) == 1 &&
+	    in->has_sha && memcmp(out->sha256, in->sha, 32) != 0)
+		return 0;
+	return r;
 }
 
 static struct flow *

@@ -414,7 +414,9 @@ cm_running(void)
 static void
 queue_op(struct op *o)
 {
-	if (cm.lq == NULL)
+	/* (none after store_committer_stop: nothing queues then; one that
+	 * did would stay here, as it stayed in todo before) */
+	if (cm.lq == NULL && cm.flush_ev != NULL)
 		event_active(cm.flush_ev, EV_TIMEOUT, 0);
 	*cm.lq_tail = o;
 	cm.lq_tail = &o->next;
@@ -1235,6 +1237,7 @@ store_committer_stop(void)
 	pthread_join(cm.thr, NULL);
 	deliver(cm.pipe[0], EV_READ, NULL);	/* the last outcomes */
 	event_free(cm.flush_ev);
+	cm.flush_ev = NULL;
 	event_free(cm.ev);
 	close(cm.pipe[0]);
 	close(cm.pipe[1]);
