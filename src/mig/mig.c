@@ -461,6 +461,7 @@ struct mig {
 	size_t			 nfresh;
 	struct event		*fresh_ev;
 	struct event		*hold_ev;	/* on_hold */
+	size_t			 nheld;		/* ops held, over all flows */
 	time_t			 tm_at;	/* wall second of tm_min */
 	unsigned		 tm_min;	/* its minute of the week */
 	uint64_t		 max_id;	/* highest batch id seen */
@@ -1007,6 +1008,7 @@ hold_back(struct mop *op, void (*go)(struct mop *))
 	    op->dc) == 0)
 		return 0;
 	op->held = 1;
+	m->nheld++;
 	op->held_at = net_now_ms();
 	op->go = go;
 	dicom_lease_quiet(op->l, 1);
@@ -1027,6 +1029,7 @@ hold_unlink(struct mop *op)
 			break;
 		}
 	op->held = 0;
+	op->m->nheld--;
 	op->hnext = NULL;
 	if (op->l != NULL)
 		dicom_lease_quiet(op->l, 0);
@@ -1069,14 +1072,13 @@ again:
 	}
 }
 
+/* hold_soon: on_hold from the loop when an op is held (every message
+ * on a leased association asks: a count, not a walk of the flows) */
 static void
 hold_soon(struct mig *m)
 {
-	for (struct flow *f = m->flows; f != NULL; f = f->next)
-		if (f->held != NULL) {
-			event_active(m->hold_ev, EV_TIMEOUT, 0);
-			return;
-		}
+	if (m->nheld > 0)
+		event_active(m->hold_ev, EV_TIMEOUT, 0);
 }
 
 static void
